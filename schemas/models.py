@@ -1,0 +1,167 @@
+"""The CRM target models as data: fields, types, required flags, choices, header synonyms, match keys.
+
+Everything that maps, cleanses, validates, stores or exports a record reads this registry; the
+SQL tables in ``schemas/migrations`` hold one column per field here (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from typing import Literal
+
+__all__ = ["FieldType", "Field", "TargetModel", "MODELS", "get_model", "SQL_TYPES"]
+
+FieldType = Literal[
+    "string", "text", "email", "phone", "url", "integer", "decimal", "date", "boolean", "choice"
+]
+
+# Column type per field type; the migration uses exactly these.
+SQL_TYPES: dict[str, str] = {
+    "string": "text",
+    "text": "text",
+    "email": "text",
+    "phone": "text",
+    "url": "text",
+    "choice": "text",
+    "integer": "bigint",
+    "decimal": "numeric(18,2)",
+    "date": "date",
+    "boolean": "boolean",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: FieldType = "string"
+    required: bool = False
+    max_length: int | None = 255
+    choices: tuple[str, ...] = ()
+    # Header spellings (besides the name and label) that suggest this field when mapping.
+    synonyms: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").title()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetModel:
+    name: str
+    table: str
+    fields: tuple[Field, ...]
+    # Fields whose normalized value is the duplicate-match key, in order of preference:
+    # the first one with a value wins (Account: domain of website, else name).
+    match_fields: tuple[str, ...]
+    by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+
+    def field(self, name: str) -> Field:
+        return self.by_name[name]
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.required)
+
+
+LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "converted")
+LEAD_SOURCES = (
+    "web", "referral", "partner", "event", "advertisement", "cold_call",
+    "email_campaign", "social_media", "trade_show", "other",
+)
+ACCOUNT_TYPES = ("prospect", "customer", "partner", "competitor", "reseller", "other")
+
+_EMAIL = Field("email", "email", synonyms=("e-mail", "email address", "email 1", "e-mail address", "mail", "work email"))
+_PHONE = Field("phone", "phone", max_length=40, synonyms=("phone 1", "phone number", "telephone", "tel", "work phone", "business phone"))
+_MOBILE = Field("mobile_phone", "phone", max_length=40, synonyms=("mobile", "cell", "cell phone", "mobile number", "phone 2"))
+_FIRST = Field("first_name", required=True, max_length=100, synonyms=("first", "firstname", "given name", "forename", "fname"))
+_LAST = Field("last_name", required=True, max_length=100, synonyms=("last", "lastname", "surname", "family name", "lname"))
+_TITLE = Field("title", max_length=128, synonyms=("job title", "position", "role"))
+_DESCRIPTION = Field("description", "text", max_length=32000, synonyms=("notes", "note", "comments", "comment"))
+_EXTERNAL_ID = Field("external_id", max_length=255, synonyms=("id", "external id", "record id", "crm id"))
+
+LEAD = TargetModel(
+    name="lead",
+    table="crm_leads",
+    fields=(
+        _FIRST,
+        _LAST,
+        _EMAIL,
+        _PHONE,
+        _MOBILE,
+        Field("company", max_length=255, synonyms=("company name", "organization", "organisation", "account name", "employer")),
+        _TITLE,
+        Field("lead_source", "choice", choices=LEAD_SOURCES, max_length=40, synonyms=("source", "lead source", "origin", "channel")),
+        Field("status", "choice", choices=LEAD_STATUSES, max_length=40, synonyms=("lead status", "stage")),
+        Field("industry", max_length=128, synonyms=("sector", "vertical")),
+        Field("annual_revenue", "decimal", max_length=None, synonyms=("revenue", "annual revenue", "yearly revenue")),
+        Field("number_of_employees", "integer", max_length=None, synonyms=("employees", "headcount", "employee count", "no of employees")),
+        Field("website", "url", synonyms=("web site", "url", "homepage", "web")),
+        Field("city", max_length=128, synonyms=("town",)),
+        Field("country", max_length=128, synonyms=("nation",)),
+        Field("converted_date", "date", max_length=None, synonyms=("converted on", "conversion date")),
+        _DESCRIPTION,
+        _EXTERNAL_ID,
+    ),
+    match_fields=("email",),
+)
+
+CONTACT = TargetModel(
+    name="contact",
+    table="crm_contacts",
+    fields=(
+        _FIRST,
+        _LAST,
+        _EMAIL,
+        _PHONE,
+        _MOBILE,
+        _TITLE,
+        Field("department", max_length=128, synonyms=("dept", "division")),
+        Field("account", max_length=255, synonyms=("account name", "company", "company name", "organization", "organisation", "employer")),
+        Field("birthdate", "date", max_length=None, synonyms=("birthday", "date of birth", "dob", "birth date")),
+        Field("lead_source", "choice", choices=LEAD_SOURCES, max_length=40, synonyms=("source", "lead source", "origin", "channel")),
+        Field("mailing_city", max_length=128, synonyms=("city", "town")),
+        Field("mailing_country", max_length=128, synonyms=("country", "nation")),
+        Field("do_not_call", "boolean", max_length=None, synonyms=("dnc", "do not call")),
+        _DESCRIPTION,
+        _EXTERNAL_ID,
+    ),
+    match_fields=("email",),
+)
+
+ACCOUNT = TargetModel(
+    name="account",
+    table="crm_accounts",
+    fields=(
+        Field("name", required=True, max_length=255, synonyms=("account name", "company", "company name", "organization", "organisation", "account")),
+        Field("website", "url", synonyms=("web site", "url", "homepage", "domain", "web")),
+        Field("industry", max_length=128, synonyms=("sector", "vertical")),
+        Field("type", "choice", choices=ACCOUNT_TYPES, max_length=40, synonyms=("account type", "relationship")),
+        Field("employees", "integer", max_length=None, synonyms=("number of employees", "headcount", "employee count", "no of employees")),
+        Field("annual_revenue", "decimal", max_length=None, synonyms=("revenue", "annual revenue", "yearly revenue")),
+        _PHONE,
+        Field("billing_city", max_length=128, synonyms=("city", "town")),
+        Field("billing_country", max_length=128, synonyms=("country", "nation")),
+        Field("founded_date", "date", max_length=None, synonyms=("founded", "founded on", "established")),
+        _DESCRIPTION,
+        _EXTERNAL_ID,
+    ),
+    match_fields=("website", "name"),
+)
+
+MODELS: dict[str, TargetModel] = {m.name: m for m in (LEAD, CONTACT, ACCOUNT)}
+
+
+def get_model(name: str) -> TargetModel:
+    """The target model called ``name`` (lead, contact, account); ValueError names the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown target model {name!r}; choose one of {', '.join(MODELS)}") from None

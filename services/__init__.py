@@ -1,0 +1,1 @@
+"""Business logic and adapters of crmio; nothing here imports faust."""

@@ -1,0 +1,77 @@
+"""The one typed, frozen settings object. The environment (CRMIO_*) is read here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMIO_", frozen=True, extra="ignore")
+
+    # --- infrastructure -------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: SecretStr = SecretStr("postgresql://crmio:crmio@127.0.0.1:55432/crmio")
+    # Where the local stack keeps its state (PostgreSQL cluster, Kafka data, logs, pid files).
+    state_dir: Path = PROJECT_ROOT / "var"
+    # Uploaded and exported files live here, one folder per company.
+    storage_dir: Path = PROJECT_ROOT / "var" / "storage"
+    # Resolved Kafka jars are cached here across clones.
+    cache_dir: Path = Path.home() / ".cache" / "crmio"
+    kafka_version: str = "3.9.1"
+    kafka_heap: str = "-Xms256m -Xmx768m"
+    stack_start_timeout_s: float = 120.0
+
+    # --- Faust worker ---------------------------------------------------------------------
+    app_id: str = "crmio"
+    # Prefix of every topic name; tests use a unique one per session.
+    topic_prefix: str = "crm"
+    record_partitions: int = 6
+    job_partitions: int = 3
+    worker_store: str = "memory://"
+    worker_log_level: str = "info"
+    db_pool_min: int = 1
+    db_pool_max: int = 4
+
+    # --- pipeline tuning -----------------------------------------------------------------
+    # Rows carried by one record event (a run of consecutive rows bound for one partition).
+    rows_per_event: int = 500
+    # Record events applied together in one PostgreSQL transaction.
+    events_per_batch: int = 8
+    batch_within_s: float = 0.2
+    status_interval_s: float = 0.5
+
+    # --- limits --------------------------------------------------------------------------
+    max_file_bytes: int = 1024 * 1024 * 1024
+    max_rows: int = 5_000_000
+    max_columns: int = 500
+    max_field_bytes: int = 128 * 1024
+    max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    max_concurrent_jobs_per_company: int = 2
+    job_retention_days: int = 90
+    log_retention_days: int = 30
+
+    # --- behaviour defaults ---------------------------------------------------------------
+    default_phone_region: str = "US"
+    default_date_order: Literal["DMY", "MDY"] = "MDY"
+
+    def dsn(self) -> str:
+        return self.database_url.get_secret_value()
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical name such as ``import.records``."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
