@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     job_retention_days: int = 90
     log_retention_days: int = 30
 
+    # Company the CLI acts for when --company is not given.
+    company_id: str | None = None
+
     # --- behaviour defaults ---------------------------------------------------------------
     default_phone_region: str = "US"
     default_date_order: Literal["DMY", "MDY"] = "MDY"

@@ -1,0 +1,277 @@
+"""Apply one batch of an import's rows to PostgreSQL in one transaction: resolve duplicates,
+write records, ledger rows (with before-images) and per-record logs.
+
+The decision (``plan_batch``) is a pure function; ``apply_rows`` wraps it with the reads and
+writes. The ledger, keyed by (job_id, record_number), is written in the same transaction as the
+records, so a replayed batch finds its rows there and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import asyncpg
+
+from schemas.models import SQL_TYPES, TargetModel
+from services.cleaning import CleanedRecord, Issue, RecordCleaner
+
+__all__ = [
+    "DuplicateHandling",
+    "JobContext",
+    "SourceRow",
+    "BatchResult",
+    "Plan",
+    "plan_batch",
+    "apply_rows",
+    "record_failures",
+    "describe_issues",
+]
+
+DuplicateHandling = Literal["skip", "update", "create_new"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    job_id: str
+    company_id: str
+    model: TargetModel
+    duplicate_handling: DuplicateHandling
+    cleaner: RecordCleaner
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    number: int
+    raw: dict[str, str | None]       # target field -> raw value from the file
+    problem: str | None = None       # row-level problem found while reading
+
+
+@dataclass(slots=True)
+class BatchResult:
+    numbers: list[int] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    record_ids: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    replayed: list[int] = field(default_factory=list)
+
+    def add(self, number: int, outcome: str, record_id: Any, error: str | None = None) -> None:
+        self.numbers.append(number)
+        self.outcomes.append(outcome)
+        self.record_ids.append(str(record_id) if record_id else "")
+        if error:
+            self.errors[str(number)] = error
+
+
+@dataclass(slots=True)
+class _Current:
+    id: uuid.UUID
+    values: dict[str, Any]
+    version: int
+    new: bool  # created in this batch (still an insert)
+
+
+@dataclass(slots=True)
+class Plan:
+    inserts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)   # id -> values (+ match_key)
+    updates: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)   # id -> merged values
+    versions: dict[uuid.UUID, int] = field(default_factory=dict)             # id -> version after the batch
+    # (number, outcome, record_id, before_image)
+    ledger: list[tuple[int, str, uuid.UUID | None, dict[str, Any] | None]] = field(default_factory=list)
+    # (number, level, message, record_data, field)
+    logs: list[tuple[int, str, str, dict[str, Any], str | None]] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def describe_issues(number: int, issues: list[Issue]) -> str:
+    """One line a user can act on: the row, each field, what is wrong and how to fix it."""
+    parts = [f"{i.field}: {i.message}" + (f" (fix: {i.hint})" if i.hint else "") for i in issues]
+    return f"row {number}: " + "; ".join(parts)
+
+
+def _record_data(row: SourceRow, issues: list[Issue]) -> dict[str, Any]:
+    return {
+        "values": {k: v for k, v in row.raw.items() if v not in (None, "")},
+        "issues": [
+            {"field": i.field, "value": i.value, "message": i.message, "hint": i.hint, "level": i.level}
+            for i in issues
+        ],
+    }
+
+
+def plan_batch(
+    mode: DuplicateHandling,
+    rows: list[tuple[SourceRow, CleanedRecord]],
+    existing: dict[str, dict[str, Any]],
+) -> Plan:
+    """Decide every row's outcome, in row order.
+
+    ``existing`` maps match keys to the oldest stored record with that key (``id``, ``version``
+    and field values). Rows earlier in the batch count as stored for later rows, so duplicates
+    inside one file resolve exactly like duplicates of stored records. In update mode only
+    non-empty values overwrite: an empty cell never erases stored data.
+    """
+    plan = Plan()
+    state: dict[str, _Current] = {
+        key: _Current(rec["id"], {k: v for k, v in rec.items() if k not in ("id", "version")}, rec["version"], False)
+        for key, rec in existing.items()
+    }
+    for row, cleaned in rows:
+        issues = cleaned.issues
+        if row.problem or not cleaned.ok:
+            errs = [i for i in issues if i.level == "error"]
+            if row.problem:
+                errs.insert(0, Issue("(row)", None, row.problem, "correct the row in the file", "error"))
+            message = describe_issues(row.number, errs)
+            plan.ledger.append((row.number, "failed", None, None))
+            plan.logs.append((row.number, "error", message, _record_data(row, issues), errs[0].field))
+            plan.errors[row.number] = message
+            continue
+        if issues:  # warnings only
+            plan.logs.append((
+                row.number, "warning", describe_issues(row.number, issues), _record_data(row, issues), issues[0].field,
+            ))
+        key = cleaned.match_key
+        cur = state.get(key) if key is not None else None
+        if cur is None or mode == "create_new":
+            rid = uuid.uuid4()
+            values = dict(cleaned.values)
+            values["match_key"] = key
+            plan.inserts[rid] = values
+            plan.versions[rid] = 1
+            if key is not None and key not in state:
+                state[key] = _Current(rid, values, 1, True)
+            plan.ledger.append((row.number, "created", rid, None))
+        elif mode == "skip":
+            plan.ledger.append((row.number, "skipped", cur.id, None))
+        else:
+            before = dict(cur.values)
+            before["version"] = plan.versions.get(cur.id, cur.version)
+            cur.values.update({k: v for k, v in cleaned.values.items() if v is not None})
+            if not cur.new:
+                plan.updates[cur.id] = cur.values
+                plan.versions[cur.id] = cur.version + 1
+            plan.ledger.append((row.number, "updated", cur.id, before))
+    return plan
+
+
+async def _fetch_existing(
+    conn: asyncpg.Connection, ctx: JobContext, keys: list[str]
+) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    table = ctx.model.table
+    # Serialize concurrent writers of the same keys (other jobs, other workers) until commit;
+    # sorted so two transactions never wait on each other in opposite orders.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || k, 0)) FROM unnest($2::text[]) AS k ORDER BY k",
+        f"{ctx.company_id}:{table}:", keys,
+    )
+    cols = ", ".join(("id", "version", "match_key", *ctx.model.field_names))
+    records = await conn.fetch(
+        f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) "
+        "ORDER BY created_at, id",
+        ctx.company_id, keys,
+    )
+    existing: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        existing.setdefault(rec["match_key"], dict(rec))
+    return existing
+
+
+async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[str, ...], plan: Plan) -> None:
+    table = ctx.model.table
+    job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
+    if plan.inserts:
+        columns = ("id", "company_id", "match_key", *fields)
+        await conn.copy_records_to_table(
+            table,
+            columns=columns,
+            records=[(rid, company_id, v["match_key"], *[v.get(f) for f in fields]) for rid, v in plan.inserts.items()],
+        )
+    if plan.updates and fields:
+        sql_types = [SQL_TYPES[ctx.model.field(f).type].split("(")[0] for f in fields]
+        sets = ", ".join(f"{f} = u.{f}" for f in fields)
+        args = ", ".join(f"${i + 2}::{t}[]" for i, t in enumerate(sql_types))
+        names = ", ".join(fields)
+        ids = list(plan.updates)
+        await conn.execute(
+            f"UPDATE {table} AS t SET {sets}, version = t.version + 1, updated_at = now() "
+            f"FROM unnest($1::uuid[], {args}) AS u(id, {names}) WHERE t.id = u.id AND t.company_id = ${len(fields) + 2}",
+            ids, *[[plan.updates[i].get(f) for i in ids] for f in fields], company_id,
+        )
+    await conn.copy_records_to_table(
+        "crm_import_ledger",
+        columns=("job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version"),
+        records=[
+            (job_id, n, company_id, outcome, rid, before, plan.versions.get(rid) if outcome != "skipped" else None)
+            for n, outcome, rid, before in plan.ledger
+        ],
+    )
+    if plan.logs:
+        await conn.copy_records_to_table(
+            "crm_import_export_logs",
+            columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id", "field"),
+            records=[(job_id, n, lvl, msg, data, company_id, fld) for n, lvl, msg, data, fld in plan.logs],
+        )
+
+
+async def apply_rows(
+    conn: asyncpg.Connection,
+    ctx: JobContext,
+    fields: tuple[str, ...],
+    rows: list[SourceRow],
+) -> BatchResult:
+    """Apply ``rows`` (in file order) in one transaction; rows already in the ledger are reported, not applied.
+
+    Raises whatever the database raises: the caller retries transient errors and isolates rows
+    that the database refuses.
+    """
+    cleaned = [(row, ctx.cleaner.clean(row.raw)) for row in rows]
+    result = BatchResult()
+    async with conn.transaction():
+        done = {
+            r["record_number"]: r
+            for r in await conn.fetch(
+                "SELECT record_number, outcome, record_id FROM crm_import_ledger "
+                "WHERE job_id = $1 AND record_number = ANY($2::int[])",
+                uuid.UUID(ctx.job_id), [row.number for row in rows],
+            )
+        }
+        fresh = [(row, c) for row, c in cleaned if row.number not in done]
+        keys = sorted({c.match_key for row, c in fresh if c.match_key is not None and c.ok and not row.problem})
+        existing = await _fetch_existing(conn, ctx, keys)
+        plan = plan_batch(ctx.duplicate_handling, fresh, existing)
+        await _write_plan(conn, ctx, fields, plan)
+    for n, outcome, rid, _ in plan.ledger:
+        result.add(n, outcome, rid, plan.errors.get(n))
+    for n, rec in done.items():
+        result.add(n, rec["outcome"], rec["record_id"])
+        result.replayed.append(n)
+    return result
+
+
+async def record_failures(
+    conn: asyncpg.Connection, ctx: JobContext, rows: list[SourceRow], reason: str
+) -> BatchResult:
+    """Record rows the database refused as failed (ledger + one error log each), idempotently."""
+    result = BatchResult()
+    job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
+    async with conn.transaction():
+        for row in rows:
+            message = f"row {row.number}: could not be stored: {reason}"
+            inserted = await conn.fetchval(
+                "INSERT INTO crm_import_ledger (job_id, record_number, company_id, outcome) "
+                "VALUES ($1, $2, $3, 'failed') ON CONFLICT DO NOTHING RETURNING record_number",
+                job_id, row.number, company_id,
+            )
+            if inserted is None:
+                continue
+            await conn.execute(
+                "INSERT INTO crm_import_export_logs (job_id, record_number, log_level, message, record_data, company_id) "
+                "VALUES ($1, $2, 'error', $3, $4, $5)",
+                job_id, row.number, message, {"values": {k: v for k, v in row.raw.items() if v}}, company_id,
+            )
+            result.add(row.number, "failed", None, message)
+    return result

@@ -1,0 +1,305 @@
+"""The `crmio` command line: the local stack, migrations, the worker, imports, job status and logs.
+
+With --json, stdout holds exactly one JSON document; progress and messages go to stderr.
+Exit codes: 0 done, 1 the job failed or was cancelled, 2 refused (bad input, limits, configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services import jobs
+from services.errors import CrmioError
+from services.settings import PROJECT_ROOT, Settings, get_settings
+
+__all__ = ["main"]
+
+SAMPLE = Path(__file__).with_name("samples") / "leads_sample.csv"
+DEMO_COMPANY = "00000000-0000-4000-8000-00000000de30"
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _err(message: str) -> None:
+    print(f"crmio: {message}", file=sys.stderr)
+
+
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CrmioError(f"--{what} is not valid JSON: {exc}") from None
+
+
+def _company(args: argparse.Namespace, settings: Settings) -> str:
+    company = args.company or settings.company_id
+    if not company:
+        raise CrmioError("name the company with --company UUID (or set CRMIO_COMPANY_ID)")
+    return company
+
+
+# --- stack, migrate, worker -------------------------------------------------------------------
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from services import stack
+
+    if args.action == "up":
+        info = stack.up(settings)
+        print(f"kafka    {info.kafka_bootstrap}{'' if info.kafka_started else ' (already running)'}", file=sys.stderr)
+        print(f"postgres {info.database_url.rsplit('@', 1)[-1]}{'' if info.postgres_started else ' (already running)'}",
+              file=sys.stderr)
+    elif args.action == "down":
+        stack.down(settings)
+    elif args.action == "status":
+        for name, state in stack.status(settings).items():
+            print(f"{name:9}{state}")
+    else:
+        print("\n".join(stack.env_lines(settings)))
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from services.db import connect_pool, migrate
+    from services.kafka_io import ensure_topics
+
+    pool = await connect_pool(settings.dsn())
+    try:
+        applied = await migrate(pool)
+    finally:
+        await pool.close()
+    created = await ensure_topics(settings)
+    print(f"migrations applied: {', '.join(applied) or 'none pending'}", file=sys.stderr)
+    print(f"topics created: {', '.join(created) or 'none missing'}", file=sys.stderr)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run
+
+    run()
+    return 0
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+async def _with_pool(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    from services.db import connect_pool
+
+    pool = await connect_pool(settings.dsn(), max_size=2)
+    try:
+        return await fn(pool)
+    finally:
+        await pool.close()
+
+
+async def _job(pool: Any, company: str, job_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await jobs.get_job(conn, company, job_id)
+    if row is None:
+        from services.errors import NotFound
+
+        raise NotFound(f"no job {job_id} for company {company}")
+    return jobs.job_document(row)
+
+
+async def _follow(pool: Any, company: str, job_id: str, show: bool) -> dict[str, Any]:
+    """Poll the job until it is final, drawing a progress bar on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("ok {task.fields[ok]}  errors {task.fields[err]}"), TimeElapsedColumn(),
+        console=console, disable=not show, transient=False,
+    ) as bar:
+        task = bar.add_task("pending", total=None, ok=0, err=0)
+        while True:
+            job = await _job(pool, company, job_id)
+            total = job["total_records"] or None
+            bar.update(task, description=job["job_status"], completed=job["processed_records"],
+                       total=total, ok=job["success_records"], err=job["error_records"])
+            if job["job_status"] in jobs.FINAL_STATUSES:
+                return job
+            await asyncio.sleep(0.25)
+
+
+def _summary(job: dict[str, Any]) -> str:
+    return (
+        f"job {job['id']}: {job['job_status']} - {job['total_records']} rows, {job['success_records']} ok "
+        f"({job['created_records']} created, {job['updated_records']} updated, {job['skipped_records']} skipped), "
+        f"{job['error_records']} errors" + (f" - {job['message']}" if job.get("message") else "")
+    )
+
+
+def _exit_code(job: dict[str, Any]) -> int:
+    return 0 if job["job_status"] in ("completed", "pending", "running") else 1
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from services.kafka_io import producer
+    from services.submit import submit_import
+
+    company = _company(args, settings)
+    options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet),
+                                  ("encoding", args.encoding), ("delimiter", args.delimiter)) if v}
+
+    async def run(pool: Any) -> int:
+        async with producer(settings) as prod:
+            job = await submit_import(
+                settings, pool, prod, company_id=company, path=Path(args.file), model=args.model,
+                file_format=args.format, mapping=_json_arg(args.mapping, "mapping"), duplicates=args.duplicates,
+                rules=_json_arg(args.rules, "rules"), options=options,
+            )
+        if args.wait:
+            job = await _follow(pool, company, job["id"], show=not args.quiet)
+        if args.json:
+            _print_json(job)
+        elif args.wait:
+            print(_summary(job))
+        else:
+            print(job["id"])
+        return _exit_code(job)
+
+    return await _with_pool(settings, run)
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    company = _company(args, settings)
+
+    async def run(pool: Any) -> int:
+        job = await (_follow(pool, company, args.job, show=not args.quiet) if args.wait else _job(pool, company, args.job))
+        _print_json(job) if args.json else print(_summary(job))
+        return _exit_code(job)
+
+    return await _with_pool(settings, run)
+
+
+async def _logs(args: argparse.Namespace, settings: Settings) -> int:
+    company = _company(args, settings)
+
+    async def run(pool: Any) -> int:
+        await _job(pool, company, args.job)
+        async with pool.acquire() as conn:
+            rows = await jobs.list_logs(conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset)
+        docs = [jobs.log_document(r) for r in rows]
+        if args.json:
+            _print_json(docs)
+        else:
+            for d in docs:
+                print(f"{d['log_level']:7} {d['message']}")
+        return 0
+
+    return await _with_pool(settings, run)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a worker, import the bundled sample file, print the outcome and the errors, stop the worker."""
+    log_path = settings.state_dir / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    crmio = [sys.executable, "-m", "services.cli"]
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen([*crmio, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    try:
+        print(f"worker started (pid {worker.pid}, log {log_path}); importing {SAMPLE.name}", file=sys.stderr)
+        done = subprocess.run([*crmio, "import", str(SAMPLE), "--company", DEMO_COMPANY, "--model", "lead",
+                               "--duplicates", "update", "--wait", "--json"], capture_output=True, text=True)
+        sys.stderr.write(done.stderr)
+        if done.returncode not in (0, 1):
+            return done.returncode
+        job = orjson.loads(done.stdout)
+        print(_summary(job))
+        subprocess.run([*crmio, "logs", job["id"], "--company", DEMO_COMPANY, "--level", "error"])
+        return 0 if job["job_status"] == "completed" else 1
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crmio", description="crmio: CRM data import and export")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="run the local Kafka broker and PostgreSQL")
+    p.add_argument("action", choices=("up", "down", "status", "env"))
+
+    sub.add_parser("migrate", help="apply SQL migrations and create Kafka topics")
+    sub.add_parser("worker", help="run a stream-processing worker")
+    sub.add_parser("demo", help="import the bundled sample file with a worker of its own")
+
+    def job_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--company", help="company UUID (default: CRMIO_COMPANY_ID)")
+        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("import", help="import a CSV, Excel or JSON file")
+    p.add_argument("file")
+    p.add_argument("--model", required=True, choices=("lead", "contact", "account"))
+    p.add_argument("--format", choices=("csv", "excel", "json"), help="declared format (default: from the extension)")
+    p.add_argument("--mapping", help='JSON object: source column -> target field, e.g. {"E-mail": "email"}')
+    p.add_argument("--duplicates", default="skip", choices=("skip", "update", "create_new"))
+    p.add_argument("--rules", help='JSON validation rules, e.g. {"email": {"required": true}}')
+    p.add_argument("--date-order", choices=("DMY", "MDY"), help="which wins for ambiguous dates such as 03/04/2024")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--encoding", help="CSV encoding (default: detected)")
+    p.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    job_flags(p)
+
+    p = sub.add_parser("status", help="show a job")
+    p.add_argument("job")
+    p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    job_flags(p)
+
+    p = sub.add_parser("logs", help="show a job's logs")
+    p.add_argument("job")
+    p.add_argument("--level", choices=("info", "warning", "error"))
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--offset", type=int, default=0)
+    job_flags(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    handlers: dict[str, Callable[[argparse.Namespace, Settings], Any]] = {
+        "stack": cmd_stack,
+        "migrate": lambda a, s: asyncio.run(_migrate(s)) or 0,
+        "worker": cmd_worker,
+        "demo": cmd_demo,
+        "import": lambda a, s: asyncio.run(_import(a, s)),
+        "status": lambda a, s: asyncio.run(_status(a, s)),
+        "logs": lambda a, s: asyncio.run(_logs(a, s)),
+    }
+    try:
+        code = handlers[args.command](args, settings)
+    except CrmioError as exc:
+        _err(exc.message if not str(exc) else str(exc))
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

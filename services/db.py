@@ -1,0 +1,114 @@
+"""PostgreSQL access: the asyncpg pool, JSON codecs, transient-error classification, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from services.errors import StackError, TransientError
+
+__all__ = ["connect_pool", "migrate", "is_transient", "with_retry", "json_dumps"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Serials of failures that go away by themselves: lost connection, server restarting,
+# serialization failure / deadlock (retry the transaction), too many connections.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+
+
+def json_dumps(value: Any) -> str:
+    # Decimal and other non-JSON types are stored as their text form.
+    return orjson.dumps(value, default=str).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, timeout_s: float = 30.0) -> asyncpg.Pool:
+    """Open a pool, retrying while the server starts; StackError names the DSN's host when it never answers."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                host = dsn.rsplit("@", 1)[-1]
+                raise StackError(
+                    f"PostgreSQL at {host} is not reachable ({exc}); start it with `crmio stack up` "
+                    "or set CRMIO_DATABASE_URL"
+                ) from exc
+            await asyncio.sleep(0.5)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying the same transaction later may succeed."""
+    if isinstance(exc, TransientError):
+        return True
+    if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES
+
+
+async def with_retry(
+    op: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    max_delay_s: float = 5.0,
+    give_up_after_s: float | None = None,
+) -> T:
+    """Run ``op`` until it succeeds, backing off on transient errors; other errors propagate."""
+    delay = 0.1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        try:
+            return await op()
+        except Exception as exc:  # noqa: BLE001 - classified right below
+            if not is_transient(exc):
+                raise
+            if give_up_after_s is not None and loop.time() - started > give_up_after_s:
+                raise TransientError(f"{what}: still failing after {give_up_after_s:.0f} s: {exc}") from exc
+            log.warning("%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+
+
+def _migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("schemas") / "migrations"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply pending SQL migrations in order, each in its own transaction; returns those applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        # One migrator at a time, whichever process (workers and API may start together).
+        await conn.execute("SELECT pg_advisory_lock(727274)")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS crmio_schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM crmio_schema_migrations")}
+            for version, sql in _migration_files():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO crmio_schema_migrations (version) VALUES ($1)", version)
+                applied.append(version)
+                log.info("applied migration %s", version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(727274)")
+    return applied

@@ -1,0 +1,169 @@
+"""The job repository: ImportExportJob rows and their logs, every query scoped to a company."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import asyncpg
+
+__all__ = [
+    "JOB_STATUSES",
+    "FINAL_STATUSES",
+    "insert_job",
+    "get_job",
+    "mark_running",
+    "update_progress",
+    "finish_job",
+    "ledger_counts",
+    "list_logs",
+    "job_document",
+    "log_document",
+]
+
+JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+_JOB_COLUMNS = (
+    "id, company_id, job_type, job_status, target_model, file_format, file_path, total_records, "
+    "processed_records, success_records, error_records, field_mapping, validation_rules, "
+    "duplicate_handling, created_by_user_id, created_at, started_at, completed_at, original_filename, "
+    "options, created_records, updated_records, skipped_records, message, updated_at"
+)
+
+
+async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
+    """Create a pending job row; False when a row with this id already exists (a replayed request)."""
+    status = await conn.execute(
+        """
+        INSERT INTO crm_import_export_jobs (
+            id, company_id, job_type, target_model, file_format, file_path, field_mapping,
+            validation_rules, duplicate_handling, created_by_user_id, original_filename, options)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (id) DO NOTHING
+        """,
+        job["id"], job["company_id"], job["job_type"], job["target_model"], job["file_format"],
+        job["file_path"], job.get("field_mapping"), job.get("validation_rules"),
+        job.get("duplicate_handling", "skip"), job.get("created_by_user_id"),
+        job.get("original_filename"), job.get("options") or {},
+    )
+    return status.endswith(" 1")
+
+
+async def get_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> asyncpg.Record | None:
+    try:
+        jid = uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+    return await conn.fetchrow(
+        f"SELECT {_JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+        company_id, jid,
+    )
+
+
+async def mark_running(conn: asyncpg.Connection, company_id: str, job_id: str, at: dt.datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE crm_import_export_jobs
+           SET job_status = 'running', started_at = COALESCE(started_at, $3), updated_at = now()
+         WHERE company_id = $1 AND id = $2 AND job_status IN ('pending', 'running')
+        """,
+        company_id, job_id, at,
+    )
+
+
+async def update_progress(conn: asyncpg.Connection, company_id: str, job_id: str, c: dict[str, int]) -> None:
+    """Live counters of a running job (a final status is never overwritten)."""
+    await conn.execute(
+        """
+        UPDATE crm_import_export_jobs
+           SET total_records = $3, processed_records = $4, success_records = $5, error_records = $6,
+               created_records = $7, updated_records = $8, skipped_records = $9, updated_at = now()
+         WHERE company_id = $1 AND id = $2 AND job_status = 'running'
+        """,
+        company_id, job_id, c["total"], c["processed"], c["success"], c["error"],
+        c["created"], c["updated"], c["skipped"],
+    )
+
+
+async def finish_job(
+    conn: asyncpg.Connection,
+    company_id: str,
+    job_id: str,
+    status: str,
+    counters: dict[str, int] | None,
+    message: str | None,
+    at: dt.datetime,
+) -> bool:
+    """Set a final status (once); counters, when given, are the exact ones. False if already final."""
+    c = counters or {}
+    result = await conn.execute(
+        """
+        UPDATE crm_import_export_jobs
+           SET job_status = $3, message = $4, completed_at = $5, updated_at = now(),
+               started_at = COALESCE(started_at, $5),
+               total_records = COALESCE($6, total_records),
+               processed_records = COALESCE($7, processed_records),
+               success_records = COALESCE($8, success_records),
+               error_records = COALESCE($9, error_records),
+               created_records = COALESCE($10, created_records),
+               updated_records = COALESCE($11, updated_records),
+               skipped_records = COALESCE($12, skipped_records)
+         WHERE company_id = $1 AND id = $2 AND job_status IN ('pending', 'running')
+        """,
+        company_id, job_id, status, message, at,
+        c.get("total"), c.get("processed"), c.get("success"), c.get("error"),
+        c.get("created"), c.get("updated"), c.get("skipped"),
+    )
+    return result.endswith(" 1")
+
+
+async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str) -> dict[str, int]:
+    """Exact outcome counts of a job, from the apply ledger."""
+    rows = await conn.fetch(
+        "SELECT outcome, count(*) AS n FROM crm_import_ledger "
+        "WHERE company_id = $1 AND job_id = $2 GROUP BY outcome",
+        company_id, job_id,
+    )
+    counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
+    counts.update({r["outcome"]: r["n"] for r in rows})
+    return counts
+
+
+async def list_logs(
+    conn: asyncpg.Connection,
+    company_id: str,
+    job_id: str,
+    *,
+    level: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, job_id, record_number, log_level, message, record_data, created_at, field
+          FROM crm_import_export_logs
+         WHERE company_id = $1 AND job_id = $2 AND ($3::text IS NULL OR log_level = $3)
+         ORDER BY record_number NULLS FIRST, id
+         LIMIT $4 OFFSET $5
+        """,
+        company_id, job_id, level, limit, offset,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def job_document(row: asyncpg.Record) -> dict[str, Any]:
+    """A job as a stable JSON document with the blueprint's field names."""
+    return {k: _plain(v) for k, v in row.items()}
+
+
+def log_document(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in row.items()}

@@ -1,0 +1,117 @@
+"""Job progress as a value: fold import results into counters, decide when to report and finish.
+
+The aggregator agent keeps one of these per job in a Faust table; everything here is pure.
+Delivery is at-least-once, so live counters are capped at the total; the final counters come
+from the apply ledger (see ``exact_counters``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["new_progress", "fold", "counters", "exact_counters", "status_event", "is_due", "ready_to_finish"]
+
+
+def new_progress(job_id: str, company_id: str, job_type: str = "import", target_model: str = "") -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "company_id": company_id,
+        "job_type": job_type,
+        "target_model": target_model,
+        "status": "running",
+        "total": None,
+        "processed": 0,
+        "created": 0,
+        "updated": 0,
+        "skipped": 0,
+        "failed": 0,
+        "started_ms": None,
+        "completed_ms": None,
+        "reported_ms": 0,
+        "message": None,
+    }
+
+
+def fold(progress: dict[str, Any] | None, event: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """A new progress value with ``event`` (an ImportResult) counted in."""
+    p = dict(progress) if progress else new_progress(event["job_id"], event["company_id"])
+    if p["status"] != "running":
+        return p  # a late or replayed result for a finished job changes nothing
+    if p["started_ms"] is None:
+        p["started_ms"] = now_ms
+    kind = event["kind"]
+    if kind == "split_done":
+        p["total"] = event["total"]
+    elif kind == "failed":
+        p["status"] = "failed"
+        p["message"] = event.get("message")
+    elif kind == "batch":
+        cap = p["total"]
+        for outcome in event["outcomes"]:
+            if cap is not None and p["processed"] >= cap:
+                break
+            p["processed"] += 1
+            p[outcome] += 1
+    return p
+
+
+def counters(p: dict[str, Any]) -> dict[str, int]:
+    """The job row's counters from a progress value."""
+    success = p["created"] + p["updated"] + p["skipped"]
+    return {
+        "total": p["total"] if p["total"] is not None else p["processed"],
+        "processed": p["processed"],
+        "success": success,
+        "error": p["failed"],
+        "created": p["created"],
+        "updated": p["updated"],
+        "skipped": p["skipped"],
+    }
+
+
+def exact_counters(ledger: dict[str, int], total: int | None) -> dict[str, int]:
+    """Counters recounted from the ledger: one row per processed record, never twice."""
+    processed = sum(ledger.values())
+    return {
+        "total": total if total is not None else processed,
+        "processed": processed,
+        "success": ledger["created"] + ledger["updated"] + ledger["skipped"],
+        "error": ledger["failed"],
+        "created": ledger["created"],
+        "updated": ledger["updated"],
+        "skipped": ledger["skipped"],
+    }
+
+
+def ready_to_finish(p: dict[str, Any]) -> bool:
+    """Every row has reported (as far as live counters know): time to recount from the ledger."""
+    return p["status"] == "running" and p["total"] is not None and p["processed"] >= p["total"]
+
+
+def is_due(p: dict[str, Any], now_ms: int, interval_ms: int) -> bool:
+    return now_ms - p["reported_ms"] >= interval_ms
+
+
+def status_event(p: dict[str, Any], now_ms: int, c: dict[str, int] | None = None) -> dict[str, Any]:
+    """A JobStatus event for this progress (``c``: exact counters when known)."""
+    c = c or counters(p)
+    elapsed_s = ((p["completed_ms"] or now_ms) - (p["started_ms"] or now_ms)) / 1000
+    return {
+        "job_id": p["job_id"],
+        "company_id": p["company_id"],
+        "job_type": p["job_type"],
+        "target_model": p["target_model"],
+        "job_status": p["status"],
+        "total_records": p["total"],
+        "processed_records": c["processed"],
+        "success_records": c["success"],
+        "error_records": c["error"],
+        "created_records": c["created"],
+        "updated_records": c["updated"],
+        "skipped_records": c["skipped"],
+        "started_at": p["started_ms"],
+        "completed_at": p["completed_ms"],
+        "rows_per_second": c["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
+        "message": p["message"],
+        "at": now_ms,
+    }

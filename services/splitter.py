@@ -1,0 +1,119 @@
+"""Split an import file into record-batch events: read, map, key and group rows by partition.
+
+Rows are routed by their duplicate-match key, so every row that could duplicate another lands
+on the same partition and is applied in file order; each event carries a run of consecutive
+rows of one partition (see docs/architecture.md, "Runs of rows per event").
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from schemas.models import TargetModel
+from services.cleaning import match_key
+from services.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
+from services.readers import ReaderLimits, SourceInfo, TableReader, open_table
+
+__all__ = ["SplitPlan", "open_import", "partition_for", "split_rows"]
+
+
+@dataclass
+class SplitPlan:
+    reader: TableReader
+    info: SourceInfo
+    mapping: dict[str, str]
+    compiled: CompiledMapping
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def open_import(
+    path: Path,
+    file_format: str,
+    model: TargetModel,
+    *,
+    display_name: str,
+    mapping: dict[str, str] | None,
+    options: dict[str, Any],
+    limits: ReaderLimits,
+) -> SplitPlan:
+    """Open the file and settle the mapping; refuses (MappingError, InputFileError) before any row is sent."""
+    reader = open_table(
+        path, file_format,  # type: ignore[arg-type]
+        display_name=display_name,
+        sheet=options.get("sheet"),
+        encoding=options.get("encoding"),
+        delimiter=options.get("delimiter"),
+        limits=limits,
+    )
+    try:
+        headers = reader.info.headers
+        chosen = dict(mapping) if mapping else default_mapping(model, headers)
+        check_mapping(model, headers, chosen)
+        return SplitPlan(reader, reader.info, chosen, compile_mapping(headers, chosen))
+    except BaseException:
+        reader.close()
+        raise
+
+
+def partition_for(key: str | None, number: int, partitions: int) -> int:
+    """Stable partition of a row: by match key, or spread by row number when it has none."""
+    if key is None:
+        return number % partitions
+    return zlib.crc32(key.encode()) % partitions
+
+
+@dataclass
+class _Run:
+    numbers: list[int] = field(default_factory=list)
+    rows: list[list[str | None]] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def split_rows(
+    plan: SplitPlan,
+    model: TargetModel,
+    *,
+    job_id: str,
+    company_id: str,
+    partitions: int,
+    rows_per_event: int,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (partition, record-batch event), rows in file order within each partition."""
+    fields = plan.compiled.fields
+    key_at = [fields.index(f) for f in model.match_fields if f in fields]
+    apply = plan.compiled.apply
+    runs = [_Run() for _ in range(partitions)]
+
+    def event(run: _Run) -> dict[str, Any]:
+        columns = [[v or "" for v in col] for col in zip(*run.rows)] if run.rows else [[] for _ in fields]
+        return {
+            "job_id": job_id,
+            "company_id": company_id,
+            "target_model": model.name,
+            "fields": list(fields),
+            "numbers": run.numbers,
+            "columns": columns,
+            "problems": run.problems,
+        }
+
+    for raw in plan.reader.rows():
+        values = apply(raw.cells)
+        key = match_key(model, {fields[i]: values[i] for i in key_at}) if key_at else None
+        p = partition_for(key, raw.number, partitions)
+        run = runs[p]
+        run.numbers.append(raw.number)
+        run.rows.append(values)
+        if raw.problem:
+            run.problems[str(raw.number)] = raw.problem
+        if len(run.numbers) >= rows_per_event:
+            yield p, event(run)
+            runs[p] = _Run()
+    for p, run in enumerate(runs):
+        if run.numbers:
+            yield p, event(run)

@@ -1,0 +1,105 @@
+"""Submitting jobs: check the file and mapping up front, store the file, record the job, request it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.models import get_model
+from schemas.topics import JOB_REQUESTS, JOB_STATUS
+from services import jobs, storage
+from services.cleaning import validate_rules
+from services.errors import FileTooLarge, InputFileError
+from services.filetype import check_file
+from services.kafka_io import publish
+from services.pipeline import reader_limits
+from services.settings import Settings
+from services.splitter import open_import
+
+__all__ = ["submit_import", "format_from_name"]
+
+_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
+               ".json": "json", ".ndjson": "json", ".jsonl": "json"}
+
+
+def format_from_name(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    try:
+        return _EXTENSIONS[suffix]
+    except KeyError:
+        raise InputFileError(
+            f"cannot tell the format of {name!r} from its extension; use .csv, .xlsx, .xls, .json or .ndjson, "
+            "or name the format"
+        ) from None
+
+
+async def submit_import(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    *,
+    company_id: str,
+    path: Path,
+    model: str,
+    file_format: str | None = None,
+    display_name: str | None = None,
+    mapping: dict[str, str] | None = None,
+    duplicates: str = "skip",
+    rules: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """Refuse a bad file or mapping before a job exists; else create the job and request it. Returns the job."""
+    company_id = str(uuid.UUID(company_id))
+    display = display_name or path.name
+    target = get_model(model)
+    declared = file_format or format_from_name(display)
+    size = path.stat().st_size
+    if size > settings.max_file_bytes:
+        raise FileTooLarge(
+            f"the file is {size} bytes; the limit is {settings.max_file_bytes} bytes (max_file_bytes)", file=display
+        )
+    fmt = check_file(path, declared, display)  # type: ignore[arg-type]
+    rules = validate_rules(target, rules) if rules else None
+    options = options or {}
+    plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
+                       limits=reader_limits(settings))
+    plan.close()
+    rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
+    job = {
+        "id": str(uuid.uuid4()),
+        "company_id": company_id,
+        "job_type": "import",
+        "target_model": target.name,
+        "file_format": fmt,
+        "file_path": rel,
+        "field_mapping": plan.mapping,
+        "validation_rules": rules,
+        "duplicate_handling": duplicates,
+        "created_by_user_id": user_id,
+        "original_filename": display,
+        "options": options,
+    }
+    async with pool.acquire() as conn:
+        await jobs.insert_job(conn, job)
+        row = await jobs.get_job(conn, company_id, job["id"])
+    now = int(time.time() * 1000)
+    await publish(producer, settings, JOB_REQUESTS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
+        "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": plan.mapping,
+        "validation_rules": orjson.dumps(rules).decode() if rules else None,
+        "duplicate_handling": duplicates, "options": orjson.dumps(options).decode(),
+        "created_by_user_id": user_id, "requested_at": now,
+    })
+    await publish(producer, settings, JOB_STATUS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
+        "job_status": "pending", "at": now,
+    })
+    assert row is not None
+    return jobs.job_document(row)

@@ -1,0 +1,23 @@
+"""Agent on crm.import.results: the aggregator. Counts outcomes per job, reports status, finishes jobs."""
+
+from __future__ import annotations
+
+from faust import StreamT
+
+from services.aggregation import aggregate_result
+from streams.app import app, settings
+from streams.resources import resources
+from streams.tables import job_progress
+from streams.topics import import_results, job_status
+
+
+@app.agent(import_results)
+async def aggregate_import_results(stream: StreamT) -> None:
+    async for event in stream:
+        job_id = event["job_id"]
+        progress, status = await aggregate_result(
+            await resources(), job_progress.get(job_id), event, settings.status_interval_s
+        )
+        job_progress[job_id] = progress
+        if status is not None:
+            await job_status.send(key=job_id.encode(), value=status)

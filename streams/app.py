@@ -1,0 +1,35 @@
+"""The Faust application object and its settings; agents and tables import it from here."""
+
+from __future__ import annotations
+
+import faust
+
+from services.settings import get_settings
+from streams import codecs
+
+__all__ = ["app", "settings"]
+
+settings = get_settings()
+codecs.register()
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store=settings.worker_store,
+    autodiscover=False,
+    origin="streams",
+    # Tables and their source topics share this partition count (co-partitioning).
+    topic_partitions=settings.job_partitions,
+    topic_replication_factor=1,
+    topic_allow_declare=True,
+    key_serializer="raw",
+    value_serializer="raw",
+    consumer_auto_offset_reset="earliest",
+    web_enabled=False,
+    broker_commit_every=1000,
+    broker_commit_interval=1.0,
+    stream_wait_empty=False,
+    producer_linger_ms=5,
+    producer_max_request_size=4 * 1024 * 1024,
+    consumer_max_fetch_size=8 * 1024 * 1024,
+)

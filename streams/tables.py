@@ -1,0 +1,17 @@
+"""Faust tables: job progress per job id, co-partitioned with crm.import.results."""
+
+from __future__ import annotations
+
+from streams.app import app, settings
+
+__all__ = ["job_progress"]
+
+# Values are plain dicts from services.progress; reassign after every change (t[k] = v)
+# so the changelog sees it.
+job_progress = app.Table(
+    "job-progress",
+    default=None,
+    partitions=settings.job_partitions,
+    key_serializer="json",
+    value_serializer="json",
+)

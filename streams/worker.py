@@ -1,0 +1,17 @@
+"""Composition root of the worker: the app with every agent and table, and its entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from streams import tables  # noqa: F401 - registers the tables
+from streams.agents import import_records, import_results, job_requests  # noqa: F401 - registers the agents
+from streams.app import app, settings
+
+__all__ = ["app", "run"]
+
+
+def run() -> None:
+    """Run a Faust worker in this process until it is stopped (SIGTERM/SIGINT)."""
+    sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]
+    app.main()
