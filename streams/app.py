@@ -17,6 +17,7 @@ app = faust.App(
     broker=f"kafka://{settings.kafka_bootstrap}",
     store=settings.worker_store,
     autodiscover=False,
+    datadir=str(settings.state_dir / "faust" / settings.app_id),
     origin="streams",
     # Tables and their source topics share this partition count (co-partitioning).
     topic_partitions=settings.job_partitions,

@@ -1,0 +1,83 @@
+"""Import benchmark: rows/s from job request to completed job, and the worker's peak RSS.
+
+Runs the real path (file -> job request -> Faust worker -> Kafka -> PostgreSQL -> completed job)
+on the local stack, one fresh worker per file so the peak RSS (VmHWM) belongs to that file.
+
+    .venv/bin/python -m bench.bench_import [--rows 100000 1000000] [--formats csv excel] [--mode update]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from services.db import connect_pool, migrate
+from services.kafka_io import ensure_topics, producer
+from services.settings import Settings
+from services.submit import submit_import
+from tests.datagen import make_leads, write_csv, write_json, write_xlsx
+from tests.integration.conftest import start_worker, stop_worker, wait_for_job
+
+WRITERS = {"csv": (write_csv, ".csv"), "excel": (write_xlsx, ".xlsx"), "json": (write_json, ".json")}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_one(base: Settings, path: Path, rows: int, mode: str, workdir: Path) -> tuple[float, float, dict]:
+    run = uuid.uuid4().hex[:8]
+    settings = base.model_copy(update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}",
+                                       "storage_dir": workdir / "storage"})
+    pool = await connect_pool(settings.dsn())
+    try:
+        await migrate(pool)
+        await ensure_topics(settings)
+        proc = start_worker(settings, workdir / f"worker-{run}.log")
+        try:
+            company = str(uuid.uuid4())
+            async with producer(settings) as prod:
+                started = time.perf_counter()
+                job = await submit_import(settings, pool, prod, company_id=company, path=path, model="lead",
+                                          duplicates=mode)
+                job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
+                elapsed = time.perf_counter() - started
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            stop_worker(proc)
+    finally:
+        await pool.close()
+    assert job["job_status"] == "completed" and job["processed_records"] == rows, job
+    return rows / elapsed, rss, job
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--formats", nargs="+", default=["csv", "excel"], choices=sorted(WRITERS))
+    parser.add_argument("--mode", default="update", choices=("skip", "update", "create_new"))
+    args = parser.parse_args()
+    base = Settings()
+    print(f"{'format':7} {'rows':>9} {'rows/s':>9} {'worker peak RSS':>16}  outcome", flush=True)
+    with tempfile.TemporaryDirectory(prefix="crmio-bench-") as tmp:
+        workdir = Path(tmp)
+        for rows in args.rows:
+            leads = make_leads(rows, seed=rows, stored=0)
+            for fmt in args.formats:
+                write, suffix = WRITERS[fmt]
+                path = write(leads, workdir / f"leads-{rows}{suffix}")
+                rate, rss, job = await run_one(base, path, rows, args.mode, workdir)
+                path.unlink()
+                print(f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>13.0f} MB  {job['created_records']} created, "
+                      f"{job['updated_records']} updated, {job['error_records']} errors", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

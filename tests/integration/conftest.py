@@ -1,0 +1,151 @@
+"""Integration fixtures: the real Kafka broker and PostgreSQL (started by `crmio stack up`), migrations,
+unique topics per session, and a real `crmio worker` subprocess.
+
+A missing service FAILS the test with a message saying how to start it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services import jobs
+from services.db import connect_pool, migrate
+from services.kafka_io import ensure_topics, producer
+from services.settings import PROJECT_ROOT, Settings
+from services.submit import submit_import
+
+RUN = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    base = Settings()
+    return base.model_copy(update={
+        "topic_prefix": f"t{RUN}",
+        "app_id": f"crmio-test-{RUN}",
+        "storage_dir": tmp_path_factory.mktemp("storage"),
+    })
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CRMIO_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CRMIO_DATABASE_URL": settings.dsn(),
+        "CRMIO_TOPIC_PREFIX": settings.topic_prefix,
+        "CRMIO_APP_ID": settings.app_id,
+        "CRMIO_STORAGE_DIR": str(settings.storage_dir),
+        "CRMIO_STATE_DIR": str(settings.state_dir),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+async def _check_kafka(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), 15)
+        await asyncio.wait_for(admin.describe_cluster(), 15)
+    except Exception as exc:  # noqa: BLE001 - any failure means: not reachable
+        pytest.fail(
+            f"Kafka is not reachable at {settings.kafka_bootstrap} ({type(exc).__name__}: {exc}). "
+            "Start the stack with `make stack-up` (or `.venv/bin/crmio stack up`) before the integration tests.",
+            pytrace=False,
+        )
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    await _check_kafka(settings)
+    try:
+        p = await connect_pool(settings.dsn(), max_size=4, timeout_s=10)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(
+            f"PostgreSQL is not reachable at {settings.dsn().rsplit('@', 1)[-1]} ({exc}). "
+            "Start the stack with `make stack-up` (or `.venv/bin/crmio stack up`) before the integration tests.",
+            pytrace=False,
+        )
+    await migrate(p)
+    await ensure_topics(settings)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, pool: asyncpg.Pool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    """One real worker for the session; its log is printed when a test fails to start it."""
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = start_worker(settings, log_path)
+    yield proc
+    stop_worker(proc)
+
+
+def start_worker(settings: Settings, log_path: Path, timeout_s: float = 90) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker"], cwd=PROJECT_ROOT, env=worker_env(settings),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        if "Ready" in text and "[^Worker]" in text:
+            return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    stop_worker(proc)
+    pytest.fail(f"the worker did not become ready; its log:\n{log_path.read_text(errors='replace')[-5000:]}", pytrace=False)
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def kafka_producer(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Any]:
+    async with producer(settings) as p:
+        yield p
+
+
+async def wait_for_job(pool: asyncpg.Pool, company: str, job_id: str, timeout_s: float = 300) -> dict[str, Any]:
+    """Poll the job row until it is final (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with pool.acquire() as conn:
+            row = await jobs.get_job(conn, company, job_id)
+        if row is not None and row["job_status"] in jobs.FINAL_STATUSES:
+            return jobs.job_document(row)
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}")
+
+
+@pytest.fixture
+def run_import(settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any) -> Any:
+    async def go(path: Path, *, company: str, model: str = "lead", wait: bool = True, **kwargs: Any) -> dict[str, Any]:
+        job = await submit_import(settings, pool, kafka_producer, company_id=company, path=path, model=model, **kwargs)
+        return await wait_for_job(pool, company, job["id"]) if wait else job
+
+    return go
