@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 
+import schemas
 from services.errors import StackError, TransientError
 
 __all__ = ["connect_pool", "migrate", "is_transient", "with_retry", "json_dumps"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+MIGRATIONS = Path(schemas.__file__).with_name("migrations")
 
 # Serials of failures that go away by themselves: lost connection, server restarting,
 # serialization failure / deadlock (retry the transaction), too many connections.
@@ -84,9 +87,8 @@ async def with_retry(
 
 
 def _migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("schemas") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
-    return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+    files = sorted(MIGRATIONS.glob("*.sql"))
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in files]
 
 
 async def migrate(pool: asyncpg.Pool) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faust
+
 from streams.app import app, settings
 
 __all__ = ["job_progress"]
@@ -12,6 +14,5 @@ job_progress = app.Table(
     "job-progress",
     default=None,
     partitions=settings.job_partitions,
-    key_serializer="json",
-    value_serializer="json",
+    schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from streams import tables  # noqa: F401 - registers the tables
 from streams.agents import import_records, import_results, job_requests  # noqa: F401 - registers the agents
@@ -13,5 +14,6 @@ __all__ = ["app", "run"]
 
 def run() -> None:
     """Run a Faust worker in this process until it is stopped (SIGTERM/SIGINT)."""
+    Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]
     app.main()

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian/Ubuntu machine (Python 3.11, apt) to run crmio's local stack and tests:
+# PostgreSQL server binaries, Java 17 and Maven if missing, the repo's .venv with the project and
+# its test extras, and the Kafka broker's jars (resolved once into ~/.cache/crmio).
+# Idempotent: a second run only checks, and takes a few seconds.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+
+say() { printf '[install] %s\n' "$*"; }
+
+apt_install() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        say "apt-get update"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+have_postgres() {
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+}
+
+install_postgres() {
+    if have_postgres; then return; fi
+    # postgresql-common first, so its "create the main cluster" default can be switched off:
+    # crmio makes its own cluster; a stray one on 5432 would only waste memory.
+    apt_install postgresql-common
+    if [ -f /etc/postgresql-common/createcluster.conf ]; then
+        $SUDO sed -i 's/^#\?\s*create_main_cluster.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf
+    fi
+    apt_install postgresql
+    have_postgres || { say "PostgreSQL server binaries still missing after apt-get"; exit 1; }
+}
+
+install_java_maven() {
+    local need=()
+    command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null || need+=(maven)
+    if [ "${#need[@]}" -gt 0 ]; then apt_install "${need[@]}"; fi
+}
+
+python_bin() {
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "$candidate"; return
+        fi
+    done
+    say "Python 3.11+ not found"; exit 1
+}
+
+install_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        local py; py="$(python_bin)"
+        if ! "$py" -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
+        say "creating $VENV"
+        "$py" -m venv "$VENV"
+    fi
+    # Reinstall only when pyproject.toml changed since the last successful install.
+    local stamp="$VENV/.crmio-pyproject.sha256" want
+    want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "pip install -e '.[test]'"
+        (cd "$REPO" && "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]')
+        echo "$want" >"$stamp"
+    fi
+}
+
+resolve_kafka() {
+    (cd "$REPO" && "$VENV/bin/python" -c '
+from services import stack
+from services.settings import Settings
+print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
+')
+}
+
+install_postgres
+install_java_maven
+install_venv
+resolve_kafka
+say "done: start the stack with: $VENV/bin/python -c 'from services import stack; from services.settings import Settings; print(stack.up(Settings()))'"
