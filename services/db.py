@@ -31,9 +31,18 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value, default=str)  # jsonb binary format: version byte 1, then the text
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
+    # Binary codecs, so that COPY (copy_records_to_table) can carry jsonb too.
+    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary")
+    await conn.set_type_codec("json", encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def connect_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, timeout_s: float = 30.0) -> asyncpg.Pool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,10 +61,12 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+def stack_up() -> Iterator[Live]:
     """Starts the stack once for the module; a failure is kept so that every test FAILS with it."""
+    # Not under pytest's temp root: pytest resets that to 0700, which locks the postgres OS user out.
+    state_dir = Path(tempfile.mkdtemp(prefix="live-stack-", dir=Settings().state_dir))
     s = Settings(
-        state_dir=tmp_path_factory.mktemp("stack"),
+        state_dir=state_dir,
         kafka_bootstrap=f"127.0.0.1:{KAFKA_PORT}",
         database_url=f"postgresql://crmio:l1ve%27pw@127.0.0.1:{PG_PORT}/crmio_live",
         stack_start_timeout_s=180,
@@ -78,6 +82,7 @@ def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             assert info == stack.StackInfo(f"127.0.0.1:{KAFKA_PORT}", s.dsn(), True, True)
     yield Live(s, error)
     stack.down(s)
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def running(stack_up: Live) -> Settings:
