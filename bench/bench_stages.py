@@ -1,0 +1,68 @@
+"""Cost per row of each import stage in one process, without Kafka: read+split, Avro encode,
+Avro decode, apply (cleanse + validate + duplicates + PostgreSQL). Shows where a worker's time goes.
+
+    .venv/bin/python -m bench.bench_stages [--rows 100000] [--mode update]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from schemas import avro
+from schemas.models import get_model
+from services import jobs
+from services.db import connect_pool, migrate
+from services.pipeline import JobContexts, Resources, apply_events, reader_limits
+from services.settings import Settings
+from services.splitter import open_import, split_rows
+from tests.datagen import make_leads, write_csv
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--mode", default="update")
+    args = parser.parse_args()
+    settings = Settings()
+    model = get_model("lead")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(make_leads(args.rows, seed=1), Path(tmp) / "leads.csv")
+        t0 = time.perf_counter()
+        plan = open_import(path, "csv", model, display_name="leads.csv", mapping=None, options={},
+                           limits=reader_limits(settings))
+        job_id, company = str(uuid.uuid4()), str(uuid.uuid4())
+        events = [e for _, e in split_rows(plan, model, job_id=job_id, company_id=company,
+                                           partitions=settings.record_partitions, rows_per_event=settings.rows_per_event)]
+        plan.close()
+        t1 = time.perf_counter()
+        encoded = [avro.encode("record_batch", e) for e in events]
+        t2 = time.perf_counter()
+        decoded = [avro.decode("record_batch", b) for b in encoded]
+        t3 = time.perf_counter()
+        pool = await connect_pool(settings.dsn(), max_size=2)
+        await migrate(pool)
+        async with pool.acquire() as conn:
+            await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import",
+                                         "target_model": "lead", "file_format": "csv", "file_path": "x",
+                                         "duplicate_handling": args.mode, "options": {}})
+        res = Resources(settings, pool)
+        contexts = JobContexts(res)
+        t4 = time.perf_counter()
+        step = settings.events_per_batch
+        for i in range(0, len(decoded), step):
+            await apply_events(res, contexts, decoded[i:i + step])
+        t5 = time.perf_counter()
+        await pool.close()
+    n = args.rows
+    for name, secs in (("read + split", t1 - t0), ("avro encode", t2 - t1), ("avro decode", t3 - t2),
+                       ("apply (clean, duplicates, PostgreSQL)", t5 - t4)):
+        print(f"{name:40} {secs / n * 1e6:7.1f} us/row  {n / secs:>10,.0f} rows/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
