@@ -72,7 +72,7 @@ class CleanedRecord:
     @property
     def ok(self) -> bool:
         """No error-level issue (warnings allowed)."""
-        return not any(i.level == "error" for i in self.issues)
+        return not self.issues or not any(i.level == "error" for i in self.issues)
 
 
 class Invalid(Exception):

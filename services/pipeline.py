@@ -1,7 +1,8 @@
 """The import pipeline's steps as plain async functions the Faust agents call.
 
 - ``run_import_request``: a job request -> validated file and mapping -> record-batch events.
-- ``apply_events``: record-batch events -> one transaction per job -> import-result events.
+- ``prepare_events`` + ``apply_prepared``: record-batch events -> cleansed rows -> one transaction
+  per job -> import-result events; ``SequentialApplier`` overlaps the two across batches.
 Neither raises for bad data: refusals become a 'failed' result, bad rows become failed outcomes.
 """
 
@@ -20,7 +21,7 @@ import orjson
 
 from schemas.models import get_model
 from services import jobs, storage
-from services.apply import BatchResult, JobContext, SourceRow, apply_rows, record_failures
+from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleaning import CleanOptions, RecordCleaner, validate_rules
 from services.db import is_transient, with_retry
 from services.errors import CrmioError
@@ -28,13 +29,17 @@ from services.filetype import check_file
 from services.readers import ReaderLimits
 from services.settings import Settings
 from services.progress import exact_counters
-from services.splitter import open_import, split_rows
+from services.split_process import split_in_child
+from services.splitter import open_import
 
 __all__ = [
     "Resources",
     "JobContexts",
     "run_import_request",
-    "apply_events",
+    "PreparedJobRows",
+    "prepare_events",
+    "apply_prepared",
+    "SequentialApplier",
     "result_event",
     "job_from_request",
     "reader_limits",
@@ -44,8 +49,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SendBatch = Callable[[int, dict[str, Any]], Awaitable[None]]
 SendResult = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+SPLIT_ATTEMPTS = 5
 
 
 def now_ms() -> int:
@@ -130,8 +137,8 @@ class JobContexts:
         return ctx
 
 
-async def run_import_request(res: Resources, req: dict[str, Any], send_batch: SendBatch, send_result: SendResult) -> None:
-    """Validate the job's file and mapping, then stream its rows out as record-batch events."""
+async def run_import_request(res: Resources, req: dict[str, Any], send_result: SendResult) -> None:
+    """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
     job_id, company_id = req["job_id"], req["company_id"]
 
     async def load() -> asyncpg.Record | None:
@@ -159,32 +166,28 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_batch: Se
         await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
         return
 
-    total = 0
-    rows = split_rows(
-        plan, model, job_id=job_id, company_id=company_id,
-        partitions=settings.record_partitions, rows_per_event=settings.rows_per_event,
-    )
-
-    def next_events() -> list[tuple[int, dict[str, Any]]]:
-        # Several events per thread hop keeps the hop cost negligible.
-        out: list[tuple[int, dict[str, Any]]] = []
-        for item in rows:
-            out.append(item)
-            if len(out) >= 8:
-                break
-        return out
-
-    try:
-        while events := await asyncio.to_thread(next_events):
-            for partition, event in events:
-                total += len(event["numbers"])
-                await send_batch(partition, event)
-    except CrmioError as exc:
-        log.warning("import %s stopped while reading: %s", job_id, exc)
-        await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
-        return
-    finally:
-        plan.close()
+    plan.close()  # the split process reads the file again, from the start
+    job_spec = {
+        "id": job_id, "company_id": company_id, "target_model": model.name, "file_format": fmt,
+        "display_name": display, "field_mapping": plan.mapping, "options": job["options"],
+    }
+    for attempt in range(1, SPLIT_ATTEMPTS + 1):
+        try:
+            total = await split_in_child(settings, job_spec, path)
+            break
+        except CrmioError as exc:  # the file itself: final
+            log.warning("import %s stopped while reading: %s", job_id, exc)
+            await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - broker or process trouble: splitting again is harmless
+            log.warning("import %s: split attempt %d failed: %r", job_id, attempt, exc)
+            if attempt == SPLIT_ATTEMPTS:
+                await send_result(result_event(
+                    job_id, company_id, "failed",
+                    message=f"could not read the file into the pipeline after {attempt} attempts: {exc}",
+                ))
+                return
+            await asyncio.sleep(min(2**attempt, 30))
     await send_result(result_event(job_id, company_id, "split_done", total=total))
 
 
@@ -199,27 +202,27 @@ def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
     return rows
 
 
-async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], rows: list[SourceRow]) -> BatchResult:
+async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult:
     async def whole() -> BatchResult:
         async with res.pool.acquire() as conn:
-            return await apply_rows(conn, ctx, fields, rows)
+            return await apply_rows(conn, ctx, fields, cleaned)
 
     try:
-        return await with_retry(whole, what=f"applying {len(rows)} rows of job {ctx.job_id}")
+        return await with_retry(whole, what=f"applying {len(cleaned)} rows of job {ctx.job_id}")
     except Exception as exc:  # noqa: BLE001 - non-transient: isolate the rows the database refuses
         log.warning("job %s: batch refused (%s); applying row by row", ctx.job_id, exc)
     result = BatchResult()
-    for row in rows:
-        async def one(row: SourceRow = row) -> BatchResult:
+    for pair in cleaned:
+        async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult:
             async with res.pool.acquire() as conn:
                 try:
-                    return await apply_rows(conn, ctx, fields, [row])
+                    return await apply_rows(conn, ctx, fields, [pair])
                 except Exception as exc:  # noqa: BLE001
                     if is_transient(exc):
                         raise
-                    return await record_failures(conn, ctx, [row], f"{type(exc).__name__}: {exc}")
+                    return await record_failures(conn, ctx, [pair[0]], f"{type(exc).__name__}: {exc}")
 
-        part = await with_retry(one, what=f"applying row {row.number} of job {ctx.job_id}")
+        part = await with_retry(one, what=f"applying row {pair[0].number} of job {ctx.job_id}")
         result.numbers += part.numbers
         result.outcomes += part.outcomes
         result.record_ids += part.record_ids
@@ -228,26 +231,68 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], r
     return result
 
 
-async def apply_events(res: Resources, contexts: JobContexts, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply record-batch events (grouped per job, file order kept) and return one result event per job."""
+@dataclass
+class PreparedJobRows:
+    ctx: JobContext
+    fields: tuple[str, ...]
+    cleaned: Cleaned
+
+
+async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) -> list[PreparedJobRows]:
+    """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
+    which needs no database state and so can run while the previous batch is being written."""
     by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
     for event in events:
-        company_id, fields, rows = by_job.setdefault(
-            event["job_id"], (event["company_id"], tuple(event["fields"]), [])
-        )
+        _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
         rows.extend(_rows_of(event))
-    results = []
+    prepared = []
     for job_id, (company_id, fields, rows) in by_job.items():
         ctx = await contexts.get(company_id, job_id)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
-        r = await _apply_job(res, ctx, fields, rows)
+        prepared.append(PreparedJobRows(ctx, fields, clean_rows(ctx, rows)))
+    return prepared
+
+
+async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> list[dict[str, Any]]:
+    """One transaction per job; returns one result event per job. Never raises for bad data."""
+    results = []
+    for p in prepared:
+        r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         results.append(result_event(
-            job_id, company_id, "batch",
+            p.ctx.job_id, p.ctx.company_id, "batch",
             numbers=r.numbers, outcomes=r.outcomes, record_ids=r.record_ids, errors=r.errors, replayed=r.replayed,
         ))
     return results
+
+
+class SequentialApplier:
+    """Applies prepared batches one transaction at a time, in arrival order, while the caller
+    prepares the next batch; ``on_done`` (send results, then acknowledge) runs after each commit."""
+
+    def __init__(self, res: Resources) -> None:
+        self._res = res
+        self._inflight: asyncio.Task[None] | None = None
+
+    async def submit(
+        self, prepared: list[PreparedJobRows], on_done: Callable[[list[dict[str, Any]]], Awaitable[None]]
+    ) -> None:
+        await self.drain()  # rows of the next batch may duplicate rows of this one: keep the order
+
+        async def run() -> None:
+            await on_done(await apply_prepared(self._res, prepared))
+
+        self._inflight = asyncio.create_task(run())
+
+    async def drain(self) -> None:
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            await task
+
+    def cancel(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
 
 
 async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services import split_process
 from services.db import connect_pool
 from services.pipeline import JobContexts, Resources
 from streams.app import app, settings
@@ -35,6 +36,7 @@ async def job_contexts() -> JobContexts:
 @app.on_before_shutdown.connect
 async def _close(app: object, **kwargs: object) -> None:
     global _resources
+    split_process.shutdown()
     if _resources is not None:
         await _resources.pool.close()
         _resources = None

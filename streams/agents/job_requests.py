@@ -9,11 +9,7 @@ from faust import StreamT
 from services.pipeline import run_import_request
 from streams.app import app
 from streams.resources import resources
-from streams.topics import import_records, import_results, job_requests
-
-
-async def _send_batch(partition: int, event: dict[str, Any]) -> None:
-    await import_records.send(key=f"{event['job_id']}:{partition}".encode(), value=event, partition=partition)
+from streams.topics import import_results, job_requests
 
 
 async def _send_result(event: dict[str, Any]) -> None:
@@ -24,4 +20,4 @@ async def _send_result(event: dict[str, Any]) -> None:
 async def handle_job_requests(stream: StreamT) -> None:
     async for request in stream:
         if request["job_type"] == "import":
-            await run_import_request(await resources(), request, _send_batch, _send_result)
+            await run_import_request(await resources(), request, _send_result)
