@@ -1,0 +1,132 @@
+"""File type by content (magic bytes, structure) and the check that name, declared format and content agree."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import zipfile
+
+from charset_normalizer import from_bytes
+
+from services.errors import UnsupportedFileType
+from services.readers.base import FileFormat
+from services.readers.encoding import bom_encoding
+
+__all__ = ["detect_format", "check_file", "EXTENSIONS"]
+
+EXTENSIONS: dict[str, FileFormat] = {
+    "csv": "csv", "txt": "csv", "tsv": "csv",
+    "xlsx": "excel", "xls": "excel",
+    "json": "json", "ndjson": "json", "jsonl": "json",
+}
+_SAMPLE = 64 * 1024
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Leading bytes of common formats that are never tables, with a name for the message.
+_FOREIGN: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"MZ", "a Windows program"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+)
+_MARKUP = ("<!doctype", "<html", "<?xml", "<svg", "<head", "<body", "<script")
+_CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
+
+
+def _xlsx_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a zip file is not an acceptable .xlsx, or None when it is one."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n.lower() for n in z.namelist()}
+            content_types = z.read("[Content_Types].xml") if "[content_types].xml" in names else b""
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return "a damaged zip archive"
+    if not content_types or "xl/workbook.xml" not in names:
+        return "a zip archive that is not an Excel workbook"
+    if "xl/vbaproject.bin" in names or b"macroEnabled" in content_types:
+        return "an Excel workbook with macros (.xlsm); save it as .xlsx without macros"
+    return None
+
+
+def _describe(path: str | os.PathLike[str]) -> tuple[FileFormat | None, str]:
+    """The format the content is, or None and what the content looks like instead."""
+    with open(path, "rb") as f:
+        head = f.read(_SAMPLE)
+    if not head.strip():
+        return None, "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        problem = _xlsx_problem(path)
+        return (None, problem) if problem else ("excel", "an Excel workbook")
+    if head.startswith(_OLE2):
+        return "excel", "a legacy Excel workbook"
+    for magic, what in _FOREIGN:
+        if head.startswith(magic):
+            return None, what
+    encoding = bom_encoding(head)
+    text = _decode(head, encoding, at_eof=len(head) < _SAMPLE)
+    if text is None or "\x00" in text or sum(ch in _CONTROL for ch in text) > len(text) // 100:
+        return None, "binary data, not text"
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.lower().startswith(_MARKUP):
+        return None, "an HTML or XML document"
+    if _looks_like_json(stripped):
+        return "json", "JSON"
+    return "csv", "text"
+
+
+def _decode(head: bytes, encoding: str | None, *, at_eof: bool) -> str | None:
+    try:
+        return codecs.getincrementaldecoder(encoding or "utf-8")("strict").decode(head, final=at_eof)
+    except UnicodeDecodeError:
+        if encoding:
+            return None
+    best = from_bytes(head).best()
+    return str(best) if best is not None else None
+
+
+def _looks_like_json(text: str) -> bool:
+    if not text or text[0] not in "[{":
+        return False
+    rest = text[1:].lstrip()
+    # "[" must open an array of objects (or be empty); "{" must open an object with a key.
+    return not rest or rest[0] in ('{]' if text[0] == "[" else '"}')
+
+
+def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
+    """The supported format the file's content is, judged by content only; None if none."""
+    return _describe(path)[0]
+
+
+def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name: str) -> FileFormat:
+    """Refuse (UnsupportedFileType) unless the name's extension, ``declared`` and the content agree."""
+    _, dot, ext = display_name.rpartition(".")
+    by_name = EXTENSIONS.get(ext.lower()) if dot else None
+    accepted = ", ".join(f".{e}" for e in EXTENSIONS)
+    if by_name is None:
+        raise UnsupportedFileType(
+            f"files named like {display_name!r} are not supported; use one of {accepted}",
+            file=display_name,
+        )
+    if by_name != declared:
+        raise UnsupportedFileType(
+            f"the file name says {by_name} but the import was declared as {declared}; "
+            "choose the matching format or rename the file",
+            file=display_name,
+        )
+    found, what = _describe(path)
+    if found is None:
+        raise UnsupportedFileType(
+            f"the file's content is {what}, not {declared}; upload a file in {declared} format",
+            file=display_name,
+        )
+    if found != declared:
+        raise UnsupportedFileType(
+            f"the file is named and declared as {declared} but its content is {what}; "
+            f"export it again as {declared}",
+            file=display_name,
+        )
+    return declared

@@ -1,0 +1,212 @@
+"""Streaming parse of one worksheet part into rows of computed cell values (expat, no tree kept).
+
+Measured here, expat handlers beat lxml iterparse once cells are read (lxml must build a proxy
+per element) and, unlike a regex scan, parse real XML; python-calamine is faster but holds the
+whole sheet in memory (see bench/bench_readers.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from services.readers.xlsx_book import DateKind
+from services.readers.xlsx_strings import SharedStrings
+from services.readers.xmlsafe import CHUNK_BYTES, feed, make_parser
+from services.readers.zipguard import Member
+
+__all__ = ["SheetRow", "CellIssue", "SheetStream", "column_letters", "format_number"]
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_STRICT = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+
+# (column index, what is wrong) - turned into a message once the header names are known.
+CellIssue = tuple[int, str]
+# (sheet row number, cells by column up to the cap, columns holding values past the cap, issues)
+SheetRow = tuple[int, list[str | None], int, list[CellIssue] | None]
+
+_EPOCH_1900 = datetime(1899, 12, 30)
+_EPOCH_1904 = datetime(1904, 1, 1)
+
+
+def column_letters(index: int) -> str:
+    name, n = "", index + 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _column_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) & 0x1F)  # 'A'/'a' -> 1
+    return n - 1
+
+
+def format_number(text: str) -> str:
+    """Excel's stored number as text: integers without ".0", other values in shortest repr form."""
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+        return text
+    value = float(text)
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return repr(value)
+
+
+def _date_text(text: str, kind: DateKind, date1904: bool) -> str:
+    serial = float(text)
+    # Serial 60 is the 1900 leap-year bug (29 Feb 1900); serials below it are one day early.
+    if not date1904 and 0 < serial < 60:
+        serial += 1
+    moment = (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
+    # Serials carry float noise: round to the millisecond Excel can show.
+    micro = round(moment.microsecond / 1000) * 1000
+    moment = moment.replace(microsecond=0) + timedelta(microseconds=micro)
+    if kind == "date":
+        return moment.date().isoformat()
+    if kind == "time":
+        return moment.time().isoformat()
+    return moment.isoformat()
+
+
+class SheetStream:
+    """Rows in sheet order with computed values; rows without values or issues are not reported.
+
+    Rows come as lists ``max_columns`` long until ``narrow`` sets the header width, which keeps
+    per-row work proportional to the real columns; a cell reference like XFD1 allocates nothing.
+    """
+
+    def __init__(
+        self,
+        source: Member,
+        *,
+        strings: SharedStrings | None,
+        date_styles: dict[str, DateKind],
+        date1904: bool,
+        max_columns: int,
+        max_field_chars: int,
+        file: str,
+        part: str,
+    ) -> None:
+        self._source, self._file, self._part = source, file, part
+        self._strings, self._date_styles, self._date1904 = strings, date_styles, date1904
+        self._max_field = max_field_chars
+        self._width = max_columns
+
+    def narrow(self, width: int) -> None:
+        self._width = width
+
+    def __iter__(self) -> Iterator[SheetRow]:
+        first = self._source.read(CHUNK_BYTES)
+        ns = _STRICT if _STRICT.encode() in first[:4096] else _MAIN
+        C, V, T, F, ROW, RPH = (f"{ns} {n}" for n in ("c", "v", "t", "f", "row", "rPh"))
+        strings, date_styles, date1904 = self._strings, self._date_styles, self._date1904
+        max_field = self._max_field
+        parser = make_parser(ordered=False)
+        out: list[SheetRow] = []
+        letters_cache: dict[str, int] = {}
+        digits = "0123456789"
+        width = self._width
+        cells: list[str | None] = [None] * width
+        used = False
+        beyond = 0
+        issues: list[CellIssue] | None = None
+        row_number = 0
+        col = -1
+        ctype: str | None = None
+        style: str | None = None
+        formula = False
+        capture = False
+        phonetic = 0
+        text = ""
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal col, ctype, style, formula, capture, row_number, used, beyond, issues, phonetic
+            nonlocal text
+            if name == C:
+                ref = attrs.get("r")
+                if ref:
+                    letters = ref.rstrip(digits)
+                    index = letters_cache.get(letters)
+                    if index is None:
+                        index = letters_cache[letters] = _column_index(letters)
+                    col = index
+                else:
+                    col += 1
+                ctype = attrs.get("t")
+                style = attrs.get("s")
+                formula = False
+                text = ""
+            elif name == V:
+                capture = True
+            elif name == T:
+                capture = not phonetic
+            elif name == F:
+                formula = True
+            elif name == ROW:
+                r = attrs.get("r")
+                row_number = int(r) if r else row_number + 1
+                col = -1
+                used = False
+                beyond = 0
+                issues = None
+            elif name == RPH:
+                phonetic += 1
+
+        def end(name: str) -> None:
+            nonlocal capture, used, beyond, issues, phonetic, cells, width
+            if name == C:
+                # The cell's computed value (inlined: this runs for every cell).
+                value: str | None = None
+                if not text:
+                    if formula:
+                        issues = (issues or []) + [(col, "formula")]
+                elif ctype is None or ctype == "n":
+                    kind = date_styles.get(style) if style and date_styles else None
+                    try:
+                        value = _date_text(text, kind, date1904) if kind else format_number(text)
+                    except (ValueError, OverflowError):
+                        issues = (issues or []) + [(col, f"number:{text}")]
+                elif ctype == "s":
+                    try:
+                        value = strings[int(text)] if strings is not None else None
+                    except (ValueError, IndexError):
+                        issues = (issues or []) + [(col, "sst")]
+                elif ctype == "b":
+                    value = "true" if text == "1" else "false"
+                elif ctype == "e":
+                    issues = (issues or []) + [(col, f"error:{text}")]
+                else:
+                    value = text  # str (a formula's text result), inlineStr, d (ISO 8601 already)
+                if value:
+                    if len(value) > max_field:
+                        issues = (issues or []) + [(col, "long")]
+                    elif col < width:
+                        cells[col] = value
+                        used = True
+                    else:
+                        beyond = max(beyond, col + 1)
+            elif name == V or name == T:
+                capture = False
+            elif name == ROW:
+                if used or issues or beyond:
+                    out.append((row_number, cells, beyond, issues))
+                    if self._width != width:
+                        width = self._width
+                    cells = [None] * width
+            elif name == RPH:
+                phonetic -= 1
+
+        def data(chunk: str) -> None:
+            nonlocal text
+            if capture:
+                text = text + chunk if text else chunk
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
+        parser.CharacterDataHandler = data
+        for _ in feed(parser, self._source, file=self._file, part=self._part, first=first):
+            if out:
+                yield from out
+                out.clear()
