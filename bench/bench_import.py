@@ -1,4 +1,5 @@
-"""Import benchmark: rows/s from job request to completed job, and the worker's peak RSS.
+"""Import benchmark: rows/s from job request to completed job, and peak RSS of the worker and of
+its split process (VmHWM).
 
 Runs the real path (file -> job request -> Faust worker -> Kafka -> PostgreSQL -> completed job)
 on the local stack, one fresh worker per file so the peak RSS (VmHWM) belongs to that file.
@@ -14,6 +15,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import psutil
 
 from services.db import connect_pool, migrate
 from services.kafka_io import ensure_topics, producer
@@ -32,7 +35,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run_one(base: Settings, path: Path, rows: int, mode: str, workdir: Path) -> tuple[float, float, dict]:
+async def run_one(
+    base: Settings, path: Path, rows: int, mode: str, workdir: Path
+) -> tuple[float, float, float, dict]:
     run = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}",
                                        "storage_dir": workdir / "storage"})
@@ -50,12 +55,14 @@ async def run_one(base: Settings, path: Path, rows: int, mode: str, workdir: Pat
                 job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
                 elapsed = time.perf_counter() - started
             rss = peak_rss_mb(proc.pid)
+            # The split process of services/split_process.py.
+            child_rss = max((peak_rss_mb(c.pid) for c in psutil.Process(proc.pid).children(recursive=True)), default=0.0)
         finally:
             stop_worker(proc)
     finally:
         await pool.close()
     assert job["job_status"] == "completed" and job["processed_records"] == rows, job
-    return rows / elapsed, rss, job
+    return rows / elapsed, rss, child_rss, job
 
 
 async def main() -> None:
@@ -65,7 +72,7 @@ async def main() -> None:
     parser.add_argument("--mode", default="update", choices=("skip", "update", "create_new"))
     args = parser.parse_args()
     base = Settings()
-    print(f"{'format':7} {'rows':>9} {'rows/s':>9} {'worker peak RSS':>16}  outcome", flush=True)
+    print(f"{'format':7} {'rows':>9} {'rows/s':>9} {'worker RSS':>11} {'split RSS':>10}  outcome", flush=True)
     with tempfile.TemporaryDirectory(prefix="crmio-bench-") as tmp:
         workdir = Path(tmp)
         for rows in args.rows:
@@ -73,9 +80,9 @@ async def main() -> None:
             for fmt in args.formats:
                 write, suffix = WRITERS[fmt]
                 path = write(leads, workdir / f"leads-{rows}{suffix}")
-                rate, rss, job = await run_one(base, path, rows, args.mode, workdir)
+                rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir)
                 path.unlink()
-                print(f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>13.0f} MB  {job['created_records']} created, "
+                print(f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>8.0f} MB {child_rss:>7.0f} MB  {job['created_records']} created, "
                       f"{job['updated_records']} updated, {job['error_records']} errors", flush=True)
 
 

@@ -225,7 +225,6 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
         part = await with_retry(one, what=f"applying row {pair[0].number} of job {ctx.job_id}")
         result.numbers += part.numbers
         result.outcomes += part.outcomes
-        result.record_ids += part.record_ids
         result.errors.update(part.errors)
         result.replayed += part.replayed
     return result
@@ -262,7 +261,7 @@ async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> lis
         r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         results.append(result_event(
             p.ctx.job_id, p.ctx.company_id, "batch",
-            numbers=r.numbers, outcomes=r.outcomes, record_ids=r.record_ids, errors=r.errors, replayed=r.replayed,
+            numbers=r.numbers, outcomes=r.outcomes, errors=r.errors, replayed=r.replayed,
         ))
     return results
 

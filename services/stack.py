@@ -249,7 +249,12 @@ def render_postgres_conf(*, listen: str, port: int, socket_dir: Path) -> str:
         "listen_addresses": _pg_quote(listen),
         "port": str(port),
         "unix_socket_directories": _pg_quote(str(socket_dir)),
-        "shared_buffers": "'256MB'",
+        # Imports write records, ledger and indexes at once: keep them in memory, and checkpoint
+        # less often (each checkpoint makes the next write of every page a full-page WAL image).
+        "shared_buffers": "'1GB'",
+        "max_wal_size": "'4GB'",
+        "checkpoint_timeout": "'15min'",
+        "wal_compression": "on",
         "max_connections": "200",
     }
     body = "\n".join(f"{k} = {v}" for k, v in lines.items())

@@ -47,7 +47,6 @@ SAMPLES = {
         "message": None,
         "numbers": [3, 7],
         "outcomes": ["created", "failed"],
-        "record_ids": ["r1", ""],
         "errors": {"7": "row 7: email: required"},
         "replayed": [],
         "at": NOW,

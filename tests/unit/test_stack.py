@@ -126,7 +126,7 @@ def test_postgres_conf_keeps_durability(tmp_path: Path) -> None:
     conf = stack.render_postgres_conf(listen="127.0.0.1", port=55532, socket_dir=tmp_path / "it's")
     assert "port = 55532" in conf
     assert "listen_addresses = '127.0.0.1'" in conf
-    assert "shared_buffers = '256MB'" in conf
+    assert "shared_buffers = '1GB'" in conf and "max_wal_size = '4GB'" in conf
     assert "max_connections = 200" in conf
     assert f"unix_socket_directories = '{tmp_path}/it''s'" in conf
     # Crash tests need real durability.
