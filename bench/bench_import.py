@@ -4,7 +4,7 @@ its split process (VmHWM).
 Runs the real path (file -> job request -> Faust worker -> Kafka -> PostgreSQL -> completed job)
 on the local stack, one fresh worker per file so the peak RSS (VmHWM) belongs to that file.
 
-    .venv/bin/python -m bench.bench_import [--rows 100000 1000000] [--formats csv excel] [--mode update]
+    .venv/bin/python -m bench.bench_import [--rows 100000 1000000] [--formats csv excel] [--mode update] [--workers 1]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def run_one(
-    base: Settings, path: Path, rows: int, mode: str, workdir: Path
+    base: Settings, path: Path, rows: int, mode: str, workdir: Path, workers: int
 ) -> tuple[float, float, float, dict]:
     run = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}",
@@ -45,7 +45,7 @@ async def run_one(
     try:
         await migrate(pool)
         await ensure_topics(settings)
-        proc = start_worker(settings, workdir / f"worker-{run}.log")
+        procs = [start_worker(settings, workdir / f"worker-{run}-{i}.log") for i in range(workers)]
         try:
             company = str(uuid.uuid4())
             async with producer(settings) as prod:
@@ -54,11 +54,13 @@ async def run_one(
                                           duplicates=mode)
                 job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
                 elapsed = time.perf_counter() - started
-            rss = peak_rss_mb(proc.pid)
+            rss = max(peak_rss_mb(p.pid) for p in procs)
             # The split process of services/split_process.py.
-            child_rss = max((peak_rss_mb(c.pid) for c in psutil.Process(proc.pid).children(recursive=True)), default=0.0)
+            child_rss = max((peak_rss_mb(c.pid) for p in procs for c in psutil.Process(p.pid).children(recursive=True)),
+                            default=0.0)
         finally:
-            stop_worker(proc)
+            for p in procs:
+                stop_worker(p)
     finally:
         await pool.close()
     assert job["job_status"] == "completed" and job["processed_records"] == rows, job
@@ -70,8 +72,10 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--formats", nargs="+", default=["csv", "excel"], choices=sorted(WRITERS))
     parser.add_argument("--mode", default="update", choices=("skip", "update", "create_new"))
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     args = parser.parse_args()
     base = Settings()
+    print(f"{args.workers} worker(s), duplicates={args.mode}", flush=True)
     print(f"{'format':7} {'rows':>9} {'rows/s':>9} {'worker RSS':>11} {'split RSS':>10}  outcome", flush=True)
     with tempfile.TemporaryDirectory(prefix="crmio-bench-") as tmp:
         workdir = Path(tmp)
@@ -80,7 +84,7 @@ async def main() -> None:
             for fmt in args.formats:
                 write, suffix = WRITERS[fmt]
                 path = write(leads, workdir / f"leads-{rows}{suffix}")
-                rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir)
+                rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir, args.workers)
                 path.unlink()
                 print(f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>8.0f} MB {child_rss:>7.0f} MB  {job['created_records']} created, "
                       f"{job['updated_records']} updated, {job['error_records']} errors", flush=True)

@@ -40,6 +40,7 @@ __all__ = [
     "prepare_events",
     "apply_prepared",
     "SequentialApplier",
+    "LaneApplier",
     "result_event",
     "job_from_request",
     "reader_limits",
@@ -130,6 +131,7 @@ class JobContexts:
                 model=model,
                 duplicate_handling=row["duplicate_handling"],
                 cleaner=RecordCleaner(model, row["validation_rules"], _clean_options(row["options"], self._res.settings)),
+                partitions=self._res.settings.record_partitions,
             )
         self._cache[job_id] = ctx
         if len(self._cache) > self._size:
@@ -292,6 +294,29 @@ class SequentialApplier:
     def cancel(self) -> None:
         if self._inflight is not None:
             self._inflight.cancel()
+
+
+class LaneApplier:
+    """Independent sequential lanes, one per group of record partitions.
+
+    A duplicate-match key always travels on one partition, so batches of different partitions
+    never touch the same records: their transactions may run at the same time, and while the
+    database works on one lane the event loop prepares another.
+    """
+
+    def __init__(self, res: Resources, lanes: int) -> None:
+        self._lanes = [SequentialApplier(res) for _ in range(max(1, lanes))]
+
+    def lane(self, partition: int) -> SequentialApplier:
+        return self._lanes[partition % len(self._lanes)]
+
+    async def drain(self) -> None:
+        for lane in self._lanes:
+            await lane.drain()
+
+    def cancel(self) -> None:
+        for lane in self._lanes:
+            lane.cancel()
 
 
 async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     worker_store: str = "memory://"
     worker_log_level: str = "info"
     db_pool_min: int = 1
-    db_pool_max: int = 4
+    db_pool_max: int = 6
 
     # --- pipeline tuning -----------------------------------------------------------------
     # Rows carried by one record event (a run of consecutive rows bound for one partition).
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Record events applied together in one PostgreSQL transaction.
     events_per_batch: int = 8
     batch_within_s: float = 0.2
+    # Transactions a worker runs at once, each for its own record partitions (see LaneApplier).
+    apply_lanes: int = 2
     status_interval_s: float = 0.5
 
     # --- limits --------------------------------------------------------------------------

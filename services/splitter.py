@@ -7,7 +7,6 @@ rows of one partition (see docs/architecture.md, "Runs of rows per event").
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,9 @@ from schemas.models import TargetModel
 from services.cleaning import match_key
 from services.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
 from services.readers import ReaderLimits, SourceInfo, TableReader, open_table
+from services.routing import partition_for
 
-__all__ = ["SplitPlan", "open_import", "partition_for", "split_rows"]
+__all__ = ["SplitPlan", "open_import", "split_rows"]
 
 
 @dataclass
@@ -59,13 +59,6 @@ def open_import(
     except BaseException:
         reader.close()
         raise
-
-
-def partition_for(key: str | None, number: int, partitions: int) -> int:
-    """Stable partition of a row: by match key, or spread by row number when it has none."""
-    if key is None:
-        return number % partitions
-    return zlib.crc32(key.encode()) % partitions
 
 
 @dataclass

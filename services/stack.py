@@ -254,7 +254,6 @@ def render_postgres_conf(*, listen: str, port: int, socket_dir: Path) -> str:
         "shared_buffers": "'1GB'",
         "max_wal_size": "'4GB'",
         "checkpoint_timeout": "'15min'",
-        "wal_compression": "on",
         "max_connections": "200",
     }
     body = "\n".join(f"{k} = {v}" for k, v in lines.items())
