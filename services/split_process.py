@@ -23,7 +23,7 @@ from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS
 from services.settings import Settings
 
-__all__ = ["SplitJob", "split_in_child", "shutdown"]
+__all__ = ["split_in_child", "warm_up", "shutdown"]
 
 _executor: ProcessPoolExecutor | None = None
 
@@ -42,6 +42,17 @@ def _pool() -> ProcessPoolExecutor:
             max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent
         )
     return _executor
+
+
+def _ready() -> bool:
+    import services.splitter  # noqa: F401 - the child imports what a split needs, once
+
+    return True
+
+
+async def warm_up() -> None:
+    """Start the split process ahead of the first job (spawning and importing take about a second)."""
+    await asyncio.get_running_loop().run_in_executor(_pool(), _ready)
 
 
 def shutdown() -> None:

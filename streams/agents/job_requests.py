@@ -6,6 +6,7 @@ from typing import Any
 
 from faust import StreamT
 
+from services import split_process
 from services.pipeline import run_import_request
 from streams.app import app
 from streams.resources import resources
@@ -18,6 +19,7 @@ async def _send_result(event: dict[str, Any]) -> None:
 
 @app.agent(job_requests)
 async def handle_job_requests(stream: StreamT) -> None:
+    await split_process.warm_up()
     async for request in stream:
         if request["job_type"] == "import":
             await run_import_request(await resources(), request, _send_result)
