@@ -46,9 +46,8 @@ async def aggregate_result(
     first = progress is None
     if first:
         progress = await _first_sight(res, event)
-        if progress["status"] != "running":
-            return progress, None
-    was_failed = progress["status"] == "failed"
+    if progress["status"] != "running":
+        return progress, None  # a late or replayed result for a finished job: nothing to report
     p = fold(progress, event, now)
     job_id, company_id = p["job_id"], p["company_id"]
 
@@ -62,7 +61,7 @@ async def aggregate_result(
     if first:
         await write(lambda conn: jobs.mark_running(conn, company_id, job_id, _at(p["started_ms"])))
     final: dict[str, int] | None = None
-    if p["status"] == "failed" and not was_failed:
+    if p["status"] == "failed":
         final = await exact_when_complete(res, {**p, "total": None})
     elif ready_to_finish(p):
         final = await exact_when_complete(res, p)
@@ -70,6 +69,7 @@ async def aggregate_result(
             p["status"] = "completed"
     if final is not None:
         p["completed_ms"] = now
+        p.update({k: final[k] for k in ("processed", "created", "updated", "skipped")}, failed=final["error"])
         await write(lambda conn: jobs.finish_job(conn, company_id, job_id, p["status"], final, p["message"], _at(now)))
         p["reported_ms"] = now
         return p, status_event(p, now, final)
