@@ -1,4 +1,5 @@
-"""The `crmio` command line: the local stack, migrations, the worker, imports, job status and logs.
+"""The `crmio` command line: the local stack, migrations, the worker, the API, imports, exports,
+job status and logs, API keys.
 
 With --json, stdout holds exactly one JSON document; progress and messages go to stderr.
 Exit codes: 0 done, 1 the job failed or was cancelled, 2 refused (bad input, limits, configuration).
@@ -84,6 +85,18 @@ async def _migrate(settings: Settings) -> None:
     created = await ensure_topics(settings)
     print(f"migrations applied: {', '.join(applied) or 'none pending'}", file=sys.stderr)
     print(f"topics created: {', '.join(created) or 'none missing'}", file=sys.stderr)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli_api import cmd_api as run
+
+    return run(args, settings)
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli_api import cmd_keys as run
+
+    return run(args, settings)
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,6 +190,53 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_pool(settings, run)
 
 
+def _filter_arg(text: str) -> dict[str, Any]:
+    """`FIELD OP [VALUE]`, e.g. `status eq new`, `annual_revenue between 1000,5000`, `email empty`;
+    or the JSON object {"field": ..., "op": ..., "value": ...}. Lists (in, between) are comma-separated."""
+    if text.lstrip().startswith("{"):
+        return dict(_json_arg(text, "filter"))
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        raise CrmioError(f"--filter {text!r}: write FIELD OP [VALUE], e.g. 'status eq new'")
+    field, op = parts[0], parts[1]
+    if len(parts) == 2:
+        return {"field": field, "op": op}
+    value: Any = parts[2].split(",") if op in ("in", "between") else parts[2]
+    return {"field": field, "op": op, "value": value}
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from services.exports import submit_export
+    from services.kafka_io import producer
+
+    company = _company(args, settings)
+    options = {k: v for k, v in (("json_style", args.json_style), ("csv_bom", args.bom or None)) if v}
+
+    async def run(pool: Any) -> int:
+        async with producer(settings) as prod:
+            job = await submit_export(
+                settings, pool, prod, company_id=company, model=args.model,
+                fields=args.fields.split(",") if args.fields else None,
+                filters=[_filter_arg(f) for f in args.filter], sort=args.sort.split(",") if args.sort else None,
+                file_format=args.format, options=options,
+            )
+        if args.wait:
+            job = await _follow(pool, company, job["id"], show=not args.quiet)
+            if job["job_status"] == "completed":
+                from services import storage
+
+                job["file_path"] = str(storage.company_dir(settings.storage_dir, company) / job["file_path"])
+        if args.json:
+            _print_json(job)
+        elif args.wait:
+            print(_summary(job) if job["job_status"] != "completed" else job["file_path"])
+        else:
+            print(job["id"])
+        return _exit_code(job)
+
+    return await _with_pool(settings, run)
+
+
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     company = _company(args, settings)
 
@@ -245,6 +305,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a stream-processing worker")
     sub.add_parser("demo", help="import the bundled sample file with a worker of its own")
 
+    p = sub.add_parser("api", help="serve the HTTP API")
+    p.add_argument("--host", help="bind address (default: CRMIO_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: CRMIO_API_PORT, 8000)")
+
+    p = sub.add_parser("keys", help="manage API keys")
+    p.add_argument("action", choices=("create",))
+    p.add_argument("--company", required=True, help="company UUID the key belongs to")
+    p.add_argument("--role", required=True, choices=("admin", "member"))
+    p.add_argument("--label", help="what the key is for")
+
     def job_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--company", help="company UUID (default: CRMIO_COMPANY_ID)")
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -262,6 +332,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="CSV encoding (default: detected)")
     p.add_argument("--delimiter", help="CSV delimiter (default: detected)")
     p.add_argument("--wait", action="store_true", help="follow the job to its end")
+    job_flags(p)
+
+    p = sub.add_parser("export", help="export records to CSV, Excel, JSON or PDF")
+    p.add_argument("--model", required=True, choices=("lead", "contact", "account"))
+    p.add_argument("--format", required=True, choices=("csv", "excel", "json", "pdf"))
+    p.add_argument("--fields", help="fields in order, comma-separated (default: all)")
+    p.add_argument("--filter", action="append", default=[],
+                   help="FIELD OP [VALUE], repeatable; OP: eq ne contains in between gte lte empty not_empty")
+    p.add_argument("--sort", help="fields, comma-separated; -field sorts descending (write --sort=-field)")
+    p.add_argument("--json-style", choices=("array", "ndjson"), help="JSON exports: one array (default) or NDJSON")
+    p.add_argument("--bom", action="store_true", help="CSV exports: start with a UTF-8 BOM (for Excel)")
+    p.add_argument("--wait", action="store_true", help="follow the job to its end; prints the output file")
     job_flags(p)
 
     p = sub.add_parser("status", help="show a job")
@@ -286,7 +368,10 @@ def main(argv: list[str] | None = None) -> None:
         "migrate": lambda a, s: asyncio.run(_migrate(s)) or 0,
         "worker": cmd_worker,
         "demo": cmd_demo,
+        "api": cmd_api,
+        "keys": cmd_keys,
         "import": lambda a, s: asyncio.run(_import(a, s)),
+        "export": lambda a, s: asyncio.run(_export(a, s)),
         "status": lambda a, s: asyncio.run(_status(a, s)),
         "logs": lambda a, s: asyncio.run(_logs(a, s)),
     }

@@ -68,6 +68,27 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     default_date_order: Literal["DMY", "MDY"] = "MDY"
 
+    # --- api ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Rows shown by an upload's inspection and, at most, by a preview.
+    preview_rows: int = 20
+    preview_rows_max: int = 200
+    # Rows an upload's inspection counts exactly; beyond it the count is an estimate.
+    upload_count_rows_max: int = 100_000
+    api_page_size_max: int = 500
+    # Server-sent events: how often a connection polls the job rows, and a keep-alive comment.
+    sse_poll_interval_s: float = 0.5
+    sse_keepalive_s: float = 15.0
+    # How long /readyz and the metrics' Kafka queries wait for an answer.
+    api_probe_timeout_s: float = 3.0
+
+    # --- exports ---
+    # Rows a PDF export may hold; more is refused with a clear error (a PDF is read, not processed).
+    pdf_max_rows: int = 100_000
+    # Rows fetched from the server-side cursor and handed to the writer thread at a time.
+    export_chunk_rows: int = 5_000
+
     def dsn(self) -> str:
         return self.database_url.get_secret_value()
 

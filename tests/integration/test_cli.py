@@ -77,3 +77,21 @@ def test_stack_env_prints_lines_a_shell_can_eval(settings: Settings) -> None:
     assert done.returncode == 0
     assert any(line.startswith("CRMIO_KAFKA_BOOTSTRAP=") for line in lines)
     assert any(line.startswith("CRMIO_DATABASE_URL=") for line in lines)
+
+
+def test_export_wait_json_names_the_output_file(settings: Settings, worker: Any, tmp_path: Path) -> None:
+    company = str(uuid.uuid4())
+    path = tmp_path / "leads.csv"
+    path.write_text("First Name,Last Name,Email,Status\nAda,Lovelace,ada@example.com,New\n"
+                    "Grace,Hopper,grace@example.com,Qualified\nAlan,Turing,alan@example.com,New\n", encoding="utf-8")
+    assert crmio(settings, "import", str(path), "--company", company, "--model", "lead", "--wait").returncode == 0
+    done = crmio(settings, "export", "--company", company, "--model", "lead", "--format", "csv",
+                 "--fields", "email,first_name", "--filter", "status eq new", "--sort=-email", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    job = orjson.loads(done.stdout)
+    assert job["job_status"] == "completed" and job["job_type"] == "export"
+    lines = Path(job["file_path"]).read_text(encoding="utf-8").splitlines()
+    assert lines == ["email,first_name", "alan@example.com,Alan", "ada@example.com,Ada"]
+
+    bad = crmio(settings, "export", "--company", company, "--model", "lead", "--format", "csv", "--filter", "colour eq red")
+    assert bad.returncode == 2 and "colour" in bad.stderr

@@ -1,0 +1,5 @@
+"""The HTTP API of crmio (FastAPI): uploads, previews, jobs, templates, live progress, health and metrics."""
+
+from services.api.app import create_app
+
+__all__ = ["create_app"]

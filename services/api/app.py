@@ -1,0 +1,72 @@
+"""The composition root of the HTTP API: create_app(settings) wires the pool, the Kafka clients, routes and errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+
+from services.api import routes_events, routes_jobs, routes_ops, routes_templates, routes_uploads
+from services.api.deps import Resources
+from services.api.http import OrjsonResponse, install_error_handlers
+from services.api.metrics import LatencyMiddleware, Metrics
+from services.db import connect_pool
+from services.errors import StackError
+from services.kafka_io import producer
+from services.settings import Settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """Import and export CRM Leads, Contacts and Accounts.
+
+Every `/api/v1` call needs `Authorization: Bearer <API key>` (create one with `crmio keys create`).
+A key belongs to one company: another company's jobs, uploads and templates answer 404.
+Errors answer `{"error": {"type", "message"}}`.
+"""
+
+
+async def _kafka_admin(settings: Settings) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await asyncio.wait_for(admin.start(), 30)
+    except Exception as exc:
+        await admin.close()
+        raise StackError(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc})") from exc
+    return admin
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API app; its lifespan opens (and closes) the asyncpg pool and the Kafka producer, admin and offsets clients."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            pool = await connect_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+            stack.push_async_callback(pool.close)
+            prod = await stack.enter_async_context(producer(settings))
+            admin = await _kafka_admin(settings)
+            stack.push_async_callback(admin.close)
+            # A group-less consumer only reads end offsets for the consumer-lag metric.
+            offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+            await offsets.start()
+            stack.push_async_callback(offsets.stop)
+            app.state.resources = Resources(settings, pool, prod, admin)
+            app.state.offsets_consumer = offsets
+            yield
+
+    metrics = Metrics()
+    app = FastAPI(
+        title="crmio", version="1", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+        default_response_class=OrjsonResponse,
+    )
+    app.state.metrics = metrics
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    install_error_handlers(app)
+    for module in (routes_ops, routes_uploads, routes_jobs, routes_events, routes_templates):
+        app.include_router(module.router)
+    return app

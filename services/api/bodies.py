@@ -1,0 +1,81 @@
+"""Request bodies of the API (pydantic): what the OpenAPI document shows and what FastAPI checks (422)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Model", "ImportOptions", "PreviewRequest", "ImportJobRequest", "ExportJobRequest", "JobRequest",
+           "TemplateCreate", "TemplateUpdate"]
+
+Model = Literal["lead", "contact", "account"]
+
+
+class _Strict(BaseModel):
+    # An unknown key is a typo the caller wants to hear about, not to have ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImportOptions(_Strict):
+    date_order: Literal["DMY", "MDY"] | None = Field(None, description="which wins for ambiguous dates such as 03/04/2024")
+    phone_region: str | None = Field(None, description="region for national phone numbers, e.g. US, GB")
+    sheet: str | None = Field(None, description="Excel sheet (default: the first)")
+    encoding: str | None = Field(None, description="CSV encoding (default: detected)")
+    delimiter: str | None = Field(None, description="CSV delimiter (default: detected)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class PreviewRequest(_Strict):
+    target_model: Model | None = Field(None, description="required unless template_id names an import template")
+    mapping: dict[str, str | None] | None = Field(None, description="source column -> target field (default: suggestions)")
+    template_id: uuid.UUID | None = None
+    validation_rules: dict[str, Any] | None = None
+    options: ImportOptions = ImportOptions()
+    rows: int | None = Field(None, ge=1, description="rows to preview (default preview_rows, at most preview_rows_max)")
+
+
+class ImportJobRequest(_Strict):
+    job_type: Literal["import"]
+    upload_id: uuid.UUID
+    target_model: Model | None = Field(None, description="required unless template_id names an import template")
+    mapping: dict[str, str | None] | None = None
+    template_id: uuid.UUID | None = None
+    duplicate_handling: Literal["skip", "update", "create_new"] = "skip"
+    validation_rules: dict[str, Any] | None = None
+    options: ImportOptions = ImportOptions()
+
+
+class ExportJobRequest(_Strict):
+    job_type: Literal["export"]
+    target_model: Model
+    fields: list[str] | None = Field(None, description="fields in column order (default: every field)")
+    filters: list[dict[str, Any]] | None = Field(
+        None, description='e.g. [{"field": "status", "op": "in", "value": ["new"]}]')
+    sort: list[str] | None = Field(None, description='e.g. ["-created_at", "email"]')
+    file_format: Literal["csv", "excel", "json", "pdf"] = "csv"
+    options: dict[str, Any] | None = None
+
+
+JobRequest = Annotated[ImportJobRequest | ExportJobRequest, Field(discriminator="job_type")]
+
+
+class TemplateCreate(_Strict):
+    template_name: str = Field(min_length=1, max_length=200)
+    target_model: Model
+    template_type: Literal["import", "export"]
+    field_mapping: dict[str, str | None] = {}
+    validation_rules: dict[str, Any] = {}
+    is_active: bool = True
+
+
+class TemplateUpdate(_Strict):
+    template_name: str | None = Field(None, min_length=1, max_length=200)
+    target_model: Model | None = None
+    template_type: Literal["import", "export"] | None = None
+    field_mapping: dict[str, str | None] | None = None
+    validation_rules: dict[str, Any] | None = None
+    is_active: bool | None = None

@@ -1,0 +1,57 @@
+"""Request dependencies: the app's resources (settings, pool, producer) and the calling API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services import keys
+from services.api.http import Forbidden, Unauthorized
+from services.settings import Settings
+
+__all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    admin: AIOKafkaAdminClient
+
+
+def resources(request: Request) -> Resources:
+    res: Resources = request.app.state.resources
+    return res
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer crmio_...`")
+
+
+async def caller(
+    res: Annotated[Resources, Depends(resources)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> keys.ApiKey:
+    """The API key of the request; 401 without one or with an unknown or revoked one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
+    async with res.pool.acquire() as conn:
+        key = await keys.verify_key(conn, credentials.credentials)
+    if key is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return key
+
+
+Caller = Annotated[keys.ApiKey, Depends(caller)]
+Res = Annotated[Resources, Depends(resources)]
+
+
+def require_admin(key: keys.ApiKey, what: str) -> None:
+    if key.role != "admin":
+        raise Forbidden(f"only an admin key may {what}")

@@ -1,0 +1,37 @@
+"""Server-sent events: live progress of one job, or of all the company's jobs (see services.api.sse)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from services import jobs
+from services.api.deps import Caller, Res
+from services.api.sse import company_stream, job_stream
+from services.errors import NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["events"])
+
+# No buffering by proxies (nginx honours X-Accel-Buffering), no caching of a live stream.
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get("/api/v1/jobs/{job_id}/events", response_class=StreamingResponse,
+            summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends")
+async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
+    async with res.pool.acquire() as conn:
+        if await jobs.get_job(conn, key.company_id, job_id) is None:
+            raise NotFound(f"no job {job_id}")
+    s = res.settings
+    return StreamingResponse(job_stream(res.pool, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+                             media_type="text/event-stream", headers=_HEADERS)
+
+
+@router.get("/api/v1/events", response_class=StreamingResponse,
+            summary="SSE: `progress` / `final` events of every job of the company that changes while connected")
+async def company_events(key: Caller, res: Res) -> StreamingResponse:
+    s = res.settings
+    return StreamingResponse(company_stream(res.pool, key.company_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+                             media_type="text/event-stream", headers=_HEADERS)

@@ -1,0 +1,175 @@
+"""Jobs: create an import (of an upload) or an export, list and read jobs, their logs, errors.csv and the export file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import FileResponse, StreamingResponse
+
+from schemas.models import get_model
+from services import jobs, storage, templates, uploads
+from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
+from services.api.deps import Caller, Res, Resources
+from services.api.errors_csv import csv_lines, error_columns, error_row
+from services.api.http import OrjsonResponse
+from services.api.import_spec import resolve_spec
+from services.api.job_queries import list_jobs, progress_document
+from services.cleaning import CleanOptions
+from services.errors import NotFound, TransientError
+from services.submit import submit_import
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+_MEDIA = {"csv": "text/csv", "json": "application/json", "pdf": "application/pdf",
+          "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+_EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
+_ERRORS_PAGE = 1000
+
+
+async def _job(res: Resources, company_id: str, job_id: str) -> Any:
+    async with res.pool.acquire() as conn:
+        row = await jobs.get_job(conn, company_id, job_id)
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return row
+
+
+async def _create_import(body: ImportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
+    settings = res.settings
+    async with res.pool.acquire() as conn:
+        upload = await uploads.get_upload(conn, company_id, str(body.upload_id))
+        if upload is None:
+            raise NotFound(f"no upload {body.upload_id}")
+        same_sheet = body.options.sheet in (None, upload["sheet"])
+        spec = await resolve_spec(conn, company_id, target_model=body.target_model, mapping=body.mapping,
+                                  template_id=body.template_id, rules=body.validation_rules,
+                                  headers=list(upload["headers"]) if same_sheet else None)
+    options = body.options.as_dict()
+    # Checked here, not only by the worker: a bad region or date order is refused before a job exists.
+    CleanOptions(date_order=options.get("date_order", settings.default_date_order),
+                 phone_region=options.get("phone_region", settings.default_phone_region))
+    path = storage.resolve(settings.storage_dir, company_id, upload["stored_path"])
+    # submit_import checks file and mapping again and copies the upload to a file of the job's own:
+    # the job never depends on the upload's lifetime.
+    job = await submit_import(
+        settings, res.pool, res.producer, company_id=company_id, path=path, model=spec.model.name,
+        file_format=upload["file_format"], display_name=upload["original_filename"],
+        mapping={c: f for c, f in spec.mapping.items() if f} or None, duplicates=body.duplicate_handling,
+        rules=spec.rules, options=options,
+    )
+    if spec.chosen:
+        async with res.pool.acquire() as conn:
+            await templates.remember_mapping(conn, company_id, spec.model.name, job["field_mapping"] or {})
+    return job
+
+
+async def _create_export(body: ExportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
+    try:
+        # Imported here: the exports package is optional for the rest of the API.
+        from services.exports.submit import submit_export
+    except ImportError as exc:
+        raise TransientError(f"exports are not available in this deployment ({exc})") from None
+    job: dict[str, Any] = await submit_export(
+        res.settings, res.pool, res.producer, company_id=company_id, model=body.target_model, fields=body.fields,
+        filters=body.filters, sort=body.sort, file_format=body.file_format, options=body.options or {}, user_id=None,
+    )
+    return job
+
+
+@router.post("", status_code=201, summary="Start an import of an upload, or an export")
+async def create_job(body: Annotated[JobRequest, Body()], key: Caller, res: Res) -> OrjsonResponse:
+    if isinstance(body, ImportJobRequest):
+        job = await _create_import(body, key.company_id, res)
+    else:
+        job = await _create_export(body, key.company_id, res)
+    row = await _job(res, key.company_id, str(job["id"]))
+    return OrjsonResponse(progress_document(row), 201)
+
+
+@router.get("", summary="The company's jobs, newest first")
+async def get_jobs(
+    key: Caller,
+    res: Res,
+    job_type: Literal["import", "export"] | None = None,
+    job_status: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None,
+    target_model: Literal["lead", "contact", "account"] | None = None,
+    created_from: Annotated[dt.datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    created_to: Annotated[dt.datetime | None, Query(description="created before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrjsonResponse:
+    limit = min(limit, res.settings.api_page_size_max)
+    async with res.pool.acquire() as conn:
+        rows, total = await list_jobs(conn, key.company_id, job_type=job_type, job_status=job_status,
+                                      target_model=target_model, created_from=created_from,
+                                      created_to=created_to, limit=limit, offset=offset)
+    return OrjsonResponse({"items": [progress_document(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+
+
+@router.get("/{job_id}", summary="A job: blueprint fields, counters, rate and ETA")
+async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
+
+
+@router.get("/{job_id}/logs", summary="A job's logs, in record order")
+async def get_logs(
+    job_id: str,
+    key: Caller,
+    res: Res,
+    level: Literal["info", "warning", "error"] | None = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrjsonResponse:
+    row = await _job(res, key.company_id, job_id)
+    limit = min(limit, res.settings.api_page_size_max)
+    async with res.pool.acquire() as conn:
+        logs = await jobs.list_logs(conn, key.company_id, str(row["id"]), level=level, limit=limit, offset=offset)
+    return OrjsonResponse({"items": [jobs.log_document(r) for r in logs], "limit": limit, "offset": offset})
+
+
+@router.get("/{job_id}/errors.csv", summary="The failed rows with an error column, ready to fix and import again",
+            response_class=StreamingResponse)
+async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
+    row = await _job(res, key.company_id, job_id)
+    if row["job_type"] != "import":
+        raise NotFound(f"job {job_id} is an export; only imports have an errors file")
+    columns = error_columns(row["field_mapping"], get_model(row["target_model"]).field_names)
+    company, jid = key.company_id, str(row["id"])
+
+    async def lines() -> AsyncIterator[str]:
+        yield "\ufeff" + csv_lines([columns])  # the BOM makes Excel read the file as UTF-8
+        offset = 0
+        while True:
+            async with res.pool.acquire() as conn:
+                page = await jobs.list_logs(conn, company, jid, level="error", limit=_ERRORS_PAGE, offset=offset)
+            if not page:
+                return
+            yield csv_lines([error_row(columns, log["record_data"], log["message"]) for log in page])
+            offset += len(page)
+
+    name = PurePosixPath(row["original_filename"] or "import").stem or "import"
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}-errors.csv"'})
+
+
+def _ascii(name: str) -> str:
+    # Header-safe: the user's file name may hold quotes or non-ASCII letters.
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in name)[:100] or "file"
+
+
+@router.get("/{job_id}/download", summary="The file of a completed export", response_class=FileResponse)
+async def download(job_id: str, key: Caller, res: Res) -> FileResponse:
+    row = await _job(res, key.company_id, job_id)
+    if row["job_type"] != "export" or row["job_status"] != "completed":
+        raise NotFound(f"job {job_id} has no file to download: only a completed export has one")
+    path = storage.resolve(res.settings.storage_dir, key.company_id, row["file_path"])
+    ext = _EXT.get(row["file_format"], "")
+    name = row["original_filename"] or f"{row['target_model']}s-{str(row['id'])[:8]}{ext}"
+    return FileResponse(path, media_type=_MEDIA.get(row["file_format"], "application/octet-stream"),
+                        filename=_ascii(name))

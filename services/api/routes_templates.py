@@ -1,0 +1,85 @@
+"""Templates (DataTemplate): list with search, create, read, update, deactivate (PATCH is_active) or delete.
+
+Any key of the company reads templates; only an admin key writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from services import templates
+from services.api.bodies import TemplateCreate, TemplateUpdate
+from services.api.deps import Caller, Res, require_admin
+from services.api.http import OrjsonResponse
+from services.errors import NotFound
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+
+
+@router.get("", summary="The company's templates by name")
+async def list_templates(
+    key: Caller,
+    res: Res,
+    search: Annotated[str | None, Query(max_length=200, description="part of the name, any case")] = None,
+    is_active: bool | None = None,
+    template_type: Literal["import", "export"] | None = None,
+    target_model: Literal["lead", "contact", "account"] | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrjsonResponse:
+    limit = min(limit, res.settings.api_page_size_max)
+    async with res.pool.acquire() as conn:
+        rows, total = await templates.list_templates(conn, key.company_id, search=search, is_active=is_active,
+                                                     template_type=template_type, target_model=target_model,
+                                                     limit=limit, offset=offset)
+    return OrjsonResponse({"items": [templates.template_document(r) for r in rows], "total": total,
+                           "limit": limit, "offset": offset})
+
+
+@router.post("", status_code=201, summary="Create a template (admin)")
+async def create_template(body: TemplateCreate, key: Caller, res: Res) -> OrjsonResponse:
+    _admin(key)
+    async with res.pool.acquire() as conn:
+        row = await templates.create_template(conn, key.company_id, body.model_dump())
+    return OrjsonResponse(templates.template_document(row), 201)
+
+
+@router.get("/{template_id}", summary="A template")
+async def get_template(template_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    async with res.pool.acquire() as conn:
+        row = await templates.get_template(conn, key.company_id, template_id)
+    if row is None:
+        raise NotFound(f"no template {template_id}")
+    return OrjsonResponse(templates.template_document(row))
+
+
+@router.patch("/{template_id}", summary="Change a template's fields; is_active false deactivates it (admin)")
+async def update_template(template_id: str, body: TemplateUpdate, key: Caller, res: Res) -> OrjsonResponse:
+    async with res.pool.acquire() as conn:
+        # Existence first: another company's template is a 404 for every role.
+        if await templates.get_template(conn, key.company_id, template_id) is None:
+            raise NotFound(f"no template {template_id}")
+        _admin(key)
+        row = await templates.update_template(conn, key.company_id, template_id, body.model_dump(exclude_unset=True))
+    if row is None:
+        raise NotFound(f"no template {template_id}")
+    return OrjsonResponse(templates.template_document(row))
+
+
+@router.delete("/{template_id}", status_code=204, summary="Delete a template (admin); jobs keep their own copy")
+async def delete_template(template_id: str, key: Caller, res: Res) -> Response:
+    async with res.pool.acquire() as conn:
+        if await templates.get_template(conn, key.company_id, template_id) is None:
+            raise NotFound(f"no template {template_id}")
+        _admin(key)
+        await templates.delete_template(conn, key.company_id, template_id)
+    return Response(status_code=204)
+
+
+def _admin(key: Caller) -> None:
+    require_admin(key, "change templates")

@@ -1,0 +1,109 @@
+"""Uploads: stream a file to storage, check its type by content, inspect it, suggest a mapping; preview an import."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from schemas.models import MODELS
+from services import storage, templates, uploads
+from services.api.bodies import PreviewRequest
+from services.api.deps import Caller, Res
+from services.api.http import OrjsonResponse
+from services.api.import_spec import resolve_spec
+from services.api.multipart import receive_file
+from services.cleaning import CleanOptions
+from services.errors import NotFound
+from services.pipeline import reader_limits
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Upload a file (multipart field `file`; optional fields `target_model`, `sheet`)",
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "target_model": {"type": "string", "enum": list(MODELS)},
+                       "sheet": {"type": "string"}}}}}}},
+)
+async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonResponse:
+    settings = res.settings
+    rel, path = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, "upload")
+    try:
+        form = await receive_file(request, path, settings.max_file_bytes)
+        assert form.filename is not None
+        named_rel, named = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename)
+        await asyncio.to_thread(path.rename, named)
+        rel, path = named_rel, named
+        fmt = await asyncio.to_thread(uploads.accept_file, path, form.filename)
+        model = form.fields.get("target_model")
+        models = [model] if model in MODELS else list(MODELS)
+        insp = await asyncio.to_thread(
+            uploads.inspect_file, path, fmt, form.filename, limits=reader_limits(settings),
+            preview_rows=settings.preview_rows, count_rows_max=settings.upload_count_rows_max,
+            sheet=form.fields.get("sheet") or None,
+        )
+        async with res.pool.acquire() as conn:
+            memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
+            row = await uploads.insert_upload(conn, {
+                "id": uuid.uuid4(), "company_id": key.company_id, "original_filename": form.filename,
+                "stored_path": rel, "file_format": fmt, "size_bytes": form.size_bytes, "encoding": insp.encoding,
+                "delimiter": insp.delimiter, "sheet": insp.sheet, "sheet_names": insp.sheet_names,
+                "headers": insp.headers, "row_estimate": insp.row_estimate,
+                "row_estimate_exact": insp.row_estimate_exact,
+            })
+    except BaseException:
+        await asyncio.to_thread(_unlink, path)  # a refused upload leaves nothing behind
+        raise
+    doc = uploads.upload_document(row)
+    doc["rows"] = insp.rows
+    doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, models)
+    return OrjsonResponse(doc, 201)
+
+
+async def _upload(res: Any, company_id: str, upload_id: str) -> Any:
+    async with res.pool.acquire() as conn:
+        row = await uploads.get_upload(conn, company_id, upload_id)
+    if row is None:
+        raise NotFound(f"no upload {upload_id}")
+    return row
+
+
+@router.get("/{upload_id}", summary="An upload's description (format, headers, row estimate)")
+async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    return OrjsonResponse(uploads.upload_document(await _upload(res, key.company_id, upload_id)))
+
+
+@router.post("/{upload_id}/preview", summary="The first rows mapped, cleansed and validated, with issues per cell")
+async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -> OrjsonResponse:
+    settings = res.settings
+    row = await _upload(res, key.company_id, upload_id)
+    async with res.pool.acquire() as conn:
+        spec = await resolve_spec(conn, key.company_id, target_model=body.target_model, mapping=body.mapping,
+                                  template_id=body.template_id, rules=body.validation_rules, headers=None)
+        memory = await templates.mapping_memory(conn, key.company_id, spec.model.name)
+    opts = body.options
+    clean = CleanOptions(date_order=opts.date_order or settings.default_date_order,
+                         phone_region=opts.phone_region or settings.default_phone_region)
+    path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
+    n = min(body.rows or settings.preview_rows, settings.preview_rows_max)
+    doc = await asyncio.to_thread(
+        uploads.preview_records, path, row["file_format"], row["original_filename"], model=spec.model,
+        mapping=spec.mapping if spec.chosen else None, memory=memory, rules=spec.rules, options=clean,
+        sheet=opts.sheet or row["sheet"], rows=n, limits=reader_limits(settings),
+    )
+    doc["upload_id"] = str(row["id"])
+    return OrjsonResponse(doc)

@@ -1,0 +1,144 @@
+"""The worker's side of an export request: run it, keep the job row and the status topic current."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from services import jobs
+from services.errors import CrmioError
+from services.exports.runner import run_export
+from services.pipeline import Resources
+
+__all__ = ["run_export_request", "set_file_path", "export_status_event"]
+
+log = logging.getLogger(__name__)
+
+SendStatus = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _counters(total: int, processed: int) -> dict[str, int]:
+    return {"total": total, "processed": processed, "success": processed, "error": 0,
+            "created": 0, "updated": 0, "skipped": 0}
+
+
+def export_status_event(
+    job: asyncpg.Record | dict[str, Any],
+    status: str,
+    counters: dict[str, int],
+    started_ms: int,
+    completed_ms: int | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """A JobStatus event (schema job_status) for an export job."""
+    now = _ms()
+    elapsed_s = ((completed_ms or now) - started_ms) / 1000
+    return {
+        "job_id": str(job["id"]),
+        "company_id": str(job["company_id"]),
+        "job_type": "export",
+        "target_model": job["target_model"],
+        "job_status": status,
+        "total_records": counters["total"],
+        "processed_records": counters["processed"],
+        "success_records": counters["success"],
+        "error_records": counters["error"],
+        "created_records": 0,
+        "updated_records": 0,
+        "skipped_records": 0,
+        "started_at": started_ms,
+        "completed_at": completed_ms,
+        "rows_per_second": counters["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
+        "message": message,
+        "at": now,
+    }
+
+
+async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, file_path: str) -> None:
+    """Record an export's output file on its job row (scoped by company)."""
+    await conn.execute(
+        "UPDATE crm_import_export_jobs SET file_path = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
+        company_id, job_id, file_path,
+    )
+
+
+async def run_export_request(res: Resources, req: dict[str, Any], send_status: SendStatus) -> None:
+    """Run an export job request; failures fail the job (with a final status event) and never raise."""
+    job_id, company_id = req["job_id"], req["company_id"]
+    try:
+        async with res.pool.acquire() as conn:
+            job = await jobs.get_job(conn, company_id, job_id)
+            if job is None or job["job_type"] != "export" or job["job_status"] in jobs.FINAL_STATUSES:
+                log.info("export request %s skipped: no such pending export job for company %s", job_id, company_id)
+                return
+            started = dt.datetime.now(dt.timezone.utc)
+            await jobs.mark_running(conn, company_id, job_id, started)
+    except Exception:  # noqa: BLE001 - the database is unreachable: the agent must not die on it
+        log.exception("export request %s: could not load the job", job_id)
+        return
+    started_ms = int(started.timestamp() * 1000)
+    last = _counters(0, 0)
+
+    async def report(progress: dict[str, int | str]) -> None:
+        nonlocal last
+        last = _counters(int(progress["total"]), int(progress["processed"]))
+        async with res.pool.acquire() as conn:
+            await jobs.update_progress(conn, company_id, job_id, last)
+        await _send(send_status, export_status_event(job, "running", last, started_ms))
+
+    try:
+        await _send(send_status, export_status_event(job, "running", last, started_ms))
+        rel, count = await run_export(res.pool, res.settings, job, report)
+    except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the agent
+        if isinstance(exc, CrmioError):
+            message = exc.message
+            log.info("export %s refused: %s", job_id, message)
+        else:
+            message = f"the export failed unexpectedly ({type(exc).__name__}); see the worker log"
+            log.exception("export %s failed", job_id)
+        await _finish(res, job, "failed", last, message, started_ms, send_status)
+        return
+    final = _counters(count, count)
+    try:
+        async with res.pool.acquire() as conn, conn.transaction():
+            await set_file_path(conn, company_id, job_id, rel)
+            await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.timezone.utc))
+    except Exception:  # noqa: BLE001
+        log.exception("export %s: could not record completion", job_id)
+        await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)
+        return
+    await _send(send_status, export_status_event(job, "completed", final, started_ms, _ms()))
+
+
+async def _finish(
+    res: Resources,
+    job: asyncpg.Record,
+    status: str,
+    counters: dict[str, int],
+    message: str,
+    started_ms: int,
+    send_status: SendStatus,
+) -> None:
+    try:
+        async with res.pool.acquire() as conn:
+            await jobs.finish_job(conn, str(job["company_id"]), str(job["id"]), status, None, message,
+                                  dt.datetime.now(dt.timezone.utc))
+    except Exception:  # noqa: BLE001
+        log.exception("export %s: could not mark the job %s", job["id"], status)
+    await _send(send_status, export_status_event(job, status, counters, started_ms, _ms(), message))
+
+
+async def _send(send_status: SendStatus, event: dict[str, Any]) -> None:
+    try:
+        await send_status(event)
+    except Exception:  # noqa: BLE001 - the job row is the record; a lost status event is logged
+        log.exception("export %s: could not send its status event", event["job_id"])

@@ -1,0 +1,312 @@
+"""Export requests -> parameterized SQL over a model's table, always scoped by ``company_id = $1``.
+
+Filter JSON shape (a list; all filters must hold)::
+
+    [{"field": "email", "op": "contains", "value": "@example.com"},
+     {"field": "status", "op": "in", "value": ["new", "contacted"]},
+     {"field": "annual_revenue", "op": "between", "value": [1000, null]},
+     {"field": "created_at", "op": "gte", "value": "2024-01-01T00:00:00Z"},
+     {"field": "phone", "op": "empty"}]
+
+- ``field``: a field of the target model, or the pseudo-fields ``created_at`` / ``updated_at``.
+- ``op``: ``eq`` | ``ne`` | ``contains`` | ``in`` | ``between`` | ``gte`` | ``lte`` | ``empty`` |
+  ``not_empty``. ``ne`` also matches empty values (SQL ``IS DISTINCT FROM``). ``contains`` is a
+  case-insensitive substring match on text fields (``%`` and ``_`` are literal). ``in`` takes a
+  non-empty list. ``between`` takes ``[low, high]``, both inclusive; one side may be null (open).
+  ``empty`` / ``not_empty`` take no value (an empty string counts as empty).
+- ``value``: typed by the field: text for text fields, whole numbers for integers, numbers or
+  plain decimal strings for decimals, ``YYYY-MM-DD`` for dates, true/false for booleans, one of the
+  choices for choice fields, ISO 8601 timestamps (or dates) for created_at / updated_at — a
+  date-only upper bound (``lte``, ``between``) includes that whole day (UTC).
+
+Sort: a list of ``"field"`` (ascending) or ``"-field"`` (descending); empty values sort last; the
+record id always breaks ties, so an export's order is deterministic. Without a sort, rows come in
+creation order (ids are time-ordered).
+
+Field names are checked against the model registry and are the only identifiers in the SQL;
+every value travels as a bind parameter. Columns are selected as PostgreSQL's text form
+(``1200.50``, ``2024-03-01``, ``true``), which is what the import cleaners read back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from schemas.models import Field, TargetModel
+from services.errors import CrmioError
+
+__all__ = [
+    "ExportError",
+    "ExportTooLarge",
+    "OPS",
+    "PSEUDO_FIELDS",
+    "TEXT_TYPES",
+    "ExportQuery",
+    "export_fields",
+    "check_filters",
+    "check_sort",
+    "build_query",
+]
+
+OPS = ("eq", "ne", "contains", "in", "between", "gte", "lte", "empty", "not_empty")
+PSEUDO_FIELDS = ("created_at", "updated_at")
+TEXT_TYPES = frozenset({"string", "text", "email", "phone", "url", "choice"})
+MAX_FILTERS = 50
+MAX_IN_VALUES = 1000
+
+
+class ExportError(CrmioError):
+    """An export request is unusable (unknown field, bad filter, bad option): names what to fix."""
+
+    http_status = 422
+
+    def __init__(self, message: str, *, field: str | None = None, op: str | None = None) -> None:
+        super().__init__(message)
+        self.field, self.op = field, op
+
+
+class ExportTooLarge(ExportError):
+    """More rows match than the format or a configured cap allows; narrow the filters."""
+
+    http_status = 413
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    sql: str
+    count_sql: str
+    args: tuple[Any, ...]
+
+
+def export_fields(model: TargetModel, fields: Sequence[str] | None) -> list[Field]:
+    """The model fields to export, in the requested order (all of them when None)."""
+    if fields is None:
+        return list(model.fields)
+    if not isinstance(fields, (list, tuple)) or not fields:
+        raise ExportError("fields must be a non-empty list of field names")
+    unknown = [f for f in fields if not isinstance(f, str) or f not in model.by_name]
+    if unknown:
+        raise ExportError(
+            f"unknown {model.name} field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(model.field_names)}",
+            field=str(unknown[0]),
+        )
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    if twice:
+        raise ExportError(f"field(s) listed twice: {', '.join(twice)}", field=twice[0])
+    return [model.by_name[f] for f in fields]
+
+
+def _field_type(model: TargetModel, name: Any, what: str) -> str:
+    if isinstance(name, str):
+        if name in PSEUDO_FIELDS:
+            return "timestamp"
+        if name in model.by_name:
+            return model.by_name[name].type
+    raise ExportError(
+        f"{what}: unknown {model.name} field {name!r}; choose from {', '.join(model.field_names + PSEUDO_FIELDS)}",
+        field=str(name),
+    )
+
+
+def _bad(field: str, op: str, value: Any, expect: str) -> ExportError:
+    return ExportError(f"filter on {field!r} ({op}): {value!r} is not {expect}", field=field, op=op)
+
+
+def _timestamp(field: str, op: str, value: Any, upper: bool) -> tuple[dt.datetime, bool]:
+    """(bound, inclusive): a date-only upper bound becomes 'before the next day'."""
+    if not isinstance(value, str):
+        raise _bad(field, op, value, "an ISO 8601 timestamp such as 2024-03-01T12:00:00Z")
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+            return (start + dt.timedelta(days=1), False) if upper else (start, True)
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(field, op, value, "an ISO 8601 timestamp such as 2024-03-01T12:00:00Z") from None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)), True
+
+
+def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> Any:
+    """A filter value as the Python type asyncpg binds to the column's type."""
+    if kind in TEXT_TYPES:
+        if not isinstance(value, str):
+            raise _bad(field, op, value, "text")
+        f = model.by_name[field]
+        if kind == "choice" and op in ("eq", "ne", "in") and value not in f.choices:
+            raise _bad(field, op, value, f"one of {', '.join(f.choices)}")
+        return value
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise _bad(field, op, value, "a whole number")
+        try:
+            return int(value)
+        except ValueError:
+            raise _bad(field, op, value, "a whole number") from None
+    if kind == "decimal":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _bad(field, op, value, "a number")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise _bad(field, op, value, "a number such as 1200.50") from None
+        if not number.is_finite():
+            raise _bad(field, op, value, "a finite number")
+        return number
+    if kind == "date":
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise _bad(field, op, value, "a date written YYYY-MM-DD")
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _bad(field, op, value, "true or false")
+    raise AssertionError(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    field: str
+    kind: str
+    op: str
+    values: tuple[Any, ...]  # (value,) | values of "in" | (low, high) | ()
+    inclusive: tuple[bool, ...] = ()
+
+
+def _one(model: TargetModel, raw: Any) -> _Filter:
+    if not isinstance(raw, Mapping):
+        raise ExportError(f"each filter is an object with field, op and value; got {raw!r}")
+    extra = set(raw) - {"field", "op", "value"}
+    if extra:
+        raise ExportError(f"filter keys {', '.join(sorted(extra))} are not known; use field, op and value")
+    field, op = raw.get("field"), raw.get("op")
+    kind = _field_type(model, field, "filter")
+    if op not in OPS:
+        raise ExportError(f"filter on {field!r}: unknown op {op!r}; use one of {', '.join(OPS)}", field=field, op=str(op))
+    value = raw.get("value")
+    if op in ("empty", "not_empty"):
+        if value is not None:
+            raise ExportError(f"filter on {field!r} ({op}) takes no value", field=field, op=op)
+        return _Filter(field, kind, op, ())
+    if op == "contains" and kind not in TEXT_TYPES:
+        raise ExportError(f"filter on {field!r}: contains works on text fields only; use eq, in or a range",
+                          field=field, op=op)
+    if op == "in":
+        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+            raise _bad(field, op, value, f"a list of 1 to {MAX_IN_VALUES} values")
+        if kind == "timestamp":
+            return _Filter(field, kind, op, tuple(_timestamp(field, op, v, False)[0] for v in value))
+        return _Filter(field, kind, op, tuple(_value(model, field, kind, op, v) for v in value))
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2 or value == [None, None]:
+            raise _bad(field, op, value, "[low, high] (one side may be null)")
+        if kind == "timestamp":
+            bounds = [None if v is None else _timestamp(field, op, v, i == 1) for i, v in enumerate(value)]
+            return _Filter(field, kind, op, tuple(b and b[0] for b in bounds),
+                           tuple(True if b is None else b[1] for b in bounds))
+        return _Filter(field, kind, op, tuple(None if v is None else _value(model, field, kind, op, v) for v in value),
+                       (True, True))
+    if value is None:
+        raise ExportError(f"filter on {field!r} ({op}) needs a value; use empty / not_empty for missing values",
+                          field=field, op=op)
+    if kind == "timestamp":
+        bound, inclusive = _timestamp(field, op, value, op == "lte")
+        if op in ("eq", "ne") and len(value) == 10:
+            raise _bad(field, op, value, "a full timestamp (use between for a whole day)")
+        return _Filter(field, kind, op, (bound,), (inclusive,))
+    return _Filter(field, kind, op, (_value(model, field, kind, op, value),), (True,))
+
+
+def check_filters(model: TargetModel, filters: Any) -> list[_Filter]:
+    """Validated filters; ExportError names the first bad field or op."""
+    if filters is None:
+        return []
+    if not isinstance(filters, list):
+        raise ExportError("filters must be a list of {field, op, value} objects")
+    if len(filters) > MAX_FILTERS:
+        raise ExportError(f"at most {MAX_FILTERS} filters are allowed; got {len(filters)}")
+    return [_one(model, f) for f in filters]
+
+
+def check_sort(model: TargetModel, sort: Any) -> list[tuple[str, bool]]:
+    """Validated sort keys as (field, descending)."""
+    if sort is None:
+        return []
+    if not isinstance(sort, list) or not all(isinstance(s, str) for s in sort):
+        raise ExportError('sort must be a list of field names, "-field" for descending')
+    keys = [(s[1:], True) if s.startswith("-") else (s, False) for s in sort]
+    for name, _ in keys:
+        _field_type(model, name, "sort")
+    return keys
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _condition(f: _Filter, args: list[Any]) -> str:
+    col = f'"{f.field}"'
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    empty = f"({col} IS NULL OR {col} = '')" if f.kind in TEXT_TYPES else f"{col} IS NULL"
+    if f.op == "empty":
+        return empty
+    if f.op == "not_empty":
+        return f"NOT {empty}"
+    if f.op == "eq":
+        return f"{col} = {bind(f.values[0])}"
+    if f.op == "ne":
+        return f"{col} IS DISTINCT FROM {bind(f.values[0])}"
+    if f.op == "contains":
+        return f"{col} ILIKE {bind(_like(f.values[0]))}"
+    if f.op == "in":
+        return f"{col} = ANY({bind(list(f.values))})"
+    if f.op == "gte":
+        return f"{col} >= {bind(f.values[0])}"
+    if f.op == "lte":
+        return f"{col} {'<=' if f.inclusive[0] else '<'} {bind(f.values[0])}"
+    low, high = f.values
+    parts = []
+    if low is not None:
+        parts.append(f"{col} >= {bind(low)}")
+    if high is not None:
+        parts.append(f"{col} {'<=' if f.inclusive[1] else '<'} {bind(high)}")
+    return " AND ".join(parts)
+
+
+def _select(field: Field) -> str:
+    # PostgreSQL renders numbers, dates and booleans in the forms the import cleaners read.
+    return f'"{field.name}"' if field.type in TEXT_TYPES else f'"{field.name}"::text'
+
+
+def build_query(
+    model: TargetModel,
+    company_id: Any,
+    fields: Sequence[Field],
+    filters: Sequence[_Filter],
+    sort: Sequence[tuple[str, bool]],
+) -> ExportQuery:
+    """SELECT (and COUNT) over the model's table for one company, filtered and sorted."""
+    args: list[Any] = [company_id]
+    where = " AND ".join(["company_id = $1", *(f"({_condition(f, args)})" for f in filters)])
+    # Qualified: a bare name would sort by the output column of the same name, the ::text form.
+    order = ", ".join([*(f't."{name}" {"DESC" if desc else "ASC"} NULLS LAST' for name, desc in sort), "t.id"])
+    columns = ", ".join(_select(f) for f in fields)
+    return ExportQuery(
+        sql=f"SELECT {columns} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
+        count_sql=f"SELECT count(*) FROM {model.table} WHERE {where}",
+        args=tuple(args),
+    )

@@ -1,0 +1,75 @@
+"""Submitting exports: validate the request up front, record the job, request it on Kafka."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.topics import JOB_REQUESTS, JOB_STATUS
+from services import jobs
+from services.exports.runner import OPTION_KEYS, check_row_cap, export_spec
+from services.exports.query import ExportError
+from services.kafka_io import publish
+from services.settings import Settings
+
+__all__ = ["submit_export"]
+
+
+async def submit_export(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    *,
+    company_id: str,
+    model: str,
+    fields: list[str] | None,
+    filters: list[dict[str, Any]] | None,
+    sort: list[str] | None,
+    file_format: str,
+    options: dict[str, Any] | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """Refuse a bad request before a job exists; else create the export job and request it. Returns the job."""
+    company_id = str(uuid.UUID(company_id))
+    extra = dict(options or {})
+    clash = sorted(set(extra) & {"fields", "filters", "sort"})
+    if clash:
+        raise ExportError(f"give {', '.join(clash)} as their own arguments, not inside options")
+    stored = {**extra, "fields": fields, "filters": filters or [], "sort": sort or []}
+    spec = export_spec(model, file_format, {k: v for k, v in stored.items() if k in OPTION_KEYS})
+    stored["fields"] = [f.name for f in spec.fields]  # None means every field: store them, in order
+    query = spec.query(uuid.UUID(company_id))
+    job = {
+        "id": str(uuid.uuid4()),
+        "company_id": company_id,
+        "job_type": "export",
+        "target_model": spec.model.name,
+        "file_format": spec.file_format,
+        "file_path": "",  # NOT NULL; set to the output file when the job completes
+        "created_by_user_id": user_id,
+        "options": stored,
+    }
+    async with pool.acquire() as conn:
+        if spec.file_format in ("pdf", "excel"):
+            # Refuse an over-limit export now; the runner checks again on its own snapshot.
+            check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))
+        await jobs.insert_job(conn, job)
+        row = await jobs.get_job(conn, company_id, job["id"])
+    now = int(time.time() * 1000)
+    await publish(producer, settings, JOB_REQUESTS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "export", "target_model": spec.model.name,
+        "file_format": spec.file_format, "file_path": "", "original_filename": None, "field_mapping": None,
+        "validation_rules": None, "duplicate_handling": "skip", "options": orjson.dumps(stored).decode(),
+        "created_by_user_id": user_id, "requested_at": now,
+    })
+    await publish(producer, settings, JOB_STATUS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "export", "target_model": spec.model.name,
+        "job_status": "pending", "at": now,
+    })
+    assert row is not None
+    return jobs.job_document(row)

@@ -1,0 +1,201 @@
+"""Exports end to end on the real broker, database and worker: every format filtered and sorted, the
+round trip export -> import into a new company, company isolation, refusals and the status events."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import openpyxl
+import orjson
+import pypdf
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from schemas import avro
+from schemas.models import get_model
+from services import storage
+from services.cleaning import match_key
+from services.exports import ExportError, ExportTooLarge, submit_export
+from services.settings import Settings
+from tests.datagen import make_leads, write_csv
+from tests.integration.conftest import wait_for_job
+
+pytestmark = pytest.mark.integration
+
+LEAD = get_model("lead")
+ROWS = 3_000
+FIELDS = ["email", "last_name", "first_name", "status", "annual_revenue", "number_of_employees", "converted_date",
+          "description"]
+FILTERS = [{"field": "status", "op": "in", "value": ["new", "qualified"]},
+           {"field": "email", "op": "contains", "value": "@EXAMPLE.com"}]
+SORT = ["-annual_revenue", "email"]
+
+
+async def company_with_leads(run_import: Any, tmp_path: Path, seed: int) -> str:
+    """A new company holding an imported generated file plus rows with dates, integers and awkward text."""
+    company = str(uuid.uuid4())
+    job = await run_import(write_csv(make_leads(ROWS, seed=seed), tmp_path / f"leads{seed}.csv"), company=company)
+    assert job["job_status"] == "completed", job
+    return company
+
+
+async def add_typed_rows(pool: asyncpg.Pool, company: str) -> None:
+    rows = [
+        ("Zoë", "Ünal", "zoe@example.com", "new", Decimal("9999999999999999.99"), 42, dt.date(2024, 2, 29),
+         'Line one\nline "two", with comma'),
+        ("Sam", "O'Neil", "sam@example.com", "qualified", Decimal("-12.50"), 0, dt.date(1999, 12, 31), "<b>bold</b>"),
+    ]
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email, status, annual_revenue, "
+            "number_of_employees, converted_date, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            [(uuid.uuid4(), company, match_key(LEAD, {"email": r[2]}), *r) for r in rows],
+        )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+async def expected_rows(pool: asyncpg.Pool, company: str) -> list[tuple[str | None, ...]]:
+    """The oracle: all of the company's rows, filtered and sorted here in Python (not by the export's SQL)."""
+    async with pool.acquire() as conn:
+        records = await conn.fetch(f"SELECT {', '.join(FIELDS)} FROM crm_leads WHERE company_id = $1", company)
+    kept = [r for r in records if r["status"] in ("new", "qualified") and "@example.com" in (r["email"] or "").lower()]
+    kept.sort(key=lambda r: (r["email"] or ""))
+    kept.sort(key=lambda r: (r["annual_revenue"] is None, -(r["annual_revenue"] or 0)))
+    return [tuple(_text(r[f]) for f in FIELDS) for r in kept]
+
+
+async def model_values(pool: asyncpg.Pool, company: str) -> list[tuple[Any, ...]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(f"SELECT {', '.join(LEAD.field_names)} FROM crm_leads WHERE company_id = $1", company)
+    return sorted((tuple(r) for r in rows), key=repr)
+
+
+async def export(settings: Settings, pool: asyncpg.Pool, producer: Any, company: str, fmt: str, **kw: Any) -> tuple[dict[str, Any], Path]:
+    args: dict[str, Any] = {"fields": FIELDS, "filters": FILTERS, "sort": SORT} | kw
+    job = await submit_export(settings, pool, producer, company_id=company, model="lead", file_format=fmt, **args)
+    assert job["job_status"] == "pending" and job["file_path"] == "" and job["job_type"] == "export"
+    done = await wait_for_job(pool, company, job["id"], timeout_s=120)
+    assert done["job_status"] == "completed", done
+    assert done["file_path"].startswith("exports/")
+    return done, storage.resolve(settings.storage_dir, company, done["file_path"])
+
+
+def read_file(fmt: str, path: Path) -> tuple[list[str], list[tuple[str | None, ...]]]:
+    """(header, rows as text or None) from an exported file."""
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header, *rows = list(csv.reader(f))
+        return header, [tuple(c or None for c in r) for r in rows]
+    if fmt == "excel":
+        wb = openpyxl.load_workbook(path, read_only=True)
+        header, *rows = [list(r) for r in wb.active.iter_rows(values_only=True)]
+        wb.close()
+        types = [LEAD.field(h).type for h in header]
+        # Number cells come back as floats; decimals past 15 digits were written as exact text.
+        return header, [tuple(None if v is None else f"{v:.2f}" if t == "decimal" and not isinstance(v, str) else str(v)
+                              for v, t in zip(r, types)) for r in rows]
+    docs = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    return list(docs[0]), [tuple(None if v is None else str(v) for v in d.values()) for d in docs]
+
+
+@pytest.fixture
+async def two_companies(run_import: Any, pool: asyncpg.Pool, tmp_path: Path) -> tuple[str, str]:
+    company, other = await asyncio.gather(company_with_leads(run_import, tmp_path, 11),
+                                          company_with_leads(run_import, tmp_path, 12))
+    await add_typed_rows(pool, company)
+    await add_typed_rows(pool, other)  # the same emails in another company: must never appear
+    return company, other
+
+
+async def test_every_format_filtered_sorted_and_scoped(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, two_companies: tuple[str, str]
+) -> None:
+    company, other = two_companies
+    want = await expected_rows(pool, company)
+    assert 100 < len(want) < ROWS  # the filter keeps some rows and drops others
+    for fmt in ("csv", "excel", "json"):
+        done, path = await export(settings, pool, kafka_producer, company, fmt, options={"json_style": "ndjson"} if fmt == "json" else None)
+        header, rows = read_file(fmt, path)
+        assert header == FIELDS
+        # The big decimal has 18 digits: XLSX keeps it as exact text, the others as plain text too.
+        assert rows == want, fmt
+        assert done["total_records"] == done["processed_records"] == done["success_records"] == len(want)
+    done, path = await export(settings, pool, kafka_producer, company, "pdf")
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+    assert "<b>bold</b>" in text and "Zoë" in text and "status in" in text
+    assert done["processed_records"] == len(want)
+    # The other company's rows share emails with this one's typed rows but not the generated ones.
+    other_emails = {r[0] for r in await expected_rows(pool, other)} - {"zoe@example.com", "sam@example.com"}
+    assert other_emails and not other_emails & {r[0] for r in want}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "excel", "json"])
+async def test_round_trip_into_a_new_company(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, run_import: Any,
+    two_companies: tuple[str, str], fmt: str,
+) -> None:
+    company, _ = two_companies
+    _, path = await export(settings, pool, kafka_producer, company, fmt, fields=None, filters=None, sort=None)
+    fresh = str(uuid.uuid4())
+    job = await run_import(path, company=fresh, file_format=fmt, mapping={f: f for f in LEAD.field_names})
+    assert job["job_status"] == "completed" and job["error_records"] == 0, job
+    assert await model_values(pool, fresh) == await model_values(pool, company)
+
+
+async def test_refusals_before_a_job_exists(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, two_companies: tuple[str, str]
+) -> None:
+    company, _ = two_companies
+    async with pool.acquire() as conn:
+        before = await conn.fetchval("SELECT count(*) FROM crm_import_export_jobs WHERE company_id = $1", company)
+    bad = [
+        ({"fields": ["email", "salary"]}, "salary"),
+        ({"filters": [{"field": "email", "op": "matches", "value": "x"}]}, "matches"),
+        ({"sort": ["-password"]}, "password"),
+        ({"file_format": "xml"}, "xml"),
+    ]
+    for kw, needle in bad:
+        args: dict[str, Any] = {"fields": None, "filters": None, "sort": None, "file_format": "csv"} | kw
+        with pytest.raises(ExportError, match=needle):
+            await submit_export(settings, pool, kafka_producer, company_id=company, model="lead", **args)
+    capped = settings.model_copy(update={"pdf_max_rows": 10})
+    with pytest.raises(ExportTooLarge, match="pdf_max_rows"):
+        await submit_export(capped, pool, kafka_producer, company_id=company, model="lead", fields=None,
+                            filters=None, sort=None, file_format="pdf")
+    async with pool.acquire() as conn:
+        after = await conn.fetchval("SELECT count(*) FROM crm_import_export_jobs WHERE company_id = $1", company)
+    assert after == before
+
+
+async def test_status_events_end_completed(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, two_companies: tuple[str, str]
+) -> None:
+    company, _ = two_companies
+    done, _ = await export(settings, pool, kafka_producer, company, "csv")
+    consumer = AIOKafkaConsumer(settings.topic("jobs.status"), bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    seen: list[dict[str, Any]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline and not any(e["job_status"] == "completed" for e in seen):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                seen += [avro.decode("job_status", r.value) for r in records if r.key.decode() == done["id"]]
+    finally:
+        await consumer.stop()
+    statuses = [e["job_status"] for e in seen]
+    assert statuses[0] == "pending" and statuses[-1] == "completed" and "running" in statuses
+    assert seen[-1]["processed_records"] == seen[-1]["total_records"] == done["processed_records"]
+    assert seen[-1]["job_type"] == "export" and seen[-1]["company_id"] == company
