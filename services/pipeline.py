@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 
 from schemas.models import get_model
-from services import jobs, storage
+from services import jobs, storage, uploads
 from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleaning import CleanOptions, RecordCleaner, validate_rules
 from services.db import is_transient, with_retry
@@ -54,6 +54,8 @@ SendResult = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 SPLIT_ATTEMPTS = 5
+# A JobRequest's file_path may name an upload of the HTTP API as "upload:<upload id>".
+UPLOAD_REF = "upload:"
 
 
 def now_ms() -> int:
@@ -145,7 +147,13 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
 
     async def load() -> asyncpg.Record | None:
         async with res.pool.acquire() as conn:
-            await jobs.insert_job(conn, job_from_request(req))
+            job = job_from_request(req)
+            if job["file_path"].startswith(UPLOAD_REF):  # another system names an API upload
+                upload = await uploads.get_upload(conn, company_id, job["file_path"][len(UPLOAD_REF):])
+                if upload is not None:
+                    job["file_path"] = upload["stored_path"]
+                    job["original_filename"] = job["original_filename"] or upload["original_filename"]
+            await jobs.insert_job(conn, job)
             return await jobs.get_job(conn, company_id, job_id)
 
     job = await with_retry(load, what=f"recording job {job_id}")
