@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -59,19 +60,25 @@ async def submit_import(
     company_id = str(uuid.UUID(company_id))
     display = display_name or path.name
     target = get_model(model)
-    declared = file_format or format_from_name(display)
-    size = path.stat().st_size
-    if size > settings.max_file_bytes:
-        raise FileTooLarge(
-            f"the file is {size} bytes; the limit is {settings.max_file_bytes} bytes (max_file_bytes)", file=display
-        )
-    fmt = check_file(path, declared, display)  # type: ignore[arg-type]
     rules = validate_rules(target, rules) if rules else None
     options = options or {}
-    plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
-                       limits=reader_limits(settings))
-    plan.close()
-    rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
+
+    def check_and_store() -> tuple[str, dict[str, str], str]:
+        """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
+        declared = file_format or format_from_name(display)
+        size = path.stat().st_size
+        if size > settings.max_file_bytes:
+            raise FileTooLarge(
+                f"the file is {size} bytes; the limit is {settings.max_file_bytes} bytes (max_file_bytes)", file=display
+            )
+        fmt = check_file(path, declared, display)  # type: ignore[arg-type]
+        plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
+                           limits=reader_limits(settings))
+        plan.close()
+        rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
+        return fmt, plan.mapping, rel
+
+    fmt, chosen, rel = await asyncio.to_thread(check_and_store)
     job = {
         "id": str(uuid.uuid4()),
         "company_id": company_id,
@@ -79,7 +86,7 @@ async def submit_import(
         "target_model": target.name,
         "file_format": fmt,
         "file_path": rel,
-        "field_mapping": plan.mapping,
+        "field_mapping": chosen,
         "validation_rules": rules,
         "duplicate_handling": duplicates,
         "created_by_user_id": user_id,
@@ -92,7 +99,7 @@ async def submit_import(
     now = int(time.time() * 1000)
     await publish(producer, settings, JOB_REQUESTS, job["id"], {
         "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
-        "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": plan.mapping,
+        "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": chosen,
         "validation_rules": orjson.dumps(rules).decode() if rules else None,
         "duplicate_handling": duplicates, "options": orjson.dumps(options).decode(),
         "created_by_user_id": user_id, "requested_at": now,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +10,7 @@ import asyncpg
 
 from schemas.models import get_model
 from services.errors import CrmioError, MappingError
+from services.jobs import _plain
 from services.mapping import normalize_header
 from services.validation import validate_rules
 
@@ -147,14 +147,6 @@ async def delete_template(conn: asyncpg.Connection, company_id: str, template_id
         return False
     status = await conn.execute("DELETE FROM crm_data_templates WHERE company_id = $1 AND id = $2", company_id, tid)
     return status.endswith(" 1")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value
 
 
 def template_document(row: asyncpg.Record) -> dict[str, Any]:

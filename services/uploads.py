@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from services import storage
 from services.cleaning import CleanOptions, RecordCleaner
 from services.errors import UnsupportedFileType
 from services.filetype import EXTENSIONS, check_file
+from services.jobs import _plain
 from services.mapping import check_mapping, compile_mapping, default_mapping, suggest_mapping
 from services.readers import FileFormat, ReaderLimits, open_table
 
@@ -147,12 +147,7 @@ async def get_upload(conn: asyncpg.Connection, company_id: str, upload_id: str) 
 
 def upload_document(row: asyncpg.Record) -> dict[str, Any]:
     """An upload as JSON; the stored path stays internal."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if k == "stored_path":
-            continue
-        out[k] = str(v) if isinstance(v, uuid.UUID) else v.isoformat() if isinstance(v, dt.datetime) else v
-    return out
+    return {k: _plain(v) for k, v in row.items() if k != "stored_path"}
 
 
 def preview_records(
@@ -168,14 +163,18 @@ def preview_records(
     sheet: str | None,
     rows: int,
     limits: ReaderLimits,
+    encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> dict[str, Any]:
     """The first ``rows`` rows mapped, cleansed and validated, with every issue per cell. Blocking: run in a thread.
 
+    The file is read as the import reads it (``sheet``, ``encoding``, ``delimiter``).
     Without a ``mapping`` the confident suggestions (with the company's ``memory``) are used.
     MappingError (naming the missing required fields) and ValidationRulesError refuse the whole preview.
     """
     cleaner = RecordCleaner(model, rules, options)
-    with open_table(path, file_format, display_name=display_name, sheet=sheet, limits=limits) as reader:
+    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
+                    delimiter=delimiter, limits=limits) as reader:
         headers = reader.info.headers
         if mapping is None:
             mapping = default_mapping(model, headers, memory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 import orjson
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
@@ -84,9 +85,17 @@ def _kafka_error(request: Request, exc: Exception) -> OrjsonResponse:
     return OrjsonResponse(error_body("TransientError", f"Kafka is not available right now ({exc}); try again"), 503)
 
 
+def _data_error(request: Request, exc: Exception) -> OrjsonResponse:
+    # SQLSTATE class 22 (and asyncpg's own encoding checks): a value from the request that PostgreSQL
+    # cannot take, such as a NUL character in text or a number beyond bigint. The caller's to fix.
+    log.warning("data error answering %s %s: %s", request.method, request.url.path, exc)
+    return OrjsonResponse(error_body("InvalidValue", f"a value in the request cannot be used ({exc})"), 422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error answers {"error": {"type", "message", ...}} with the status its type names."""
     app.add_exception_handler(CrmioError, _crmio_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(KafkaError, _kafka_error)
+    app.add_exception_handler(asyncpg.DataError, _data_error)

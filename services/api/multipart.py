@@ -107,8 +107,14 @@ async def receive_file(request: Request, dest: Path, max_bytes: int, *, file_fie
     parts = _Parts(file_field, max_bytes)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     out: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
+    received = 0
     try:
         async for chunk in request.stream():
+            # The whole body too: without a Content-Length, many small fields (or huge part headers)
+            # would otherwise grow in memory without bound.
+            received += len(chunk)
+            if received > max_bytes + _ENVELOPE_BYTES:
+                raise FileTooLarge(f"the request is larger than {max_bytes} bytes plus the form around the file (max_file_bytes)")
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:

@@ -51,6 +51,8 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
                                   template_id=body.template_id, rules=body.validation_rules,
                                   headers=list(upload["headers"]) if same_sheet else None)
     options = body.options.as_dict()
+    if upload["sheet"] and "sheet" not in options:
+        options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
     # Checked here, not only by the worker: a bad region or date order is refused before a job exists.
     CleanOptions(date_order=options.get("date_order", settings.default_date_order),
                  phone_region=options.get("phone_region", settings.default_phone_region))

@@ -103,7 +103,8 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
     doc = await asyncio.to_thread(
         uploads.preview_records, path, row["file_format"], row["original_filename"], model=spec.model,
         mapping=spec.mapping if spec.chosen else None, memory=memory, rules=spec.rules, options=clean,
-        sheet=opts.sheet or row["sheet"], rows=n, limits=reader_limits(settings),
+        sheet=opts.sheet or row["sheet"], rows=n, limits=reader_limits(settings), encoding=opts.encoding,
+        delimiter=opts.delimiter,
     )
     doc["upload_id"] = str(row["id"])
     return OrjsonResponse(doc)

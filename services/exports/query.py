@@ -57,6 +57,8 @@ PSEUDO_FIELDS = ("created_at", "updated_at")
 TEXT_TYPES = frozenset({"string", "text", "email", "phone", "url", "choice"})
 MAX_FILTERS = 50
 MAX_IN_VALUES = 1000
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DECIMAL_DIGITS_MAX = 1000
 
 
 class ExportError(CrmioError):
@@ -126,15 +128,17 @@ def _timestamp(field: str, op: str, value: Any, upper: bool) -> tuple[dt.datetim
             start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
             return (start + dt.timedelta(days=1), False) if upper else (start, True)
         stamp = dt.datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC: an instant at the calendar's edge (9999-12-31, 0001-01-01 with an offset) overflows here, not in asyncpg.
+        stamp = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         raise _bad(field, op, value, "an ISO 8601 timestamp such as 2024-03-01T12:00:00Z") from None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)), True
+    return stamp, True
 
 
 def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> Any:
     """A filter value as the Python type asyncpg binds to the column's type."""
     if kind in TEXT_TYPES:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "\x00" in value:  # PostgreSQL text cannot hold NUL
             raise _bad(field, op, value, "text")
         f = model.by_name[field]
         if kind == "choice" and op in ("eq", "ne", "in") and value not in f.choices:
@@ -144,9 +148,12 @@ def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> An
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise _bad(field, op, value, "a whole number")
         try:
-            return int(value)
+            whole = int(value)
         except ValueError:
             raise _bad(field, op, value, "a whole number") from None
+        if not _INT64_MIN <= whole <= _INT64_MAX:  # integer fields are bigint columns
+            raise _bad(field, op, value, "a whole number within ±9223372036854775807")
+        return whole
     if kind == "decimal":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _bad(field, op, value, "a number")
@@ -154,8 +161,10 @@ def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> An
             number = Decimal(str(value))
         except InvalidOperation:
             raise _bad(field, op, value, "a number such as 1200.50") from None
-        if not number.is_finite():
-            raise _bad(field, op, value, "a finite number")
+        # Far beyond any numeric(18,2) value, and within what a numeric parameter can carry.
+        if (not number.is_finite() or abs(number.adjusted()) > _DECIMAL_DIGITS_MAX
+                or int(number.as_tuple().exponent) < -_DECIMAL_DIGITS_MAX):
+            raise _bad(field, op, value, f"a finite number with at most {_DECIMAL_DIGITS_MAX} digits each side of the point")
         return number
     if kind == "date":
         if isinstance(value, str) and len(value) == 10:

@@ -124,10 +124,11 @@ async def run_export(
             total = await conn.fetchval(query.count_sql, *query.args)
             check_row_cap(settings, spec.file_format, total)
             await report({"total": total, "processed": 0})
-            await asyncio.to_thread(writer.open, path, spec.fields, spec.meta(total))
             processed, reported = 0, time.monotonic()
             pending: asyncio.Future[None] | None = None
             try:
+                # Inside the try: a writer that fails half-way through opening still closes and removes its file.
+                await asyncio.to_thread(writer.open, path, spec.fields, spec.meta(total))
                 cursor = await conn.cursor(query.sql, *query.args)
                 while True:
                     rows = await cursor.fetch(chunk)

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services import jobs
-from services.exports.runner import OPTION_KEYS, check_row_cap, export_spec
+from services.exports.runner import check_row_cap, export_spec
 from services.exports.query import ExportError
 from services.kafka_io import publish
 from services.settings import Settings
@@ -41,7 +41,8 @@ async def submit_export(
     if clash:
         raise ExportError(f"give {', '.join(clash)} as their own arguments, not inside options")
     stored = {**extra, "fields": fields, "filters": filters or [], "sort": sort or []}
-    spec = export_spec(model, file_format, {k: v for k, v in stored.items() if k in OPTION_KEYS})
+    # All of it: the worker validates the stored options again, so an unknown key must be refused here.
+    spec = export_spec(model, file_format, stored)
     stored["fields"] = [f.name for f in spec.fields]  # None means every field: store them, in order
     query = spec.query(uuid.UUID(company_id))
     job = {

@@ -563,3 +563,83 @@ async def test_export_job_and_download(client: httpx.AsyncClient, acme: Company,
     assert (await client.get(f"/api/v1/jobs/{job['id']}/errors.csv", headers=acme.auth())).status_code == 404
     listed = await client.get("/api/v1/jobs", headers=acme.auth(), params={"job_type": "export"})
     assert [j["id"] for j in listed.json()["items"]] == [job["id"]]
+
+
+# --------------------------------------------------------------------------- user errors are 4xx, never 500
+
+
+async def test_out_of_range_and_nul_values_are_4xx_not_500(client: httpx.AsyncClient, acme: Company) -> None:
+    huge = str(2**70)
+    for path in ("/api/v1/jobs", "/api/v1/templates"):
+        r = await client.get(path, headers=acme.auth(), params={"offset": huge})
+        assert r.status_code == 422, (path, r.text)
+    r = await client.get("/api/v1/templates", headers=acme.auth(), params={"search": "a\x00b"})
+    assert r.status_code == 422, r.text
+    r = await client.post("/api/v1/templates", headers=acme.auth(), json={
+        "template_name": "nul\x00name", "target_model": "lead", "template_type": "import"})
+    assert r.status_code == 422, r.text
+    for fmt in ("csv", "pdf"):
+        for flt in ({"field": "number_of_employees", "op": "eq", "value": 2**70},
+                    {"field": "annual_revenue", "op": "gte", "value": "1e-200000"},
+                    {"field": "email", "op": "contains", "value": "a\x00b"}):
+            r = await client.post("/api/v1/jobs", headers=acme.auth(), json={
+                "job_type": "export", "target_model": "lead", "file_format": fmt, "filters": [flt]})
+            assert r.status_code == 422 and r.json()["error"]["type"] == "ExportError", (fmt, flt, r.text)
+
+
+async def test_unknown_export_options_are_refused_before_a_job_exists(client: httpx.AsyncClient, acme: Company) -> None:
+    r = await client.post("/api/v1/jobs", headers=acme.auth(), json={
+        "job_type": "export", "target_model": "lead", "file_format": "csv", "options": {"colour": "red"}})
+    assert r.status_code == 422 and "colour" in r.json()["error"]["message"], r.text
+    assert (await client.get("/api/v1/jobs", headers=acme.auth(), params={"job_type": "export"})).json()["total"] == 0
+
+
+async def test_multipart_fields_cannot_grow_without_bound(api_settings: Settings, acme: Company) -> None:
+    small = api_settings.model_copy(update={"max_file_bytes": 1000})
+    async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+        async def chunks() -> AsyncIterator[bytes]:
+            for i in range(40):  # each field under the per-field cap, together far over the request's
+                yield (f"--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n".encode()
+                       + b"x" * 60_000 + b"\r\n")
+            yield b"--XyZ--\r\n"
+        r = await c.post("/api/v1/uploads", content=chunks(),
+                         headers={**acme.auth(), "Content-Type": "multipart/form-data; boundary=XyZ"})
+        assert r.status_code == 413, r.text
+
+
+async def test_preview_reads_the_file_as_the_import_will(client: httpx.AsyncClient, acme: Company) -> None:
+    data = "Vorname;Nachname;Mail\r\nAnna;Muster;anna@example.com\r\n".encode("cp1252")
+    up = (await upload(client, acme, "semi.csv", data)).json()
+    mapping = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}
+    pv = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={
+        "target_model": "lead", "mapping": mapping, "options": {"delimiter": ";", "encoding": "cp1252"}})
+    assert pv.status_code == 200, pv.text
+    assert pv.json()["rows"][0]["values"]["email"] == "anna@example.com"
+    wrong = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={
+        "target_model": "lead", "mapping": mapping, "options": {"delimiter": "|"}})
+    assert wrong.status_code == 422 and wrong.json()["error"]["type"] == "MappingError", wrong.text
+
+
+async def test_import_reads_the_sheet_chosen_at_upload(client: httpx.AsyncClient, acme: Company) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["nothing to import here"])
+    sheet = book.create_sheet("Leads")
+    sheet.append(["Vorname", "Nachname", "Mail"])
+    for i in range(3):
+        sheet.append([f"F{i}", f"L{i}", f"f{i}@example.com"])
+    buf = io.BytesIO()
+    book.save(buf)
+    book.close()
+    up = (await upload(client, acme, "book.xlsx", buf.getvalue(), sheet="Leads")).json()
+    assert up["sheet"] == "Leads" and up["headers"] == ["Vorname", "Nachname", "Mail"], up
+    mapping = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}
+    pv = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(),
+                           json={"target_model": "lead", "mapping": mapping})
+    assert pv.status_code == 200 and pv.json()["valid_rows"] == 3, pv.text
+    created = await client.post("/api/v1/jobs", headers=acme.auth(), json={
+        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping})
+    assert created.status_code == 201, created.text
+    assert (await wait_final(client, acme, created.json()["id"]))["success_records"] == 3

@@ -83,6 +83,13 @@ def test_sort_desc_nulls_last_and_id_tiebreak() -> None:
     ([{"field": "email", "op": "empty", "value": "x"}], "takes no value"),
     ([{"field": "email", "op": "eq"}], "needs a value"),
     ([{"field": "created_at", "op": "gte", "value": "yesterday"}], "ISO 8601"),
+    # Values PostgreSQL cannot take must be refused here, not fail the query (a 500, or a failed job).
+    ([{"field": "number_of_employees", "op": "eq", "value": 2**63}], "within"),
+    ([{"field": "annual_revenue", "op": "gte", "value": "1e-200000"}], "at most 1000 digits"),
+    ([{"field": "annual_revenue", "op": "lte", "value": "1e200000"}], "at most 1000 digits"),
+    ([{"field": "email", "op": "contains", "value": "a\x00b"}], "is not text"),
+    ([{"field": "created_at", "op": "lte", "value": "9999-12-31"}], "ISO 8601"),
+    ([{"field": "created_at", "op": "gte", "value": "0001-01-01T00:00:00+01:00"}], "ISO 8601"),
     ([{"field": "email", "op": "eq", "value": "a", "extra": 1}], "extra"),
     ("email = 'x'", "must be a list"),
 ])
