@@ -85,4 +85,4 @@ install_postgres
 install_java_maven
 install_venv
 resolve_kafka
-say "done: start the stack with: $VENV/bin/python -c 'from services import stack; from services.settings import Settings; print(stack.up(Settings()))'"
+say "done: start the stack with: $VENV/bin/crmio stack up (or make stack-up)"
