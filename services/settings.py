@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # Rows carried by one record event (a run of consecutive rows bound for one partition).
     rows_per_event: int = 500
     # Record events applied together in one PostgreSQL transaction.
-    events_per_batch: int = 8
+    events_per_batch: int = 16
     batch_within_s: float = 0.2
     # Transactions a worker runs at once, each for its own record partitions (see LaneApplier).
     apply_lanes: int = 2

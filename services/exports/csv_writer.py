@@ -46,6 +46,15 @@ class CsvWriter:
         self._csv.writerows(zip(*cols))
         self._count += len(rows)
 
+    def write_lines(self, rows: Sequence[Sequence[str]]) -> None:
+        """Records already formatted by the database (query.csv_sql), one per row."""
+        if not rows:
+            return
+        assert self._file is not None
+        self._file.write("\r\n".join([r[0] for r in rows]))
+        self._file.write("\r\n")
+        self._count += len(rows)
+
     def close(self) -> int:
         if self._file is not None:
             self._file.close()

@@ -129,14 +129,18 @@ async def run_export(
             try:
                 # Inside the try: a writer that fails half-way through opening still closes and removes its file.
                 await asyncio.to_thread(writer.open, path, spec.fields, spec.meta(total))
-                cursor = await conn.cursor(query.sql, *query.args)
+                # CSV records come finished from PostgreSQL (quoted, neutralized): the Python side
+                # only joins lines, which is what makes CSV exports several times faster.
+                lines = spec.file_format == "csv"
+                write = writer.write_lines if lines else writer.write_rows  # type: ignore[attr-defined]
+                cursor = await conn.cursor(query.csv_sql if lines else query.sql, *query.args)
                 while True:
                     rows = await cursor.fetch(chunk)
                     if pending is not None:
                         await pending  # the previous chunk, written while this one was fetched
                     if not rows:
                         break
-                    pending = asyncio.ensure_future(asyncio.to_thread(writer.write_rows, rows))
+                    pending = asyncio.ensure_future(asyncio.to_thread(write, rows))
                     processed += len(rows)
                     if time.monotonic() - reported >= interval:
                         reported = time.monotonic()

@@ -199,3 +199,43 @@ async def test_status_events_end_completed(
     assert statuses[0] == "pending" and statuses[-1] == "completed" and "running" in statuses
     assert seen[-1]["processed_records"] == seen[-1]["total_records"] == done["processed_records"]
     assert seen[-1]["job_type"] == "export" and seen[-1]["company_id"] == company
+
+
+HOSTILE = [
+    "=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "+14155550123", "-12.50", ".5", "12.", "- 3",
+    'say "hi"', "a,b", "line1\nline2", "cr\r\nlf", "'already", "plain", "Zoë ünïcode", "=", "+", None,
+]
+
+
+async def test_csv_records_built_by_postgresql_equal_the_python_writer(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The fast CSV path (query.csv_sql) must write byte for byte what CsvWriter.write_rows writes."""
+    from services.exports.csv_writer import CsvWriter
+    from services.exports.query import build_query, export_fields
+    from services.exports.writers import ExportMeta
+
+    model, company = get_model("lead"), uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, first_name, last_name, title, annual_revenue, converted_date) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(uuid.uuid4(), company, v, f"L{i}", HOSTILE[-1 - i], Decimal("1200.50") if i % 2 else None,
+              dt.date(2024, 3, 1) if i % 3 else None) for i, v in enumerate(HOSTILE)],
+        )
+        fields = export_fields(model, ["first_name", "last_name", "title", "annual_revenue", "converted_date"])
+        query = build_query(model, company, fields, [], [])
+        rows = await conn.fetch(query.sql, *query.args)
+        lines = await conn.fetch(query.csv_sql, *query.args)
+        single = build_query(model, company, fields[:1], [], [])
+        single_rows = await conn.fetch(single.sql, *single.args)
+        single_lines = await conn.fetch(single.csv_sql, *single.args)
+    for field_list, data, records, name in ((fields, rows, lines, "many"), (fields[:1], single_rows, single_lines, "one")):
+        by_python, by_sql = CsvWriter(), CsvWriter()
+        by_python.open(tmp_path / f"{name}-python.csv", field_list, ExportMeta())
+        by_python.write_rows(data)
+        by_python.close()
+        by_sql.open(tmp_path / f"{name}-sql.csv", field_list, ExportMeta())
+        by_sql.write_lines(records)
+        by_sql.close()
+        assert (tmp_path / f"{name}-sql.csv").read_bytes() == (tmp_path / f"{name}-python.csv").read_bytes()
