@@ -22,7 +22,7 @@ import orjson
 from schemas.models import get_model
 from services import jobs, storage, uploads
 from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
-from services.cleaning import CleanOptions, RecordCleaner, validate_rules
+from services.cleaning import CleanOptions, RecordCleaner
 from services.db import is_transient, with_retry
 from services.errors import CrmioError
 from services.filetype import check_file
@@ -44,6 +44,7 @@ __all__ = [
     "result_event",
     "job_from_request",
     "reader_limits",
+    "clean_options",
     "now_ms",
     "exact_when_complete",
 ]
@@ -99,7 +100,8 @@ def job_from_request(req: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _clean_options(options: dict[str, Any], settings: Settings) -> CleanOptions:
+def clean_options(options: dict[str, Any], settings: Settings) -> CleanOptions:
+    """The job's cleansing options (ValidationRulesError names a bad date_order or phone_region)."""
     return CleanOptions(
         date_order=options.get("date_order") or settings.default_date_order,
         phone_region=options.get("phone_region") or settings.default_phone_region,
@@ -132,7 +134,7 @@ class JobContexts:
                 company_id=company_id,
                 model=model,
                 duplicate_handling=row["duplicate_handling"],
-                cleaner=RecordCleaner(model, row["validation_rules"], _clean_options(row["options"], self._res.settings)),
+                cleaner=RecordCleaner(model, row["validation_rules"], clean_options(row["options"], self._res.settings)),
                 partitions=self._res.settings.record_partitions,
             )
         self._cache[job_id] = ctx
@@ -163,7 +165,8 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
     settings = res.settings
     try:
         model = get_model(job["target_model"])
-        validate_rules(model, job["validation_rules"])
+        # The apply agent builds this cleaner for every batch: refuse bad rules or options now.
+        RecordCleaner(model, job["validation_rules"], clean_options(job["options"], settings))
         display = job["original_filename"] or job["file_path"]
         path = storage.resolve(settings.storage_dir, company_id, job["file_path"])
         fmt = check_file(path, job["file_format"], display)

@@ -19,7 +19,7 @@ from services.cleaning import validate_rules
 from services.errors import FileTooLarge, InputFileError
 from services.filetype import check_file
 from services.kafka_io import publish
-from services.pipeline import reader_limits
+from services.pipeline import clean_options, reader_limits
 from services.settings import Settings
 from services.splitter import open_import
 
@@ -62,6 +62,7 @@ async def submit_import(
     target = get_model(model)
     rules = validate_rules(target, rules) if rules else None
     options = options or {}
+    clean_options(options, settings)  # a bad date_order or phone_region is refused now, not per batch
 
     def check_and_store() -> tuple[str, dict[str, str], str]:
         """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""

@@ -71,3 +71,18 @@ async def test_a_request_naming_another_companys_upload_fails_without_reading_it
         assert "stored file" in job["message"] or "storage path" in job["message"]
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", intruder) == 0
+
+
+async def test_bad_options_fail_the_job_before_any_row_is_sent(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    source = tmp_path / "leads.csv"
+    source.write_text(CSV, encoding="utf-8")
+    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    job_id, request = job_request(company, stored, options='{"date_order": "YMD"}')
+    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
+                                       key=job_id.encode())
+    job = await wait_for_job(pool, company, job_id, timeout_s=60)
+    assert job["job_status"] == "failed" and "date_order" in job["message"]
+    assert job["processed_records"] == 0
