@@ -8,6 +8,7 @@ is cleansed while the database writes the previous one; within a partition, orde
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from typing import Any
 
@@ -17,6 +18,8 @@ from services.pipeline import LaneApplier, prepare_events
 from streams.app import app, settings
 from streams.resources import job_contexts, resources
 from streams.topics import import_records, import_results
+
+log = logging.getLogger(__name__)
 
 
 # Concurrency stays 1 (faust #606: more can commit past an in-flight batch); scale with partitions.
@@ -29,7 +32,13 @@ async def apply_import_records(stream: StreamT) -> None:
             for event in events:
                 by_lane[lanes.lane(event.message.partition)].append(event)
             for lane, lane_events in by_lane.items():
-                prepared = await prepare_events(await job_contexts(), [e.value for e in lane_events])
+                try:
+                    prepared = await prepare_events(await job_contexts(), [e.value for e in lane_events])
+                except Exception:  # noqa: BLE001 - not a record batch of ours: drop it, stay up
+                    log.exception("dropping %d malformed record events", len(lane_events))
+                    for event in lane_events:
+                        await stream.ack(event)
+                    continue
 
                 async def done(results: list[dict[str, Any]], acked: list[EventT] = lane_events) -> None:
                     for result in results:

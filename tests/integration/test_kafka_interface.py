@@ -86,3 +86,21 @@ async def test_bad_options_fail_the_job_before_any_row_is_sent(
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "failed" and "date_order" in job["message"]
     assert job["processed_records"] == 0
+
+
+async def test_malformed_requests_leave_the_worker_serving(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    for bad in ({"target_model": "opportunity"}, {"company_id": "not-a-uuid"}, {"options": "{not json"}):
+        job_id, request = job_request(company, "uploads/none.csv", **bad)
+        await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
+                                           key=job_id.encode())
+    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), b"\x00\x00\x00\x00\x01garbage", key=b"x")
+    source = tmp_path / "leads.csv"
+    source.write_text(CSV, encoding="utf-8")
+    job_id, request = job_request(company, storage.store_file(settings.storage_dir, company, source, suffix=".csv"))
+    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
+                                       key=job_id.encode())
+    job = await wait_for_job(pool, company, job_id, timeout_s=60)
+    assert job["job_status"] == "completed" and worker.poll() is None
