@@ -172,22 +172,27 @@ def plan_batch(
     return plan
 
 
+async def _lock_keys(conn: asyncpg.Connection, ctx: JobContext, keys: list[str]) -> None:
+    """Serialize writers of the same keys of this company and model (other jobs, other workers,
+    a worker still finishing a batch of a partition just reassigned) until commit.
+
+    A key always travels on the same record partition, so one lock per partition involved covers
+    it: workers applying different partitions never wait on each other, and a batch takes at most
+    ``partitions`` locks, sorted so that no two transactions wait on each other in opposite orders.
+    """
+    buckets = sorted({partition_for(k, 0, ctx.partitions) for k in keys})
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) FROM unnest($2::int[]) AS b ORDER BY b",
+        f"{ctx.company_id}:{ctx.model.table}:", buckets,
+    )
+
+
 async def _fetch_existing(
     conn: asyncpg.Connection, ctx: JobContext, keys: list[str]
 ) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
     table = ctx.model.table
-    # Serialize writers of the same keys of this company and model (other jobs, other workers)
-    # until commit, so two transactions never both create one key. A key always travels on the
-    # same record partition, so one lock per partition involved covers it: workers applying
-    # different partitions never wait on each other, and a batch takes at most `partitions`
-    # locks (sorted, so no two transactions wait on each other in opposite orders).
-    buckets = sorted({partition_for(k, 0, ctx.partitions) for k in keys})
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) FROM unnest($2::int[]) AS b ORDER BY b",
-        f"{ctx.company_id}:{table}:", buckets,
-    )
     cols = ", ".join(("id", "version", "match_key", *ctx.model.field_names))
     records = await conn.fetch(
         f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) "
@@ -256,7 +261,11 @@ async def apply_rows(
     """
     result = BatchResult()
     numbers = [row.number for row, _ in cleaned]
+    keys = sorted({c.match_key for row, c in cleaned if c.match_key is not None and c.ok and not row.problem})
     async with conn.transaction():
+        # Locked before the ledger is read, so a batch applied by another transaction meanwhile
+        # is seen as applied here.
+        await _lock_keys(conn, ctx, keys)
         # The range bounds the index scan whatever plan PostgreSQL picks: with "= ANY" alone it
         # may filter every ledger row of the job per batch (quadratic in the file size).
         applied = await conn.fetch(
@@ -266,7 +275,6 @@ async def apply_rows(
         )
         done = {r["record_number"]: r for r in applied}
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
-        keys = sorted({c.match_key for row, c in fresh if c.match_key is not None and c.ok and not row.problem})
         existing = await _fetch_existing(conn, ctx, keys)
         plan = plan_batch(ctx.duplicate_handling, fresh, existing)
         await _write_plan(conn, ctx, fields, plan)
