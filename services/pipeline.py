@@ -30,7 +30,6 @@ from services.readers import ReaderLimits
 from services.settings import Settings
 from services.progress import exact_counters
 from services.split_process import split_in_child
-from services.splitter import open_import
 
 __all__ = [
     "Resources",
@@ -169,20 +168,16 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
         RecordCleaner(model, job["validation_rules"], clean_options(job["options"], settings))
         display = job["original_filename"] or job["file_path"]
         path = storage.resolve(settings.storage_dir, company_id, job["file_path"])
-        fmt = check_file(path, job["file_format"], display)
-        plan = await asyncio.to_thread(
-            open_import, path, fmt, model,
-            display_name=display, mapping=job["field_mapping"], options=job["options"],
-            limits=reader_limits(settings),
-        )
+        fmt = await asyncio.to_thread(check_file, path, job["file_format"], display)
     except (CrmioError, ValueError) as exc:
         await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
         return
 
-    plan.close()  # the split process reads the file again, from the start
+    # The split process opens the file and settles the mapping (refusing an unusable one before
+    # it sends a row): opening it here too would parse a workbook's strings twice.
     job_spec = {
         "id": job_id, "company_id": company_id, "target_model": model.name, "file_format": fmt,
-        "display_name": display, "field_mapping": plan.mapping, "options": job["options"],
+        "display_name": display, "field_mapping": job["field_mapping"], "options": job["options"],
     }
     for attempt in range(1, SPLIT_ATTEMPTS + 1):
         try:

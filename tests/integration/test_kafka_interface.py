@@ -104,3 +104,18 @@ async def test_malformed_requests_leave_the_worker_serving(
                                        key=job_id.encode())
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "completed" and worker.poll() is None
+
+
+async def test_an_unusable_mapping_fails_the_job_naming_the_fields(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    source = tmp_path / "leads.csv"
+    source.write_text(CSV, encoding="utf-8")
+    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    job_id, request = job_request(company, stored, field_mapping={"Email": "email"})
+    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
+                                       key=job_id.encode())
+    job = await wait_for_job(pool, company, job_id, timeout_s=60)
+    assert job["job_status"] == "failed" and job["processed_records"] == 0
+    assert "first_name" in job["message"] and "last_name" in job["message"]
