@@ -8,7 +8,7 @@ alone. The quote is part of the cell, so such text comes back from an import wit
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +16,10 @@ from schemas.models import Field
 from services.exports.query import TEXT_TYPES
 from services.exports.writers import ExportMeta, neutralize_column, text_columns
 
-__all__ = ["CsvWriter"]
+__all__ = ["CsvWriter", "copy_csv", "crlf_records"]
+
+# Bytes gathered from COPY before a rewrite and a file write: COPY sends one message per row.
+_FLUSH_BYTES = 256 * 1024
 
 
 class CsvWriter:
@@ -46,15 +49,6 @@ class CsvWriter:
         self._csv.writerows(zip(*cols))
         self._count += len(rows)
 
-    def write_lines(self, rows: Sequence[Sequence[str]]) -> None:
-        """Records already formatted by the database (query.csv_sql), one per row."""
-        if not rows:
-            return
-        assert self._file is not None
-        self._file.write("\r\n".join([r[0] for r in rows]))
-        self._file.write("\r\n")
-        self._count += len(rows)
-
     def close(self) -> int:
         if self._file is not None:
             self._file.close()
@@ -65,3 +59,60 @@ class CsvWriter:
         self.close()
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+
+
+def crlf_records(data: bytes, quoted: bool) -> tuple[bytes, bool, int]:
+    """PostgreSQL's CSV ends records with LF; RFC 4180 wants CRLF. Rewrite only the LFs outside
+    quoted fields (a quoted value keeps its own line breaks). ``quoted``: the data starts inside a
+    quoted field. Returns (rewritten, ends inside a quoted field, records ended in ``data``)."""
+    if not quoted and b'"' not in data:
+        return data.replace(b"\n", b"\r\n"), False, data.count(b"\n")
+    parts = data.split(b'"')
+    records = 0
+    # A doubled quote inside a value toggles twice: the parity of quotes seen says where we are.
+    for i in range(1 if quoted else 0, len(parts), 2):
+        records += parts[i].count(b"\n")
+        parts[i] = parts[i].replace(b"\n", b"\r\n")
+    return b'"'.join(parts), quoted ^ (len(parts) % 2 == 0), records
+
+
+async def copy_csv(
+    conn: Any,
+    sql: str,
+    args: Sequence[Any],
+    path: Path,
+    *,
+    bom: bool,
+    progress: Callable[[int], Awaitable[None]] | None = None,
+) -> int:
+    """Write ``COPY (sql) TO STDOUT (FORMAT csv, HEADER)`` into ``path`` with CRLF record ends;
+    returns the data rows written. PostgreSQL formats and quotes in C, several times faster than
+    rows through Python; ``sql`` must select text cells already neutralized (query.copy_sql)."""
+    pending: list[bytes] = []
+    size = 0
+    quoted = False
+    records = 0
+
+    with path.open("wb") as out:
+        if bom:
+            out.write(b"\xef\xbb\xbf")
+
+        async def flush() -> None:
+            nonlocal pending, size, quoted, records
+            data, quoted, ended = crlf_records(b"".join(pending), quoted)
+            out.write(data)
+            records += ended
+            pending, size = [], 0
+            if progress is not None:
+                await progress(max(records - 1, 0))
+
+        async def sink(chunk: bytes) -> None:
+            nonlocal size
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _FLUSH_BYTES:
+                await flush()
+
+        await conn.copy_from_query(sql, *args, output=sink, format="csv", header=True)
+        await flush()
+    return records - 1  # the header line

@@ -82,8 +82,8 @@ class ExportQuery:
     sql: str
     count_sql: str
     args: tuple[Any, ...]
-    # The same rows as finished CSV records (one text column): PostgreSQL neutralizes and quotes.
-    csv_sql: str = ""
+    # The same rows for COPY ... TO STDOUT (FORMAT csv), text cells already neutralized.
+    copy_sql: str = ""
 
 
 def export_fields(model: TargetModel, fields: Sequence[str] | None) -> list[Field]:
@@ -309,21 +309,15 @@ _NEUTRALIZE = (
     r"CASE WHEN left({v}, 1) IN ('=', '+', '-', '@', E'\t', E'\r') "
     r"AND {v} !~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN '''' || {v} ELSE {v} END"
 )
-# Python's csv.QUOTE_MINIMAL: quote a cell that holds the delimiter, a quote, CR or LF.
-_CSV_CELL = r"""CASE WHEN {v} ~ '[",\r\n]' THEN '"' || replace({v}, '"', '""') || '"' ELSE {v} END"""
 
 
-def _csv_cell(field: Field) -> str:
-    value = _select(field)
-    if field.type in TEXT_TYPES:
-        value = _NEUTRALIZE.format(v=value)
-    return f"coalesce({_CSV_CELL.format(v=f'({value})')}, '')"
-
-
-def _csv_line(fields: Sequence[Field]) -> str:
-    if len(fields) == 1:  # csv writes a lone empty cell as "" so that the record is not a blank line
-        return f"""coalesce(nullif({_csv_cell(fields[0])}, ''), '""')"""
-    return " || ',' || ".join(_csv_cell(f) for f in fields)
+def _copy_columns(fields: Sequence[Field]) -> str:
+    values = [_NEUTRALIZE.format(v=f't."{f.name}"') if f.type in TEXT_TYPES else f't."{f.name}"::text' for f in fields]
+    if len(values) == 1:
+        # A lone empty cell must come out as "" (as csv writes it), not as a blank line that
+        # readers skip: COPY quotes an empty string, never a NULL.
+        values = [f"coalesce({values[0]}, '')"]
+    return ", ".join(f'{v} AS "{f.name}"' for v, f in zip(values, fields))
 
 
 def build_query(
@@ -343,5 +337,5 @@ def build_query(
         sql=f"SELECT {columns} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
         count_sql=f"SELECT count(*) FROM {model.table} WHERE {where}",
         args=tuple(args),
-        csv_sql=f"SELECT {_csv_line(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
+        copy_sql=f"SELECT {_copy_columns(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
     )

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ import orjson
 from schemas.models import Field, TargetModel, get_model
 from services import storage
 from services.exports.query import ExportError, ExportQuery, ExportTooLarge, build_query, check_filters, check_sort, export_fields
+from services.exports.csv_writer import copy_csv
 from services.exports.writers import EXTENSIONS, ExportMeta, open_writer
 from services.exports.xlsx_writer import MAX_DATA_ROWS
 from services.settings import Settings
@@ -101,6 +103,55 @@ def check_row_cap(settings: Settings, file_format: str, count: int) -> None:
         raise ExportTooLarge(f"{count:,} rows match; an Excel sheet holds at most {MAX_DATA_ROWS:,}: narrow the filters or export CSV")
 
 
+async def _copy_csv(
+    conn: asyncpg.Connection, query: ExportQuery, path: Path, spec: ExportSpec, total: int, report: Report,
+    interval: float,
+) -> int:
+    reported = time.monotonic()
+
+    async def progress(processed: int) -> None:
+        nonlocal reported
+        if time.monotonic() - reported >= interval:
+            reported = time.monotonic()
+            await report({"total": total, "processed": processed})
+
+    try:
+        return await copy_csv(conn, query.copy_sql, query.args, path, bom=spec.csv_bom, progress=progress)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+async def _write_rows(
+    conn: asyncpg.Connection, query: ExportQuery, path: Path, spec: ExportSpec, total: int, report: Report,
+    interval: float, chunk: int,
+) -> int:
+    writer = open_writer(spec.file_format)
+    processed, reported = 0, time.monotonic()
+    pending: asyncio.Future[None] | None = None
+    try:
+        # Inside the try: a writer that fails half-way through opening still closes and removes its file.
+        await asyncio.to_thread(writer.open, path, spec.fields, spec.meta(total))
+        cursor = await conn.cursor(query.sql, *query.args)
+        while True:
+            rows = await cursor.fetch(chunk)
+            if pending is not None:
+                await pending  # the previous chunk, written while this one was fetched
+            if not rows:
+                break
+            pending = asyncio.ensure_future(asyncio.to_thread(writer.write_rows, rows))
+            processed += len(rows)
+            if time.monotonic() - reported >= interval:
+                reported = time.monotonic()
+                await report({"total": total, "processed": processed})
+        return await asyncio.to_thread(writer.close)
+    except BaseException:
+        if pending is not None and not pending.done():
+            await asyncio.gather(pending, return_exceptions=True)
+        await asyncio.to_thread(writer.abort)
+        raise
+
+
 async def run_export(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -116,7 +167,6 @@ async def run_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     chunk = settings.export_chunk_rows
     interval = settings.status_interval_s
-    writer = open_writer(spec.file_format)
     async with pool.acquire() as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             # JIT compiles for ~0.5 s before the first row; a streaming scan gains nothing from it.
@@ -124,32 +174,9 @@ async def run_export(
             total = await conn.fetchval(query.count_sql, *query.args)
             check_row_cap(settings, spec.file_format, total)
             await report({"total": total, "processed": 0})
-            processed, reported = 0, time.monotonic()
-            pending: asyncio.Future[None] | None = None
-            try:
-                # Inside the try: a writer that fails half-way through opening still closes and removes its file.
-                await asyncio.to_thread(writer.open, path, spec.fields, spec.meta(total))
-                # CSV records come finished from PostgreSQL (quoted, neutralized): the Python side
-                # only joins lines, which is what makes CSV exports several times faster.
-                lines = spec.file_format == "csv"
-                write = writer.write_lines if lines else writer.write_rows  # type: ignore[attr-defined]
-                cursor = await conn.cursor(query.csv_sql if lines else query.sql, *query.args)
-                while True:
-                    rows = await cursor.fetch(chunk)
-                    if pending is not None:
-                        await pending  # the previous chunk, written while this one was fetched
-                    if not rows:
-                        break
-                    pending = asyncio.ensure_future(asyncio.to_thread(write, rows))
-                    processed += len(rows)
-                    if time.monotonic() - reported >= interval:
-                        reported = time.monotonic()
-                        await report({"total": total, "processed": processed})
-                count = await asyncio.to_thread(writer.close)
-            except BaseException:
-                if pending is not None and not pending.done():
-                    await asyncio.gather(pending, return_exceptions=True)
-                await asyncio.to_thread(writer.abort)
-                raise
+            if spec.file_format == "csv":
+                count = await _copy_csv(conn, query, path, spec, total, report, interval)
+            else:
+                count = await _write_rows(conn, query, path, spec, total, report, interval, chunk)
     await report({"total": total, "processed": count})
     return rel, count

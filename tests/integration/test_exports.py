@@ -207,11 +207,11 @@ HOSTILE = [
 ]
 
 
-async def test_csv_records_built_by_postgresql_equal_the_python_writer(
+async def test_csv_copied_by_postgresql_equals_the_python_writer(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    """The fast CSV path (query.csv_sql) must write byte for byte what CsvWriter.write_rows writes."""
-    from services.exports.csv_writer import CsvWriter
+    """The fast CSV path (COPY of query.copy_sql) writes byte for byte what CsvWriter.write_rows writes."""
+    from services.exports.csv_writer import CsvWriter, copy_csv
     from services.exports.query import build_query, export_fields
     from services.exports.writers import ExportMeta
 
@@ -224,18 +224,13 @@ async def test_csv_records_built_by_postgresql_equal_the_python_writer(
               dt.date(2024, 3, 1) if i % 3 else None) for i, v in enumerate(HOSTILE)],
         )
         fields = export_fields(model, ["first_name", "last_name", "title", "annual_revenue", "converted_date"])
-        query = build_query(model, company, fields, [], [])
-        rows = await conn.fetch(query.sql, *query.args)
-        lines = await conn.fetch(query.csv_sql, *query.args)
-        single = build_query(model, company, fields[:1], [], [])
-        single_rows = await conn.fetch(single.sql, *single.args)
-        single_lines = await conn.fetch(single.csv_sql, *single.args)
-    for field_list, data, records, name in ((fields, rows, lines, "many"), (fields[:1], single_rows, single_lines, "one")):
-        by_python, by_sql = CsvWriter(), CsvWriter()
-        by_python.open(tmp_path / f"{name}-python.csv", field_list, ExportMeta())
-        by_python.write_rows(data)
-        by_python.close()
-        by_sql.open(tmp_path / f"{name}-sql.csv", field_list, ExportMeta())
-        by_sql.write_lines(records)
-        by_sql.close()
-        assert (tmp_path / f"{name}-sql.csv").read_bytes() == (tmp_path / f"{name}-python.csv").read_bytes()
+        for name, chosen in (("many", fields), ("one", fields[:1])):
+            query = build_query(model, company, chosen, [], [])
+            by_python = CsvWriter()
+            by_python.open(tmp_path / f"{name}-python.csv", chosen, ExportMeta(csv_bom=True))
+            by_python.write_rows(await conn.fetch(query.sql, *query.args))
+            assert by_python.close() == len(HOSTILE)
+            async with conn.transaction():
+                copied = await copy_csv(conn, query.copy_sql, query.args, tmp_path / f"{name}-copy.csv", bom=True)
+            assert copied == len(HOSTILE)
+            assert (tmp_path / f"{name}-copy.csv").read_bytes() == (tmp_path / f"{name}-python.csv").read_bytes()

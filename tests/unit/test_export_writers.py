@@ -117,3 +117,15 @@ def test_pdf_escapes_markup_repeats_header_and_wraps(tmp_path: Path) -> None:
     last = reader.pages[-1].extract_text()
     assert "First Name" in last and "Person149" in last  # header row repeated on the last page
     assert "word word" in first.replace("\n", " ")
+
+
+def test_crlf_only_outside_quoted_values_even_across_chunks() -> None:
+    from services.exports.csv_writer import crlf_records
+
+    data = b'a,b\n"x\ny",2\n"say ""hi""",3\nplain,4\n'
+    whole, quoted, records = crlf_records(data, False)
+    assert whole == b'a,b\r\n"x\ny",2\r\n"say ""hi""",3\r\nplain,4\r\n' and not quoted and records == 4
+    for cut in range(1, len(data)):
+        first, inside, n1 = crlf_records(data[:cut], False)
+        second, inside, n2 = crlf_records(data[cut:], inside)
+        assert first + second == whole and n1 + n2 == 4 and not inside
