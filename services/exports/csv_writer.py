@@ -23,7 +23,9 @@ _FLUSH_BYTES = 256 * 1024
 
 
 class CsvWriter:
-    """Streams rows to a CSV file; the header row holds the field names (the import maps them back)."""
+    """Streams rows to a CSV file; the header row holds the field names (the import maps them back).
+
+    Exports use copy_csv; this writer is the reference its output is tested against byte for byte."""
 
     def __init__(self) -> None:
         self._file: IO[str] | None = None

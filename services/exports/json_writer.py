@@ -7,7 +7,7 @@ as ISO strings. The JSON import reads every one of these back to the same value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +16,10 @@ import orjson
 from schemas.models import Field
 from services.exports.writers import ExportMeta, text_columns
 
-__all__ = ["JsonWriter"]
+__all__ = ["JsonWriter", "copy_json"]
+
+# Bytes gathered from COPY before a rewrite and a file write: COPY sends one message per row.
+_FLUSH_BYTES = 256 * 1024
 
 
 def _int(value: str | None) -> int | None:
@@ -28,7 +31,9 @@ def _bool(value: str | None) -> bool | None:
 
 
 class JsonWriter:
-    """Streams records as a JSON array (``json_style="array"``) or as NDJSON (``"ndjson"``)."""
+    """Streams records as a JSON array (``json_style="array"``) or as NDJSON (``"ndjson"``).
+
+    Exports use copy_json; this writer is the reference its values and types are tested against."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
@@ -88,3 +93,57 @@ class JsonWriter:
             self._file = None
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+
+
+async def copy_json(
+    conn: Any,
+    sql: str,
+    args: Sequence[Any],
+    path: Path,
+    *,
+    ndjson: bool,
+    progress: Callable[[int], Awaitable[None]] | None = None,
+) -> int:
+    """Write ``COPY (sql) TO STDOUT`` (one JSON object per row, query.json_copy_sql) into ``path``
+    as an array or NDJSON; returns the rows written. PostgreSQL builds the objects in C.
+
+    COPY's text format doubles every backslash and escapes raw line breaks and tabs; JSON text
+    holds no raw line breaks or tabs, so undoing the doubling restores it exactly, and every LF
+    ends a record. Only whole lines are rewritten, so a doubled backslash is never split."""
+    pending: list[bytes] = []
+    size = rows = 0
+    carry = b""
+
+    with path.open("wb") as out:
+        if not ndjson:
+            out.write(b"[")
+
+        async def flush() -> None:
+            nonlocal pending, size, rows, carry
+            data = carry + b"".join(pending)
+            pending, size = [], 0
+            cut = data.rfind(b"\n") + 1
+            block, carry = data[:cut], data[cut:]
+            if not block:
+                return
+            body = block.replace(b"\\\\", b"\\")
+            if ndjson:
+                out.write(body)
+            else:
+                out.write((b"\n" if rows == 0 else b",\n") + body[:-1].replace(b"\n", b",\n"))
+            rows += block.count(b"\n")
+            if progress is not None:
+                await progress(rows)
+
+        async def sink(chunk: bytes) -> None:
+            nonlocal size
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _FLUSH_BYTES:
+                await flush()
+
+        await conn.copy_from_query(sql, *args, output=sink, format="text")
+        await flush()
+        if not ndjson:
+            out.write(b"\n]\n" if rows else b"]\n")
+    return rows

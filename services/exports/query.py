@@ -84,6 +84,8 @@ class ExportQuery:
     args: tuple[Any, ...]
     # The same rows for COPY ... TO STDOUT (FORMAT csv), text cells already neutralized.
     copy_sql: str = ""
+    # The same rows as one JSON object each, for COPY ... TO STDOUT (FORMAT text).
+    json_copy_sql: str = ""
 
 
 def export_fields(model: TargetModel, fields: Sequence[str] | None) -> list[Field]:
@@ -320,6 +322,15 @@ def _copy_columns(fields: Sequence[Field]) -> str:
     return ", ".join(f'{v} AS "{f.name}"' for v, f in zip(values, fields))
 
 
+def _json_object(fields: Sequence[Field]) -> str:
+    """One JSON object per row, typed as services.exports.json_writer writes it: decimals and dates
+    as strings, integers and booleans as JSON numbers and booleans, empty as null."""
+    pairs = [
+        f"'{f.name}', t.\"{f.name}\"" + ("::text" if f.type in ("decimal", "date") else "") for f in fields
+    ]
+    return f"json_build_object({', '.join(pairs)})"
+
+
 def build_query(
     model: TargetModel,
     company_id: Any,
@@ -337,5 +348,6 @@ def build_query(
         sql=f"SELECT {columns} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
         count_sql=f"SELECT count(*) FROM {model.table} WHERE {where}",
         args=tuple(args),
+        json_copy_sql=f"SELECT {_json_object(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
         copy_sql=f"SELECT {_copy_columns(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
     )

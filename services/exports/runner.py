@@ -22,6 +22,7 @@ from schemas.models import Field, TargetModel, get_model
 from services import storage
 from services.exports.query import ExportError, ExportQuery, ExportTooLarge, build_query, check_filters, check_sort, export_fields
 from services.exports.csv_writer import copy_csv
+from services.exports.json_writer import copy_json
 from services.exports.writers import EXTENSIONS, ExportMeta, open_writer
 from services.exports.xlsx_writer import MAX_DATA_ROWS
 from services.settings import Settings
@@ -103,10 +104,11 @@ def check_row_cap(settings: Settings, file_format: str, count: int) -> None:
         raise ExportTooLarge(f"{count:,} rows match; an Excel sheet holds at most {MAX_DATA_ROWS:,}: narrow the filters or export CSV")
 
 
-async def _copy_csv(
+async def _copy(
     conn: asyncpg.Connection, query: ExportQuery, path: Path, spec: ExportSpec, total: int, report: Report,
     interval: float,
 ) -> int:
+    """CSV and JSON skip the cursor: PostgreSQL formats the records and COPY streams them."""
     reported = time.monotonic()
 
     async def progress(processed: int) -> None:
@@ -116,7 +118,10 @@ async def _copy_csv(
             await report({"total": total, "processed": processed})
 
     try:
-        return await copy_csv(conn, query.copy_sql, query.args, path, bom=spec.csv_bom, progress=progress)
+        if spec.file_format == "csv":
+            return await copy_csv(conn, query.copy_sql, query.args, path, bom=spec.csv_bom, progress=progress)
+        return await copy_json(conn, query.json_copy_sql, query.args, path, ndjson=spec.json_style == "ndjson",
+                               progress=progress)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -174,8 +179,8 @@ async def run_export(
             total = await conn.fetchval(query.count_sql, *query.args)
             check_row_cap(settings, spec.file_format, total)
             await report({"total": total, "processed": 0})
-            if spec.file_format == "csv":
-                count = await _copy_csv(conn, query, path, spec, total, report, interval)
+            if spec.file_format in ("csv", "json"):
+                count = await _copy(conn, query, path, spec, total, report, interval)
             else:
                 count = await _write_rows(conn, query, path, spec, total, report, interval, chunk)
     await report({"total": total, "processed": count})

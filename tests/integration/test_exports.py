@@ -234,3 +234,39 @@ async def test_csv_copied_by_postgresql_equals_the_python_writer(
                 copied = await copy_csv(conn, query.copy_sql, query.args, tmp_path / f"{name}-copy.csv", bom=True)
             assert copied == len(HOSTILE)
             assert (tmp_path / f"{name}-copy.csv").read_bytes() == (tmp_path / f"{name}-python.csv").read_bytes()
+
+
+async def test_json_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """The fast JSON path (COPY of query.json_copy_sql) holds the same values, types and order as
+    JsonWriter.write_rows, in both styles."""
+    from services.exports.json_writer import JsonWriter, copy_json
+    from services.exports.query import build_query, export_fields
+    from services.exports.writers import ExportMeta
+
+    model, company = get_model("lead"), uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, first_name, last_name, title, annual_revenue, "
+            "number_of_employees, converted_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [(uuid.uuid4(), company, v, f"L{i}\\\\{i}", HOSTILE[-1 - i], Decimal("1200.50") if i % 2 else None,
+              i * 7 if i % 3 else None, dt.date(2024, 3, 1) if i % 3 else None) for i, v in enumerate(HOSTILE)],
+        )
+        fields = export_fields(model, None)
+        query = build_query(model, company, fields, [], [])
+        rows = await conn.fetch(query.sql, *query.args)
+        for style in ("array", "ndjson"):
+            by_python = JsonWriter()
+            by_python.open(tmp_path / f"python.{style}", fields, ExportMeta(json_style=style))
+            by_python.write_rows(rows)
+            by_python.close()
+            async with conn.transaction():
+                copied = await copy_json(conn, query.json_copy_sql, query.args, tmp_path / f"copy.{style}",
+                                         ndjson=style == "ndjson")
+            assert copied == len(HOSTILE)
+            python_text = (tmp_path / f"python.{style}").read_bytes()
+            copy_text = (tmp_path / f"copy.{style}").read_bytes()
+            if style == "array":
+                assert orjson.loads(copy_text) == orjson.loads(python_text)
+                assert copy_text.startswith(b"[\n{") and copy_text.endswith(b"}\n]\n")
+            else:
+                assert [orjson.loads(x) for x in copy_text.splitlines()] == [orjson.loads(x) for x in python_text.splitlines()]
