@@ -171,11 +171,21 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
                                   ("encoding", args.encoding), ("delimiter", args.delimiter)) if v}
 
     async def run(pool: Any) -> int:
+        mapping, rules = _json_arg(args.mapping, "mapping"), _json_arg(args.rules, "rules")
+        if args.template:
+            from services import templates
+            from services.errors import NotFound
+
+            async with pool.acquire() as conn:
+                template = await templates.get_template(conn, company, args.template)
+            if template is None or template["template_type"] != "import" or template["target_model"] != args.model:
+                raise NotFound(f"no import template {args.template} for {args.model} in company {company}")
+            mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
+            rules = rules or template["validation_rules"] or None
         async with producer(settings) as prod:
             job = await submit_import(
                 settings, pool, prod, company_id=company, path=Path(args.file), model=args.model,
-                file_format=args.format, mapping=_json_arg(args.mapping, "mapping"), duplicates=args.duplicates,
-                rules=_json_arg(args.rules, "rules"), options=options,
+                file_format=args.format, mapping=mapping, duplicates=args.duplicates, rules=rules, options=options,
             )
         if args.wait:
             job = await _follow(pool, company, job["id"], show=not args.quiet)
@@ -233,6 +243,66 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(job["id"])
         return _exit_code(job)
+
+    return await _with_pool(settings, run)
+
+
+async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from services.api.job_queries import list_jobs
+
+    company = _company(args, settings)
+
+    async def run(pool: Any) -> int:
+        async with pool.acquire() as conn:
+            rows, total = await list_jobs(conn, company, job_type=args.type, job_status=args.status,
+                                          target_model=args.model, limit=args.limit, offset=args.offset)
+        docs = [jobs.job_document(r) for r in rows]
+        if args.json:
+            _print_json({"total": total, "jobs": docs})
+        else:
+            for d in docs:
+                print(f"{d['id']}  {d['job_type']:6} {d['target_model']:7} {d['job_status']:9} "
+                      f"{d['processed_records']}/{d['total_records']}  {d['created_at']}")
+        return 0
+
+    return await _with_pool(settings, run)
+
+
+async def _templates(args: argparse.Namespace, settings: Settings) -> int:
+    from services import templates
+    from services.errors import NotFound
+
+    company = _company(args, settings)
+
+    async def run(pool: Any) -> int:
+        async with pool.acquire() as conn:
+            if args.action == "list":
+                rows, total = await templates.list_templates(conn, company, search=args.search, limit=args.limit)
+                docs: Any = {"total": total, "templates": [templates.template_document(r) for r in rows]}
+            elif args.action == "create":
+                if not (args.name and args.model and args.type):
+                    raise CrmioError("templates create needs --name, --model and --type")
+                row = await templates.create_template(conn, company, {
+                    "template_name": args.name, "target_model": args.model, "template_type": args.type,
+                    "field_mapping": _json_arg(args.mapping, "mapping") or {},
+                    "validation_rules": _json_arg(args.rules, "rules") or {},
+                })
+                docs = templates.template_document(row)
+            else:
+                if not args.id:
+                    raise CrmioError(f"templates {args.action} needs the template id")
+                row = (await templates.get_template(conn, company, args.id) if args.action == "show"
+                       else await templates.update_template(conn, company, args.id, {"is_active": False}))
+                if row is None:
+                    raise NotFound(f"no template {args.id} for company {company}")
+                docs = templates.template_document(row)
+        if args.json or args.action != "list":
+            _print_json(docs)
+        else:
+            for d in docs["templates"]:
+                state = "active" if d["is_active"] else "inactive"
+                print(f"{d['id']}  {d['template_type']:6} {d['target_model']:7} {state:8} {d['template_name']}")
+        return 0
 
     return await _with_pool(settings, run)
 
@@ -327,6 +397,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", help='JSON object: source column -> target field, e.g. {"E-mail": "email"}')
     p.add_argument("--duplicates", default="skip", choices=("skip", "update", "create_new"))
     p.add_argument("--rules", help='JSON validation rules, e.g. {"email": {"required": true}}')
+    p.add_argument("--template", help="import template id: its mapping and rules (unless --mapping/--rules)")
     p.add_argument("--date-order", choices=("DMY", "MDY"), help="which wins for ambiguous dates such as 03/04/2024")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--encoding", help="CSV encoding (default: detected)")
@@ -344,6 +415,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json-style", choices=("array", "ndjson"), help="JSON exports: one array (default) or NDJSON")
     p.add_argument("--bom", action="store_true", help="CSV exports: start with a UTF-8 BOM (for Excel)")
     p.add_argument("--wait", action="store_true", help="follow the job to its end; prints the output file")
+    job_flags(p)
+
+    p = sub.add_parser("jobs", help="list the company's jobs, newest first")
+    p.add_argument("--type", choices=("import", "export"))
+    p.add_argument("--status", choices=jobs.JOB_STATUSES)
+    p.add_argument("--model", choices=("lead", "contact", "account"))
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    job_flags(p)
+
+    p = sub.add_parser("templates", help="list, show, create or deactivate templates")
+    p.add_argument("action", choices=("list", "show", "create", "deactivate"))
+    p.add_argument("id", nargs="?", help="template id (show, deactivate)")
+    p.add_argument("--name", help="create: the template's name")
+    p.add_argument("--model", choices=("lead", "contact", "account"), help="create: target model")
+    p.add_argument("--type", choices=("import", "export"), help="create: template type")
+    p.add_argument("--mapping", help="create: JSON mapping (import: column -> field)")
+    p.add_argument("--rules", help="create: JSON validation rules")
+    p.add_argument("--search", help="list: part of the name")
+    p.add_argument("--limit", type=int, default=100)
     job_flags(p)
 
     p = sub.add_parser("status", help="show a job")
@@ -372,6 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         "keys": cmd_keys,
         "import": lambda a, s: asyncio.run(_import(a, s)),
         "export": lambda a, s: asyncio.run(_export(a, s)),
+        "jobs": lambda a, s: asyncio.run(_jobs(a, s)),
+        "templates": lambda a, s: asyncio.run(_templates(a, s)),
         "status": lambda a, s: asyncio.run(_status(a, s)),
         "logs": lambda a, s: asyncio.run(_logs(a, s)),
     }

@@ -95,3 +95,33 @@ def test_export_wait_json_names_the_output_file(settings: Settings, worker: Any,
 
     bad = crmio(settings, "export", "--company", company, "--model", "lead", "--format", "csv", "--filter", "colour eq red")
     assert bad.returncode == 2 and "colour" in bad.stderr
+
+
+def test_templates_and_jobs_commands(settings: Settings, worker: Any, tmp_path: Path) -> None:
+    company, other = str(uuid.uuid4()), str(uuid.uuid4())
+    created = crmio(settings, "templates", "create", "--company", company, "--name", "Trade show", "--model", "lead",
+                    "--type", "import", "--mapping", '{"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}',
+                    "--rules", '{"email": {"required": true}}')
+    assert created.returncode == 0, created.stderr
+    template = orjson.loads(created.stdout)
+    listed = orjson.loads(crmio(settings, "templates", "list", "--company", company, "--json").stdout)
+    assert [t["id"] for t in listed["templates"]] == [template["id"]]
+
+    path = tmp_path / "messe.csv"
+    path.write_text("Vorname,Nachname,Mail\nAda,Lovelace,ada@example.com\nAlan,Turing,\n", encoding="utf-8")
+    done = crmio(settings, "import", str(path), "--company", company, "--model", "lead", "--template", template["id"],
+                 "--wait", "--json")
+    job = orjson.loads(done.stdout)
+    assert (job["job_status"], job["success_records"], job["error_records"]) == ("completed", 1, 1)  # rule: email required
+    assert job["field_mapping"] == {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}
+
+    jobs = orjson.loads(crmio(settings, "jobs", "--company", company, "--type", "import", "--json").stdout)
+    assert jobs["total"] == 1 and jobs["jobs"][0]["id"] == job["id"]
+    assert orjson.loads(crmio(settings, "jobs", "--company", other, "--json").stdout) == {"total": 0, "jobs": []}
+
+    off = orjson.loads(crmio(settings, "templates", "deactivate", template["id"], "--company", company).stdout)
+    assert off["is_active"] is False
+    foreign = crmio(settings, "templates", "show", template["id"], "--company", other)
+    assert foreign.returncode == 2 and foreign.stdout == ""
+    foreign_import = crmio(settings, "import", str(path), "--company", other, "--model", "lead", "--template", template["id"])
+    assert foreign_import.returncode == 2 and "no import template" in foreign_import.stderr
