@@ -14,12 +14,10 @@ from typing import IO, Any
 
 from schemas.models import Field
 from services.exports.query import TEXT_TYPES
-from services.exports.writers import ExportMeta, neutralize_column, text_columns
+from services.exports.writers import ExportMeta, copy_blocks, neutralize_column, text_columns
 
 __all__ = ["CsvWriter", "copy_csv", "crlf_records"]
 
-# Bytes gathered from COPY before a rewrite and a file write: COPY sends one message per row.
-_FLUSH_BYTES = 256 * 1024
 
 
 class CsvWriter:
@@ -90,8 +88,6 @@ async def copy_csv(
     """Write ``COPY (sql) TO STDOUT (FORMAT csv, HEADER)`` into ``path`` with CRLF record ends;
     returns the data rows written. PostgreSQL formats and quotes in C, several times faster than
     rows through Python; ``sql`` must select text cells already neutralized (query.copy_sql)."""
-    pending: list[bytes] = []
-    size = 0
     quoted = False
     records = 0
 
@@ -99,22 +95,13 @@ async def copy_csv(
         if bom:
             out.write(b"\xef\xbb\xbf")
 
-        async def flush() -> None:
-            nonlocal pending, size, quoted, records
-            data, quoted, ended = crlf_records(b"".join(pending), quoted)
+        async def on_block(block: bytes) -> None:
+            nonlocal quoted, records
+            data, quoted, ended = crlf_records(block, quoted)
             out.write(data)
             records += ended
-            pending, size = [], 0
             if progress is not None:
                 await progress(max(records - 1, 0))
 
-        async def sink(chunk: bytes) -> None:
-            nonlocal size
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= _FLUSH_BYTES:
-                await flush()
-
-        await conn.copy_from_query(sql, *args, output=sink, format="csv", header=True)
-        await flush()
+        await copy_blocks(conn, sql, args, on_block, format="csv", header=True)
     return records - 1  # the header line

@@ -14,12 +14,10 @@ from typing import IO, Any
 import orjson
 
 from schemas.models import Field
-from services.exports.writers import ExportMeta, text_columns
+from services.exports.writers import ExportMeta, copy_blocks, text_columns
 
 __all__ = ["JsonWriter", "copy_json"]
 
-# Bytes gathered from COPY before a rewrite and a file write: COPY sends one message per row.
-_FLUSH_BYTES = 256 * 1024
 
 
 def _int(value: str | None) -> int | None:
@@ -110,18 +108,16 @@ async def copy_json(
     COPY's text format doubles every backslash and escapes raw line breaks and tabs; JSON text
     holds no raw line breaks or tabs, so undoing the doubling restores it exactly, and every LF
     ends a record. Only whole lines are rewritten, so a doubled backslash is never split."""
-    pending: list[bytes] = []
-    size = rows = 0
+    rows = 0
     carry = b""
 
     with path.open("wb") as out:
         if not ndjson:
             out.write(b"[")
 
-        async def flush() -> None:
-            nonlocal pending, size, rows, carry
-            data = carry + b"".join(pending)
-            pending, size = [], 0
+        async def on_block(data: bytes) -> None:
+            nonlocal rows, carry
+            data = carry + data
             cut = data.rfind(b"\n") + 1
             block, carry = data[:cut], data[cut:]
             if not block:
@@ -135,15 +131,7 @@ async def copy_json(
             if progress is not None:
                 await progress(rows)
 
-        async def sink(chunk: bytes) -> None:
-            nonlocal size
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= _FLUSH_BYTES:
-                await flush()
-
-        await conn.copy_from_query(sql, *args, output=sink, format="text")
-        await flush()
+        await copy_blocks(conn, sql, args, on_block, format="text")
         if not ndjson:
             out.write(b"\n]\n" if rows else b"]\n")
     return rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +28,7 @@ __all__ = [
     "neutralize",
     "neutralize_column",
     "open_writer",
+    "copy_blocks",
 ]
 
 Row = Sequence[Any]
@@ -123,3 +124,24 @@ def open_writer(file_format: str) -> ExportWriter:
         from services.exports.pdf_writer import PdfWriter
         return PdfWriter()
     raise ValueError(f"unknown export format {file_format!r}; use one of {', '.join(EXTENSIONS)}")
+
+
+async def copy_blocks(
+    conn: Any, sql: str, args: Sequence[Any], on_block: Callable[[bytes], Awaitable[None]], *, format: str,
+    header: bool = False, block_bytes: int = 256 * 1024,
+) -> None:
+    """Run ``COPY (sql) TO STDOUT`` and hand its output to ``on_block`` in blocks of about
+    ``block_bytes`` (COPY sends one message per row: rewriting and writing per row cost more)."""
+    parts: list[bytes] = []
+    size = 0
+
+    async def sink(chunk: bytes) -> None:
+        nonlocal parts, size
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= block_bytes:
+            block, parts, size = b"".join(parts), [], 0
+            await on_block(block)
+
+    await conn.copy_from_query(sql, *args, output=sink, format=format, header=header)
+    await on_block(b"".join(parts))
