@@ -46,8 +46,10 @@ class JobContext:
     model: TargetModel
     duplicate_handling: DuplicateHandling
     cleaner: RecordCleaner
-    # Partition count of crm.import.records: a key's partition is also its lock (see _fetch_existing).
+    # Partition count of crm.import.records: a key's partition is also its lock (see _lock_keys).
     partitions: int = 1
+    # Validate and resolve duplicates for every row, write outcomes and logs, no CRM record.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,20 +204,26 @@ async def _fetch_existing(
     existing: dict[str, dict[str, Any]] = {}
     for rec in records:
         existing.setdefault(rec["match_key"], dict(rec))
+    if ctx.dry_run:  # rows this dry run created "virtually" in earlier batches count as stored
+        for rec in await conn.fetch(
+            "SELECT match_key, record_id FROM crm_import_ledger WHERE job_id = $1 AND match_key = ANY($2::text[])",
+            uuid.UUID(ctx.job_id), keys,
+        ):
+            existing.setdefault(rec["match_key"], {"id": rec["record_id"], "version": 1})
     return existing
 
 
 async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[str, ...], plan: Plan) -> None:
     table = ctx.model.table
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
-    if plan.inserts:
+    if plan.inserts and not ctx.dry_run:
         columns = ("id", "company_id", "match_key", *fields)
         await conn.copy_records_to_table(
             table,
             columns=columns,
             records=[(rid, company_id, v["match_key"], *[v.get(f) for f in fields]) for rid, v in plan.inserts.items()],
         )
-    if plan.updates and fields:
+    if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
         # the planner pick a hash join over the company's whole table (500 us per updated row).
         sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
@@ -225,9 +233,11 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
         )
     await conn.copy_records_to_table(
         "crm_import_ledger",
-        columns=("job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version"),
+        columns=("job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version",
+                 "match_key"),
         records=[
-            (job_id, n, company_id, outcome, rid, before, plan.versions.get(rid) if outcome != "skipped" else None)
+            (job_id, n, company_id, outcome, rid, before, plan.versions.get(rid) if outcome != "skipped" else None,
+             plan.inserts[rid]["match_key"] if ctx.dry_run and outcome == "created" else None)
             for n, outcome, rid, before in plan.ledger
         ],
     )

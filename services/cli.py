@@ -167,8 +167,8 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from services.submit import submit_import
 
     company = _company(args, settings)
-    options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet),
-                                  ("encoding", args.encoding), ("delimiter", args.delimiter)) if v}
+    options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet), ("encoding", args.encoding),
+                                  ("delimiter", args.delimiter), ("dry_run", args.dry_run)) if v}
 
     async def run(pool: Any) -> int:
         mapping, rules = _json_arg(args.mapping, "mapping"), _json_arg(args.rules, "rules")
@@ -398,6 +398,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duplicates", default="skip", choices=("skip", "update", "create_new"))
     p.add_argument("--rules", help='JSON validation rules, e.g. {"email": {"required": true}}')
     p.add_argument("--template", help="import template id: its mapping and rules (unless --mapping/--rules)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and resolve duplicates for every row, report the outcomes, write no record")
     p.add_argument("--date-order", choices=("DMY", "MDY"), help="which wins for ambiguous dates such as 03/04/2024")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--encoding", help="CSV encoding (default: detected)")

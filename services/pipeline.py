@@ -135,6 +135,7 @@ class JobContexts:
                 duplicate_handling=row["duplicate_handling"],
                 cleaner=RecordCleaner(model, row["validation_rules"], clean_options(row["options"], self._res.settings)),
                 partitions=self._res.settings.record_partitions,
+                dry_run=bool(row["options"].get("dry_run")),
             )
         self._cache[job_id] = ctx
         if len(self._cache) > self._size:

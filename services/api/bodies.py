@@ -24,6 +24,8 @@ class ImportOptions(_Strict):
     sheet: str | None = Field(None, description="Excel sheet (default: the first)")
     encoding: str | None = Field(None, description="CSV encoding (default: detected)")
     delimiter: str | None = Field(None, description="CSV delimiter (default: detected)")
+    dry_run: bool | None = Field(
+        None, description="validate and resolve duplicates for every row; write nothing to the CRM tables")
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

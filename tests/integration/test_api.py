@@ -643,3 +643,21 @@ async def test_import_reads_the_sheet_chosen_at_upload(client: httpx.AsyncClient
         "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping})
     assert created.status_code == 201, created.text
     assert (await wait_final(client, acme, created.json()["id"]))["success_records"] == 3
+
+
+async def test_dry_run_import_validates_every_row_and_writes_no_record(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    company = await new_company(pool)
+    up = (await upload(client, company, "leads.csv", leads_csv(500, bad_every=50))).json()
+    created = await client.post("/api/v1/jobs", headers=company.auth(), json={
+        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING,
+        "options": {"dry_run": True}})
+    assert created.status_code == 201, created.text
+    final = await wait_final(client, company, created.json()["id"])
+    assert final["job_status"] == "completed" and final["options"]["dry_run"] is True
+    assert final["processed_records"] == 500 and final["error_records"] == 10
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", company.id) == 0
+    errors = await client.get(f"/api/v1/jobs/{final['id']}/errors.csv", headers=company.auth())
+    assert errors.status_code == 200 and len(errors.text.strip().splitlines()) == 11  # header + the bad rows

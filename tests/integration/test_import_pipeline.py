@@ -110,3 +110,26 @@ async def test_import_20k_rows(
     assert final["job_status"] == "completed"
     assert (final["total_records"], final["processed_records"], final["error_records"]) == (ROWS, ROWS, want["failed"])
     assert final["success_records"] == ROWS - want["failed"]
+
+
+@pytest.mark.parametrize("mode", ["skip", "update"])
+async def test_dry_run_reports_every_outcome_and_writes_no_record(
+    mode: str, lead_file: LeadFile, tmp_path: Path, pool: asyncpg.Pool, run_import: Any
+) -> None:
+    company = str(uuid.uuid4())
+    await seed(pool, company, lead_file)
+    before = await stored_state(pool, company)
+    _, want = expected(lead_file, mode)
+
+    job = await run_import(write_csv(lead_file, tmp_path / "leads.csv"), company=company, duplicates=mode,
+                           options={"dry_run": True})
+
+    assert job["job_status"] == "completed" and job["options"]["dry_run"] is True
+    assert (job["created_records"], job["updated_records"], job["skipped_records"], job["error_records"]) == (
+        want["created"], want["updated"], want["skipped"], want["failed"]
+    )  # duplicates inside the file resolved across batches exactly as a real import would
+    assert await stored_state(pool, company) == before
+    async with pool.acquire() as conn:
+        errors = await conn.fetchval(
+            "SELECT count(*) FROM crm_import_export_logs WHERE job_id = $1 AND log_level = 'error'", uuid.UUID(job["id"]))
+    assert errors == len(lead_file.invalid)
