@@ -39,6 +39,29 @@ async def _first_sight(res: Resources, event: dict[str, Any]) -> dict[str, Any]:
     return p
 
 
+async def _report_cancel(
+    res: Resources, progress: dict[str, Any], now: int
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The cancel already set the job row and its exact counters: report them, after every earlier result."""
+    job_id, company_id = progress["job_id"], progress["company_id"]
+
+    async def load() -> Any:
+        async with res.pool.acquire() as conn:
+            return await jobs.get_job(conn, company_id, job_id)
+
+    row = await with_retry(load, what=f"loading job {job_id}")
+    if row is None:
+        return progress, None
+    c = {"total": row["total_records"], "processed": row["processed_records"], "success": row["success_records"],
+         "error": row["error_records"], "created": row["created_records"], "updated": row["updated_records"],
+         "skipped": row["skipped_records"]}
+    p = {**progress, "status": "cancelled", "message": row["message"], "completed_ms": now, "reported_ms": now,
+         "job_type": row["job_type"], "target_model": row["target_model"]}
+    p.update({k: c[k] for k in ("processed", "created", "updated", "skipped")}, failed=c["error"])
+    p["total"] = p["total"] if p["total"] is not None else c["total"]
+    return p, status_event(p, now, c)
+
+
 async def aggregate_result(
     res: Resources, progress: dict[str, Any] | None, event: dict[str, Any], interval_s: float
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -46,6 +69,8 @@ async def aggregate_result(
     first = progress is None
     if first:
         progress = await _first_sight(res, event)
+    if event["kind"] == "cancelled" and (first or progress["status"] == "running"):
+        return await _report_cancel(res, progress, now)
     if progress["status"] != "running":
         return progress, None  # a late or replayed result for a finished job: nothing to report
     p = fold(progress, event, now)

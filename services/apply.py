@@ -263,8 +263,9 @@ async def apply_rows(
     ctx: JobContext,
     fields: tuple[str, ...],
     cleaned: Cleaned,
-) -> BatchResult:
+) -> BatchResult | None:
     """Apply cleaned rows (in file order) in one transaction; rows already in the ledger are reported, not applied.
+    None when the job was cancelled: nothing is applied and nothing reported.
 
     Raises whatever the database raises: the caller retries transient errors and isolates rows
     that the database refuses.
@@ -273,6 +274,13 @@ async def apply_rows(
     numbers = [row.number for row, _ in cleaned]
     keys = sorted({c.match_key for row, c in cleaned if c.match_key is not None and c.ok and not row.problem})
     async with conn.transaction():
+        # Shared with other batches, exclusive against a cancel (services/jobs.cancel_job).
+        status = await conn.fetchval(
+            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
+            uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id),
+        )
+        if status == "cancelled":
+            return None
         # Locked before the ledger is read, so a batch applied by another transaction meanwhile
         # is seen as applied here.
         await _lock_keys(conn, ctx, keys)

@@ -251,6 +251,8 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     from services.api.job_queries import list_jobs
 
     company = _company(args, settings)
+    if args.action == "cancel":
+        return await _cancel(args, settings, company)
 
     async def run(pool: Any) -> int:
         async with pool.acquire() as conn:
@@ -263,6 +265,22 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
             for d in docs:
                 print(f"{d['id']}  {d['job_type']:6} {d['target_model']:7} {d['job_status']:9} "
                       f"{d['processed_records']}/{d['total_records']}  {d['created_at']}")
+        return 0
+
+    return await _with_pool(settings, run)
+
+
+async def _cancel(args: argparse.Namespace, settings: Settings, company: str) -> int:
+    from services import control
+    from services.kafka_io import producer
+
+    if not args.job:
+        raise CrmioError("jobs cancel needs the job id")
+
+    async def run(pool: Any) -> int:
+        async with producer(settings) as prod:
+            job = await control.cancel(settings, pool, prod, company, args.job)
+        _print_json(job) if args.json else print(_summary(job))
         return 0
 
     return await _with_pool(settings, run)
@@ -419,7 +437,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="follow the job to its end; prints the output file")
     job_flags(p)
 
-    p = sub.add_parser("jobs", help="list the company's jobs, newest first")
+    p = sub.add_parser("jobs", help="list the company's jobs (newest first), or cancel one")
+    p.add_argument("action", nargs="?", choices=("list", "cancel"), default="list")
+    p.add_argument("job", nargs="?", help="cancel: the job id")
     p.add_argument("--type", choices=("import", "export"))
     p.add_argument("--status", choices=jobs.JOB_STATUSES)
     p.add_argument("--model", choices=("lead", "contact", "account"))

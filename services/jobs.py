@@ -17,6 +17,7 @@ __all__ = [
     "update_progress",
     "finish_job",
     "ledger_counts",
+    "cancel_job",
     "list_logs",
     "job_document",
     "log_document",
@@ -117,6 +118,45 @@ async def finish_job(
         c.get("created"), c.get("updated"), c.get("skipped"),
     )
     return result.endswith(" 1")
+
+
+async def cancel_job(
+    conn: asyncpg.Connection, company_id: str, job_id: str
+) -> tuple[asyncpg.Record | None, bool]:
+    """Cancel a pending or running job: (the job, whether this call cancelled it).
+
+    The row lock waits for apply transactions in flight (they hold the row FOR SHARE), and every
+    later one sees 'cancelled' and applies nothing: once this commits, nothing more is applied.
+    The counters are recounted from the ledger under that lock, so they show exactly what was.
+    """
+    try:
+        jid = uuid.UUID(str(job_id))
+    except ValueError:
+        return None, False
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT job_status, total_records FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2 FOR UPDATE",
+            company_id, jid,
+        )
+        if row is None:
+            return None, False
+        changed = row["job_status"] in ("pending", "running")
+        if changed:
+            c = await ledger_counts(conn, company_id, jid)
+            processed = sum(c.values())
+            await conn.execute(
+                """
+                UPDATE crm_import_export_jobs
+                   SET job_status = 'cancelled', completed_at = now(), updated_at = now(),
+                       message = 'cancelled on request', processed_records = $3,
+                       success_records = $4, error_records = $5, created_records = $6,
+                       updated_records = $7, skipped_records = $8
+                 WHERE company_id = $1 AND id = $2
+                """,
+                company_id, jid, processed, c["created"] + c["updated"] + c["skipped"], c["failed"],
+                c["created"], c["updated"], c["skipped"],
+            )
+        return await get_job(conn, company_id, job_id), changed
 
 
 async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str) -> dict[str, int]:

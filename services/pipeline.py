@@ -211,8 +211,8 @@ def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
     return rows
 
 
-async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult:
-    async def whole() -> BatchResult:
+async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult | None:
+    async def whole() -> BatchResult | None:
         async with res.pool.acquire() as conn:
             return await apply_rows(conn, ctx, fields, cleaned)
 
@@ -222,7 +222,7 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
         log.warning("job %s: batch refused (%s); applying row by row", ctx.job_id, exc)
     result = BatchResult()
     for pair in cleaned:
-        async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult:
+        async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult | None:
             async with res.pool.acquire() as conn:
                 try:
                     return await apply_rows(conn, ctx, fields, [pair])
@@ -232,6 +232,8 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
                     return await record_failures(conn, ctx, [pair[0]], f"{type(exc).__name__}: {exc}")
 
         part = await with_retry(one, what=f"applying row {pair[0].number} of job {ctx.job_id}")
+        if part is None:
+            return None  # cancelled meanwhile
         result.numbers += part.numbers
         result.outcomes += part.outcomes
         result.errors.update(part.errors)
@@ -268,6 +270,8 @@ async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> lis
     results = []
     for p in prepared:
         r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
+        if r is None:
+            continue  # the job was cancelled: its remaining rows are dropped, unapplied
         results.append(result_event(
             p.ctx.job_id, p.ctx.company_id, "batch",
             numbers=r.numbers, outcomes=r.outcomes, errors=r.errors, replayed=r.replayed,

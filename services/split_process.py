@@ -12,10 +12,13 @@ import asyncio
 import ctypes
 import multiprocessing
 import signal
+import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from schemas import avro
@@ -77,6 +80,8 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     topic = settings.topic(IMPORT_RECORDS.name)
     total = 0
     sent: list[asyncio.Future[Any]] = []
+    db = await asyncpg.connect(settings.dsn())
+    checked = time.monotonic()
     try:
         for partition, event in split_rows(plan, model, job_id=job["id"], company_id=job["company_id"],
                                            partitions=settings.record_partitions,
@@ -84,11 +89,24 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
             total += len(event["numbers"])
             sent.append(await producer.send(topic, avro.encode(IMPORT_RECORDS.schema, event),
                                             key=f"{job['id']}:{partition}".encode(), partition=partition))
+            if time.monotonic() - checked >= 1.0:  # a cancelled job stops reading within a second
+                checked = time.monotonic()
+                if await _cancelled(db, job):
+                    break
         await asyncio.gather(*sent)  # every event acknowledged by the broker, or the error
     finally:
         plan.close()
         await producer.stop()
+        await db.close()
     return total
+
+
+async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
+    status = await db.fetchval(
+        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+        uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
+    )
+    return status == "cancelled"
 
 
 def _split(settings: Settings, job: dict[str, Any], path: str) -> int:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
-from services import jobs, storage, templates, uploads
+from services import control, jobs, storage, templates, uploads
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res, Resources
 from services.api.errors_csv import csv_lines, error_columns, error_row
@@ -117,6 +117,12 @@ async def get_jobs(
 @router.get("/{job_id}", summary="A job: blueprint fields, counters, rate and ETA")
 async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a pending or running job; nothing is applied after the answer")
+async def cancel_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    job = await control.cancel(res.settings, res.pool, res.producer, key.company_id, job_id)
+    return OrjsonResponse(progress_document(job))
 
 
 @router.get("/{job_id}/logs", summary="A job's logs, in record order")

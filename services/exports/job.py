@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services import jobs
+from services import jobs, storage
 from services.errors import CrmioError
 from services.exports.runner import run_export
 from services.pipeline import Resources
@@ -71,6 +71,10 @@ async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, 
     )
 
 
+class ExportCancelled(CrmioError):
+    """The export's job was cancelled while it ran: stop, remove the partial file, report it."""
+
+
 async def run_export_request(res: Resources, req: dict[str, Any], send_status: SendStatus) -> None:
     """Run an export job request; failures fail the job (with a final status event) and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
@@ -93,11 +97,18 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         last = _counters(int(progress["total"]), int(progress["processed"]))
         async with res.pool.acquire() as conn:
             await jobs.update_progress(conn, company_id, job_id, last)
+            status = await conn.fetchval(
+                "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
+        if status == "cancelled":  # checked every status interval: the export stops within a second
+            raise ExportCancelled(f"export {job_id} cancelled on request")
         await _send(send_status, export_status_event(job, "running", last, started_ms))
 
     try:
         await _send(send_status, export_status_event(job, "running", last, started_ms))
         rel, count = await run_export(res.pool, res.settings, job, report)
+    except ExportCancelled as exc:  # the partial file is already removed
+        await _send(send_status, export_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
+        return
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the agent
         if isinstance(exc, CrmioError):
             message = exc.message
@@ -111,7 +122,13 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
     try:
         async with res.pool.acquire() as conn, conn.transaction():
             await set_file_path(conn, company_id, job_id, rel)
-            await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.timezone.utc))
+            done = await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.timezone.utc))
+            if not done:  # cancelled between the last row and now: the cancel wins
+                raise ExportCancelled(f"export {job_id} cancelled on request")
+    except ExportCancelled as exc:
+        (storage.company_dir(res.settings.storage_dir, company_id) / rel).unlink(missing_ok=True)
+        await _send(send_status, export_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
+        return
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not record completion", job_id)
         await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)

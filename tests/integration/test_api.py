@@ -661,3 +661,15 @@ async def test_dry_run_import_validates_every_row_and_writes_no_record(
         assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", company.id) == 0
     errors = await client.get(f"/api/v1/jobs/{final['id']}/errors.csv", headers=company.auth())
     assert errors.status_code == 200 and len(errors.text.strip().splitlines()) == 11  # header + the bad rows
+
+
+async def test_cancel_route(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    owner, other = await new_company(pool), await new_company(pool)
+    up = (await upload(client, owner, "leads.csv", leads_csv(20))).json()
+    job = (await client.post("/api/v1/jobs", headers=owner.auth(), json={
+        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel")).status_code == 401
+    assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=other.auth())).status_code == 404
+    assert (await wait_final(client, owner, job["id"]))["job_status"] == "completed"
+    late = await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=owner.auth())
+    assert late.status_code == 409 and late.json()["error"]["type"] == "JobNotCancellable"

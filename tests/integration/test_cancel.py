@@ -1,0 +1,112 @@
+"""Cancelling a running import: it stops at once, nothing is applied after the answer, the counters
+show exactly what was applied, and the compacted status topic ends with 'cancelled'."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from services import jobs
+from services.settings import Settings
+from tests.datagen import make_leads, write_csv
+from tests.integration.test_cli import crmio
+from tests.integration.test_import_pipeline import final_status_events
+
+pytestmark = pytest.mark.integration
+
+
+async def applied(pool: asyncpg.Pool, company: str, job_id: str) -> tuple[int, int]:
+    async with pool.acquire() as conn:
+        return (
+            await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", company),
+            await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job_id)),
+        )
+
+
+async def test_cancel_a_running_import(
+    settings: Settings, pool: asyncpg.Pool, run_import: Any, worker: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    job = await run_import(write_csv(make_leads(150_000, seed=21), tmp_path / "big.csv"), company=company,
+                           duplicates="update", wait=False)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (await applied(pool, company, job["id"]))[1] > 0:
+            break
+        await asyncio.sleep(0.05)
+
+    asked = time.monotonic()
+    done = await asyncio.to_thread(crmio, settings, "jobs", "cancel", job["id"], "--company", company, "--json")
+    answered = time.monotonic() - asked
+    assert done.returncode == 0, done.stderr
+    cancelled = orjson.loads(done.stdout)
+    assert cancelled["job_status"] == "cancelled" and answered < 5  # includes starting the CLI process
+
+    records, ledger = await applied(pool, company, job["id"])
+    assert 0 < ledger < 150_000, "the import should have been stopped midway"
+    assert cancelled["processed_records"] == ledger
+    assert cancelled["created_records"] == records  # a fresh company: every record is one this job created
+    await asyncio.sleep(3)
+    assert await applied(pool, company, job["id"]) == (records, ledger)  # nothing applied after the answer
+    async with pool.acquire() as conn:
+        row = await jobs.get_job(conn, company, job["id"])
+    assert row["job_status"] == "cancelled" and row["processed_records"] == ledger
+
+    final = (await final_status_events(settings, {job["id"]}, timeout_s=60))[job["id"]]
+    assert final["job_status"] == "cancelled" and final["processed_records"] == ledger
+
+    again = crmio(settings, "jobs", "cancel", job["id"], "--company", company, "--json")
+    assert again.returncode == 0 and orjson.loads(again.stdout)["job_status"] == "cancelled"
+    foreign = crmio(settings, "jobs", "cancel", job["id"], "--company", str(uuid.uuid4()))
+    assert foreign.returncode == 2 and "no job" in foreign.stderr
+
+
+async def test_a_finished_job_cannot_be_cancelled(
+    settings: Settings, pool: asyncpg.Pool, run_import: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    job = await run_import(write_csv(make_leads(50, seed=3), tmp_path / "small.csv"), company=company)
+    assert job["job_status"] == "completed"
+    done = crmio(settings, "jobs", "cancel", job["id"], "--company", company)
+    assert done.returncode == 2 and "already completed" in done.stderr
+
+
+async def test_cancel_a_running_export(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any
+) -> None:
+    from services import control, storage
+    from services.exports import submit_export
+
+    company = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table(
+            "crm_leads", columns=("id", "company_id", "first_name", "last_name", "email", "title"),
+            records=[(uuid.uuid4(), uuid.UUID(company), f"F{i}", f"L{i}", f"p{i}@example.com", f"Title {i}")
+                     for i in range(300_000)],
+        )
+    job = await submit_export(settings, pool, kafka_producer, company_id=company, model="lead", fields=None,
+                              filters=None, sort=["-email"], file_format="excel")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        async with pool.acquire() as conn:
+            row = await jobs.get_job(conn, company, job["id"])
+        if row["job_status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    cancelled = await control.cancel(settings, pool, kafka_producer, company, job["id"])
+    assert cancelled["job_status"] == "cancelled"
+
+    final = (await final_status_events(settings, {job["id"]}, timeout_s=60))[job["id"]]
+    assert final["job_status"] == "cancelled"
+    async with pool.acquire() as conn:
+        row = await jobs.get_job(conn, company, job["id"])
+    assert row["job_status"] == "cancelled" and row["file_path"] == ""
+    exports = storage.company_dir(settings.storage_dir, company) / "exports"
+    assert not exports.exists() or not any(exports.iterdir())  # the partial file is removed
