@@ -31,6 +31,14 @@ def job_request(company: str, file_path: str, **extra: Any) -> tuple[str, dict[s
     }
 
 
+async def publish_request(settings: Settings, producer: Any, company: str, file_path: str, **extra: Any) -> str:
+    """Publish a JobRequest the way another system would; returns its job id."""
+    job_id, request = job_request(company, file_path, **extra)
+    await producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
+                                 key=job_id.encode())
+    return job_id
+
+
 async def test_a_job_request_from_another_system_runs_and_reports(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
 ) -> None:
@@ -44,9 +52,7 @@ async def test_a_job_request_from_another_system_runs_and_reports(
             "stored_path": storage.store_file(settings.storage_dir, company, source, suffix=".csv"),
             "file_format": "csv", "size_bytes": source.stat().st_size,
         })
-    job_id, request = job_request(company, f"upload:{upload_id}")
-    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                       key=job_id.encode())
+    job_id = await publish_request(settings, kafka_producer, company, f"upload:{upload_id}")
 
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert (job["job_status"], job["success_records"], job["error_records"]) == ("completed", 1, 1)
@@ -63,9 +69,7 @@ async def test_a_request_naming_another_companys_upload_fails_without_reading_it
     source.write_text(CSV, encoding="utf-8")
     stored = storage.store_file(settings.storage_dir, owner, source, suffix=".csv")
     for file_path in (stored, f"../{owner}/{stored}"):
-        job_id, request = job_request(intruder, file_path)
-        await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                           key=job_id.encode())
+        job_id = await publish_request(settings, kafka_producer, intruder, file_path)
         job = await wait_for_job(pool, intruder, job_id, timeout_s=60)
         assert job["job_status"] == "failed" and job["processed_records"] == 0
         assert "stored file" in job["message"] or "storage path" in job["message"]
@@ -80,9 +84,7 @@ async def test_bad_options_fail_the_job_before_any_row_is_sent(
     source = tmp_path / "leads.csv"
     source.write_text(CSV, encoding="utf-8")
     stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
-    job_id, request = job_request(company, stored, options='{"date_order": "YMD"}')
-    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                       key=job_id.encode())
+    job_id = await publish_request(settings, kafka_producer, company, stored, options='{"date_order": "YMD"}')
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "failed" and "date_order" in job["message"]
     assert job["processed_records"] == 0
@@ -93,15 +95,12 @@ async def test_malformed_requests_leave_the_worker_serving(
 ) -> None:
     company = str(uuid.uuid4())
     for bad in ({"target_model": "opportunity"}, {"company_id": "not-a-uuid"}, {"options": "{not json"}):
-        job_id, request = job_request(company, "uploads/none.csv", **bad)
-        await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                           key=job_id.encode())
+        job_id = await publish_request(settings, kafka_producer, company, "uploads/none.csv", **bad)
     await kafka_producer.send_and_wait(settings.topic("jobs.requests"), b"\x00\x00\x00\x00\x01garbage", key=b"x")
     source = tmp_path / "leads.csv"
     source.write_text(CSV, encoding="utf-8")
-    job_id, request = job_request(company, storage.store_file(settings.storage_dir, company, source, suffix=".csv"))
-    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                       key=job_id.encode())
+    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    job_id = await publish_request(settings, kafka_producer, company, stored)
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "completed" and worker.poll() is None
 
@@ -113,9 +112,7 @@ async def test_an_unusable_mapping_fails_the_job_naming_the_fields(
     source = tmp_path / "leads.csv"
     source.write_text(CSV, encoding="utf-8")
     stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
-    job_id, request = job_request(company, stored, field_mapping={"Email": "email"})
-    await kafka_producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                       key=job_id.encode())
+    job_id = await publish_request(settings, kafka_producer, company, stored, field_mapping={"Email": "email"})
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "failed" and job["processed_records"] == 0
     assert "first_name" in job["message"] and "last_name" in job["message"]
