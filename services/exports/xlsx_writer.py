@@ -22,8 +22,9 @@ from typing import IO, Any
 from schemas.models import Field
 from services.exports.query import ExportTooLarge
 from services.exports.writers import ExportMeta, text_columns
+from services.readers.xlsx_sheet import column_letters
 
-__all__ = ["XlsxWriter", "MAX_DATA_ROWS", "column_letter"]
+__all__ = ["XlsxWriter", "MAX_DATA_ROWS"]
 
 MAX_DATA_ROWS = 1_048_575  # Excel's sheet limit, minus the header row
 
@@ -113,16 +114,6 @@ _WIDTHS = {"text": 40, "email": 30, "url": 30, "string": 18, "phone": 16, "date"
            "integer": 12, "decimal": 14, "choice": 14}
 
 
-def column_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
 def _escape_cell(value: str) -> str:
     value = _ILLEGAL.sub("\ufffd", value)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
@@ -155,7 +146,7 @@ class XlsxWriter:
 
     def open(self, path: Path, fields: Sequence[Field], meta: ExportMeta) -> None:
         self._path = path
-        self._letters = [column_letter(i) for i in range(len(fields))]
+        self._letters = [column_letters(i) for i in range(len(fields))]
         self._types = [f.type for f in fields]
         # Level 1: the sheet XML is very repetitive; stronger levels cost time for a few % of size.
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)

@@ -31,6 +31,13 @@ def job_request(company: str, file_path: str, **extra: Any) -> tuple[str, dict[s
     }
 
 
+def stored_csv(settings: Settings, company: str, tmp_path: Path) -> str:
+    """The sample CSV stored for the company, as an upload leaves it; returns its storage path."""
+    source = tmp_path / "leads.csv"
+    source.write_text(CSV, encoding="utf-8")
+    return storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+
+
 async def publish_request(settings: Settings, producer: Any, company: str, file_path: str, **extra: Any) -> str:
     """Publish a JobRequest the way another system would; returns its job id."""
     job_id, request = job_request(company, file_path, **extra)
@@ -81,9 +88,7 @@ async def test_bad_options_fail_the_job_before_any_row_is_sent(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
 ) -> None:
     company = str(uuid.uuid4())
-    source = tmp_path / "leads.csv"
-    source.write_text(CSV, encoding="utf-8")
-    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    stored = stored_csv(settings, company, tmp_path)
     job_id = await publish_request(settings, kafka_producer, company, stored, options='{"date_order": "YMD"}')
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "failed" and "date_order" in job["message"]
@@ -97,9 +102,7 @@ async def test_malformed_requests_leave_the_worker_serving(
     for bad in ({"target_model": "opportunity"}, {"company_id": "not-a-uuid"}, {"options": "{not json"}):
         job_id = await publish_request(settings, kafka_producer, company, "uploads/none.csv", **bad)
     await kafka_producer.send_and_wait(settings.topic("jobs.requests"), b"\x00\x00\x00\x00\x01garbage", key=b"x")
-    source = tmp_path / "leads.csv"
-    source.write_text(CSV, encoding="utf-8")
-    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    stored = stored_csv(settings, company, tmp_path)
     job_id = await publish_request(settings, kafka_producer, company, stored)
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "completed" and worker.poll() is None
@@ -109,9 +112,7 @@ async def test_an_unusable_mapping_fails_the_job_naming_the_fields(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
 ) -> None:
     company = str(uuid.uuid4())
-    source = tmp_path / "leads.csv"
-    source.write_text(CSV, encoding="utf-8")
-    stored = storage.store_file(settings.storage_dir, company, source, suffix=".csv")
+    stored = stored_csv(settings, company, tmp_path)
     job_id = await publish_request(settings, kafka_producer, company, stored, field_mapping={"Email": "email"})
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "failed" and job["processed_records"] == 0
