@@ -25,6 +25,7 @@ SCHEMA_IDS: dict[int, str] = {
     2: "record_batch.v1",
     3: "import_result.v1",
     4: "job_status.v1",
+    5: "job_request.v2",
 }
 LATEST: dict[str, int] = {}
 for _id, _file in sorted(SCHEMA_IDS.items()):

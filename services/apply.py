@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import asyncpg
@@ -265,7 +265,7 @@ async def apply_rows(
     cleaned: Cleaned,
 ) -> BatchResult | None:
     """Apply cleaned rows (in file order) in one transaction; rows already in the ledger are reported, not applied.
-    None when the job was cancelled: nothing is applied and nothing reported.
+    None when the job has ended (cancelled, or stopped by its error policy): nothing is applied and nothing reported.
 
     Raises whatever the database raises: the caller retries transient errors and isolates rows
     that the database refuses.
@@ -274,13 +274,16 @@ async def apply_rows(
     numbers = [row.number for row, _ in cleaned]
     keys = sorted({c.match_key for row, c in cleaned if c.match_key is not None and c.ok and not row.problem})
     async with conn.transaction():
-        # Shared with other batches, exclusive against a cancel (services/jobs.cancel_job).
-        status = await conn.fetchval(
-            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
+        # Shared with other batches, exclusive against a cancel or an error-policy stop (jobs.end_job_now).
+        job = await conn.fetchrow(
+            "SELECT job_status, options->>'phase' AS phase FROM crm_import_export_jobs "
+            "WHERE id = $1 AND company_id = $2 FOR SHARE",
             uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id),
         )
-        if status == "cancelled":
+        if job is None or job["job_status"] in ("cancelled", "failed"):
             return None
+        if job["phase"] == "validate" and not ctx.dry_run:  # an all-or-nothing import's validation pass
+            ctx = replace(ctx, dry_run=True)
         # Locked before the ledger is read, so a batch applied by another transaction meanwhile
         # is seen as applied here.
         await _lock_keys(conn, ctx, keys)

@@ -1,5 +1,5 @@
 """The `crmio` command line: the local stack, migrations, the worker, the API, imports, exports,
-job status and logs, API keys.
+job status and logs, API keys; job control (rollback, retry, schedules, limits, purge) in cli_control.
 
 With --json, stdout holds exactly one JSON document; progress and messages go to stderr.
 Exit codes: 0 done, 1 the job failed or was cancelled, 2 refused (bad input, limits, configuration).
@@ -169,6 +169,11 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     company = _company(args, settings)
     options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet), ("encoding", args.encoding),
                                   ("delimiter", args.delimiter), ("dry_run", args.dry_run)) if v}
+    if args.all_or_nothing:
+        options["error_policy"] = {"mode": "all_or_nothing"}
+    elif args.max_errors is not None or args.max_error_percent is not None:
+        options["error_policy"] = {"mode": "stop", "max_errors": args.max_errors,
+                                   "max_error_percent": args.max_error_percent}
 
     async def run(pool: Any) -> int:
         mapping, rules = _json_arg(args.mapping, "mapping"), _json_arg(args.rules, "rules")
@@ -418,6 +423,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="import template id: its mapping and rules (unless --mapping/--rules)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate and resolve duplicates for every row, report the outcomes, write no record")
+    p.add_argument("--all-or-nothing", action="store_true",
+                   help="write nothing unless every row is valid (validates the whole file first)")
+    p.add_argument("--max-errors", type=int, help="stop the import once more rows than this have failed")
+    p.add_argument("--max-error-percent", type=float, help="stop the import once more than this %% of rows failed")
     p.add_argument("--date-order", choices=("DMY", "MDY"), help="which wins for ambiguous dates such as 03/04/2024")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--encoding", help="CSV encoding (default: detected)")
@@ -440,7 +449,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="list the company's jobs (newest first), or cancel one")
     p.add_argument("action", nargs="?", choices=("list", "cancel"), default="list")
     p.add_argument("job", nargs="?", help="cancel: the job id")
-    p.add_argument("--type", choices=("import", "export"))
+    p.add_argument("--type", choices=("import", "export", "rollback"))
     p.add_argument("--status", choices=jobs.JOB_STATUSES)
     p.add_argument("--model", choices=("lead", "contact", "account"))
     p.add_argument("--limit", type=int, default=50)
@@ -470,10 +479,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--offset", type=int, default=0)
     job_flags(p)
+
+    from services.cli_control import add_parsers
+
+    add_parsers(sub, job_flags)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    from services.cli_control import HANDLERS
+
     args = _parser().parse_args(argv)
     settings = get_settings()
     handlers: dict[str, Callable[[argparse.Namespace, Settings], Any]] = {
@@ -489,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
         "templates": lambda a, s: asyncio.run(_templates(a, s)),
         "status": lambda a, s: asyncio.run(_status(a, s)),
         "logs": lambda a, s: asyncio.run(_logs(a, s)),
+        **HANDLERS,
     }
     try:
         code = handlers[args.command](args, settings)

@@ -1,4 +1,4 @@
-"""Job control that any front end (CLI, HTTP API) calls: cancelling a job."""
+"""Job control that any front end (CLI, HTTP API) calls: cancel, roll back, retry."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import IMPORT_RESULTS
+from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS
 from services import jobs
-from services.errors import CrmioError, NotFound
+from services.admission import start_request
+from services.retry import submit_retry as retry
+from services.rollback import create_rollback_job
+from services.errors import JobStateError, NotFound
 from services.kafka_io import publish
 from services.settings import Settings
 
-__all__ = ["JobNotCancellable", "cancel"]
+__all__ = ["JobNotCancellable", "cancel", "rollback", "retry"]
 
 
-class JobNotCancellable(CrmioError):
+class JobNotCancellable(JobStateError):
     """The job already ended (completed or failed): there is nothing left to cancel."""
-
-    http_status = 409
 
 
 async def cancel(
@@ -43,4 +44,17 @@ async def cancel(
             "job_id": str(row["id"]), "company_id": str(row["company_id"]), "kind": "cancelled",
             "message": "cancelled on request", "at": int(time.time() * 1000),
         })
+    return jobs.job_document(row)
+
+
+async def rollback(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, company_id: str, job_id: str,
+    *, force: bool = False,
+) -> dict[str, Any]:
+    """Start the rollback of an import (a job of its own); returns the rollback job."""
+    async with pool.acquire() as conn, conn.transaction():
+        rollback_id = await create_rollback_job(conn, company_id, job_id, force=force)
+        row = await jobs.get_job(conn, company_id, rollback_id)
+    assert row is not None
+    await publish(producer, settings, JOB_REQUESTS, rollback_id, {**start_request(row), "admitted": False})
     return jobs.job_document(row)

@@ -17,6 +17,7 @@ __all__ = [
     "MappingError",
     "ValidationRulesError",
     "LimitExceeded",
+    "JobStateError",
     "NotFound",
     "TransientError",
     "StackError",
@@ -97,6 +98,12 @@ class LimitExceeded(CrmioError):
     """A configured limit refuses the request; the message names the limit and its value."""
 
     http_status = 429
+
+
+class JobStateError(CrmioError):
+    """The job's state does not allow this (e.g. cancelling a completed job); the message says which states do."""
+
+    http_status = 409
 
 
 class NotFound(CrmioError):

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 __all__ = [
+    "JOB_COLUMNS",
     "JOB_STATUSES",
     "FINAL_STATUSES",
     "insert_job",
@@ -18,6 +19,8 @@ __all__ = [
     "finish_job",
     "ledger_counts",
     "cancel_job",
+    "end_job_now",
+    "begin_apply_phase",
     "list_logs",
     "job_document",
     "log_document",
@@ -26,11 +29,11 @@ __all__ = [
 JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
-_JOB_COLUMNS = (
+JOB_COLUMNS = (
     "id, company_id, job_type, job_status, target_model, file_format, file_path, total_records, "
     "processed_records, success_records, error_records, field_mapping, validation_rules, "
     "duplicate_handling, created_by_user_id, created_at, started_at, completed_at, original_filename, "
-    "options, created_records, updated_records, skipped_records, message, updated_at"
+    "options, created_records, updated_records, skipped_records, message, updated_at, admitted_at"
 )
 
 
@@ -58,7 +61,7 @@ async def get_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> asy
     except ValueError:
         return None
     return await conn.fetchrow(
-        f"SELECT {_JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+        f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
         company_id, jid,
     )
 
@@ -123,10 +126,17 @@ async def finish_job(
 async def cancel_job(
     conn: asyncpg.Connection, company_id: str, job_id: str
 ) -> tuple[asyncpg.Record | None, bool]:
-    """Cancel a pending or running job: (the job, whether this call cancelled it).
+    """Cancel a pending or running job: (the job, whether this call cancelled it). See ``end_job_now``."""
+    return await end_job_now(conn, company_id, job_id, "cancelled", "cancelled on request")
+
+
+async def end_job_now(
+    conn: asyncpg.Connection, company_id: str, job_id: str, status: str, message: str
+) -> tuple[asyncpg.Record | None, bool]:
+    """End a pending or running job (cancelled, or failed by its error policy): (the job, whether this call ended it).
 
     The row lock waits for apply transactions in flight (they hold the row FOR SHARE), and every
-    later one sees 'cancelled' and applies nothing: once this commits, nothing more is applied.
+    later one sees the final status and applies nothing: once this commits, nothing more is applied.
     The counters are recounted from the ledger under that lock, so they show exactly what was.
     """
     try:
@@ -147,16 +157,40 @@ async def cancel_job(
             await conn.execute(
                 """
                 UPDATE crm_import_export_jobs
-                   SET job_status = 'cancelled', completed_at = now(), updated_at = now(),
-                       message = 'cancelled on request', processed_records = $3,
+                   SET job_status = $9, completed_at = now(), updated_at = now(),
+                       message = $10, processed_records = $3,
                        success_records = $4, error_records = $5, created_records = $6,
                        updated_records = $7, skipped_records = $8
                  WHERE company_id = $1 AND id = $2
                 """,
                 company_id, jid, processed, c["created"] + c["updated"] + c["skipped"], c["failed"],
-                c["created"], c["updated"], c["skipped"],
+                c["created"], c["updated"], c["skipped"], status, message,
             )
         return await get_job(conn, company_id, job_id), changed
+
+
+async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: str) -> bool:
+    """An all-or-nothing import passed validation: forget the validation pass's outcomes and logs, apply for real.
+    False when the job is no longer running (cancelled meanwhile)."""
+    jid = uuid.UUID(str(job_id))
+    async with conn.transaction():
+        status = await conn.fetchval(
+            "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2 FOR UPDATE", company_id, jid)
+        if status != "running":
+            return False
+        await conn.execute("DELETE FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2", jid, company_id)
+        await conn.execute("DELETE FROM crm_import_export_logs WHERE job_id = $1 AND company_id = $2", jid, company_id)
+        await conn.execute(
+            """
+            UPDATE crm_import_export_jobs
+               SET options = options || '{"phase": "apply"}'::jsonb, processed_records = 0, success_records = 0,
+                   error_records = 0, created_records = 0, updated_records = 0, skipped_records = 0,
+                   message = 'every row passed validation; applying', updated_at = now()
+             WHERE company_id = $1 AND id = $2
+            """,
+            company_id, jid,
+        )
+    return True
 
 
 async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str) -> dict[str, int]:

@@ -24,8 +24,10 @@ from services import jobs, storage, uploads
 from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleaning import CleanOptions, RecordCleaner
 from services.db import is_transient, with_retry
+from services.error_policy import parse_policy, policy_options
 from services.errors import CrmioError
 from services.filetype import check_file
+from services.limits import CompanyLimits, company_limits
 from services.readers import ReaderLimits
 from services.settings import Settings
 from services.progress import exact_counters
@@ -34,6 +36,7 @@ from services.split_process import split_in_child
 __all__ = [
     "Resources",
     "JobContexts",
+    "record_request",
     "run_import_request",
     "PreparedJobRows",
     "prepare_events",
@@ -68,9 +71,10 @@ class Resources:
     pool: asyncpg.Pool
 
 
-def reader_limits(settings: Settings) -> ReaderLimits:
+def reader_limits(settings: Settings, max_rows: int | None = None) -> ReaderLimits:
+    """The readers' limits; ``max_rows``: the company's own row limit, when it has one."""
     return ReaderLimits(
-        max_rows=settings.max_rows,
+        max_rows=max_rows or settings.max_rows,
         max_columns=settings.max_columns,
         max_field_bytes=settings.max_field_bytes,
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
@@ -143,22 +147,37 @@ class JobContexts:
         return ctx
 
 
-async def run_import_request(res: Resources, req: dict[str, Any], send_result: SendResult) -> None:
-    """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
-    job_id, company_id = req["job_id"], req["company_id"]
+async def record_request(res: Resources, req: dict[str, Any]) -> None:
+    """Create the pending job row a request describes, unless it exists (the API and CLI create it first)."""
+    company_id = req["company_id"]
 
-    async def load() -> asyncpg.Record | None:
+    async def insert() -> None:
         async with res.pool.acquire() as conn:
             job = job_from_request(req)
+            if job["job_type"] == "import":
+                try:
+                    job["options"] = policy_options(job["options"])
+                except CrmioError:
+                    pass  # kept as sent: the job fails with the policy's error when it starts
             if job["file_path"].startswith(UPLOAD_REF):  # another system names an API upload
                 upload = await uploads.get_upload(conn, company_id, job["file_path"][len(UPLOAD_REF):])
                 if upload is not None:
                     job["file_path"] = upload["stored_path"]
                     job["original_filename"] = job["original_filename"] or upload["original_filename"]
             await jobs.insert_job(conn, job)
-            return await jobs.get_job(conn, company_id, job_id)
 
-    job = await with_retry(load, what=f"recording job {job_id}")
+    await with_retry(insert, what=f"recording job {req['job_id']}")
+
+
+async def run_import_request(res: Resources, req: dict[str, Any], send_result: SendResult) -> None:
+    """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
+    job_id, company_id = req["job_id"], req["company_id"]
+
+    async def load() -> tuple[asyncpg.Record | None, CompanyLimits]:
+        async with res.pool.acquire() as conn:
+            return await jobs.get_job(conn, company_id, job_id), await company_limits(conn, res.settings, company_id)
+
+    job, limits = await with_retry(load, what=f"loading job {job_id}")
     if job is None or job["job_status"] in jobs.FINAL_STATUSES:
         return  # replayed request of a finished job
     await send_result(result_event(job_id, company_id, "started"))
@@ -167,6 +186,7 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
         model = get_model(job["target_model"])
         # The apply agent builds this cleaner for every batch: refuse bad rules or options now.
         RecordCleaner(model, job["validation_rules"], clean_options(job["options"], settings))
+        parse_policy(job["options"].get("error_policy"))
         display = job["original_filename"] or job["file_path"]
         path = storage.resolve(settings.storage_dir, company_id, job["file_path"])
         fmt = await asyncio.to_thread(check_file, path, job["file_format"], display)
@@ -179,6 +199,7 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
     job_spec = {
         "id": job_id, "company_id": company_id, "target_model": model.name, "file_format": fmt,
         "display_name": display, "field_mapping": job["field_mapping"], "options": job["options"],
+        "max_rows": limits.max_rows,
     }
     for attempt in range(1, SPLIT_ATTEMPTS + 1):
         try:

@@ -57,9 +57,20 @@ class Settings(BaseSettings):
     max_columns: int = 500
     max_field_bytes: int = 128 * 1024
     max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    # Admission: running jobs per company (crm_company_settings may override) and in total;
+    # more wait as pending, first in first out.
     max_concurrent_jobs_per_company: int = 2
+    max_running_jobs_total: int = 8
+    # Retention: job rows (with their ledger) and, separately, logs, uploads and job files.
     job_retention_days: int = 90
     log_retention_days: int = 30
+
+    # --- job control timers (every worker runs them; row locks make each action happen once) ---
+    admission_interval_s: float = 1.0
+    schedule_interval_s: float = 1.0
+    retention_check_interval_s: float = 600.0
+    # Rows a rollback reverts per transaction.
+    rollback_chunk_rows: int = 2_000
 
     # Company the CLI acts for when --company is not given.
     company_id: str | None = None

@@ -71,7 +71,9 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
 
     model = get_model(job["target_model"])
     plan = open_import(path, job["file_format"], model, display_name=job["display_name"],
-                       mapping=job["field_mapping"], options=job["options"], limits=reader_limits(settings))
+                       mapping=job["field_mapping"], options=job["options"],
+                       limits=reader_limits(settings, job.get("max_rows")))
+    only = _only_rows(settings, job)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
         max_request_size=4 * 1024 * 1024, max_batch_size=1024 * 1024,
@@ -85,7 +87,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     try:
         for partition, event in split_rows(plan, model, job_id=job["id"], company_id=job["company_id"],
                                            partitions=settings.record_partitions,
-                                           rows_per_event=settings.rows_per_event):
+                                           rows_per_event=settings.rows_per_event, only=only):
             total += len(event["numbers"])
             sent.append(await producer.send(topic, avro.encode(IMPORT_RECORDS.schema, event),
                                             key=f"{job['id']}:{partition}".encode(), partition=partition))
@@ -102,11 +104,23 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
 
 
 async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
+    """The job ended meanwhile (cancelled, or stopped by its error policy): stop reading."""
     status = await db.fetchval(
         "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
         uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
     )
-    return status == "cancelled"
+    return status in ("cancelled", "failed")
+
+
+def _only_rows(settings: Settings, job: dict[str, Any]) -> frozenset[int] | None:
+    """A retry imports only the rows listed in its row file (the failed rows of an earlier job)."""
+    from services import storage
+    from services.retry import read_row_numbers
+
+    rel = (job["options"] or {}).get("only_rows")
+    if not rel:
+        return None
+    return read_row_numbers(storage.resolve(settings.storage_dir, job["company_id"], rel))
 
 
 def _split(settings: Settings, job: dict[str, Any], path: str) -> int:

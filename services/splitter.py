@@ -76,8 +76,12 @@ def split_rows(
     company_id: str,
     partitions: int,
     rows_per_event: int,
+    only: frozenset[int] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (partition, record-batch event), rows in file order within each partition."""
+    """Yield (partition, record-batch event), rows in file order within each partition.
+
+    ``only``: the row numbers to send (a retry of failed rows); they keep their numbers in the file.
+    """
     fields = plan.compiled.fields
     key_at = [fields.index(f) for f in model.match_fields if f in fields]
     apply = plan.compiled.apply
@@ -96,6 +100,8 @@ def split_rows(
         }
 
     for raw in plan.reader.rows():
+        if only is not None and raw.number not in only:
+            continue
         values = apply(raw.cells)
         key = match_key(model, {fields[i]: values[i] for i in key_at}) if key_at else None
         p = partition_for(key, raw.number, partitions)

@@ -16,9 +16,11 @@ from schemas.models import get_model
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services import jobs, storage
 from services.cleaning import validate_rules
-from services.errors import FileTooLarge, InputFileError
+from services.error_policy import policy_options
+from services.errors import InputFileError
 from services.filetype import check_file
 from services.kafka_io import publish
+from services.limits import check_file_size, company_limits
 from services.pipeline import clean_options, reader_limits
 from services.settings import Settings
 from services.splitter import open_import
@@ -61,20 +63,18 @@ async def submit_import(
     display = display_name or path.name
     target = get_model(model)
     rules = validate_rules(target, rules) if rules else None
-    options = options or {}
+    options = policy_options(options or {})
     clean_options(options, settings)  # a bad date_order or phone_region is refused now, not per batch
+    async with pool.acquire() as conn:
+        limits = await company_limits(conn, settings, company_id)
 
     def check_and_store() -> tuple[str, dict[str, str], str]:
         """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
         declared = file_format or format_from_name(display)
-        size = path.stat().st_size
-        if size > settings.max_file_bytes:
-            raise FileTooLarge(
-                f"the file is {size} bytes; the limit is {settings.max_file_bytes} bytes (max_file_bytes)", file=display
-            )
+        check_file_size(limits, path.stat().st_size, display)
         fmt = check_file(path, declared, display)  # type: ignore[arg-type]
         plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
-                           limits=reader_limits(settings))
+                           limits=reader_limits(settings, limits.max_rows))
         plan.close()
         rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
         return fmt, plan.mapping, rel

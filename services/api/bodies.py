@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Model", "ImportOptions", "PreviewRequest", "ImportJobRequest", "ExportJobRequest", "JobRequest",
-           "TemplateCreate", "TemplateUpdate"]
+__all__ = ["Model", "ImportOptions", "PreviewRequest", "ErrorPolicyBody", "ImportJobRequest", "ExportJobRequest",
+           "JobRequest", "TemplateCreate", "TemplateUpdate", "RollbackRequest", "RetryRequest", "ScheduleCreate"]
 
 Model = Literal["lead", "contact", "account"]
 
@@ -40,6 +40,14 @@ class PreviewRequest(_Strict):
     rows: int | None = Field(None, ge=1, description="rows to preview (default preview_rows, at most preview_rows_max)")
 
 
+class ErrorPolicyBody(_Strict):
+    mode: Literal["continue", "stop", "all_or_nothing"] = Field(
+        "continue", description="continue: apply every valid row; stop: end the job once the errors exceed "
+        "max_errors or max_error_percent; all_or_nothing: validate every row first, write only if none fails")
+    max_errors: int | None = Field(None, ge=0, description="stop: the most failed rows tolerated")
+    max_error_percent: float | None = Field(None, ge=0, lt=100, description="stop: the highest share of failed rows, in %")
+
+
 class ImportJobRequest(_Strict):
     job_type: Literal["import"]
     upload_id: uuid.UUID
@@ -48,6 +56,7 @@ class ImportJobRequest(_Strict):
     template_id: uuid.UUID | None = None
     duplicate_handling: Literal["skip", "update", "create_new"] = "skip"
     validation_rules: dict[str, Any] | None = None
+    error_policy: ErrorPolicyBody | None = None
     options: ImportOptions = ImportOptions()
 
 
@@ -81,3 +90,22 @@ class TemplateUpdate(_Strict):
     field_mapping: dict[str, str | None] | None = None
     validation_rules: dict[str, Any] | None = None
     is_active: bool | None = None
+
+
+class RollbackRequest(_Strict):
+    force: bool = Field(False, description="also revert records changed after the import (their later change is lost)")
+
+
+class RetryRequest(_Strict):
+    upload_id: uuid.UUID | None = Field(
+        None, description="a fixed file (e.g. the corrected errors.csv); default: the job's own file, failed rows only")
+    mapping: dict[str, str | None] | None = Field(None, description="a corrected mapping (default: the job's)")
+
+
+class ScheduleCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    cron: str = Field(description="five fields (minute hour day month weekday), or six with seconds last")
+    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in, e.g. Europe/Berlin")
+    job: dict[str, Any] = Field(description='{"job_type": "export", "target_model", "file_format", "fields", '
+                                '"filters", "sort"} or {"job_type": "import", "target_model", "folder", "mapping" '
+                                'or "template_id", "duplicate_handling", "options"}')

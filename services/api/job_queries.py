@@ -7,16 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from services.jobs import FINAL_STATUSES, job_document
+from services.jobs import FINAL_STATUSES, JOB_COLUMNS, job_document
 
-__all__ = ["JOB_COLUMNS", "list_jobs", "changed_jobs", "progress_document", "signature"]
-
-JOB_COLUMNS = (
-    "id, company_id, job_type, job_status, target_model, file_format, file_path, total_records, "
-    "processed_records, success_records, error_records, field_mapping, validation_rules, "
-    "duplicate_handling, created_by_user_id, created_at, started_at, completed_at, original_filename, "
-    "options, created_records, updated_records, skipped_records, message, updated_at"
-)
+__all__ = ["list_jobs", "changed_jobs", "progress_document", "signature"]
 
 
 async def list_jobs(

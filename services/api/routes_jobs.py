@@ -20,6 +20,7 @@ from services.api.import_spec import resolve_spec
 from services.api.job_queries import list_jobs, progress_document
 from services.cleaning import CleanOptions
 from services.errors import NotFound, TransientError
+from services.limits import check_row_estimate, company_limits
 from services.submit import submit_import
 
 __all__ = ["router"]
@@ -51,6 +52,11 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
                                   template_id=body.template_id, rules=body.validation_rules,
                                   headers=list(upload["headers"]) if same_sheet else None)
     options = body.options.as_dict()
+    if body.error_policy is not None:
+        options["error_policy"] = body.error_policy.model_dump()
+    async with res.pool.acquire() as conn:
+        check_row_estimate(await company_limits(conn, settings, company_id), upload["row_estimate"],
+                           upload["row_estimate_exact"], upload["original_filename"])
     if upload["sheet"] and "sheet" not in options:
         options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
     # Checked here, not only by the worker: a bad region or date order is refused before a job exists.

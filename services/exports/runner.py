@@ -30,7 +30,8 @@ from services.settings import Settings
 __all__ = ["ExportSpec", "export_spec", "check_row_cap", "run_export", "OPTION_KEYS"]
 
 Report = Callable[[dict[str, int | str]], Awaitable[None]]
-OPTION_KEYS = frozenset({"fields", "filters", "sort", "json_style", "csv_bom", "title"})
+# schedule_id and slot: set by a schedule, so the job shows where it came from.
+OPTION_KEYS = frozenset({"fields", "filters", "sort", "json_style", "csv_bom", "title", "schedule_id", "slot"})
 
 
 @dataclass(frozen=True)

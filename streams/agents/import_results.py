@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faust import StreamT
 
 from services.aggregation import aggregate_result
 from streams.app import app, settings
 from streams.resources import resources
 from streams.tables import job_progress
-from streams.topics import import_results, job_status
+from streams.topics import import_results, job_requests, job_status
+
+
+async def _send_request(event: dict[str, Any]) -> None:
+    # The apply pass of an all-or-nothing import: started now, not when this result is acknowledged.
+    await (await job_requests.send(key=event["job_id"].encode(), value=event, force=True))
 
 
 @app.agent(import_results)
@@ -16,7 +23,7 @@ async def aggregate_import_results(stream: StreamT) -> None:
     async for event in stream:
         job_id = event["job_id"]
         progress, status = await aggregate_result(
-            await resources(), job_progress.get(job_id), event, settings.status_interval_s
+            await resources(), job_progress.get(job_id), event, settings.status_interval_s, _send_request
         )
         job_progress[job_id] = progress
         if status is not None:

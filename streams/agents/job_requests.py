@@ -1,4 +1,9 @@
-"""Agent on crm.jobs.requests: split each import's file into record-batch events; run each export."""
+"""Agent on crm.jobs.requests: a new request becomes a pending job and is admitted when a slot is free;
+a start request (from admission) runs the import's split, the export, or the rollback.
+
+The worker's job-control timers live here too: admission (a freed slot is taken within a second),
+schedules (each slot fires once, whichever worker sees it first) and the daily retention purge.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ from typing import Any
 from faust import StreamT
 
 from services import split_process
-from services.exports import run_export_request
-from services.pipeline import run_import_request
-from streams.app import app
+from services.dispatch import Senders, admit, handle_request
+from streams.app import app, settings
 from streams.resources import resources
 from streams.topics import import_results, job_requests, job_status
 
-
 log = logging.getLogger(__name__)
+
+
+async def _send_request(event: dict[str, Any]) -> None:
+    # force: sent now and acknowledged before admission commits, not attached to the current event's ack.
+    await (await job_requests.send(key=event["job_id"].encode(), value=event, force=True))
 
 
 async def _send_result(event: dict[str, Any]) -> None:
@@ -26,14 +34,42 @@ async def _send_status(event: dict[str, Any]) -> None:
     await job_status.send(key=event["job_id"].encode(), value=event)
 
 
+SENDERS = Senders(request=_send_request, result=_send_result, status=_send_status)
+
+
 @app.agent(job_requests)
 async def handle_job_requests(stream: StreamT) -> None:
     await split_process.warm_up()
     async for request in stream:
         try:
-            if request["job_type"] == "import":
-                await run_import_request(await resources(), request, _send_result)
-            elif request["job_type"] == "export":
-                await run_export_request(await resources(), request, _send_status)
+            await handle_request(await resources(), request, SENDERS)
         except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
             log.exception("job request %s could not be handled; dropped", request.get("job_id"))
+
+
+@app.timer(interval=settings.admission_interval_s)
+async def admission_timer() -> None:
+    try:
+        await admit(await resources(), SENDERS)
+    except Exception:  # noqa: BLE001 - the next tick tries again; a timer that raises stops the worker
+        log.exception("admission pass failed")
+
+
+@app.timer(interval=settings.schedule_interval_s)
+async def schedule_timer() -> None:
+    from services.schedules import fire_due
+
+    try:
+        await fire_due((await resources()).pool, settings)
+    except Exception:  # noqa: BLE001
+        log.exception("firing due schedules failed")
+
+
+@app.timer(interval=settings.retention_check_interval_s)
+async def retention_timer() -> None:
+    from services.retention import purge_if_due
+
+    try:
+        await purge_if_due((await resources()).pool, settings)
+    except Exception:  # noqa: BLE001
+        log.exception("retention purge failed")

@@ -29,6 +29,7 @@ SAMPLES = {
         "options": '{"date_order": "DMY"}',
         "created_by_user_id": None,
         "requested_at": NOW,
+        "admitted": True,
     },
     "record_batch": {
         "job_id": "j",
@@ -122,3 +123,16 @@ def test_later_version_reads_earlier_and_earlier_reads_later(tmp_path: Path, mon
     monkeypatch.setitem(avro.LATEST, "record_batch", 2)
     assert avro.decode("record_batch", new) == SAMPLES["record_batch"]
     avro.schema.cache_clear()
+
+
+def test_job_request_v1_events_still_read() -> None:
+    """Requests written before admission existed (schema id 1) read as not admitted: they queue as pending."""
+    import io
+
+    from fastavro import schemaless_writer
+
+    v1 = {k: v for k, v in SAMPLES["job_request"].items() if k != "admitted"}
+    buf = io.BytesIO()
+    buf.write(b"\x00" + (1).to_bytes(4, "big"))
+    schemaless_writer(buf, avro.schema(1), v1)
+    assert avro.decode("job_request", buf.getvalue()) == {**v1, "admitted": False}

@@ -1,0 +1,123 @@
+"""Admission: which pending jobs may start now, oldest first, within each company's running limit and the global cap.
+
+Every job (import, export, rollback; from the API, the CLI, Kafka or a schedule) is a pending row
+first. An admission pass, under one advisory lock shared by every worker, marks the chosen jobs
+running and publishes a start request (``admitted``) for each before it commits. The handler of a
+start request takes the same lock before it reads the job, so it never sees the job before the
+pass commits; a pass that fails to commit leaves its jobs pending and their start requests
+ignored. Passes run when a request arrives and on a timer, so a freed slot is taken within the
+admission interval.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.limits import CompanyLimits, limits_for
+from services.settings import Settings
+
+__all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request", "ADMISSION_LOCK"]
+
+# pg_advisory_xact_lock key of the admission pass ("crmio" in ASCII).
+ADMISSION_LOCK = 0x63726D696F
+_PASS_SIZE = 500
+
+SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: str
+    company_id: str
+
+
+def choose(
+    pending: Sequence[Pending], running: Counter[str], limits: dict[str, CompanyLimits], global_cap: int
+) -> list[str]:
+    """Ids of the pending jobs (given oldest first) that start now.
+
+    A company at its limit does not hold up the others; within a company, jobs start in order.
+    """
+    running = Counter(running)
+    total = sum(running.values())
+    chosen = []
+    for job in pending:
+        if total >= global_cap:
+            break
+        if running[job.company_id] >= limits[job.company_id].max_running_jobs:
+            continue
+        chosen.append(job.id)
+        running[job.company_id] += 1
+        total += 1
+    return chosen
+
+
+def start_request(job: asyncpg.Record) -> dict[str, Any]:
+    """The JobRequest event that starts an admitted job (everything the worker needs is on the row)."""
+    return {
+        "job_id": str(job["id"]),
+        "company_id": str(job["company_id"]),
+        "job_type": job["job_type"],
+        "target_model": job["target_model"],
+        "file_format": job["file_format"],
+        "file_path": job["file_path"],
+        "original_filename": job["original_filename"],
+        "field_mapping": job["field_mapping"],
+        "validation_rules": orjson.dumps(job["validation_rules"]).decode() if job["validation_rules"] else None,
+        "duplicate_handling": job["duplicate_handling"],
+        "options": orjson.dumps(job["options"]).decode() if job["options"] else None,
+        "created_by_user_id": str(job["created_by_user_id"]) if job["created_by_user_id"] else None,
+        "requested_at": int(job["created_at"].timestamp() * 1000),
+        "admitted": True,
+    }
+
+
+async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
+    """One admission pass; returns the ids of the jobs it started."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+        pending = [Pending(str(r["id"]), str(r["company_id"])) for r in await conn.fetch(
+            "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' "
+            "ORDER BY created_at, id LIMIT $1", _PASS_SIZE)]
+        if not pending:
+            return []
+        running = Counter({str(r["company_id"]): r["n"] for r in await conn.fetch(
+            "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
+            "GROUP BY company_id")})
+        limits = await limits_for(conn, settings, {p.company_id for p in pending})
+        chosen = choose(pending, running, limits, settings.max_running_jobs_total)
+        if not chosen:
+            return []
+        rows = await conn.fetch(
+            """
+            UPDATE crm_import_export_jobs
+               SET job_status = 'running', admitted_at = now(), started_at = COALESCE(started_at, now()),
+                   updated_at = now()
+             WHERE id = ANY($1::uuid[]) AND job_status = 'pending'
+            RETURNING *
+            """,
+            [uuid.UUID(i) for i in chosen],
+        )
+        order = {i: n for n, i in enumerate(chosen)}
+        for row in sorted(rows, key=lambda r: order[str(r["id"])]):
+            await send_request(start_request(row))  # acknowledged before the commit (see the module doc)
+        return [str(r["id"]) for r in rows]
+
+
+async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asyncpg.Record | None:
+    """The job row if an admission pass committed it as running, else None (cancelled, or a pass that rolled back)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+        row = await conn.fetchrow(
+            "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+            uuid.UUID(company_id), uuid.UUID(job_id))
+    if row is None or row["job_status"] != "running":
+        return None
+    return row
