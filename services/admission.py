@@ -6,7 +6,7 @@ running and publishes a start request (``admitted``) for each before it commits.
 start request takes the same lock before it reads the job, so it never sees the job before the
 pass commits; a pass that fails to commit leaves its jobs pending and their start requests
 ignored. Passes run when a request arrives and on a timer, so a freed slot is taken within the
-admission interval.
+admission interval. A deployment (its topic prefix, the job's ``queue``) admits only its own jobs.
 """
 
 from __future__ import annotations
@@ -83,14 +83,15 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
     """One admission pass; returns the ids of the jobs it started."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+        queue = settings.topic_prefix
         pending = [Pending(str(r["id"]), str(r["company_id"])) for r in await conn.fetch(
-            "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' "
-            "ORDER BY created_at, id LIMIT $1", _PASS_SIZE)]
+            "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
+            "ORDER BY created_at, id LIMIT $2", queue, _PASS_SIZE)]
         if not pending:
             return []
         running = Counter({str(r["company_id"]): r["n"] for r in await conn.fetch(
             "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
-            "GROUP BY company_id")})
+            "AND queue = $1 GROUP BY company_id", queue)})
         limits = await limits_for(conn, settings, {p.company_id for p in pending})
         chosen = choose(pending, running, limits, settings.max_running_jobs_total)
         if not chosen:

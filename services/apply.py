@@ -65,6 +65,8 @@ class BatchResult:
     outcomes: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     replayed: list[int] = field(default_factory=list)
+    # Set (and nothing applied) when this batch would take the job past its error policy's max_errors.
+    stop: str | None = None
 
     def add(self, number: int, outcome: str, error: str | None = None) -> None:
         self.numbers.append(number)
@@ -276,8 +278,8 @@ async def apply_rows(
     async with conn.transaction():
         # Shared with other batches, exclusive against a cancel or an error-policy stop (jobs.end_job_now).
         job = await conn.fetchrow(
-            "SELECT job_status, options->>'phase' AS phase FROM crm_import_export_jobs "
-            "WHERE id = $1 AND company_id = $2 FOR SHARE",
+            "SELECT job_status, options->>'phase' AS phase, (options->'error_policy'->>'max_errors')::int AS max_errors "
+            "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
             uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id),
         )
         if job is None or job["job_status"] in ("cancelled", "failed"):
@@ -298,6 +300,16 @@ async def apply_rows(
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
         existing = await _fetch_existing(conn, ctx, keys)
         plan = plan_batch(ctx.duplicate_handling, fresh, existing)
+        if job["max_errors"] is not None and plan.errors:
+            allowed = job["max_errors"] - await _failed_so_far(conn, ctx)
+            if len(plan.errors) > allowed:
+                # Applied up to the row that would be one failure too many; that row and the rest are not.
+                cut = _nth_failure(fresh, plan, max(allowed, 0) + 1)
+                result.stop = (f"stopped by the error policy at row {fresh[cut][0].number}: more than "
+                               f"{job['max_errors']:,} rows failed (max_errors); fix the failed rows (errors.csv) "
+                               "and retry them, or roll back what was applied")
+                fresh = fresh[:cut]
+                plan = plan_batch(ctx.duplicate_handling, fresh, existing)
         await _write_plan(conn, ctx, fields, plan)
     for n, outcome, _, _ in plan.ledger:
         result.add(n, outcome, plan.errors.get(n))
@@ -305,6 +317,27 @@ async def apply_rows(
         result.add(n, rec["outcome"])
         result.replayed.append(n)
     return result
+
+
+async def _failed_so_far(conn: asyncpg.Connection, ctx: JobContext) -> int:
+    """The job's failed rows, for a 'stop after N errors' policy: checked in the apply transaction, not by
+    the aggregator, so no row is applied past the limit however fast the file goes through. The count
+    reads the partial index of failed ledger rows (at most N of them)."""
+    # Lanes of the job take turns from here to commit, or both would count the other's failures as not yet made.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", ctx.job_id)
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND outcome = 'failed'", uuid.UUID(ctx.job_id)))
+
+
+def _nth_failure(rows: Cleaned, plan: Plan, n: int) -> int:
+    """Index in ``rows`` of the n-th row the plan failed."""
+    seen = 0
+    for index, (row, _) in enumerate(rows):
+        if row.number in plan.errors:
+            seen += 1
+            if seen == n:
+                return index
+    raise ValueError(f"the plan has fewer than {n} failed rows")
 
 
 async def record_failures(

@@ -33,24 +33,27 @@ JOB_COLUMNS = (
     "id, company_id, job_type, job_status, target_model, file_format, file_path, total_records, "
     "processed_records, success_records, error_records, field_mapping, validation_rules, "
     "duplicate_handling, created_by_user_id, created_at, started_at, completed_at, original_filename, "
-    "options, created_records, updated_records, skipped_records, message, updated_at, admitted_at"
+    "options, created_records, updated_records, skipped_records, message, updated_at, admitted_at, queue"
 )
 
 
 async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
-    """Create a pending job row; False when a row with this id already exists (a replayed request)."""
+    """Create a pending job row; False when a row with this id already exists (a replayed request).
+
+    ``job["queue"]`` names the deployment that runs it: its topic prefix (settings.topic_prefix).
+    """
     status = await conn.execute(
         """
         INSERT INTO crm_import_export_jobs (
             id, company_id, job_type, target_model, file_format, file_path, field_mapping,
-            validation_rules, duplicate_handling, created_by_user_id, original_filename, options)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            validation_rules, duplicate_handling, created_by_user_id, original_filename, options, queue)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (id) DO NOTHING
         """,
         job["id"], job["company_id"], job["job_type"], job["target_model"], job["file_format"],
         job["file_path"], job.get("field_mapping"), job.get("validation_rules"),
         job.get("duplicate_handling", "skip"), job.get("created_by_user_id"),
-        job.get("original_filename"), job.get("options") or {},
+        job.get("original_filename"), job.get("options") or {}, job["queue"],
     )
     return status.endswith(" 1")
 

@@ -153,7 +153,7 @@ async def record_request(res: Resources, req: dict[str, Any]) -> None:
 
     async def insert() -> None:
         async with res.pool.acquire() as conn:
-            job = job_from_request(req)
+            job = {**job_from_request(req), "queue": res.settings.topic_prefix}
             if job["job_type"] == "import":
                 try:
                     job["options"] = policy_options(job["options"])
@@ -259,7 +259,18 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
         result.outcomes += part.outcomes
         result.errors.update(part.errors)
         result.replayed += part.replayed
+        if part.stop:
+            result.stop = part.stop
+            return result
     return result
+
+
+async def _stop_job(res: Resources, ctx: JobContext, message: str) -> None:
+    async def stop() -> None:
+        async with res.pool.acquire() as conn:
+            await jobs.end_job_now(conn, ctx.company_id, ctx.job_id, "failed", message)
+
+    await with_retry(stop, what=f"stopping job {ctx.job_id}")
 
 
 @dataclass
@@ -297,6 +308,10 @@ async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> lis
             p.ctx.job_id, p.ctx.company_id, "batch",
             numbers=r.numbers, outcomes=r.outcomes, errors=r.errors, replayed=r.replayed,
         ))
+        if r.stop:
+            await _stop_job(res, p.ctx, r.stop)
+            # Reported like a cancel: the aggregator reads the job's final state after every earlier result.
+            results.append(result_event(p.ctx.job_id, p.ctx.company_id, "cancelled", message=r.stop))
     return results
 
 

@@ -107,7 +107,7 @@ async def create_rollback_job(
         "id": job_id, "company_id": str(source["company_id"]), "job_type": "rollback",
         "target_model": source["target_model"], "file_format": source["file_format"],
         "file_path": source["file_path"], "original_filename": source["original_filename"],
-        "duplicate_handling": source["duplicate_handling"],
+        "duplicate_handling": source["duplicate_handling"], "queue": source["queue"],
         "options": {"rollback_of": str(source["id"]), "force": force, "automatic": automatic},
     })
     return job_id

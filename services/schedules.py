@@ -186,12 +186,12 @@ def schedule_document(row: asyncpg.Record) -> dict[str, Any]:
     return jobs.job_document(row)  # same plain-JSON conversion (uuids and times as text)
 
 
-async def _fire_export(conn: asyncpg.Connection, s: asyncpg.Record, slot: dt.datetime) -> list[str]:
+async def _fire_export(conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime) -> list[str]:
     d = s["job_definition"]
     job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}"))
     await jobs.insert_job(conn, {
         "id": job_id, "company_id": str(s["company_id"]), "job_type": "export", "target_model": d["target_model"],
-        "file_format": d["file_format"], "file_path": "",
+        "file_format": d["file_format"], "file_path": "", "queue": settings.topic_prefix,
         "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
     })
     return [job_id]
@@ -231,7 +231,7 @@ async def _fire_import(
         await jobs.insert_job(conn, {
             "id": job_id, "company_id": company, "job_type": "import", "target_model": d["target_model"],
             "file_format": fmt, "file_path": rel, "original_filename": path.name, "field_mapping": mapping,
-            "validation_rules": rules, "duplicate_handling": d["duplicate_handling"],
+            "validation_rules": rules, "duplicate_handling": d["duplicate_handling"], "queue": settings.topic_prefix,
             "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
         })
         created.append(job_id)
@@ -251,7 +251,7 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
             for s in due:
                 slot = s["next_run_at"]
                 if s["job_definition"]["job_type"] == "export":
-                    ids = await _fire_export(conn, s, slot)
+                    ids = await _fire_export(conn, settings, s, slot)
                 else:
                     ids = await _fire_import(conn, settings, s, slot, moved)
                 await conn.execute(

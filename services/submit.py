@@ -93,6 +93,7 @@ async def submit_import(
         "created_by_user_id": user_id,
         "original_filename": display,
         "options": options,
+        "queue": settings.topic_prefix,
     }
     async with pool.acquire() as conn:
         await jobs.insert_job(conn, job)

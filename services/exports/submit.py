@@ -54,6 +54,7 @@ async def submit_export(
         "file_path": "",  # NOT NULL; set to the output file when the job completes
         "created_by_user_id": user_id,
         "options": stored,
+        "queue": settings.topic_prefix,
     }
     async with pool.acquire() as conn:
         if spec.file_format in ("pdf", "excel"):
