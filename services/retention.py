@@ -61,10 +61,12 @@ async def _purge_company(
             "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND created_at < $2", cid, file_cut)).split()[-1])
         # A rollback job names its import's file: only imports and exports own theirs.
         with_files = await conn.fetch(
-            "UPDATE crm_import_export_jobs SET file_path = '', updated_at = now() WHERE company_id = $1 "
-            "AND job_type IN ('import', 'export') AND file_path <> '' "
-            "AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2 "
-            "RETURNING file_path", cid, file_cut)
+            "UPDATE crm_import_export_jobs AS j SET file_path = '', updated_at = now() "
+            "FROM (SELECT id, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
+            "      AND job_type IN ('import', 'export') AND file_path <> '' "
+            "      AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2 "
+            "      FOR UPDATE) AS old "
+            "WHERE j.id = old.id RETURNING old.file_path", cid, file_cut)
         uploads = await conn.fetch(
             "DELETE FROM crm_uploads WHERE company_id = $1 AND created_at < $2 RETURNING stored_path", cid, file_cut)
         for rel in [r["file_path"] for r in old if r["job_type"] != "rollback"] + \

@@ -35,9 +35,16 @@ API_ROUTES_WITH_ID = [
     ("GET", "/api/v1/templates/{template}"),
     ("PATCH", "/api/v1/templates/{template}"),
     ("DELETE", "/api/v1/templates/{template}"),
+    ("POST", "/api/v1/jobs/{job}/rollback"),
+    ("POST", "/api/v1/jobs/{job}/retry"),
+    ("GET", "/api/v1/schedules/{schedule}"),
+    ("POST", "/api/v1/schedules/{schedule}/pause"),
+    ("POST", "/api/v1/schedules/{schedule}/resume"),
+    ("DELETE", "/api/v1/schedules/{schedule}"),
 ]
 ALL_ROUTES = [*API_ROUTES_WITH_ID, ("GET", "/api/v1/jobs"), ("POST", "/api/v1/jobs"), ("GET", "/api/v1/events"),
-              ("POST", "/api/v1/uploads"), ("GET", "/api/v1/templates"), ("POST", "/api/v1/templates")]
+              ("POST", "/api/v1/uploads"), ("GET", "/api/v1/templates"), ("POST", "/api/v1/templates"),
+              ("GET", "/api/v1/limits"), ("GET", "/api/v1/schedules"), ("POST", "/api/v1/schedules")]
 
 LEAD_MAPPING = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email", "Quelle": "lead_source",
                 "Umsatz": "annual_revenue"}
@@ -177,7 +184,7 @@ async def test_health_ready_docs_and_metrics(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("auth", [None, "Bearer crmio_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer"])
 async def test_every_api_route_answers_401_without_a_valid_key(client: httpx.AsyncClient, auth: str | None) -> None:
-    ids = {"job": uuid.uuid4(), "upload": uuid.uuid4(), "template": uuid.uuid4()}
+    ids = {"job": uuid.uuid4(), "upload": uuid.uuid4(), "template": uuid.uuid4(), "schedule": uuid.uuid4()}
     headers = {"Authorization": auth} if auth else {}
     for method, path in ALL_ROUTES:
         r = await client.request(method, path.format(**ids), headers=headers, json={})
@@ -394,11 +401,15 @@ async def test_another_companys_objects_answer_404_on_every_route(client: httpx.
     job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
         "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
     await wait_final(client, acme, job["id"])
-    ids = {"job": job["id"], "upload": up["id"], "template": tpl["id"]}
+    schedule = (await client.post("/api/v1/schedules", headers=acme.auth(), json={
+        "name": "nightly", "cron": "0 2 * * *", "job": {"job_type": "export", "target_model": "lead",
+                                                        "file_format": "csv"}})).json()
+    ids = {"job": job["id"], "upload": up["id"], "template": tpl["id"], "schedule": schedule["id"]}
     bodies = {"POST": {"target_model": "lead"}, "PATCH": {"is_active": False}}
     for method, path in API_ROUTES_WITH_ID:
+        payload = {} if path.endswith(("rollback", "retry")) else bodies.get(method)
         for role in ("admin", "member"):
-            r = await globex_request(client, globex, role, method, path.format(**ids), bodies.get(method))
+            r = await globex_request(client, globex, role, method, path.format(**ids), payload)
             assert r.status_code == 404, (method, path, role, r.status_code, r.text)
             body = r.text
             assert r.json()["error"]["type"] == "NotFound" and "First1" not in body and "Vorname" not in body
@@ -673,3 +684,54 @@ async def test_cancel_route(client: httpx.AsyncClient, pool: asyncpg.Pool) -> No
     assert (await wait_final(client, owner, job["id"]))["job_status"] == "completed"
     late = await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=owner.auth())
     assert late.status_code == 409 and late.json()["error"]["type"] == "JobNotCancellable"
+
+
+# --------------------------------------------------------------------------- job control
+
+
+async def test_retry_rollback_limits_and_schedules_over_http(client: httpx.AsyncClient, acme: Company) -> None:
+    up = await upload(client, acme, "leads.csv", leads_csv(40, bad_every=10))
+    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
+        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": LEAD_MAPPING,
+        "error_policy": {"mode": "stop", "max_errors": 10}})).json()
+    done = await wait_final(client, acme, job["id"])
+    assert done["error_records"] == 4 and done["created_records"] == 36
+    assert done["options"]["error_policy"]["max_errors"] == 10
+
+    # The failed rows again, mapped without the broken columns: they import now.
+    retry = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=acme.auth("member"), json={
+        "mapping": {"Vorname": "first_name", "Mail": None, "Nachname": None, "Quelle": "last_name"}})
+    assert retry.status_code == 201, retry.text
+    retried = await wait_final(client, acme, retry.json()["id"])
+    assert (retried["total_records"], retried["created_records"]) == (4, 4)
+
+    refused = await client.post(f"/api/v1/jobs/{job['id']}/rollback", headers=acme.auth("member"), json={})
+    assert refused.status_code == 403 and "admin" in refused.json()["error"]["message"]
+    rb = await client.post(f"/api/v1/jobs/{job['id']}/rollback", headers=acme.auth(), json={})
+    assert rb.status_code == 202 and rb.json()["job_type"] == "rollback"
+    rolled = await wait_final(client, acme, rb.json()["id"])
+    assert rolled["job_status"] == "completed" and rolled["success_records"] == 36
+    running = await client.post(f"/api/v1/jobs/{rb.json()['id']}/rollback", headers=acme.auth(), json={})
+    assert running.status_code == 409 and "only imports" in running.json()["error"]["message"]
+
+    limits = (await client.get("/api/v1/limits", headers=acme.auth("member"))).json()
+    assert limits["max_running_jobs"] == 2 and limits["job_retention_days"] == 90
+
+    bad = await client.post("/api/v1/schedules", headers=acme.auth(), json={
+        "name": "x", "cron": "every day", "job": {"job_type": "export", "target_model": "lead"}})
+    assert bad.status_code == 422 and "cron" in bad.json()["error"]["message"]
+    member = await client.post("/api/v1/schedules", headers=acme.auth("member"), json={
+        "name": "x", "cron": "0 6 * * 1-5", "job": {"job_type": "export", "target_model": "lead"}})
+    assert member.status_code == 403
+    made = await client.post("/api/v1/schedules", headers=acme.auth(), json={
+        "name": "weekday leads", "cron": "0 6 * * 1-5", "timezone": "America/New_York",
+        "job": {"job_type": "export", "target_model": "lead", "file_format": "excel",
+                "filters": [{"field": "lead_source", "op": "eq", "value": "web"}]}})
+    assert made.status_code == 201, made.text
+    sid = made.json()["id"]
+    assert made.json()["next_run_at"].endswith(("T10:00:00+00:00", "T11:00:00+00:00"))  # 06:00 in New York
+    paused = (await client.post(f"/api/v1/schedules/{sid}/pause", headers=acme.auth())).json()
+    assert paused["is_active"] is False
+    assert (await client.post(f"/api/v1/schedules/{sid}/resume", headers=acme.auth())).json()["is_active"] is True
+    assert [s["id"] for s in (await client.get("/api/v1/schedules", headers=acme.auth())).json()["items"]] == [sid]
+    assert (await client.delete(f"/api/v1/schedules/{sid}", headers=acme.auth())).status_code == 204

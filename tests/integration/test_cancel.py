@@ -34,7 +34,7 @@ async def test_cancel_a_running_import(
     settings: Settings, pool: asyncpg.Pool, run_import: Any, worker: Any, tmp_path: Path
 ) -> None:
     company = str(uuid.uuid4())
-    job = await run_import(write_csv(make_leads(150_000, seed=21), tmp_path / "big.csv"), company=company,
+    job = await run_import(write_csv(make_leads(200_000, seed=21), tmp_path / "big.csv"), company=company,
                            duplicates="update", wait=False)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -50,7 +50,7 @@ async def test_cancel_a_running_import(
     assert cancelled["job_status"] == "cancelled" and answered < 5  # includes starting the CLI process
 
     records, ledger = await applied(pool, company, job["id"])
-    assert 0 < ledger < 150_000, "the import should have been stopped midway"
+    assert 0 < ledger < 200_000, "the import should have been stopped midway"
     assert cancelled["processed_records"] == ledger
     assert cancelled["created_records"] == records  # a fresh company: every record is one this job created
     await asyncio.sleep(3)
