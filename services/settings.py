@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     job_partitions: int = 3
     worker_store: str = "memory://"
     worker_log_level: str = "info"
+    # How long the group waits for a silent worker before its partitions go to the others (Faust's
+    # default); heartbeats go at a tenth of it.
+    worker_session_timeout_s: float = 60.0
     db_pool_min: int = 1
     db_pool_max: int = 6
 

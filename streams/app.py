@@ -37,4 +37,6 @@ app = faust.App(
     # 128 keeps the worker busy and costs about 25 MB).
     stream_buffer_maxsize=128,
     consumer_max_fetch_size=2 * 1024 * 1024,
+    broker_session_timeout=settings.worker_session_timeout_s,
+    broker_heartbeat_interval=settings.worker_session_timeout_s / 10,
 )

@@ -50,6 +50,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "CRMIO_APP_ID": settings.app_id,
         "CRMIO_STORAGE_DIR": str(settings.storage_dir),
         "CRMIO_STATE_DIR": str(settings.state_dir),
+        "CRMIO_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
         "PYTHONUNBUFFERED": "1",
     })
     return env

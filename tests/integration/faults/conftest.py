@@ -1,0 +1,68 @@
+"""Fault-suite fixtures: a topic namespace of its own (so no other worker of the session consumes it),
+killable worker subprocesses with a short session timeout, and the results file the table script reads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from services.kafka_io import ensure_topics
+from services.settings import Settings
+from tests.integration.conftest import start_worker, stop_worker
+
+SESSION_TIMEOUT_S = 8.0
+RESULTS = Path(__file__).resolve().parents[3] / "var" / "reliability" / "faults.jsonl"
+
+
+@pytest.fixture(scope="session")
+def fault_settings(settings: Settings) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    return settings.model_copy(update={
+        "topic_prefix": f"f{run}", "app_id": f"crmio-faults-{run}", "worker_session_timeout_s": SESSION_TIMEOUT_S,
+    })
+
+
+@pytest_asyncio.fixture(scope="session")
+async def fault_topics(fault_settings: Settings, pool: object) -> Settings:
+    await ensure_topics(fault_settings)
+    return fault_settings
+
+
+class Workers:
+    """The fault test's workers: started, killed, frozen and stopped by the test."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings, self.logs = settings, logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        proc = start_worker(self.settings, self.logs / f"worker{len(self.procs)}.log")
+        self.procs.append(proc)
+        return proc
+
+    async def start_async(self) -> subprocess.Popen[bytes]:
+        return await asyncio.to_thread(self.start)
+
+    def signal(self, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        os.kill(proc.pid, sig)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)  # a frozen worker cannot handle SIGTERM
+            stop_worker(proc)
+
+
+@pytest.fixture
+def workers(fault_topics: Settings, tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(fault_topics, tmp_path)
+    yield w
+    w.stop_all()

@@ -1,0 +1,238 @@
+"""The fault suite: a 200k-row import in each duplicate mode survives a killed worker, a killed broker,
+PostgreSQL restarting in immediate mode, a worker joining and leaving, and a worker frozen past the
+session timeout — with nothing lost, nothing applied twice, exact counters, one error log per
+invalid row and the before-images a rollback needs.
+
+Each run appends its outcome to var/reliability/faults.jsonl; `python -m bench.fault_table` prints
+the table (and runs the suite first with --run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services import stack
+from services.db import connect_pool
+from services.kafka_io import producer
+from services.settings import Settings
+from services.submit import submit_import
+from tests.datagen import LeadFile, expected, make_leads, write_csv
+from tests.integration.faults.conftest import RESULTS, SESSION_TIMEOUT_S, Workers
+from tests.integration.test_import_pipeline import seed, stored_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+ROWS = 200_000
+START_AT = 0.25  # the fault strikes once this share of the rows is applied
+
+
+@pytest.fixture(scope="module")
+def lead_file() -> LeadFile:
+    return make_leads(ROWS, seed=31, stored=2000)
+
+
+@pytest.fixture(scope="module")
+def lead_csv(lead_file: LeadFile, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv(lead_file, tmp_path_factory.mktemp("faults") / "leads.csv")
+
+
+async def _fresh_pool(settings: Settings) -> asyncpg.Pool:
+    """A pool that outlives a PostgreSQL restart: connections are made again until it answers."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return await connect_pool(settings.dsn(), max_size=2, timeout_s=5)
+        except Exception:  # noqa: BLE001 - the server is restarting
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _applied(settings: Settings, job_id: str) -> int:
+    """Ledger rows of the job (retried across a database restart)."""
+    while True:
+        try:
+            conn = await asyncpg.connect(settings.dsn(), timeout=5)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1",
+                                               uuid.UUID(job_id)))
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            await asyncio.sleep(0.5)
+
+
+async def _wait_applied(settings: Settings, job_id: str, at_least: int, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (n := await _applied(settings, job_id)) < at_least:
+        assert time.monotonic() < deadline, f"only {n} rows applied after {timeout_s} s"
+        await asyncio.sleep(0.2)
+
+
+class _Sampler:
+    """Samples the job's applied rows from the fault on: the longest stretch without progress is the stall."""
+
+    def __init__(self, settings: Settings, job_id: str) -> None:
+        self.settings, self.job_id = settings, job_id
+        self.samples: list[tuple[float, int]] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), await _applied(self.settings, self.job_id)))
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> float:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        longest, last_t, last_n = 0.0, *self.samples[0]
+        for t, n in self.samples[1:]:
+            if n > last_n or n >= ROWS:
+                longest = max(longest, t - last_t)
+                last_t, last_n = t, n
+                if n >= ROWS:
+                    break
+        return longest
+
+
+async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: float = 400) -> asyncpg.Record:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            conn = await asyncpg.connect(settings.dsn(), timeout=5)
+            try:
+                row = await conn.fetchrow("SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+                                          uuid.UUID(company), uuid.UUID(job_id))
+            finally:
+                await conn.close()
+            if row["job_status"] in ("completed", "failed", "cancelled"):
+                return row
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            pass
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
+
+
+# --- the faults: each returns when the fault is over (healed) ---------------------------------------
+
+async def kill_worker(settings: Settings, workers: Workers) -> None:
+    workers.signal(workers.procs[0], signal.SIGKILL)
+    workers.procs[0].wait()
+    await asyncio.sleep(1)
+    await workers.start_async()
+
+
+async def kill_broker(settings: Settings, workers: Workers) -> None:
+    await asyncio.to_thread(stack.kafka_stop, settings, kill=True)
+    await asyncio.sleep(3)
+    await asyncio.to_thread(stack.kafka_start, settings)
+
+
+async def restart_postgres(settings: Settings, workers: Workers) -> None:
+    await asyncio.to_thread(stack.postgres_stop, settings, mode="immediate")
+    await asyncio.to_thread(stack.postgres_start, settings)
+
+
+async def rebalance(settings: Settings, workers: Workers) -> None:
+    second = await workers.start_async()
+    await asyncio.sleep(6)  # the second worker takes partitions and applies some batches
+    workers.signal(second, signal.SIGTERM)
+    await asyncio.to_thread(second.wait, 60)
+
+
+async def freeze_worker(settings: Settings, workers: Workers) -> None:
+    workers.signal(workers.procs[0], signal.SIGSTOP)
+    await asyncio.sleep(SESSION_TIMEOUT_S + 4)  # past the session timeout: the group evicts it
+    workers.signal(workers.procs[0], signal.SIGCONT)
+
+
+FAULTS: dict[str, Callable[[Settings, Workers], Awaitable[None]]] = {
+    "worker SIGKILL + restart": kill_worker,
+    "broker SIGKILL + restart": kill_broker,
+    "PostgreSQL immediate restart": restart_postgres,
+    "second worker joins, then leaves": rebalance,
+    "worker SIGSTOP past session timeout": freeze_worker,
+}
+
+
+def _record(result: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(result) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["skip", "update", "create_new"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_import_survives(
+    fault: str, mode: str, fault_topics: Settings, workers: Workers, lead_file: LeadFile, lead_csv: Path
+) -> None:
+    settings = fault_topics
+    company = str(uuid.uuid4())
+    pool = await _fresh_pool(settings)
+    result: dict[str, Any] = {"fault": fault, "mode": mode, "rows": ROWS, "outcome": "FAILED",
+                              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    try:
+        await seed(pool, company, lead_file)
+        want_state, want = expected(lead_file, mode)
+        await workers.start_async()
+        started = time.monotonic()
+        async with producer(settings) as prod:
+            job = await submit_import(settings, pool, prod, company_id=company, path=lead_csv, model="lead",
+                                      duplicates=mode)
+        await _wait_applied(settings, job["id"], int(ROWS * START_AT))
+        before = await _applied(settings, job["id"])
+        sampler = _Sampler(settings, job["id"])
+        struck = time.monotonic()
+        await FAULTS[fault](settings, workers)
+        healed = time.monotonic()
+        row = await _wait_final(settings, company, job["id"])
+        result.update(fault_s=round(healed - struck, 1), longest_stall_s=round(await sampler.stop(), 1),
+                      total_s=round(time.monotonic() - started, 1), applied_at_fault=before)
+        await pool.close()
+        pool = await _fresh_pool(settings)
+
+        assert row["job_status"] == "completed", dict(row)
+        assert (row["total_records"], row["processed_records"]) == (ROWS, ROWS)
+        assert row["error_records"] == want["failed"] == len(lead_file.invalid)
+        assert (row["created_records"], row["updated_records"], row["skipped_records"]) == (
+            want["created"], want["updated"], want["skipped"])
+        assert await stored_state(pool, company) == want_state  # none lost, none twice
+        async with pool.acquire() as conn:
+            errors = await conn.fetch(
+                "SELECT record_number FROM crm_import_export_logs WHERE job_id = $1 AND log_level = 'error'",
+                uuid.UUID(job["id"]))
+            ledger = await conn.fetchrow(
+                "SELECT count(*) AS n, count(DISTINCT record_number) AS distinct_n, "
+                "count(*) FILTER (WHERE outcome = 'updated' AND before_image IS NULL) AS missing_images, "
+                "count(*) FILTER (WHERE outcome = 'updated' AND before_image->>'title' LIKE 'Stored title %') AS stored_images "
+                "FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job["id"]))
+        assert sorted(r["record_number"] for r in errors) == sorted(lead_file.invalid)  # one per invalid row
+        assert ledger["n"] == ledger["distinct_n"] == ROWS
+        assert ledger["missing_images"] == 0
+        if mode == "update":  # every stored record the file matched keeps its pre-import image for rollback
+            assert ledger["stored_images"] >= len(_matched(lead_file))
+        result["outcome"] = "ok"
+    finally:
+        result.setdefault("fault_s", None)
+        _record(result)
+        await pool.close()
+
+
+def _matched(lf: LeadFile) -> set[str]:
+    """Stored emails the file's valid rows refer to (case and spaces aside)."""
+    emails = {r[2].strip().lower() for n, r in enumerate(lf.rows, 1) if n not in lf.invalid}
+    return {e for e in lf.stored if e in emails}
