@@ -11,6 +11,7 @@ admission interval. A deployment (its topic prefix, the job's ``queue``) admits 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ __all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request
 # pg_advisory_xact_lock key of the admission pass ("crmio" in ASCII).
 ADMISSION_LOCK = 0x63726D696F
 _PASS_SIZE = 500
+_SEND_TIMEOUT_S = 10.0
 
 SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -82,6 +84,9 @@ def start_request(job: asyncpg.Record) -> dict[str, Any]:
 async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
     """One admission pass; returns the ids of the jobs it started."""
     async with pool.acquire() as conn, conn.transaction():
+        # The lock stops every worker's admission while this pass waits for the broker: a worker that
+        # hangs or freezes here must not hold it for long, so PostgreSQL ends such a session.
+        await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{int(_SEND_TIMEOUT_S * 2)}s'")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
         queue = settings.topic_prefix
         pending = [Pending(str(r["id"]), str(r["company_id"])) for r in await conn.fetch(
@@ -108,7 +113,8 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
         )
         order = {i: n for n, i in enumerate(chosen)}
         for row in sorted(rows, key=lambda r: order[str(r["id"])]):
-            await send_request(start_request(row))  # acknowledged before the commit (see the module doc)
+            # Acknowledged before the commit (see the module doc); no answer in time rolls the pass back.
+            await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
         return [str(r["id"]) for r in rows]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from services import jobs
 from services.admission import start_request
-from services.db import with_retry
+from services.db import tenant, with_retry
 from services.error_policy import breach, parse_policy
 from services.rollback import create_rollback_job
 from services.pipeline import Resources, exact_when_complete, now_ms
@@ -31,7 +31,7 @@ async def _first_sight(res: Resources, event: dict[str, Any]) -> dict[str, Any]:
     job_id, company_id = event["job_id"], event["company_id"]
 
     async def load() -> Any:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             return await jobs.get_job(conn, company_id, job_id)
 
     job = await with_retry(load, what=f"loading job {job_id}")
@@ -55,7 +55,7 @@ async def _report_cancel(
     job_id, company_id = progress["job_id"], progress["company_id"]
 
     async def load() -> Any:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             return await jobs.get_job(conn, company_id, job_id)
 
     return _report_ended(progress, await with_retry(load, what=f"loading job {job_id}"), now)
@@ -68,7 +68,7 @@ async def _stop(
     job_id, company_id = progress["job_id"], progress["company_id"]
 
     async def stop() -> Any:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             row, _ = await jobs.end_job_now(conn, company_id, job_id, "failed", message)
             return row
 
@@ -98,7 +98,7 @@ async def _all_or_nothing_end(
     job_id, company_id = p["job_id"], p["company_id"]
     if p["phase"] == "validate" and final["error"] == 0:
         async def switch() -> Any:
-            async with res.pool.acquire() as conn:
+            async with tenant(res.pool, company_id) as conn:
                 if not await jobs.begin_apply_phase(conn, company_id, job_id):
                     return None
                 return await jobs.get_job(conn, company_id, job_id)
@@ -117,7 +117,7 @@ async def _all_or_nothing_end(
         final = {**final, "success": 0, "created": 0, "updated": 0, "skipped": 0}
     elif p["phase"] == "apply" and final["error"] > 0:
         async def rollback() -> str:
-            async with res.pool.acquire() as conn:
+            async with tenant(res.pool, company_id) as conn:
                 return await create_rollback_job(conn, company_id, job_id, force=False, automatic=True)
 
         rollback_id = await with_retry(rollback, what=f"rolling back job {job_id}")
@@ -138,7 +138,7 @@ async def _finish(
     p.update({k: final[k] for k in ("processed", "created", "updated", "skipped")}, failed=final["error"])
 
     async def write() -> None:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             await jobs.finish_job(conn, company_id, job_id, p["status"], final, message, _at(now))
 
     await with_retry(write, what=f"finishing job {job_id}")
@@ -166,7 +166,7 @@ async def aggregate_result(
 
     async def write(op: Any) -> None:
         async def run() -> None:
-            async with res.pool.acquire() as conn:
+            async with tenant(res.pool, company_id) as conn:
                 await op(conn)
 
         await with_retry(run, what=f"updating job {job_id}")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import asyncpg
 
 from schemas.models import TargetModel
+from services.db import copy_rows
 from services.cleaning import CleanedRecord, Issue, RecordCleaner
 from services.routing import partition_for
 
@@ -220,8 +221,8 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
     if plan.inserts and not ctx.dry_run:
         columns = ("id", "company_id", "match_key", *fields)
-        await conn.copy_records_to_table(
-            table,
+        await copy_rows(
+            conn, table,
             columns=columns,
             records=[(rid, company_id, v["match_key"], *[v.get(f) for f in fields]) for rid, v in plan.inserts.items()],
         )
@@ -233,8 +234,8 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
             f"UPDATE {table} SET {sets}, version = version + 1, updated_at = now() WHERE id = $1 AND company_id = $2",
             [(rid, company_id, *[values.get(f) for f in fields]) for rid, values in plan.updates.items()],
         )
-    await conn.copy_records_to_table(
-        "crm_import_ledger",
+    await copy_rows(
+        conn, "crm_import_ledger",
         columns=("job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version",
                  "match_key"),
         records=[
@@ -244,8 +245,8 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
         ],
     )
     if plan.logs:
-        await conn.copy_records_to_table(
-            "crm_import_export_logs",
+        await copy_rows(
+            conn, "crm_import_export_logs",
             columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id", "field"),
             records=[(job_id, n, lvl, msg, data, company_id, fld) for n, lvl, msg, data, fld in plan.logs],
         )
@@ -305,9 +306,10 @@ async def apply_rows(
             if len(plan.errors) > allowed:
                 # Applied up to the row that would be one failure too many; that row and the rest are not.
                 cut = _nth_failure(fresh, plan, max(allowed, 0) + 1)
-                result.stop = (f"stopped by the error policy at row {fresh[cut][0].number}: more than "
-                               f"{job['max_errors']:,} rows failed (max_errors); fix the failed rows (errors.csv) "
-                               "and retry them, or roll back what was applied")
+                result.stop = (f"stopped by the error policy at row {fresh[cut][0].number}, which would have been "
+                               f"failed row {job['max_errors'] + 1:,} where max_errors allows {job['max_errors']:,}; "
+                               "rows read before it were applied, it and later rows were not. Fix the failed rows "
+                               "(errors.csv) and retry them, or roll back what was applied")
                 fresh = fresh[:cut]
                 plan = plan_batch(ctx.duplicate_handling, fresh, existing)
         await _write_plan(conn, ctx, fields, plan)

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from services.db import tenant
 from services import jobs
 from services.errors import CrmioError
 from services.settings import PROJECT_ROOT, Settings, get_settings
@@ -77,7 +78,7 @@ async def _migrate(settings: Settings) -> None:
     from services.db import connect_pool, migrate
     from services.kafka_io import ensure_topics
 
-    pool = await connect_pool(settings.dsn())
+    pool = await connect_pool(settings.system_dsn())  # the owner runs migrations
     try:
         applied = await migrate(pool)
     finally:
@@ -108,10 +109,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- jobs ------------------------------------------------------------------------------------
 
-async def _with_pool(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+async def _with_pool(settings: Settings, fn: Callable[[Any], Awaitable[Any]], *, system: bool = False) -> Any:
+    """``system``: the owner's pool, for operator commands across companies (limits, purge, keys)."""
     from services.db import connect_pool
 
-    pool = await connect_pool(settings.dsn(), max_size=2)
+    pool = await connect_pool(settings.system_dsn() if system else settings.dsn(), max_size=2)
     try:
         return await fn(pool)
     finally:
@@ -119,7 +121,7 @@ async def _with_pool(settings: Settings, fn: Callable[[Any], Awaitable[Any]]) ->
 
 
 async def _job(pool: Any, company: str, job_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn:
+    async with tenant(pool, company) as conn:
         row = await jobs.get_job(conn, company, job_id)
     if row is None:
         from services.errors import NotFound
@@ -181,7 +183,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             from services import templates
             from services.errors import NotFound
 
-            async with pool.acquire() as conn:
+            async with tenant(pool, company) as conn:
                 template = await templates.get_template(conn, company, args.template)
             if template is None or template["template_type"] != "import" or template["target_model"] != args.model:
                 raise NotFound(f"no import template {args.template} for {args.model} in company {company}")
@@ -260,7 +262,7 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
         return await _cancel(args, settings, company)
 
     async def run(pool: Any) -> int:
-        async with pool.acquire() as conn:
+        async with tenant(pool, company) as conn:
             rows, total = await list_jobs(conn, company, job_type=args.type, job_status=args.status,
                                           target_model=args.model, limit=args.limit, offset=args.offset)
         docs = [jobs.job_document(r) for r in rows]
@@ -298,7 +300,7 @@ async def _templates(args: argparse.Namespace, settings: Settings) -> int:
     company = _company(args, settings)
 
     async def run(pool: Any) -> int:
-        async with pool.acquire() as conn:
+        async with tenant(pool, company) as conn:
             if args.action == "list":
                 rows, total = await templates.list_templates(conn, company, search=args.search, limit=args.limit)
                 docs: Any = {"total": total, "templates": [templates.template_document(r) for r in rows]}
@@ -346,7 +348,7 @@ async def _logs(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(pool: Any) -> int:
         await _job(pool, company, args.job)
-        async with pool.acquire() as conn:
+        async with tenant(pool, company) as conn:
             rows = await jobs.list_logs(conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset)
         docs = [jobs.log_document(r) for r in rows]
         if args.json:

@@ -28,7 +28,7 @@ async def _create_key(settings: Settings, company: str, role: str, label: str | 
     from services import keys
     from services.db import connect_pool
 
-    pool = await connect_pool(settings.dsn(), max_size=1)
+    pool = await connect_pool(settings.system_dsn(), max_size=1)  # an operator command
     try:
         async with pool.acquire() as conn:
             key, record = await keys.create_key(conn, company, role, label)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from services.db import tenant
 from services.errors import CrmioError
 from services.settings import Settings
 
@@ -72,7 +73,7 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
     company = cli._company(args, settings)
 
     async def run(pool: Any) -> int:
-        async with pool.acquire() as conn:
+        async with tenant(pool, company) as conn:
             if args.action == "list":
                 docs: Any = [schedules.schedule_document(r) for r in await schedules.list_schedules(conn, company)]
                 if not args.json:
@@ -84,7 +85,8 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
                 if not (args.name and args.cron and args.job):
                     raise CrmioError("schedules create needs --name, --cron and --job (JSON)")
                 row = await schedules.create_schedule(conn, company, name=args.name, cron=args.cron,
-                                                      timezone=args.tz, job=cli._json_arg(args.job, "job"))
+                                                      timezone=args.tz, job=cli._json_arg(args.job, "job"),
+                                                      queue=settings.topic_prefix)
                 docs = schedules.schedule_document(row)
             else:
                 if not args.id:
@@ -121,7 +123,7 @@ async def _limits(args: argparse.Namespace, settings: Settings) -> int:
         cli._print_json({"company_id": company, **lim.document()})
         return 0
 
-    return int(await cli._with_pool(settings, run))
+    return int(await cli._with_pool(settings, run, system=True))
 
 
 async def _purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,7 +144,7 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
                       f"uploads, {s['files_purged']} files ({s['bytes_purged']} bytes)")
         return 0
 
-    return int(await cli._with_pool(settings, run))
+    return int(await cli._with_pool(settings, run, system=True))
 
 
 def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -9,6 +9,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS
+from services.db import tenant
 from services import jobs
 from services.admission import start_request
 from services.retry import submit_retry as retry
@@ -33,7 +34,7 @@ async def cancel(
     import the aggregator then reports the cancel after every earlier result; an export notices
     it within its progress interval, removes its partial file and reports it itself.
     """
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         row, changed = await jobs.cancel_job(conn, company_id, job_id)
     if row is None:
         raise NotFound(f"no job {job_id} for company {company_id}")
@@ -52,7 +53,7 @@ async def rollback(
     *, force: bool = False,
 ) -> dict[str, Any]:
     """Start the rollback of an import (a job of its own); returns the rollback job."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with tenant(pool, company_id) as conn:
         rollback_id = await create_rollback_job(conn, company_id, job_id, force=force)
         row = await jobs.get_job(conn, company_id, rollback_id)
     assert row is not None

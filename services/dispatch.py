@@ -26,7 +26,7 @@ class Senders:
 
 
 async def admit(res: Resources, send: Senders) -> list[str]:
-    started = await with_retry(lambda: run_admission(res.pool, res.settings, send.request), what="admitting jobs")
+    started = await with_retry(lambda: run_admission(res.system, res.settings, send.request), what="admitting jobs")
     if started:
         log.info("admitted %d job(s): %s", len(started), ", ".join(started))
     return started
@@ -39,7 +39,7 @@ async def handle_request(res: Resources, req: dict[str, Any], send: Senders) -> 
         await record_request(res, req)
         await admit(res, send)
         return
-    job = await with_retry(lambda: confirm_start(res.pool, company_id, job_id), what=f"starting job {job_id}")
+    job = await with_retry(lambda: confirm_start(res.system, company_id, job_id), what=f"starting job {job_id}")
     if job is None:
         log.info("start of job %s skipped: it is not running (cancelled, finished or never admitted)", job_id)
         return

@@ -23,7 +23,7 @@ from schemas.models import get_model
 from services import jobs, storage, uploads
 from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleaning import CleanOptions, RecordCleaner
-from services.db import is_transient, with_retry
+from services.db import is_transient, tenant, with_retry
 from services.error_policy import parse_policy, policy_options
 from services.errors import CrmioError
 from services.filetype import check_file
@@ -68,7 +68,8 @@ def now_ms() -> int:
 @dataclass
 class Resources:
     settings: Settings
-    pool: asyncpg.Pool
+    pool: asyncpg.Pool     # the service role: every use scoped to one company (services.db.tenant)
+    system: asyncpg.Pool   # the owner role: cross-company tasks only (admission, schedules, retention)
 
 
 def reader_limits(settings: Settings, max_rows: int | None = None) -> ReaderLimits:
@@ -125,7 +126,7 @@ class JobContexts:
             return self._cache[job_id]
 
         async def load() -> asyncpg.Record | None:
-            async with self._res.pool.acquire() as conn:
+            async with tenant(self._res.pool, company_id) as conn:
                 return await jobs.get_job(conn, company_id, job_id)
 
         row = await with_retry(load, what=f"loading job {job_id}")
@@ -152,7 +153,7 @@ async def record_request(res: Resources, req: dict[str, Any]) -> None:
     company_id = req["company_id"]
 
     async def insert() -> None:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             job = {**job_from_request(req), "queue": res.settings.topic_prefix}
             if job["job_type"] == "import":
                 try:
@@ -174,7 +175,7 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
     job_id, company_id = req["job_id"], req["company_id"]
 
     async def load() -> tuple[asyncpg.Record | None, CompanyLimits]:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             return await jobs.get_job(conn, company_id, job_id), await company_limits(conn, res.settings, company_id)
 
     job, limits = await with_retry(load, what=f"loading job {job_id}")
@@ -234,7 +235,7 @@ def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
 
 async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult | None:
     async def whole() -> BatchResult | None:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, ctx.company_id) as conn:
             return await apply_rows(conn, ctx, fields, cleaned)
 
     try:
@@ -244,7 +245,7 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
     result = BatchResult()
     for pair in cleaned:
         async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult | None:
-            async with res.pool.acquire() as conn:
+            async with tenant(res.pool, ctx.company_id) as conn:
                 try:
                     return await apply_rows(conn, ctx, fields, [pair])
                 except Exception as exc:  # noqa: BLE001
@@ -267,7 +268,7 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
 
 async def _stop_job(res: Resources, ctx: JobContext, message: str) -> None:
     async def stop() -> None:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, ctx.company_id) as conn:
             await jobs.end_job_now(conn, ctx.company_id, ctx.job_id, "failed", message)
 
     await with_retry(stop, what=f"stopping job {ctx.job_id}")
@@ -369,7 +370,7 @@ class LaneApplier:
 async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:
     """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
     async def count() -> dict[str, int]:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, progress["company_id"]) as conn:
             return await jobs.ledger_counts(conn, progress["company_id"], progress["job_id"])
 
     ledger = await with_retry(count, what=f"counting job {progress['job_id']}")

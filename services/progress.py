@@ -59,7 +59,7 @@ def counters(p: dict[str, Any]) -> dict[str, int]:
     """The job row's counters from a progress value."""
     success = p["created"] + p["updated"] + p["skipped"]
     return {
-        "total": p["total"] if p["total"] is not None else p["processed"],
+        "total": p["total"] if p["total"] is not None else 0,  # 0: not known until the whole file is read
         "processed": p["processed"],
         "success": success,
         "error": p["failed"],

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.db import tenant
 from services import jobs, storage
 from services.errors import JobStateError, NotFound
 from services.settings import Settings
@@ -50,7 +51,7 @@ async def submit_retry(
     """Start the retry of job ``job_id``'s failed rows; returns the new import job."""
     from services.submit import submit_import
 
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         source = await jobs.get_job(conn, company_id, job_id)
         if source is None:
             raise NotFound(f"no job {job_id}")

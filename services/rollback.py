@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
+from services.db import copy_rows, set_tenant, tenant
 from services import jobs
 from services.errors import JobStateError, NotFound
 
@@ -175,8 +176,8 @@ async def _revert_chunk(
                 "WHERE job_id = $1 AND company_id = $2 AND record_number = ANY($4::int[])",
                 source_id, company, rollback["id"], done)
         if plan.conflicts:
-            await conn.copy_records_to_table(
-                "crm_import_export_logs",
+            await copy_rows(
+                conn, "crm_import_export_logs",
                 columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id"),
                 records=[(rollback["id"], item.numbers[0], "warning", message,
                           {"record_id": str(item.record_id), "import_left_version": item.last_version}, company)
@@ -202,7 +203,7 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
     """Run an admitted rollback job to its end; failures fail the job and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
     pool, settings = res.pool, res.settings
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         job = await jobs.get_job(conn, company_id, job_id)
     if job is None or job["job_status"] != "running":
         return
@@ -214,6 +215,7 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
         source_id = uuid.UUID(job["options"]["rollback_of"])
         force = bool(job["options"].get("force"))
         async with pool.acquire() as read, read.transaction(isolation="repeatable_read", readonly=True):
+            await set_tenant(read, company_id)
             c["total"] = await read.fetchval(
                 "SELECT count(DISTINCT record_id) FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
                 "AND outcome IN ('created', 'updated') AND rolled_back_by IS NULL", source_id, job["company_id"])
@@ -222,7 +224,7 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                 rows = await cursor.fetch(settings.rollback_chunk_rows)
                 if not rows:
                     break
-                async with pool.acquire() as conn:
+                async with tenant(pool, company_id) as conn:
                     plan = await _revert_chunk(conn, job, model, [_item(r) for r in rows], force,
                                                settings.record_partitions)
                     if plan is None:
@@ -240,7 +242,7 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
     except Exception as exc:  # noqa: BLE001 - the job fails, the worker stays up; the next rollback resumes
         log.exception("rollback %s failed", job_id)
         message = f"the rollback stopped ({type(exc).__name__}: {exc}); rolling back again continues where it stopped"
-        async with pool.acquire() as conn:
+        async with tenant(pool, company_id) as conn:
             await jobs.finish_job(conn, company_id, job_id, "failed", c, message, dt.datetime.now(dt.timezone.utc))
         await send_status(_status_event(job, "failed", c, started_ms, message, int(time.time() * 1000)))
         return
@@ -248,7 +250,7 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                + (f", {c['skipped']:,} created records were already deleted" if c["skipped"] else "")
                + (f"; {c['error']:,} records changed after the import were left alone (see the logs; roll back "
                   "with force to overwrite them)" if c["error"] else ""))
-    async with pool.acquire() as conn, conn.transaction():
+    async with tenant(pool, company_id) as conn:
         await jobs.finish_job(conn, company_id, job_id, "completed", c, message, dt.datetime.now(dt.timezone.utc))
         await conn.execute(
             "INSERT INTO crm_import_export_logs (job_id, log_level, message, company_id) VALUES ($1, 'info', $2, $3)",

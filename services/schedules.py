@@ -1,7 +1,7 @@
 """Schedules: a cron expression in a time zone and a job definition — an export with filters, or an
 import of every file dropped in the company's drop folder (<storage>/<company>/drop/<folder>).
 
-Every worker looks for due schedules each second. A due schedule is locked (FOR UPDATE SKIP
+Every worker looks for its deployment's due schedules each second. A due schedule is locked (FOR UPDATE SKIP
 LOCKED), its jobs are created with ids derived from (schedule, slot, file), and its next run time
 is advanced, all in one transaction: whichever worker gets the row fires the slot, once. The jobs
 start through admission like any other. Slots missed while no worker ran fire once, not each.
@@ -128,8 +128,9 @@ def _no_unknown(definition: dict[str, Any], allowed: set[str]) -> None:
 
 async def create_schedule(
     conn: asyncpg.Connection, company_id: str, *, name: str, cron: str, timezone: str, job: dict[str, Any],
-    now: dt.datetime | None = None,
+    queue: str, now: dt.datetime | None = None,
 ) -> asyncpg.Record:
+    """``queue``: the deployment (settings.topic_prefix) whose workers fire it."""
     if not name or len(name) > 200:
         raise ScheduleError("name the schedule (1 to 200 characters)")
     cron = _check_cron(cron)
@@ -138,10 +139,10 @@ async def create_schedule(
     at = next_run(cron, timezone, now or dt.datetime.now(dt.timezone.utc))
     return await conn.fetchrow(
         """
-        INSERT INTO crm_schedules (id, company_id, name, cron, timezone, job_definition, next_run_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+        INSERT INTO crm_schedules (id, company_id, name, cron, timezone, job_definition, next_run_at, queue)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
         """,
-        uuid.uuid4(), uuid.UUID(str(company_id)), name, cron, timezone, definition, at,
+        uuid.uuid4(), uuid.UUID(str(company_id)), name, cron, timezone, definition, at, queue,
     )
 
 
@@ -246,8 +247,8 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
     try:
         async with pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
-                "SELECT * FROM crm_schedules WHERE is_active AND next_run_at <= $1 "
-                "ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, _DUE_PER_PASS)
+                "SELECT * FROM crm_schedules WHERE is_active AND queue = $3 AND next_run_at <= $1 "
+                "ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, _DUE_PER_PASS, settings.topic_prefix)
             for s in due:
                 slot = s["next_run_at"]
                 if s["job_definition"]["job_type"] == "export":

@@ -19,7 +19,11 @@ class Settings(BaseSettings):
 
     # --- infrastructure -------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
-    database_url: SecretStr = SecretStr("postgresql://crmio:crmio@127.0.0.1:55432/crmio")
+    # The service's role: row-level security scopes it to the company of each transaction.
+    database_url: SecretStr = SecretStr("postgresql://crmio_app:crmio_app@127.0.0.1:55432/crmio")
+    # The owner (BYPASSRLS): migrations and the cross-company tasks (admission, schedules,
+    # retention, API-key lookup, metrics, operator commands).
+    system_database_url: SecretStr = SecretStr("postgresql://crmio:crmio@127.0.0.1:55432/crmio")
     # Where the local stack keeps its state (PostgreSQL cluster, Kafka data, logs, pid files).
     state_dir: Path = PROJECT_ROOT / "var"
     # Uploaded and exported files live here, one folder per company.
@@ -105,6 +109,9 @@ class Settings(BaseSettings):
 
     def dsn(self) -> str:
         return self.database_url.get_secret_value()
+
+    def system_dsn(self) -> str:
+        return self.system_database_url.get_secret_value()
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical name such as ``import.records``."""

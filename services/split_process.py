@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import avro
 from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS
+from services.db import set_tenant
 from services.settings import Settings
 
 __all__ = ["split_in_child", "warm_up", "shutdown"]
@@ -105,10 +106,12 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
 
 async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
     """The job ended meanwhile (cancelled, or stopped by its error policy): stop reading."""
-    status = await db.fetchval(
-        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
-        uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
-    )
+    async with db.transaction():
+        await set_tenant(db, job["company_id"])
+        status = await db.fetchval(
+            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+            uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
+        )
     return status in ("cancelled", "failed")
 
 

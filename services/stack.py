@@ -265,6 +265,7 @@ def env_lines(settings: Settings) -> list[str]:
     return [
         f"CRMIO_KAFKA_BOOTSTRAP={shlex.quote(settings.kafka_bootstrap)}",
         f"CRMIO_DATABASE_URL={shlex.quote(settings.dsn())}",
+        f"CRMIO_SYSTEM_DATABASE_URL={shlex.quote(settings.system_dsn())}",
     ]
 
 
@@ -728,33 +729,45 @@ def _ident(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _role_script(dsn: Dsn) -> str:
-    """Idempotent: the app role (LOGIN, not superuser) and its database, owned by it."""
-    role, pw, db = _ident(dsn.user), _pg_quote(dsn.password), _ident(dsn.database)
-    return "\n".join([
-        f"SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_pg_quote(dsn.user)}) AS need_role \\gset",
-        "\\if :need_role",
-        f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEROLE PASSWORD {pw};",
-        "\\else",
-        f"ALTER ROLE {role} LOGIN NOSUPERUSER PASSWORD {pw};",
-        "\\endif",
-        f"SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {_pg_quote(dsn.database)}) AS need_db \\gset",
+def _role_script(owner: Dsn, app: Dsn) -> str:
+    """Idempotent: the two roles and the database.
+
+    ``owner`` (the system DSN) owns the database and its tables, runs migrations and the
+    cross-company tasks (admission, schedules, retention, API-key lookup): BYPASSRLS.
+    ``app`` (the service DSN) does everything a company asks for: neither owner nor BYPASSRLS, so
+    row-level security scopes every row it reads or writes to the company of its transaction.
+    """
+    lines = []
+    for dsn, bypass in ((owner, "BYPASSRLS"), (app, "NOBYPASSRLS")):
+        role, pw = _ident(dsn.user), _pg_quote(dsn.password)
+        lines += [
+            f"SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_pg_quote(dsn.user)}) AS need_role \\gset",
+            "\\if :need_role",
+            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEROLE {bypass} PASSWORD {pw};",
+            "\\else",
+            f"ALTER ROLE {role} LOGIN NOSUPERUSER {bypass} PASSWORD {pw};",
+            "\\endif",
+        ]
+    db, role = _ident(owner.database), _ident(owner.user)
+    lines += [
+        f"SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {_pg_quote(owner.database)}) AS need_db \\gset",
         "\\if :need_db",
         f"CREATE DATABASE {db} OWNER {role};",
         "\\else",
         f"ALTER DATABASE {db} OWNER TO {role};",
         "\\endif",
         "",
-    ])
+    ]
+    return "\n".join(lines)
 
 
-def _pg_ensure_role(bindir: Path, paths: _Paths, dsn: Dsn) -> None:
+def _pg_ensure_role(bindir: Path, paths: _Paths, owner: Dsn, app: Dsn) -> None:
     _pg_run(
         bindir,
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(paths.pg_socket_dir(dsn.port)),
-         "-p", str(dsn.port), "-d", "postgres", "-f", "-"],
-        what=f"creating role {dsn.user!r} and database {dsn.database!r}", log_path=paths.pg_log,
-        stdin=_role_script(dsn), timeout=60,
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(paths.pg_socket_dir(owner.port)),
+         "-p", str(owner.port), "-d", "postgres", "-f", "-"],
+        what=f"creating roles {owner.user!r}, {app.user!r} and database {owner.database!r}", log_path=paths.pg_log,
+        stdin=_role_script(owner, app), timeout=60,
     )
 
 
@@ -773,15 +786,17 @@ async def _pg_answers(dsn: str, timeout: float) -> str | None:
 
 
 def _wait_pg_answers(settings: Settings, deadline: float, where: str) -> None:
-    while True:
-        reason = _run_async(lambda: _pg_answers(settings.dsn(), min(5.0, max(1.0, _remaining(deadline)))))
-        if reason is None:
-            return
-        # Wrong password or missing database will not fix itself: say so now.
-        if "password" in reason or "does not exist" in reason or _remaining(deadline) <= 0:
-            dsn = parse_dsn(settings.dsn())
-            raise StackError(f"PostgreSQL at {_join(dsn.host, dsn.port)} ({where}) refuses crmio's DSN: {reason}")
-        time.sleep(0.3)
+    for url in (settings.system_dsn(), settings.dsn()):
+        while True:
+            reason = _run_async(lambda: _pg_answers(url, min(5.0, max(1.0, _remaining(deadline)))))
+            if reason is None:
+                break
+            # Wrong password or missing database will not fix itself: say so now.
+            if "password" in reason or "does not exist" in reason or _remaining(deadline) <= 0:
+                dsn = parse_dsn(url)
+                raise StackError(f"PostgreSQL at {_join(dsn.host, dsn.port)} ({where}) refuses crmio's DSN "
+                                 f"(role {dsn.user}): {reason}")
+            time.sleep(0.3)
 
 
 def _pg_spawn(settings: Settings, paths: _Paths, dsn: Dsn, deadline: float) -> None:
@@ -795,12 +810,12 @@ def _pg_spawn(settings: Settings, paths: _Paths, dsn: Dsn, deadline: float) -> N
          "-t", str(max(5, int(_remaining(deadline)))), "start"],
         what="pg_ctl start", log_path=paths.pg_log,
     )
-    _pg_ensure_role(bindir, paths, dsn)
+    _pg_ensure_role(bindir, paths, dsn, parse_dsn(settings.dsn()))
 
 
 def _postgres_up(settings: Settings, deadline: float) -> bool:
-    """Make PostgreSQL answer the app's DSN; True when this call started the server."""
-    dsn = parse_dsn(settings.dsn())
+    """Make PostgreSQL answer crmio's DSNs; True when this call started the server."""
+    dsn = parse_dsn(settings.system_dsn())
     paths = _Paths(settings.state_dir)
     if _pg_pid(paths) is not None:
         _wait_pg_answers(settings, deadline, f"started by crmio, log {paths.pg_log}")

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.models import get_model
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
+from services.db import tenant
 from services import jobs, storage
 from services.cleaning import validate_rules
 from services.error_policy import policy_options
@@ -65,7 +66,7 @@ async def submit_import(
     rules = validate_rules(target, rules) if rules else None
     options = policy_options(options or {})
     clean_options(options, settings)  # a bad date_order or phone_region is refused now, not per batch
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         limits = await company_limits(conn, settings, company_id)
 
     def check_and_store() -> tuple[str, dict[str, str], str]:
@@ -95,7 +96,7 @@ async def submit_import(
         "options": options,
         "queue": settings.topic_prefix,
     }
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         await jobs.insert_job(conn, job)
         row = await jobs.get_job(conn, company_id, job["id"])
     now = int(time.time() * 1000)

@@ -46,6 +46,13 @@ install_java_maven() {
     if [ "${#need[@]}" -gt 0 ]; then apt_install "${need[@]}"; fi
 }
 
+install_chromium() {
+    # The web UI's browser tests drive Debian's headless Chromium (Playwright is pointed at it; its
+    # own browser downloads are never used).
+    if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then return; fi
+    apt_install chromium
+}
+
 python_bin() {
     for candidate in python3.11 python3; do
         if command -v "$candidate" >/dev/null \
@@ -83,6 +90,7 @@ print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
 
 install_postgres
 install_java_maven
+install_chromium
 install_venv
 resolve_kafka
 say "done: start the stack with: $VENV/bin/crmio stack up (or make stack-up)"

@@ -22,7 +22,8 @@ async def resources() -> Resources:
         async with _lock:
             if _resources is None:
                 pool = await connect_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-                _resources = Resources(settings, pool)
+                system = await connect_pool(settings.system_dsn(), min_size=1, max_size=4)
+                _resources = Resources(settings, pool, system)
     return _resources
 
 
@@ -39,4 +40,5 @@ async def _close(app: object, **kwargs: object) -> None:
     split_process.shutdown()
     if _resources is not None:
         await _resources.pool.close()
+        await _resources.system.close()
         _resources = None

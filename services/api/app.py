@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
-from services.api import routes_events, routes_jobs, routes_ops, routes_templates, routes_uploads
+from services.api import (routes_control, routes_events, routes_jobs, routes_ops, routes_schedules, routes_templates,
+                          routes_ui, routes_uploads, routes_web)
 from services.api.deps import Resources
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
@@ -47,6 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as stack:
             pool = await connect_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
             stack.push_async_callback(pool.close)
+            system = await connect_pool(settings.system_dsn(), min_size=1, max_size=4)
+            stack.push_async_callback(system.close)
             prod = await stack.enter_async_context(producer(settings))
             admin = await _kafka_admin(settings)
             stack.push_async_callback(admin.close)
@@ -54,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
             offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
             await offsets.start()
             stack.push_async_callback(offsets.stop)
-            app.state.resources = Resources(settings, pool, prod, admin)
+            app.state.resources = Resources(settings, pool, prod, admin, system)
             app.state.offsets_consumer = offsets
             yield
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     install_error_handlers(app)
-    for module in (routes_ops, routes_uploads, routes_jobs, routes_events, routes_templates):
+    for module in (routes_ops, routes_uploads, routes_jobs, routes_control, routes_events, routes_templates,
+                   routes_schedules, routes_ui, routes_web):
         app.include_router(module.router)
     return app

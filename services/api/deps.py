@@ -21,9 +21,10 @@ __all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
 @dataclass
 class Resources:
     settings: Settings
-    pool: asyncpg.Pool
+    pool: asyncpg.Pool      # the service role: every use scoped to the caller's company (services.db.tenant)
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
+    system: asyncpg.Pool    # the owner role: API-key lookup and company-less metrics only
 
 
 def resources(request: Request) -> Resources:
@@ -41,7 +42,7 @@ async def caller(
     """The API key of the request; 401 without one or with an unknown or revoked one."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
-    async with res.pool.acquire() as conn:
+    async with res.system.acquire() as conn:  # the key names the company: no tenant is known before it
         key = await keys.verify_key(conn, credentials.credentials)
     if key is None:
         raise Unauthorized("the API key is unknown or revoked")

@@ -67,7 +67,8 @@ def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | N
     elif rate > 0 and total:
         eta = max(total - processed, 0) / rate
     doc.update(
-        percent=round(100.0 * processed / total, 1) if total else (100.0 if raw["job_status"] == "completed" else 0.0),
+        percent=round(min(100.0, 100.0 * processed / total), 1) if total else (
+            100.0 if raw["job_status"] == "completed" else 0.0),
         records_per_second=round(rate, 1),
         eta_seconds=round(eta, 1) if eta is not None else None,
         elapsed_seconds=round(elapsed, 3),

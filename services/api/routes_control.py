@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.db import tenant
 from services import control, jobs, storage, uploads
 from services.api.bodies import RetryRequest, RollbackRequest
 from services.api.deps import Caller, Res, require_admin
@@ -20,7 +21,7 @@ router = APIRouter(tags=["job control"])
 @router.post("/api/v1/jobs/{job_id}/rollback", status_code=202,
              summary="Roll back an import (admin): a rollback job removes what it created and restores what it updated")
 async def rollback(job_id: str, key: Caller, res: Res, body: RollbackRequest | None = None) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         if await jobs.get_job(conn, key.company_id, job_id) is None:  # another company's job: 404 for every role
             raise NotFound(f"no job {job_id}")
     require_admin(key, "roll back imports")
@@ -35,7 +36,7 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
     body = body or RetryRequest()
     file = name = fmt = None
     if body.upload_id is not None:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, key.company_id) as conn:
             upload = await uploads.get_upload(conn, key.company_id, str(body.upload_id))
         if upload is None:
             raise NotFound(f"no upload {body.upload_id}")
@@ -44,13 +45,13 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
     mapping = {c: f for c, f in (body.mapping or {}).items() if f} or None
     job = await control.retry(res.settings, res.pool, res.producer, key.company_id, job_id, mapping=mapping,
                               file=file, display_name=name, file_format=fmt)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         row = await jobs.get_job(conn, key.company_id, job["id"])
     return OrjsonResponse(progress_document(row), 201)
 
 
 @router.get("/api/v1/limits", summary="The company's limits and retention (set by the operator: crmio limits set)")
 async def limits(key: Caller, res: Res) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         lim = await company_limits(conn, res.settings, key.company_id)
     return OrjsonResponse({**lim.document(), "max_running_jobs_total": res.settings.max_running_jobs_total})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from services.db import tenant
 from services import jobs
 from services.api.deps import Caller, Res
 from services.api.sse import company_stream, job_stream
@@ -21,7 +22,7 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @router.get("/api/v1/jobs/{job_id}/events", response_class=StreamingResponse,
             summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends")
 async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         if await jobs.get_job(conn, key.company_id, job_id) is None:
             raise NotFound(f"no job {job_id}")
     s = res.settings

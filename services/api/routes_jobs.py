@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
+from services.db import tenant
 from services import control, jobs, storage, templates, uploads
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res, Resources
@@ -34,7 +35,7 @@ _ERRORS_PAGE = 1000
 
 
 async def _job(res: Resources, company_id: str, job_id: str) -> Any:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, company_id) as conn:
         row = await jobs.get_job(conn, company_id, job_id)
     if row is None:
         raise NotFound(f"no job {job_id}")
@@ -43,7 +44,7 @@ async def _job(res: Resources, company_id: str, job_id: str) -> Any:
 
 async def _create_import(body: ImportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
     settings = res.settings
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, company_id) as conn:
         upload = await uploads.get_upload(conn, company_id, str(body.upload_id))
         if upload is None:
             raise NotFound(f"no upload {body.upload_id}")
@@ -54,7 +55,7 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
     options = body.options.as_dict()
     if body.error_policy is not None:
         options["error_policy"] = body.error_policy.model_dump()
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, company_id) as conn:
         check_row_estimate(await company_limits(conn, settings, company_id), upload["row_estimate"],
                            upload["row_estimate_exact"], upload["original_filename"])
     if upload["sheet"] and "sheet" not in options:
@@ -72,7 +73,7 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
         rules=spec.rules, options=options,
     )
     if spec.chosen:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             await templates.remember_mapping(conn, company_id, spec.model.name, job["field_mapping"] or {})
     return job
 
@@ -113,7 +114,7 @@ async def get_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OrjsonResponse:
     limit = min(limit, res.settings.api_page_size_max)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         rows, total = await list_jobs(conn, key.company_id, job_type=job_type, job_status=job_status,
                                       target_model=target_model, created_from=created_from,
                                       created_to=created_to, limit=limit, offset=offset)
@@ -127,8 +128,8 @@ async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
 
 @router.post("/{job_id}/cancel", summary="Cancel a pending or running job; nothing is applied after the answer")
 async def cancel_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
-    job = await control.cancel(res.settings, res.pool, res.producer, key.company_id, job_id)
-    return OrjsonResponse(progress_document(job))
+    await control.cancel(res.settings, res.pool, res.producer, key.company_id, job_id)
+    return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
 
 
 @router.get("/{job_id}/logs", summary="A job's logs, in record order")
@@ -142,7 +143,7 @@ async def get_logs(
 ) -> OrjsonResponse:
     row = await _job(res, key.company_id, job_id)
     limit = min(limit, res.settings.api_page_size_max)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         logs = await jobs.list_logs(conn, key.company_id, str(row["id"]), level=level, limit=limit, offset=offset)
     return OrjsonResponse({"items": [jobs.log_document(r) for r in logs], "limit": limit, "offset": offset})
 
@@ -160,7 +161,7 @@ async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
         yield "\ufeff" + csv_lines([columns])  # the BOM makes Excel read the file as UTF-8
         offset = 0
         while True:
-            async with res.pool.acquire() as conn:
+            async with tenant(res.pool, company) as conn:
                 page = await jobs.list_logs(conn, company, jid, level="error", limit=_ERRORS_PAGE, offset=offset)
             if not page:
                 return

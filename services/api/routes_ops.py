@@ -43,5 +43,5 @@ async def readyz(res: Res) -> OrjsonResponse:
 @router.get("/metrics", summary="Prometheus metrics (no company data: aggregates only)")
 async def metrics(request: Request, res: Res) -> Response:
     m = request.app.state.metrics
-    await m.refresh(res.settings, res.pool, res.admin, request.app.state.offsets_consumer)
+    await m.refresh(res.settings, res.system, res.admin, request.app.state.offsets_consumer)
     return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

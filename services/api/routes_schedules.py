@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from services.db import tenant
 from services import schedules
 from services.api.bodies import ScheduleCreate
 from services.api.deps import Caller, Res, require_admin
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 
 @router.get("", summary="The company's schedules with their next run time")
 async def list_schedules(key: Caller, res: Res) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         rows = await schedules.list_schedules(conn, key.company_id)
     return OrjsonResponse({"items": [schedules.schedule_document(r) for r in rows]})
 
@@ -24,21 +25,22 @@ async def list_schedules(key: Caller, res: Res) -> OrjsonResponse:
 @router.post("", status_code=201, summary="Create a schedule (admin)")
 async def create_schedule(body: ScheduleCreate, key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "create schedules")
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         row = await schedules.create_schedule(conn, key.company_id, name=body.name, cron=body.cron,
-                                              timezone=body.timezone, job=body.job)
+                                              timezone=body.timezone, job=body.job,
+                                              queue=res.settings.topic_prefix)
     return OrjsonResponse(schedules.schedule_document(row), 201)
 
 
 @router.get("/{schedule_id}", summary="A schedule")
 async def get_schedule(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         row = await schedules.get_schedule(conn, key.company_id, schedule_id)
     return OrjsonResponse(schedules.schedule_document(row))
 
 
 async def _set_active(schedule_id: str, key: Caller, res: Res, active: bool) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         await schedules.get_schedule(conn, key.company_id, schedule_id)  # 404 first, for every role
         require_admin(key, "pause or resume schedules")
         row = await schedules.set_active(conn, key.company_id, schedule_id, active)
@@ -57,7 +59,7 @@ async def resume(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
 
 @router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule (admin); jobs it started stay")
 async def delete(schedule_id: str, key: Caller, res: Res) -> Response:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         await schedules.get_schedule(conn, key.company_id, schedule_id)
         require_admin(key, "delete schedules")
         await schedules.delete_schedule(conn, key.company_id, schedule_id)

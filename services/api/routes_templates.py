@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from services.db import tenant
 from services import templates
 from services.api.bodies import TemplateCreate, TemplateUpdate
 from services.api.deps import Caller, Res, require_admin
@@ -33,7 +34,7 @@ async def list_templates(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OrjsonResponse:
     limit = min(limit, res.settings.api_page_size_max)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         rows, total = await templates.list_templates(conn, key.company_id, search=search, is_active=is_active,
                                                      template_type=template_type, target_model=target_model,
                                                      limit=limit, offset=offset)
@@ -44,14 +45,14 @@ async def list_templates(
 @router.post("", status_code=201, summary="Create a template (admin)")
 async def create_template(body: TemplateCreate, key: Caller, res: Res) -> OrjsonResponse:
     _admin(key)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         row = await templates.create_template(conn, key.company_id, body.model_dump())
     return OrjsonResponse(templates.template_document(row), 201)
 
 
 @router.get("/{template_id}", summary="A template")
 async def get_template(template_id: str, key: Caller, res: Res) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         row = await templates.get_template(conn, key.company_id, template_id)
     if row is None:
         raise NotFound(f"no template {template_id}")
@@ -60,7 +61,7 @@ async def get_template(template_id: str, key: Caller, res: Res) -> OrjsonRespons
 
 @router.patch("/{template_id}", summary="Change a template's fields; is_active false deactivates it (admin)")
 async def update_template(template_id: str, body: TemplateUpdate, key: Caller, res: Res) -> OrjsonResponse:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         # Existence first: another company's template is a 404 for every role.
         if await templates.get_template(conn, key.company_id, template_id) is None:
             raise NotFound(f"no template {template_id}")
@@ -73,7 +74,7 @@ async def update_template(template_id: str, body: TemplateUpdate, key: Caller, r
 
 @router.delete("/{template_id}", status_code=204, summary="Delete a template (admin); jobs keep their own copy")
 async def delete_template(template_id: str, key: Caller, res: Res) -> Response:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         if await templates.get_template(conn, key.company_id, template_id) is None:
             raise NotFound(f"no template {template_id}")
         _admin(key)

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.db import tenant
 from services import jobs
 from services.api.job_queries import changed_jobs, progress_document, signature
 
@@ -43,7 +44,7 @@ async def job_stream(pool: asyncpg.Pool, company_id: str, job_id: str, interval_
     quiet_since = time.monotonic()
     yield b"retry: 2000\n\n"
     while True:
-        async with pool.acquire() as conn:
+        async with tenant(pool, company_id) as conn:
             row = await jobs.get_job(conn, company_id, job_id)
         if row is None:  # deleted by retention while watched
             yield format_event("gone", {"id": job_id})
@@ -62,13 +63,13 @@ async def job_stream(pool: asyncpg.Pool, company_id: str, job_id: str, interval_
 
 async def company_stream(pool: asyncpg.Pool, company_id: str, interval_s: float, keepalive_s: float) -> AsyncIterator[bytes]:
     """Events of every job of the company that changes after the connection opened; never ends by itself."""
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         cursor: dt.datetime = await conn.fetchval("SELECT now()")
     seen: dict[Any, tuple[dt.datetime, tuple[Any, ...]]] = {}
     quiet_since = time.monotonic()
     yield b"retry: 2000\n\n"
     while True:
-        async with pool.acquire() as conn:
+        async with tenant(pool, company_id) as conn:
             rows = await changed_jobs(conn, company_id, cursor - LOOKBACK)
         for row in rows:
             sig = signature(row)

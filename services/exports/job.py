@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from services.db import tenant
 from services import jobs, storage
 from services.errors import CrmioError
 from services.exports.runner import run_export
@@ -79,7 +80,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
     """Run an export job request; failures fail the job (with a final status event) and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
     try:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             job = await jobs.get_job(conn, company_id, job_id)
             if job is None or job["job_type"] != "export" or job["job_status"] in jobs.FINAL_STATUSES:
                 log.info("export request %s skipped: no such pending export job for company %s", job_id, company_id)
@@ -95,7 +96,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
     async def report(progress: dict[str, int | str]) -> None:
         nonlocal last
         last = _counters(int(progress["total"]), int(progress["processed"]))
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, company_id) as conn:
             await jobs.update_progress(conn, company_id, job_id, last)
             status = await conn.fetchval(
                 "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
@@ -120,7 +121,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         return
     final = _counters(count, count)
     try:
-        async with res.pool.acquire() as conn, conn.transaction():
+        async with tenant(res.pool, company_id) as conn:
             await set_file_path(conn, company_id, job_id, rel)
             done = await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.timezone.utc))
             if not done:  # cancelled between the last row and now: the cancel wins
@@ -146,7 +147,7 @@ async def _finish(
     send_status: SendStatus,
 ) -> None:
     try:
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, job["company_id"]) as conn:
             await jobs.finish_job(conn, str(job["company_id"]), str(job["id"]), status, None, message,
                                   dt.datetime.now(dt.timezone.utc))
     except Exception:  # noqa: BLE001

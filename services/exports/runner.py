@@ -20,6 +20,7 @@ import orjson
 
 from schemas.models import Field, TargetModel, get_model
 from services import storage
+from services.db import set_tenant
 from services.exports.query import ExportError, ExportQuery, ExportTooLarge, build_query, check_filters, check_sort, export_fields
 from services.exports.csv_writer import copy_csv
 from services.exports.json_writer import copy_json
@@ -175,6 +176,7 @@ async def run_export(
     interval = settings.status_interval_s
     async with pool.acquire() as conn:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await set_tenant(conn, company_id)
             # JIT compiles for ~0.5 s before the first row; a streaming scan gains nothing from it.
             await conn.execute("SET LOCAL jit = off")
             total = await conn.fetchval(query.count_sql, *query.args)

@@ -11,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
+from services.db import tenant
 from services import jobs
 from services.exports.runner import check_row_cap, export_spec
 from services.exports.query import ExportError
@@ -56,7 +57,7 @@ async def submit_export(
         "options": stored,
         "queue": settings.topic_prefix,
     }
-    async with pool.acquire() as conn:
+    async with tenant(pool, company_id) as conn:
         if spec.file_format in ("pdf", "excel"):
             # Refuse an over-limit export now; the runner checks again on its own snapshot.
             check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))

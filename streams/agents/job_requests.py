@@ -60,7 +60,7 @@ async def schedule_timer() -> None:
     from services.schedules import fire_due
 
     try:
-        await fire_due((await resources()).pool, settings)
+        await fire_due((await resources()).system, settings)
     except Exception:  # noqa: BLE001
         log.exception("firing due schedules failed")
 
@@ -70,6 +70,6 @@ async def retention_timer() -> None:
     from services.retention import purge_if_due
 
     try:
-        await purge_if_due((await resources()).pool, settings)
+        await purge_if_due((await resources()).system, settings)
     except Exception:  # noqa: BLE001
         log.exception("retention purge failed")

@@ -46,6 +46,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env.update({
         "CRMIO_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "CRMIO_DATABASE_URL": settings.dsn(),
+        "CRMIO_SYSTEM_DATABASE_URL": settings.system_dsn(),
         "CRMIO_TOPIC_PREFIX": settings.topic_prefix,
         "CRMIO_APP_ID": settings.app_id,
         "CRMIO_STORAGE_DIR": str(settings.storage_dir),
@@ -75,10 +76,12 @@ async def _check_kafka(settings: Settings) -> None:
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     await _check_kafka(settings)
     try:
-        p = await connect_pool(settings.dsn(), max_size=4, timeout_s=10)
+        # The owner's pool: tests check state across companies; the worker, API and CLI processes
+        # they start use the service role, bound by row-level security.
+        p = await connect_pool(settings.system_dsn(), max_size=4, timeout_s=10)
     except Exception as exc:  # noqa: BLE001
         pytest.fail(
-            f"PostgreSQL is not reachable at {settings.dsn().rsplit('@', 1)[-1]} ({exc}). "
+            f"PostgreSQL is not reachable at {settings.system_dsn().rsplit('@', 1)[-1]} ({exc}). "
             "Start the stack with `make stack-up` (or `.venv/bin/crmio stack up`) before the integration tests.",
             pytrace=False,
         )

@@ -532,7 +532,7 @@ def test_keys_create_prints_the_key_last(settings: Settings, capsys: pytest.Capt
     assert key.startswith("crmio_") and len(key) > 40
 
     async def check() -> keys.ApiKey | None:
-        conn = await asyncpg.connect(settings.dsn())
+        conn = await asyncpg.connect(settings.system_dsn())  # key lookup precedes any tenant
         try:
             return await keys.verify_key(conn, key)
         finally:

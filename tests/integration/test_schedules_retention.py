@@ -68,7 +68,8 @@ async def test_a_schedule_imports_dropped_files(
     async with pool.acquire() as conn:
         schedule = await schedules.create_schedule(conn, company, name="inbox", cron="* * * * * */2", timezone="UTC",
                                                    job={"job_type": "import", "target_model": "lead",
-                                                        "folder": "inbox", "duplicate_handling": "update"})
+                                                        "folder": "inbox", "duplicate_handling": "update"},
+                                                   queue=settings.topic_prefix)
     inbox = schedules.drop_folder(settings, company, "inbox")
     inbox.mkdir(parents=True, exist_ok=True)
     write(tmp_path / "leads.csv", lead_rows(200, tag="drop")).rename(inbox / "leads.csv")

@@ -106,20 +106,30 @@ def test_default_settings_point_at_local_stack() -> None:
 
 def test_env_lines_are_shell_safe() -> None:
     s = Settings(kafka_bootstrap="127.0.0.1:19192",
-                 database_url="postgresql://crmio:it's $HOME`x`@127.0.0.1:55532/crmio")
+                 database_url="postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
+                 system_database_url="postgresql://crmio:\"a b\"@127.0.0.1:55532/crmio")
     lines = stack.env_lines(s)
     assert lines[0] == "CRMIO_KAFKA_BOOTSTRAP=127.0.0.1:19192"
     parsed = dict(shlex.split(line)[0].split("=", 1) for line in lines)
     assert parsed == {"CRMIO_KAFKA_BOOTSTRAP": "127.0.0.1:19192",
-                      "CRMIO_DATABASE_URL": "postgresql://crmio:it's $HOME`x`@127.0.0.1:55532/crmio"}
+                      "CRMIO_DATABASE_URL": "postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
+                      "CRMIO_SYSTEM_DATABASE_URL": 'postgresql://crmio:"a b"@127.0.0.1:55532/crmio'}
 
 
 def test_env_lines_default_unquoted() -> None:
-    assert stack.env_lines(Settings(database_url="postgresql://crmio:crmio@127.0.0.1:55432/crmio",
-                                    kafka_bootstrap="127.0.0.1:9092")) == [
+    assert stack.env_lines(Settings(kafka_bootstrap="127.0.0.1:9092")) == [
         "CRMIO_KAFKA_BOOTSTRAP=127.0.0.1:9092",
-        "CRMIO_DATABASE_URL=postgresql://crmio:crmio@127.0.0.1:55432/crmio",
+        "CRMIO_DATABASE_URL=postgresql://crmio_app:crmio_app@127.0.0.1:55432/crmio",
+        "CRMIO_SYSTEM_DATABASE_URL=postgresql://crmio:crmio@127.0.0.1:55432/crmio",
     ]
+
+
+def test_role_script_makes_the_service_role_subject_to_row_level_security() -> None:
+    script = stack._role_script(stack.parse_dsn("postgresql://crmio:pw@127.0.0.1:5/crmio"),
+                                stack.parse_dsn("postgresql://crmio_app:pw2@127.0.0.1:5/crmio"))
+    assert 'CREATE ROLE "crmio_app" LOGIN NOSUPERUSER NOCREATEROLE NOBYPASSRLS' in script
+    assert 'CREATE ROLE "crmio" LOGIN NOSUPERUSER NOCREATEROLE BYPASSRLS' in script
+    assert 'CREATE DATABASE "crmio" OWNER "crmio"' in script
 
 
 def test_postgres_conf_keeps_durability(tmp_path: Path) -> None:

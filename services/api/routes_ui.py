@@ -1,0 +1,154 @@
+"""Small read-only routes the web UI needs: who am I, the models' fields, re-inspecting an upload, export counts,
+the error summary of an import. Every one is scoped to the caller's company like the rest of the API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from schemas.models import MODELS
+from services import jobs, storage, templates, uploads
+from services.api.bodies import Model
+from services.api.deps import Caller, Res
+from services.api.http import OrjsonResponse
+from services.db import tenant
+from services.errors import NotFound
+from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filters
+from services.pipeline import reader_limits
+from services.readers import FileFormat, ReaderLimits, open_table
+from services.validation import RULES
+
+__all__ = ["router", "InspectRequest", "CountRequest", "models_document"]
+
+router = APIRouter(prefix="/api/v1", tags=["web UI"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InspectRequest(_Strict):
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+class CountRequest(_Strict):
+    target_model: Model
+    filters: list[dict[str, Any]] | None = None
+
+
+def models_document() -> dict[str, Any]:
+    """Every target model's fields (type, required, choices), the filter ops and the validation rules."""
+    return {
+        "models": {
+            name: {
+                "fields": [
+                    {"name": f.name, "title": f.title, "type": f.type, "required": f.required,
+                     "choices": list(f.choices), "max_length": f.max_length}
+                    for f in model.fields
+                ],
+                "match_fields": list(model.match_fields),
+            }
+            for name, model in MODELS.items()
+        },
+        "pseudo_fields": list(PSEUDO_FIELDS),
+        "filter_ops": list(OPS),
+        "rules": list(RULES),
+    }
+
+
+@router.get("/me", summary="The calling API key: its company, role and label")
+async def me(key: Caller) -> OrjsonResponse:
+    return OrjsonResponse({"company_id": key.company_id, "role": key.role, "label": key.label, "key_id": key.id})
+
+
+@router.get("/models", summary="The target models' fields, the export filter ops and the validation rules")
+async def models(key: Caller) -> OrjsonResponse:
+    return OrjsonResponse(models_document())
+
+
+def _inspect(
+    path: Path, fmt: FileFormat, name: str, body: InspectRequest, limits: ReaderLimits, rows: int, count_max: int
+) -> dict[str, Any]:
+    """Headers, the first ``rows`` rows and the row count (exact up to ``count_max``). Blocking: run in a thread."""
+    with open_table(path, fmt, display_name=name, sheet=body.sheet, encoding=body.encoding,
+                    delimiter=body.delimiter, limits=limits) as reader:
+        info = reader.info
+        out: list[list[str | None]] = []
+        count = 0
+        for row in reader.rows():
+            count += 1
+            if count <= rows:
+                out.append(list(row.cells))
+            if count >= count_max:
+                break
+    return {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": info.sheet,
+            "sheet_names": list(info.sheet_names), "headers": list(info.headers), "rows": out,
+            "row_estimate": count, "row_estimate_exact": count < count_max}
+
+
+@router.post("/uploads/{upload_id}/inspect",
+             summary="Read an upload again with another sheet, encoding or delimiter: headers, first rows, suggestions")
+async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -> OrjsonResponse:
+    settings = res.settings
+    async with tenant(res.pool, key.company_id) as conn:
+        row = await uploads.get_upload(conn, key.company_id, upload_id)
+        if row is None:
+            raise NotFound(f"no upload {upload_id}")
+        memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in MODELS}
+    path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
+    doc = await asyncio.to_thread(_inspect, path, row["file_format"], row["original_filename"], body,
+                                  reader_limits(settings), settings.preview_rows, settings.upload_count_rows_max)
+    if not doc["row_estimate_exact"]:
+        doc["row_estimate"] = max(doc["row_estimate"], row["row_estimate"] or 0)  # the upload's estimate of the rest
+    doc["upload_id"] = str(row["id"])
+    doc["suggested_mapping"] = uploads.suggestions(doc["headers"], memories)
+    return OrjsonResponse(doc)
+
+
+@router.post("/exports/count", summary="How many of the company's records an export's filters match")
+async def export_count(body: CountRequest, key: Caller, res: Res) -> OrjsonResponse:
+    model = MODELS[body.target_model]
+    filters = check_filters(model, body.filters)
+    query = build_query(model, uuid.UUID(key.company_id), list(model.fields[:1]), filters, [])
+    async with tenant(res.pool, key.company_id) as conn:
+        count = await conn.fetchval(query.count_sql, *query.args)
+    return OrjsonResponse({"target_model": model.name, "count": count})
+
+
+# Per field: how many failed rows name it in an error, and the first hint. A row-level problem (a
+# malformed line) has no issue list and counts under its log's field, "(row)".
+_ERROR_SUMMARY = """
+    WITH errs AS (
+        SELECT l.id, l.field AS log_field, l.record_data FROM crm_import_export_logs AS l
+         WHERE l.company_id = $1 AND l.job_id = $2 AND l.log_level = 'error'
+    ), issues AS (
+        SELECT DISTINCT ON (e.id, i->>'field') i->>'field' AS field, i->>'hint' AS hint, i->>'message' AS message
+          FROM errs AS e, jsonb_array_elements(coalesce(e.record_data->'issues', '[]'::jsonb)) AS i
+         WHERE i->>'level' = 'error'
+        UNION ALL
+        SELECT e.log_field, 'correct the row in the file', NULL FROM errs AS e WHERE e.log_field = '(row)'
+    )
+    SELECT field, count(*) AS rows, min(hint) AS hint, min(message) AS example
+      FROM issues GROUP BY field ORDER BY count(*) DESC, field
+"""
+
+
+@router.get("/jobs/{job_id}/error-summary", summary="An import's failed rows counted per field, with a hint per field")
+async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    async with tenant(res.pool, key.company_id) as conn:
+        row = await jobs.get_job(conn, key.company_id, job_id)
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        fields = await conn.fetch(_ERROR_SUMMARY, key.company_id, row["id"])
+    return OrjsonResponse({
+        "job_id": str(row["id"]), "error_records": row["error_records"],
+        "fields": [{"field": f["field"], "rows": f["rows"], "hint": f["hint"], "example": f["example"]}
+                   for f in fields],
+    })
