@@ -48,7 +48,7 @@ COLUMNS = ("id", "company_id", "match_key", "first_name", "last_name", "email", 
 
 
 async def seed(settings: Settings, sizes: list[int]) -> dict[int, str]:
-    pool = await connect_pool(settings.dsn(), max_size=2)
+    pool = await connect_pool(settings.system_dsn(), max_size=2)
     companies: dict[int, str] = {}
     try:
         async with pool.acquire() as conn:

@@ -41,7 +41,7 @@ async def run_one(
     run = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}",
                                        "storage_dir": workdir / "storage"})
-    pool = await connect_pool(settings.dsn())
+    pool = await connect_pool(settings.system_dsn())
     try:
         await migrate(pool)
         await ensure_topics(settings)

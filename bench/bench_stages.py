@@ -44,13 +44,14 @@ async def main() -> None:
         t2 = time.perf_counter()
         decoded = [avro.decode("record_batch", b) for b in encoded]
         t3 = time.perf_counter()
-        pool = await connect_pool(settings.dsn(), max_size=2)
-        await migrate(pool)
-        async with pool.acquire() as conn:
+        system = await connect_pool(settings.system_dsn(), max_size=2)
+        await migrate(system)
+        async with system.acquire() as conn:
             await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import",
                                          "target_model": "lead", "file_format": "csv", "file_path": "x",
-                                         "duplicate_handling": args.mode, "options": {}})
-        res = Resources(settings, pool)
+                                         "duplicate_handling": args.mode, "options": {}, "queue": settings.topic_prefix})
+        pool = await connect_pool(settings.dsn(), max_size=2)  # the service role, as a worker applies
+        res = Resources(settings, pool, system)
         contexts = JobContexts(res)
         t4 = time.perf_counter()
         cpu4 = time.process_time()
@@ -60,6 +61,7 @@ async def main() -> None:
         t5 = time.perf_counter()
         apply_cpu = time.process_time() - cpu4
         await pool.close()
+        await system.close()
     n = args.rows
     for name, secs in (("read + split", t1 - t0), ("avro encode", t2 - t1), ("avro decode", t3 - t2),
                        ("apply (clean, duplicates, PostgreSQL)", t5 - t4)):

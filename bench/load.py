@@ -179,7 +179,7 @@ async def main() -> None:
         settings = Settings().model_copy(update={"topic_prefix": f"load{run}", "app_id": f"crmio-load-{run}",
                                                  "storage_dir": workdir / "storage"})
         await ensure_topics(settings)
-        pool = await connect_pool(settings.dsn(), max_size=4)
+        pool = await connect_pool(settings.system_dsn(), max_size=4)
         worker = start_worker(settings, workdir / "worker.log")
         api, url = api_process(settings, workdir / "api.log")
         try:

@@ -14,6 +14,7 @@ from services import jobs
 from services.admission import start_request
 from services.db import tenant, with_retry
 from services.error_policy import breach, parse_policy
+from services.errors import JobStateError
 from services.rollback import create_rollback_job
 from services.pipeline import Resources, exact_when_complete, now_ms
 from services.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
@@ -129,6 +130,26 @@ async def _all_or_nothing_end(
     return await _finish(res, p, final, message, now)
 
 
+async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]) -> str:
+    """The file was refused part way (a row the reader cannot read, a limit): nothing of it may stay
+    half-applied, so the rows applied before are rolled back by an automatic rollback job."""
+    job_id, company_id = p["job_id"], p["company_id"]
+
+    async def rollback() -> str | None:
+        async with tenant(res.pool, company_id) as conn:
+            try:
+                return await create_rollback_job(conn, company_id, job_id, force=False, automatic=True)
+            except JobStateError:
+                return None  # a dry run or validation pass: nothing was written
+
+    rollback_id = await with_retry(rollback, what=f"rolling back job {job_id}")
+    if rollback_id is None:
+        return p["message"]
+    applied = final["created"] + final["updated"]
+    return (f"{p['message']}; the {applied:,} rows applied before the file was refused are being rolled back "
+            f"by job {rollback_id}")
+
+
 async def _finish(
     res: Resources, p: dict[str, Any], final: dict[str, int], message: str | None, now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -177,6 +198,8 @@ async def aggregate_result(
     final: dict[str, int] | None = None
     if p["status"] == "failed":
         final = await exact_when_complete(res, {**p, "total": None})
+        if final is not None and final["created"] + final["updated"]:
+            p["message"] = await _undo_partial(res, p, final)
     elif ready_to_finish(p):
         final = await exact_when_complete(res, p)
         if final is not None:

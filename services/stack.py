@@ -818,6 +818,8 @@ def _postgres_up(settings: Settings, deadline: float) -> bool:
     dsn = parse_dsn(settings.system_dsn())
     paths = _Paths(settings.state_dir)
     if _pg_pid(paths) is not None:
+        # Started earlier by crmio, perhaps by a version with fewer roles: the role script is idempotent.
+        _pg_ensure_role(_pg_bindir(paths.pg_data), paths, dsn, parse_dsn(settings.dsn()))
         _wait_pg_answers(settings, deadline, f"started by crmio, log {paths.pg_log}")
         return False
     if not dsn.is_local or _port_open(dsn.host, dsn.port):

@@ -68,7 +68,8 @@ def stack_up() -> Iterator[Live]:
     s = Settings(
         state_dir=state_dir,
         kafka_bootstrap=f"127.0.0.1:{KAFKA_PORT}",
-        database_url=f"postgresql://crmio:l1ve%27pw@127.0.0.1:{PG_PORT}/crmio_live",
+        database_url=f"postgresql://crmio_app:app%27pw@127.0.0.1:{PG_PORT}/crmio_live",
+        system_database_url=f"postgresql://crmio:l1ve%27pw@127.0.0.1:{PG_PORT}/crmio_live",
         stack_start_timeout_s=180,
     )
     taken = [port for port in (KAFKA_PORT, KAFKA_PORT + 1, PG_PORT) if _listening(port)]
@@ -127,7 +128,14 @@ async def test_kafka_answers_describe_cluster(stack_up: Live) -> None:
 
 async def test_postgres_answers_as_owner_not_superuser(stack_up: Live) -> None:
     live = running(stack_up)
-    conn = await asyncpg.connect(live.dsn())
+    app = await asyncpg.connect(live.dsn())
+    try:  # the service role: neither superuser, nor owner, nor exempt from row-level security
+        role = await app.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert (role["rolsuper"], role["rolbypassrls"]) == (False, False)
+        assert await app.fetchval("SELECT current_user") == "crmio_app"
+    finally:
+        await app.close()
+    conn = await asyncpg.connect(live.system_dsn())
     try:
         assert await conn.fetchval("SELECT 1") == 1
         assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
@@ -166,7 +174,7 @@ async def test_kafka_crash_restart_keeps_topics(stack_up: Live) -> None:
 
 async def test_postgres_crash_restart_keeps_data(stack_up: Live) -> None:
     live = running(stack_up)
-    conn = await asyncpg.connect(live.dsn())
+    conn = await asyncpg.connect(live.system_dsn())
     try:
         await conn.execute("CREATE TABLE IF NOT EXISTS live_crash (v text); INSERT INTO live_crash VALUES ('kept')")
     finally:
@@ -174,7 +182,7 @@ async def test_postgres_crash_restart_keeps_data(stack_up: Live) -> None:
     stack.postgres_stop(live, mode="immediate")
     assert stack.status(live)["postgres"] == "stopped"
     stack.postgres_start(live)
-    conn = await asyncpg.connect(live.dsn())
+    conn = await asyncpg.connect(live.system_dsn())
     try:
         assert await conn.fetchval("SELECT v FROM live_crash") == "kept"
         await conn.execute("DROP TABLE live_crash")

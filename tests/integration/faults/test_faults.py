@@ -48,11 +48,11 @@ def lead_csv(lead_file: LeadFile, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 async def _fresh_pool(settings: Settings) -> asyncpg.Pool:
-    """A pool that outlives a PostgreSQL restart: connections are made again until it answers."""
+    """The owner's pool (the test checks state across companies), made again until PostgreSQL answers."""
     deadline = time.monotonic() + 120
     while True:
         try:
-            return await connect_pool(settings.dsn(), max_size=2, timeout_s=5)
+            return await connect_pool(settings.system_dsn(), max_size=2, timeout_s=5)
         except Exception:  # noqa: BLE001 - the server is restarting
             if time.monotonic() > deadline:
                 raise
@@ -63,7 +63,7 @@ async def _applied(settings: Settings, job_id: str) -> int:
     """Ledger rows of the job (retried across a database restart)."""
     while True:
         try:
-            conn = await asyncpg.connect(settings.dsn(), timeout=5)
+            conn = await asyncpg.connect(settings.system_dsn(), timeout=5)
             try:
                 return int(await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1",
                                                uuid.UUID(job_id)))
@@ -113,7 +113,7 @@ async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            conn = await asyncpg.connect(settings.dsn(), timeout=5)
+            conn = await asyncpg.connect(settings.system_dsn(), timeout=5)
             try:
                 row = await conn.fetchrow("SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
                                           uuid.UUID(company), uuid.UUID(job_id))
