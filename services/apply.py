@@ -361,7 +361,13 @@ async def record_failures(
             await conn.execute(
                 "INSERT INTO crm_import_export_logs (job_id, record_number, log_level, message, record_data, company_id) "
                 "VALUES ($1, $2, 'error', $3, $4, $5)",
-                job_id, row.number, message, {"values": {k: v for k, v in row.raw.items() if v}}, company_id,
+                job_id, row.number, _storable(message), {"values": {k: _storable(v) for k, v in row.raw.items() if v}},
+                company_id,
             )
             result.add(row.number, "failed", message)
     return result
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL: a refused row's error log must still be written."""
+    return text.replace("\x00", "\ufffd")

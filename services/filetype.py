@@ -5,10 +5,11 @@ from __future__ import annotations
 import codecs
 import os
 import zipfile
+import zlib
 
 from charset_normalizer import from_bytes
 
-from services.errors import UnsupportedFileType
+from services.errors import FileTooLarge, UnsupportedFileType
 from services.readers.base import FileFormat
 from services.readers.encoding import bom_encoding
 
@@ -35,16 +36,27 @@ _FOREIGN: tuple[tuple[bytes, str], ...] = (
 )
 _MARKUP = ("<!doctype", "<html", "<?xml", "<svg", "<head", "<body", "<script")
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
+# Real [Content_Types].xml parts hold a few KiB; more is read no further (a zip bomb would unpack here).
+_CONTENT_TYPES_MAX = 1024 * 1024
 
 
-def _xlsx_problem(path: str | os.PathLike[str]) -> str | None:
+def _xlsx_problem(path: str | os.PathLike[str], display_name: str | None) -> str | None:
     """Why a zip file is not an acceptable .xlsx, or None when it is one."""
     try:
         with zipfile.ZipFile(path) as z:
-            names = {n.lower() for n in z.namelist()}
-            content_types = z.read("[Content_Types].xml") if "[content_types].xml" in names else b""
-    except (zipfile.BadZipFile, OSError, KeyError):
+            names = {n.lower(): n for n in z.namelist()}
+            content_types = b""
+            if "[content_types].xml" in names:
+                with z.open(names["[content_types].xml"]) as f:
+                    content_types = f.read(_CONTENT_TYPES_MAX + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError):
         return "a damaged zip archive"
+    if len(content_types) > _CONTENT_TYPES_MAX:
+        raise FileTooLarge(
+            f"the workbook part [Content_Types].xml unpacks to more than {_CONTENT_TYPES_MAX} bytes, which no "
+            "real workbook needs: it looks like a zip bomb, so the file was refused",
+            file=display_name,
+        )
     if not content_types or "xl/workbook.xml" not in names:
         return "a zip archive that is not an Excel workbook"
     if "xl/vbaproject.bin" in names or b"macroEnabled" in content_types:
@@ -52,14 +64,24 @@ def _xlsx_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
-def _describe(path: str | os.PathLike[str]) -> tuple[FileFormat | None, str]:
+def _utf16_without_bom(head: bytes) -> bool:
+    """Text whose every other byte is NUL: UTF-16 (of mostly Latin text) that lacks its byte-order mark."""
+    sample = head[:4096]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) >= pairs * 0.4 and min(even, odd) <= pairs * 0.05
+
+
+def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> tuple[FileFormat | None, str]:
     """The format the content is, or None and what the content looks like instead."""
     with open(path, "rb") as f:
         head = f.read(_SAMPLE)
     if not head.strip():
         return None, "an empty file"
     if head.startswith(b"PK\x03\x04"):
-        problem = _xlsx_problem(path)
+        problem = _xlsx_problem(path, display_name)
         return (None, problem) if problem else ("excel", "an Excel workbook")
     if head.startswith(_OLE2):
         return "excel", "a legacy Excel workbook"
@@ -67,6 +89,8 @@ def _describe(path: str | os.PathLike[str]) -> tuple[FileFormat | None, str]:
         if head.startswith(magic):
             return None, what
     encoding = bom_encoding(head)
+    if encoding is None and _utf16_without_bom(head):
+        return None, "UTF-16 text without a byte-order mark (save it as UTF-8)"
     text = _decode(head, encoding, at_eof=len(head) < _SAMPLE)
     if text is None or "\x00" in text or sum(ch in _CONTROL for ch in text) > len(text) // 100:
         return None, "binary data, not text"
@@ -117,7 +141,7 @@ def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name:
             "choose the matching format or rename the file",
             file=display_name,
         )
-    found, what = _describe(path)
+    found, what = _describe(path, display_name)
     if found is None:
         raise UnsupportedFileType(
             f"the file's content is {what}, not {declared}; upload a file in {declared} format",

@@ -12,7 +12,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.api.http import BadRequest
-from services.errors import FileTooLarge
+from services.errors import FileTooLarge, InputFileError
 
 __all__ = ["ReceivedForm", "receive_file"]
 
@@ -20,6 +20,9 @@ _FIELD_MAX_BYTES = 64 * 1024
 _FLUSH_BYTES = 1024 * 1024
 # Room for the multipart framing and the small text fields around the file.
 _ENVELOPE_BYTES = 256 * 1024
+# File names longer than this are refused (most file systems allow 255 bytes).
+FILENAME_MAX_CHARS = 255
+_NAME_CONTROL = {chr(c) for c in (*range(32), *range(127, 160))}
 
 
 @dataclass
@@ -74,8 +77,9 @@ class _Parts:
             if self.file_parts > 1:
                 raise BadRequest(f"send exactly one file in the form field {self.file_field!r}")
             # Only the last path segment: some browsers send a full client-side path.
-            name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
-            self.form.filename = name.strip() or "upload"
+            name = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1].strip()
+            _check_filename(name)
+            self.form.filename = name or "upload"
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
@@ -93,6 +97,20 @@ class _Parts:
     def part_end(self) -> None:
         if not self._is_file and self._name:
             self.form.fields[self._name] = self._text.decode("utf-8", "replace")
+
+
+def _check_filename(name: str) -> None:
+    """Refuse names that would mislead people or logs: control characters, or absurd lengths."""
+    if len(name) > FILENAME_MAX_CHARS:
+        raise InputFileError(
+            f"the file name is {len(name)} characters long, longer than {FILENAME_MAX_CHARS}; "
+            "rename the file and upload it again",
+            file=name[:40] + "...",
+        )
+    if not _NAME_CONTROL.isdisjoint(name):
+        raise InputFileError(
+            "the file name contains control characters; rename the file and upload it again", file=name
+        )
 
 
 async def receive_file(request: Request, dest: Path, max_bytes: int, *, file_field: str = "file") -> ReceivedForm:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from schemas.models import MODELS
+from services.db import tenant
 from services import storage, templates, uploads
 from services.api.bodies import PreviewRequest
 from services.api.deps import Caller, Res
@@ -56,7 +57,7 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
             preview_rows=settings.preview_rows, count_rows_max=settings.upload_count_rows_max,
             sheet=form.fields.get("sheet") or None,
         )
-        async with res.pool.acquire() as conn:
+        async with tenant(res.pool, key.company_id) as conn:
             memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
             row = await uploads.insert_upload(conn, {
                 "id": uuid.uuid4(), "company_id": key.company_id, "original_filename": form.filename,
@@ -75,7 +76,7 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
 
 
 async def _upload(res: Any, company_id: str, upload_id: str) -> Any:
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, company_id) as conn:
         row = await uploads.get_upload(conn, company_id, upload_id)
     if row is None:
         raise NotFound(f"no upload {upload_id}")
@@ -91,7 +92,7 @@ async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
 async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
     row = await _upload(res, key.company_id, upload_id)
-    async with res.pool.acquire() as conn:
+    async with tenant(res.pool, key.company_id) as conn:
         spec = await resolve_spec(conn, key.company_id, target_model=body.target_model, mapping=body.mapping,
                                   template_id=body.template_id, rules=body.validation_rules, headers=None)
         memory = await templates.mapping_memory(conn, key.company_id, spec.model.name)

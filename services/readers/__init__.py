@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import os
 
-from services.errors import UnsupportedFileType
+from services.errors import ConfigurationError, UnsupportedFileType
 from services.readers.base import FileFormat, RawRow, ReaderLimits, SourceInfo, TableReader
 
-__all__ = ["FileFormat", "ReaderLimits", "SourceInfo", "RawRow", "TableReader", "open_table"]
+__all__ = ["FileFormat", "ReaderLimits", "SourceInfo", "RawRow", "TableReader", "open_table", "check_xml_safety"]
 
 _ZIP = b"PK\x03\x04"
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def check_xml_safety() -> None:
+    """Fail at start (ConfigurationError) unless defusedxml guards the workbook XML parsed as a tree."""
+    try:
+        import defusedxml.ElementTree  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"defusedxml is not importable ({exc}); install it (pip install defusedxml): without it "
+            "workbook XML could expand entities or fetch external files"
+        ) from None
+
+
+# Checked when the readers are imported: the API and the worker import them while starting.
+check_xml_safety()
 
 
 def open_table(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from services.errors import FileTooLarge, InputFileError
 from services.readers.base import ReaderLimits
 
 __all__ = ["normalize_headers", "fit_row", "extra_values_problem", "too_many_rows"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalize_headers(
@@ -31,6 +34,12 @@ def normalize_headers(
             "remove unused columns",
             file=file,
         )
+    for name in names:
+        if "\x00" in name or not name.isascii() and _SURROGATE.search(name):
+            raise InputFileError(
+                f"the column name {name!r} holds a NUL character or invalid Unicode; rename the column",
+                file=file,
+            )
     taken: set[str] = set()
     result: list[str] = []
     for position, name in enumerate(names, 1):

@@ -10,13 +10,19 @@ Decisions:
 - NaN/Infinity are not JSON. In NDJSON the line is a row problem; inside an array the stream
   cannot resume after them, so they are an InputFileError naming the record.
 - Record numbers are array positions, or line numbers for NDJSON (blank lines skipped, counted).
+- Hostile input: an NDJSON line nested too deeply for the decoder is a row problem; in an array, a
+  run of more digits than ``int()`` converts (sys.get_int_max_str_digits) is refused before ijson's C
+  backend sees it, as that backend crashes the process on such a number.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import os
+import re
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import chain
@@ -46,6 +52,44 @@ class _NotANumber:
 
 
 _NAN = _NotANumber()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _DigitGuard(io.RawIOBase):
+    """The file as ijson reads it, refusing a run of digits longer than ``int()`` may convert."""
+
+    def __init__(self, f: BinaryIO, limit: int, name: str) -> None:
+        self._f, self._limit, self._name = f, limit, name
+        self._pos = f.tell()
+        self._run = 0  # digits that ended the data read so far
+        # The lookbehind starts a match only at the first digit of a run: linear time on any input.
+        self._long = re.compile(rb"(?<![0-9])[0-9]{%d}" % (limit + 1))
+        self._lead = re.compile(rb"[0-9]*")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._f.read(len(buffer))
+        if data:
+            self._check(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _check(self, data: bytes) -> None:
+        lead = self._lead.match(data).end()  # type: ignore[union-attr]
+        at = self._pos - self._run if self._run + lead > self._limit else None
+        if at is None:
+            hit = self._long.search(data)
+            at = None if hit is None else self._pos + hit.start()
+        if at is not None:
+            raise InputFileError(
+                f"the file holds a number (or run of digits) longer than {self._limit} digits, which cannot "
+                f"be read; shorten it or quote it as a string of at most {self._limit} digits",
+                file=self._name, offset=at,
+            )
+        self._run = self._run + len(data) if lead == len(data) else len(data) - len(data.rstrip(b"0123456789"))
+        self._pos += len(data)
 
 
 def _scalar(key: str, value: Any, problems: list[str], limit: int) -> str | None:
@@ -58,6 +102,14 @@ def _scalar(key: str, value: Any, problems: list[str], limit: int) -> str | None
     if isinstance(value, str):
         if len(value) > limit:
             problems.append(f"field {key!r} is longer than the field size limit (max_field_bytes)")
+            return None
+        if "\x00" in value:
+            # PostgreSQL text and jsonb cannot hold U+0000: not even the row's error log could keep it.
+            problems.append(f"field {key!r} holds a NUL character (\\u0000), which cannot be stored")
+            return None
+        if not value.isascii() and _SURROGATE.search(value):
+            # "\ud800" escapes decode to lone surrogates, which UTF-8 (Kafka, PostgreSQL) cannot hold.
+            problems.append(f"field {key!r} holds an invalid Unicode escape (a lone surrogate such as \\ud800)")
             return None
         return value or None
     if isinstance(value, (int, Decimal)):
@@ -142,7 +194,9 @@ class JsonReader(ReaderBase):
 
     def _array_records(self) -> Iterator[_Record]:
         limit, number, inside = self._limits.max_field_bytes, 0, False
-        events = ijson.basic_parse(self._f, use_float=False)
+        digits = sys.get_int_max_str_digits()
+        source = _DigitGuard(self._f, digits, self._name) if digits else self._f
+        events = ijson.basic_parse(source, use_float=False)
         try:
             next(events)  # start_array
             for event, value in events:
@@ -221,6 +275,9 @@ class JsonReader(ReaderBase):
                 ) from None
             except json.JSONDecodeError as exc:
                 yield number, [], [f"the line is not valid JSON ({exc.msg} at column {exc.colno})"]
+                continue
+            except RecursionError:
+                yield number, [], ["the line is nested too deeply to read; only flat objects can be imported"]
                 continue
             if not isinstance(value, _Pairs):
                 yield number, [], ["the line is not a JSON object"]

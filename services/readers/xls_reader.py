@@ -80,6 +80,10 @@ class XlsReader(ReaderBase):
                 f"column {self.info.headers[j] if j < width else j + 1!r} shows a spreadsheet error"
                 for j, c in enumerate(row) if c.ctype == xlrd.XL_CELL_ERROR
             ]
+            for j, text in enumerate(cells):
+                if "\x00" in text:  # PostgreSQL cannot store U+0000, not even in the row's error log
+                    cells[j] = ""
+                    errors.append(f"column {self.info.headers[j] if j < width else j + 1!r} holds a NUL character")
             if not any(cells) and not errors:
                 continue
             emitted += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from services.errors import InputFileError
 from services.readers.xlsx_book import DateKind
 from services.readers.xlsx_strings import SharedStrings
 from services.readers.xmlsafe import CHUNK_BYTES, feed, make_parser
@@ -25,6 +26,7 @@ CellIssue = tuple[int, str]
 # (sheet row number, cells by column up to the cap, columns holding values past the cap, issues)
 SheetRow = tuple[int, list[str | None], int, list[CellIssue] | None]
 
+MAX_SHEET_ROW = 1_048_576  # Excel's last row
 _EPOCH_1900 = datetime(1899, 12, 30)
 _EPOCH_1904 = datetime(1904, 1, 1)
 
@@ -97,6 +99,28 @@ class SheetStream:
     def narrow(self, width: int) -> None:
         self._width = width
 
+    def _bad_row(self, ref: str, previous: int) -> InputFileError:
+        try:
+            number = int(ref)
+        except ValueError:
+            number = 0
+        if not 0 < number <= MAX_SHEET_ROW:
+            what = f"a row number {ref!r} that is not a whole number from 1 to {MAX_SHEET_ROW}"
+        else:
+            what = f"its rows out of order (row {number} follows row {previous})"
+        return InputFileError(
+            f"the sheet {self._part} has {what}, which Excel never writes; open the file in Excel, "
+            "save it again and retry",
+            file=self._file,
+        )
+
+    def _bad_cell(self, ref: str) -> InputFileError:
+        return InputFileError(
+            f"the sheet {self._part} has a cell reference {ref!r} that names no column, which Excel never "
+            "writes; open the file in Excel, save it again and retry",
+            file=self._file,
+        )
+
     def __iter__(self) -> Iterator[SheetRow]:
         first = self._source.read(CHUNK_BYTES)
         ns = _STRICT if _STRICT.encode() in first[:4096] else _MAIN
@@ -130,6 +154,8 @@ class SheetStream:
                     letters = ref.rstrip(digits)
                     index = letters_cache.get(letters)
                     if index is None:
+                        if not (letters.isascii() and letters.isalpha() and len(letters) <= 3):
+                            raise self._bad_cell(ref)
                         index = letters_cache[letters] = _column_index(letters)
                     col = index
                 else:
@@ -146,7 +172,14 @@ class SheetStream:
                 formula = True
             elif name == ROW:
                 r = attrs.get("r")
-                row_number = int(r) if r else row_number + 1
+                if r:
+                    # A spoofed number would break the file's row numbering (errors, logs, the ledger).
+                    number = int(r) if r.isascii() and r.isdigit() else 0
+                    if not row_number < number <= MAX_SHEET_ROW:
+                        raise self._bad_row(r, row_number)
+                    row_number = number
+                else:
+                    row_number += 1
                 col = -1
                 used = False
                 beyond = 0

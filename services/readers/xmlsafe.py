@@ -49,6 +49,12 @@ def feed(
         chunk, first = (source.read(CHUNK_BYTES), None) if first is None else (first, None)
         try:
             parser.Parse(chunk, not chunk)
+        except UnsafeXml:
+            raise UnsafeXml(
+                f"the workbook part {part} declares a DTD or entities, which workbooks never need (a way to "
+                "read server files or exhaust memory), so the file was refused; save it again from Excel",
+                file=file,
+            ) from None
         except pyexpat.ExpatError as exc:
             raise InputFileError(
                 f"the workbook part {part} is not well-formed XML ({exc}); open and save the file "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 
 from services.errors import FileTooLarge, InputFileError
 
@@ -26,7 +27,11 @@ class Member:
         self._inflated = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        try:
+            data = self._raw.read(size)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # A corrupt deflate stream, or sizes and CRC that do not match the data (spoofed headers).
+            raise self._owner.damaged(self._info.filename, exc) from None
         self._inflated += len(data)
         self._owner.charge(len(data))
         if self._inflated > RATIO_GRACE_BYTES and self._inflated / self._packed > MAX_RATIO:
@@ -65,7 +70,10 @@ class GuardedZip:
         info = self.zip.getinfo(member)
         if info.file_size > self.limit:
             raise self._too_large()
-        return Member(self, info)
+        try:
+            return Member(self, info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            raise self.damaged(member, exc) from None
 
     def read(self, member: str) -> bytes:
         with self.open(member) as f:
@@ -75,6 +83,12 @@ class GuardedZip:
         self.spent += n
         if self.spent > self.limit:
             raise self._too_large()
+
+    def damaged(self, member: str, exc: BaseException) -> InputFileError:
+        return InputFileError(
+            f"the workbook part {member} is damaged ({exc}); open the file in Excel, save it again and retry",
+            file=self.name,
+        )
 
     def _too_large(self) -> FileTooLarge:
         return FileTooLarge(

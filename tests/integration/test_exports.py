@@ -270,3 +270,50 @@ async def test_json_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.
                 assert copy_text.startswith(b"[\n{") and copy_text.endswith(b"}\n]\n")
             else:
                 assert [orjson.loads(x) for x in copy_text.splitlines()] == [orjson.loads(x) for x in python_text.splitlines()]
+
+
+PDF_TEXT = ["(open paren", "close paren)", "back\\slash \\(x\\)", "<b>not bold</b> &amp;", "Привет, мир",
+            "Ωμέγα λόγος", "Zoë ünïcode"]
+
+
+async def test_user_text_never_becomes_a_formula_or_pdf_markup(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any
+) -> None:
+    """Exports of hostile user text: CSV cells a spreadsheet would run are quote-prefixed (numbers kept), the
+    XLSX sheet XML holds no <f> element (every text an inline string, read back unchanged), and the PDF
+    prints parentheses, backslashes, markup and non-Latin text as written (read back with pypdf)."""
+    import zipfile
+
+    company = str(uuid.uuid4())
+    texts = [v for v in HOSTILE if v is not None]
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, first_name, last_name, title) VALUES ($1, $2, $3, $4, $5)",
+            [(uuid.uuid4(), company, v, f"L{i:02d}", PDF_TEXT[i % len(PDF_TEXT)]) for i, v in enumerate(texts)],
+        )
+    args: dict[str, Any] = {"fields": ["last_name", "first_name", "title"], "filters": None, "sort": ["last_name"]}
+
+    _, path = await export(settings, pool, kafka_producer, company, "csv", **args)
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        _, *rows = list(csv.reader(f))
+    assert [r[0] for r in rows] == [f"L{i:02d}" for i in range(len(texts))]
+    for value, (_, cell, _) in zip(texts, rows):
+        number = value.strip() and value[0] in "+-" and value[1:].replace(".", "", 1).isdigit()
+        expected = "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not number else value
+        assert cell == expected, (value, cell)
+
+    _, path = await export(settings, pool, kafka_producer, company, "excel", **args)
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<f " not in sheet and "<f/>" not in sheet
+    wb = openpyxl.load_workbook(path)  # not read-only: openpyxl then reports formulas as data_type "f"
+    cells = [row for row in wb.active.iter_rows(min_row=2)]
+    assert all(c.data_type != "f" for row in cells for c in row)
+    assert [row[1].value for row in cells] == texts
+    wb.close()
+
+    _, path = await export(settings, pool, kafka_producer, company, "pdf", **args)
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+    for value in PDF_TEXT:
+        assert value in text, (value, text[:2000])
+    assert "=1+1" in text and "@cmd" in text
