@@ -214,7 +214,8 @@ async def aggregate_result(
         return await _stop(res, p, stop, now)
     if final is not None:
         return await _finish(res, p, final, p["message"], now)
-    if first or is_due(p, now, int(interval_s * 1000)):
+    # The total becoming known is always written: the stalled-import check relies on it.
+    if first or event["kind"] == "split_done" or is_due(p, now, int(interval_s * 1000)):
         await write(lambda conn: jobs.update_progress(conn, company_id, job_id, counters(p)))
         p["reported_ms"] = now
         return p, status_event(p, now)

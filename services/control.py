@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS
+from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS, JOB_STATUS
 from services.db import tenant
 from services import jobs
 from services.admission import start_request
@@ -45,6 +45,9 @@ async def cancel(
             "job_id": str(row["id"]), "company_id": str(row["company_id"]), "kind": "cancelled",
             "message": "cancelled on request", "at": int(time.time() * 1000),
         })
+    elif changed and row["admitted_at"] is None:
+        # An export or rollback cancelled while it waited for admission: no worker will report it.
+        await publish(producer, settings, JOB_STATUS, str(row["id"]), jobs.status_event(row))
     return jobs.job_document(row)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "begin_apply_phase",
     "list_logs",
     "job_document",
+    "status_event",
     "log_document",
 ]
 
@@ -244,3 +245,22 @@ def job_document(row: asyncpg.Record) -> dict[str, Any]:
 
 def log_document(row: asyncpg.Record) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
+
+
+def _ms(value: dt.datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def status_event(row: asyncpg.Record) -> dict[str, Any]:
+    """A JobStatus event (schema job_status) from a job row: for a job that ended without a worker
+    reporting it (cancelled before it started)."""
+    return {
+        "job_id": str(row["id"]), "company_id": str(row["company_id"]), "job_type": row["job_type"],
+        "target_model": row["target_model"], "job_status": row["job_status"],
+        "total_records": row["total_records"], "processed_records": row["processed_records"],
+        "success_records": row["success_records"], "error_records": row["error_records"],
+        "created_records": row["created_records"], "updated_records": row["updated_records"],
+        "skipped_records": row["skipped_records"], "started_at": _ms(row["started_at"]),
+        "completed_at": _ms(row["completed_at"]), "rows_per_second": 0.0, "message": row["message"],
+        "at": int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000),
+    }

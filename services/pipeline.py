@@ -290,6 +290,11 @@ async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) ->
         rows.extend(_rows_of(event))
     prepared = []
     for job_id, (company_id, fields, rows) in by_job.items():
+        if len({r.number for r in rows}) < len(rows):
+            # The same event delivered twice in one take (after a rebalance): one copy of each row is
+            # enough, and two in one transaction would make the database refuse the whole batch.
+            seen: set[int] = set()
+            rows = [r for r in rows if not (r.number in seen or seen.add(r.number))]
         ctx = await contexts.get(company_id, job_id)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)

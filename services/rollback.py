@@ -206,6 +206,8 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
     async with tenant(pool, company_id) as conn:
         job = await jobs.get_job(conn, company_id, job_id)
     if job is None or job["job_status"] != "running":
+        if job is not None and job["job_status"] == "cancelled":
+            await send_status(jobs.status_event(job))  # cancelled just before it started
         return
     started_ms = int(time.time() * 1000)
     c = {"total": 0, "processed": 0, "success": 0, "error": 0, "created": 0, "updated": 0, "skipped": 0}

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     admission_interval_s: float = 1.0
     schedule_interval_s: float = 1.0
     retention_check_interval_s: float = 600.0
+    # A running import whose file was read whole but whose rows stopped arriving this long is read
+    # again (services.admission.resume_stalled).
+    stall_resume_s: float = 30.0
     # Rows a rollback reverts per transaction.
     rollback_chunk_rows: int = 2_000
 

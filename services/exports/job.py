@@ -84,6 +84,8 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
             job = await jobs.get_job(conn, company_id, job_id)
             if job is None or job["job_type"] != "export" or job["job_status"] in jobs.FINAL_STATUSES:
                 log.info("export request %s skipped: no such pending export job for company %s", job_id, company_id)
+                if job is not None and job["job_status"] == "cancelled":
+                    await _send(send_status, jobs.status_event(job))  # cancelled just before it started
                 return
             started = dt.datetime.now(dt.timezone.utc)
             await jobs.mark_running(conn, company_id, job_id, started)

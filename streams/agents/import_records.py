@@ -41,8 +41,10 @@ async def apply_import_records(stream: StreamT) -> None:
                     continue
 
                 async def done(results: list[dict[str, Any]], acked: list[EventT] = lane_events) -> None:
-                    for result in results:
-                        await import_results.send(key=result["job_id"].encode(), value=result)
+                    # Sent now and acknowledged by the broker before the events are: not attached to an
+                    # event's commit, which a rebalance can hold back indefinitely (the job would never end).
+                    sent = [await import_results.send(key=r["job_id"].encode(), value=r, force=True) for r in results]
+                    await asyncio.gather(*sent)
                     for event in acked:
                         await stream.ack(event)
 

@@ -13,6 +13,7 @@ from typing import Any
 from faust import StreamT
 
 from services import split_process
+from services.db import is_transient
 from services.dispatch import Senders, admit, handle_request
 from streams.app import app, settings
 from streams.resources import resources
@@ -27,11 +28,21 @@ async def _send_request(event: dict[str, Any]) -> None:
 
 
 async def _send_result(event: dict[str, Any]) -> None:
-    await import_results.send(key=event["job_id"].encode(), value=event)
+    # Not attached to the request's commit: 'split_done' must reach the aggregator whatever happens to
+    # the request's offset (a redelivered request is harmless; results are idempotent for the aggregator).
+    await (await import_results.send(key=event["job_id"].encode(), value=event, force=True))
 
 
 async def _send_status(event: dict[str, Any]) -> None:
-    await job_status.send(key=event["job_id"].encode(), value=event)
+    await (await job_status.send(key=event["job_id"].encode(), value=event, force=True))
+
+
+def _timer_failed(what: str, exc: Exception) -> None:
+    """A database or broker restarting is expected and retried by the next tick: one line, not a traceback."""
+    if is_transient(exc):
+        log.warning("%s failed for now (%s: %s); the next tick tries again", what, type(exc).__name__, exc)
+    else:
+        log.exception("%s failed", what)
 
 
 SENDERS = Senders(request=_send_request, result=_send_result, status=_send_status)
@@ -51,8 +62,20 @@ async def handle_job_requests(stream: StreamT) -> None:
 async def admission_timer() -> None:
     try:
         await admit(await resources(), SENDERS)
-    except Exception:  # noqa: BLE001 - the next tick tries again; a timer that raises stops the worker
-        log.exception("admission pass failed")
+    except Exception as exc:  # noqa: BLE001 - the next tick tries again; a timer that raises stops the worker
+        _timer_failed("admission pass", exc)
+
+
+@app.timer(interval=max(1.0, settings.stall_resume_s / 6))
+async def stalled_imports_timer() -> None:
+    from services.admission import resume_stalled
+
+    try:
+        resumed = await resume_stalled((await resources()).system, settings, _send_request)
+        if resumed:
+            log.warning("resumed %d stalled import(s) by reading their files again: %s", len(resumed), ", ".join(resumed))
+    except Exception as exc:  # noqa: BLE001
+        _timer_failed("resuming stalled imports", exc)
 
 
 @app.timer(interval=settings.schedule_interval_s)
@@ -61,8 +84,8 @@ async def schedule_timer() -> None:
 
     try:
         await fire_due((await resources()).system, settings)
-    except Exception:  # noqa: BLE001
-        log.exception("firing due schedules failed")
+    except Exception as exc:  # noqa: BLE001
+        _timer_failed("firing due schedules", exc)
 
 
 @app.timer(interval=settings.retention_check_interval_s)
@@ -71,5 +94,5 @@ async def retention_timer() -> None:
 
     try:
         await purge_if_due((await resources()).system, settings)
-    except Exception:  # noqa: BLE001
-        log.exception("retention purge failed")
+    except Exception as exc:  # noqa: BLE001
+        _timer_failed("retention purge", exc)

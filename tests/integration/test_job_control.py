@@ -245,3 +245,69 @@ async def test_retry_failed_rows_with_a_corrected_mapping_and_with_a_fixed_file(
     assert {"lead101@example.com", "lead103@example.com"} <= set(await leads(pool, company))
     clean = crmio(settings, "retry", retry["id"], "--company", company)
     assert clean.returncode == 2 and "no failed rows" in clean.stderr
+
+
+# --- stalled imports ------------------------------------------------------------------------------
+
+async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes_exactly(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
+) -> None:
+    """Half of a file's record events never reach the database (as when a batch is lost with a dying
+    worker): once the job has been quiet for the stall time, a worker reads the file again and only the
+    missing rows are applied."""
+    import time
+
+    from schemas import avro
+    from schemas.models import get_model
+    from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS
+    from services import storage
+    from services.kafka_io import publish
+    from services.pipeline import reader_limits
+    from services.splitter import open_import, split_rows
+
+    company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+    path = write(tmp_path / "half.csv", lead_rows(2000))
+    rel = storage.store_file(settings.storage_dir, company, path, suffix=".csv")
+    async with pool.acquire() as conn:
+        await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import", "target_model": "lead",
+                                     "file_format": "csv", "file_path": rel, "original_filename": "half.csv",
+                                     "queue": settings.topic_prefix})
+        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+                           "started_at = now() WHERE id = $1", uuid.UUID(job_id))
+    model = get_model("lead")
+    plan = open_import(path, "csv", model, display_name="half.csv", mapping=None, options={}, limits=reader_limits(settings))
+    now = lambda: int(time.time() * 1000)  # noqa: E731
+    await publish(kafka_producer, settings, IMPORT_RESULTS, job_id,
+                  {"job_id": job_id, "company_id": company, "kind": "started", "at": now()})
+    try:  # only rows 1..1000 are sent, as if the other record events had been lost
+        for partition, event in split_rows(plan, model, job_id=job_id, company_id=company,
+                                           partitions=settings.record_partitions, rows_per_event=100,
+                                           only=frozenset(range(1, 1001))):
+            await kafka_producer.send_and_wait(settings.topic(IMPORT_RECORDS.name),
+                                               avro.encode(IMPORT_RECORDS.schema, event),
+                                               key=f"{job_id}:{partition}".encode(), partition=partition)
+    finally:
+        plan.close()
+    await publish(kafka_producer, settings, IMPORT_RESULTS, job_id,
+                  {"job_id": job_id, "company_id": company, "kind": "split_done", "total": 2000, "at": now()})
+    deadline = time.monotonic() + 60
+    while True:
+        async with pool.acquire() as conn:
+            applied = sum((await jobs.ledger_counts(conn, company, job_id)).values())
+        if applied == 1000:
+            break
+        assert time.monotonic() < deadline, applied
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # the aggregator takes in the last results
+    async with pool.acquire() as conn:
+        row = await jobs.get_job(conn, company, job_id)
+    assert row["job_status"] == "running" and row["total_records"] == 2000
+    async with pool.acquire() as conn:  # quiet for longer than the stall time
+        await conn.execute("UPDATE crm_import_export_jobs SET updated_at = now() - interval '1 hour' WHERE id = $1",
+                           uuid.UUID(job_id))
+    done = await wait_for_job(pool, company, job_id, timeout_s=120)
+    assert done["job_status"] == "completed", done
+    assert (done["processed_records"], done["created_records"], done["error_records"]) == (2000, 2000, 0)
+    assert len(await leads(pool, company)) == 2000
+    async with pool.acquire() as conn:
+        assert sum((await jobs.ledger_counts(conn, company, job_id)).values()) == 2000
