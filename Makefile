@@ -1,7 +1,7 @@
 # crmio: the two commands README starts with are `make demo` and `make test`.
 PY := .venv/bin
 
-.PHONY: install stack-up stack-down demo worker test test-unit bench
+.PHONY: install stack-up stack-down demo worker test test-faults test-unit bench
 
 install:            ## venv, Python packages, PostgreSQL server (apt) and the Kafka jars (Maven), once
 	bash stack/install.sh
@@ -19,8 +19,11 @@ demo: stack-up      ## the whole system on local defaults with a demo import
 worker: stack-up    ## one stream-processing worker in the foreground
 	$(PY)/crmio worker
 
-test: stack-up      ## every test: unit and integration on the real Kafka and PostgreSQL
-	$(PY)/pytest
+test: stack-up      ## every test but the fault suite: unit, integration and browser on the real Kafka and PostgreSQL
+	$(PY)/pytest -m "not faults"
+
+test-faults: stack-up  ## the fault suite (kills the broker and PostgreSQL it runs on; about 10 minutes)
+	$(PY)/python -m bench.fault_table --run
 
 test-unit: install  ## only the fast tier (no broker, no database)
 	$(PY)/pytest tests/unit
