@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services import jobs
 from services.admission import confirm_start, run_admission
 from services.db import with_retry
 from services.pipeline import Resources, record_request, run_import_request
@@ -41,13 +40,10 @@ async def handle_request(res: Resources, req: dict[str, Any], send: Senders) -> 
         await admit(res, send)
         return
     job = await with_retry(lambda: confirm_start(res.system, company_id, job_id), what=f"starting job {job_id}")
-    if job is None or job["job_status"] != "running":
-        log.info("start of job %s skipped: it is %s", job_id, job["job_status"] if job else "unknown")
-        if job is not None and job["job_status"] == "cancelled" and job["job_type"] != "import":
-            # Cancelled between admission and its start: nobody else reports it (an import's
-            # cancel is reported by the aggregator).
-            await send.status(jobs.status_event(job))
+    if job is None or job["job_status"] == "pending":
+        log.info("start of job %s skipped: not admitted", job_id)
         return
+    # Each runner skips a job that has ended meanwhile, and reports a cancel that came before it started.
     # Imported here: exports and rollbacks pull in their writers only when a worker runs one.
     if job["job_type"] == "import":
         await run_import_request(res, req, send.result)

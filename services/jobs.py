@@ -24,6 +24,7 @@ __all__ = [
     "list_logs",
     "job_document",
     "status_event",
+    "progress_status_event",
     "log_document",
 ]
 
@@ -263,4 +264,27 @@ def status_event(row: asyncpg.Record) -> dict[str, Any]:
         "skipped_records": row["skipped_records"], "started_at": _ms(row["started_at"]),
         "completed_at": _ms(row["completed_at"]), "rows_per_second": 0.0, "message": row["message"],
         "at": int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000),
+    }
+
+
+def progress_status_event(
+    job: asyncpg.Record | dict[str, Any],
+    status: str,
+    counters: dict[str, int],
+    started_ms: int,
+    completed_ms: int | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """A JobStatus event for a job a worker runs itself (export, rollback), from its live counters."""
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    elapsed_s = ((completed_ms or now) - started_ms) / 1000
+    return {
+        "job_id": str(job["id"]), "company_id": str(job["company_id"]), "job_type": job["job_type"],
+        "target_model": job["target_model"], "job_status": status, "total_records": counters["total"],
+        "processed_records": counters["processed"], "success_records": counters["success"],
+        "error_records": counters["error"], "created_records": counters["created"],
+        "updated_records": counters["updated"], "skipped_records": counters["skipped"],
+        "started_at": started_ms, "completed_at": completed_ms,
+        "rows_per_second": counters["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
+        "message": message, "at": now,
     }

@@ -185,20 +185,6 @@ async def _revert_chunk(
     return plan
 
 
-def _status_event(job: asyncpg.Record, status: str, c: dict[str, int], started_ms: int, message: str | None,
-                  completed_ms: int | None = None) -> dict[str, Any]:
-    now = int(time.time() * 1000)
-    elapsed = ((completed_ms or now) - started_ms) / 1000
-    return {
-        "job_id": str(job["id"]), "company_id": str(job["company_id"]), "job_type": "rollback",
-        "target_model": job["target_model"], "job_status": status, "total_records": c["total"],
-        "processed_records": c["processed"], "success_records": c["success"], "error_records": c["error"],
-        "created_records": 0, "updated_records": c["updated"], "skipped_records": c["skipped"],
-        "started_at": started_ms, "completed_at": completed_ms,
-        "rows_per_second": c["processed"] / elapsed if elapsed > 0 else 0.0, "message": message, "at": now,
-    }
-
-
 async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send) -> None:
     """Run an admitted rollback job to its end; failures fail the job and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
@@ -230,8 +216,8 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                     plan = await _revert_chunk(conn, job, model, [_item(r) for r in rows], force,
                                                settings.record_partitions)
                     if plan is None:
-                        await send_status(_status_event(job, "cancelled", c, started_ms, "cancelled on request",
-                                                        int(time.time() * 1000)))
+                        await send_status(jobs.progress_status_event(job, "cancelled", c, started_ms,
+                                                                      int(time.time() * 1000), "cancelled on request"))
                         return
                     removed += len(plan.deletes)
                     c["processed"] += len(rows)
@@ -240,13 +226,13 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                     c["updated"] += len(plan.restores)
                     c["skipped"] += len(plan.gone)
                     await jobs.update_progress(conn, company_id, job_id, c)
-                await send_status(_status_event(job, "running", c, started_ms, None))
+                await send_status(jobs.progress_status_event(job, "running", c, started_ms))
     except Exception as exc:  # noqa: BLE001 - the job fails, the worker stays up; the next rollback resumes
         log.exception("rollback %s failed", job_id)
         message = f"the rollback stopped ({type(exc).__name__}: {exc}); rolling back again continues where it stopped"
         async with tenant(pool, company_id) as conn:
             await jobs.finish_job(conn, company_id, job_id, "failed", c, message, dt.datetime.now(dt.timezone.utc))
-        await send_status(_status_event(job, "failed", c, started_ms, message, int(time.time() * 1000)))
+        await send_status(jobs.progress_status_event(job, "failed", c, started_ms, int(time.time() * 1000), message))
         return
     message = (f"removed {removed:,} records the import created, restored {c['updated']:,} records it updated"
                + (f", {c['skipped']:,} created records were already deleted" if c["skipped"] else "")
@@ -260,4 +246,4 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
         await conn.execute(
             "UPDATE crm_import_export_jobs SET options = options || jsonb_build_object('rolled_back_by', $3::text), "
             "updated_at = now() WHERE company_id = $1 AND id = $2", job["company_id"], source_id, job_id)
-    await send_status(_status_event(job, "completed", c, started_ms, message, int(time.time() * 1000)))
+    await send_status(jobs.progress_status_event(job, "completed", c, started_ms, int(time.time() * 1000), message))

@@ -16,7 +16,7 @@ from services.errors import CrmioError
 from services.exports.runner import run_export
 from services.pipeline import Resources
 
-__all__ = ["run_export_request", "set_file_path", "export_status_event"]
+__all__ = ["run_export_request", "set_file_path"]
 
 log = logging.getLogger(__name__)
 
@@ -30,38 +30,6 @@ def _ms() -> int:
 def _counters(total: int, processed: int) -> dict[str, int]:
     return {"total": total, "processed": processed, "success": processed, "error": 0,
             "created": 0, "updated": 0, "skipped": 0}
-
-
-def export_status_event(
-    job: asyncpg.Record | dict[str, Any],
-    status: str,
-    counters: dict[str, int],
-    started_ms: int,
-    completed_ms: int | None = None,
-    message: str | None = None,
-) -> dict[str, Any]:
-    """A JobStatus event (schema job_status) for an export job."""
-    now = _ms()
-    elapsed_s = ((completed_ms or now) - started_ms) / 1000
-    return {
-        "job_id": str(job["id"]),
-        "company_id": str(job["company_id"]),
-        "job_type": "export",
-        "target_model": job["target_model"],
-        "job_status": status,
-        "total_records": counters["total"],
-        "processed_records": counters["processed"],
-        "success_records": counters["success"],
-        "error_records": counters["error"],
-        "created_records": 0,
-        "updated_records": 0,
-        "skipped_records": 0,
-        "started_at": started_ms,
-        "completed_at": completed_ms,
-        "rows_per_second": counters["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
-        "message": message,
-        "at": now,
-    }
 
 
 async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, file_path: str) -> None:
@@ -104,13 +72,13 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
                 "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
         if status == "cancelled":  # checked every status interval: the export stops within a second
             raise ExportCancelled(f"export {job_id} cancelled on request")
-        await _send(send_status, export_status_event(job, "running", last, started_ms))
+        await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
 
     try:
-        await _send(send_status, export_status_event(job, "running", last, started_ms))
+        await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
         rel, count = await run_export(res.pool, res.settings, job, report)
     except ExportCancelled as exc:  # the partial file is already removed
-        await _send(send_status, export_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
+        await _send(send_status, jobs.progress_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
         return
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the agent
         if isinstance(exc, CrmioError):
@@ -130,13 +98,13 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
                 raise ExportCancelled(f"export {job_id} cancelled on request")
     except ExportCancelled as exc:
         (storage.company_dir(res.settings.storage_dir, company_id) / rel).unlink(missing_ok=True)
-        await _send(send_status, export_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
+        await _send(send_status, jobs.progress_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
         return
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not record completion", job_id)
         await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)
         return
-    await _send(send_status, export_status_event(job, "completed", final, started_ms, _ms()))
+    await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
 
 
 async def _finish(
@@ -154,7 +122,7 @@ async def _finish(
                                   dt.datetime.now(dt.timezone.utc))
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not mark the job %s", job["id"], status)
-    await _send(send_status, export_status_event(job, status, counters, started_ms, _ms(), message))
+    await _send(send_status, jobs.progress_status_event(job, status, counters, started_ms, _ms(), message))
 
 
 async def _send(send_status: SendStatus, event: dict[str, Any]) -> None:
