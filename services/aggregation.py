@@ -130,6 +130,31 @@ async def _all_or_nothing_end(
     return await _finish(res, p, final, message, now)
 
 
+async def _fail(res: Resources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The file was refused: end the job like a cancel (batches in flight finish first, none after), then
+    roll back whatever its batches applied."""
+    job_id, company_id = p["job_id"], p["company_id"]
+
+    async def end() -> Any:
+        async with tenant(res.pool, company_id) as conn:
+            row, _ = await jobs.end_job_now(conn, company_id, job_id, "failed", p["message"] or "the import failed")
+            return row
+
+    row = await with_retry(end, what=f"failing job {job_id}")
+    if row is not None and row["created_records"] + row["updated_records"]:
+        message = await _undo_partial(res, {**p, "message": row["message"]},
+                                      {"created": row["created_records"], "updated": row["updated_records"]})
+
+        async def note() -> Any:
+            async with tenant(res.pool, company_id) as conn:
+                await conn.execute("UPDATE crm_import_export_jobs SET message = $3, updated_at = now() "
+                                   "WHERE company_id = $1 AND id = $2", company_id, row["id"], message)
+                return await jobs.get_job(conn, company_id, job_id)
+
+        row = await with_retry(note, what=f"recording the rollback of job {job_id}")
+    return _report_ended(p, row, now)
+
+
 async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]) -> str:
     """The file was refused part way (a row the reader cannot read, a limit): nothing of it may stay
     half-applied, so the rows applied before are rolled back by an automatic rollback job."""
@@ -197,10 +222,8 @@ async def aggregate_result(
     policy = parse_policy(p.get("policy"))
     final: dict[str, int] | None = None
     if p["status"] == "failed":
-        final = await exact_when_complete(res, {**p, "total": None})
-        if final is not None and final["created"] + final["updated"]:
-            p["message"] = await _undo_partial(res, p, final)
-    elif ready_to_finish(p):
+        return await _fail(res, p, now)
+    if ready_to_finish(p):
         final = await exact_when_complete(res, p)
         if final is not None:
             if policy.mode == "all_or_nothing" and p.get("phase"):
