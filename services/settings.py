@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # A running import whose file was read whole but whose rows stopped arriving this long is read
     # again (services.admission.resume_stalled).
     stall_resume_s: float = 30.0
+    # A record partition whose next event arrived after a gap is sought back to the gap, and again this
+    # often while it stays open: a seek can be overtaken by messages already fetched (services.partition_order).
+    reread_missing_every_s: float = 1.0
     # Rows a rollback reverts per transaction.
     rollback_chunk_rows: int = 2_000
 

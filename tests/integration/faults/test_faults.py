@@ -201,7 +201,8 @@ async def test_import_survives(
         healed = time.monotonic()
         row = await _wait_final(settings, company, job["id"])
         result.update(fault_s=round(healed - struck, 1), longest_stall_s=round(await sampler.stop(), 1),
-                      total_s=round(time.monotonic() - started, 1), applied_at_fault=before)
+                      total_s=round(time.monotonic() - started, 1), applied_at_fault=before,
+                      gaps_read_again=_gaps_read_again(workers))
         await pool.close()
         pool = await _fresh_pool(settings)
 
@@ -230,6 +231,12 @@ async def test_import_survives(
         result.setdefault("fault_s", None)
         _record(result)
         await pool.close()
+
+
+def _gaps_read_again(workers: Workers) -> int:
+    """Partitions a worker sought back because an event arrived after a gap (services/partition_order.py)."""
+    return sum(log.read_text(errors="replace").count("an event arrived after a gap")
+               for log in workers.logs.glob("worker*.log"))
 
 
 def _matched(lf: LeadFile) -> set[str]:

@@ -1,0 +1,117 @@
+"""Record events are applied strictly in offset order per partition, whatever the consumer delivers.
+
+All rows that could duplicate each other travel on one partition, in file order, so the order in
+which a partition's events are applied decides which row creates a record and which is skipped or
+updates it. Faust's offset bookkeeping can move past an event that was never applied around a
+rebalance (its commit, gap filling and read offset), and the fault suite saw a later event applied
+before an earlier one. So the database keeps, per partition, the next offset to apply
+(crm_record_offsets), advanced after each applied batch and before its events are acknowledged.
+An event beyond it is not applied (its rows would overtake the missing ones): it is dropped, and
+reading goes back to the first missing offset. Events at or below it are applied again, which the
+ledger makes harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+
+from services.db import with_retry
+
+__all__ = ["Position", "PartitionOrder", "advance", "stored_next"]
+
+Position = tuple[str, int, int]  # topic, partition, offset
+Partition = tuple[str, int]
+
+
+class PartitionOrder:
+    """One worker's view: the next offset of each partition after the events it accepted, and the
+    partitions waiting for a missing event."""
+
+    def __init__(self, reread_every_s: float = 1.0) -> None:
+        self._next: dict[Partition, int] = {}
+        self._holes: dict[Partition, int] = {}
+        self._sought: dict[Partition, tuple[int, float]] = {}
+        self._reread_every_s = reread_every_s
+
+    def unknown(self, positions: Iterable[Position]) -> set[Partition]:
+        """Partitions with an event beyond what this worker accepted: only the database can say
+        whether another worker applied the events in between."""
+        return {(t, p) for t, p, o in positions if o > self._next.get((t, p), -1)}
+
+    def decide(self, positions: Sequence[Position], stored: dict[Partition, int]) -> list[bool]:
+        """Which events (in delivery order) may be applied now; ``stored`` is the database's next
+        offset of the partitions :meth:`unknown` named (absent: none applied yet)."""
+        for tp, offset in stored.items():
+            self._next[tp] = max(self._next.get(tp, offset), offset)
+        admitted = []
+        for topic, partition, offset in positions:
+            tp = (topic, partition)
+            expected = self._next.get(tp)
+            if expected is None or offset <= expected:
+                self._next[tp] = max(expected or 0, offset + 1)
+                admitted.append(True)
+            else:
+                self._holes[tp] = expected
+                admitted.append(False)
+        for tp in [tp for tp, hole in self._holes.items() if self._next[tp] > hole]:
+            del self._holes[tp]
+        return admitted
+
+    def holes(self) -> dict[Partition, int]:
+        return dict(self._holes)
+
+    def due_rereads(self, assigned: set[Partition], now: float | None = None) -> dict[Partition, int]:
+        """Missing offsets to read again from: each hole of an assigned partition, again every
+        ``reread_every_s`` while it stays open (a seek can be overtaken by messages already fetched).
+        Holes of partitions this worker no longer has are forgotten: their new owner finds them."""
+        now = time.monotonic() if now is None else now
+        for tp in [tp for tp in self._holes if tp not in assigned]:
+            del self._holes[tp]
+            self._sought.pop(tp, None)
+        due = {}
+        for tp, offset in self._holes.items():
+            last = self._sought.get(tp)
+            if last is None or last[0] != offset or now - last[1] >= self._reread_every_s:
+                self._sought[tp] = (offset, now)
+                due[tp] = offset
+        return due
+
+    def skip_to(self, tp: Partition, offset: int) -> None:
+        """The missing events are gone from the log (retention): continue from its first offset."""
+        self._next[tp] = max(self._next.get(tp, offset), offset)
+        if self._holes.get(tp, offset) <= offset:
+            self._holes.pop(tp, None)
+
+
+async def stored_next(pool: asyncpg.Pool, partitions: set[Partition]) -> dict[Partition, int]:
+    async def read() -> dict[Partition, int]:
+        rows = await pool.fetch(
+            "SELECT topic, partition, next_offset FROM crm_record_offsets "
+            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+            [t for t, _ in partitions], [p for _, p in partitions])
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    return await with_retry(read, what="reading record partition offsets")
+
+
+async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
+    """Record that these events were applied (or dropped for good): never moves an offset back."""
+    nexts: dict[Partition, int] = {}
+    for t, p, o in positions:
+        nexts[(t, p)] = max(nexts.get((t, p), 0), o + 1)
+    if not nexts:
+        return
+    keys = sorted(nexts)  # one lock order for every writer: two workers never deadlock here
+
+    async def write() -> None:
+        await pool.execute(
+            "INSERT INTO crm_record_offsets (topic, partition, next_offset) "
+            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
+            "greatest(crm_record_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+            [t for t, _ in keys], [p for _, p in keys], [nexts[k] for k in keys])
+
+    await with_retry(write, what="advancing record partition offsets")

@@ -1,0 +1,101 @@
+"""A record partition is applied in offset order even when the consumer group's committed offset has
+moved past events that were never applied (as Faust's offset bookkeeping did around a rebalance):
+the worker notices the gap against the database's applied offset and reads the partition again."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import avro
+from schemas.models import get_model
+from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS
+from services import jobs, storage
+from services.kafka_io import ensure_topics, publish
+from services.pipeline import reader_limits
+from services.settings import Settings
+from services.splitter import open_import, split_rows
+from tests.integration.conftest import start_worker, stop_worker, wait_for_job
+from tests.integration.test_job_control import leads, write
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROWS = 300  # each lead appears twice: row i, then row i + ROWS as a case/space variant
+
+
+async def test_events_behind_a_committed_offset_are_read_again_in_order(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    own = settings.model_copy(update={"topic_prefix": f"g{run}", "app_id": f"crmio-gap-{run}"})
+    await ensure_topics(own)
+    records_topic = own.topic(IMPORT_RECORDS.name)
+
+    company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [[f"First{i}", f"Last{i}", f"lead{i}@example.com", "first", "Berlin", "1"] for i in range(1, ROWS + 1)]
+    rows += [[f"First{i}", f"Last{i}", f" LEAD{i}@Example.com", "later", "Berlin", "1"] for i in range(1, ROWS + 1)]
+    path = write(tmp_path / "twice.csv", rows)
+    rel = storage.store_file(own.storage_dir, company, path, suffix=".csv")
+    async with pool.acquire() as conn:
+        await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import", "target_model": "lead",
+                                     "file_format": "csv", "file_path": rel, "original_filename": "twice.csv",
+                                     "duplicate_handling": "skip", "queue": own.topic_prefix})
+        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+                           "started_at = now() WHERE id = $1", uuid.UUID(job_id))
+        # The partitions' history: nothing applied yet, as the database records it.
+        await conn.executemany("INSERT INTO crm_record_offsets (topic, partition, next_offset) VALUES ($1, $2, 0)",
+                               [(records_topic, p) for p in range(own.record_partitions)])
+
+    model = get_model("lead")
+    plan = open_import(path, "csv", model, display_name="twice.csv", mapping=None, options={}, limits=reader_limits(own))
+    now = lambda: int(time.time() * 1000)  # noqa: E731
+    await publish(kafka_producer, own, IMPORT_RESULTS, job_id, {"job_id": job_id, "company_id": company,
+                                                                "kind": "started", "at": now()})
+    first_offsets: dict[int, int] = {}
+    try:
+        for partition, event in split_rows(plan, model, job_id=job_id, company_id=company,
+                                           partitions=own.record_partitions, rows_per_event=10):
+            meta = await kafka_producer.send_and_wait(records_topic, avro.encode(IMPORT_RECORDS.schema, event),
+                                                      key=f"{job_id}:{partition}".encode(), partition=partition)
+            first_offsets.setdefault(partition, meta.offset)
+    finally:
+        plan.close()
+    await publish(kafka_producer, own, IMPORT_RESULTS, job_id, {"job_id": job_id, "company_id": company,
+                                                                "kind": "split_done", "total": 2 * ROWS, "at": now()})
+
+    # The group's committed offset of every partition is one event past what was applied: the event
+    # holding the first copies of its leads would never be read, and their later copies would win.
+    consumer = AIOKafkaConsumer(bootstrap_servers=own.kafka_bootstrap, group_id=own.app_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = {TopicPartition(records_topic, p): o + 1 for p, o in first_offsets.items()}
+        consumer.assign(list(tps))
+        await consumer.commit(tps)
+    finally:
+        await consumer.stop()
+    assert len(tps) >= 3
+
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(own, log_path)
+    try:
+        done = await wait_for_job(pool, company, job_id, timeout_s=25)  # well before the stall check (30 s)
+    finally:
+        stop_worker(proc)
+    assert done["job_status"] == "completed", done
+    assert (done["processed_records"], done["created_records"], done["skipped_records"]) == (2 * ROWS, ROWS, ROWS)
+    stored = await leads(pool, company)
+    assert len(stored) == ROWS
+    assert {lead["title"] for lead in stored.values()} == {"first"}  # the earlier row of each pair won
+    log = log_path.read_text(errors="replace")
+    for p, o in first_offsets.items():
+        assert f"{records_topic}[{p}]: an event arrived after a gap; reading again from offset {o}" in log
+    async with pool.acquire() as conn:
+        applied = await conn.fetch("SELECT partition, next_offset FROM crm_record_offsets WHERE topic = $1", records_topic)
+    assert {r["partition"]: r["next_offset"] for r in applied if r["next_offset"] > 0}.keys() == first_offsets.keys()
