@@ -53,6 +53,14 @@ install_chromium() {
     apt_install chromium
 }
 
+install_fonts() {
+    # PDF exports embed DejaVu Sans, and WenQuanYi Micro Hei for Chinese, Japanese and Korean text.
+    local need=()
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+    [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+    if [ "${#need[@]}" -gt 0 ]; then apt_install "${need[@]}"; fi
+}
+
 python_bin() {
     for candidate in python3.11 python3; do
         if command -v "$candidate" >/dev/null \
@@ -91,6 +99,7 @@ print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
 install_postgres
 install_java_maven
 install_chromium
+install_fonts
 install_venv
 resolve_kafka
 say "done: start the stack with: $VENV/bin/crmio stack up (or make stack-up)"

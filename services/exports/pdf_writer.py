@@ -6,14 +6,16 @@ row count (reportlab's Canvas kept every page until saved). The header row repea
 long cells wrap at word boundaries (at most ``MAX_LINES`` lines, then "…"). User text is shown as
 literal glyphs, never parsed as markup, so "<b>x</b>" prints as written; control characters print
 as spaces. A Unicode TrueType font (DejaVu Sans when installed, else reportlab's bundled Vera),
-embedded as subsets, keeps accented and non-Latin names readable.
+embedded as subsets, keeps accented, Cyrillic and Greek names readable; characters it lacks (Chinese,
+Japanese, Korean) are drawn from a CJK face (WenQuanYi Micro Hei, Debian's fonts-wqy-microhei) when
+one is installed, so 山田太郎 or 김민준 print as written.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ _FONT_FILES = (
     ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
     ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
 )
+_FALLBACK_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
 
 @functools.cache
@@ -54,12 +57,64 @@ def _faces() -> tuple[TTFont, TTFont]:
     return TTFont("crmio-sans", regular), TTFont("crmio-sans-bold", bold)
 
 
-class _Wrapper:
-    """Splits text into lines no wider than a column, with the font's real glyph widths."""
+@functools.cache
+def _fallback_face() -> TTFont | None:
+    """A face with Chinese, Japanese and Korean glyphs (DejaVu has none), when one is installed."""
+    for path in _FALLBACK_FILES:
+        if Path(path).is_file():
+            return TTFont("crmio-cjk", path, subfontIndex=0)
+    return None
 
-    def __init__(self, font: TTFont, size: float) -> None:
+
+class _FontStack:
+    """Text in the primary face; each run of characters it lacks, in the fallback face if that has them."""
+
+    def __init__(self, primary: SubsetFont, fallback: Callable[[], SubsetFont | None]) -> None:
+        self.primary = primary
+        self._fallback = fallback
+        self._covered = primary.ttf.face.charToGlyph
         # The C routine behind TTFont.stringWidth, minus a Python call per measurement.
-        self.width_of = functools.partial(instanceStringWidthTTF, font)
+        self._width = functools.partial(instanceStringWidthTTF, primary.ttf)
+        self._mixed: dict[str, list[tuple[SubsetFont, str]] | None] = {}
+
+    def _runs(self, text: str) -> list[tuple[SubsetFont, str]] | None:
+        """None when the primary face has every character, which is nearly always."""
+        hit = self._mixed.get(text, False)
+        if hit is not False:
+            return hit
+        covered, runs = self._covered, None
+        if not all(ord(c) in covered for c in text) and (fallback := self._fallback()) is not None:
+            other = fallback.ttf.face.charToGlyph
+            parts: list[tuple[SubsetFont, list[str]]] = []
+            for ch in text:
+                font = fallback if ord(ch) not in covered and ord(ch) in other else self.primary
+                if parts and parts[-1][0] is font:
+                    parts[-1][1].append(ch)
+                else:
+                    parts.append((font, [ch]))
+            runs = [(font, "".join(chars)) for font, chars in parts]
+        if len(self._mixed) >= _CACHE_TEXTS:
+            self._mixed.clear()
+        self._mixed[text] = runs
+        return runs
+
+    # Both are in the writer's hottest loop: ASCII text goes straight to the primary face.
+    def shows(self, text: str) -> list[tuple[str, str]]:
+        if text.isascii() or (runs := self._runs(text)) is None:
+            return self.primary.shows(text)
+        return [show for font, run in runs for show in font.shows(run)]
+
+    def width(self, text: str, size: float) -> float:
+        if text.isascii() or (runs := self._runs(text)) is None:
+            return self._width(text, size)
+        return sum(font.ttf.stringWidth(run, size) for font, run in runs)
+
+
+class _Wrapper:
+    """Splits text into lines no wider than a column, with the fonts' real glyph widths."""
+
+    def __init__(self, width_of: Callable[[str, float], float], size: float) -> None:
+        self.width_of = width_of
         self.size = size
         self._wrapped: dict[tuple[str, float], list[str]] = {}
 
@@ -120,14 +175,16 @@ class PdfWriter:
     def open(self, path: Path, fields: Sequence[Field], meta: ExportMeta) -> None:
         self._path = path
         regular, bold = _faces()
-        self._font, self._bold = SubsetFont(regular, "F1"), SubsetFont(bold, "F2")
+        self._cjk: SubsetFont | None = None
+        self._font = _FontStack(SubsetFont(regular, "F1"), self._fallback)
+        self._bold = _FontStack(SubsetFont(bold, "F2"), self._fallback)
         self._page_w, self._page_h = landscape(A4)
         usable = self._page_w - 2 * MARGIN
         weights = [_WEIGHTS.get(f.type, 1.4) for f in fields]
         self._widths = [usable * w / sum(weights) for w in weights]
         self._xs = [MARGIN + sum(self._widths[:i]) for i in range(len(fields))]
         self._tm_x = [f"1 0 0 1 {x + PAD:.2f} " for x in self._xs]  # text matrix prefix per column
-        self._wrap = _Wrapper(regular, FONT_SIZE)
+        self._wrap = _Wrapper(self._font.width, FONT_SIZE)
         self._titles = [f.title for f in fields]
         self._meta = meta
         self._page = 0
@@ -136,7 +193,13 @@ class PdfWriter:
         self._pdf = PdfStream(path, self._page_w, self._page_h)
         self._start_page()
 
-    def _text(self, font: SubsetFont, size: float, x: float, y: float, text: str) -> None:
+    def _fallback(self) -> SubsetFont | None:
+        """This document's CJK subsets, started on the first character that needs them."""
+        if self._cjk is None and (face := _fallback_face()) is not None:
+            self._cjk = SubsetFont(face, "F3")
+        return self._cjk
+
+    def _text(self, font: _FontStack, size: float, x: float, y: float, text: str) -> None:
         """One line of literal text at (x, y), inside the page's text object."""
         code = self._code
         code.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
@@ -170,13 +233,13 @@ class PdfWriter:
         else:
             self._text(self._font, 8, MARGIN, top - 8, _plain(self._meta.title)[:200])
         label = f"Page {self._page}"
-        self._text(self._font, 7, self._page_w - MARGIN - self._font.ttf.stringWidth(label, 7), MARGIN / 2, label)
+        self._text(self._font, 7, self._page_w - MARGIN - self._font.width(label, 7), MARGIN / 2, label)
         self._table_top = head
         self._draw_row(header, head, self._bold)
         self._rules = [head, head - height]
         self._y = head - height
 
-    def _draw_row(self, cells: Sequence[Sequence[str]], top: float, font: SubsetFont) -> None:
+    def _draw_row(self, cells: Sequence[Sequence[str]], top: float, font: _FontStack) -> None:
         code, shows, size = self._code, font.shows, FONT_SIZE
         for x, lines in zip(self._tm_x, cells):
             y = top - PAD - size
@@ -229,7 +292,8 @@ class PdfWriter:
             stamp = meta.generated_at.strftime("D:%Y%m%d%H%M%S")
             info = {"Title": pdf_text_string(meta.title), "Author": "(crmio)", "Creator": "(crmio)",
                     "Producer": "(crmio pdf_stream)", "CreationDate": f"({stamp})"}
-            self._pdf.close([self._font, self._bold], info)
+            fonts = [self._font.primary, self._bold.primary, *([self._cjk] if self._cjk is not None else [])]
+            self._pdf.close(fonts, info)
             self._pdf = None
         return self._count
 

@@ -13,7 +13,7 @@ import pypdf
 import pytest
 
 from schemas.models import get_model
-from services.exports.pdf_writer import MAX_LINES, PdfWriter, _faces
+from services.exports.pdf_writer import MAX_LINES, PdfWriter, _faces, _fallback_face
 from services.exports.writers import ExportMeta
 
 CONTACT = get_model("contact")
@@ -86,8 +86,35 @@ def test_text_is_literal_and_unicode_round_trips(tmp_path: Path) -> None:
     assert "Zoë Ωmega Łódź Москва" in covered  # DejaVu Sans (or Vera) covers Latin, Greek, Cyrillic
     for word in covered.split():
         assert word in text
-    # CJK is not in DejaVu Sans: those glyphs are missing (notdef) but the rest of the cell survives.
-    assert ("東京" in text) == ("東京" in covered)
+    assert "東京" in text  # not in DejaVu: drawn from the CJK face
+
+
+def _base_fonts(path: Path) -> set[str]:
+    page = pypdf.PdfReader(path).pages[0]
+    return {str(f.get_object()["/BaseFont"]).split("+", 1)[-1] for f in page["/Resources"]["/Font"].values()}
+
+
+def test_chinese_japanese_and_korean_names_print_in_a_cjk_face(tmp_path: Path) -> None:
+    face = _fallback_face()
+    assert face is not None, "no CJK font: install Debian's fonts-wqy-microhei (stack/install.sh does)"
+    path = tmp_path / "out.pdf"
+    names = [("山田", "太郎", "yamada@example.jp", None, "東京都 渋谷区 (本社)"),
+             ("김", "민준", "kim@example.kr", None, "서울특별시 강남구"),
+             ("さくら", "Müller-Łódź", "sakura@example.jp", None, "Mixed: Zoë 東京 Москва")]
+    write(path, names)
+    text = pypdf.PdfReader(path).pages[0].extract_text()
+    for first, last, _, _, note in names:
+        assert first in text and last in text and note in text
+    for ch in "山田太郎東京都渋谷区本社김민준서울특별시강남구さくら":
+        assert ord(ch) not in _faces()[0].face.charToGlyph and ord(ch) in face.face.charToGlyph
+    assert any(name.startswith("WenQuanYi") for name in _base_fonts(path))
+    pypdf.PdfReader(path, strict=True)
+
+
+def test_a_document_without_cjk_text_embeds_no_cjk_font(tmp_path: Path) -> None:
+    path = tmp_path / "out.pdf"
+    write(path, rows(50) + [(NAMES.replace(" 東京", ""), "Łódź", "x@example.com", None, None)])
+    assert not any(name.startswith("WenQuanYi") for name in _base_fonts(path))
 
 
 def test_long_cells_stop_at_max_lines_with_an_ellipsis(tmp_path: Path) -> None:
