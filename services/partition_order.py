@@ -9,6 +9,10 @@ before an earlier one. So the database keeps, per partition, the next offset to 
 An event beyond it is not applied (its rows would overtake the missing ones): it is dropped, and
 reading goes back to the first missing offset. Events at or below it are applied again, which the
 ledger makes harmless.
+
+This relies on a partition's events having consecutive offsets, which holds because the records
+topic is written without Kafka transactions (whose commit markers take offsets). A partition the
+database has no row for yet (a new deployment) takes its first event as it comes.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from streams.topics import import_records, import_results
 
 log = logging.getLogger(__name__)
 
+# Made anew whenever the agent starts: what a crashed agent handed to its lanes may never have been applied.
 order = PartitionOrder(reread_every_s=settings.reread_missing_every_s)
 
 
@@ -75,6 +76,8 @@ async def _reread_missing_again() -> None:
 # Concurrency stays 1 (faust #606: more can commit past an in-flight batch); scale with partitions.
 @app.agent(import_records)
 async def apply_import_records(stream: StreamT) -> None:
+    global order
+    order = PartitionOrder(reread_every_s=settings.reread_missing_every_s)
     res = await resources()
     lanes = LaneApplier(res, settings.apply_lanes)
     try:

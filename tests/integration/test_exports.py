@@ -317,3 +317,45 @@ async def test_user_text_never_becomes_a_formula_or_pdf_markup(
     for value in PDF_TEXT:
         assert value in text, (value, text[:2000])
     assert "=1+1" in text and "@cmd" in text
+
+
+async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any
+) -> None:
+    """A start request redelivered while its first run still works (a worker frozen past its session
+    timeout): both runs write, the first to finish completes the job, the other removes its own file and
+    reports nothing, so the job's file and its last status event stay those of the completed run."""
+    from services.db import connect_pool
+    from services.exports import run_export_request
+    from services.kafka_io import ensure_topics
+    from services.pipeline import Resources
+
+    own = settings.model_copy(update={"topic_prefix": f"x{uuid.uuid4().hex[:8]}"})  # no worker reads these topics
+    await ensure_topics(own)
+    company = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5, $6)",
+            [(uuid.uuid4(), company, match_key(LEAD, {"email": f"l{i}@example.com"}), f"F{i}", f"L{i}", f"l{i}@example.com")
+             for i in range(5000)])
+    job = await submit_export(own, pool, kafka_producer, company_id=company, model="lead", file_format="csv",
+                              fields=["email", "first_name"], filters=None, sort=["email"])
+    app_pool = await connect_pool(own.dsn(), max_size=4)
+    sent: list[dict[str, Any]] = []
+
+    async def send_status(event: dict[str, Any]) -> None:
+        sent.append(event)
+
+    try:
+        res = Resources(own, app_pool, pool)
+        req = {"job_id": job["id"], "company_id": company, "admitted": True}
+        await asyncio.gather(run_export_request(res, req, send_status), run_export_request(res, req, send_status))
+    finally:
+        await app_pool.close()
+    done = await wait_for_job(pool, company, job["id"], timeout_s=5)
+    assert done["job_status"] == "completed" and done["processed_records"] == 5000
+    path = storage.resolve(own.storage_dir, company, done["file_path"])
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        assert len(list(csv.reader(f))) == 5001
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # the other run's file is gone
+    assert [e["job_status"] for e in sent if e["job_status"] != "running"] == ["completed"]
