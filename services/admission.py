@@ -129,23 +129,28 @@ async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asy
 
 
 async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
-    """Start again the imports whose whole file was read but whose rows stopped arriving.
+    """Start again the running jobs that stopped moving: runs are idempotent, so a second one is safe.
 
-    Delivery is at least once, but a batch can still go missing between the broker and the
-    database when a worker dies or is evicted in the middle of it (observed in the fault suite: one
-    record event per partition, committed but never applied). Reading the file again sends every
-    row again; the ledger makes the rows already applied replays, so only the missing ones are
-    applied and the job completes with exact counters. A job is stalled when its total is known and
-    its row has not changed for ``stall_resume_s`` (its live counters may even show every row: they
-    count a redelivered batch twice, while the ledger misses the lost one); claiming it (touching
-    updated_at) makes one worker resume it per stall.
+    - An import whose whole file was read but whose rows stopped arriving. Delivery is at least
+      once, but a batch went missing between the broker and the database when a worker died or was
+      evicted in the middle of it (seen in the fault suite before partition order was checked).
+      Reading the file again sends every row again; the ledger makes the rows already applied
+      replays, so only the missing ones are applied. Such a job's row has not changed for
+      ``stall_resume_s`` (its live counters may even show every row: they count a redelivered batch
+      twice, while the ledger misses the lost one).
+    - A job whose runner's heartbeat is that old: an export, a rollback, or an import still being
+      read. Runners work in the background of a worker (their start request is acknowledged when
+      they start), so when a worker dies, this is what runs its jobs again.
+
+    Claiming a job (touching updated_at and heartbeat_at) makes one worker resume it per stall.
     """
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             """
-            UPDATE crm_import_export_jobs SET updated_at = now()
-             WHERE queue = $1 AND job_type = 'import' AND job_status = 'running' AND total_records > 0
-               AND updated_at < now() - make_interval(secs => $2)
+            UPDATE crm_import_export_jobs SET updated_at = now(), heartbeat_at = now()
+             WHERE queue = $1 AND job_status = 'running'
+               AND ((job_type = 'import' AND total_records > 0 AND updated_at < now() - make_interval(secs => $2))
+                 OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
             RETURNING *
             """,
             settings.topic_prefix, settings.stall_resume_s)

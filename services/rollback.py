@@ -155,6 +155,13 @@ async def _revert_chunk(
         if status != "running":
             return None
         await _lock_model(conn, str(company), model, partitions)
+        # Another run of this rollback (its request delivered again while this one still worked) may
+        # have reverted some of these records since the cursor read them: revert each record once.
+        pending = {r["record_number"] for r in await conn.fetch(
+            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
+            "AND record_number = ANY($3::int[]) AND rolled_back_by IS NULL",
+            source_id, company, [i.numbers[0] for i in items])}
+        items = [i for i in items if i.numbers[0] in pending]
         current = {r["id"]: r["version"] for r in await conn.fetch(
             f"SELECT id, version FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[]) FOR UPDATE",
             company, [i.record_id for i in items])}
@@ -239,7 +246,11 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                + (f"; {c['error']:,} records changed after the import were left alone (see the logs; roll back "
                   "with force to overwrite them)" if c["error"] else ""))
     async with tenant(pool, company_id) as conn:
-        await jobs.finish_job(conn, company_id, job_id, "completed", c, message, dt.datetime.now(dt.timezone.utc))
+        if not await jobs.finish_job(conn, company_id, job_id, "completed", c, message, dt.datetime.now(dt.timezone.utc)):
+            # Cancelled after the last chunk, or finished by another run of this rollback: report what it is.
+            ended = await jobs.get_job(conn, company_id, job_id)
+            await send_status(jobs.status_event(ended))
+            return
         await conn.execute(
             "INSERT INTO crm_import_export_logs (job_id, log_level, message, company_id) VALUES ($1, 'info', $2, $3)",
             job["id"], message, job["company_id"])

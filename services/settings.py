@@ -76,9 +76,13 @@ class Settings(BaseSettings):
     admission_interval_s: float = 1.0
     schedule_interval_s: float = 1.0
     retention_check_interval_s: float = 600.0
-    # A running import whose file was read whole but whose rows stopped arriving this long is read
-    # again (services.admission.resume_stalled).
+    # A running import whose file was read whole but whose rows stopped arriving this long, or a job
+    # whose runner's heartbeat is this old, is started again (services.admission.resume_stalled).
     stall_resume_s: float = 30.0
+    # Admitted jobs one worker runs at once (splits, exports, rollbacks), and how often each touches
+    # its heartbeat.
+    worker_job_slots: int = 2
+    job_heartbeat_s: float = 5.0
     # A record partition whose next event arrived after a gap is sought back to the gap, and again this
     # often while it stays open: a seek can be overtaken by messages already fetched (services.partition_order).
     reread_missing_every_s: float = 1.0

@@ -1,5 +1,6 @@
 """Agent on crm.jobs.requests: a new request becomes a pending job and is admitted when a slot is free;
-a start request (from admission) runs the import's split, the export, or the rollback.
+a start request (from admission) runs the import's split, the export, or the rollback in the background
+(services.dispatch.JobSlots), so the agent goes on with the next request at once.
 
 The worker's job-control timers live here too: admission (a freed slot is taken within a second),
 schedules (each slot fires once, whichever worker sees it first) and the daily retention purge.
@@ -14,7 +15,7 @@ from faust import StreamT
 
 from services import split_process
 from services.db import is_transient
-from services.dispatch import Senders, admit, handle_request
+from services.dispatch import JobSlots, Senders, admit, handle_request
 from streams.app import app, settings
 from streams.resources import resources
 from streams.topics import import_results, job_requests, job_status
@@ -51,11 +52,15 @@ SENDERS = Senders(request=_send_request, result=_send_result, status=_send_statu
 @app.agent(job_requests)
 async def handle_job_requests(stream: StreamT) -> None:
     await split_process.warm_up()
-    async for request in stream:
-        try:
-            await handle_request(await resources(), request, SENDERS)
-        except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
-            log.exception("job request %s could not be handled; dropped", request.get("job_id"))
+    slots = JobSlots(settings.worker_job_slots)
+    try:
+        async for request in stream:
+            try:
+                await handle_request(await resources(), request, SENDERS, slots)
+            except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
+                log.exception("job request %s could not be handled; dropped", request.get("job_id"))
+    finally:
+        slots.cancel()  # their heartbeats stop: another worker starts those jobs again
 
 
 @app.timer(interval=settings.admission_interval_s)
@@ -73,7 +78,7 @@ async def stalled_imports_timer() -> None:
     try:
         resumed = await resume_stalled((await resources()).system, settings, _send_request)
         if resumed:
-            log.warning("resumed %d stalled import(s) by reading their files again: %s", len(resumed), ", ".join(resumed))
+            log.warning("started %d stalled job(s) again: %s", len(resumed), ", ".join(resumed))
     except Exception as exc:  # noqa: BLE001
         _timer_failed("resuming stalled imports", exc)
 

@@ -311,3 +311,67 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
     assert len(await leads(pool, company)) == 2000
     async with pool.acquire() as conn:
         assert sum((await jobs.ledger_counts(conn, company, job_id)).values()) == 2000
+
+
+# --- jobs run in the background of a worker --------------------------------------------------------
+
+async def test_a_long_export_does_not_hold_up_an_import_on_the_same_worker(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, run_import: Any, tmp_path: Path
+) -> None:
+    from services.exports import submit_export
+
+    exporter, importer = str(uuid.uuid4()), str(uuid.uuid4())
+    await write_leads(pool, exporter, 60_000)
+    export = await submit_export(settings, pool, kafka_producer, company_id=exporter, model="lead", file_format="pdf",
+                                 fields=None, filters=None, sort=["email"])
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await jobs_row(pool, exporter, export["id"]))["processed_records"] == 0:  # the export is running
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.1)
+    done = await run_import(write(tmp_path / "small.csv", lead_rows(50)), company=importer)
+    assert done["job_status"] == "completed" and done["created_records"] == 50
+    assert (await jobs_row(pool, exporter, export["id"]))["job_status"] == "running"  # still writing its pages
+    assert (await wait_for_job(pool, exporter, export["id"], timeout_s=180))["job_status"] == "completed"
+
+
+async def jobs_row(pool: asyncpg.Pool, company: str, job_id: str) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        return await jobs.get_job(conn, company, job_id)
+
+
+@pytest.mark.parametrize("job_type", ["export", "import"])
+async def test_a_job_whose_runner_died_is_started_again(
+    settings: Settings, pool: asyncpg.Pool, worker: Any, job_type: str, tmp_path: Path
+) -> None:
+    """A running job whose heartbeat stopped (its worker died mid-run; nothing on Kafka will start it
+    again, since runs acknowledge their start request when they start) is started again and completes."""
+    from services import storage
+
+    company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+    job: dict[str, Any] = {"id": job_id, "company_id": company, "job_type": job_type, "target_model": "lead",
+                           "queue": settings.topic_prefix}
+    if job_type == "import":
+        rel = storage.store_file(settings.storage_dir, company, write(tmp_path / "died.csv", lead_rows(300)), suffix=".csv")
+        job |= {"file_format": "csv", "file_path": rel, "original_filename": "died.csv"}
+    else:
+        await write_leads(pool, company, 300)
+        job |= {"file_format": "csv", "file_path": "", "options": {"fields": ["email"], "filters": [], "sort": []}}
+    async with pool.acquire() as conn:
+        await jobs.insert_job(conn, job)
+        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+                           "started_at = now(), heartbeat_at = now() - interval '1 hour' WHERE id = $1", uuid.UUID(job_id))
+    done = await wait_for_job(pool, company, job_id, timeout_s=60)
+    assert done["job_status"] == "completed", done
+    assert done["processed_records"] == 300
+
+
+async def write_leads(pool: asyncpg.Pool, company: str, n: int) -> None:
+    from schemas.models import get_model
+    from services.cleaning import match_key
+
+    lead = get_model("lead")
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5, $6)",
+            [(uuid.uuid4(), company, match_key(lead, {"email": f"w{i}@example.com"}), f"F{i}", f"L{i}", f"w{i}@example.com")
+             for i in range(n)])
