@@ -149,12 +149,14 @@ async def _revert_chunk(
     source_id = uuid.UUID(rollback["options"]["rollback_of"])
     table = model.table
     async with conn.transaction():
+        # The table's locks before the job row: two runs of one rollback then queue here, where the
+        # job row (which each run's progress update writes) would make them deadlock.
+        await _lock_model(conn, str(company), model, partitions)
         status = await conn.fetchval(
             "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
             rollback["id"], company)
         if status != "running":
             return None
-        await _lock_model(conn, str(company), model, partitions)
         # Another run of this rollback (its request delivered again while this one still worked) may
         # have reverted some of these records since the cursor read them: revert each record once.
         pending = {r["record_number"] for r in await conn.fetch(

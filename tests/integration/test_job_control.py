@@ -375,3 +375,49 @@ async def write_leads(pool: asyncpg.Pool, company: str, n: int) -> None:
             "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5, $6)",
             [(uuid.uuid4(), company, match_key(lead, {"email": f"w{i}@example.com"}), f"F{i}", f"L{i}", f"w{i}@example.com")
              for i in range(n)])
+
+
+async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
+    settings: Settings, pool: asyncpg.Pool, run_import: Any, tmp_path: Path
+) -> None:
+    """Its start request delivered again while the first run still works (a frozen worker, then the
+    stall check): both runs revert chunks, each record once, no conflict is invented, one ending."""
+    from services.db import connect_pool
+    from services.pipeline import Resources
+    from services.rollback import create_rollback_job, run_rollback_request
+
+    company = str(uuid.uuid4())
+    await run_import(write(tmp_path / "seed.csv", lead_rows(3000, title="Engineer")), company=company)
+    before = await leads(pool, company)
+    # 3,000 records updated (a restore each: a second revert would find a newer version), 2,000 created.
+    imported = await run_import(write(tmp_path / "twice.csv", lead_rows(5000, title="Director")), company=company,
+                                duplicates="update")
+    assert (imported["updated_records"], imported["created_records"]) == (3000, 2000)
+    async with pool.acquire() as conn:
+        rollback_id = await create_rollback_job(conn, company, imported["id"], force=False)
+        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+                           "started_at = now() WHERE id = $1", uuid.UUID(rollback_id))  # admitted, by hand
+    app_pool = await connect_pool(settings.dsn(), max_size=4)
+    sent: list[dict[str, Any]] = []
+
+    async def send_status(event: dict[str, Any]) -> None:
+        sent.append(event)
+
+    try:
+        res = Resources(settings.model_copy(update={"rollback_chunk_rows": 500}), app_pool, pool)
+        req = {"job_id": rollback_id, "company_id": company, "admitted": True}
+        await asyncio.gather(run_rollback_request(res, req, send_status), run_rollback_request(res, req, send_status))
+    finally:
+        await app_pool.close()
+    done = await wait_for_job(pool, company, rollback_id, timeout_s=5)
+    assert done["job_status"] == "completed", done
+    after = await leads(pool, company)
+    assert set(after) == set(before)
+    assert all(after[e]["title"] == "Engineer" for e in before)
+    async with pool.acquire() as conn:
+        logs = await jobs.list_logs(conn, company, rollback_id)
+        reverted = await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND rolled_back_by = $2",
+                                       uuid.UUID(imported["id"]), uuid.UUID(rollback_id))
+    assert reverted == 5000
+    assert [entry["log_level"] for entry in logs] == ["info"]  # no conflict invented, one summary
+    assert {e["job_status"] for e in sent if e["job_status"] != "running"} == {"completed"}
