@@ -13,7 +13,7 @@ import asyncpg
 from services.db import tenant
 from services import jobs, storage
 from services.errors import CrmioError
-from services.exports.runner import run_export
+from services.exports.runner import run_export, run_files
 from services.pipeline import Resources
 
 __all__ = ["run_export_request", "set_file_path"]
@@ -77,7 +77,8 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
     try:
         await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
         rel, count = await run_export(res.pool, res.settings, job, report)
-    except ExportCancelled as exc:  # the partial file is already removed
+    except ExportCancelled as exc:
+        _remove_files(res, company_id, job_id)
         await _send(send_status, jobs.progress_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
         return
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the agent
@@ -112,7 +113,15 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         log.exception("export %s: could not record completion", job_id)
         await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)
         return
+    _remove_files(res, company_id, job_id, keep=rel)  # partial files of runs that died
     await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
+
+
+def _remove_files(res: Resources, company_id: str, job_id: str, keep: str | None = None) -> None:
+    kept = None if keep is None else storage.company_dir(res.settings.storage_dir, company_id) / keep
+    for path in run_files(res.settings, company_id, job_id):
+        if path != kept:
+            path.unlink(missing_ok=True)
 
 
 async def _finish(
@@ -126,8 +135,9 @@ async def _finish(
 ) -> None:
     try:
         async with tenant(res.pool, job["company_id"]) as conn:
-            await jobs.finish_job(conn, str(job["company_id"]), str(job["id"]), status, None, message,
-                                  dt.datetime.now(dt.timezone.utc))
+            if await jobs.finish_job(conn, str(job["company_id"]), str(job["id"]), status, None, message,
+                                     dt.datetime.now(dt.timezone.utc)):
+                _remove_files(res, str(job["company_id"]), str(job["id"]))  # a failed export leaves no file
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not mark the job %s", job["id"], status)
     await _send(send_status, jobs.progress_status_event(job, status, counters, started_ms, _ms(), message))

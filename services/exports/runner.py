@@ -159,6 +159,16 @@ async def _write_rows(
         raise
 
 
+def run_file(job_id: str, file_format: str) -> str:
+    """The file of one run of an export job: its own name, so two runs of a job never share a file."""
+    return f"exports/{job_id}.{uuid.uuid4().hex[:12]}{EXTENSIONS[file_format]}"
+
+
+def run_files(settings: Settings, company_id: str, job_id: str) -> list[Path]:
+    """Every run's file of an export job, partial ones of runs that died included."""
+    return list((storage.company_dir(settings.storage_dir, company_id) / "exports").glob(f"{job_id}.*"))
+
+
 async def run_export(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -169,7 +179,7 @@ async def run_export(
     company_id = str(job["company_id"])
     spec = export_spec(job["target_model"], job["file_format"], job.get("options"))
     query = spec.query(uuid.UUID(company_id))
-    rel = f"exports/{uuid.uuid4().hex}{EXTENSIONS[spec.file_format]}"
+    rel = run_file(str(job["id"]), spec.file_format)
     path = storage.company_dir(settings.storage_dir, company_id) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     chunk = settings.export_chunk_rows

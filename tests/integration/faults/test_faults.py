@@ -243,3 +243,48 @@ def _matched(lf: LeadFile) -> set[str]:
     """Stored emails the file's valid rows refer to (case and spaces aside)."""
     emails = {r[2].strip().lower() for n, r in enumerate(lf.rows, 1) if n not in lf.invalid}
     return {e for e in lf.stored if e in emails}
+
+
+async def test_an_export_survives_its_worker_being_killed(fault_topics: Settings, workers: Workers) -> None:
+    """A 100k-row PDF export whose worker is killed part way: a new worker finds the job's heartbeat stale,
+    runs the export again and completes it; the killed run's partial file is removed."""
+    import pypdf
+
+    from schemas.models import get_model
+    from services import storage
+    from services.cleaning import match_key
+    from services.exports import submit_export
+
+    settings = fault_topics
+    company, lead = str(uuid.uuid4()), get_model("lead")
+    pool = await _fresh_pool(settings)
+    try:
+        emails = [f"x{i:06d}@example.com" for i in range(100_000)]
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table(
+                "crm_leads", columns=["id", "company_id", "match_key", "first_name", "last_name", "email"],
+                records=[(uuid.uuid4(), uuid.UUID(company), match_key(lead, {"email": e}), "First", f"Last {i}", e)
+                         for i, e in enumerate(emails)])
+        await workers.start_async()
+        async with producer(settings) as prod:
+            job = await submit_export(settings, pool, prod, company_id=company, model="lead", file_format="pdf",
+                                      fields=["email", "first_name", "last_name"], filters=None, sort=["email"])
+        deadline = time.monotonic() + 120
+        while True:
+            async with pool.acquire() as conn:
+                processed = await conn.fetchval("SELECT processed_records FROM crm_import_export_jobs WHERE id = $1",
+                                                uuid.UUID(job["id"]))
+            if processed >= 20_000:
+                break
+            assert time.monotonic() < deadline, f"the export did not get going ({processed} rows)"
+            await asyncio.sleep(0.1)
+        await kill_worker(settings, workers)
+        row = await _wait_final(settings, company, job["id"], timeout_s=300)
+        assert row["job_status"] == "completed", dict(row)
+        assert row["processed_records"] == row["total_records"] == 100_000
+        path = storage.resolve(settings.storage_dir, company, row["file_path"])
+        reader = pypdf.PdfReader(path, strict=True)
+        assert emails[0] in reader.pages[0].extract_text() and emails[-1] in reader.pages[-1].extract_text()
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # the killed run's partial file is gone
+    finally:
+        await pool.close()
