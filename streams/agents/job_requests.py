@@ -72,7 +72,7 @@ async def admission_timer() -> None:
 
 
 @app.timer(interval=max(1.0, settings.stall_resume_s / 6))
-async def stalled_imports_timer() -> None:
+async def stalled_jobs_timer() -> None:
     from services.admission import resume_stalled
 
     try:
@@ -80,7 +80,7 @@ async def stalled_imports_timer() -> None:
         if resumed:
             log.warning("started %d stalled job(s) again: %s", len(resumed), ", ".join(resumed))
     except Exception as exc:  # noqa: BLE001
-        _timer_failed("resuming stalled imports", exc)
+        _timer_failed("resuming stalled jobs", exc)
 
 
 @app.timer(interval=settings.schedule_interval_s)
