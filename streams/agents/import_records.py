@@ -55,6 +55,13 @@ async def reread_missing() -> None:
     due = order.due_rereads({(tp.topic, tp.partition) for tp in app.consumer.assignment()})
     if not due:
         return
+    try:
+        await _seek_back(due)
+    except Exception as exc:  # noqa: BLE001 - the broker restarting: the timer seeks again in a second
+        log.warning("could not seek back to missing record events yet (%s: %s)", type(exc).__name__, exc)
+
+
+async def _seek_back(due: dict[tuple[str, int], int]) -> None:
     earliest = await app.consumer.earliest_offsets(*(TP(t, p) for t, p in due))
     for (topic, partition), offset in due.items():
         tp = TP(topic, partition)
