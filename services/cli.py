@@ -75,15 +75,20 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
+    from schemas.topics import IMPORT_RECORDS
+    from services import partition_order
     from services.db import connect_pool, migrate
-    from services.kafka_io import ensure_topics
+    from services.kafka_io import ensure_topics, partitions_of
 
     pool = await connect_pool(settings.system_dsn())  # the owner runs migrations
     try:
         applied = await migrate(pool)
+        created = await ensure_topics(settings)
+        records = settings.topic(IMPORT_RECORDS.name)
+        if records in created:
+            await partition_order.start_topic(pool, records, partitions_of(settings, IMPORT_RECORDS))
     finally:
         await pool.close()
-    created = await ensure_topics(settings)
     print(f"migrations applied: {', '.join(applied) or 'none pending'}", file=sys.stderr)
     print(f"topics created: {', '.join(created) or 'none missing'}", file=sys.stderr)
 

@@ -11,8 +11,10 @@ reading goes back to the first missing offset. Events at or below it are applied
 ledger makes harmless.
 
 This relies on a partition's events having consecutive offsets, which holds because the records
-topic is written without Kafka transactions (whose commit markers take offsets). A partition the
-database has no row for yet (a new deployment) takes its first event as it comes.
+topic is written without Kafka transactions (whose commit markers take offsets). `crmio migrate`
+records offset 0 for every partition of a records topic it creates, so a new deployment is checked
+from its first event; a partition the database has no row for (a topic created another way) takes
+its first event as it comes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import asyncpg
 
 from services.db import with_retry
 
-__all__ = ["Position", "PartitionOrder", "advance", "stored_next"]
+__all__ = ["Position", "PartitionOrder", "advance", "stored_next", "start_topic"]
 
 Position = tuple[str, int, int]  # topic, partition, offset
 Partition = tuple[str, int]
@@ -119,3 +121,13 @@ async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
             [t for t, _ in keys], [p for _, p in keys], [nexts[k] for k in keys])
 
     await with_retry(write, what="advancing record partition offsets")
+
+
+async def start_topic(pool: asyncpg.Pool, topic: str, partitions: int) -> None:
+    """A records topic was just created: every partition's next offset is 0 (a topic of the same name
+    deleted before left higher ones behind)."""
+    await pool.execute(
+        "INSERT INTO crm_record_offsets (topic, partition, next_offset) "
+        "SELECT $1, p, 0 FROM generate_series(0, $2 - 1) AS p "
+        "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = 0, updated_at = now()",
+        topic, partitions)

@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import avro
 from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS
 from services import jobs, storage
-from services.kafka_io import ensure_topics, publish
+from services.cli import _migrate
+from services.kafka_io import publish
 from services.pipeline import reader_limits
 from services.settings import Settings
 from services.splitter import open_import, split_rows
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_job_control import leads, write
-
-import pytest
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,11 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
 ) -> None:
     run = uuid.uuid4().hex[:8]
     own = settings.model_copy(update={"topic_prefix": f"g{run}", "app_id": f"crmio-gap-{run}"})
-    await ensure_topics(own)
+    await _migrate(own)  # creates the topics, and records each new partition's next offset: 0
     records_topic = own.topic(IMPORT_RECORDS.name)
+    async with pool.acquire() as conn:
+        start = await conn.fetch("SELECT partition, next_offset FROM crm_record_offsets WHERE topic = $1", records_topic)
+    assert {r["partition"]: r["next_offset"] for r in start} == {p: 0 for p in range(own.record_partitions)}
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
     rows = [[f"First{i}", f"Last{i}", f"lead{i}@example.com", "first", "Berlin", "1"] for i in range(1, ROWS + 1)]
@@ -49,9 +52,6 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
                                      "duplicate_handling": "skip", "queue": own.topic_prefix})
         await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
                            "started_at = now() WHERE id = $1", uuid.UUID(job_id))
-        # The partitions' history: nothing applied yet, as the database records it.
-        await conn.executemany("INSERT INTO crm_record_offsets (topic, partition, next_offset) VALUES ($1, $2, 0)",
-                               [(records_topic, p) for p in range(own.record_partitions)])
 
     model = get_model("lead")
     plan = open_import(path, "csv", model, display_name="twice.csv", mapping=None, options={}, limits=reader_limits(own))
