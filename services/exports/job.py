@@ -98,23 +98,22 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
                 await set_file_path(conn, company_id, job_id, rel)
             ended = None if done else await conn.fetchval(
                 "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
-        if ended is not None:
-            # Cancelled between the last row and now (the cancel wins), or finished by another run of
-            # this request (redelivered while this worker was frozen): this run's file goes, and only
-            # a cancel is reported, so the status topic keeps the job's real last state.
-            (storage.company_dir(res.settings.storage_dir, company_id) / rel).unlink(missing_ok=True)
-            if ended == "cancelled":
-                await _send(send_status, jobs.progress_status_event(
-                    job, "cancelled", last, started_ms, _ms(), f"export {job_id} cancelled on request"))
-            else:
-                log.info("export %s was already %s by another run; this run's file is removed", job_id, ended)
-            return
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not record completion", job_id)
         await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)
         return
-    _remove_files(res, company_id, job_id, keep=rel)  # partial files of runs that died
-    await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
+    if ended is None:
+        _remove_files(res, company_id, job_id, keep=rel)  # partial files of runs that died
+        await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
+    elif ended == "cancelled":  # between the last row and now: the cancel wins
+        _remove_files(res, company_id, job_id)
+        await _send(send_status, jobs.progress_status_event(
+            job, "cancelled", last, started_ms, _ms(), f"export {job_id} cancelled on request"))
+    else:
+        # Finished by another run of this job (started again while this worker was frozen): only this
+        # run's file goes, and nothing is reported, so the status topic keeps the job's real last state.
+        (storage.company_dir(res.settings.storage_dir, company_id) / rel).unlink(missing_ok=True)
+        log.info("export %s was already %s by another run; this run's file is removed", job_id, ended)
 
 
 def _remove_files(res: Resources, company_id: str, job_id: str, keep: str | None = None) -> None:
