@@ -19,12 +19,14 @@ class TopicSpec:
     key: str                       # what the key holds
     partitions: Literal["jobs", "records"]   # which partition-count setting applies
     compacted: bool = False
+    # Handled strictly in offset order, none passed over (services/partition_order.py).
+    ordered: bool = False
 
 
-JOB_REQUESTS = TopicSpec("jobs.requests", "job_request", "job id", "jobs")
+JOB_REQUESTS = TopicSpec("jobs.requests", "job_request", "job id", "jobs", ordered=True)
 # Keyed by the duplicate-match key of the run's rows: every row that could duplicate another
 # lands on one partition, in file order.
-IMPORT_RECORDS = TopicSpec("import.records", "record_batch", "duplicate-match partition", "records")
+IMPORT_RECORDS = TopicSpec("import.records", "record_batch", "duplicate-match partition", "records", ordered=True)
 # Same partition count as the aggregator table's changelog (Faust requires co-partitioning).
 IMPORT_RESULTS = TopicSpec("import.results", "import_result", "job id", "jobs")
 JOB_STATUS = TopicSpec("jobs.status", "job_status", "job id", "jobs", compacted=True)

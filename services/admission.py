@@ -105,12 +105,14 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
             """
             UPDATE crm_import_export_jobs
                SET job_status = 'running', admitted_at = now(), started_at = COALESCE(started_at, now()),
-                   updated_at = now()
+                   updated_at = now(), heartbeat_at = now()
              WHERE id = ANY($1::uuid[]) AND job_status = 'pending'
             RETURNING *
             """,
             [uuid.UUID(i) for i in chosen],
         )
+        # heartbeat_at: a start request no worker runs (one dying as it took it) is sent again
+        # once this is stall_resume_s old, like a run whose heartbeat stopped.
         order = {i: n for n, i in enumerate(chosen)}
         for row in sorted(rows, key=lambda r: order[str(r["id"])]):
             # Acknowledged before the commit (see the module doc); no answer in time rolls the pass back.
@@ -140,7 +142,8 @@ async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: S
       twice, while the ledger misses the lost one).
     - A job whose runner's heartbeat is that old: an export, a rollback, or an import still being
       read. Runners work in the background of a worker (their start request is acknowledged when
-      they start), so when a worker dies, this is what runs its jobs again.
+      they start), so when a worker dies, this is what runs its jobs again. Admission sets the
+      heartbeat too, so a start request that no runner took up counts the same.
 
     Claiming a job (touching updated_at and heartbeat_at) makes one worker resume it per stall.
     """

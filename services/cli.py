@@ -75,7 +75,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    from schemas.topics import IMPORT_RECORDS
+    from schemas.topics import TOPICS
     from services import partition_order
     from services.db import connect_pool, migrate
     from services.kafka_io import ensure_topics, partitions_of
@@ -84,9 +84,9 @@ async def _migrate(settings: Settings) -> None:
     try:
         applied = await migrate(pool)
         created = await ensure_topics(settings)
-        records = settings.topic(IMPORT_RECORDS.name)
-        if records in created:
-            await partition_order.start_topic(pool, records, partitions_of(settings, IMPORT_RECORDS))
+        for spec in TOPICS:
+            if spec.ordered and settings.topic(spec.name) in created:
+                await partition_order.start_topic(pool, settings.topic(spec.name), partitions_of(settings, spec))
     finally:
         await pool.close()
     print(f"migrations applied: {', '.join(applied) or 'none pending'}", file=sys.stderr)

@@ -1,20 +1,33 @@
-"""Record events are applied strictly in offset order per partition, whatever the consumer delivers.
+"""Events of a guarded topic are handled strictly in offset order per partition, and none is passed over.
 
-All rows that could duplicate each other travel on one partition, in file order, so the order in
-which a partition's events are applied decides which row creates a record and which is skipped or
-updates it. Faust's offset bookkeeping can move past an event that was never applied around a
-rebalance (its commit, gap filling and read offset), and the fault suite saw a later event applied
-before an earlier one. So the database keeps, per partition, the next offset to apply
-(crm_record_offsets), advanced after each applied batch and before its events are acknowledged.
-An event beyond it is not applied (its rows would overtake the missing ones): it is dropped, and
-reading goes back to the first missing offset. Events at or below it are applied again, which the
-ledger makes harmless.
+Faust's offset bookkeeping can move past an event that was never handled around a rebalance (its
+commit, gap filling and read offset; a message fetched while its partition is paused is dropped).
+Two topics cannot afford that:
 
-This relies on a partition's events having consecutive offsets, which holds because the records
-topic is written without Kafka transactions (whose commit markers take offsets). `crmio migrate`
-records offset 0 for every partition of a records topic it creates, so a new deployment is checked
-from its first event; a partition the database has no row for (a topic created another way) takes
-its first event as it comes.
+- crm.import.records: all rows that could duplicate each other travel on one partition, in file
+  order, so the order in which a partition's events are applied decides which row creates a record
+  and which is skipped or updates it (the fault suite saw a later event applied first);
+- crm.jobs.requests: a request passed over is a job that never runs (seen with a worker leaving
+  while a start request was being fetched).
+
+So the database keeps, per partition, the next offset to handle (crm_partition_offsets), advanced
+after each handled event or batch and before it is acknowledged. Two ways an event goes missing:
+
+- a later event arrives first: it is not handled (it would overtake the missing one); it is dropped,
+  and reading goes back to the first missing offset, again every ``reread_missing_every_s`` while
+  the gap stays open;
+- no later event arrives (the partition's last events were passed over): a partition whose log ends
+  beyond its stored offset while nothing moved for ``stalled_partition_s`` is read again from there.
+
+Events below the stored offset arrive again after such a seek. Record batches are applied again
+(the ledger makes that harmless); job requests are skipped (``replays=False``): a start request
+handled twice would run its job twice.
+
+This relies on a partition's events having consecutive offsets, which holds because these topics
+are written without Kafka transactions (whose commit markers take offsets). `crmio migrate` records
+offset 0 for every partition of a guarded topic it creates, so a new deployment is checked from its
+first event; a partition the database has no row for (a topic created another way) takes its first
+event as it comes.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ import asyncpg
 
 from services.db import with_retry
 
-__all__ = ["Position", "PartitionOrder", "advance", "stored_next", "start_topic"]
+__all__ = ["Position", "Partition", "PartitionOrder", "advance", "stored_next", "start_topic"]
 
 Position = tuple[str, int, int]  # topic, partition, offset
 Partition = tuple[str, int]
@@ -36,11 +49,14 @@ class PartitionOrder:
     """One worker's view: the next offset of each partition after the events it accepted, and the
     partitions waiting for a missing event."""
 
-    def __init__(self, reread_every_s: float = 1.0) -> None:
+    def __init__(self, reread_every_s: float = 1.0, stalled_after_s: float = 5.0, *, replays: bool = True) -> None:
         self._next: dict[Partition, int] = {}
         self._holes: dict[Partition, int] = {}
         self._sought: dict[Partition, tuple[int, float]] = {}
+        self._behind: dict[Partition, tuple[int, float]] = {}
         self._reread_every_s = reread_every_s
+        self._stalled_after_s = stalled_after_s
+        self._replays = replays
 
     def unknown(self, positions: Iterable[Position]) -> set[Partition]:
         """Partitions with an event beyond what this worker accepted: only the database can say
@@ -48,17 +64,20 @@ class PartitionOrder:
         return {(t, p) for t, p, o in positions if o > self._next.get((t, p), -1)}
 
     def decide(self, positions: Sequence[Position], stored: dict[Partition, int]) -> list[bool]:
-        """Which events (in delivery order) may be applied now; ``stored`` is the database's next
-        offset of the partitions :meth:`unknown` named (absent: none applied yet)."""
+        """Which events (in delivery order) may be handled now; ``stored`` is the database's next
+        offset of the partitions :meth:`unknown` named (absent: none handled yet). Without
+        ``replays``, events below the next offset are not handled again."""
         for tp, offset in stored.items():
             self._next[tp] = max(self._next.get(tp, offset), offset)
         admitted = []
         for topic, partition, offset in positions:
             tp = (topic, partition)
             expected = self._next.get(tp)
-            if expected is None or offset <= expected:
+            if expected is None or offset == expected or (offset < expected and self._replays):
                 self._next[tp] = max(expected or 0, offset + 1)
                 admitted.append(True)
+            elif offset < expected:
+                admitted.append(False)
             else:
                 self._holes[tp] = expected
                 admitted.append(False)
@@ -85,6 +104,28 @@ class PartitionOrder:
                 due[tp] = offset
         return due
 
+    def stalled(self, stored: dict[Partition, int], ends: dict[Partition, int],
+                now: float | None = None) -> dict[Partition, int]:
+        """Partitions to read again from their stored offset: their log ``ends`` beyond it, this worker
+        took no event past it, and it has not moved for ``stalled_after_s`` (after such a seek, only
+        after another such period). No later event arrives to reveal a gap there."""
+        now = time.monotonic() if now is None else now
+        for tp in [tp for tp in self._behind if tp not in ends]:
+            del self._behind[tp]
+        due = {}
+        for tp, end in ends.items():
+            applied = stored.get(tp)
+            if applied is None or applied >= end or self._next.get(tp, applied) > applied:
+                self._behind.pop(tp, None)
+                continue
+            since = self._behind.get(tp)
+            if since is None or since[0] != applied:
+                self._behind[tp] = (applied, now)
+            elif now - since[1] >= self._stalled_after_s:
+                self._behind[tp] = (applied, now)
+                due[tp] = applied
+        return due
+
     def skip_to(self, tp: Partition, offset: int) -> None:
         """The missing events are gone from the log (retention): continue from its first offset."""
         self._next[tp] = max(self._next.get(tp, offset), offset)
@@ -95,16 +136,16 @@ class PartitionOrder:
 async def stored_next(pool: asyncpg.Pool, partitions: set[Partition]) -> dict[Partition, int]:
     async def read() -> dict[Partition, int]:
         rows = await pool.fetch(
-            "SELECT topic, partition, next_offset FROM crm_record_offsets "
+            "SELECT topic, partition, next_offset FROM crm_partition_offsets "
             "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
             [t for t, _ in partitions], [p for _, p in partitions])
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
-    return await with_retry(read, what="reading record partition offsets")
+    return await with_retry(read, what="reading partition offsets")
 
 
 async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
-    """Record that these events were applied (or dropped for good): never moves an offset back."""
+    """Record that these events were handled (or dropped for good): never moves an offset back."""
     nexts: dict[Partition, int] = {}
     for t, p, o in positions:
         nexts[(t, p)] = max(nexts.get((t, p), 0), o + 1)
@@ -114,20 +155,20 @@ async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
 
     async def write() -> None:
         await pool.execute(
-            "INSERT INTO crm_record_offsets (topic, partition, next_offset) "
+            "INSERT INTO crm_partition_offsets (topic, partition, next_offset) "
             "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
-            "greatest(crm_record_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+            "greatest(crm_partition_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
             [t for t, _ in keys], [p for _, p in keys], [nexts[k] for k in keys])
 
-    await with_retry(write, what="advancing record partition offsets")
+    await with_retry(write, what="advancing partition offsets")
 
 
 async def start_topic(pool: asyncpg.Pool, topic: str, partitions: int) -> None:
-    """A records topic was just created: every partition's next offset is 0 (a topic of the same name
+    """A guarded topic was just created: every partition's next offset is 0 (a topic of the same name
     deleted before left higher ones behind)."""
     await pool.execute(
-        "INSERT INTO crm_record_offsets (topic, partition, next_offset) "
+        "INSERT INTO crm_partition_offsets (topic, partition, next_offset) "
         "SELECT $1, p, 0 FROM generate_series(0, $2 - 1) AS p "
         "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = 0, updated_at = now()",
         topic, partitions)

@@ -83,9 +83,12 @@ class Settings(BaseSettings):
     # its heartbeat.
     worker_job_slots: int = 2
     job_heartbeat_s: float = 5.0
-    # A record partition whose next event arrived after a gap is sought back to the gap, and again this
-    # often while it stays open: a seek can be overtaken by messages already fetched (services.partition_order).
+    # A record or job-request partition whose next event arrived after a gap is sought back to the gap,
+    # and again this often while it stays open: a seek can be overtaken by messages already fetched; one
+    # whose log ends past its handled offset with nothing moving this long is read again from there
+    # (services.partition_order).
     reread_missing_every_s: float = 1.0
+    stalled_partition_s: float = 5.0
     # Rows a rollback reverts per transaction.
     rollback_chunk_rows: int = 2_000
 

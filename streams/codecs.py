@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from faust.serializers import codecs
 
 from schemas import avro
 
-__all__ = ["codec_name", "register"]
+__all__ = ["Undecodable", "codec_name", "register"]
+
+
+class Undecodable(NamedTuple):
+    """An event that is not Avro of its topic's schema (another system wrote it): agents log and drop
+    it. Raising instead would crash the agent, and Faust restarting a crashed agent stops what it runs."""
+
+    schema: str
+    error: str
 
 
 class AvroCodec(codecs.Codec):
@@ -20,7 +28,10 @@ class AvroCodec(codecs.Codec):
         return avro.encode(self.schema_name, obj)
 
     def _loads(self, s: bytes) -> Any:
-        return avro.decode(self.schema_name, s)
+        try:
+            return avro.decode(self.schema_name, s)
+        except Exception as exc:  # noqa: BLE001 - any malformed input: see Undecodable
+            return Undecodable(self.schema_name, f"{type(exc).__name__}: {exc}")
 
 
 def codec_name(schema_name: str) -> str:

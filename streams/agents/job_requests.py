@@ -1,6 +1,7 @@
 """Agent on crm.jobs.requests: a new request becomes a pending job and is admitted when a slot is free;
 a start request (from admission) runs the import's split, the export, or the rollback in the background
-(services.dispatch.JobSlots), so the agent goes on with the next request at once.
+(services.dispatch.JobSlots), so the agent goes on with the next request at once. Requests are handled
+in offset order per partition, none passed over and none twice (streams/ordering.py).
 
 The worker's job-control timers live here too: admission (a freed slot is taken within a second),
 schedules (each slot fires once, whichever worker sees it first) and the daily retention purge.
@@ -13,10 +14,12 @@ from typing import Any
 
 from faust import StreamT
 
-from services import split_process
+from services import partition_order, split_process
 from services.db import is_transient
 from services.dispatch import JobSlots, Senders, admit, handle_request
 from streams.app import app, settings
+from streams.codecs import Undecodable
+from streams.ordering import Guard, position
 from streams.resources import resources
 from streams.topics import import_results, job_requests, job_status
 
@@ -47,20 +50,32 @@ def _timer_failed(what: str, exc: Exception) -> None:
 
 
 SENDERS = Senders(request=_send_request, result=_send_result, status=_send_status)
+GUARD = Guard(job_requests, replays=False)  # a start request handled twice would run its job twice
 
 
 @app.agent(job_requests)
 async def handle_job_requests(stream: StreamT) -> None:
+    GUARD.restart()
     await split_process.warm_up()
     slots = JobSlots(settings.worker_job_slots)
     try:
-        async for request in stream:
-            try:
-                await handle_request(await resources(), request, SENDERS, slots)
-            except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
-                log.exception("job request %s could not be handled; dropped", request.get("job_id"))
+        async for event in stream.events():  # each acknowledged when the next one is asked for
+            if not (await GUARD.admitted([event]))[0]:
+                continue
+            await _handle(event.value, slots)
+            await partition_order.advance((await resources()).system, [position(event)])
     finally:
         slots.cancel()  # their heartbeats stop: another worker starts those jobs again
+
+
+async def _handle(request: dict[str, Any] | Undecodable, slots: JobSlots) -> None:
+    if isinstance(request, Undecodable):
+        log.error("dropped a job request that is not %s Avro (%s)", request.schema, request.error)
+        return
+    try:
+        await handle_request(await resources(), request, SENDERS, slots)
+    except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
+        log.exception("job request %s could not be handled; dropped", request.get("job_id"))
 
 
 @app.timer(interval=settings.admission_interval_s)

@@ -100,12 +100,28 @@ def worker(settings: Settings, pool: asyncpg.Pool, tmp_path_factory: pytest.Temp
     stop_worker(proc)
 
 
+_WORKER_LOGS: list[Path] = []
+
+
+def _worker_warnings(lines: int = 25) -> str:
+    """The last warnings and errors of every worker this session started: what a CI log needs to say
+    why a job did not finish."""
+    out = []
+    for path in dict.fromkeys(_WORKER_LOGS[:1] + _WORKER_LOGS[-3:]):  # the session's worker and the latest
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        picked = [line[:300] for line in text if "[WARNING]" in line or "[ERROR]" in line][-lines:]
+        out.append(f"--- {path} (last {len(picked)} warnings/errors)\n" + "\n".join(picked))
+    return "\n".join(out)
+
+
 def start_worker(settings: Settings, log_path: Path, timeout_s: float = 90) -> subprocess.Popen[bytes]:
+    _WORKER_LOGS.append(log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "worker"], cwd=PROJECT_ROOT, env=worker_env(settings),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+    proc.log_path = log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
@@ -143,7 +159,8 @@ async def wait_for_job(pool: asyncpg.Pool, company: str, job_id: str, timeout_s:
         if row is not None and row["job_status"] in jobs.FINAL_STATUSES:
             return jobs.job_document(row)
         await asyncio.sleep(0.25)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}")
+    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}\n"
+                         f"{_worker_warnings()}")
 
 
 @pytest.fixture

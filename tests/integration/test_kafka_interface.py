@@ -99,6 +99,7 @@ async def test_malformed_requests_leave_the_worker_serving(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
 ) -> None:
     company = str(uuid.uuid4())
+    log_start = worker.log_path.stat().st_size
     for bad in ({"target_model": "opportunity"}, {"company_id": "not-a-uuid"}, {"options": "{not json"}):
         job_id = await publish_request(settings, kafka_producer, company, "uploads/none.csv", **bad)
     await kafka_producer.send_and_wait(settings.topic("jobs.requests"), b"\x00\x00\x00\x00\x01garbage", key=b"x")
@@ -106,6 +107,11 @@ async def test_malformed_requests_leave_the_worker_serving(
     job_id = await publish_request(settings, kafka_producer, company, stored)
     job = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert job["job_status"] == "completed" and worker.poll() is None
+    with worker.log_path.open("rb") as f:
+        f.seek(log_start)
+        log = f.read().decode(errors="replace")
+    assert "dropped a job request that is not job_request Avro" in log
+    assert "Crashed" not in log  # the agent went on: a restart would have stopped the jobs it runs
 
 
 async def test_an_unusable_mapping_fails_the_job_naming_the_fields(

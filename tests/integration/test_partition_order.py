@@ -1,6 +1,10 @@
-"""A record partition is applied in offset order even when the consumer group's committed offset has
-moved past events that were never applied (as Faust's offset bookkeeping did around a rebalance):
-the worker notices the gap against the database's applied offset and reads the partition again."""
+"""Guarded partitions are handled in offset order, none passed over, even when the consumer group's
+committed offset has moved past events that were never handled (as Faust's offset bookkeeping did
+around rebalances): the worker notices against the database's handled offset and reads again.
+
+- records: a later event arrives first, showing the gap;
+- job requests: nothing arrives after the passed-over request, so only the partition's end, past
+  its handled offset with nothing moving, shows it."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import avro
 from schemas.models import get_model
-from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS
+from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS, JOB_REQUESTS
 from services import jobs, storage
 from services.cli import _migrate
 from services.kafka_io import publish
@@ -24,6 +28,7 @@ from services.settings import Settings
 from services.splitter import open_import, split_rows
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_job_control import leads, write
+from tests.integration.test_kafka_interface import publish_request, stored_csv
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +43,7 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     await _migrate(own)  # creates the topics, and records each new partition's next offset: 0
     records_topic = own.topic(IMPORT_RECORDS.name)
     async with pool.acquire() as conn:
-        start = await conn.fetch("SELECT partition, next_offset FROM crm_record_offsets WHERE topic = $1", records_topic)
+        start = await conn.fetch("SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic)
     assert {r["partition"]: r["next_offset"] for r in start} == {p: 0 for p in range(own.record_partitions)}
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -97,5 +102,42 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     for p, o in first_offsets.items():
         assert f"{records_topic}[{p}]: an event arrived after a gap; reading again from offset {o}" in log
     async with pool.acquire() as conn:
-        applied = await conn.fetch("SELECT partition, next_offset FROM crm_record_offsets WHERE topic = $1", records_topic)
+        applied = await conn.fetch("SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic)
     assert {r["partition"]: r["next_offset"] for r in applied if r["next_offset"] > 0}.keys() == first_offsets.keys()
+
+
+async def test_a_job_request_behind_the_committed_offset_is_still_handled(
+    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    own = settings.model_copy(update={"topic_prefix": f"q{run}", "app_id": f"crmio-req-{run}"})
+    await _migrate(own)
+    requests_topic = own.topic(JOB_REQUESTS.name)
+    company = str(uuid.uuid4())
+    job_id = await publish_request(own, kafka_producer, company, stored_csv(own, company, tmp_path))
+
+    # Another system's request, the only event of its partition, and the group already past it.
+    consumer = AIOKafkaConsumer(bootstrap_servers=own.kafka_bootstrap, group_id=own.app_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(requests_topic, p) for p in range(own.job_partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
+    (behind,) = [tp.partition for tp, end in ends.items() if end == 1]
+
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(own, log_path)
+    try:
+        done = await wait_for_job(pool, company, job_id, timeout_s=25)  # well before the stall check (30 s)
+    finally:
+        stop_worker(proc)
+    assert done["job_status"] == "completed" and done["created_records"] == 1, done
+    log = log_path.read_text(errors="replace")
+    assert f"{requests_topic}[{behind}]: events past the handled offset were not delivered; reading again from offset 0" in log
+    async with pool.acquire() as conn:
+        handled = await conn.fetchval("SELECT next_offset FROM crm_partition_offsets WHERE topic = $1 AND partition = $2",
+                                      requests_topic, behind)
+    assert handled >= 2  # the request, then the start request its admission published

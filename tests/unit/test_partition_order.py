@@ -1,4 +1,5 @@
-"""Record events are admitted only in offset order per partition (services.partition_order)."""
+"""Events of a guarded topic are admitted only in offset order per partition, and a partition whose
+last events were passed over is noticed (services.partition_order)."""
 
 from services.partition_order import PartitionOrder
 
@@ -53,3 +54,42 @@ def test_holes_of_partitions_given_away_are_forgotten_and_lost_events_are_skippe
     order.skip_to((T, 3), 5)  # retention removed 2..4
     assert order.holes() == {}
     assert order.decide([(T, 3, 5), (T, 3, 6)], {}) == [True, True]
+
+
+J = "crm.jobs.requests"
+
+
+def test_without_replays_events_already_handled_are_skipped_not_handled_again() -> None:
+    order = PartitionOrder(replays=False)
+    assert order.decide([(J, 0, 7), (J, 0, 8)], {(J, 0): 8}) == [False, True]
+    # read again from 7 after a seek: 7 and 8 were handled; 9 is new
+    assert order.decide([(J, 0, 7), (J, 0, 8), (J, 0, 9)], {}) == [False, False, True]
+    assert order.holes() == {}
+    assert order.decide([(J, 0, 12)], {}) == [False]  # 10 and 11 are missing: a gap, as with replays
+    assert order.holes() == {(J, 0): 10}
+
+
+def test_a_partition_whose_last_events_never_arrive_is_read_again_after_a_stall() -> None:
+    order = PartitionOrder(stalled_after_s=5)
+    stored = {(J, 0): 31, (J, 1): 42}
+    ends = {(J, 0): 32, (J, 1): 42}  # partition 0 holds event 31, never delivered; 1 is caught up
+    assert order.stalled(stored, ends, now=100.0) == {}  # behind for the first time: wait
+    assert order.stalled(stored, ends, now=103.0) == {}
+    assert order.stalled(stored, ends, now=105.5) == {(J, 0): 31}
+    assert order.stalled(stored, ends, now=106.0) == {}  # sought: only after another stall period
+    assert order.stalled(stored, ends, now=111.0) == {(J, 0): 31}
+    # event 31 arrives and is handled: nothing is behind any more
+    assert order.decide([(J, 0, 31)], {}) == [True]
+    assert order.stalled({(J, 0): 32, (J, 1): 42}, ends, now=120.0) == {}
+
+
+def test_a_partition_that_moves_or_that_this_worker_is_still_handling_is_not_stalled() -> None:
+    order = PartitionOrder(stalled_after_s=5)
+    ends = {(T, 0): 500}
+    assert order.stalled({(T, 0): 100}, ends, now=0.0) == {}
+    assert order.stalled({(T, 0): 200}, ends, now=6.0) == {}  # it moved: the clock starts again
+    assert order.stalled({(T, 0): 200}, ends, now=12.0) == {(T, 0): 200}
+    # events past the stored offset were taken and are being applied: not stalled, however long
+    assert order.decide([(T, 0, 200), (T, 0, 201)], {}) == [True, True]
+    assert order.stalled({(T, 0): 200}, ends, now=20.0) == {}
+    assert order.stalled({(T, 0): 200}, ends, now=40.0) == {}
