@@ -23,7 +23,7 @@ test: stack-up      ## every test: unit, integration and browser, then the fault
 	$(PY)/pytest -m "not faults"
 	$(PY)/python -m bench.fault_table --run
 
-test-faults: stack-up  ## only the fault suite (kills the broker and PostgreSQL it runs on; about 7 minutes)
+test-faults: stack-up  ## only the fault suite (kills the broker and PostgreSQL it runs on; about 9 minutes)
 	$(PY)/python -m bench.fault_table --run
 
 test-unit: install  ## only the fast tier (no broker, no database)
