@@ -77,28 +77,15 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
 
     # The group's committed offset of every partition is one event past what was applied: the event
     # holding the first copies of its leads would never be read, and their later copies would win.
-    consumer = AIOKafkaConsumer(bootstrap_servers=own.kafka_bootstrap, group_id=own.app_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = {TopicPartition(records_topic, p): o + 1 for p, o in first_offsets.items()}
-        consumer.assign(list(tps))
-        await consumer.commit(tps)
-    finally:
-        await consumer.stop()
-    assert len(tps) >= 3
+    await _commit_group_offsets(own, {TopicPartition(records_topic, p): o + 1 for p, o in first_offsets.items()})
+    assert len(first_offsets) >= 3
 
-    log_path = tmp_path / "worker.log"
-    proc = start_worker(own, log_path)
-    try:
-        done = await wait_for_job(pool, company, job_id, timeout_s=25)  # well before the stall check (30 s)
-    finally:
-        stop_worker(proc)
+    done, log = await _run_worker_until_done(own, pool, company, job_id, tmp_path)
     assert done["job_status"] == "completed", done
     assert (done["processed_records"], done["created_records"], done["skipped_records"]) == (2 * ROWS, ROWS, ROWS)
     stored = await leads(pool, company)
     assert len(stored) == ROWS
     assert {lead["title"] for lead in stored.values()} == {"first"}  # the earlier row of each pair won
-    log = log_path.read_text(errors="replace")
     for p, o in first_offsets.items():
         assert f"{records_topic}[{p}]: an event arrived after a gap; reading again from offset {o}" in log
     async with pool.acquire() as conn:
@@ -117,27 +104,39 @@ async def test_a_job_request_behind_the_committed_offset_is_still_handled(
     job_id = await publish_request(own, kafka_producer, company, stored_csv(own, company, tmp_path))
 
     # Another system's request, the only event of its partition, and the group already past it.
+    ends = await _commit_group_offsets(own, {TopicPartition(requests_topic, p): None for p in range(own.job_partitions)})
+    (behind,) = [tp.partition for tp, end in ends.items() if end == 1]
+
+    done, log = await _run_worker_until_done(own, pool, company, job_id, tmp_path)
+    assert done["job_status"] == "completed" and done["created_records"] == 1, done
+    assert f"{requests_topic}[{behind}]: events past the handled offset were not delivered; reading again from offset 0" in log
+    async with pool.acquire() as conn:
+        handled = await conn.fetchval("SELECT next_offset FROM crm_partition_offsets WHERE topic = $1 AND partition = $2",
+                                      requests_topic, behind)
+    assert handled >= 2  # the request, then the start request its admission published
+
+
+async def _commit_group_offsets(own: Settings, offsets: dict[TopicPartition, int | None]) -> dict[TopicPartition, int]:
+    """Commit the worker group's offsets as given (None: the partition's end) before any worker runs."""
     consumer = AIOKafkaConsumer(bootstrap_servers=own.kafka_bootstrap, group_id=own.app_id, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(requests_topic, p) for p in range(own.job_partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(ends)
+        consumer.assign(list(offsets))
+        ends = await consumer.end_offsets(list(offsets))
+        committed = {tp: ends[tp] if o is None else o for tp, o in offsets.items()}
+        await consumer.commit(committed)
+        return committed
     finally:
         await consumer.stop()
-    (behind,) = [tp.partition for tp, end in ends.items() if end == 1]
 
+
+async def _run_worker_until_done(
+    own: Settings, pool: asyncpg.Pool, company: str, job_id: str, tmp_path: Path
+) -> tuple[dict[str, Any], str]:
     log_path = tmp_path / "worker.log"
     proc = start_worker(own, log_path)
     try:
         done = await wait_for_job(pool, company, job_id, timeout_s=25)  # well before the stall check (30 s)
     finally:
         stop_worker(proc)
-    assert done["job_status"] == "completed" and done["created_records"] == 1, done
-    log = log_path.read_text(errors="replace")
-    assert f"{requests_topic}[{behind}]: events past the handled offset were not delivered; reading again from offset 0" in log
-    async with pool.acquire() as conn:
-        handled = await conn.fetchval("SELECT next_offset FROM crm_partition_offsets WHERE topic = $1 AND partition = $2",
-                                      requests_topic, behind)
-    assert handled >= 2  # the request, then the start request its admission published
+    return done, log_path.read_text(errors="replace")
