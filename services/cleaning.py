@@ -14,7 +14,18 @@ from phonenumbers import NumberParseException, PhoneMetadata
 
 from schemas.models import Field, TargetModel
 from services.errors import ValidationRulesError
-from services.validation import Check, choice_key, compile_checks, required_by_rules, text_form, validate_rules
+from schemas.picklists import FIELD_PICKLISTS, picklist_of
+from services.picklists import (
+    ACCEPT_CONFIDENCE,
+    Choice,
+    Picklist,
+    UnknownPolicy,
+    ValuePolicy,
+    builtin_picklists,
+    new_value_name,
+    value_key,
+)
+from services.validation import Check, compile_checks, required_by_rules, text_form, validate_rules
 
 __all__ = [
     "CleanOptions",
@@ -76,11 +87,18 @@ class CleanedRecord:
 
 
 class Invalid(Exception):
-    """A cleaner refuses a cell (level error), or keeps ``kept`` with a doubt (level warning)."""
+    """A cleaner refuses a cell (level error), or keeps ``kept`` with a doubt (level warning).
 
-    def __init__(self, message: str, hint: str, level: Literal["error", "warning"] = "error", kept: object = None) -> None:
+    An error in an optional field becomes a warning (the record lands without the value) unless
+    the job is strict or the error is ``sticky``: the job itself asked for the row to fail.
+    """
+
+    def __init__(
+        self, message: str, hint: str, level: Literal["error", "warning"] = "error", kept: object = None,
+        sticky: bool = False,
+    ) -> None:
         super().__init__(message)
-        self.message, self.hint, self.level, self.kept = message, hint, level, kept
+        self.message, self.hint, self.level, self.kept, self.sticky = message, hint, level, kept, sticky
 
 
 def _quote(text: str) -> str:
@@ -558,21 +576,53 @@ class BooleanCleaner(Cleaner):
 
 
 class ChoiceCleaner(Cleaner):
-    """One of Field.choices, matched ignoring case, spaces, hyphens and underscores ("Cold Call" -> cold_call)."""
+    """A value of the company's picklist: the job's value map first, then the picklist's values, labels and
+    synonyms (case, accents, spaces and punctuation ignored), then suggestions if the job takes them; a word
+    that names none gets the job's unknown-values policy (add it, map it, leave it empty, fail the row)."""
 
-    __slots__ = ("by_key", "hint")
+    __slots__ = ("policy", "hint", "added")
     repeats = True
 
-    def __init__(self, field: Field, options: CleanOptions) -> None:
+    def __init__(self, field: Field, options: CleanOptions, policy: ValuePolicy | None = None) -> None:
         super().__init__(field, options)
-        self.by_key = {choice_key(c): c for c in field.choices}
-        self.hint = "use one of: " + ", ".join(field.choices)
+        self.policy = policy = policy or default_policy(TargetModel("", "", (), ()), field)
+        shown = policy.picklist.values
+        self.hint = (f"use one of: {', '.join(shown[:30])}{' ...' if len(shown) > 30 else ''}, add the value to the "
+                     f"{policy.picklist.name} picklist, or map it in the job's value_mapping")
+        # New values this cleaner added to the picklist (value -> label); the apply step stores them.
+        self.added: dict[str, str] = {}
 
     def clean(self, text: str) -> object:
-        value = self.by_key.get(choice_key(text))
-        if value is None:
-            raise Invalid(f"{_quote(text)} is not a valid {self.field.name}", self.hint)
-        return value
+        policy = self.policy
+        key = value_key(text)
+        if key in policy.mapped:
+            return policy.mapped[key]  # the job's own decision; None leaves the field empty
+        value = policy.picklist.find(text)
+        if value is not None:
+            return value
+        if policy.suggest:
+            suggestion = policy.picklist.suggest(text, policy.memory)
+            if suggestion.value is not None and suggestion.confidence >= ACCEPT_CONFIDENCE:
+                return suggestion.value
+        return self._unknown(text)
+
+    def _unknown(self, text: str) -> object:
+        unknown, picklist = self.policy.unknown, self.policy.picklist
+        retired = picklist.retired(text)
+        what = (f"{_quote(text)} is the retired value {retired!r} of the {picklist.name} picklist" if retired
+                else f"{_quote(text)} is not a value of the {picklist.name} picklist")
+        if unknown.action == "map":
+            return unknown.value
+        if unknown.action == "add" and not retired:
+            name = new_value_name(text)
+            existing = picklist.find(name)
+            if existing is not None:
+                return existing
+            self.added.setdefault(name, text.strip()[:255])
+            return name
+        if unknown.action == "fail":
+            raise Invalid(what, self.hint, sticky=True)
+        raise Invalid(what, self.hint)
 
 
 # The default cleaner per field type (django-import-export's WIDGETS_MAP).
@@ -590,9 +640,20 @@ CLEANERS: dict[str, type[Cleaner]] = {
 }
 
 
-def cleaner_for(field: Field, options: CleanOptions = CleanOptions()) -> Cleaner:
-    """The registered cleaner for ``field``'s type."""
+def cleaner_for(field: Field, options: CleanOptions = CleanOptions(), policy: ValuePolicy | None = None) -> Cleaner:
+    """The registered cleaner for ``field``'s type; a choice field's under ``policy`` (default: the built-in picklist)."""
+    if field.type == "choice":
+        return ChoiceCleaner(field, options, policy)
     return CLEANERS[field.type](field, options)
+
+
+def default_policy(model: TargetModel, field: Field, strict: bool = False) -> ValuePolicy:
+    """A choice field's built-in picklist (its own choices for a field without one); unknown words warn, or fail if strict."""
+    builtin = builtin_picklists()
+    name = picklist_of(model.name, field.name) or next(
+        (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None)
+    picklist = builtin[name] if name else Picklist(field.name, [Choice(c, c) for c in field.choices])
+    return ValuePolicy(picklist, unknown=UnknownPolicy("fail" if strict else "empty"))
 
 
 # --------------------------------------------------------------------------- records
@@ -631,12 +692,26 @@ def _passes(checks: tuple[Check, ...], name: str, raw: str, value: object, issue
     return passed
 
 
-def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], required: bool) -> Step:
-    """One field's whole cleaning, with everything looked up once: strip, required, controls, type, limits, rules."""
+_LEFT_OUT = "; the value was not imported (the rest of the record was)"
+
+
+def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], required: bool, lenient: bool) -> Step:
+    """One field's whole cleaning, with everything looked up once: strip, required, controls, type, limits, rules.
+
+    ``lenient``: a value the field cannot take is left out with a warning instead of failing the row
+    (optional fields of a job that is not strict); the job's own rules still fail it.
+    """
     name, limit = field.name, field.max_length
     # Plain text needs no call at all: on most rows most fields are text.
     clean = None if type(cleaner) is TextCleaner else cleaner.clean
     memo: dict[str, object] | None = {} if cleaner.repeats else None
+
+    def refuse(issues: list[Issue], raw: str, message: str, hint: str, sticky: bool = False) -> object:
+        if lenient and not sticky:
+            issues.append(Issue(name, raw, message + _LEFT_OUT, hint, "warning"))
+        else:
+            issues.append(Issue(name, raw, message, hint, "error"))
+        return _INVALID
 
     def step(raw: Any, issues: list[Issue]) -> object:
         if raw.__class__ is not str:
@@ -652,8 +727,7 @@ def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], req
             bad = _CONTROL.search(text)
             if bad is not None:
                 message = f"{_quote(text)} contains a control character (U+{ord(bad[0]):04X})"
-                issues.append(Issue(name, raw, message, _CONTROL_HINT, "error"))
-                return _INVALID
+                return refuse(issues, raw, message, _CONTROL_HINT)
         if not text:
             if required:
                 issues.append(_required_issue(name, raw, True))
@@ -674,13 +748,16 @@ def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], req
                         memo.clear()
                     memo[text] = value
             if value.__class__ is Invalid:
-                issues.append(Issue(name, raw, value.message, value.hint, value.level))
                 if value.level == "error":
-                    return _INVALID
+                    return refuse(issues, raw, value.message, value.hint, value.sticky)
+                issues.append(Issue(name, raw, value.message, value.hint, value.level))
                 value = value.kept
+            if value is None:  # the job mapped the word to nothing
+                return None
         if limit is not None and value.__class__ is str and len(value) > limit:
-            issues.append(_too_long(name, raw, value, limit))
-            _passes(checks, name, raw, value, issues)
+            too_long = _too_long(name, raw, value, limit)
+            refuse(issues, raw, too_long.message, too_long.hint)
+            _passes(checks, name, raw, value, issues)  # the job's rules are reported too
             return _INVALID
         if checks and not _passes(checks, name, raw, value, issues):
             return _INVALID
@@ -690,23 +767,51 @@ def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], req
 
 
 class RecordCleaner:
-    """Cleans and validates mapped rows of one target model under one job's rules and options."""
+    """Cleans and validates mapped rows of one target model under one job's rules and options.
 
-    __slots__ = ("model", "rules", "options", "required", "_required_order", "_steps", "_keyers")
+    ``values``: per choice field, the company's picklist and the job's value decisions (default: the
+    built-in picklists, unknown words left out with a warning). ``strict``: a value an optional
+    field cannot take fails the row (by default it is left out with a warning). Required fields,
+    the duplicate-match fields and the job's validation_rules always fail the row.
+    """
 
-    def __init__(self, model: TargetModel, rules: Mapping[str, Any] | None = None, options: CleanOptions = CleanOptions()) -> None:
+    __slots__ = ("model", "rules", "options", "strict", "required", "_required_order", "_steps", "_keyers",
+                 "_choices")
+
+    def __init__(
+        self,
+        model: TargetModel,
+        rules: Mapping[str, Any] | None = None,
+        options: CleanOptions = CleanOptions(),
+        values: Mapping[str, ValuePolicy] | None = None,
+        strict: bool = False,
+    ) -> None:
         self.model = model
         self.options = options
+        self.strict = strict
         self.rules = validate_rules(model, rules)
         self.required: frozenset[str] = frozenset(model.required_fields) | required_by_rules(self.rules)
         # Model order, so the issues of a row come out the same in every process.
         self._required_order = tuple(f.name for f in model.fields if f.name in self.required)
         checks = compile_checks(model, self.rules)
-        self._steps: dict[str, Step] = {
-            f.name: _compile_step(f, cleaner_for(f, options), checks.get(f.name, ()), f.name in self.required)
-            for f in model.fields
-        }
+        strict_fields = self.required | frozenset(model.match_fields)
+        self._choices: dict[str, ChoiceCleaner] = {}
+        self._steps: dict[str, Step] = {}
+        for f in model.fields:
+            if f.type == "choice":
+                policy = (values or {}).get(f.name) or default_policy(model, f, strict)
+                cleaner: Cleaner = self._choices.setdefault(f.name, ChoiceCleaner(f, options, policy))
+            else:
+                cleaner = cleaner_for(f, options)
+            lenient = not strict and f.name not in strict_fields
+            self._steps[f.name] = _compile_step(f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient)
         self._keyers = _keyers_for(model)
+
+    def added_values(self) -> list[tuple[str, str, str]]:
+        """(picklist, value, label) of every value the job's unknown_values=add has added so far."""
+        return [
+            (c.policy.picklist.name, value, label) for c in self._choices.values() for value, label in c.added.items()
+        ]
 
     def clean(self, raw: Mapping[str, str | None]) -> CleanedRecord:
         """Typed values, every issue of the row, and its match key; keys that are not fields are ignored."""

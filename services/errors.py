@@ -16,6 +16,7 @@ __all__ = [
     "FileTooLarge",
     "MappingError",
     "ValidationRulesError",
+    "ValueMappingError",
     "LimitExceeded",
     "JobStateError",
     "NotFound",
@@ -90,6 +91,12 @@ class MappingError(CrmioError):
 
 class ValidationRulesError(CrmioError):
     """A job's validation_rules are malformed (unknown rule, bad regex): fix the rules."""
+
+    http_status = 422
+
+
+class ValueMappingError(CrmioError):
+    """A job's value_mapping or unknown_values is unusable (a target not in the picklist): fix the value map."""
 
     http_status = 422
 

@@ -129,6 +129,11 @@ async def test_accepted_file_imports_with_row_errors_by_number(
     assert set(by_row) == set(want.row_errors), by_row
     for number, excerpt in want.row_errors.items():
         assert message_matches(excerpt, by_row[number]), (number, by_row[number])
+    warned = (await api.get(f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(),
+                            params={"level": "warning", "limit": 500})).json()["items"]
+    warned_rows = {log["record_number"]: f"{log['field']}: {log['message']}" for log in warned}
+    for number, excerpt in want.row_warnings.items():
+        assert message_matches(excerpt, warned_rows.get(number, "")), (number, warned_rows)
     async with pool.acquire() as conn:
         if want.stored:
             where = " AND ".join(f"{f} = ${i}" for i, f in enumerate(want.stored, 2))

@@ -40,7 +40,10 @@ def upload_path(case: Case, tmp_path: Path) -> dict[str, Any]:
         return {"error": exc}
     errors = {r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "error")
               for r in doc["rows"] if not r["ok"]}
-    return {"imported": doc["valid_rows"], "errors": errors, "values": [r["values"] for r in doc["rows"] if r["ok"]]}
+    warnings = {r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "warning")
+                for r in doc["rows"] if r["ok"] and r["issues"]}
+    return {"imported": doc["valid_rows"], "errors": errors, "warnings": warnings,
+            "values": [r["values"] for r in doc["rows"] if r["ok"]]}
 
 
 def split_path(case: Case, tmp_path: Path) -> CrmioError | int:
@@ -69,7 +72,7 @@ def assert_refusal(case: Case, exc: BaseException) -> None:
 
 def test_there_are_at_least_forty_cases() -> None:
     assert len(CASES) >= 40
-    assert sum(c.expect.kind != "rows" or bool(c.expect.row_errors) for c in CASES) >= 40
+    assert sum(c.expect.kind != "rows" or bool(c.expect.row_errors or c.expect.row_warnings) for c in CASES) >= 40
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -85,6 +88,8 @@ def test_upload_and_preview(case: Case, tmp_path: Path) -> None:
     assert set(got["errors"]) == set(want.row_errors), (case.name, got["errors"])
     for number, excerpt in want.row_errors.items():
         assert excerpt.casefold() in got["errors"][number].casefold(), (case.name, number, got["errors"][number])
+    for number, excerpt in want.row_warnings.items():
+        assert excerpt.casefold() in got["warnings"].get(number, "").casefold(), (case.name, number, got["warnings"])
     if want.stored:
         assert any(all(v.get(f) == x for f, x in want.stored.items()) for v in got["values"]), (case.name, got["values"])
 
