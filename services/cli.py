@@ -488,13 +488,16 @@ def _parser() -> argparse.ArgumentParser:
     job_flags(p)
 
     from services.cli_control import add_parsers
+    from services.cli_results import add_parsers as add_result_parsers
 
     add_parsers(sub, job_flags)
+    add_result_parsers(sub, job_flags)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     from services.cli_control import HANDLERS
+    from services.cli_results import HANDLERS as RESULT_HANDLERS
 
     args = _parser().parse_args(argv)
     settings = get_settings()
@@ -512,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
         "status": lambda a, s: asyncio.run(_status(a, s)),
         "logs": lambda a, s: asyncio.run(_logs(a, s)),
         **HANDLERS,
+        **RESULT_HANDLERS,
     }
     try:
         code = handlers[args.command](args, settings)

@@ -3,12 +3,16 @@
 Two ways, both keeping the first job's model, duplicate handling, rules and options:
 - the same file, with a corrected mapping: the new job reads the first job's stored file and
   sends only the rows listed in a row file (the failed rows, which keep their row numbers);
-- a fixed file, usually the first job's errors.csv after correction: imported as it is (its
-  columns are field names, so the suggested mapping maps them; the error column maps to nothing).
+- a fixed file: the first job's corrected error file (result files, CSV or .xlsx: the issue columns
+  crmio_row, crmio_level, ... and every original column) is rewritten so that each error row keeps
+  its original row number, and imported with the first job's mapping; any other file (e.g. the
+  corrected errors.csv, whose columns are field names) is imported as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from aiokafka import AIOKafkaProducer
 from services.db import tenant
 from services import jobs, storage
 from services.errors import JobStateError, NotFound
+from services.readers import open_table
+from services.result_files import corrected, repository
 from services.settings import Settings
 
 __all__ = ["read_row_numbers", "write_row_numbers", "submit_retry"]
@@ -49,7 +55,7 @@ async def submit_retry(
     file_format: str | None = None,
 ) -> dict[str, Any]:
     """Start the retry of job ``job_id``'s failed rows; returns the new import job."""
-    from services.submit import submit_import
+    from services.submit import format_from_name, submit_import
 
     async with tenant(pool, company_id) as conn:
         source = await jobs.get_job(conn, company_id, job_id)
@@ -59,9 +65,7 @@ async def submit_retry(
             raise JobStateError(f"job {job_id} is an {source['job_type']}; only imports have failed rows to retry")
         if source["job_status"] not in jobs.FINAL_STATUSES:
             raise JobStateError(f"job {job_id} is {source['job_status']}; retry its failed rows once it has finished")
-        failed = [r["record_number"] for r in await conn.fetch(
-            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 AND outcome = 'failed' "
-            "ORDER BY record_number", source["id"], source["company_id"])]
+        failed = await repository.failed_numbers(conn, str(source["company_id"]), source["id"])
     if not failed:
         raise JobStateError(f"job {job_id} has no failed rows to retry")
     options = {k: v for k, v in (source["options"] or {}).items() if k not in _RUN_ONLY}
@@ -71,6 +75,11 @@ async def submit_retry(
         "rules": source["validation_rules"], "user_id": None,
     }
     if file is not None:
+        name = display_name or file.name
+        fmt = file_format or format_from_name(name)
+        if await asyncio.to_thread(_is_error_file, settings, file, fmt, name):
+            return await _retry_error_file(settings, pool, producer, source, file, fmt, name, failed, mapping,
+                                           options, common)
         return await submit_import(settings, pool, producer, path=file, file_format=file_format,
                                    display_name=display_name or file.name, mapping=mapping, options=options, **common)
     if not source["file_path"]:
@@ -86,3 +95,40 @@ async def submit_retry(
         display_name=source["original_filename"] or path.name,
         mapping=mapping or {k: v for k, v in (source["field_mapping"] or {}).items() if v} or None,
         options=options, **common)
+
+
+def _is_error_file(settings: Settings, file: Path, fmt: str, name: str) -> bool:
+    from services.pipeline import reader_limits
+
+    with open_table(file, fmt, display_name=name, limits=reader_limits(settings)) as reader:  # type: ignore[arg-type]
+        return corrected.is_error_file(reader.info.headers)
+
+
+async def _retry_error_file(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, source: Any, file: Path, fmt: str,
+    name: str, failed: list[int], mapping: dict[str, str] | None, options: dict[str, Any], common: dict[str, Any],
+) -> dict[str, Any]:
+    """Retry the corrected error file of ``source``: its error rows, under their original row numbers."""
+    from services.pipeline import reader_limits
+    from services.submit import submit_import
+
+    work = storage.company_dir(settings.storage_dir, common["company_id"]) / "retries"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=work, suffix=".csv", delete=False) as tmp:
+        positioned = Path(tmp.name)
+    try:
+        rows = await asyncio.to_thread(corrected.write_positioned, file, fmt, name, positioned,
+                                       failed=frozenset(failed), limits=reader_limits(settings))
+        if not rows.numbers:
+            raise JobStateError(f"{name} holds no error row to retry"
+                                + (f" ({rows.warnings_left} warning rows are not imported again)"
+                                   if rows.warnings_left else ""))
+        if mapping is None:  # the first job's mapping, for the columns the file still has
+            mapping = {h: f for h, f in (source["field_mapping"] or {}).items() if f and h in rows.headers} or None
+        # The rewritten file is UTF-8 CSV: the first job's sheet, encoding and delimiter no longer apply.
+        options = {k: v for k, v in options.items() if k not in ("sheet", "encoding", "delimiter")}
+        options.update(encoding="utf-8", delimiter=",")
+        return await submit_import(settings, pool, producer, path=positioned, file_format="csv",
+                                   display_name=name, mapping=mapping, options=options, **common)
+    finally:
+        positioned.unlink(missing_ok=True)

@@ -1,0 +1,15 @@
+"""Result files of an import, like Salesforce's: a success file (one line per row that landed) and an
+error file (every failed or warned row with all of its original columns and what is wrong), each as
+CSV or .xlsx with the offending cells highlighted. See docs/results.md.
+
+- ``repository``: the SQL (ledger pages, issue-log pages), keyset-paged in short tenant transactions;
+- ``issues``: a row's issue logs -> the issue columns and the cells to highlight (pure);
+- ``source``: re-reads the job's stored file with the import's reader options, picking rows by number;
+- ``writers``: streaming CSV text and write-only .xlsx with fills and comments;
+- ``build``: puts them together for the API and the CLI;
+- ``corrected``: reads a corrected error file back for a retry, keeping the original row numbers.
+"""
+
+from services.result_files.build import FORMATS, KINDS, ResultFile, open_result
+
+__all__ = ["KINDS", "FORMATS", "ResultFile", "open_result"]
