@@ -17,6 +17,7 @@ from typing import Any, Literal
 import asyncpg
 
 from schemas.models import TargetModel
+from services.picklist_store import add_values_from_import
 from services.db import copy_rows
 from services.cleaning import CleanedRecord, Issue, RecordCleaner
 from services.routing import partition_for
@@ -313,6 +314,9 @@ async def apply_rows(
                 fresh = fresh[:cut]
                 plan = plan_batch(ctx.duplicate_handling, fresh, existing)
         await _write_plan(conn, ctx, fields, plan)
+        if not ctx.dry_run:
+            # Values unknown_values=add met are in the picklist once the first record holding them commits.
+            await add_values_from_import(conn, ctx.company_id, ctx.cleaner.added_values())
     for n, outcome, _, _ in plan.ledger:
         result.add(n, outcome, plan.errors.get(n))
     for n, rec in done.items():

@@ -161,7 +161,9 @@ def _summary(job: dict[str, Any]) -> str:
     return (
         f"job {job['id']}: {job['job_status']} - {job['total_records']} rows, {job['success_records']} ok "
         f"({job['created_records']} created, {job['updated_records']} updated, {job['skipped_records']} skipped), "
-        f"{job['error_records']} errors" + (f" - {job['message']}" if job.get("message") else "")
+        f"{job['error_records']} errors"
+        + (f", {job['warning_records']} with warnings" if job.get("warning_records") else "")
+        + (f" - {job['message']}" if job.get("message") else "")
     )
 
 
@@ -175,7 +177,9 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     company = _company(args, settings)
     options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet), ("encoding", args.encoding),
-                                  ("delimiter", args.delimiter), ("dry_run", args.dry_run)) if v}
+                                  ("delimiter", args.delimiter), ("dry_run", args.dry_run), ("strict", args.strict),
+                                  ("accept_suggestions", args.accept_suggestions),
+                                  ("unknown_values", args.unknown_values)) if v}
     if args.all_or_nothing:
         options["error_policy"] = {"mode": "all_or_nothing"}
     elif args.max_errors is not None or args.max_error_percent is not None:
@@ -184,6 +188,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(pool: Any) -> int:
         mapping, rules = _json_arg(args.mapping, "mapping"), _json_arg(args.rules, "rules")
+        values = _json_arg(args.values, "values")
         if args.template:
             from services import templates
             from services.errors import NotFound
@@ -194,10 +199,12 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
                 raise NotFound(f"no import template {args.template} for {args.model} in company {company}")
             mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
             rules = rules or template["validation_rules"] or None
+            values = values or template["value_mapping"] or None
         async with producer(settings) as prod:
             job = await submit_import(
                 settings, pool, prod, company_id=company, path=Path(args.file), model=args.model,
                 file_format=args.format, mapping=mapping, duplicates=args.duplicates, rules=rules, options=options,
+                value_mapping=values,
             )
         if args.wait:
             job = await _follow(pool, company, job["id"], show=not args.quiet)
@@ -427,7 +434,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", help='JSON object: source column -> target field, e.g. {"E-mail": "email"}')
     p.add_argument("--duplicates", default="skip", choices=("skip", "update", "create_new"))
     p.add_argument("--rules", help='JSON validation rules, e.g. {"email": {"required": true}}')
-    p.add_argument("--template", help="import template id: its mapping and rules (unless --mapping/--rules)")
+    p.add_argument("--template", help="import template id: its mapping, rules and value map (unless given here)")
+    p.add_argument("--values", help='JSON value map per choice field, e.g. {"lead_source": {"Google Ads": '
+                   '"advertisement", "Podcast": null}} (null: leave empty)')
+    p.add_argument("--unknown-values", metavar="add|map:VALUE|empty|fail",
+                   help="what a choice value outside the company's picklist gets: add it to the picklist, map it to "
+                   "VALUE, leave it empty with a warning (default), or fail the row")
+    p.add_argument("--accept-suggestions", action="store_true",
+                   help="take the suggested column map and value map (what the preview suggests) without asking")
+    p.add_argument("--strict", action="store_true",
+                   help="fail a row whose optional field has a value it cannot take (default: leave the value out "
+                   "with a warning and import the record)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate and resolve duplicates for every row, report the outcomes, write no record")
     p.add_argument("--all-or-nothing", action="store_true",
@@ -489,15 +506,18 @@ def _parser() -> argparse.ArgumentParser:
 
     from services.cli_control import add_parsers
     from services.cli_results import add_parsers as add_result_parsers
+    from services.cli_picklists import add_parsers as add_picklist_parsers
 
     add_parsers(sub, job_flags)
     add_result_parsers(sub, job_flags)
+    add_picklist_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     from services.cli_control import HANDLERS
     from services.cli_results import HANDLERS as RESULT_HANDLERS
+    from services.cli_picklists import HANDLERS as PICKLIST_HANDLERS
 
     args = _parser().parse_args(argv)
     settings = get_settings()
@@ -516,6 +536,7 @@ def main(argv: list[str] | None = None) -> None:
         "logs": lambda a, s: asyncio.run(_logs(a, s)),
         **HANDLERS,
         **RESULT_HANDLERS,
+        **PICKLIST_HANDLERS,
     }
     try:
         code = handlers[args.command](args, settings)

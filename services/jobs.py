@@ -35,8 +35,15 @@ JOB_COLUMNS = (
     "id, company_id, job_type, job_status, target_model, file_format, file_path, total_records, "
     "processed_records, success_records, error_records, field_mapping, validation_rules, "
     "duplicate_handling, created_by_user_id, created_at, started_at, completed_at, original_filename, "
-    "options, created_records, updated_records, skipped_records, message, updated_at, admitted_at, queue"
+    "options, created_records, updated_records, skipped_records, message, updated_at, admitted_at, queue, "
+    "value_mapping, warning_records"
 )
+
+
+# Rows imported with at least one value left out: the warning logs, one per such row (the same row
+# logged again by a replay or the second pass of an all-or-nothing job counts once).
+WARNED = ("(SELECT count(DISTINCT record_number) FROM crm_import_export_logs "
+          "WHERE company_id = $1 AND job_id = $2 AND log_level = 'warning')")
 
 
 async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
@@ -48,14 +55,15 @@ async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
         """
         INSERT INTO crm_import_export_jobs (
             id, company_id, job_type, target_model, file_format, file_path, field_mapping,
-            validation_rules, duplicate_handling, created_by_user_id, original_filename, options, queue)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            validation_rules, duplicate_handling, created_by_user_id, original_filename, options, queue,
+            value_mapping)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (id) DO NOTHING
         """,
         job["id"], job["company_id"], job["job_type"], job["target_model"], job["file_format"],
         job["file_path"], job.get("field_mapping"), job.get("validation_rules"),
         job.get("duplicate_handling", "skip"), job.get("created_by_user_id"),
-        job.get("original_filename"), job.get("options") or {}, job["queue"],
+        job.get("original_filename"), job.get("options") or {}, job["queue"], job.get("value_mapping") or None,
     )
     return status.endswith(" 1")
 
@@ -108,7 +116,7 @@ async def finish_job(
     """Set a final status (once); counters, when given, are the exact ones. False if already final."""
     c = counters or {}
     result = await conn.execute(
-        """
+        f"""
         UPDATE crm_import_export_jobs
            SET job_status = $3, message = $4, completed_at = $5, updated_at = now(),
                started_at = COALESCE(started_at, $5),
@@ -118,7 +126,8 @@ async def finish_job(
                error_records = COALESCE($9, error_records),
                created_records = COALESCE($10, created_records),
                updated_records = COALESCE($11, updated_records),
-               skipped_records = COALESCE($12, skipped_records)
+               skipped_records = COALESCE($12, skipped_records),
+               warning_records = {WARNED}
          WHERE company_id = $1 AND id = $2 AND job_status IN ('pending', 'running')
         """,
         company_id, job_id, status, message, at,
@@ -160,12 +169,12 @@ async def end_job_now(
             c = await ledger_counts(conn, company_id, jid)
             processed = sum(c.values())
             await conn.execute(
-                """
+                f"""
                 UPDATE crm_import_export_jobs
                    SET job_status = $9, completed_at = now(), updated_at = now(),
                        message = $10, processed_records = $3,
                        success_records = $4, error_records = $5, created_records = $6,
-                       updated_records = $7, skipped_records = $8
+                       updated_records = $7, skipped_records = $8, warning_records = {WARNED}
                  WHERE company_id = $1 AND id = $2
                 """,
                 company_id, jid, processed, c["created"] + c["updated"] + c["skipped"], c["failed"],

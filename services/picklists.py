@@ -29,6 +29,7 @@ __all__ = [
     "check_value_mapping",
     "check_unknown_targets",
     "ACCEPT_CONFIDENCE",
+    "value_policies",
 ]
 
 # Suggestions at least this sure are taken without asking by --accept-suggestions.
@@ -115,6 +116,12 @@ class Picklist:
     def values(self) -> tuple[str, ...]:
         """The active values, in picklist order."""
         return tuple(c.value for c in self.choices if c.active)
+
+    def choices_by_value(self) -> dict[str, Choice]:
+        return {c.value: c for c in self.choices}
+
+    def document(self) -> dict[str, Any]:
+        return {"name": self.name, "values": [c.document() for c in self.choices]}
 
     def has(self, value: str) -> bool:
         return any(c.value == value and c.active for c in self.choices)
@@ -252,7 +259,7 @@ def merge_company_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Picklist]
 
 
 def check_value_mapping(
-    value_mapping: object, fields: Mapping[str, Picklist]
+    value_mapping: object, fields: Mapping[str, Picklist], require_active: bool = True
 ) -> dict[str, dict[str, str | None]]:
     """A job's value_mapping ({field: {file word: value or null}}) checked against the picklists of ``fields``.
 
@@ -277,7 +284,7 @@ def check_value_mapping(
         for source, target in pairs.items():
             if target is not None and not isinstance(target, str):
                 problems.append(f"value_mapping[{name!r}][{source!r}] must be a picklist value or null")
-            elif target not in (None, "") and not picklist.has(target):
+            elif require_active and target not in (None, "") and not picklist.has(target):
                 problems.append(
                     f"value_mapping[{name!r}] maps {source!r} to {target!r}, which is not an active value of the "
                     f"{picklist.name} picklist ({', '.join(picklist.values)}); add it to the picklist first")
@@ -304,3 +311,36 @@ def check_unknown_targets(policies: Mapping[str, UnknownPolicy], fields: Mapping
                 raise ValueMappingError(
                     f"unknown_values map:{policy.value} for {field_name}: {policy.value!r} is not an active value of "
                     f"the {picklist.name} picklist ({', '.join(picklist.values)}){per_field}")
+
+
+def value_policies(
+    fields: Mapping[str, Picklist],
+    value_mapping: Mapping[str, Mapping[str, str | None]] | None,
+    unknown_values: object,
+    *,
+    strict: bool = False,
+    suggest: bool = False,
+    memory: Mapping[str, Mapping[str, str | None]] | None = None,
+    started: bool = False,
+) -> dict[str, ValuePolicy]:
+    """Per choice field, what its cleaner does with a file's words under a job's decisions.
+
+    ``fields``: choice field -> the company's picklist; ``memory``: picklist -> earlier decisions.
+    ValueMappingError names a value map or unknown-values policy that does not fit the picklists.
+    ``started``: the job was checked when it started; a value retired since is still what the
+    user chose for its words, so it is not refused half way through the file.
+    """
+    mapping = check_value_mapping(value_mapping, fields, require_active=not started)
+    unknown = parse_unknown(unknown_values, "fail" if strict else "empty")
+    if not started:
+        check_unknown_targets(unknown, fields)
+    return {
+        name: ValuePolicy(
+            picklist,
+            {value_key(source): target for source, target in mapping.get(name, {}).items()},
+            unknown.get(name, unknown["*"]),
+            suggest,
+            (memory or {}).get(picklist.name, {}),
+        )
+        for name, picklist in fields.items()
+    }

@@ -19,10 +19,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from schemas.models import get_model
 from services import jobs, storage, uploads
 from services.apply import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
-from services.cleaning import CleanOptions, RecordCleaner
+from services.cleaning import RecordCleaner
+from services.job_values import job_cleaner
 from services.db import is_transient, tenant, with_retry
 from services.error_policy import parse_policy, policy_options
 from services.errors import CrmioError
@@ -46,7 +46,6 @@ __all__ = [
     "result_event",
     "job_from_request",
     "reader_limits",
-    "clean_options",
     "now_ms",
     "exact_when_complete",
 ]
@@ -100,16 +99,16 @@ def job_from_request(req: dict[str, Any]) -> dict[str, Any]:
         "duplicate_handling": req.get("duplicate_handling") or "skip",
         "created_by_user_id": req.get("created_by_user_id"),
         "original_filename": req.get("original_filename"),
-        "options": orjson.loads(req["options"]) if req.get("options") else {},
+        **_options_and_values(req.get("options")),
     }
 
 
-def clean_options(options: dict[str, Any], settings: Settings) -> CleanOptions:
-    """The job's cleansing options (ValidationRulesError names a bad date_order or phone_region)."""
-    return CleanOptions(
-        date_order=options.get("date_order") or settings.default_date_order,
-        phone_region=options.get("phone_region") or settings.default_phone_region,
-    )
+def _options_and_values(options_json: str | None) -> dict[str, Any]:
+    # The request event carries a job's value_mapping inside its options (no schema change for
+    # other systems); the job row keeps it in its own column, beside field_mapping.
+    options = orjson.loads(options_json) if options_json else {}
+    value_mapping = options.pop("value_mapping", None) if isinstance(options, dict) else None
+    return {"options": options, "value_mapping": value_mapping}
 
 
 class JobContexts:
@@ -125,20 +124,22 @@ class JobContexts:
             self._cache.move_to_end(job_id)
             return self._cache[job_id]
 
-        async def load() -> asyncpg.Record | None:
+        async def load() -> tuple[asyncpg.Record | None, RecordCleaner | None]:
             async with tenant(self._res.pool, company_id) as conn:
-                return await jobs.get_job(conn, company_id, job_id)
+                row = await jobs.get_job(conn, company_id, job_id)
+                if row is None:
+                    return None, None
+                return row, await job_cleaner(conn, company_id, row, self._res.settings, started=True)
 
-        row = await with_retry(load, what=f"loading job {job_id}")
+        row, cleaner = await with_retry(load, what=f"loading job {job_id}")
         ctx = None
-        if row is not None:
-            model = get_model(row["target_model"])
+        if row is not None and cleaner is not None:
             ctx = JobContext(
                 job_id=job_id,
                 company_id=company_id,
-                model=model,
+                model=cleaner.model,
                 duplicate_handling=row["duplicate_handling"],
-                cleaner=RecordCleaner(model, row["validation_rules"], clean_options(row["options"], self._res.settings)),
+                cleaner=cleaner,
                 partitions=self._res.settings.record_partitions,
                 dry_run=bool(row["options"].get("dry_run")),
             )
@@ -183,10 +184,13 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
         return  # replayed request of a finished job
     await send_result(result_event(job_id, company_id, "started"))
     settings = res.settings
+    async def build_cleaner() -> RecordCleaner:
+        async with tenant(res.pool, company_id) as conn:
+            return await job_cleaner(conn, company_id, job, settings)
+
     try:
-        model = get_model(job["target_model"])
-        # The apply agent builds this cleaner for every batch: refuse bad rules or options now.
-        RecordCleaner(model, job["validation_rules"], clean_options(job["options"], settings))
+        # The apply agent builds this cleaner for every batch: refuse bad rules, options or value maps now.
+        model = (await with_retry(build_cleaner, what=f"checking job {job_id}")).model
         parse_policy(job["options"].get("error_policy"))
         display = job["original_filename"] or job["file_path"]
         path = storage.resolve(settings.storage_dir, company_id, job["file_path"])

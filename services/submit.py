@@ -22,7 +22,9 @@ from services.errors import InputFileError
 from services.filetype import check_file
 from services.kafka_io import publish
 from services.limits import check_file_size, company_limits
-from services.pipeline import clean_options, reader_limits
+from services.job_values import job_cleaner
+from services.picklist_store import remember_values
+from services.pipeline import reader_limits
 from services.settings import Settings
 from services.splitter import open_import
 
@@ -58,16 +60,24 @@ async def submit_import(
     rules: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     user_id: str | None = None,
+    value_mapping: dict[str, dict[str, str | None]] | None = None,
 ) -> dict[str, Any]:
-    """Refuse a bad file or mapping before a job exists; else create the job and request it. Returns the job."""
+    """Refuse a bad file, mapping or value map before a job exists; else create the job and request it. Returns the job.
+
+    ``value_mapping`` ({choice field: {file value: picklist value or None}}) is remembered as the
+    company's first suggestion for those words next time.
+    """
     company_id = str(uuid.UUID(company_id))
     display = display_name or path.name
     target = get_model(model)
     rules = validate_rules(target, rules) if rules else None
     options = policy_options(options or {})
-    clean_options(options, settings)  # a bad date_order or phone_region is refused now, not per batch
+    value_mapping = value_mapping or None
     async with tenant(pool, company_id) as conn:
         limits = await company_limits(conn, settings, company_id)
+        # Bad date_order, phone_region or value map are refused now, not per batch.
+        await job_cleaner(conn, company_id, {"target_model": target.name, "validation_rules": rules,
+                                             "options": options, "value_mapping": value_mapping}, settings)
 
     def check_and_store() -> tuple[str, dict[str, str], str]:
         """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
@@ -95,16 +105,20 @@ async def submit_import(
         "original_filename": display,
         "options": options,
         "queue": settings.topic_prefix,
+        "value_mapping": value_mapping,
     }
     async with tenant(pool, company_id) as conn:
         await jobs.insert_job(conn, job)
+        if value_mapping:
+            await remember_values(conn, company_id, target, value_mapping)
         row = await jobs.get_job(conn, company_id, job["id"])
     now = int(time.time() * 1000)
     await publish(producer, settings, JOB_REQUESTS, job["id"], {
         "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
         "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": chosen,
         "validation_rules": orjson.dumps(rules).decode() if rules else None,
-        "duplicate_handling": duplicates, "options": orjson.dumps(options).decode(),
+        "duplicate_handling": duplicates,
+        "options": orjson.dumps({**options, "value_mapping": value_mapping} if value_mapping else options).decode(),
         "created_by_user_id": user_id, "requested_at": now,
     })
     await publish(producer, settings, JOB_STATUS, job["id"], {

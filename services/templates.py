@@ -12,6 +12,7 @@ from schemas.models import get_model
 from services.errors import CrmioError, MappingError
 from services.jobs import _plain
 from services.mapping import normalize_header
+from services.picklists import Picklist, check_value_mapping
 from services.validation import validate_rules
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "mapping_memory",
 ]
 
-_COLUMNS = "id, company_id, template_name, target_model, template_type, field_mapping, validation_rules, is_active, created_at"
-_EDITABLE = ("template_name", "target_model", "template_type", "field_mapping", "validation_rules", "is_active")
+_COLUMNS = ("id, company_id, template_name, target_model, template_type, field_mapping, validation_rules, is_active, "
+            "created_at, value_mapping")
+_EDITABLE = ("template_name", "target_model", "template_type", "field_mapping", "validation_rules", "is_active",
+             "value_mapping")
 
 
 class TemplateNameTaken(CrmioError):
@@ -59,6 +62,10 @@ def check_template(values: Mapping[str, Any]) -> dict[str, Any]:
         raise MappingError(f"{model.name} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(model.field_names)})")
     out["field_mapping"] = dict(mapping)
     out["validation_rules"] = validate_rules(model, values.get("validation_rules") or None)
+    # Whether each target is an active picklist value is checked when the template is used: a
+    # value retired since then is named there.
+    choices = {f.name: Picklist(f.name, ()) for f in model.fields if f.type == "choice"}
+    out["value_mapping"] = check_value_mapping(values.get("value_mapping") or {}, choices, require_active=False)
     return out
 
 
@@ -68,11 +75,11 @@ async def create_template(conn: asyncpg.Connection, company_id: str, values: Map
         return await conn.fetchrow(
             f"""
             INSERT INTO crm_data_templates (id, company_id, template_name, target_model, template_type,
-                                            field_mapping, validation_rules, is_active)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}
+                                            field_mapping, validation_rules, is_active, value_mapping)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_COLUMNS}
             """,
             uuid.uuid4(), company_id, v["template_name"], v["target_model"], v["template_type"],
-            v["field_mapping"], v["validation_rules"], v.get("is_active", True),
+            v["field_mapping"], v["validation_rules"], v.get("is_active", True), v["value_mapping"],
         )
     except asyncpg.UniqueViolationError:
         raise TemplateNameTaken(f"a template named {v['template_name']!r} already exists; choose another name") from None
@@ -130,11 +137,11 @@ async def update_template(
                 f"""
                 UPDATE crm_data_templates
                    SET template_name = $3, target_model = $4, template_type = $5, field_mapping = $6,
-                       validation_rules = $7, is_active = $8
+                       validation_rules = $7, is_active = $8, value_mapping = $9
                  WHERE company_id = $1 AND id = $2 RETURNING {_COLUMNS}
                 """,
                 company_id, current["id"], v["template_name"], v["target_model"], v["template_type"],
-                v["field_mapping"], v["validation_rules"], v["is_active"],
+                v["field_mapping"], v["validation_rules"], v["is_active"], v["value_mapping"],
             )
         except asyncpg.UniqueViolationError:
             raise TemplateNameTaken(f"a template named {v['template_name']!r} already exists; choose another name") from None

@@ -26,6 +26,15 @@ class ImportOptions(_Strict):
     delimiter: str | None = Field(None, description="CSV delimiter (default: detected)")
     dry_run: bool | None = Field(
         None, description="validate and resolve duplicates for every row; write nothing to the CRM tables")
+    strict: bool | None = Field(
+        None, description="a value an optional field cannot take fails its row (default: the value is left out "
+        "with a warning and the record is imported)")
+    unknown_values: str | dict[str, str] | None = Field(
+        None, description="what a choice value that is not in the company's picklist gets: add (to the picklist), "
+        "map:VALUE, empty (left out with a warning; the default) or fail (the row); one policy, or one per field "
+        'with "*" for the rest, e.g. {"lead_source": "add", "*": "empty"}')
+    accept_suggestions: bool | None = Field(
+        None, description="take every column and value suggestion that is sure enough, without asking")
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -36,6 +45,9 @@ class PreviewRequest(_Strict):
     mapping: dict[str, str | None] | None = Field(None, description="source column -> target field (default: suggestions)")
     template_id: uuid.UUID | None = None
     validation_rules: dict[str, Any] | None = None
+    value_mapping: dict[str, dict[str, str | None]] | None = Field(
+        None, description='per choice field, file value -> picklist value (null: leave empty), e.g. '
+        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"')
     options: ImportOptions = ImportOptions()
     rows: int | None = Field(None, ge=1, description="rows to preview (default preview_rows, at most preview_rows_max)")
 
@@ -56,6 +68,9 @@ class ImportJobRequest(_Strict):
     template_id: uuid.UUID | None = None
     duplicate_handling: Literal["skip", "update", "create_new"] = "skip"
     validation_rules: dict[str, Any] | None = None
+    value_mapping: dict[str, dict[str, str | None]] | None = Field(
+        None, description='per choice field, file value -> picklist value (null: leave empty), e.g. '
+        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"')
     error_policy: ErrorPolicyBody | None = None
     options: ImportOptions = ImportOptions()
 
@@ -80,6 +95,7 @@ class TemplateCreate(_Strict):
     template_type: Literal["import", "export"]
     field_mapping: dict[str, str | None] = {}
     validation_rules: dict[str, Any] = {}
+    value_mapping: dict[str, dict[str, str | None]] = {}
     is_active: bool = True
 
 
@@ -89,6 +105,7 @@ class TemplateUpdate(_Strict):
     template_type: Literal["import", "export"] | None = None
     field_mapping: dict[str, str | None] | None = None
     validation_rules: dict[str, Any] | None = None
+    value_mapping: dict[str, dict[str, str | None]] | None = None
     is_active: bool | None = None
 
 

@@ -23,6 +23,7 @@ class ImportSpec:
     mapping: dict[str, str | None]
     rules: dict[str, Any] | None
     chosen: bool  # the mapping came from the caller or a template, not from suggestions
+    value_mapping: dict[str, dict[str, str | None]] | None = None
 
 
 async def resolve_spec(
@@ -34,6 +35,7 @@ async def resolve_spec(
     template_id: uuid.UUID | None,
     rules: dict[str, Any] | None,
     headers: list[str] | None,
+    value_mapping: dict[str, dict[str, str | None]] | None = None,
 ) -> ImportSpec:
     """The request's own mapping and rules win over the template's; without either, suggestions with mapping memory.
 
@@ -61,8 +63,10 @@ async def resolve_spec(
         mapping = dict(template["field_mapping"])
     if rules is None and template is not None and template["validation_rules"]:
         rules = dict(template["validation_rules"])
+    if value_mapping is None and template is not None and template["value_mapping"]:
+        value_mapping = {f: dict(pairs) for f, pairs in template["value_mapping"].items()}
     chosen = mapping is not None
     if mapping is None and headers is not None:
         memory = await templates.mapping_memory(conn, company_id, model.name)
         mapping = dict(default_mapping(model, headers, memory))
-    return ImportSpec(model, mapping or {}, rules, chosen)
+    return ImportSpec(model, mapping or {}, rules, chosen, value_mapping or None)

@@ -19,7 +19,6 @@ from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.job_queries import list_jobs, progress_document
-from services.cleaning import CleanOptions
 from services.errors import NotFound, TransientError
 from services.limits import check_row_estimate, company_limits
 from services.submit import submit_import
@@ -51,7 +50,8 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
         same_sheet = body.options.sheet in (None, upload["sheet"])
         spec = await resolve_spec(conn, company_id, target_model=body.target_model, mapping=body.mapping,
                                   template_id=body.template_id, rules=body.validation_rules,
-                                  headers=list(upload["headers"]) if same_sheet else None)
+                                  headers=list(upload["headers"]) if same_sheet else None,
+                                  value_mapping=body.value_mapping)
     options = body.options.as_dict()
     if body.error_policy is not None:
         options["error_policy"] = body.error_policy.model_dump()
@@ -60,9 +60,6 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
                            upload["row_estimate_exact"], upload["original_filename"])
     if upload["sheet"] and "sheet" not in options:
         options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
-    # Checked here, not only by the worker: a bad region or date order is refused before a job exists.
-    CleanOptions(date_order=options.get("date_order", settings.default_date_order),
-                 phone_region=options.get("phone_region", settings.default_phone_region))
     path = storage.resolve(settings.storage_dir, company_id, upload["stored_path"])
     # submit_import checks file and mapping again and copies the upload to a file of the job's own:
     # the job never depends on the upload's lifetime.
@@ -70,7 +67,7 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
         settings, res.pool, res.producer, company_id=company_id, path=path, model=spec.model.name,
         file_format=upload["file_format"], display_name=upload["original_filename"],
         mapping={c: f for c, f in spec.mapping.items() if f} or None, duplicates=body.duplicate_handling,
-        rules=spec.rules, options=options,
+        rules=spec.rules, options=options, value_mapping=spec.value_mapping,
     )
     if spec.chosen:
         async with tenant(res.pool, company_id) as conn:
