@@ -128,7 +128,9 @@ async def _retry_error_file(
         # The rewritten file is UTF-8 CSV: the first job's sheet, encoding and delimiter no longer apply.
         options = {k: v for k, v in options.items() if k not in ("sheet", "encoding", "delimiter")}
         options.update(encoding="utf-8", delimiter=",")
+        # Named .csv: the job's file is the rewritten CSV (and the format check compares name and content).
         return await submit_import(settings, pool, producer, path=positioned, file_format="csv",
-                                   display_name=name, mapping=mapping, options=options, **common)
+                                   display_name=str(Path(name).with_suffix(".csv")), mapping=mapping,
+                                   options=options, **common)
     finally:
         positioned.unlink(missing_ok=True)

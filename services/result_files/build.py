@@ -22,7 +22,6 @@ from services import jobs
 from services.result_files.cells import neutralize
 from services.db import tenant
 from services.errors import NotFound
-from services.readers import ReaderLimits
 from services.result_files import repository
 from services.result_files.issues import ISSUE_COLUMNS, RowIssues, columns_by_field, row_issues
 from services.result_files.source import JobSource, open_job_source
@@ -109,10 +108,9 @@ class ResultFile:
             yield [row_issues(pending)]
 
     async def _errors(self) -> tuple[list[str], AsyncIterator[list[Line]]]:
-        limits = ReaderLimits(max_rows=self.settings.max_rows, max_columns=self.settings.max_columns,
-                              max_field_bytes=self.settings.max_field_bytes,
-                              max_uncompressed_bytes=self.settings.max_uncompressed_bytes)
-        source = await asyncio.to_thread(open_job_source, self.settings, self.job, limits)
+        from services.pipeline import reader_limits  # the import's own limits (late: pipeline is heavy)
+
+        source = await asyncio.to_thread(open_job_source, self.settings, self.job, reader_limits(self.settings))
         mapping = self.job["field_mapping"] or {}
         if source is not None:
             headers = source.headers
