@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import codecs
 import os
-import zipfile
-import zlib
 
 from charset_normalizer import from_bytes
 
-from services.errors import FileTooLarge, UnsupportedFileType
+from services.errors import UnsupportedFileType
 from services.readers.base import FileFormat
 from services.readers.encoding import bom_encoding
+from services.readers.package import OLE2_MAGIC, ZIP_MAGIC, sniff_workbook
+from services.readers.refusals import encrypted
 
 __all__ = ["detect_format", "check_file", "EXTENSIONS"]
 
 EXTENSIONS: dict[str, FileFormat] = {
     "csv": "csv", "txt": "csv", "tsv": "csv",
-    "xlsx": "excel", "xls": "excel",
+    "xlsx": "excel", "xls": "excel", "xlsb": "excel", "ods": "excel",
     "json": "json", "ndjson": "json", "jsonl": "json",
 }
 _SAMPLE = 64 * 1024
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Leading bytes of common formats that are never tables, with a name for the message.
 _FOREIGN: tuple[tuple[bytes, str], ...] = (
     (b"%PDF-", "a PDF document"),
@@ -36,32 +35,16 @@ _FOREIGN: tuple[tuple[bytes, str], ...] = (
 )
 _MARKUP = ("<!doctype", "<html", "<?xml", "<svg", "<head", "<body", "<script")
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
-# Real [Content_Types].xml parts hold a few KiB; more is read no further (a zip bomb would unpack here).
-_CONTENT_TYPES_MAX = 1024 * 1024
 
 
-def _xlsx_problem(path: str | os.PathLike[str], display_name: str | None) -> str | None:
-    """Why a zip file is not an acceptable .xlsx, or None when it is one."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = {n.lower(): n for n in z.namelist()}
-            content_types = b""
-            if "[content_types].xml" in names:
-                with z.open(names["[content_types].xml"]) as f:
-                    content_types = f.read(_CONTENT_TYPES_MAX + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError):
-        return "a damaged zip archive"
-    if len(content_types) > _CONTENT_TYPES_MAX:
-        raise FileTooLarge(
-            f"the workbook part [Content_Types].xml unpacks to more than {_CONTENT_TYPES_MAX} bytes, which no "
-            "real workbook needs: it looks like a zip bomb, so the file was refused",
-            file=display_name,
-        )
-    if not content_types or "xl/workbook.xml" not in names:
-        return "a zip archive that is not an Excel workbook"
-    if "xl/vbaproject.bin" in names or b"macroEnabled" in content_types:
-        return "an Excel workbook with macros (.xlsm); save it as .xlsx without macros"
-    return None
+def _workbook(path: str | os.PathLike[str], display_name: str | None) -> tuple[FileFormat | None, str]:
+    found = sniff_workbook(path, display_name)
+    if found.kind in ("encrypted", "encrypted-ods"):
+        # Refused here with the one remedy that works, rather than as a mismatch of formats.
+        raise encrypted(display_name, "ods" if found.kind == "encrypted-ods" else "excel")
+    if found.macros:
+        return None, "an Excel workbook with macros (.xlsm); save it as .xlsx without macros"
+    return ("excel", found.what) if found.kind != "none" else (None, found.what)
 
 
 def _utf16_without_bom(head: bytes) -> bool:
@@ -80,11 +63,8 @@ def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> 
         head = f.read(_SAMPLE)
     if not head.strip():
         return None, "an empty file"
-    if head.startswith(b"PK\x03\x04"):
-        problem = _xlsx_problem(path, display_name)
-        return (None, problem) if problem else ("excel", "an Excel workbook")
-    if head.startswith(_OLE2):
-        return "excel", "a legacy Excel workbook"
+    if head.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+        return _workbook(path, display_name)
     for magic, what in _FOREIGN:
         if head.startswith(magic):
             return None, what

@@ -1,16 +1,15 @@
-"""Streaming table readers for CSV, Excel (.xlsx, legacy .xls) and JSON/NDJSON, behind one API."""
+"""Table readers for CSV, workbooks (.xlsx, .xlsm, .xlsb, legacy .xls, .ods) and JSON/NDJSON, behind one API."""
 
 from __future__ import annotations
 
 import os
 
-from services.errors import ConfigurationError, UnsupportedFileType
+from services.errors import ConfigurationError, InputFileError, UnsupportedFileType
 from services.readers.base import FileFormat, RawRow, ReaderLimits, SourceInfo, TableReader
+from services.readers.package import sniff_workbook
+from services.readers.refusals import encrypted
 
 __all__ = ["FileFormat", "ReaderLimits", "SourceInfo", "RawRow", "TableReader", "open_table", "check_xml_safety"]
-
-_ZIP = b"PK\x03\x04"
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def check_xml_safety() -> None:
@@ -40,8 +39,8 @@ def open_table(
 ) -> TableReader:
     """Open ``path`` as ``file_format``; the reader is a context manager whose ``rows()`` streams once.
 
-    ``display_name`` (the user's file name) is what error messages name. Excel picks .xlsx or
-    legacy .xls by content. Raises InputFileError (or a subclass) when the file cannot be read.
+    ``display_name`` (the user's file name) is what error messages name. Excel picks the
+    workbook kind (.xlsx, .xlsb, .xls, .ods) by content. Raises InputFileError (or a subclass) when the file cannot be read.
     """
     name = display_name or os.path.basename(os.fspath(path))
     if file_format == "csv":
@@ -53,18 +52,33 @@ def open_table(
 
         return JsonReader(path, display_name=name, limits=limits)
     if file_format == "excel":
-        with open(path, "rb") as f:
-            magic = f.read(8)
-        if magic.startswith(_ZIP):
+        found = sniff_workbook(path, name)
+        if found.kind == "xlsx":
             from services.readers.xlsx_reader import XlsxReader
 
             return XlsxReader(path, display_name=name, sheet=sheet, limits=limits)
-        if magic == _OLE2:
-            from services.readers.xls_reader import XlsReader
+        if found.kind == "xls":
+            from services.readers.held_reader import HeldReader
+            from services.readers.xls_reader import DamagedXls, XlsReader
 
-            return XlsReader(path, display_name=name, sheet=sheet, limits=limits)
+            try:
+                return XlsReader(path, display_name=name, sheet=sheet, limits=limits)
+            except DamagedXls as damaged:
+                # calamine reads some files xlrd cannot (e.g. a wrong shared-string count); when it
+                # cannot either, xlrd's refusal is the one reported.
+                try:
+                    return HeldReader(path, "xls", display_name=name, sheet=sheet, limits=limits)
+                except InputFileError:
+                    raise damaged from None
+        if found.kind in ("ods", "xlsb"):
+            from services.readers.held_reader import HeldReader
+
+            return HeldReader(path, found.kind, display_name=name, sheet=sheet, limits=limits)
+        if found.kind in ("encrypted", "encrypted-ods"):
+            raise encrypted(name, "ods" if found.kind == "encrypted-ods" else "excel")
         raise UnsupportedFileType(
-            "the file is not an Excel workbook (.xlsx or .xls); save it from Excel and try again",
+            f"the file's content is {found.what}; this import reads workbooks saved as .xlsx, .xls, .xlsb "
+            "or .ods: save it from Excel or LibreOffice as .xlsx and try again",
             file=name,
         )
     raise UnsupportedFileType(f"unsupported file format {file_format!r}; use csv, excel or json", file=name)

@@ -18,6 +18,8 @@ class ReaderLimits:
     max_columns: int = 500
     max_field_bytes: int = 128 * 1024
     max_uncompressed_bytes: int = 4 * 1024**3
+    # .ods and .xlsb are parsed whole by python-calamine: about 10 bytes of memory per byte of sheet XML.
+    max_held_sheet_bytes: int = 64 * 1024**2
 
 
 @dataclass(frozen=True)

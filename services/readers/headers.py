@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from services.errors import FileTooLarge, InputFileError
 from services.readers.base import ReaderLimits
 
-__all__ = ["normalize_headers", "fit_row", "extra_values_problem", "too_many_rows"]
+__all__ = ["normalize_headers", "fit_row", "extra_values_problem", "too_many_rows", "empty_sheet"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -66,6 +66,20 @@ def fit_row(cells: list[str], width: int) -> tuple[list[str | None], str | None]
         last -= 1
     problem = extra_values_problem(last, width) if last > width else None
     return [c or None for c in cells[:width]], problem
+
+
+def empty_sheet(file: str, sheet: str | None, sheet_names: Sequence[str]) -> InputFileError:
+    """No row of the chosen sheet holds a value; with other sheets, say which to choose instead."""
+    others = [n for n in sheet_names if n != sheet]
+    if not others:
+        return InputFileError(
+            f"the file is empty: its only sheet, {sheet!r}, holds no values; put a header row and data "
+            "rows in it and upload again", file=file,
+        )
+    return InputFileError(
+        f"the sheet {sheet!r} holds no values; choose the sheet that holds the data (the workbook's "
+        f"other sheets: {', '.join(repr(n) for n in others)})", file=file,
+    )
 
 
 def too_many_rows(limits: ReaderLimits, file: str) -> FileTooLarge:

@@ -6,19 +6,31 @@ import posixpath
 from dataclasses import dataclass
 
 from defusedxml.ElementTree import fromstring
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_datetime, is_timedelta_format
 
 from services.errors import InputFileError
+from services.readers.cellvalue import FormatKind, format_kind
 from services.readers.zipguard import GuardedZip
 
-__all__ = ["Book", "read_book", "SheetRef", "DateKind"]
+__all__ = ["Book", "read_book", "SheetRef", "builtin_format_kind"]
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _DOC_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _STRICT_MAIN = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
 
-DateKind = str  # "date" | "datetime" | "time"
+# Built-in number formats whose code the file does not state: the locale-dependent date ids
+# (27-36, 50-58: East Asian calendars; 71-81: Thai) have no code in openpyxl's table.
+_BUILTIN_DATES = frozenset([*range(14, 18), 22, *range(27, 37), *range(50, 59), *range(71, 82)])
+_BUILTIN_TIMES = frozenset([18, 19, 20, 21, 45, 47])
+_BUILTIN_DURATION = 46  # [h]:mm:ss
+
+
+def builtin_format_kind(format_id: int) -> FormatKind | None:
+    if format_id == _BUILTIN_DURATION:
+        return "duration"
+    if format_id in _BUILTIN_DATES:
+        return "date"
+    return "time" if format_id in _BUILTIN_TIMES else None
 
 
 @dataclass(frozen=True)
@@ -31,7 +43,7 @@ class SheetRef:
 class Book:
     sheets: list[SheetRef]
     shared_strings_part: str | None
-    date_styles: dict[str, DateKind]  # cellXfs index (as in s="...") -> how its numbers read as dates
+    date_styles: dict[str, FormatKind]  # cellXfs index (as in s="...") -> how its numbers read as dates
     date1904: bool
 
 
@@ -49,7 +61,7 @@ def _xml(z: GuardedZip, part: str, file: str) -> object:
 
 def _rels(z: GuardedZip, owner: str, file: str) -> dict[str, tuple[str, str]]:
     """Relationship id -> (type, resolved part name) for the part ``owner``."""
-    folder, base = posixpath.split(owner)
+    folder, base = posixpath.split(owner.replace("\\", "/"))
     rels_part = z.find(posixpath.join(folder, "_rels", base + ".rels"))
     if rels_part is None:
         return {}
@@ -65,29 +77,30 @@ def _rels(z: GuardedZip, owner: str, file: str) -> dict[str, tuple[str, str]]:
     return result
 
 
-def _date_styles(z: GuardedZip, part: str | None, file: str) -> dict[str, DateKind]:
+def _date_styles(z: GuardedZip, part: str | None, file: str) -> dict[str, FormatKind]:
     if part is None:
         return {}
     root = _xml(z, part, file)
-    formats: dict[int, str] = dict(BUILTIN_FORMATS)
+    formats: dict[int, str] = {}
     for ns in (_MAIN, _STRICT_MAIN):
         for fmt in root.iter(f"{ns}numFmt"):  # type: ignore[attr-defined]
             try:
                 formats[int(fmt.get("numFmtId", ""))] = fmt.get("formatCode", "")
             except ValueError:
                 continue
-    styles: dict[str, DateKind] = {}
+    styles: dict[str, FormatKind] = {}
     for ns in (_MAIN, _STRICT_MAIN):
         xfs = root.find(f"{ns}cellXfs")  # type: ignore[attr-defined]
         if xfs is None:
             continue
         for index, xf in enumerate(xfs.findall(f"{ns}xf")):
             try:
-                code = formats.get(int(xf.get("numFmtId", "0")), "")
+                format_id = int(xf.get("numFmtId", "0"))
             except ValueError:
                 continue
-            # Durations ([h]:mm) are amounts, not points in time: they stay numbers.
-            kind = is_datetime(code) if code and not is_timedelta_format(code) else None
+            # A code the file states wins, even over a built-in id (producers redefine 14-22).
+            code = formats.get(format_id)
+            kind = format_kind(code) if code is not None else builtin_format_kind(format_id)
             if kind:
                 styles[str(index)] = kind
     return styles

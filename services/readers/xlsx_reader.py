@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from services.errors import InputFileError
 from services.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
-from services.readers.headers import extra_values_problem, normalize_headers, too_many_rows
+from services.readers.headers import empty_sheet, extra_values_problem, normalize_headers, too_many_rows
 from services.readers.xlsx_book import SheetRef, read_book
 from services.readers.xlsx_sheet import CellIssue, SheetStream, column_letters
 from services.readers.xlsx_strings import SharedStrings, load_shared_strings
@@ -69,7 +69,7 @@ class XlsxReader(ReaderBase):
                 max_field_chars=limits.max_field_bytes, file=display_name, part=chosen.part,
             )
             self._sheet_rows = iter(self._stream)
-            self._header_row, headers = self._read_header()
+            self._header_row, headers = self._read_header(chosen.name, names)
             self._stream.narrow(len(headers))
             self.info = SourceInfo(
                 format="excel", encoding=None, delimiter=None, sheet=chosen.name,
@@ -79,8 +79,8 @@ class XlsxReader(ReaderBase):
             self.close()
             raise
 
-    def _read_header(self) -> tuple[int, list[str]]:
-        for number, cells, beyond, _issues in self._sheet_rows:
+    def _read_header(self, sheet: str, names: list[str]) -> tuple[int, list[str]]:
+        for number, cells, beyond, issues in self._sheet_rows:
             if beyond:
                 raise InputFileError(
                     f"the header row has values in {beyond} columns, more than the limit of "
@@ -89,7 +89,15 @@ class XlsxReader(ReaderBase):
                 )
             if any(cells):
                 return number, normalize_headers(cells, file=self._name, limits=self._limits)
-        raise InputFileError("the file is empty", file=self._name)
+            errors = [kind[6:] for _, kind in issues or () if kind.startswith("error:")]
+            if errors:
+                raise InputFileError(
+                    f"the first row holding anything (sheet row {number}) shows spreadsheet errors "
+                    f"({', '.join(dict.fromkeys(errors))}) instead of column names; the first row must name "
+                    "the columns: fix the formulas or add a header row",
+                    file=self._name,
+                )
+        raise empty_sheet(self._name, sheet, names)
 
     def rows(self) -> Iterator[RawRow]:
         headers = self.info.headers

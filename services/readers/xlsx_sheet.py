@@ -8,10 +8,8 @@ whole sheet in memory (see bench/bench_readers.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-
 from services.errors import InputFileError
-from services.readers.xlsx_book import DateKind
+from services.readers.cellvalue import FormatKind, format_number, serial_text, unescape_ooxml
 from services.readers.xlsx_strings import SharedStrings
 from services.readers.xmlsafe import CHUNK_BYTES, feed, make_parser
 from services.readers.zipguard import Member
@@ -27,8 +25,6 @@ CellIssue = tuple[int, str]
 SheetRow = tuple[int, list[str | None], int, list[CellIssue] | None]
 
 MAX_SHEET_ROW = 1_048_576  # Excel's last row
-_EPOCH_1900 = datetime(1899, 12, 30)
-_EPOCH_1904 = datetime(1904, 1, 1)
 
 
 def column_letters(index: int) -> str:
@@ -46,32 +42,6 @@ def _column_index(letters: str) -> int:
     return n - 1
 
 
-def format_number(text: str) -> str:
-    """Excel's stored number as text: integers without ".0", other values in shortest repr form."""
-    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
-        return text
-    value = float(text)
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return repr(value)
-
-
-def _date_text(text: str, kind: DateKind, date1904: bool) -> str:
-    serial = float(text)
-    # Serial 60 is the 1900 leap-year bug (29 Feb 1900); serials below it are one day early.
-    if not date1904 and 0 < serial < 60:
-        serial += 1
-    moment = (_EPOCH_1904 if date1904 else _EPOCH_1900) + timedelta(days=serial)
-    # Serials carry float noise: round to the millisecond Excel can show.
-    micro = round(moment.microsecond / 1000) * 1000
-    moment = moment.replace(microsecond=0) + timedelta(microseconds=micro)
-    if kind == "date":
-        return moment.date().isoformat()
-    if kind == "time":
-        return moment.time().isoformat()
-    return moment.isoformat()
-
-
 class SheetStream:
     """Rows in sheet order with computed values; rows without values or issues are not reported.
 
@@ -84,7 +54,7 @@ class SheetStream:
         source: Member,
         *,
         strings: SharedStrings | None,
-        date_styles: dict[str, DateKind],
+        date_styles: dict[str, FormatKind],
         date1904: bool,
         max_columns: int,
         max_field_chars: int,
@@ -125,6 +95,7 @@ class SheetStream:
         first = self._source.read(CHUNK_BYTES)
         ns = _STRICT if _STRICT.encode() in first[:4096] else _MAIN
         C, V, T, F, ROW, RPH = (f"{ns} {n}" for n in ("c", "v", "t", "f", "row", "rPh"))
+        SPACE = "http://www.w3.org/XML/1998/namespace space"
         strings, date_styles, date1904 = self._strings, self._date_styles, self._date1904
         max_field = self._max_field
         parser = make_parser(ordered=False)
@@ -144,10 +115,12 @@ class SheetStream:
         capture = False
         phonetic = 0
         text = ""
+        run_start = 0
+        preserve = False
 
         def start(name: str, attrs: dict[str, str]) -> None:
             nonlocal col, ctype, style, formula, capture, row_number, used, beyond, issues, phonetic
-            nonlocal text
+            nonlocal text, run_start, preserve
             if name == C:
                 ref = attrs.get("r")
                 if ref:
@@ -165,9 +138,11 @@ class SheetStream:
                 formula = False
                 text = ""
             elif name == V:
-                capture = True
+                # An inline string's text is in <is><t>; a <v> beside it is a stale cache.
+                capture = ctype != "inlineStr"
             elif name == T:
                 capture = not phonetic
+                run_start, preserve = len(text), attrs.get(SPACE) == "preserve"
             elif name == F:
                 formula = True
             elif name == ROW:
@@ -188,7 +163,7 @@ class SheetStream:
                 phonetic += 1
 
         def end(name: str) -> None:
-            nonlocal capture, used, beyond, issues, phonetic, cells, width
+            nonlocal capture, used, beyond, issues, phonetic, cells, width, text
             if name == C:
                 # The cell's computed value (inlined: this runs for every cell).
                 value: str | None = None
@@ -198,7 +173,7 @@ class SheetStream:
                 elif ctype is None or ctype == "n":
                     kind = date_styles.get(style) if style and date_styles else None
                     try:
-                        value = _date_text(text, kind, date1904) if kind else format_number(text)
+                        value = serial_text(float(text), kind, date1904) if kind else format_number(text)
                     except (ValueError, OverflowError):
                         issues = (issues or []) + [(col, f"number:{text}")]
                 elif ctype == "s":
@@ -210,8 +185,10 @@ class SheetStream:
                     value = "true" if text == "1" else "false"
                 elif ctype == "e":
                     issues = (issues or []) + [(col, f"error:{text}")]
+                elif ctype == "d":
+                    value = text  # ISO 8601 already
                 else:
-                    value = text  # str (a formula's text result), inlineStr, d (ISO 8601 already)
+                    value = unescape_ooxml(text)  # str (a formula's text result), inlineStr
                 if value:
                     if len(value) > max_field:
                         issues = (issues or []) + [(col, "long")]
@@ -220,7 +197,12 @@ class SheetStream:
                         used = True
                     else:
                         beyond = max(beyond, col + 1)
-            elif name == V or name == T:
+            elif name == T:
+                if capture and not preserve:
+                    # Excel drops the XML whitespace around a run unless xml:space="preserve".
+                    text = text[:run_start] + text[run_start:].strip(" \t\r\n")
+                capture = False
+            elif name == V:
                 capture = False
             elif name == ROW:
                 if used or issues or beyond:

@@ -6,12 +6,17 @@ import os
 import tempfile
 from array import array
 
+from services.readers.cellvalue import unescape_ooxml
 from services.readers.xmlsafe import feed, make_parser
 
 __all__ = ["SharedStrings", "load_shared_strings", "MEMORY_STRINGS", "MEMORY_BYTES"]
 
-_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_SI, _T, _RPH = f"{_MAIN} si", f"{_MAIN} t", f"{_MAIN} rPh"
+# Transitional and Strict Open XML name the same elements in two namespaces.
+_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main", "http://purl.oclc.org/ooxml/spreadsheetml/main")
+_SI = frozenset(f"{ns} si" for ns in _NAMESPACES)
+_T = frozenset(f"{ns} t" for ns in _NAMESPACES)
+_RPH = frozenset(f"{ns} rPh" for ns in _NAMESPACES)
+_SPACE = "http://www.w3.org/XML/1998/namespace space"
 
 # Past either bound the strings move to a temporary file read with pread, and only an offset
 # array (8 bytes a string) stays in memory: a 1M-row sheet can hold millions of unique strings.
@@ -80,22 +85,32 @@ def load_shared_strings(source: object, *, file: str, part: str) -> SharedString
     strings = SharedStrings()
     parser = make_parser()
     parts: list[str] = []
-    state = {"capture": False, "phonetic": 0}
+    state = {"capture": False, "phonetic": 0, "run": 0, "preserve": False}
 
-    def start(name: str, _attrs: list[str]) -> None:
-        if name == _T:
+    def start(name: str, attrs: list[str]) -> None:
+        if name in _T:
             state["capture"] = not state["phonetic"]
-        elif name == _SI:
+            state["run"] = len(parts)
+            # ordered attributes: [name, value, name, value, ...]
+            state["preserve"] = any(
+                attrs[i] == _SPACE and attrs[i + 1] == "preserve" for i in range(0, len(attrs), 2)
+            )
+        elif name in _SI:
             parts.clear()
-        elif name == _RPH:
+        elif name in _RPH:
             state["phonetic"] += 1
 
     def end(name: str) -> None:
-        if name == _T:
+        if name in _T:
+            if state["capture"] and not state["preserve"]:
+                # Excel drops the XML whitespace around a run unless xml:space="preserve".
+                run = "".join(parts[state["run"]:]).strip(" \t\r\n")
+                del parts[state["run"]:]
+                parts.append(run)
             state["capture"] = False
-        elif name == _SI:
-            strings.append("".join(parts))
-        elif name == _RPH:
+        elif name in _SI:
+            strings.append(unescape_ooxml("".join(parts)))
+        elif name in _RPH:
             state["phonetic"] -= 1
 
     def data(text: str) -> None:

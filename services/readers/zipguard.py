@@ -60,7 +60,8 @@ class GuardedZip:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise InputFileError(f"the workbook is not a readable .xlsx (zip) file: {exc}", file=name) from None
-        self._names = {n.lower(): n for n in self.zip.namelist()}
+        # Some writers store Windows paths (xl\\workbook.xml); the part names are the same.
+        self._names = {n.replace("\\", "/").lower(): n for n in self.zip.namelist()}
 
     def find(self, member: str) -> str | None:
         # Part names are case-insensitive in OOXML packages.
