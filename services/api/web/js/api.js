@@ -130,6 +130,23 @@ export async function download(path, fallbackName) {
   return name;
 }
 
+/** The result files of an import: kind success | errors, format csv | excel (GET /api/v1/jobs/{id}/results). */
+export const RESULT_FILES = [
+  { kind: "success", format: "csv", label: "Success file (CSV)" },
+  { kind: "success", format: "excel", label: "Success file (Excel)" },
+  { kind: "errors", format: "csv", label: "Error file (CSV)" },
+  { kind: "errors", format: "excel", label: "Error file (Excel)" },
+];
+
+export function resultsPath(jobId, kind, format) {
+  return `/api/v1/jobs/${encodeURIComponent(jobId)}/results${query({ kind, format })}`;
+}
+
+/** Download one result file of an import; resolves to the file name. */
+export function downloadResult(jobId, kind, format) {
+  return download(resultsPath(jobId, kind, format), `${kind}.${format === "excel" ? "xlsx" : "csv"}`);
+}
+
 /** Parse an SSE stream read by fetch; calls onEvent(name, data) per message. Resolves when the stream ends. */
 async function readEvents(path, onEvent, signal, onOpen) {
   let response;

@@ -719,6 +719,19 @@ export function render(main, params) {
       job.error_records ? h("div", { class: "notice" },
         h("p", {}, "The error report lists every row that was not imported, with the reason in its last column. Fix the rows and import the report again."),
         h("button", { type: "button", class: "primary", onclick: () => downloadErrors(job, errors) }, "Download the error report (CSV)")) : null,
+      h("h3", {}, "Result files"),
+      h("p", {}, "The success file lists each imported row with its outcome, record id and match key. The error file holds every column of each row that failed or had a value left out (a warning), as you uploaded it, with what is wrong; the Excel version highlights the offending cells. Fix the error rows and retry with the file: the rows keep their row numbers."),
+      h("div", { class: "result-files", role: "group", "aria-label": "Result files" },
+        ...[["success", "csv", "Success file (CSV)"], ["success", "excel", "Success file (Excel)"],
+          ["errors", "csv", "Error file (CSV)"], ["errors", "excel", "Error file (Excel)"]].map(([kind, format, label]) =>
+          h("button", {
+            type: "button", class: "secondary", "data-testid": `result-${kind}-${format}`,
+            onclick: async () => {
+              try {
+                toast(`Downloaded ${await download(`/api/v1/jobs/${job.id}/results${query({ kind, format })}`, `${kind}.${format === "excel" ? "xlsx" : "csv"}`)}.`);
+              } catch (err) { showError(errors, err, "the result file could not be downloaded"); }
+            },
+          }, label))),
       h("h3", {}, "Next"),
       h("ul", { class: "next-actions" },
         h("li", {}, h("a", { href: `#/jobs/${job.id}` }, "Open the job's page (logs, timings)")),

@@ -1,6 +1,6 @@
 // The job dashboard (live over the company's event stream) and the job page (counters, timings, logs, cancel, downloads).
 
-import { download, get, post, query, watch } from "./api.js";
+import { download, downloadResult, get, post, query, RESULT_FILES, watch } from "./api.js";
 import { field, fmt, h, replace, select, statusBadge, toast } from "./dom.js";
 import { showError } from "./errors.js";
 import { FINAL, MODEL_NAMES, clampPercent, progressPanel } from "./widgets.js";
@@ -175,7 +175,25 @@ export function renderJob(main, jobId) {
     };
     if (job.job_type === "export" && job.job_status === "completed") items.push(dl("Download the file", `/api/v1/jobs/${job.id}/download`, `export.${job.file_format}`));
     if (job.job_type === "import" && job.error_records > 0) items.push(dl("Download the error report (CSV)", `/api/v1/jobs/${job.id}/errors.csv`, "errors.csv"));
+    if (job.job_type === "import" && FINAL.has(job.job_status)) items.push(resultFiles());
     replace(actions, items);
+  }
+
+  // The success file (row, outcome, record id, match key) and the error file (every original column of
+  // each failed or warned row, what is wrong; in Excel the offending cells are highlighted).
+  function resultFiles() {
+    const group = h("div", { class: "result-files", role: "group", "aria-label": "Result files" },
+      h("span", { class: "label" }, "Result files: "));
+    for (const { kind, format, label } of RESULT_FILES) {
+      const b = h("button", { type: "button", class: "secondary", "data-testid": `result-${kind}-${format}` }, label);
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        try { toast(`Downloaded ${await downloadResult(job.id, kind, format)}.`); } catch (err) { showError(errors, err, "the download failed"); }
+        b.disabled = false;
+      });
+      group.append(b);
+    }
+    return group;
   }
 
   function update(doc) {
