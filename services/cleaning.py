@@ -40,6 +40,8 @@ __all__ = [
     "IntegerCleaner",
     "DecimalCleaner",
     "DateCleaner",
+    "PartialDate",
+    "excel_serial_date",
     "BooleanCleaner",
     "ChoiceCleaner",
     "CLEANERS",
@@ -498,8 +500,110 @@ def _year(text: str) -> int:
     return year
 
 
+Precision = Literal["year", "month"]
+
+
+class PartialDate(dt.date):
+    """A date known only to the year or the month: the first day of the period, with its ``precision``.
+
+    It is a ``date`` everywhere a date is expected (comparisons, the database's ``date`` column,
+    rules' min/max), and writes itself in ISO 8601's reduced forms: ``isoformat()`` and ``str()`` are
+    "1990" or "2024-03", so every text form of the value says no more than what was written. Built
+    without a precision (date arithmetic and ``replace`` do that) it is a plain ``date``.
+    """
+
+    __slots__ = ("precision",)
+    precision: Precision
+
+    def __new__(cls, year: int, month: int = 1, day: int = 1, precision: Precision | None = None) -> dt.date:
+        if precision is None:
+            return dt.date(year, month, day)
+        if precision not in ("year", "month") or day != 1 or (precision == "year" and month != 1):
+            raise ValueError(f"a {precision!r} date is the first day of its period, not {year}-{month}-{day}")
+        self = super().__new__(cls, year, month, 1)
+        self.precision = precision
+        return self
+
+    @classmethod
+    def year_of(cls, year: int) -> PartialDate:
+        return cls(year, 1, 1, "year")  # type: ignore[return-value]
+
+    @classmethod
+    def month_of(cls, year: int, month: int) -> PartialDate:
+        return cls(year, month, 1, "month")  # type: ignore[return-value]
+
+    def isoformat(self) -> str:
+        if getattr(self, "precision", None) == "year":
+            return f"{self.year:04d}"
+        if getattr(self, "precision", None) == "month":
+            return f"{self.year:04d}-{self.month:02d}"
+        return dt.date.isoformat(self)
+
+    __str__ = isoformat
+
+    def __repr__(self) -> str:
+        return f"PartialDate({self.year}, {self.month}, precision={getattr(self, 'precision', None)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (PartialDate, (self.year, self.month, 1, self.precision))
+
+    def replace(self, *args: Any, **kwargs: Any) -> dt.date:  # type: ignore[override]
+        return dt.date(self.year, self.month, self.day).replace(*args, **kwargs)
+
+    def full(self) -> dt.date:
+        """The first day of the period as a plain date."""
+        return dt.date(self.year, self.month, 1)
+
+
+# Excel's 1900 date system: serial 1 is 1900-01-01, and Excel counts a 29 February 1900 that never
+# was (serial 60), so from serial 61 on the day is 1899-12-30 + serial.
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_FAKE_LEAP_DAY = 60
+_EXCEL_SERIAL_MAX = 2958465  # 9999-12-31
+# A number alone in a date cell: a year (four digits, 1000-2999) or, from five digits on, an Excel serial.
+_YEAR_MIN, _YEAR_MAX = 1000, 2999
+_SERIAL_MIN = 10000  # 1927-05-18: smaller numbers could be anything (a day, a month, a typo)
+_NUMBER_ALONE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_YEAR_MONTH = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})")
+_MONTH_YEAR = re.compile(r"([0-9]{1,2})([-/.])([0-9]{4})")
+_MONTH_NAME_YEAR = re.compile(r"([a-z]{3,9})\.?,?[\s/.-]*([0-9]{4})", re.I)
+_NUMBER_HINT_DATE = (
+    "a number alone is read as a year (1000 to 2999) or as an Excel date serial "
+    f"({_SERIAL_MIN} to {_EXCEL_SERIAL_MAX})"
+)
+
+
+def excel_serial_date(serial: int) -> dt.date:
+    """The day of an Excel (1900 date system) serial number, 1 to 2958465.
+
+    Excel believes 1900 was a leap year: serial 60 is its 29 February 1900, a day that never was
+    (ValueError), and every serial after it is one more than the days since 1899-12-31.
+    """
+    if not 1 <= serial <= _EXCEL_SERIAL_MAX:
+        raise ValueError(f"Excel date serials run from 1 to {_EXCEL_SERIAL_MAX}, not {serial}")
+    if serial == _EXCEL_FAKE_LEAP_DAY:
+        raise ValueError("serial 60 is Excel's 29 February 1900, a day that never was")
+    if serial < _EXCEL_FAKE_LEAP_DAY:
+        return _EXCEL_EPOCH + dt.timedelta(days=serial + 1)
+    return _EXCEL_EPOCH + dt.timedelta(days=serial)
+
+
 class DateCleaner(Cleaner):
-    """ISO dates (a time part is dropped), D/M/Y and M/D/Y with / - . separators, and month names."""
+    """Dates as people write them; a full date becomes a ``date``, a year or a month a ``PartialDate``.
+
+    - Full dates: ISO (a time part is dropped), D/M/Y and M/D/Y with / - . separators (the job's
+      date_order settles 03/04/2024; a number above 12 settles it by itself), and month names
+      ("4 Mar 2024", "March 4, 2024").
+    - A month: "2024-03", "2024/03", "03/2024", "3-2024", "March 2024", "Mar 2024", "Mar. 2024"
+      (always a four-digit year: "03/24" stays refused, it could be 24 March) -> the 1st of the month,
+      precision "month".
+    - A number alone, decided per value (the cleaner sees one cell at a time):
+      four digits 1000-2999 are a year -> 1 January, precision "year" ("1990.0" too, as programs
+      write whole numbers); with a dot, a month ("2024.03" with two digits after the dot, "03.2024");
+      10000-2958465, with or without a fraction, is an Excel (1900 date system) serial -> its day,
+      the fraction (the time of day) dropped: "45292" and "45292.5" are 2024-01-01. Serials below
+      10000 (before 1927-05-18) and every other number are refused: they could be anything.
+    """
 
     __slots__ = ("day_first", "hint")
     repeats = True
@@ -508,7 +612,8 @@ class DateCleaner(Cleaner):
         super().__init__(field, options)
         self.day_first = options.date_order == "DMY"
         order = "DD/MM/YYYY (03/04/2024 is 3 April)" if self.day_first else "MM/DD/YYYY (03/04/2024 is March 4)"
-        self.hint = f"write dates as YYYY-MM-DD, {order} or 4 Mar 2024"
+        self.hint = (f"write dates as YYYY-MM-DD, {order} or 4 Mar 2024; a month as YYYY-MM or March 2024; "
+                     "a year as YYYY")
 
     def clean(self, text: str) -> object:
         if len(text) == 10 and text.isascii():  # the fixed-width forms, without a regex
@@ -519,6 +624,10 @@ class DateCleaner(Cleaner):
                     pass  # the general path below explains what is wrong
             elif text[2] == text[5] and text[2] in "/-." and text[:2].isdigit() and text[3:5].isdigit() and text[6:].isdigit():
                 return self._numeric(text, int(text[:2]), int(text[3:5]), text[6:])
+        if text.isascii() and text[:1].isdigit():
+            m = _NUMBER_ALONE.fullmatch(text)
+            if m is not None:
+                return self._number(text, m[1], m[2])
         m = _NUMERIC_DATE.fullmatch(text)  # the common forms without a time part, in one regex
         if m is None:
             m = _YEAR_FIRST.fullmatch(text) or _YEAR_LAST.fullmatch(text)
@@ -535,7 +644,44 @@ class DateCleaner(Cleaner):
         m = _MONTH_NAME_DAY.fullmatch(text)
         if m is not None:
             return self._date(text, _year(m[3]), self._month(text, m[1]), int(m[2]))
+        m = _YEAR_MONTH.fullmatch(text)
+        if m is not None:
+            return self._month_date(text, int(m[1]), int(m[3]))
+        m = _MONTH_YEAR.fullmatch(text)
+        if m is not None:
+            return self._month_date(text, int(m[3]), int(m[1]))
+        m = _MONTH_NAME_YEAR.fullmatch(text)
+        if m is not None:
+            return self._month_date(text, int(m[2]), self._month(text, m[1]))
         raise Invalid(f"{_quote(text)} is not a date", self.hint)
+
+    def _number(self, text: str, whole: str, fraction: str | None) -> dt.date:
+        """Digits with an optional fraction: a year, an Excel serial (the class docstring has the rule)
+        or, with a dot, a month ("2024.03", "03.2024"); anything else is refused."""
+        value = int(whole)
+        if len(whole) == 4 and _YEAR_MIN <= value <= _YEAR_MAX and not (fraction or "").strip("0"):
+            return PartialDate.year_of(value)  # "1990", and "1990.0" as programs write whole numbers
+        if _SERIAL_MIN <= value <= _EXCEL_SERIAL_MAX and whole[0] != "0":
+            return excel_serial_date(value)
+        if fraction is not None:
+            # "2024.03" is a month, "2024.3" could be a fraction of a year: two digits after the dot.
+            m = _YEAR_MONTH.fullmatch(text) if len(fraction) == 2 else None
+            if m is not None:
+                return self._month_date(text, int(m[1]), int(m[3]))
+            m = _MONTH_YEAR.fullmatch(text)
+            if m is not None:
+                return self._month_date(text, int(m[3]), int(m[1]))
+        if len(whole) == 4 and fraction is None:
+            why = f"a year alone must be from {_YEAR_MIN} to {_YEAR_MAX}"
+        else:
+            why = _NUMBER_HINT_DATE
+        raise Invalid(f"{_quote(text)} is not a date: {why}", self.hint)
+
+    def _month_date(self, text: str, year: int, month: int) -> dt.date:
+        try:
+            return PartialDate.month_of(year, month)
+        except ValueError as exc:
+            raise Invalid(f"{_quote(text)} is not a valid month ({exc})", self.hint) from None
 
     def _numeric(self, text: str, first: int, second: int, year: str) -> dt.date:
         # Only a number above 12 settles the order; otherwise the job's date_order does.
@@ -695,11 +841,14 @@ def _passes(checks: tuple[Check, ...], name: str, raw: str, value: object, issue
 _LEFT_OUT = "; the value was not imported (the rest of the record was)"
 
 
-def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], required: bool, lenient: bool) -> Step:
+def _compile_step(
+    field: Field, cleaner: Cleaner, checks: tuple[Check, ...], required: bool, lenient: bool, strict: bool
+) -> Step:
     """One field's whole cleaning, with everything looked up once: strip, required, controls, type, limits, rules.
 
     ``lenient``: a value the field cannot take is left out with a warning instead of failing the row
-    (optional fields of a job that is not strict); the job's own rules still fail it.
+    (optional fields of a job that is not strict); the job's own rules still fail it. ``strict``: a
+    value a cleaner keeps only with a doubt (a phone number it cannot recognize) fails the row too.
     """
     name, limit = field.name, field.max_length
     # Plain text needs no call at all: on most rows most fields are text.
@@ -748,7 +897,7 @@ def _compile_step(field: Field, cleaner: Cleaner, checks: tuple[Check, ...], req
                         memo.clear()
                     memo[text] = value
             if value.__class__ is Invalid:
-                if value.level == "error":
+                if value.level == "error" or strict:
                     return refuse(issues, raw, value.message, value.hint, value.sticky)
                 issues.append(Issue(name, raw, value.message, value.hint, value.level))
                 value = value.kept
@@ -804,7 +953,8 @@ class RecordCleaner:
             else:
                 cleaner = cleaner_for(f, options)
             lenient = not strict and f.name not in strict_fields
-            self._steps[f.name] = _compile_step(f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient)
+            self._steps[f.name] = _compile_step(
+                f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient, strict)
         self._keyers = _keyers_for(model)
 
     def added_values(self) -> list[tuple[str, str, str]]:

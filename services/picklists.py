@@ -297,20 +297,18 @@ def check_value_mapping(
 
 
 def check_unknown_targets(policies: Mapping[str, UnknownPolicy], fields: Mapping[str, Picklist]) -> None:
-    """A map:VALUE policy must name an active value of each field it applies to."""
+    """A field's map:VALUE must name an active value of its picklist; the job-wide one, a value of at least one."""
     for name, policy in policies.items():
-        if policy.action != "map":
-            continue
         if name != "*" and name not in fields:
             raise ValueMappingError(f"unknown_values names {name!r}, not a choice field (choice fields: {', '.join(fields)})")
-        for field_name, picklist in (fields.items() if name == "*" else [(name, fields[name])]):
-            if name == "*" and field_name in policies:
-                continue  # a field's own policy wins
-            if not picklist.has(policy.value or ""):
-                per_field = f'; give {field_name} a policy of its own, e.g. {{"{field_name}": "empty"}}' if name == "*" else ""
-                raise ValueMappingError(
-                    f"unknown_values map:{policy.value} for {field_name}: {policy.value!r} is not an active value of "
-                    f"the {picklist.name} picklist ({', '.join(picklist.values)}){per_field}")
+        if policy.action != "map":
+            continue
+        targets = fields if name == "*" else {name: fields[name]}
+        if targets and not any(p.has(policy.value or "") for p in targets.values()):
+            lists = "; ".join(f"{f}: {', '.join(p.values)}" for f, p in targets.items())
+            raise ValueMappingError(
+                f"unknown_values map:{policy.value}: {policy.value!r} is not an active value of "
+                f"{'any picklist of this model' if name == '*' else f'the {fields[name].name} picklist'} ({lists})")
 
 
 def value_policies(
@@ -334,11 +332,21 @@ def value_policies(
     unknown = parse_unknown(unknown_values, "fail" if strict else "empty")
     if not started:
         check_unknown_targets(unknown, fields)
+    fallback = UnknownPolicy("fail" if strict else "empty")
+
+    def policy_of(name: str, picklist: Picklist) -> UnknownPolicy:
+        own = unknown.get(name)
+        if own is not None:
+            return own
+        job_wide = unknown["*"]
+        # A job-wide map:other serves the fields whose picklist has "other"; the rest warn (or fail if strict).
+        return fallback if job_wide.action == "map" and not picklist.has(job_wide.value or "") else job_wide
+
     return {
         name: ValuePolicy(
             picklist,
             {value_key(source): target for source, target in mapping.get(name, {}).items()},
-            unknown.get(name, unknown["*"]),
+            policy_of(name, picklist),
             suggest,
             (memory or {}).get(picklist.name, {}),
         )

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # Rows shown by an upload's inspection and, at most, by a preview.
     preview_rows: int = 20
     preview_rows_max: int = 200
+    # The preview's distinct values of each choice column: rows read at most, values listed at most.
+    value_scan_rows: int = 500_000
+    value_scan_distinct: int = 1000
     # Rows an upload's inspection counts exactly; beyond it the count is an estimate.
     upload_count_rows_max: int = 100_000
     api_page_size_max: int = 500

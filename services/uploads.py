@@ -165,6 +165,7 @@ def preview_records(
     limits: ReaderLimits,
     encoding: str | None = None,
     delimiter: str | None = None,
+    cleaner: RecordCleaner | None = None,
 ) -> dict[str, Any]:
     """The first ``rows`` rows mapped, cleansed and validated, with every issue per cell. Blocking: run in a thread.
 
@@ -172,7 +173,8 @@ def preview_records(
     Without a ``mapping`` the confident suggestions (with the company's ``memory``) are used.
     MappingError (naming the missing required fields) and ValidationRulesError refuse the whole preview.
     """
-    cleaner = RecordCleaner(model, rules, options)
+    # The job's own cleaner (company picklists, value map, strict) when the caller built it.
+    cleaner = cleaner or RecordCleaner(model, rules, options)
     with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
                     delimiter=delimiter, limits=limits) as reader:
         headers = reader.info.headers
@@ -208,4 +210,5 @@ def preview_records(
         "rows": out,
         "valid_rows": sum(r["ok"] for r in out),
         "invalid_rows": sum(not r["ok"] for r in out),
+        "warning_rows": sum(r["ok"] and bool(r["issues"]) for r in out),
     }

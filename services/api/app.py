@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from services.api import (routes_control, routes_events, routes_jobs, routes_ops, routes_schedules, routes_templates,
-                          routes_ui, routes_uploads, routes_web, routes_results)
+                          routes_ui, routes_uploads, routes_web, routes_results, routes_picklists)
 from services.api.deps import Resources
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
@@ -71,6 +71,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     install_error_handlers(app)
     for module in (routes_ops, routes_uploads, routes_jobs, routes_control, routes_events, routes_templates,
-                   routes_schedules, routes_ui, routes_web, routes_results):
+                   routes_schedules, routes_ui, routes_web, routes_results, routes_picklists):
         app.include_router(module.router)
     return app

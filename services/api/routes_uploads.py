@@ -11,13 +11,14 @@ from fastapi import APIRouter, Request
 
 from schemas.models import MODELS
 from services.db import tenant
-from services import storage, templates, uploads
+from services import picklist_store, storage, templates, uploads
 from services.api.bodies import PreviewRequest
 from services.api.deps import Caller, Res
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.multipart import receive_file
-from services.cleaning import CleanOptions
+from services.job_values import job_cleaner
+from services.value_scan import scan_values
 from services.errors import NotFound
 from services.pipeline import reader_limits
 
@@ -88,24 +89,39 @@ async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(uploads.upload_document(await _upload(res, key.company_id, upload_id)))
 
 
-@router.post("/{upload_id}/preview", summary="The first rows mapped, cleansed and validated, with issues per cell")
+@router.post("/{upload_id}/preview", summary="The first rows mapped, cleansed and validated, with issues per cell, "
+             "and every distinct value of each choice column with a suggested picklist value")
 async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
     row = await _upload(res, key.company_id, upload_id)
+    opts = body.options
     async with tenant(res.pool, key.company_id) as conn:
         spec = await resolve_spec(conn, key.company_id, target_model=body.target_model, mapping=body.mapping,
-                                  template_id=body.template_id, rules=body.validation_rules, headers=None)
+                                  template_id=body.template_id, rules=body.validation_rules, headers=None,
+                                  value_mapping=body.value_mapping)
         memory = await templates.mapping_memory(conn, key.company_id, spec.model.name)
-    opts = body.options
-    clean = CleanOptions(date_order=opts.date_order or settings.default_date_order,
-                         phone_region=opts.phone_region or settings.default_phone_region)
+        # The cleaner the import would use: the company's picklists, the value map, strict or not.
+        cleaner = await job_cleaner(conn, key.company_id, {
+            "target_model": spec.model.name, "validation_rules": spec.rules, "options": opts.as_dict(),
+            "value_mapping": spec.value_mapping}, settings)
+        fields = await picklist_store.field_picklists(conn, key.company_id, spec.model)
+        values_memory = await picklist_store.value_memory(conn, key.company_id)
+    clean = cleaner.options
     path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
     n = min(body.rows or settings.preview_rows, settings.preview_rows_max)
+    sheet = opts.sheet or row["sheet"]
     doc = await asyncio.to_thread(
         uploads.preview_records, path, row["file_format"], row["original_filename"], model=spec.model,
         mapping=spec.mapping if spec.chosen else None, memory=memory, rules=spec.rules, options=clean,
-        sheet=opts.sheet or row["sheet"], rows=n, limits=reader_limits(settings), encoding=opts.encoding,
-        delimiter=opts.delimiter,
+        sheet=sheet, rows=n, limits=reader_limits(settings), encoding=opts.encoding,
+        delimiter=opts.delimiter, cleaner=cleaner,
     )
+    doc["values"] = await asyncio.to_thread(
+        scan_values, path, row["file_format"], row["original_filename"], model=spec.model, mapping=doc["mapping"],
+        fields=fields, value_mapping=spec.value_mapping, memory=values_memory, sheet=sheet,
+        limits=reader_limits(settings), max_rows=settings.value_scan_rows, max_distinct=settings.value_scan_distinct,
+        encoding=opts.encoding, delimiter=opts.delimiter,
+    )
+    doc["value_mapping"] = spec.value_mapping or {}
     doc["upload_id"] = str(row["id"])
     return OrjsonResponse(doc)

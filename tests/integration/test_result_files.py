@@ -17,10 +17,11 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
+from services.result_files import open_result
 from services.result_files.issues import ISSUE_COLUMNS
 from services.result_files.writers import ERROR_FILL, WARNING_FILL
 from services.settings import Settings
-from tests.integration.test_api import api_settings, base_url, client, new_company  # noqa: F401 - fixtures
+from tests.integration.test_api import api_settings, base_url, client, new_company, wait_final  # noqa: F401 - fixtures
 from tests.integration.test_cli import crmio
 
 pytestmark = pytest.mark.integration
@@ -196,6 +197,28 @@ async def test_success_and_error_files_over_the_api(
     got = await client.get(f"/api/v1/jobs/{job['id']}/errors.csv", headers=acme.auth())
     assert got.status_code == 200 and len(read_csv(got.content)) == 1 + 3
 
+    # The API's retry takes the corrected .xlsx (uploaded like any file): rows 2 and 5 land under their numbers.
+    header = [*ISSUE_COLUMNS, *HEADER]
+    wb = load_workbook(tmp_path / "errors.xlsx")
+    ws = wb.worksheets[0]
+    ws.cell(row=2, column=header.index("E-mail") + 1).value = "bob@example.com"
+    ws.cell(row=4, column=header.index("E-mail") + 1).value = "eve@example.com"
+    ws.cell(row=4, column=header.index("Last Name") + 1).value = "Evans"
+    wb.save(tmp_path / "fixed.xlsx")
+    up = await client.post("/api/v1/uploads", headers=acme.auth(), files={"file": (
+        "fixed.xlsx", (tmp_path / "fixed.xlsx").read_bytes(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
+    assert up.status_code == 201, up.text
+    retry = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=acme.auth(), json={"upload_id": up.json()["id"]})
+    assert retry.status_code == 201, retry.text
+    retried = await wait_final(client, acme, retry.json()["id"])
+    assert (retried["created_records"], retried["error_records"]) == (2, 1), retried
+    assert {n: r["outcome"] for n, r in (await ledger(pool, retried["id"])).items()} == {2: "created", 5: "created",
+                                                                                         7: "failed"}
+    # Another company cannot retry it either.
+    assert (await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=globex.auth(),
+                              json={"upload_id": up.json()["id"]})).status_code == 404
+
     # Another company's job is not there; nor is an unknown kind.
     for params in ({"kind": "success", "format": "csv"}, {"kind": "errors", "format": "excel"}):
         got = await client.get(url, params=params, headers=globex.auth())
@@ -231,6 +254,12 @@ async def test_cli_writes_both_kinds_in_both_formats_and_refuses_another_company
                                            files["errors", "csv"][1][5], "Ivy", "", "", "", "", "x", "y"]]
     assert files["success", "excel"] == files["success", "csv"]
     assert files["errors", "excel"] == files["errors", "csv"]
+    # Paged one row at a time (every keyset page boundary), the files are the same.
+    for kind in ("success", "errors"):
+        result = await open_result(settings, pool, company, job["id"], kind, "csv")
+        result.page_rows = 1
+        streamed = b"".join([chunk async for chunk in result.csv_chunks()])
+        assert read_csv(streamed) == files[kind, "csv"]
     # Another company's job is not there.
     done = crmio(settings, "results", job["id"], "--company", str(uuid.uuid4()), "--kind", "errors")
     assert done.returncode == 2 and "no job" in done.stderr

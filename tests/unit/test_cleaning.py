@@ -179,11 +179,11 @@ def test_phone_warning_keeps_row_ok_and_original_value() -> None:
     assert (issue.field, issue.value, issue.level) == ("phone", " 12345 ", "warning")
 
 
-def test_phone_too_long_when_kept_is_an_error_in_a_strict_job() -> None:
+def test_an_unrecognized_phone_fails_the_row_in_a_strict_job() -> None:
     strict = RecordCleaner(TargetModel("thing", "things", (PHONE,), ()), strict=True)
     record = strict.clean({"phone": "call the front desk and ask for extension twelve please"})
-    assert [i.level for i in record.issues] == ["warning", "error"]
-    assert "allows at most 40" in record.issues[1].message
+    assert not record.ok and [i.level for i in record.issues] == ["error"]
+    assert "not a recognizable phone number" in record.issues[0].message and "phone" not in record.values
 
 
 def test_phone_too_long_is_left_out_with_a_warning_by_default() -> None:
@@ -476,9 +476,9 @@ def test_every_problem_of_a_row_is_reported(strict: bool) -> None:
         "first_name", "email", "phone", "status", "annual_revenue", "number_of_employees",
         "website", "converted_date", "title", "city", "last_name",
     ]
-    assert by_field["phone"].level == "warning"
+    assert by_field["phone"].level == ("error" if strict else "warning")
     # Required and match-key fields always fail the row; other fields' bad values only warn unless strict.
-    failing = {"first_name", "last_name", "email"} if not strict else set(by_field) - {"phone"}
+    failing = {"first_name", "last_name", "email"} if not strict else set(by_field)
     assert {f for f, i in by_field.items() if i.level == "error"} == failing
     if not strict:
         assert all("not imported" in i.message for f, i in by_field.items() if f not in failing | {"phone"})
@@ -490,8 +490,8 @@ def test_every_problem_of_a_row_is_reported(strict: bool) -> None:
     assert "is 129 characters long; title allows at most 128" in by_field["title"].message
     assert "contains a control character (U+0000)" in by_field["city"].message
     assert by_field["email"].value == "jane@"
-    # Fields with errors stay out of the values; the kept phone stays in.
-    assert record.values == {"phone": "12345"}
+    # Fields with errors stay out of the values; the kept phone stays in unless the job is strict.
+    assert record.values == ({} if strict else {"phone": "12345"})
 
 
 def test_issue_value_is_the_raw_value_as_received() -> None:
