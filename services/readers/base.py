@@ -18,8 +18,10 @@ class ReaderLimits:
     max_columns: int = 500
     max_field_bytes: int = 128 * 1024
     max_uncompressed_bytes: int = 4 * 1024**3
-    # .ods and .xlsb are parsed whole by python-calamine: about 10 bytes of memory per byte of sheet XML.
+    # .ods and .xlsb (and .xls xlrd cannot parse) are held whole by python-calamine, as a dense
+    # grid: both the unpacked sheet data and the grid's cells are bounded.
     max_held_sheet_bytes: int = 64 * 1024**2
+    max_held_cells: int = 5_000_000
 
 
 @dataclass(frozen=True)

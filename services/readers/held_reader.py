@@ -1,15 +1,17 @@
-"""OpenDocument (.ods) and Excel binary (.xlsb) workbooks through python-calamine.
+"""OpenDocument (.ods), Excel binary (.xlsb) and xlrd-unreadable .xls workbooks through python-calamine.
 
-calamine parses a whole sheet into memory, so the sheet's unpacked size is checked first
-against ``ReaderLimits.max_held_sheet_bytes`` and its rows against ``max_rows``: past either
-the file is refused with a message saying how to read it instead (as .xlsx, which streams).
+calamine parses a whole sheet into a dense grid in memory, so before it runs the sheet's
+unpacked size is checked against ``ReaderLimits.max_held_sheet_bytes`` and its grid (first to
+last value) against ``max_held_cells`` (held_extent.py streams the sheet to measure it); rows
+past ``max_rows`` are refused while reading. Each refusal says how to read the file instead
+(as .xlsx, which streams).
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import python_calamine as pc
@@ -17,9 +19,11 @@ import python_calamine as pc
 from services.errors import InputFileError
 from services.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.readers.cellvalue import python_value_text
+from services.readers.held_extent import ods_cells, xlsb_cells
 from services.readers.headers import empty_sheet, fit_row, normalize_headers, too_many_rows
 from services.readers.refusals import SheetTooLargeToHold, encrypted
 from services.readers.xlsx_reader import pick_sheet
+from services.readers.zipguard import GuardedZip
 
 __all__ = ["HeldReader", "HeldKind"]
 
@@ -76,11 +80,15 @@ class HeldReader(ReaderBase):
                 file=display_name,
             )
         try:
+            if kind == "ods":
+                self._check_cells(lambda z: ods_cells(z, display_name), path)
             book = pc.CalamineWorkbook.from_path(os.fspath(path))
             names = [m.name for m in book.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
             if not names:
                 raise InputFileError("the workbook has no worksheet", file=display_name)
             chosen = names[pick_sheet(names, sheet, display_name)]
+            if kind == "xlsb":
+                self._check_cells(lambda z: xlsb_cells(z, chosen, display_name), path)
             data = book.get_sheet_by_name(chosen)
         except pc.PasswordError:
             raise encrypted(display_name, "ods" if kind == "ods" else "excel") from None
@@ -105,6 +113,21 @@ class HeldReader(ReaderBase):
             format="excel", encoding=None, delimiter=None, sheet=chosen, sheet_names=names,
             headers=normalize_headers(header, file=display_name, limits=limits),
         )
+
+    def _check_cells(self, count: Callable[[GuardedZip], int], path: str | os.PathLike[str]) -> None:
+        limits = self._limits
+        z = GuardedZip(path, name=self._name, max_uncompressed_bytes=limits.max_uncompressed_bytes)
+        try:
+            cells = count(z)
+        finally:
+            z.close()
+        if cells > limits.max_held_cells:
+            raise SheetTooLargeToHold(
+                f"the {_LABEL[self._kind]} spans {cells:,} cells from its first to its last value, more "
+                f"than the {limits.max_held_cells:,} this format can be read with (max_held_cells); delete "
+                "unused rows and columns, or save it as .xlsx (read as a stream, without this bound)",
+                file=self._name,
+            )
 
     def _read_header(self, sheet: str, names: list[str]) -> tuple[int, list[str | None]]:
         for i, values in enumerate(self._rows):
