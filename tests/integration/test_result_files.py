@@ -224,6 +224,7 @@ async def test_success_and_error_files_over_the_api(
         got = await client.get(url, params=params, headers=globex.auth())
         assert got.status_code == 404, got.text
     assert (await client.get(url, params={"kind": "everything"}, headers=acme.auth())).status_code == 422
+    assert (await client.get(url, params={"kind": "errors"})).status_code == 401
 
 
 async def test_cli_writes_both_kinds_in_both_formats_and_refuses_another_company(
