@@ -5,7 +5,6 @@ transaction and a 1M-row file never holds a connection or a transaction open whi
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 
