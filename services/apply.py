@@ -19,7 +19,7 @@ import asyncpg
 from schemas.models import TargetModel
 from services.picklist_store import add_values_from_import
 from services.db import copy_rows
-from services.cleaning import CleanedRecord, Issue, RecordCleaner
+from services.cleaning import CleanedRecord, Issue, PartialDate, RecordCleaner
 from services.routing import partition_for
 
 __all__ = [
@@ -122,6 +122,25 @@ def _record_data(row: SourceRow, issues: list[Issue]) -> dict[str, Any]:
     }
 
 
+def _precisions(values: dict[str, Any]) -> dict[str, str]:
+    """Date fields holding a year or a month: field -> "year" | "month" (the record's date_precision)."""
+    return {k: v.precision for k, v in values.items() if v.__class__ is PartialDate}
+
+
+def _merged_precision(stored: dict[str, str] | None, changes: dict[str, Any]) -> dict[str, str] | None:
+    """A record's date_precision after an update: a field given a new value takes that value's
+    precision (a full date removes the field's entry); other fields keep theirs. None when all are full."""
+    merged = {k: p for k, p in stored.items() if k not in changes} if stored else {}
+    merged.update(_precisions(changes))
+    return merged or None
+
+
+def _full_dates(values: dict[str, Any]) -> dict[str, Any]:
+    """A before-image holds partial dates as their first day (the date column's value) beside its
+    date_precision, so that rollback can cast it back to the columns."""
+    return {k: v.full() if v.__class__ is PartialDate else v for k, v in values.items()}
+
+
 def plan_batch(
     mode: DuplicateHandling,
     rows: list[tuple[SourceRow, CleanedRecord]],
@@ -160,6 +179,7 @@ def plan_batch(
             rid = new_id()
             values = dict(cleaned.values)
             values["match_key"] = key
+            values["date_precision"] = _precisions(values) or None
             plan.inserts[rid] = values
             plan.versions[rid] = 1
             if key is not None and key not in state:
@@ -169,8 +189,13 @@ def plan_batch(
             plan.ledger.append((row.number, "skipped", cur.id, None))
         else:
             before = dict(cur.values)
+            if before.get("date_precision"):  # set by an earlier row of this batch: partial dates as dates
+                before = _full_dates(before)
             before["version"] = plan.versions.get(cur.id, cur.version)
-            cur.values.update({k: v for k, v in cleaned.values.items() if v is not None})
+            changes = {k: v for k, v in cleaned.values.items() if v is not None}
+            precision = _merged_precision(cur.values.get("date_precision"), changes)
+            cur.values.update(changes)
+            cur.values["date_precision"] = precision
             if not cur.new:
                 plan.updates[cur.id] = cur.values
                 plan.versions[cur.id] = cur.version + 1
@@ -199,7 +224,7 @@ async def _fetch_existing(
     if not keys:
         return {}
     table = ctx.model.table
-    cols = ", ".join(("id", "version", "match_key", *ctx.model.field_names))
+    cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.field_names))
     records = await conn.fetch(
         f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) "
         "ORDER BY created_at, id",
@@ -221,19 +246,22 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
     table = ctx.model.table
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
     if plan.inserts and not ctx.dry_run:
-        columns = ("id", "company_id", "match_key", *fields)
+        columns = ("id", "company_id", "match_key", "date_precision", *fields)
         await copy_rows(
             conn, table,
             columns=columns,
-            records=[(rid, company_id, v["match_key"], *[v.get(f) for f in fields]) for rid, v in plan.inserts.items()],
+            records=[(rid, company_id, v["match_key"], v["date_precision"], *[v.get(f) for f in fields])
+                     for rid, v in plan.inserts.items()],
         )
     if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
         # the planner pick a hash join over the company's whole table (500 us per updated row).
-        sets = ", ".join(f"{f} = ${i + 3}" for i, f in enumerate(fields))
+        sets = ", ".join(f"{f} = ${i + 4}" for i, f in enumerate(fields))
         await conn.executemany(
-            f"UPDATE {table} SET {sets}, version = version + 1, updated_at = now() WHERE id = $1 AND company_id = $2",
-            [(rid, company_id, *[values.get(f) for f in fields]) for rid, values in plan.updates.items()],
+            f"UPDATE {table} SET {sets}, date_precision = $3, version = version + 1, updated_at = now() "
+            "WHERE id = $1 AND company_id = $2",
+            [(rid, company_id, values.get("date_precision"), *[values.get(f) for f in fields])
+             for rid, values in plan.updates.items()],
         )
     await copy_rows(
         conn, "crm_import_ledger",

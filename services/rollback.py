@@ -2,7 +2,8 @@
 
 A rollback is a job of its own (job_type 'rollback', with progress, logs and cancel). It reads the
 import's ledger: per record, the import's first outcome decides — created: remove the record;
-updated: restore the before-image of the import's first change. A record changed after the import
+updated: restore the before-image of the import's first change (field values, match key and the
+record's date_precision). A record changed after the import
 by anything else (its version is not the one the import left) is a conflict: reported and left
 alone unless the rollback is forced. Reverted ledger rows are marked with the rollback's id in the
 same transaction as the revert, so a second rollback (or a re-run after a crash) changes nothing.
@@ -172,8 +173,11 @@ async def _revert_chunk(
             await conn.execute(f"DELETE FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[])",
                                company, [i.record_id for i in plan.deletes])
         if plan.restores:
-            cols = ", ".join(("match_key", *model.field_names))
-            values = ", ".join(f"r.{c}" for c in ("match_key", *model.field_names))
+            # date_precision with the dates: a before-image without it (written before migration 012)
+            # restores NULL, all dates full, as they were then.
+            restored = ("match_key", "date_precision", *model.field_names)
+            cols = ", ".join(restored)
+            values = ", ".join(f"r.{c}" for c in restored)
             await conn.executemany(
                 f"UPDATE {table} AS t SET ({cols}) = (SELECT {values} FROM jsonb_populate_record(NULL::{table}, $3::jsonb) AS r), "
                 "version = t.version + 1, updated_at = now() WHERE t.id = $1 AND t.company_id = $2",

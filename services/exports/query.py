@@ -25,7 +25,8 @@ creation order (ids are time-ordered).
 
 Field names are checked against the model registry and are the only identifiers in the SQL;
 every value travels as a bind parameter. Columns are selected as PostgreSQL's text form
-(``1200.50``, ``2024-03-01``, ``true``), which is what the import cleaners read back.
+(``1200.50``, ``2024-03-01``, ``true``), which is what the import cleaners read back; a date known only
+to the year or the month (the record's ``date_precision``) as ``1990`` / ``2024-03``.
 """
 
 from __future__ import annotations
@@ -300,8 +301,23 @@ def _condition(f: _Filter, args: list[Any]) -> str:
     return " AND ".join(parts)
 
 
+def _date_text(name: str) -> str:
+    """A date column as text: a date known to the year or the month (the record's date_precision,
+    migration 012) as "1990" / "2024-03", a full date as 2024-03-01 — each a form the import reads."""
+    col = f't."{name}"'
+    return (f"CASE t.date_precision->>'{name}' WHEN 'year' THEN to_char({col}, 'YYYY') "
+            f"WHEN 'month' THEN to_char({col}, 'YYYY-MM') ELSE {col}::text END")
+
+
+def _text(field: Field) -> str:
+    """A non-text column in PostgreSQL's text form, which the import cleaners read back."""
+    return _date_text(field.name) if field.type == "date" else f't."{field.name}"::text'
+
+
 def _select(field: Field) -> str:
     # PostgreSQL renders numbers, dates and booleans in the forms the import cleaners read.
+    if field.type == "date":
+        return f'{_date_text(field.name)} AS "{field.name}"'
     return f'"{field.name}"' if field.type in TEXT_TYPES else f'"{field.name}"::text'
 
 
@@ -314,7 +330,7 @@ _NEUTRALIZE = (
 
 
 def _copy_columns(fields: Sequence[Field]) -> str:
-    values = [_NEUTRALIZE.format(v=f't."{f.name}"') if f.type in TEXT_TYPES else f't."{f.name}"::text' for f in fields]
+    values = [_NEUTRALIZE.format(v=f't."{f.name}"') if f.type in TEXT_TYPES else _text(f) for f in fields]
     if len(values) == 1:
         # A lone empty cell must come out as "" (as csv writes it), not as a blank line that
         # readers skip: COPY quotes an empty string, never a NULL.
@@ -326,7 +342,7 @@ def _json_object(fields: Sequence[Field]) -> str:
     """One JSON object per row, typed as services.exports.json_writer writes it: decimals and dates
     as strings, integers and booleans as JSON numbers and booleans, empty as null."""
     pairs = [
-        f"'{f.name}', t.\"{f.name}\"" + ("::text" if f.type in ("decimal", "date") else "") for f in fields
+        f"'{f.name}', " + (_text(f) if f.type in ("decimal", "date") else f't."{f.name}"') for f in fields
     ]
     return f"json_build_object({', '.join(pairs)})"
 

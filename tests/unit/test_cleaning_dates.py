@@ -185,3 +185,63 @@ def test_a_record_keeps_partial_dates_and_rules_see_what_was_written() -> None:
     # Typed JSON numbers arrive as ints: 1990 is a year, 45292 a serial.
     assert str(RecordCleaner(ACCOUNT).clean({"name": "A", "founded_date": 1990}).values["founded_date"]) == "1990"
     assert RecordCleaner(ACCOUNT).clean({"name": "A", "founded_date": 45292}).values["founded_date"] == dt.date(2024, 1, 1)
+
+
+# ----------------------------------------------------------------- the apply plan keeps precision
+
+
+def _rows(*values: str | None, first: int = 1) -> list:
+    from services.apply import SourceRow
+
+    cleaner = RecordCleaner(ACCOUNT)
+    rows = []
+    for n, founded in enumerate(values, start=first):
+        raw = {"name": "Acme", "founded_date": founded}
+        rows.append((SourceRow(n, raw), cleaner.clean(raw)))
+    return rows
+
+
+def test_created_records_carry_the_precision_of_their_partial_dates() -> None:
+    from services.apply import plan_batch
+
+    plan = plan_batch("create_new", _rows("1990", "2024-03", "2024-03-04", None), {})
+    inserted = list(plan.inserts.values())
+    assert [v["date_precision"] for v in inserted] == [{"founded_date": "year"}, {"founded_date": "month"}, None, None]
+    assert [v.get("founded_date") for v in inserted] == [dt.date(1990, 1, 1), dt.date(2024, 3, 1), dt.date(2024, 3, 4), None]
+
+
+def test_updates_merge_precision_a_full_date_clears_it_and_before_images_hold_dates() -> None:
+    from services.apply import plan_batch
+
+    stored = {"name:acme": {"id": "r1", "version": 3, "match_key": "name:acme", "name": "Acme",
+                            "founded_date": dt.date(1990, 1, 1), "date_precision": {"founded_date": "year"}}}
+    # An empty cell keeps the stored year; a month replaces it; a full date clears the precision.
+    plan = plan_batch("update", _rows(None, "2024-03", "2024-03-04"), stored)
+    assert [n for n, outcome, _, _ in plan.ledger if outcome == "updated"] == [1, 2, 3]
+    befores = [b for _, _, _, b in plan.ledger]
+    assert befores[0]["date_precision"] == {"founded_date": "year"} and befores[0]["version"] == 3
+    assert befores[1]["date_precision"] == {"founded_date": "year"}
+    # The second update's before-image is the first update's result: the month as its first day.
+    assert befores[2]["date_precision"] == {"founded_date": "month"}
+    assert type(befores[2]["founded_date"]) is dt.date and befores[2]["founded_date"] == dt.date(2024, 3, 1)
+    assert orjson.dumps(befores[2], default=str).count(b'"2024-03-01"') == 1
+    final = plan.updates["r1"]
+    assert final["founded_date"] == dt.date(2024, 3, 4) and final["date_precision"] is None
+
+    plan = plan_batch("update", _rows("1990"), {"name:acme": {**stored["name:acme"], "date_precision": None,
+                                                              "founded_date": dt.date(1985, 6, 7)}})
+    assert plan.updates["r1"]["date_precision"] == {"founded_date": "year"}
+
+
+def test_the_preview_shows_a_partial_date_as_written(tmp_path) -> None:
+    from services import uploads
+    from services.api.http import OrjsonResponse
+    from services.readers.base import ReaderLimits
+
+    path = tmp_path / "accounts.csv"
+    path.write_text("Name,Founded\nAcme,1990\nBeta,March 2024\nGamma,2024-03-04\nDelta,45292\n", encoding="utf-8")
+    doc = uploads.preview_records(path, "csv", "accounts.csv", model=ACCOUNT, mapping=None, memory=None, rules=None,
+                                  options=MDY, sheet=None, rows=10, limits=ReaderLimits())
+    shown = orjson.loads(OrjsonResponse(doc).body)
+    assert [r["values"]["founded_date"] for r in shown["rows"]] == ["1990", "2024-03", "2024-03-04", "2024-01-01"]
+    assert all(r["ok"] for r in shown["rows"])

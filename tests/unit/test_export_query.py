@@ -29,7 +29,12 @@ def test_company_scope_always_first_and_values_only_as_parameters() -> None:
 
 def test_columns_in_requested_order_typed_columns_as_text() -> None:
     q = query([], fields=["email", "annual_revenue", "first_name", "converted_date"])
-    assert q.sql.startswith('SELECT "email", "annual_revenue"::text, "first_name", "converted_date"::text FROM crm_leads AS t ')
+    # A date as text; one known to the year or the month (date_precision) as "1990" / "2024-03".
+    converted = ("CASE t.date_precision->>'converted_date' WHEN 'year' THEN to_char(t.\"converted_date\", 'YYYY') "
+                 "WHEN 'month' THEN to_char(t.\"converted_date\", 'YYYY-MM') ELSE t.\"converted_date\"::text END")
+    assert q.sql.startswith(f'SELECT "email", "annual_revenue"::text, "first_name", {converted} AS "converted_date" '
+                            'FROM crm_leads AS t ')
+    assert f'{converted} AS "converted_date"' in q.copy_sql and f"'converted_date', {converted}" in q.json_copy_sql
 
 
 def test_each_op() -> None:

@@ -57,3 +57,11 @@ def test_required_fields_and_match_keys() -> None:
     assert get_model("account").match_fields == ("website", "name")
     with pytest.raises(ValueError, match="lead, contact, account"):
         get_model("opportunity")
+
+
+def test_date_precision_is_a_system_column_of_every_record_table() -> None:
+    """Migration 012: which date fields hold only a year or a month; not a model field, like match_key."""
+    sql = (Path(__file__).parents[2] / "schemas" / "migrations" / "012_date_precision.sql").read_text()
+    for model in MODELS.values():
+        assert f"ALTER TABLE {model.table} ADD COLUMN date_precision jsonb" in sql
+        assert "date_precision" not in model.field_names
