@@ -43,7 +43,11 @@ def _workbook(path: str | os.PathLike[str], display_name: str | None) -> tuple[F
         # Refused here with the one remedy that works, rather than as a mismatch of formats.
         raise encrypted(display_name, "ods" if found.kind == "encrypted-ods" else "excel")
     if found.macros:
-        return None, "an Excel workbook with macros (.xlsm); save it as .xlsx without macros"
+        raise UnsupportedFileType(
+            "the file is an Excel workbook with macros (.xlsm), which imports do not accept: save it in Excel "
+            "as \"Excel Workbook (.xlsx)\" (without macros) and upload that file",
+            file=display_name,
+        )
     return ("excel", found.what) if found.kind != "none" else (None, found.what)
 
 
@@ -102,7 +106,10 @@ def _looks_like_json(text: str) -> bool:
 
 def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
     """The supported format the file's content is, judged by content only; None if none."""
-    return _describe(path)[0]
+    try:
+        return _describe(path)[0]
+    except UnsupportedFileType:  # refused with a remedy by check_file; here simply not a format
+        return None
 
 
 def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name: str) -> FileFormat:

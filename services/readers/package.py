@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from services.errors import FileTooLarge
-from services.readers.ole2 import ENCRYPTED_PACKAGE, ole2_streams
+from services.readers.ole2 import ENCRYPTED_PACKAGE, inspect_ole2
 
 __all__ = ["Sniffed", "sniff_workbook", "ZIP_MAGIC", "OLE2_MAGIC"]
 
@@ -82,8 +82,10 @@ def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
             if found is None:
                 return Sniffed("none", "a zip archive that is not an Excel workbook (a Word or PowerPoint file?)")
             content_types = _read_small(z, names["[content_types].xml"], file)
-            macros = "xl/vbaproject.bin" in names or b"macroEnabled" in content_types
             kind: Kind = "xlsb" if found.lower().endswith(".bin") else "xlsx"
+            # Macro-enabled .xlsx content (.xlsm) is refused by policy; .xlsb has one content type
+            # (it says macroEnabled) whether or not it holds VBA, and its macros are never run here.
+            macros = kind == "xlsx" and ("xl/vbaproject.bin" in names or b"macroEnabled" in content_types)
             return Sniffed(kind, "an Excel binary workbook" if kind == "xlsb" else "an Excel workbook",
                            macros=macros, workbook_part=found)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError):
@@ -97,8 +99,8 @@ def sniff_workbook(path: str | os.PathLike[str], file: str | None = None) -> Sni
     if magic.startswith(ZIP_MAGIC):
         return _sniff_zip(path, file)
     if magic == OLE2_MAGIC:
-        streams = ole2_streams(path)
-        if streams is not None and streams & ENCRYPTED_PACKAGE:
+        streams, xls_encrypted = inspect_ole2(path)
+        if xls_encrypted or (streams is not None and streams & ENCRYPTED_PACKAGE):
             return Sniffed("encrypted", "a password-protected Excel workbook")
         if streams is None or streams & {"workbook", "book"}:
             # A directory xlrd cannot walk may still hold a readable workbook (calamine reads some).

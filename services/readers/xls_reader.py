@@ -26,7 +26,10 @@ class DamagedXls(InputFileError):
 
 
 def _damaged(name: str, exc: BaseException) -> DamagedXls:
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    kind = type(exc)
+    label = kind.__name__ if kind.__module__ in ("builtins", "xlrd.biffh", "xlrd.compdoc") else \
+        f"{kind.__module__}.{kind.__name__}"
+    detail = f"{label}: {exc}" if str(exc) else label
     return DamagedXls(
         f"the .xls file is damaged and cannot be read ({detail}); open it in Excel or LibreOffice, "
         "save it as .xlsx and upload that file",
