@@ -10,7 +10,7 @@ from charset_normalizer import from_bytes
 from services.errors import UnsupportedFileType
 from services.readers.base import FileFormat
 from services.readers.encoding import bom_encoding
-from services.readers.package import OLE2_MAGIC, ZIP_MAGIC, sniff_workbook
+from services.readers.package import OLE2_MAGIC, RAW_BIFF_BOF, ZIP_MAGIC, sniff_workbook
 from services.readers.refusals import encrypted
 
 __all__ = ["detect_format", "check_file", "EXTENSIONS"]
@@ -67,7 +67,7 @@ def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> 
         head = f.read(_SAMPLE)
     if not head.strip():
         return None, "an empty file"
-    if head.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+    if head.startswith((ZIP_MAGIC, OLE2_MAGIC)) or (head[:2] in RAW_BIFF_BOF and 4 <= head[2] <= 20 and not head[3]):
         return _workbook(path, display_name)
     for magic, what in _FOREIGN:
         if head.startswith(magic):

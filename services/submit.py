@@ -31,7 +31,7 @@ from services.splitter import open_import
 __all__ = ["submit_import", "format_from_name"]
 
 _EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
-               ".json": "json", ".ndjson": "json", ".jsonl": "json"}
+               ".xlsb": "excel", ".ods": "excel", ".json": "json", ".ndjson": "json", ".jsonl": "json"}
 
 
 def format_from_name(name: str) -> str:
@@ -40,7 +40,7 @@ def format_from_name(name: str) -> str:
         return _EXTENSIONS[suffix]
     except KeyError:
         raise InputFileError(
-            f"cannot tell the format of {name!r} from its extension; use .csv, .xlsx, .xls, .json or .ndjson, "
+            f"cannot tell the format of {name!r} from its extension; use .csv, .xlsx, .xls, .xlsb, .ods, .json or .ndjson, "
             "or name the format"
         ) from None
 

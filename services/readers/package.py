@@ -16,10 +16,11 @@ from typing import Literal
 from services.errors import FileTooLarge
 from services.readers.ole2 import ENCRYPTED_PACKAGE, inspect_ole2
 
-__all__ = ["Sniffed", "sniff_workbook", "ZIP_MAGIC", "OLE2_MAGIC"]
+__all__ = ["Sniffed", "sniff_workbook", "ZIP_MAGIC", "OLE2_MAGIC", "RAW_BIFF_BOF"]
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+RAW_BIFF_BOF = frozenset({b"\x09\x00", b"\x09\x02", b"\x09\x04", b"\x09\x08"})
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 _OFFICE_DOCUMENT = re.compile(rb'<(?:[\w.-]+:)?Relationship\b[^>]*>')
 _ATTR_TYPE = re.compile(rb'\bType\s*=\s*["\']([^"\']*)["\']')
@@ -106,4 +107,7 @@ def sniff_workbook(path: str | os.PathLike[str], file: str | None = None) -> Sni
             # A directory xlrd cannot walk may still hold a readable workbook (calamine reads some).
             return Sniffed("xls", "a legacy Excel workbook")
         return Sniffed("none", "an Office document that is not an Excel workbook (a Word or PowerPoint file?)")
+    if magic[:2] in RAW_BIFF_BOF and 4 <= int.from_bytes(magic[2:4], "little") <= 20:
+        # Excel 2.x-4.x wrote a bare BIFF stream, no OLE2 container; xlrd reads those.
+        return Sniffed("xls", "a legacy Excel (2.x-4.x) worksheet")
     return Sniffed("none", "neither an Excel nor an OpenDocument workbook")

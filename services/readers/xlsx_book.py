@@ -136,9 +136,14 @@ def read_book(z: GuardedZip, file: str) -> Book:
     if not sheets:
         raise InputFileError("the workbook has no worksheet", file=file)
     by_type = {t.rsplit("/", 1)[-1]: z.find(p) for t, p in rels.values()}
+    # Some writers leave the shared strings or styles out of the relationships; Excel still
+    # finds them at their usual names beside the workbook part.
+    folder = posixpath.dirname(workbook.replace("\\", "/"))
+    strings = by_type.get("sharedStrings") or z.find(posixpath.join(folder, "sharedStrings.xml"))
+    styles = by_type.get("styles") or z.find(posixpath.join(folder, "styles.xml"))
     return Book(
         sheets=sheets,
-        shared_strings_part=by_type.get("sharedStrings"),
-        date_styles=_date_styles(z, by_type.get("styles"), file),
+        shared_strings_part=strings,
+        date_styles=_date_styles(z, styles, file),
         date1904=date1904,
     )

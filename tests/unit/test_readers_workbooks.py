@@ -249,3 +249,29 @@ def test_empty_first_sheet_names_the_other_sheets(tmp_path: Path) -> None:
     wb.save(tmp_path / "e.xlsx")
     with pytest.raises(InputFileError, match=r"the sheet 'Cover' holds no values; .*other sheets: 'Data'"):
         open_table(tmp_path / "e.xlsx", "excel")
+
+
+def test_bare_biff_stream_without_ole2_container_is_read(tmp_path: Path) -> None:
+    import xlwt
+    from xlrd.compdoc import CompDoc
+
+    book = xlwt.Workbook()
+    book.add_sheet("S").write(0, 0, "name")
+    book.get_sheet(0).write(1, 0, "Ann")
+    book.save(str(tmp_path / "c.xls"))
+    with open(tmp_path / "devnull", "w") as quiet:
+        mem, base, size = CompDoc((tmp_path / "c.xls").read_bytes(), logfile=quiet).locate_named_stream("Workbook")
+    raw = tmp_path / "raw.xls"  # how Excel 2.x-4.x stored a worksheet: the BIFF records alone
+    raw.write_bytes(bytes(mem[base:base + size]))
+    assert check_file(raw, "excel", "raw.xls") == "excel"
+    assert read_all(raw)[:2] == (["name"], [["Ann"]])
+
+
+def test_shared_strings_found_without_a_relationship(tmp_path: Path) -> None:
+    path = strict_xlsx(tmp_path / "n.xlsx")
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        f'<Relationship Id="rT" Type="{STRICT_REL}/sharedStrings" Target="strings.xml"/>'.encode(), b"")
+    parts["xl/sharedStrings.xml"] = parts.pop("xl/strings.xml")
+    assert read_all(write_package(tmp_path / "m.xlsx", parts))[0] == ["name"]

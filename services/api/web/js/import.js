@@ -67,11 +67,11 @@ export function render(main, params) {
     const progress = h("progress", { max: 100, value: 0, "aria-label": "Upload progress" });
     const progressText = h("span", { "data-testid": "upload-progress-text" });
     const progressBox = h("div", { class: "upload-progress", hidden: true }, progress, " ", progressText);
-    const input = h("input", { type: "file", id: "import-file", accept: ".csv,.txt,.tsv,.xlsx,.xls,.json" });
+    const input = h("input", { type: "file", id: "import-file", accept: ".csv,.txt,.tsv,.xlsx,.xls,.xlsb,.ods,.json" });
     const drop = h("div", { class: "dropzone", "data-testid": "dropzone" },
       h("p", { class: "dropzone-title" }, "Drag a file here and drop it"),
       h("p", {}, "or"),
-      field("Choose a file (.csv, .xlsx, .xls, .json)", input));
+      field("Choose a file (.csv, .xlsx, .xls, .xlsb, .ods, .json)", input));
     const detection = h("div", { class: "detection" });
     const templateNote = h("div");
     replace(body, h("section", { "aria-labelledby": "step-title" },
