@@ -2,7 +2,7 @@
 
 Each reader runs in a fresh child process; its RSS is sampled every 5,000 rows (ru_maxrss would
 carry the generating parent's peak over fork and exec). Usage:
-    .venv/bin/python bench/bench_readers.py [--rows 100000 1000000] [--only csv xlsx json]
+    .venv/bin/python bench/bench_readers.py [--rows 100000 1000000] [--only csv xlsx json ods]
 The XLSX file is written the way Excel writes one (shared strings, styled date cells); a second
 XLSX with inline strings is what openpyxl's write-only mode produces.
 """
@@ -10,6 +10,7 @@ XLSX with inline strings is what openpyxl's write-only mode produces.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import multiprocessing as mp
 import os
@@ -23,7 +24,7 @@ from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-__all__ = ["lead_values", "write_csv", "write_xlsx", "write_json", "write_ndjson", "main"]
+__all__ = ["lead_values", "write_csv", "write_xlsx", "write_ods", "write_json", "write_ndjson", "main"]
 
 HEADERS = [
     "first_name", "last_name", "email", "phone", "company", "title",
@@ -163,6 +164,44 @@ def write_xlsx(path: Path, rows: int, *, inline: bool = False) -> None:
             raw.write(("".join(chunk) + "</sst>").encode())
 
 
+_ODS_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+)
+
+
+def write_ods(path: Path, rows: int) -> None:
+    """An OpenDocument spreadsheet as LibreOffice writes one: typed cells, the created_at column a date."""
+
+    def cell(value: str | float | int, date: bool = False) -> str:
+        if isinstance(value, str):
+            return f'<table:table-cell office:value-type="string"><text:p>{escape(value)}</text:p></table:table-cell>'
+        if date:
+            day = (datetime.date(1899, 12, 30) + datetime.timedelta(days=int(value))).isoformat()
+            return (f'<table:table-cell office:value-type="date" office:date-value="{day}"><text:p>{day}</text:p>'
+                    "</table:table-cell>")
+        return (f'<table:table-cell office:value-type="float" office:value="{value!r}"><text:p>{value!r}</text:p>'
+                "</table:table-cell>")
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        zf.writestr("META-INF/manifest.xml", '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:'
+                    'opendocument:xmlns:manifest:1.0"/>')
+        with zf.open("content.xml", "w", force_zip64=True) as raw:
+            out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {_ODS_NS}><office:body>'
+                   '<office:spreadsheet><table:table table:name="Leads">',
+                   "<table:table-row>" + "".join(cell(h) for h in HEADERS) + "</table:table-row>"]
+            for i in range(rows):
+                out.append("<table:table-row>" + "".join(
+                    cell(v, k == 11) for k, v in enumerate(lead_values(i))) + "</table:table-row>")
+                if len(out) >= 2000:
+                    raw.write("".join(out).encode())
+                    out.clear()
+            out.append("</table:table></office:spreadsheet></office:body></office:document-content>")
+            raw.write("".join(out).encode())
+
+
 class _Rss:
     """Peak resident set size of this process, sampled."""
 
@@ -250,6 +289,10 @@ def _cases(folder: Path, rows: int, only: set[str]) -> Iterator[tuple[str, Path,
             yield f"{label} / python-calamine", p, "excel", _run_calamine
             if rows <= 100_000:
                 yield f"{label} / openpyxl read-only", p, "excel", _run_openpyxl
+    if "ods" in only:
+        p = folder / f"leads_{rows}.ods"
+        write_ods(p, rows)
+        yield "ods / crmio (python-calamine, held)", p, "excel", _run_ours
 
 
 def main() -> None:

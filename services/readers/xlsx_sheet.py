@@ -173,9 +173,13 @@ class SheetStream:
                 elif ctype is None or ctype == "n":
                     kind = date_styles.get(style) if style and date_styles else None
                     try:
-                        value = serial_text(float(text), kind, date1904) if kind else format_number(text)
+                        value = format_number(text)
+                        if kind:
+                            value = serial_text(float(text), kind, date1904)
                     except (ValueError, OverflowError):
-                        issues = (issues or []) + [(col, f"number:{text}")]
+                        # A serial no calendar holds keeps the number itself; an unreadable number is a problem.
+                        if value is None:
+                            issues = (issues or []) + [(col, f"number:{text}")]
                 elif ctype == "s":
                     try:
                         value = strings[int(text)] if strings is not None else None

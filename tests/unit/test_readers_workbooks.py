@@ -275,3 +275,14 @@ def test_shared_strings_found_without_a_relationship(tmp_path: Path) -> None:
         f'<Relationship Id="rT" Type="{STRICT_REL}/sharedStrings" Target="strings.xml"/>'.encode(), b"")
     parts["xl/sharedStrings.xml"] = parts.pop("xl/strings.xml")
     assert read_all(write_package(tmp_path / "m.xlsx", parts))[0] == ["name"]
+
+
+def test_serial_no_calendar_holds_reads_as_the_number(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["a", "b"])
+    ws.append([-5, 3_000_000])
+    for c in ws[2]:
+        c.number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "n.xlsx")
+    assert read_all(tmp_path / "n.xlsx")[1:] == ([["-5", "3000000"]], [None])
