@@ -1,15 +1,29 @@
-"""Field mapping: suggest a target field per source column, check a chosen mapping, apply it fast."""
+"""Field mapping: suggest a target field per source column, check a chosen mapping, apply it fast.
+
+A suggestion weighs, strongest first: the company's earlier choice for the header (memory), the
+field's name or label, its synonyms and its headers in other languages (schemas/header_words.py), a
+near spelling of any of those, and what the column's sampled values are (services/column_sniffing.py).
+Values choose a field for a header that names none and overrule a near spelling that disagrees; they
+never overrule memory, a name, a synonym or a header word (docs/mapping.md).
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
+from typing import NamedTuple
 
+from schemas.header_words import HEADER_WORDS, LANGUAGES, NOT_A_FIELD
 from schemas.models import TargetModel
+from services.cleaning import CleanOptions
+from services.column_sniffing import ValueEvidence, sniff_column
 from services.errors import MappingError
+from services.picklists import ValuePolicy
 
 __all__ = [
     "Suggestion",
@@ -21,16 +35,24 @@ __all__ = [
     "compile_mapping",
     "EXACT",
     "SYNONYM",
+    "VALUES",
+    "VALUES_DATE",
     "DEFAULT_CONFIDENCE",
 ]
 
 EXACT = 1.0  # the field's name or label, or the company's earlier choice
-SYNONYM = 0.9  # one of Field.synonyms
+SYNONYM = 0.9  # one of Field.synonyms, or a header word in another language
 FUZZY_RATIO = 0.85  # difflib ratio a near spelling needs to be suggested at all
 # A near spelling's confidence is its ratio scaled down, so only typos of long names (ratio >= 0.95)
 # reach DEFAULT_CONFIDENCE and are mapped without a person confirming them.
 FUZZY_WEIGHT = 0.85
 DEFAULT_CONFIDENCE = 0.8
+# Values that are emails, websites, phone numbers or a picklist's words say which field: mapped without
+# asking. Below a synonym, so a header that names the field wins over a column that merely holds such values.
+VALUES = 0.85
+# Dates say a column is a date, not which date ("Subscription Date" is no birthdate): suggested, never
+# mapped without a person confirming.
+VALUES_DATE = 0.7
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -40,27 +62,48 @@ class Suggestion:
     column: str
     field: str | None
     confidence: float  # 0..1; 1.0 exact name match, lower for synonyms and near spellings
+    # Why: "memory", "header", "synonym", "header (German)", "similar header", "values: 98 % emails",
+    # joined with " + " when header and values agree; for no field, why not ("" when nothing matched).
+    reason: str = ""
 
 
 def normalize_header(header: str) -> str:
-    """A header without case, spacing or punctuation: "E-mail " -> "email", "First Name" -> "firstname"."""
+    """A header without case, accents, spacing or punctuation: "E-mail " -> "email", "Prénom" -> "prenom"."""
+    folded = unicodedata.normalize("NFKD", header.casefold())
+    return _NOT_ALNUM.sub("", "".join(c for c in folded if not unicodedata.combining(c)))
+
+
+def _legacy_key(header: str) -> str:
+    # Mapping memory stored before accents were stripped keys "Prénom" as "prénom"; still found.
     return _NOT_ALNUM.sub("", header.casefold())
 
 
-def _spellings(model: TargetModel) -> dict[str, dict[str, float]]:
-    """Normalized spelling -> {field: confidence} for every name, label and synonym of the model."""
-    index: dict[str, dict[str, float]] = {}
+class _Spelling(NamedTuple):
+    confidence: float
+    reason: str
+
+
+@lru_cache(maxsize=32)
+def _spellings(model: TargetModel) -> dict[str, dict[str, _Spelling]]:
+    """Normalized spelling -> {field: (confidence, reason)} for every name, label, synonym and header word."""
+    index: dict[str, dict[str, _Spelling]] = {}
     for f in model.fields:
-        names = [(f.name, EXACT), (f.title, EXACT)] + [(s, SYNONYM) for s in f.synonyms]
-        for text, confidence in names:
+        names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")] + [(s, SYNONYM, "synonym") for s in f.synonyms]
+        for lang, words in HEADER_WORDS.get(f.name, {}).items():
+            names.extend((w, SYNONYM, f"header ({LANGUAGES[lang]})") for w in words)
+        for text, confidence, reason in names:
             spelled = index.setdefault(normalize_header(text), {})
-            spelled[f.name] = max(confidence, spelled.get(f.name, 0.0))
+            if confidence > spelled.get(f.name, _Spelling(0.0, "")).confidence:
+                spelled[f.name] = _Spelling(confidence, reason)
     index.pop("", None)
     return index
 
 
-def _fuzzy(norm: str, index: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    found: dict[str, float] = {}
+_NO_FIELD = frozenset(normalize_header(w) for w in NOT_A_FIELD)
+
+
+def _fuzzy(norm: str, index: Mapping[str, Mapping[str, _Spelling]]) -> dict[str, _Spelling]:
+    found: dict[str, _Spelling] = {}
     matcher = difflib.SequenceMatcher(b=norm, autojunk=False)
     for spelling, fields in index.items():
         matcher.set_seq1(spelling)
@@ -69,58 +112,127 @@ def _fuzzy(norm: str, index: Mapping[str, Mapping[str, float]]) -> dict[str, flo
             continue
         ratio = matcher.ratio()
         if ratio >= FUZZY_RATIO:
-            for name, confidence in fields.items():
-                score = round(ratio * confidence * FUZZY_WEIGHT, 2)
-                found[name] = max(score, found.get(name, 0.0))
+            for name, spelled in fields.items():
+                score = round(ratio * spelled.confidence * FUZZY_WEIGHT, 2)
+                if score > found.get(name, _Spelling(0.0, "")).confidence:
+                    found[name] = _Spelling(score, "similar header")
     return found
 
 
+class _Candidate(NamedTuple):
+    remembered: bool
+    confidence: float
+    pos: int  # header position
+    order: int  # field position in the model
+    field: str
+    reason: str
+
+
+def _value_candidates(
+    evidence: ValueEvidence, pos: int, order: Mapping[str, int], header: list[_Candidate]
+) -> list[_Candidate]:
+    """The column's candidates once its values are known: agreeing header candidates gain, a weak header that
+    disagrees is dropped, the value kind's fields are added (a phone column: phone, then mobile_phone)."""
+    base = VALUES_DATE if evidence.kind == "date" else VALUES
+    agreeing = {c.field: c for c in header if c.field in evidence.fields}
+    out: list[_Candidate] = []
+    for rank, name in enumerate(evidence.fields):
+        confidence = round(base - 0.01 * rank, 2)
+        if name in agreeing:
+            c = agreeing[name]
+            out.append(c._replace(confidence=max(c.confidence, confidence), reason=f"{c.reason} + {evidence.reason}"))
+        else:
+            out.append(_Candidate(False, confidence, pos, order[name], name, evidence.reason))
+    return out
+
+
 def _candidates(
-    model: TargetModel, headers: Sequence[str], memory: Mapping[str, str] | None
-) -> list[tuple[bool, float, int, int, str]]:
-    """(remembered, confidence, header position, field position, field) for every plausible pairing."""
+    model: TargetModel,
+    headers: Sequence[str],
+    memory: Mapping[str, str] | None,
+    samples: Mapping[str, Sequence[str | None]] | None,
+    options: CleanOptions,
+    policies: Mapping[str, ValuePolicy] | None,
+) -> tuple[list[_Candidate], dict[int, str]]:
+    """Every plausible (column, field) pairing, and why a column has none when it names no field."""
     index = _spellings(model)
     order = {f.name: i for i, f in enumerate(model.fields)}
-    out: list[tuple[bool, float, int, int, str]] = []
+    out: list[_Candidate] = []
+    refused: dict[int, str] = {}
     for pos, header in enumerate(headers):
         norm = normalize_header(header)
         if not norm:
             continue
-        remembered = (memory or {}).get(norm)
+        remembered = (memory or {}).get(norm) or (memory or {}).get(_legacy_key(header))
         if remembered in order:
-            out.append((True, EXACT, pos, order[remembered], remembered))  # type: ignore[index]
+            out.append(_Candidate(True, EXACT, pos, order[remembered], remembered, "memory"))  # type: ignore[index]
+        if norm in _NO_FIELD:
+            refused[pos] = "names no field"
+            continue
         matches = index.get(norm) or _fuzzy(norm, index)
-        out.extend((False, conf, pos, order[name], name) for name, conf in matches.items())
-    return out
+        found = [_Candidate(False, s.confidence, pos, order[name], name, s.reason) for name, s in matches.items()]
+        strong = remembered in order or any(c.confidence >= SYNONYM for c in found)
+        values = None if strong or samples is None else samples.get(header)
+        evidence = sniff_column(model, values, options=options, policies=policies) if values else None
+        out.extend(found if evidence is None else _value_candidates(evidence, pos, order, found))
+    return out, refused
 
 
 def suggest_mapping(
-    model: TargetModel, headers: Sequence[str], memory: Mapping[str, str] | None = None
+    model: TargetModel,
+    headers: Sequence[str],
+    memory: Mapping[str, str] | None = None,
+    samples: Mapping[str, Sequence[str | None]] | None = None,
+    *,
+    options: CleanOptions | None = None,
+    policies: Mapping[str, ValuePolicy] | None = None,
 ) -> list[Suggestion]:
     """One suggestion per header, in header order; each field goes to at most one header, best confidence first.
 
     ``memory`` maps a normalized header to the field the company chose for it before; it wins.
+    ``samples`` maps a column to its sampled raw values (the first rows of the file); values choose a
+    field for a header that names none or only resembles one. ``options`` (date order, phone region) and
+    ``policies`` (the company's picklists per choice field) judge the values as the import would.
     """
-    candidates = sorted(_candidates(model, headers, memory), key=lambda c: (not c[0], -c[1], c[2], c[3]))
-    chosen: dict[int, tuple[str, float]] = {}
-    taken: set[str] = set()
-    for _, confidence, pos, _, name in candidates:
-        if pos not in chosen and name not in taken:
-            chosen[pos] = (name, confidence)
-            taken.add(name)
+    found, refused = _candidates(model, headers, memory, samples, options or CleanOptions(), policies)
+    candidates = sorted(found, key=lambda c: (not c.remembered, -c.confidence, c.pos, c.order))
+    chosen: dict[int, _Candidate] = {}
+    winner: dict[str, int] = {}
+    for c in candidates:
+        if c.pos not in chosen and c.field not in winner:
+            chosen[c.pos] = c
+            winner[c.field] = c.pos
+    best = {}
+    for c in candidates:
+        best.setdefault(c.pos, c)
+
+    def none_reason(pos: int) -> str:
+        if pos in refused:
+            return refused[pos]
+        if pos in best:
+            return f"{best[pos].field} went to column {headers[winner[best[pos].field]]!r}"
+        return ""
+
     return [
-        Suggestion(header, *chosen[pos]) if pos in chosen else Suggestion(header, None, 0.0)
+        Suggestion(header, chosen[pos].field, chosen[pos].confidence, chosen[pos].reason) if pos in chosen
+        else Suggestion(header, None, 0.0, none_reason(pos))
         for pos, header in enumerate(headers)
     ]
 
 
 def default_mapping(
-    model: TargetModel, headers: Sequence[str], memory: Mapping[str, str] | None = None
+    model: TargetModel,
+    headers: Sequence[str],
+    memory: Mapping[str, str] | None = None,
+    samples: Mapping[str, Sequence[str | None]] | None = None,
+    *,
+    options: CleanOptions | None = None,
+    policies: Mapping[str, ValuePolicy] | None = None,
 ) -> dict[str, str]:
     """The suggestions confident enough to use without asking (confidence >= 0.8), as column -> field."""
     return {
         s.column: s.field
-        for s in suggest_mapping(model, headers, memory)
+        for s in suggest_mapping(model, headers, memory, samples, options=options, policies=policies)
         if s.field is not None and s.confidence >= DEFAULT_CONFIDENCE
     }
 
