@@ -182,7 +182,9 @@ class SheetStream:
                             issues = (issues or []) + [(col, f"number:{text}")]
                 elif ctype == "s":
                     try:
-                        value = strings[int(text)] if strings is not None else None
+                        if strings is None:  # a workbook without a shared-strings part
+                            raise IndexError(text)
+                        value = strings[int(text)]
                     except (ValueError, IndexError):
                         issues = (issues or []) + [(col, "sst")]
                 elif ctype == "b":

@@ -286,3 +286,14 @@ def test_serial_no_calendar_holds_reads_as_the_number(tmp_path: Path) -> None:
         c.number_format = "yyyy-mm-dd"
     wb.save(tmp_path / "n.xlsx")
     assert read_all(tmp_path / "n.xlsx")[1:] == ([["-5", "3000000"]], [None])
+
+
+def test_shared_string_cell_without_any_table_is_a_row_problem(tmp_path: Path) -> None:
+    path = strict_xlsx(tmp_path / "x.xlsx")
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist() if n != "xl/strings.xml"}
+    parts["xl/sheet1.xml"] = (f'<worksheet xmlns="{STRICT}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h'
+                              '</t></is></c></row><row r="2"><c r="A2" t="s"><v>0</v></c></row></sheetData>'
+                              "</worksheet>").encode()
+    _, rows, problems = read_all(write_package(tmp_path / "y.xlsx", parts))
+    assert rows == [[None]] and "shared string the workbook does not contain" in (problems[0] or "")
