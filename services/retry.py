@@ -72,7 +72,7 @@ async def submit_retry(
     options["retry_of"] = str(source["id"])
     common: dict[str, Any] = {
         "company_id": company_id, "model": source["target_model"], "duplicates": source["duplicate_handling"],
-        "rules": source["validation_rules"], "user_id": None,
+        "rules": source["validation_rules"], "user_id": None, "value_mapping": source["value_mapping"],
     }
     if file is not None:
         name = display_name or file.name
