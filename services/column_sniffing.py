@@ -12,11 +12,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
+from pathlib import Path
 from typing import Any
 
 from schemas.models import Field, TargetModel
 from services.cleaning import CleanOptions, Cleaner, Invalid, cleaner_for, default_policy
 from services.picklists import ValuePolicy
+from services.readers import FileFormat, ReaderLimits, open_table
 from services.readers.base import RawRow
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "ValueEvidence",
     "peek_rows",
     "column_samples",
+    "sample_file",
     "sniff_column",
     "mapping_flags",
 ]
@@ -84,6 +87,29 @@ def column_samples(headers: Sequence[str], rows: Iterable[RawRow]) -> dict[str, 
         for header, i in positions.items():
             out[header].append(cells[i] if i < size else None)
     return out
+
+
+def sample_file(
+    path: Path,
+    file_format: FileFormat,
+    display_name: str,
+    *,
+    limits: ReaderLimits,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    rows: int = SAMPLE_ROWS,
+) -> dict[str, list[str | None]]:
+    """Column -> raw values of the file's first ``rows`` rows, read as the import reads it. Blocking: run in a thread.
+
+    For callers that settle a mapping apart from reading the file (the API's job request). Reading stops
+    after ``rows`` rows; a row the reader refuses ends the sample early, since refusing rows is the
+    import's job, not the sampler's. A file that cannot be opened raises as open_table does.
+    """
+    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
+                    delimiter=delimiter, limits=limits) as reader:
+        head, _ = peek_rows(reader.rows(), rows)
+        return column_samples(reader.info.headers, head)
 
 
 def _filled(values: Iterable[str | None]) -> list[str]:
@@ -246,8 +272,9 @@ def mapping_flags(
     """Mapped columns whose field refuses most of their sampled values, before a job runs them.
 
     One flag per such column, in mapping order: {column, field, share_failing (0..1), message,
-    suggestion}. A value fails when its field's cleaner refuses it (a doubt it keeps, such as an
-    unrecognized phone number, lands and is not a failure) or it is longer than the field allows.
+    suggestion}. A value fails when its field's cleaner refuses it or it is longer than the field
+    allows; a doubt the cleaner keeps lands and is no failure, except a "phone number" that does not
+    even look like one (an email in a phone column).
     Columns without samples, unmapped columns and unknown fields are left to check_mapping.
     """
     flags: list[dict[str, Any]] = []
@@ -274,7 +301,8 @@ def _lands(cleaner: Cleaner, f: Field, text: str) -> bool:
     try:
         cleaner.clean(text)
     except Invalid as exc:
-        return exc.level == "warning"
+        # A doubt keeps the value as written: it lands, but only a number that looks like one belongs there.
+        return exc.level == "warning" and (f.type != "phone" or _phone_like(cleaner, text))
     return True
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "suggest_mapping",
     "check_mapping",
     "default_mapping",
+    "confident_mapping",
     "CompiledMapping",
     "compile_mapping",
     "EXACT",
@@ -230,11 +231,12 @@ def default_mapping(
     policies: Mapping[str, ValuePolicy] | None = None,
 ) -> dict[str, str]:
     """The suggestions confident enough to use without asking (confidence >= 0.8), as column -> field."""
-    return {
-        s.column: s.field
-        for s in suggest_mapping(model, headers, memory, samples, options=options, policies=policies)
-        if s.field is not None and s.confidence >= DEFAULT_CONFIDENCE
-    }
+    return confident_mapping(suggest_mapping(model, headers, memory, samples, options=options, policies=policies))
+
+
+def confident_mapping(suggestions: Sequence[Suggestion]) -> dict[str, str]:
+    """Of ``suggestions``, those sure enough to map without asking (confidence >= 0.8), as column -> field."""
+    return {s.column: s.field for s in suggestions if s.field is not None and s.confidence >= DEFAULT_CONFIDENCE}
 
 
 def _listing(names: Sequence[str], limit: int = 20) -> str:

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from schemas.models import TargetModel
-from services.cleaning import match_key
+from services.cleaning import CleanOptions, match_key
+from services.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
+from services.errors import ValidationRulesError
 from services.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
 from services.readers import ReaderLimits, SourceInfo, TableReader, open_table
+from services.readers.base import RawRow, ReaderBase
 from services.routing import partition_for
 
 __all__ = ["SplitPlan", "open_import", "split_rows"]
@@ -53,12 +56,42 @@ def open_import(
     )
     try:
         headers = reader.info.headers
-        chosen = dict(mapping) if mapping else default_mapping(model, headers)
+        if mapping:
+            chosen = dict(mapping)
+        else:
+            sampled = _sampled(reader, model, options)
+            reader, chosen = sampled, sampled.mapping
         check_mapping(model, headers, chosen)
         return SplitPlan(reader, reader.info, chosen, compile_mapping(headers, chosen))
     except BaseException:
         reader.close()
         raise
+
+
+class _SampledReader(ReaderBase):
+    """A reader whose first rows were read to suggest the mapping from their values; rows() yields those
+    rows again, then streams the rest, so the file is still read once, front to back."""
+
+    def __init__(self, reader: TableReader, rows: Iterator[RawRow], mapping: dict[str, str]) -> None:
+        self._reader, self._rows, self.info, self.mapping = reader, rows, reader.info, mapping
+
+    def rows(self) -> Iterator[RawRow]:
+        return self._rows
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _sampled(reader: TableReader, model: TargetModel, options: dict[str, Any]) -> _SampledReader:
+    """The suggested mapping of a job that has none, from the headers and the first SAMPLE_ROWS rows' values."""
+    head, rows = peek_rows(reader.rows(), SAMPLE_ROWS)
+    headers = reader.info.headers
+    try:  # judged as the job will judge them; a bad option is refused later, where it always was
+        clean = CleanOptions(date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US")
+    except ValidationRulesError:
+        clean = CleanOptions()
+    mapping = default_mapping(model, headers, samples=column_samples(headers, head), options=clean)
+    return _SampledReader(reader, rows, mapping)
 
 
 @dataclass

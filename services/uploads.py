@@ -16,7 +16,8 @@ from services.cleaning import CleanOptions, RecordCleaner
 from services.errors import UnsupportedFileType
 from services.filetype import EXTENSIONS, check_file
 from services.jobs import _plain
-from services.mapping import check_mapping, compile_mapping, default_mapping, suggest_mapping
+from services.column_sniffing import SAMPLE_ROWS, column_samples, mapping_flags, peek_rows
+from services.mapping import check_mapping, compile_mapping, confident_mapping, suggest_mapping
 from services.readers import FileFormat, ReaderLimits, open_table
 
 __all__ = [
@@ -178,12 +179,16 @@ def preview_records(
     with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
                     delimiter=delimiter, limits=limits) as reader:
         headers = reader.info.headers
+        # The first rows' values suggest fields too, and show which mapped columns their field would refuse.
+        head, file_rows = peek_rows(reader.rows(), SAMPLE_ROWS)
+        samples = column_samples(headers, head)
+        suggested = suggest_mapping(model, headers, memory, samples, options=options)
         if mapping is None:
-            mapping = default_mapping(model, headers, memory)
+            mapping = confident_mapping(suggested)
         check_mapping(model, headers, mapping)  # type: ignore[arg-type]
         compiled = compile_mapping(headers, mapping)  # type: ignore[arg-type]
         out: list[dict[str, Any]] = []
-        for row in reader.rows():
+        for row in file_rows:
             raw = compiled.record(row.cells)
             cleaned = cleaner.clean(raw)
             issues = [
@@ -211,4 +216,7 @@ def preview_records(
         "valid_rows": sum(r["ok"] for r in out),
         "invalid_rows": sum(not r["ok"] for r in out),
         "warning_rows": sum(r["ok"] and bool(r["issues"]) for r in out),
+        "mapping_flags": mapping_flags(model, mapping, samples, options=options),
+        "suggestions": [{"column": s.column, "field": s.field, "confidence": s.confidence, "reason": s.reason}
+                        for s in suggested],
     }

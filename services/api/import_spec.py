@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +37,13 @@ async def resolve_spec(
     rules: dict[str, Any] | None,
     headers: list[str] | None,
     value_mapping: dict[str, dict[str, str | None]] | None = None,
+    samples: Mapping[str, Sequence[str | None]] | None = None,
 ) -> ImportSpec:
     """The request's own mapping and rules win over the template's; without either, suggestions with mapping memory.
 
     ``headers`` are the upload's headers; None when they may differ (another sheet), so the
-    suggestions are left to the reader of the file itself.
+    suggestions are left to the reader of the file itself. ``samples`` (column -> the first rows' raw
+    values, services.column_sniffing.sample_file) let the suggestions read the values too.
     """
     template = None
     if template_id is not None:
@@ -68,5 +71,5 @@ async def resolve_spec(
     chosen = mapping is not None
     if mapping is None and headers is not None:
         memory = await templates.mapping_memory(conn, company_id, model.name)
-        mapping = dict(default_mapping(model, headers, memory))
+        mapping = dict(default_mapping(model, headers, memory, samples))
     return ImportSpec(model, mapping or {}, rules, chosen, value_mapping or None)
