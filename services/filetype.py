@@ -80,6 +80,13 @@ def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> 
         return None, "binary data, not text"
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.lower().startswith(_MARKUP):
+        # Many systems export "Excel" files that are really one of these two; Excel opens both.
+        if "urn:schemas-microsoft-com:office:spreadsheet" in stripped[:_SAMPLE]:
+            return None, ("an HTML or XML document: an Excel 2003 XML spreadsheet (SpreadsheetML), which is not "
+                          "read; open it in Excel and save it as .xlsx")
+        if "<table" in stripped.lower():
+            return None, ("an HTML or XML document: a web page holding a table; open it in Excel and save it "
+                          "as .xlsx")
         return None, "an HTML or XML document"
     if _looks_like_json(stripped):
         return "json", "JSON"

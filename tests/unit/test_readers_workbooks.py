@@ -297,3 +297,16 @@ def test_shared_string_cell_without_any_table_is_a_row_problem(tmp_path: Path) -
                               "</worksheet>").encode()
     _, rows, problems = read_all(write_package(tmp_path / "y.xlsx", parts))
     assert rows == [[None]] and "shared string the workbook does not contain" in (problems[0] or "")
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
+      "Excel 2003 XML spreadsheet"),
+     (b"<html><body><table><tr><td>name</td></tr></table></body></html>", "a web page holding a table")],
+)
+def test_xml_and_html_named_xls_are_told_to_save_as_xlsx(tmp_path: Path, content: bytes, said: str) -> None:
+    path = tmp_path / "report.xls"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match=f"{said}.*open it in Excel and save it as .xlsx"):
+        check_file(path, "excel", "report.xls")
