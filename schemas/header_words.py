@@ -92,7 +92,7 @@ HEADER_WORDS: dict[str, _Words] = {
         "de": ("Mobil", "Mobiltelefon", "Handy", "Mobilnummer", "Handynummer"),
         "fr": ("Portable", "Téléphone portable", "Tél portable", "Téléphone mobile"),
         "es": ("Móvil", "Celular", "Teléfono móvil", "Teléfono celular"),
-        "pt": ("Telemóvel", "Telefone celular", "Telefone móvel"),
+        "pt": ("Celular", "Telemóvel", "Telefone celular", "Telefone móvel"),
         "it": ("Cellulare", "Telefono cellulare", "Numero di cellulare"),
         "nl": ("Mobiel", "Mobiele telefoon", "Mobiel nummer", "GSM", "GSM-nummer"),
     },

@@ -237,6 +237,7 @@ _TYPE_NOUNS = {
     "decimal": "numbers", "date": "dates", "boolean": "yes/no values", "choice": "values of its picklist",
     "string": "short texts", "text": "texts",
 }
+_EVERY_KIND = TargetModel("any", "", tuple(Field(kind, kind) for kind in _KIND_TESTS), ())  # type: ignore[arg-type]
 _YEAR = re.compile(r"(1[0-9]|20)\d\d")
 _NUMBER = re.compile(r"[-+]?\d[\d,. ]*")
 
@@ -245,7 +246,8 @@ def _what_they_are(model: TargetModel, failing: Sequence[str], options: CleanOpt
     """A plural noun for what most failing values are instead, if they are mostly one thing."""
     if _share(failing, _YEAR.fullmatch) >= KIND_SHARE:
         return "years"
-    evidence = sniff_column(model, failing, options=options)
+    # Any kind, not only the model's: an account has no email field, yet emails in its phone column are emails.
+    evidence = sniff_column(_EVERY_KIND, failing, options=options) or sniff_column(model, failing, options=options)
     if evidence is not None:
         return evidence.label
     if _share(failing, _NUMBER.fullmatch) >= KIND_SHARE:

@@ -90,8 +90,11 @@ def _spellings(model: TargetModel) -> dict[str, dict[str, _Spelling]]:
     index: dict[str, dict[str, _Spelling]] = {}
     for f in model.fields:
         names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")] + [(s, SYNONYM, "synonym") for s in f.synonyms]
+        languages: dict[str, list[str]] = {}  # a word several languages share ("Empresa") names them all
         for lang, words in HEADER_WORDS.get(f.name, {}).items():
-            names.extend((w, SYNONYM, f"header ({LANGUAGES[lang]})") for w in words)
+            for w in words:
+                languages.setdefault(normalize_header(w), []).append(LANGUAGES[lang])
+        names.extend((w, SYNONYM, f"header ({', '.join(langs)})") for w, langs in languages.items())
         for text, confidence, reason in names:
             spelled = index.setdefault(normalize_header(text), {})
             if confidence > spelled.get(f.name, _Spelling(0.0, "")).confidence:
