@@ -9,8 +9,10 @@ import accepts. Only peek_rows touches a reader's row iterator, and it never rea
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,17 @@ _KIND_LABELS = {"email": "emails", "url": "websites", "date": "dates", "phone": 
 _DEFAULT_OPTIONS = CleanOptions()
 
 
+@lru_cache(maxsize=64)
+def _cleaner(f: Field, options: CleanOptions) -> Cleaner:
+    return cleaner_for(f, options)
+
+
+@lru_cache(maxsize=64)
+def _builtin_policy(model: TargetModel, name: str) -> ValuePolicy:
+    # Building the built-in picklists costs more than judging a column: once per model and field.
+    return default_policy(model, model.by_name[name])
+
+
 def _share(values: Sequence[str], test: Any) -> float:
     return sum(1 for v in values if test(v)) / len(values)
 
@@ -198,19 +211,26 @@ def sniff_column(
     filled = _filled(values)
     if len(filled) < MIN_VALUES:
         return None
-    distinct = list(dict.fromkeys(filled))
-    weights = {v: filled.count(v) for v in distinct} if len(distinct) < len(filled) else None
+    weights = Counter(filled)  # each distinct value is judged once
+    total = len(filled)
+    allowed = total * (1 - KIND_SHARE)  # misses past this and the kind cannot reach KIND_SHARE
 
     def share(test: Any) -> float:
-        if weights is None:
-            return _share(filled, test)
-        return sum(weights[v] for v in distinct if test(v)) / len(filled)
+        hits = misses = 0
+        for value, count in weights.items():
+            if test(value):
+                hits += count
+            else:
+                misses += count
+                if misses > allowed:
+                    return 0.0
+        return hits / total
 
     for kind, test in _KIND_TESTS.items():
         fields = [f for f in model.fields if f.type == kind]
         if not fields:
             continue
-        cleaner = cleaner_for(fields[0], options)
+        cleaner = _cleaner(fields[0], options)
         got = share(lambda v, c=cleaner, t=test: t(c, v))
         if got >= KIND_SHARE:
             return ValueEvidence(kind, tuple(f.name for f in fields), got, _KIND_LABELS[kind])
@@ -218,7 +238,7 @@ def sniff_column(
     for f in model.fields:
         if f.type != "choice":
             continue
-        policy = (policies or {}).get(f.name) or default_policy(model, f)
+        policy = (policies or {}).get(f.name) or _builtin_policy(model, f.name)
         got = share(lambda v, p=policy: p.picklist.find(v) is not None)
         if got >= KIND_SHARE:
             best.append((got, f))
@@ -287,7 +307,7 @@ def mapping_flags(
             continue
         policy = (policies or {}).get(f.name) if f.type == "choice" else None
         if f.type == "choice" and policy is None:
-            policy = default_policy(model, f)
+            policy = _builtin_policy(model, f.name)
         cleaner = cleaner_for(f, options, policy)
         failing = [v for v in filled if not _lands(cleaner, f, v)]
         share = len(failing) / len(filled)
