@@ -141,13 +141,15 @@ def _accepts(cleaner: Cleaner, text: str) -> bool:
 _PHONE_SHAPE = re.compile(r"\+?[\d\s().\-/]{7,22}(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?", re.IGNORECASE)
 _HAS_FORMATTING = re.compile(r"[+\s().\-/]")
 _DIGIT = re.compile(r"\d")
+_DECIMAL = re.compile(r"[-+]?\d+[.,]\d+")
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d", re.IGNORECASE)
 
 
 def _phone_like(cleaner: Cleaner, text: str) -> bool:
     main = _EXTENSION.split(text, maxsplit=1)[0]
-    # A bare run of digits is as likely an id or an amount: only formatted numbers count as evidence.
-    if not _HAS_FORMATTING.search(main.strip()):
+    # A bare run of digits is as likely an id or an amount, "12345.67" is an amount: only numbers
+    # formatted as phone numbers count as evidence.
+    if not _HAS_FORMATTING.search(main.strip()) or _DECIMAL.fullmatch(text):
         return False
     if _accepts(cleaner, text):
         return True
@@ -155,8 +157,9 @@ def _phone_like(cleaner: Cleaner, text: str) -> bool:
 
 
 def _date_like(cleaner: Cleaner, text: str) -> bool:
-    # A bare number ("1990", "45") is a date only to a field that says so; as evidence it could be a count.
-    return not text.isdigit() and _accepts(cleaner, text)
+    # A bare number ("1990", "45123", "45123.5": a year or a spreadsheet serial) is a date only to a field
+    # that says so; as evidence it is as likely a count or an amount.
+    return not text.isdigit() and not _DECIMAL.fullmatch(text) and _accepts(cleaner, text)
 
 
 def _url_like(cleaner: Cleaner, text: str) -> bool:

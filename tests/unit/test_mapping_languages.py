@@ -270,6 +270,8 @@ def test_a_header_that_names_no_field_stays_unmapped_whatever_its_values() -> No
     [
         ["1", "2", "3", "4", "5"],  # an index
         ["4155551234", "4155551235", "4155551236"],  # bare digits: an id as likely as a phone
+        ["12345.67", "1234567.89", "99999.00"],  # amounts (also spreadsheet date serials to the date cleaner)
+        ["45123", "45124", "45200"],  # serials or counts
         ["1990", "2001", "1875"],  # bare years: a count as likely as a date
         ["Smith.John", "Doe.Jane", "Roe.Rick"],  # passes as a domain, is no website
         ["a@b.example", "Acme", "Foo", "Bar"],  # one email in four
