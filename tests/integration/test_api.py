@@ -119,7 +119,7 @@ async def globex(pool: asyncpg.Pool) -> Company:
 
 
 def leads_csv(n: int, *, bad_every: int = 0, headers: tuple[str, ...] = ("Vorname", "Nachname", "Mail", "Quelle", "Umsatz")) -> bytes:
-    """n lead rows under German headers (no suggestion maps them); every bad_every-th row lacks a last name and has a bad email."""
+    """n lead rows under German headers; every bad_every-th row lacks a last name and has a bad email."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(headers)
@@ -264,7 +264,7 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
     assert "stored_path" not in doc
     suggested = {s["column"]: s for s in doc["suggested_mapping"]["lead"]}
     assert list(doc["suggested_mapping"]) == ["lead"]
-    assert suggested["Quelle"]["field"] is None and suggested["Quelle"]["confidence"] == 0.0
+    assert (suggested["Quelle"]["field"], suggested["Quelle"]["confidence"]) == ("lead_source", 0.9)  # a German header
     upload_id = doc["id"]
     again = await client.get(f"/api/v1/uploads/{upload_id}", headers=acme.auth("member"))
     assert again.status_code == 200 and again.json()["headers"] == doc["headers"]
@@ -490,32 +490,34 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
 
 
 async def test_mapping_memory_prefers_the_companys_earlier_choice(client: httpx.AsyncClient, acme: Company, globex: Company) -> None:
-    first = (await upload(client, acme, "a.csv", leads_csv(4), target_model="lead")).json()
+    headers = ("Given", "Family", "Mail", "Quelle", "Umsatz")  # the first two name no field in any language
+    mapping = {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    first = (await upload(client, acme, "a.csv", leads_csv(4, headers=headers), target_model="lead")).json()
     before = {s["column"]: s["field"] for s in first["suggested_mapping"]["lead"]}
-    assert before["Vorname"] is None and before["Nachname"] is None
+    assert before["Given"] is None and before["Family"] is None
     no_mapping = await client.post("/api/v1/jobs", headers=acme.auth(), json={
         "job_type": "import", "upload_id": first["id"], "target_model": "lead"})
     assert no_mapping.status_code == 422 and no_mapping.json()["error"]["missing"] == ["first_name", "last_name"]
     job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": first["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+        "job_type": "import", "upload_id": first["id"], "target_model": "lead", "mapping": mapping})).json()
     await wait_final(client, acme, job["id"])
 
     # Same headers spelled differently: the memory is keyed by the normalized header.
-    second = (await upload(client, acme, "b.csv", leads_csv(4, headers=("VORNAME", "nach-name", "Mail", "Quelle", "Umsatz")),
+    second = (await upload(client, acme, "b.csv", leads_csv(4, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
                            target_model="lead")).json()
     after = {s["column"]: (s["field"], s["confidence"]) for s in second["suggested_mapping"]["lead"]}
-    assert after["VORNAME"] == ("first_name", 1.0) and after["nach-name"] == ("last_name", 1.0)
+    assert after["GIVEN"] == ("first_name", 1.0) and after["fam-ily"] == ("last_name", 1.0)
     # Without a mapping the import now uses the remembered choices.
     job2 = await client.post("/api/v1/jobs", headers=acme.auth(), json={
         "job_type": "import", "upload_id": second["id"], "target_model": "lead"})
     assert job2.status_code == 201, job2.text
-    assert job2.json()["field_mapping"]["VORNAME"] == "first_name"
+    assert job2.json()["field_mapping"]["GIVEN"] == "first_name"
     assert (await wait_final(client, acme, job2.json()["id"]))["success_records"] == 4
 
     # Memory is per company.
-    theirs = (await upload(client, globex, "b.csv", leads_csv(2, headers=("VORNAME", "nach-name", "Mail", "Quelle", "Umsatz")),
+    theirs = (await upload(client, globex, "b.csv", leads_csv(2, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
                            target_model="lead")).json()
-    assert {s["column"]: s["field"] for s in theirs["suggested_mapping"]["lead"]}["VORNAME"] is None
+    assert {s["column"]: s["field"] for s in theirs["suggested_mapping"]["lead"]}["GIVEN"] is None
 
 
 # --------------------------------------------------------------------------- the CLI's key command

@@ -100,7 +100,7 @@ def test_inspect_counts_exactly_then_estimates(tmp_path: Path) -> None:
 
 
 def test_suggestions_prefer_memory() -> None:
-    plain = suggestions(["Vorname", "Mail"], {}, ["lead"])["lead"]
+    plain = suggestions(["Given", "Mail"], {}, ["lead"])["lead"]
     assert plain[0]["field"] is None and plain[1] == {"column": "Mail", "field": "email", "confidence": 0.9}
-    remembered = suggestions(["Vorname"], {"lead": {"vorname": "first_name"}}, ["lead"])["lead"]
-    assert remembered == [{"column": "Vorname", "field": "first_name", "confidence": 1.0}]
+    remembered = suggestions(["Given"], {"lead": {"given": "first_name"}}, ["lead"])["lead"]
+    assert remembered == [{"column": "Given", "field": "first_name", "confidence": 1.0}]
