@@ -48,6 +48,9 @@ FUZZY_RATIO = 0.85  # difflib ratio a near spelling needs to be suggested at all
 # reach DEFAULT_CONFIDENCE and are mapped without a person confirming them.
 FUZZY_WEIGHT = 0.85
 DEFAULT_CONFIDENCE = 0.8
+# What --accept-suggestions takes: every suggestion worth showing (a date column found by its
+# values, a near spelling), not only those safe without a person looking.
+ACCEPTED_CONFIDENCE = 0.6
 # Values that are emails, websites, phone numbers or a picklist's words say which field: mapped without
 # asking. Below a synonym, so a header that names the field wins over a column that merely holds such values.
 VALUES = 0.85
@@ -232,14 +235,20 @@ def default_mapping(
     *,
     options: CleanOptions | None = None,
     policies: Mapping[str, ValuePolicy] | None = None,
+    accept_suggestions: bool = False,
 ) -> dict[str, str]:
-    """The suggestions confident enough to use without asking (confidence >= 0.8), as column -> field."""
-    return confident_mapping(suggest_mapping(model, headers, memory, samples, options=options, policies=policies))
+    """The suggestions confident enough to use without asking (confidence >= 0.8), as column -> field.
+
+    ``accept_suggestions``: the user takes every suggestion the preview would show (>= 0.6), as
+    ``--accept-suggestions`` asks.
+    """
+    suggestions = suggest_mapping(model, headers, memory, samples, options=options, policies=policies)
+    return confident_mapping(suggestions, ACCEPTED_CONFIDENCE if accept_suggestions else DEFAULT_CONFIDENCE)
 
 
-def confident_mapping(suggestions: Sequence[Suggestion]) -> dict[str, str]:
-    """Of ``suggestions``, those sure enough to map without asking (confidence >= 0.8), as column -> field."""
-    return {s.column: s.field for s in suggestions if s.field is not None and s.confidence >= DEFAULT_CONFIDENCE}
+def confident_mapping(suggestions: Sequence[Suggestion], at_least: float = DEFAULT_CONFIDENCE) -> dict[str, str]:
+    """Of ``suggestions``, those sure enough to map without asking (confidence >= ``at_least``), as column -> field."""
+    return {s.column: s.field for s in suggestions if s.field is not None and s.confidence >= at_least}
 
 
 def _listing(names: Sequence[str], limit: int = 20) -> str:

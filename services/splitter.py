@@ -90,7 +90,8 @@ def _sampled(reader: TableReader, model: TargetModel, options: dict[str, Any]) -
         clean = CleanOptions(date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US")
     except ValidationRulesError:
         clean = CleanOptions()
-    mapping = default_mapping(model, headers, samples=column_samples(headers, head), options=clean)
+    mapping = default_mapping(model, headers, samples=column_samples(headers, head), options=clean,
+                              accept_suggestions=bool(options.get("accept_suggestions")))
     return _SampledReader(reader, rows, mapping)
 
 

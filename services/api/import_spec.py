@@ -38,6 +38,7 @@ async def resolve_spec(
     headers: list[str] | None,
     value_mapping: dict[str, dict[str, str | None]] | None = None,
     samples: Mapping[str, Sequence[str | None]] | None = None,
+    accept_suggestions: bool = False,
 ) -> ImportSpec:
     """The request's own mapping and rules win over the template's; without either, suggestions with mapping memory.
 
@@ -71,5 +72,5 @@ async def resolve_spec(
     chosen = mapping is not None
     if mapping is None and headers is not None:
         memory = await templates.mapping_memory(conn, company_id, model.name)
-        mapping = dict(default_mapping(model, headers, memory, samples))
+        mapping = dict(default_mapping(model, headers, memory, samples, accept_suggestions=accept_suggestions))
     return ImportSpec(model, mapping or {}, rules, chosen, value_mapping or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
@@ -21,6 +22,8 @@ from services.api.import_spec import resolve_spec
 from services.api.job_queries import list_jobs, progress_document
 from services.errors import NotFound, TransientError
 from services.limits import check_row_estimate, company_limits
+from services.column_sniffing import sample_file
+from services.pipeline import reader_limits
 from services.submit import submit_import
 
 __all__ = ["router"]
@@ -48,10 +51,19 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
         if upload is None:
             raise NotFound(f"no upload {body.upload_id}")
         same_sheet = body.options.sheet in (None, upload["sheet"])
+    path = storage.resolve(settings.storage_dir, company_id, upload["stored_path"])
+    samples = None
+    if body.mapping is None and body.template_id is None and same_sheet:
+        # Suggested from the values too, as the preview suggests them.
+        samples = await asyncio.to_thread(
+            sample_file, path, upload["file_format"], upload["original_filename"], limits=reader_limits(settings),
+            sheet=upload["sheet"], encoding=body.options.encoding, delimiter=body.options.delimiter)
+    async with tenant(res.pool, company_id) as conn:
         spec = await resolve_spec(conn, company_id, target_model=body.target_model, mapping=body.mapping,
                                   template_id=body.template_id, rules=body.validation_rules,
                                   headers=list(upload["headers"]) if same_sheet else None,
-                                  value_mapping=body.value_mapping)
+                                  value_mapping=body.value_mapping, samples=samples,
+                                  accept_suggestions=bool(body.options.accept_suggestions))
     options = body.options.as_dict()
     if body.error_policy is not None:
         options["error_policy"] = body.error_policy.model_dump()
@@ -60,7 +72,6 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
                            upload["row_estimate_exact"], upload["original_filename"])
     if upload["sheet"] and "sheet" not in options:
         options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
-    path = storage.resolve(settings.storage_dir, company_id, upload["stored_path"])
     # submit_import checks file and mapping again and copies the upload to a file of the job's own:
     # the job never depends on the upload's lifetime.
     job = await submit_import(
