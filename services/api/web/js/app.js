@@ -8,6 +8,7 @@ import * as importView from "./import.js";
 import * as exportView from "./export.js";
 import * as templatesView from "./templates.js";
 import * as jobsView from "./jobs.js";
+import * as picklistsView from "./picklists.js";
 
 const main = document.getElementById("main");
 let cleanup = null;
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^#\/templates\/([0-9a-f-]{36})$/, "templates", (m) => templatesView.renderEdit(main, m[1])],
   [/^#\/jobs$/, "jobs", () => jobsView.renderList(main)],
   [/^#\/jobs\/([0-9a-f-]{36})$/, "jobs", (m) => jobsView.renderJob(main, m[1])],
+  [/^#\/picklists$/, "picklists", () => picklistsView.render(main)],
 ];
 
 function params() {

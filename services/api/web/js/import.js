@@ -1,11 +1,11 @@
-// The import wizard: File Selection -> Configuration -> Validation -> Processing -> Results.
+// The import wizard: File Selection -> Configuration -> Values -> Validation -> Processing -> Results.
 
 import { download, get, post, query, upload, watch } from "./api.js";
 import { debounce, field, fmt, h, replace, select, statusBadge, toast } from "./dom.js";
 import { errorBox, showError } from "./errors.js";
 import { FINAL, MODEL_NAMES, fieldByName, modelFields, progressPanel, radios, rulesEditor } from "./widgets.js";
 
-const STEPS = ["File Selection", "Configuration", "Validation", "Processing", "Results"];
+const STEPS = ["File Selection", "Configuration", "Values", "Validation", "Processing", "Results"];
 const ENCODINGS = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "iso-8859-15", "utf-16", "utf-16-le", "utf-16-be", "mac-roman", "cp850"];
 const DELIMITERS = [[",", "comma ( , )"], [";", "semicolon ( ; )"], ["\t", "tab"], ["|", "pipe ( | )"]];
 const PREVIEW_ROWS = 10;
@@ -26,7 +26,9 @@ export function render(main, params) {
     rules: {},
     duplicate: "skip",
     policy: { mode: "continue", max_errors: "", max_error_percent: "" },
-    options: { date_order: "", phone_region: "" },
+    options: { date_order: "", phone_region: "", strict: false },
+    valueMapping: {}, // {field: {file word: picklist value | null (leave empty)}}; a word not here follows the field's policy
+    unknown: {}, // {field: "empty" | "add" | "fail" | "map:VALUE"}: what a word without a decision gets
     dryJob: null,
     job: null,
   };
@@ -56,7 +58,7 @@ export function render(main, params) {
     stops.clear();
     state.step = step;
     drawStepper();
-    [stepFile, stepConfig, stepValidation, stepProcessing, stepResults][step - 1]();
+    [stepFile, stepConfig, stepValues, stepValidation, stepProcessing, stepResults][step - 1]();
     const heading = body.querySelector("h2");
     if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
   }
@@ -236,12 +238,34 @@ export function render(main, params) {
       }
     }
     state.rules = fromTemplate ? { ...(state.template.validation_rules || {}) } : {};
+    state.valueMapping = {};
+    for (const [f, pairs] of Object.entries((fromTemplate && state.template.value_mapping) || {})) state.valueMapping[f] = { ...pairs };
+    state.unknown = {};
+  }
+
+  /** The value decisions of the mapped choice fields only (a field no column feeds has none to make). */
+  function valueMappingBody() {
+    const mapped = new Set(Object.values(state.mapping).filter(Boolean));
+    const out = {};
+    for (const [f, pairs] of Object.entries(state.valueMapping)) if (mapped.has(f) && Object.keys(pairs).length) out[f] = pairs;
+    return out;
+  }
+
+  /** options.unknown_values: per field, leaving out the default ("empty", a warning per value left out). */
+  function unknownBody() {
+    const mapped = new Set(Object.values(state.mapping).filter(Boolean));
+    const out = {};
+    for (const [f, p] of Object.entries(state.unknown)) if (mapped.has(f) && p && p !== "empty" && p !== "map:") out[f] = p;
+    return Object.keys(out).length ? out : null;
   }
 
   function readOptions(dryRun) {
     const o = { ...state.corrections };
     if (state.options.date_order) o.date_order = state.options.date_order;
     if (state.options.phone_region) o.phone_region = state.options.phone_region.trim().toUpperCase();
+    if (state.options.strict) o.strict = true;
+    const unknown = unknownBody();
+    if (unknown) o.unknown_values = unknown;
     if (dryRun) o.dry_run = true;
     return o;
   }
@@ -257,6 +281,8 @@ export function render(main, params) {
     };
     if (state.templateId) b.template_id = state.templateId;
     if (Object.keys(state.rules).length) b.validation_rules = state.rules;
+    const values = valueMappingBody();
+    if (Object.keys(values).length) b.value_mapping = values;
     if (!dryRun && state.policy.mode !== "continue") {
       const p = { mode: state.policy.mode, max_errors: null, max_error_percent: null };
       if (state.policy.mode === "stop") {
@@ -276,7 +302,7 @@ export function render(main, params) {
     const requiredList = h("ul", { class: "required-list", "aria-live": "polite", "data-testid": "required-fields" });
     const mappingBody = h("tbody");
     const previewBox = h("div", { class: "preview", "aria-live": "polite", "aria-busy": "false" });
-    const nextButton = h("button", { type: "button", class: "primary" }, "Next: Validation");
+    const nextButton = h("button", { type: "button", class: "primary" }, "Next: Values");
     const nextHint = h("p", { class: "hint", id: "next-hint" });
     nextButton.setAttribute("aria-describedby", "next-hint");
 
@@ -354,6 +380,8 @@ export function render(main, params) {
     const region = h("input", { type: "text", id: "phone-region", value: state.options.phone_region, maxlength: 2, size: 3, placeholder: "US" });
     dateOrder.addEventListener("change", () => { state.options.date_order = dateOrder.value; refresh(); });
     region.addEventListener("input", () => { state.options.phone_region = region.value; refresh(); });
+    const strict = h("input", { type: "checkbox", id: "strict", checked: state.options.strict });
+    strict.addEventListener("change", () => { state.options.strict = strict.checked; refresh(); });
 
     // Rules
     const rules = rulesEditor(state.model, state.rules, () => {
@@ -378,6 +406,7 @@ export function render(main, params) {
           template_name: name, target_model: state.model, template_type: "import",
           field_mapping: Object.fromEntries(Object.entries(state.mapping).filter(([, f]) => f)),
           validation_rules: state.rules,
+          value_mapping: valueMappingBody(),
         });
         state.templateId = t.id;
         state.template = t;
@@ -449,7 +478,7 @@ export function render(main, params) {
         const doc = await post(`/api/v1/uploads/${state.upload.id}/preview`, {
           target_model: state.model, mapping: state.mapping,
           validation_rules: Object.keys(state.rules).length ? state.rules : null,
-          options: readOptions(false), rows: PREVIEW_ROWS,
+          value_mapping: valueMappingBody(), options: readOptions(false), rows: PREVIEW_ROWS,
         });
         if (call === previewCall) drawPreview(doc);
       } catch (err) {
@@ -496,7 +525,11 @@ export function render(main, params) {
         policy.el,
         h("fieldset", {}, h("legend", {}, "Reading values"),
           field("Date order", dateOrder, "Which wins for dates such as 03/04/2024."),
-          field("Phone region", region, "Two letters; numbers without a country code are read as this country's."))),
+          field("Phone region", region, "Two letters; numbers without a country code are read as this country's."),
+          h("div", { class: "field checkbox-field" },
+            h("label", { for: "strict" }, strict, " Strict"),
+            h("p", { class: "hint", id: "strict-hint" }, "A value an optional field cannot take (a bad phone, an unknown choice) fails its row. "
+              + "Unticked, the value is left out with a warning and the rest of the row is imported.")))),
       h("h3", {}, "Field mapping"),
       h("p", {}, "Choose where each column of the file goes. Fields marked * are required."),
       h("div", { class: "required-box" }, h("h4", {}, "Required fields"), requiredList),
@@ -518,6 +551,7 @@ export function render(main, params) {
         h("button", { type: "button", class: "secondary", onclick: () => go(1) }, "Back"),
         nextButton),
       nextHint));
+    strict.setAttribute("aria-describedby", "strict-hint");
     nextButton.addEventListener("click", () => go(3));
     loadTemplates();
     drawMapping();
@@ -530,7 +564,170 @@ export function render(main, params) {
     return ins.headers.map((_, i) => [...new Set((ins.rows || []).map((r) => r[i]).filter((v) => v !== null && v !== undefined && v !== ""))].slice(0, 3));
   }
 
-  // ------------------------------------------------------------------ 3. Validation (a dry run)
+  // ------------------------------------------------------------------ 3. Values (file words -> picklist values)
+  function stepValues() {
+    const errors = h("div", { class: "errors" });
+    const status = h("p", { class: "values-status", role: "status", "aria-live": "polite" }, "Reading the values of the file's choice columns…");
+    const tables = h("div", { class: "values-fields", "aria-busy": "true" });
+    const next = h("button", { type: "button", class: "primary", disabled: true }, "Next: Validation");
+    replace(body, h("section", { "aria-labelledby": "step-title" },
+      h("h2", { id: "step-title" }, "3. Values"),
+      h("p", {}, "Choice fields such as a lead's source only take the values of the company's picklist. "
+        + "Choose the picklist value each word of the file becomes; a word you leave to the policy gets what the policy says."),
+      status, errors, tables,
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "secondary", onclick: () => go(2) }, "Back"),
+        next)));
+    next.addEventListener("click", () => go(4));
+
+    const title = (name) => (fieldByName(state.model, name) || { title: name }).title;
+    const EMPTY = "__empty__";
+    const POLICY = "__policy__";
+    const norm = (w) => String(w).trim().toLowerCase().replace(/\s+/g, " ");
+
+    function decision(fieldName, word) {
+      const pairs = state.valueMapping[fieldName] || {};
+      const key = Object.keys(pairs).find((k) => norm(k) === norm(word));
+      return key === undefined ? undefined : pairs[key];
+    }
+    function decide(fieldName, word, target) {
+      const pairs = { ...(state.valueMapping[fieldName] || {}) };
+      for (const k of Object.keys(pairs)) if (norm(k) === norm(word)) delete pairs[k];
+      if (target !== undefined) pairs[word] = target;
+      state.valueMapping[fieldName] = pairs;
+    }
+
+    (async () => {
+      let doc;
+      try {
+        doc = await post(`/api/v1/uploads/${state.upload.id}/preview`, {
+          target_model: state.model, mapping: state.mapping,
+          validation_rules: Object.keys(state.rules).length ? state.rules : null,
+          value_mapping: valueMappingBody(), options: readOptions(false), rows: 1,
+        });
+      } catch (err) {
+        tables.setAttribute("aria-busy", "false");
+        status.textContent = "The values could not be read.";
+        showError(errors, err, "the file's values could not be read");
+        next.disabled = false;
+        return;
+      }
+      if (state.step !== 3) return;
+      tables.setAttribute("aria-busy", "false");
+      next.disabled = false;
+      const fields = doc.values || [];
+      if (!fields.length) {
+        status.textContent = "";
+        replace(tables, h("p", { class: "notice", "data-testid": "no-choice-fields" },
+          "No column of the file is mapped to a choice field (such as Lead source, Lead status or Account type), so there are no values to match. Go on to validation."));
+        return;
+      }
+      // Accepted suggestions for words the picklist does not take yet become decisions, so the import uses them.
+      for (const f of fields) {
+        for (const item of f.items) {
+          if (!item.chosen && !item.known && item.suggestion.accepted && decision(f.field, item.value) === undefined) {
+            decide(f.field, item.value, item.suggestion.value);
+          }
+        }
+      }
+      status.textContent = `${fields.length} choice field${fields.length === 1 ? "" : "s"}: ${fields.map((f) => `${title(f.field)} (${f.distinct} distinct value${f.distinct === 1 ? "" : "s"})`).join(", ")}.`;
+      replace(tables, fields.map((f, n) => fieldBox(f, n)));
+    })();
+
+    function fieldBox(f, n) {
+      const box = h("section", { class: "values-field", "data-field": f.field, "aria-labelledby": `values-title-${n}` });
+      const problems = h("div", { class: "errors" });
+      const choiceLabel = (v) => (f.choices.find((c) => c.value === v) || { label: v }).label;
+
+      function policyControl() {
+        const current = state.unknown[f.field] || "empty";
+        const mode = current.startsWith("map:") ? "map" : current;
+        const sel = select([["empty", "leave empty, with a warning"], ["add", "add to the picklist"], ["map", "map to a value"], ["fail", "fail the row"]],
+          mode, { id: `unknown-${n}`, "data-field": f.field, class: "unknown-policy" });
+        const target = select([["", "— choose a value —"], ...f.choices.map((c) => [c.value, c.label])],
+          current.startsWith("map:") ? current.slice(4) : "", { id: `unknown-map-${n}`, "data-field": f.field });
+        const targetField = field("Map unknown values to", target);
+        targetField.hidden = mode !== "map";
+        const sync = () => {
+          targetField.hidden = sel.value !== "map";
+          state.unknown[f.field] = sel.value === "map" ? `map:${target.value}` : sel.value;
+        };
+        sel.addEventListener("change", sync);
+        target.addEventListener("change", sync);
+        return h("div", { class: "row unknown-row" },
+          field(`Unknown values of ${title(f.field)} (left to the policy)`, sel,
+            "“Add” puts the word into the picklist as a new value; “leave empty” imports the row without it and logs a warning; “fail” rejects the row."),
+          targetField);
+      }
+
+      function draw(focusId) {
+        const rows = f.items.map((item, i) => {
+          const id = `value-${n}-${i}`;
+          const chosen = decision(f.field, item.value);
+          const preset = chosen !== undefined ? (chosen === null ? EMPTY : chosen)
+            : item.known ? item.suggestion.value : POLICY;
+          const options = [...f.choices.map((c) => [c.value, c.label]), [EMPTY, "— leave empty —"]];
+          if (!item.known) options.push([POLICY, "unknown: use the policy below"]);
+          if (preset && preset !== EMPTY && preset !== POLICY && !f.choices.some((c) => c.value === preset)) options.unshift([preset, `${preset} (not an active value)`]);
+          const sel = select(options, preset, { id, class: "value-target", "data-field": f.field, "data-word": item.value });
+          sel.addEventListener("change", () => {
+            const v = sel.value;
+            if (v === POLICY || (item.known && v === item.suggestion.value)) decide(f.field, item.value, undefined);
+            else decide(f.field, item.value, v === EMPTY ? null : v);
+            draw(id);
+          });
+          const s = item.suggestion;
+          const why = item.known ? h("span", {}, `in the picklist (${s.reason})`)
+            : s.value ? h("span", {}, `${choiceLabel(s.value)} – ${s.reason}, ${Math.round(s.confidence * 100)} %${s.accepted ? " (taken)" : " (not sure enough to take)"}`)
+              : h("span", { class: "muted" }, `no suggestion (${s.reason})`);
+          let add = null;
+          if (!item.known && !item.added) {
+            add = h("button", { type: "button", class: "secondary small", "data-word": item.value,
+              "aria-label": `Add “${item.value}” to the ${title(f.field)} picklist` }, "Add to picklist");
+            add.addEventListener("click", () => addToPicklist(item, add, id));
+          }
+          return h("tr", { "data-word": item.value, class: sel.value === POLICY ? "unmapped" : "mapped" },
+            h("th", { scope: "row" }, h("label", { for: id }, item.value)),
+            h("td", { class: "num" }, fmt.int(item.count)),
+            h("td", {}, sel),
+            h("td", { class: "reason" }, why),
+            h("td", {}, add));
+        });
+        replace(box,
+          h("h3", { id: `values-title-${n}` }, `${title(f.field)} – from the column “${f.column}”`),
+          f.complete ? null : h("p", { class: "hint" }, `Only the first ${fmt.int(f.rows_read)} rows or ${fmt.int(f.distinct)} distinct values were read; any other word follows the policy below.`),
+          h("div", { class: "table-scroll" }, h("table", { class: "values", "data-testid": `values-${f.field}` },
+            h("caption", { class: "visually-hidden" }, `Values of ${title(f.field)}`),
+            h("thead", {}, h("tr", {}, ["Value in the file", "Rows", "Import as", "Suggestion", ""].map((c) => h("th", { scope: "col" }, c)))),
+            h("tbody", {}, rows))),
+          policyControl(),
+          problems);
+        if (focusId) document.getElementById(focusId)?.focus();
+      }
+
+      async function addToPicklist(item, button, selectId) {
+        button.disabled = true;
+        showError(problems, null);
+        const value = slug(item.value);
+        try {
+          const added = await post(`/api/v1/picklists/${encodeURIComponent(f.picklist)}/values`, { value, label: item.value, synonyms: [] });
+          f.choices = [...f.choices, { value: added.value, label: added.label }];
+          item.added = true;
+          decide(f.field, item.value, added.value);
+          draw(selectId);
+          toast(`Added “${added.label}” (${added.value}) to the ${f.picklist} picklist.`);
+        } catch (err) {
+          button.disabled = false;
+          showError(problems, err, `“${item.value}” was not added to the picklist`);
+        }
+      }
+
+      draw();
+      return box;
+    }
+  }
+
+  // ------------------------------------------------------------------ 4. Validation (a dry run)
   function stepValidation() {
     const errors = h("div", { class: "errors" });
     const live = h("div", { class: "validation-live" });
@@ -539,9 +736,9 @@ export function render(main, params) {
     const runButton = h("button", { type: "button", class: "primary" }, "Run validation");
     const skipButton = h("button", { type: "button", class: "secondary" }, "Skip validation and import");
     const startRow = h("div", { class: "actions" },
-      h("button", { type: "button", class: "secondary", onclick: () => go(2) }, "Back to configuration"), runButton, skipButton);
+      h("button", { type: "button", class: "secondary", onclick: () => go(3) }, "Back to values"), runButton, skipButton);
     replace(body, h("section", { "aria-labelledby": "step-title" },
-      h("h2", { id: "step-title" }, "3. Validation"),
+      h("h2", { id: "step-title" }, "4. Validation"),
       h("p", {}, `Validation reads all ${rows} rows as the import will – cleaning, validation rules and duplicate matching – and writes nothing to the CRM.`),
       startRow, errors, live, results));
 
@@ -576,7 +773,7 @@ export function render(main, params) {
         }
       }, { onState: (s, err) => { if (s === "error") showError(errors, err, "lost the validation's progress"); } }));
     });
-    skipButton.addEventListener("click", () => go(4));
+    skipButton.addEventListener("click", () => go(5));
 
     async function showValidation(job) {
       if (job.job_status !== "completed") {
@@ -585,19 +782,23 @@ export function render(main, params) {
         return;
       }
       const bad = job.error_records;
+      const warned = job.warning_records || 0;
       const summary = h("p", { class: bad ? "summary has-errors" : "summary all-valid", "data-testid": "validation-summary" },
         h("strong", {}, bad ? "✗ " : "✓ "),
-        `${fmt.int(job.processed_records)} rows checked: ${fmt.int(job.success_records)} valid, ${fmt.int(bad)} with errors. `,
+        `${fmt.int(job.processed_records)} rows checked: ${fmt.int(job.success_records)} valid, ${fmt.int(bad)} with errors`,
+        warned ? `, ${fmt.int(warned)} with warnings (imported with a value left out)` : "", ". ",
         `The import would create ${fmt.int(job.created_records)}, update ${fmt.int(job.updated_records)} and skip ${fmt.int(job.skipped_records)} rows.`);
       const perField = h("div");
       const badRows = h("div");
-      const importButton = h("button", { type: "button", class: "primary", onclick: () => go(4) },
+      const warnRows = h("div");
+      const importButton = h("button", { type: "button", class: "primary", onclick: () => go(5) },
         bad ? `Import the ${fmt.int(job.success_records)} valid rows` : `Import ${fmt.int(job.success_records)} rows`);
-      replace(results, summary, perField, badRows,
+      replace(results, summary, perField, badRows, warnRows,
         h("div", { class: "actions" },
           h("button", { type: "button", class: "secondary", onclick: () => go(2) }, "Back to configuration"),
           bad ? h("button", { type: "button", class: "secondary", onclick: () => downloadErrors(job, errors) }, "Download these errors (CSV)") : null,
           importButton));
+      if (warned) badRowsTable(warnRows, job, 0, "warning");
       if (!bad) return;
       try {
         const s = await get(`/api/v1/jobs/${job.id}/error-summary`);
@@ -615,21 +816,23 @@ export function render(main, params) {
     }
   }
 
-  async function badRowsTable(container, job, offset) {
+  /** The rows with errors (level "error": not imported) or warnings (level "warning": imported with a value left out). */
+  async function badRowsTable(container, job, offset, level = "error") {
+    const warnings = level === "warning";
     try {
-      const page = await get(`/api/v1/jobs/${job.id}/logs${query({ level: "error", limit: BAD_ROWS_PAGE, offset })}`);
-      const total = job.error_records;
+      const page = await get(`/api/v1/jobs/${job.id}/logs${query({ level, limit: BAD_ROWS_PAGE, offset })}`);
+      const total = warnings ? Math.max(job.warning_records || 0, page.items.length) : job.error_records;
       const last = Math.min(offset + page.items.length, total);
       const prev = h("button", { type: "button", class: "secondary", disabled: offset === 0 }, "Previous page");
       const next = h("button", { type: "button", class: "secondary", disabled: last >= total }, "Next page");
-      prev.addEventListener("click", () => badRowsTable(container, job, Math.max(0, offset - BAD_ROWS_PAGE)));
-      next.addEventListener("click", () => badRowsTable(container, job, offset + BAD_ROWS_PAGE));
+      prev.addEventListener("click", () => badRowsTable(container, job, Math.max(0, offset - BAD_ROWS_PAGE), level));
+      next.addEventListener("click", () => badRowsTable(container, job, offset + BAD_ROWS_PAGE, level));
       const trs = [];
       for (const log of page.items) {
-        const issues = ((log.record_data && log.record_data.issues) || []).filter((i) => i.level === "error");
+        const issues = ((log.record_data && log.record_data.issues) || []).filter((i) => i.level === level);
         const values = (log.record_data && log.record_data.values) || {};
         if (!issues.length) {
-          trs.push(h("tr", {}, h("th", { scope: "row" }, String(log.record_number ?? "")), h("td", {}, log.field || ""), h("td", {}), h("td", {}, log.message), h("td", {}, "correct the row in the file")));
+          trs.push(h("tr", {}, h("th", { scope: "row" }, String(log.record_number ?? "")), h("td", {}, log.field || ""), h("td", {}), h("td", {}, log.message), h("td", {}, warnings ? "" : "correct the row in the file")));
         }
         for (const i of issues) {
           trs.push(h("tr", { "data-record": log.record_number },
@@ -639,13 +842,14 @@ export function render(main, params) {
             h("td", {}, i.message), h("td", {}, i.hint || "")));
         }
       }
-      replace(container, h("table", { class: "bad-rows", "data-testid": "bad-rows" },
-        h("caption", {}, `Rows with errors: ${fmt.int(offset + 1)}–${fmt.int(last)} of ${fmt.int(total)}`),
+      replace(container, h("table", { class: warnings ? "bad-rows warning-rows" : "bad-rows", "data-testid": warnings ? "warning-rows" : "bad-rows" },
+        h("caption", {}, warnings ? `Rows with warnings (imported, a value left out): ${fmt.int(offset + 1)}–${fmt.int(last)} of ${fmt.int(total)}`
+          : `Rows with errors: ${fmt.int(offset + 1)}–${fmt.int(last)} of ${fmt.int(total)}`),
         h("thead", {}, h("tr", {}, ["Row", "Field", "Value", "Problem", "How to fix"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, trs)),
       h("div", { class: "pager" }, prev, h("span", {}, `Page ${Math.floor(offset / BAD_ROWS_PAGE) + 1} of ${Math.max(1, Math.ceil(total / BAD_ROWS_PAGE))}`), next));
     } catch (err) {
-      showError(container, err, "the rows with errors could not be loaded");
+      showError(container, err, warnings ? "the rows with warnings could not be loaded" : "the rows with errors could not be loaded");
     }
   }
 
@@ -658,13 +862,13 @@ export function render(main, params) {
     }
   }
 
-  // ------------------------------------------------------------------ 4. Processing
+  // ------------------------------------------------------------------ 5. Processing
   async function stepProcessing() {
     const errors = h("div", { class: "errors" });
     const live = h("div");
     const cancel = h("button", { type: "button", class: "danger", disabled: true }, "Cancel the import");
     replace(body, h("section", { "aria-labelledby": "step-title" },
-      h("h2", { id: "step-title" }, "4. Processing"),
+      h("h2", { id: "step-title" }, "5. Processing"),
       h("p", {}, `Importing ${state.upload.original_filename} into ${state.model}s. You may leave this page: the import goes on, and the Jobs page shows it.`),
       errors, live, h("div", { class: "actions" }, cancel)));
     try {
@@ -694,11 +898,11 @@ export function render(main, params) {
     stops.add(watch(`/api/v1/jobs/${state.job.id}/events`, (name, job) => {
       state.job = job;
       panel.update(job, estimate);
-      if (name === "final" || FINAL.has(job.job_status)) go(5);
+      if (name === "final" || FINAL.has(job.job_status)) go(6);
     }, { onState: (s, err) => { if (s === "error") showError(errors, err, "lost the import's progress (it goes on; see the Jobs page)"); } }));
   }
 
-  // ------------------------------------------------------------------ 5. Results
+  // ------------------------------------------------------------------ 6. Results
   async function stepResults() {
     const errors = h("div", { class: "errors" });
     const job = state.job;
@@ -706,12 +910,15 @@ export function render(main, params) {
     panel.update(job);
     const verb = { completed: "completed", failed: "failed", cancelled: "was cancelled" }[job.job_status] || job.job_status;
     const applied = job.created_records + job.updated_records;
+    const warnRows = h("div", { class: "result-warnings" });
     replace(body, h("section", { "aria-labelledby": "step-title" },
-      h("h2", { id: "step-title" }, "5. Results"),
+      h("h2", { id: "step-title" }, "6. Results"),
       h("p", { class: `summary result-${job.job_status}`, "data-testid": "result-summary" }, statusBadge(job.job_status),
         ` The import ${verb}: ${fmt.int(applied)} rows written (${fmt.int(job.created_records)} created, ${fmt.int(job.updated_records)} updated), `,
-        `${fmt.int(job.skipped_records)} skipped as duplicates, ${fmt.int(job.error_records)} with errors.`),
+        `${fmt.int(job.skipped_records)} skipped as duplicates, ${fmt.int(job.error_records)} with errors`,
+        job.warning_records ? `, ${fmt.int(job.warning_records)} imported with warnings (a value left out)` : "", "."),
       panel.el,
+      warnRows,
       h("dl", { class: "facts" },
         h("dt", {}, "Started"), h("dd", {}, fmt.time(job.started_at)),
         h("dt", {}, "Finished"), h("dd", {}, fmt.time(job.completed_at))),
@@ -737,6 +944,7 @@ export function render(main, params) {
         h("li", {}, h("a", { href: `#/jobs/${job.id}` }, "Open the job's page (logs, timings)")),
         h("li", {}, h("a", { href: `#/export?model=${state.model}` }, `Export the ${state.model}s`)),
         h("li", {}, h("button", { type: "button", class: "link", onclick: restart }, "Import another file")))));
+    if (job.warning_records) badRowsTable(warnRows, job, 0, "warning");
   }
 
   function restart() {
@@ -750,6 +958,13 @@ export function render(main, params) {
 
   go(1);
   return () => { for (const stop of stops) stop(); };
+}
+
+/** A picklist value for a file's word: "Trade Fair 2024" -> "trade_fair_2024" (what records store). */
+function slug(word) {
+  const s = String(word).normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "").slice(0, 40).replace(/_+$/, "");
+  return s || "value";
 }
 
 function delimiterName(d) {

@@ -42,7 +42,7 @@ export function renderList(main) {
   let total = 0;
 
   const table = h("table", { class: "jobs", "data-testid": "jobs" }, caption,
-    h("thead", {}, h("tr", {}, ["Job", "Records", "Status", "Progress", "Processed", "Errors", "Created"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Job", "Records", "Status", "Progress", "Processed", "Errors", "Warnings", "Created"].map((c) => h("th", { scope: "col" }, c)))),
     tbody);
 
   function matches(job) {
@@ -60,6 +60,7 @@ export function renderList(main) {
       h("td", { class: "progress-cell" }, bar, " ", h("span", { class: "pct" }, fmt.percent(pct))),
       h("td", { class: "num processed" }, `${fmt.int(job.processed_records)}${job.total_records >= job.processed_records && job.total_records ? ` of ${fmt.int(job.total_records)}` : ""}`),
       h("td", { class: "num errors-cell" }, fmt.int(job.error_records)),
+      h("td", { class: "num warnings-cell", title: "rows imported with a value left out" }, fmt.int(job.warning_records || 0)),
       h("td", {}, fmt.time(job.created_at)));
   }
 
@@ -139,6 +140,15 @@ export function renderJob(main, jobId) {
     ];
     if (job.job_type === "import") {
       facts.push(["Duplicates", job.duplicate_handling], ["Dry run", opts.dry_run ? "yes (nothing written)" : "no"]);
+      facts.push(["Rows with errors", `${fmt.int(job.error_records)} (not imported)`],
+        ["Rows with warnings", `${fmt.int(job.warning_records || 0)} (imported with a value left out; see the warnings in the logs)`]);
+      if (opts.strict) facts.push(["Strict", "yes: a value a field cannot take fails its row"]);
+      if (opts.unknown_values) facts.push(["Unknown values", typeof opts.unknown_values === "string" ? opts.unknown_values
+        : Object.entries(opts.unknown_values).map(([f, p]) => `${f}: ${p}`).join("; ")]);
+      if (job.value_mapping && Object.keys(job.value_mapping).length) {
+        facts.push(["Value mapping", Object.entries(job.value_mapping).map(([f, pairs]) =>
+          `${f}: ${Object.entries(pairs).map(([w, v]) => `${w} → ${v === null ? "(empty)" : v}`).join(", ")}`).join("; ")]);
+      }
       facts.push(["Mapping", Object.entries(job.field_mapping || {}).map(([c, f]) => `${c} → ${f}`).join("; ") || "–"]);
       if (job.validation_rules && Object.keys(job.validation_rules).length) facts.push(["Validation rules", JSON.stringify(job.validation_rules)]);
     } else {

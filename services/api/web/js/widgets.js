@@ -37,7 +37,7 @@ export function progressPanel(title = "Progress") {
     h("dl", { class: "counters" },
       counter("processed", "Processed"), counter("total", "Total rows"), counter("success", "Succeeded"),
       counter("created", "Created"), counter("updated", "Updated"), counter("skipped", "Skipped"),
-      counter("errors", "Errors"), counter("rate", "Rate"), counter("eta", "Time left"), counter("elapsed", "Elapsed")),
+      counter("errors", "Errors"), counter("warnings", "Warnings"), counter("rate", "Rate"), counter("eta", "Time left"), counter("elapsed", "Elapsed")),
     message);
   /** estimate: the rows the file is expected to hold (the upload's count), used while the job has not
    *  counted them all yet (until then its total is only the rows read so far). */
@@ -60,6 +60,7 @@ export function progressPanel(title = "Progress") {
     cells.updated.textContent = fmt.int(job.updated_records);
     cells.skipped.textContent = fmt.int(job.skipped_records);
     cells.errors.textContent = fmt.int(job.error_records);
+    cells.warnings.textContent = fmt.int(job.warning_records || 0);
     cells.rate.textContent = `${fmt.int(Math.round(rate))} rows/s`;
     cells.eta.textContent = final ? "done" : fmt.seconds(eta);
     cells.elapsed.textContent = fmt.seconds(job.elapsed_seconds);
