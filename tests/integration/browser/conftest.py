@@ -117,6 +117,15 @@ async def sign_in(page: Any, key: str) -> None:
     await page.locator("#who").wait_for(state="visible")
 
 
+async def through_values(page: Any) -> None:
+    """From the Configuration step's "Next: Values" on: the Values step loads, then "Next: Validation"."""
+    await page.get_by_role("heading", name="3. Values").wait_for()
+    next_button = page.get_by_role("button", name="Next: Validation")
+    await page.locator(".values-fields[aria-busy=\"false\"]").wait_for()
+    await next_button.click()
+    await page.get_by_role("heading", name="4. Validation").wait_for()
+
+
 Shot = Callable[[Any, str], Awaitable[None]]
 
 

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.integration.browser.conftest import shot, sign_in
+from tests.integration.browser.conftest import shot, sign_in, through_values
 from tests.integration.test_api import Company, leads_csv
 
 pytestmark = pytest.mark.integration
@@ -73,8 +73,11 @@ async def test_csv_wizard_maps_validates_imports_and_reports_errors(
     await page.get_by_role("heading", name="2. Configuration").wait_for()
     assert await page.get_by_label("Import into").input_value() == "lead"
     required = page.get_by_test_id("required-fields")
+    # German header words are suggested now (Vorname -> first_name); the column is taken off to see the check.
+    await page.get_by_test_id("preview").wait_for()
+    await map_column(page, "Vorname", "")
     await required.locator('li.missing[data-field="first_name"]').wait_for()
-    next_button = page.get_by_role("button", name="Next: Validation")
+    next_button = page.get_by_role("button", name="Next: Values")
     assert await next_button.is_disabled()
     assert "Map the required fields first" in await page.locator("#next-hint").inner_text()
     preview = page.locator(".preview")
@@ -114,9 +117,10 @@ async def test_csv_wizard_maps_validates_imports_and_reports_errors(
         "Vorname": "first_name", "Nachname": "last_name", "Mail": "email", "Quelle": "lead_source", "Umsatz": "annual_revenue"})]
     assert await page.get_by_label("Template", exact=True).input_value() == templates[0]["id"]
     await next_button.click()
+    await through_values(page)
 
     # 3. Validation: a dry run over every row finds the 14 bad rows, counted per field, paged with hints.
-    await page.get_by_role("heading", name="3. Validation").wait_for()
+    await page.get_by_role("heading", name="4. Validation").wait_for()
     await run_validation(page)
     summary = await page.get_by_test_id("validation-summary").inner_text()
     assert "100 rows checked: 86 valid, 14 with errors" in summary
@@ -138,7 +142,7 @@ async def test_csv_wizard_maps_validates_imports_and_reports_errors(
 
     # 4. Processing, then 5. Results (the job is short: the wizard moves on when its final event arrives).
     await page.get_by_role("button", name="Import the 86 valid rows").click()
-    await page.get_by_role("heading", name="5. Results").wait_for(timeout=120_000)
+    await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     await shot(page, "05-import-results")
     result = await page.get_by_test_id("result-summary").inner_text()
     assert "completed" in result and "86 rows written (86 created, 0 updated)" in result and "14 with errors" in result
@@ -217,11 +221,13 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
 
     await page.get_by_role("heading", name="2. Configuration").wait_for()
     await page.get_by_label("Import into").select_option("contact")
-    # Suggestions: the English headers are chosen; Company goes to account; "Geburtstag" needs a hand.
+    # Suggestions: the English headers are chosen; Company goes to account; German "Geburtstag" is a birthdate.
     assert await page.locator('select.map-target[data-column="E-mail"]').input_value() == "email"
-    assert await page.locator('select.map-target[data-column="Geburtstag"]').input_value() == ""
+    assert await page.locator('select.map-target[data-column="Geburtstag"]').input_value() == "birthdate"
     await map_column(page, "Geburtstag", "birthdate")
     await map_column(page, "Abteilung", "department")
+    # Strict: a birthday that is not a date fails its row (without it, the value is left out with a warning).
+    await page.get_by_label("Strict").check()
     await page.get_by_label("Update", exact=False).first.check()
     # The error policy control: limits only apply when stopping.
     await page.get_by_label("Stop", exact=False).first.check()
@@ -232,7 +238,8 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
     await table.locator('tr[data-record="5"] td.cell-error[data-field="birthdate"]').wait_for()
     assert "is not a date" in await table.locator('tr[data-record="5"] td[data-field="birthdate"]').inner_text()
     await shot(page, "02-import-mapping-xlsx")
-    await page.get_by_role("button", name="Next: Validation").click()
+    await page.get_by_role("button", name="Next: Values").click()
+    await through_values(page)
 
     await run_validation(page)
     assert "30 rows checked: 24 valid, 6 with errors" in await page.get_by_test_id("validation-summary").inner_text()
@@ -241,7 +248,7 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
     assert await count(pool, "crm_contacts", company) == 0
     await page.get_by_role("button", name="Import the 24 valid rows").click()
 
-    await page.get_by_role("heading", name="5. Results").wait_for(timeout=120_000)
+    await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     assert "24 rows written (24 created, 0 updated)" in await page.get_by_test_id("result-summary").inner_text()
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT email, department, birthdate, account FROM crm_contacts WHERE company_id = $1 ORDER BY email",
@@ -251,6 +258,7 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
     assert str(first["birthdate"]) == "1990-01-02"
     real = [j for j in await jobs_of(api, company) if not j["options"].get("dry_run")]
     assert real[0]["duplicate_handling"] == "update" and real[0]["options"]["sheet"] == "Kontakte"
+    assert real[0]["options"]["strict"] is True
     name, data = await read_download(page, page.get_by_role("button", name="Download the error report (CSV)").click)
     assert name == "fair contacts-errors.csv"
     lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
@@ -274,9 +282,10 @@ async def test_error_policies_all_or_nothing_and_stop(
 
     # All or nothing: 14 rows fail validation, so not one row is written.
     await configure("All or nothing")
-    await page.get_by_role("button", name="Next: Validation").click()
+    await page.get_by_role("button", name="Next: Values").click()
+    await through_values(page)
     await page.get_by_role("button", name="Skip validation and import").click()
-    await page.get_by_role("heading", name="5. Results").wait_for(timeout=120_000)
+    await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     assert "failed" in await page.get_by_test_id("result-summary").inner_text()
     await shot(page, "05-import-results-all-or-nothing")
     (job,) = await jobs_of(api, company)
@@ -286,13 +295,14 @@ async def test_error_policies_all_or_nothing_and_stop(
     # Stop: the limit is asked for before the import may start; the job stops at its limit of 2 failed rows.
     await page.get_by_role("button", name="Import another file").click()
     await configure("Stop")
-    next_button = page.get_by_role("button", name="Next: Validation")
+    next_button = page.get_by_role("button", name="Next: Values")
     assert await next_button.is_disabled()
     assert "needs a number of errors or a percentage" in await page.locator("#next-hint").inner_text()
     await page.get_by_label("Stop after this many errors").fill("2")
     await next_button.click()
+    await through_values(page)
     await page.get_by_role("button", name="Skip validation and import").click()
-    await page.get_by_role("heading", name="5. Results").wait_for(timeout=120_000)
+    await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     result = await page.get_by_test_id("result-summary").inner_text()
     stopped = [j for j in await jobs_of(api, company) if j["id"] != job["id"]]
     assert stopped[0]["job_status"] == "failed" and stopped[0]["error_records"] == 2

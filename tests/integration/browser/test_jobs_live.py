@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.datagen import make_leads, write_csv
-from tests.integration.browser.conftest import shot, sign_in
+from tests.integration.browser.conftest import shot, sign_in, through_values
 from tests.integration.test_api import LEAD_MAPPING, Company, leads_csv, upload, wait_final
 
 pytestmark = pytest.mark.integration
@@ -35,11 +35,12 @@ async def test_cancel_a_running_import_from_the_wizard(
     assert (await page.locator('[data-fact="rows"]').inner_text()).startswith("about 150,")
     await page.get_by_role("button", name="Next: Configuration").click()
     await page.get_by_test_id("preview").wait_for()  # the suggestions map every column of this file
-    await page.get_by_role("button", name="Next: Validation").click()
+    await page.get_by_role("button", name="Next: Values").click()
+    await through_values(page)
     await page.get_by_role("button", name="Skip validation and import").click()
 
     # Processing: live counters from the job's event stream; cancel once rows are being applied.
-    await page.get_by_role("heading", name="4. Processing").wait_for()
+    await page.get_by_role("heading", name="5. Processing").wait_for()
     processed = page.locator('[data-counter="processed"]')
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -53,7 +54,7 @@ async def test_cancel_a_running_import_from_the_wizard(
     await shot(page, "04-import-processing")
     await page.get_by_role("button", name="Cancel the import").click()
 
-    await page.get_by_role("heading", name="5. Results").wait_for(timeout=60_000)
+    await page.get_by_role("heading", name="6. Results").wait_for(timeout=60_000)
     summary = await page.get_by_test_id("result-summary").inner_text()
     assert "was cancelled" in summary
     await shot(page, "05-import-cancelled")
