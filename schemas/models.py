@@ -85,7 +85,7 @@ _FIRST = Field("first_name", required=True, max_length=100, synonyms=("first", "
 _LAST = Field("last_name", required=True, max_length=100, synonyms=("last", "lastname", "surname", "family name", "lname"))
 _TITLE = Field("title", max_length=128, synonyms=("job title", "position", "role", "designation", "occupation", "job"))
 _DESCRIPTION = Field("description", "text", max_length=32000, synonyms=("notes", "note", "comments", "comment", "remarks", "details", "about"))
-_EXTERNAL_ID = Field("external_id", max_length=255, synonyms=("id", "external id", "record id", "crm id", "customer id", "organization id", "organisation id", "account id", "lead id", "contact id", "user id", "company id", "person id"))
+_EXTERNAL_ID = Field("external_id", max_length=255, synonyms=("id", "external id", "record id", "crm id", "customer id", "organization id", "organisation id", "account id", "lead id", "contact id", "user id", "person id"))
 
 LEAD = TargetModel(
     name="lead",
