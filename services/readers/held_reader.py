@@ -19,7 +19,7 @@ import python_calamine as pc
 from services.errors import InputFileError
 from services.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.readers.cellvalue import python_value_text
-from services.readers.held_extent import ods_cells, xlsb_cells
+from services.readers.held_extent import MAX_ERROR_CELLS, Scan, ods_cells, xlsb_cells
 from services.readers.headers import empty_sheet, fit_row, normalize_headers, too_many_rows
 from services.readers.refusals import SheetTooLargeToHold, encrypted
 from services.readers.xlsx_reader import pick_sheet
@@ -80,16 +80,21 @@ class HeldReader(ReaderBase):
                 file=display_name,
             )
         try:
+            scan = Scan()
             if kind == "ods":
-                self._check_cells(lambda z: ods_cells(z, display_name), path)
+                scan = self._measure(lambda z: ods_cells(z, display_name), path)
             book = pc.CalamineWorkbook.from_path(os.fspath(path))
             names = [m.name for m in book.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
             if not names:
                 raise InputFileError("the workbook has no worksheet", file=display_name)
             chosen = names[pick_sheet(names, sheet, display_name)]
             if kind == "xlsb":
-                self._check_cells(lambda z: xlsb_cells(z, chosen, display_name), path)
-            data = book.get_sheet_by_name(chosen)
+                scan = self._measure(lambda z: xlsb_cells(z, chosen, display_name), path)
+            self._errors = scan.errors.get(chosen, {})
+            try:
+                data = book.get_sheet_by_name(chosen)
+            finally:
+                book.close()  # the sheet's grid is its own copy; the file is not needed any more
         except pc.PasswordError:
             raise encrypted(display_name, "ods" if kind == "ods" else "excel") from None
         except InputFileError:
@@ -114,13 +119,20 @@ class HeldReader(ReaderBase):
             headers=normalize_headers(header, file=display_name, limits=limits),
         )
 
-    def _check_cells(self, count: Callable[[GuardedZip], int], path: str | os.PathLike[str]) -> None:
+    def _measure(self, scan: Callable[[GuardedZip], Scan], path: str | os.PathLike[str]) -> Scan:
         limits = self._limits
         z = GuardedZip(path, name=self._name, max_uncompressed_bytes=limits.max_uncompressed_bytes)
         try:
-            cells = count(z)
+            found = scan(z)
         finally:
             z.close()
+        cells = found.cells
+        if found.too_many_errors:
+            raise InputFileError(
+                f"the {_LABEL[self._kind]} holds more than {MAX_ERROR_CELLS:,} cells showing spreadsheet errors; "
+                "fix the formulas (or paste the sheet as values) and upload again",
+                file=self._name,
+            )
         if cells > limits.max_held_cells:
             raise SheetTooLargeToHold(
                 f"the {_LABEL[self._kind]} spans {cells:,} cells from its first to its last value, more "
@@ -128,12 +140,24 @@ class HeldReader(ReaderBase):
                 "unused rows and columns, or save it as .xlsx (read as a stream, without this bound)",
                 file=self._name,
             )
+        return found
 
     def _read_header(self, sheet: str, names: list[str]) -> tuple[int, list[str | None]]:
         for i, values in enumerate(self._rows):
             cells = self._lead + [python_value_text(v) for v in values]
+            errors = self._errors.get(i)
+            for col, _ in errors or ():
+                if col < len(cells):
+                    cells[col] = None
             if any(cells):
                 return i, cells
+            if errors:
+                raise InputFileError(
+                    f"the first row holding anything (sheet row {i + 1}) shows spreadsheet errors "
+                    f"({', '.join(dict.fromkeys(text for _, text in errors))}) instead of column names; the first "
+                    "row must name the columns: fix the formulas or add a header row",
+                    file=self._name,
+                )
         raise empty_sheet(self._name, sheet, names)
 
     def rows(self) -> Iterator[RawRow]:
@@ -141,12 +165,20 @@ class HeldReader(ReaderBase):
         max_field = self._limits.max_field_bytes
         for i, values in enumerate(self._rows, first + 1):
             cells = [""] * len(self._lead) + [python_value_text(v) or "" for v in values]
-            if not any(cells):
+            errors = self._errors.get(i)
+            for col, _ in errors or ():
+                if col < len(cells):
+                    cells[col] = ""
+            if not any(cells) and not errors:
                 continue
             emitted += 1
             if emitted > self._limits.max_rows:
                 raise too_many_rows(self._limits, self._name)
-            problems = []
+            problems = [
+                f"column {self.info.headers[col] if col < width else col + 1!r} shows the spreadsheet error "
+                f"{text}; fix the formula or value"
+                for col, text in errors or ()
+            ]
             for j, text in enumerate(cells):
                 column = self.info.headers[j] if j < width else j + 1
                 if "\x00" in text:  # PostgreSQL cannot store U+0000, not even in the row's error log

@@ -310,3 +310,56 @@ def test_xml_and_html_named_xls_are_told_to_save_as_xlsx(tmp_path: Path, content
     path.write_bytes(content)
     with pytest.raises(InputFileError, match=f"{said}.*open it in Excel and save it as .xlsx"):
         check_file(path, "excel", "report.xls")
+
+
+def test_ods_error_cell_is_named_not_read_as_its_stale_number(tmp_path: Path) -> None:
+    # LibreOffice keeps office:value="0" on a #DIV/0! cell; python-calamine alone would read 0.
+    calc = 'xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"'
+    error = (f'<table:table-cell {calc} table:formula="of:=1/0" office:value-type="float" office:value="0" '
+             'calcext:value-type="error"><text:p>#DIV/0!</text:p></table:table-cell>')
+    rows = ("<table:table-row>" + cell("string", "", "amount") + cell("string", "", "n") + "</table:table-row>"
+            "<table:table-row>" + error + cell("float", 'office:value="3"', "3") + "</table:table-row>")
+    _, cells, problems = read_all(ods(tmp_path / "e.ods", rows))
+    assert cells == [[None, "3"]]
+    assert problems == ["column 'amount' shows the spreadsheet error #DIV/0!; fix the formula or value"]
+
+
+def _biff12_records(data: bytes) -> list[tuple[int, bytes]]:
+    from services.readers.held_extent import _varint
+
+    out, pos = [], 0
+    while pos < len(data):
+        kind, pos = _varint(data, pos, 2)
+        size, pos = _varint(data, pos, 4)
+        out.append((kind, data[pos:pos + size]))
+        pos += size
+    return out
+
+
+def _biff12_bytes(records: list[tuple[int, bytes]]) -> bytes:
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    return b"".join(varint(k) + varint(len(body)) + body for k, body in records)
+
+
+def test_xlsb_error_cell_is_named_not_read_as_empty(tmp_path: Path) -> None:
+    source = CORPUS / "date.xlsb"
+    assert source.is_file(), f"{source} is missing: the calamine corpus must sit in shared/peer beside the clone"
+    with zipfile.ZipFile(source) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = next(n for n in parts if n.startswith("xl/worksheets/") and n.endswith(".bin"))
+    records = _biff12_records(parts[sheet])
+    # The last number cell (column B of the last row) becomes a #DIV/0! error cell (BrtCellError).
+    last = max(i for i, (kind, body) in enumerate(records) if kind in (2, 5) and body[:4] == b"\x01\x00\x00\x00")
+    records[last] = (3, records[last][1][:8] + b"\x07")
+    parts[sheet] = _biff12_bytes(records)
+    path = write_package(tmp_path / "e.xlsb", parts)
+    headers, rows, problems = read_all(path)
+    assert rows[-1][1] is None
+    assert problems[-1] == f"column {headers[1]!r} shows the spreadsheet error #DIV/0!; fix the formula or value"
