@@ -37,6 +37,8 @@ def _issue_text(kind: str, column: str) -> str:
         return f"column {column!r} holds a value longer than the field size limit (max_field_bytes)"
     if kind == "sst":
         return f"column {column!r} refers to a shared string the workbook does not contain"
+    if kind.startswith("bool:"):
+        return f"column {column!r} holds an unreadable boolean {kind[5:]!r}"
     if kind.startswith("error:"):
         return f"column {column!r} shows the spreadsheet error {kind[6:]}; fix the formula or value"
     return f"column {column!r} holds an unreadable number {kind.partition(':')[2]!r}"

@@ -140,6 +140,9 @@ class SheetStream:
             elif name == V:
                 # An inline string's text is in <is><t>; a <v> beside it is a stale cache.
                 capture = ctype != "inlineStr"
+                # A text result may be empty (a formula returning ""); an empty number is no result.
+                if ctype == "str":
+                    formula = False
             elif name == T:
                 capture = not phonetic
                 run_start, preserve = len(text), attrs.get(SPACE) == "preserve"
@@ -188,7 +191,14 @@ class SheetStream:
                     except (ValueError, IndexError):
                         issues = (issues or []) + [(col, "sst")]
                 elif ctype == "b":
-                    value = "true" if text == "1" else "false"
+                    # The standard says 0/1; some writers put TRUE/FALSE.
+                    flag = text.strip().lower()
+                    if flag in ("1", "true"):
+                        value = "true"
+                    elif flag in ("0", "false"):
+                        value = "false"
+                    else:
+                        issues = (issues or []) + [(col, f"bool:{text}")]
                 elif ctype == "e":
                     issues = (issues or []) + [(col, f"error:{text}")]
                 elif ctype == "d":

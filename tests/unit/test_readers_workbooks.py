@@ -363,3 +363,20 @@ def test_xlsb_error_cell_is_named_not_read_as_empty(tmp_path: Path) -> None:
     headers, rows, problems = read_all(path)
     assert rows[-1][1] is None
     assert problems[-1] == f"column {headers[1]!r} shows the spreadsheet error #DIV/0!; fix the formula or value"
+
+
+def test_formula_returning_empty_text_is_no_problem_and_booleans_in_words(tmp_path: Path) -> None:
+    path = strict_xlsx(tmp_path / "f.xlsx")
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/sheet1.xml"] = (
+        f'<worksheet xmlns="{STRICT}"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c>'
+        '<c r="B1" t="inlineStr"><is><t>ok</t></is></c><c r="C1" t="inlineStr"><is><t>x</t></is></c></row>'
+        '<row r="2"><c r="A2" t="str"><f>IF(1,"","")</f><v></v></c><c r="B2" t="b"><v>TRUE</v></c>'
+        '<c r="C2"><f>1+1</f></c></row></sheetData></worksheet>'
+    ).encode()
+    _, rows, problems = read_all(write_package(tmp_path / "g.xlsx", parts))
+    assert rows == [[None, "true", None]]
+    # Only the formula saved without any result (C2) is reported.
+    assert problems == ["column 'x' holds a formula without a computed value; open the file in Excel and save it "
+                        "so the values are calculated"]
