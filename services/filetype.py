@@ -119,6 +119,10 @@ def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
         return None
 
 
+_KIND = {"csv": "a CSV (text) file", "json": "a JSON or NDJSON file",
+         "excel": "a spreadsheet saved as .xlsx, .xls, .xlsb or .ods"}
+
+
 def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name: str) -> FileFormat:
     """Refuse (UnsupportedFileType) unless the name's extension, ``declared`` and the content agree."""
     _, dot, ext = display_name.rpartition(".")
@@ -138,7 +142,7 @@ def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name:
     found, what = _describe(path, display_name)
     if found is None:
         raise UnsupportedFileType(
-            f"the file's content is {what}, not {declared}; upload a file in {declared} format",
+            f"the file's content is {what}; upload {_KIND[declared]}",
             file=display_name,
         )
     if found != declared:

@@ -72,6 +72,12 @@ def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
                 return Sniffed("ods", "an OpenDocument spreadsheet", workbook_part="content.xml")
             if "mimetype" in names:
                 return Sniffed("none", "an OpenDocument file that is not a spreadsheet (a text or slide document)")
+            if "index/document.iwa" in names:
+                return Sniffed("none", "an Apple Numbers document (export it from Numbers as Excel .xlsx)")
+            if "word/document.xml" in names:
+                return Sniffed("none", "a Word document, not an Excel workbook")
+            if "ppt/presentation.xml" in names:
+                return Sniffed("none", "a PowerPoint presentation, not an Excel workbook")
             if "[content_types].xml" not in names:
                 return Sniffed("none", "a zip archive that is not an Excel workbook")
             rels = _read_small(z, names["_rels/.rels"], file) if "_rels/.rels" in names else b""
@@ -90,7 +96,7 @@ def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
             return Sniffed(kind, "an Excel binary workbook" if kind == "xlsb" else "an Excel workbook",
                            macros=macros, workbook_part=found)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError):
-        return Sniffed("none", "a damaged zip archive")
+        return Sniffed("none", "a damaged zip archive (an incomplete download or a damaged copy: download or save it again)")
 
 
 def sniff_workbook(path: str | os.PathLike[str], file: str | None = None) -> Sniffed:

@@ -380,3 +380,14 @@ def test_formula_returning_empty_text_is_no_problem_and_booleans_in_words(tmp_pa
     # Only the formula saved without any result (C2) is reported.
     assert problems == ["column 'x' holds a formula without a computed value; open the file in Excel and save it "
                         "so the values are calculated"]
+
+
+@pytest.mark.parametrize(
+    ("member", "said"),
+    [("word/document.xml", "a Word document, not an Excel workbook"),
+     ("Index/Document.iwa", "an Apple Numbers document \\(export it from Numbers as Excel .xlsx\\)")],
+)
+def test_other_office_packages_named_xlsx_are_named_for_what_they_are(tmp_path: Path, member: str, said: str) -> None:
+    path = write_package(tmp_path / "p.xlsx", {"[Content_Types].xml": "<Types/>", member: "x"})
+    with pytest.raises(InputFileError, match=f"the file's content is {said}; upload a spreadsheet saved as .xlsx"):
+        check_file(path, "excel", "p.xlsx")
