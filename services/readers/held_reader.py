@@ -71,6 +71,13 @@ class HeldReader(ReaderBase):
     ) -> None:
         self._name, self._limits, self._kind = display_name, limits, kind
         size = _held_bytes(path, kind, display_name, limits)
+        # An .xls is not measured cell by cell: its densest records (MULRK) take 6 bytes a cell,
+        # so a file this small cannot span more than max_held_cells.
+        if kind == "xls" and size > limits.max_held_cells * 6:
+            raise SheetTooLargeToHold(
+                f"the {_LABEL[kind]} is too large ({size // 2**20} MiB) to be read whole (max_held_cells)",
+                file=display_name,
+            )
         if size > limits.max_held_sheet_bytes:
             raise SheetTooLargeToHold(
                 f"the {_LABEL[kind]} unpacks to {size // 2**20} MiB of sheet data, more than the "
