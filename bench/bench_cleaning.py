@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from schemas.models import LEAD
-from services.cleaning import CleanOptions, RecordCleaner, match_key
+from services.cleansing.cleaning import CleanOptions, RecordCleaner, match_key
 
 __all__ = ["lead_rows", "main"]
 

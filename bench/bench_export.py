@@ -20,9 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from schemas.models import get_model
-from services.db import connect_pool
+from services.core.db import connect_pool
 from services.exports.runner import run_export
-from services.settings import PROJECT_ROOT, Settings
+from services.core.settings import PROJECT_ROOT, Settings
 
 FORMATS = ("csv", "json", "excel", "pdf")
 PDF_ROWS = 100_000

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import psutil
 
-from services.db import connect_pool, migrate
-from services.kafka_io import ensure_topics, producer
-from services.settings import Settings
-from services.submit import submit_import
+from services.core.db import connect_pool, migrate
+from services.core.kafka_io import ensure_topics, producer
+from services.core.settings import Settings
+from services.ingest.submit import submit_import
 from tests.datagen import make_leads, write_csv, write_json, write_xlsx
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 
@@ -55,7 +55,7 @@ async def run_one(
                 job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
                 elapsed = time.perf_counter() - started
             rss = max(peak_rss_mb(p.pid) for p in procs)
-            # The split process of services/split_process.py.
+            # The split process of services/ingest/split_process.py.
             child_rss = max((peak_rss_mb(c.pid) for p in procs for c in psutil.Process(p.pid).children(recursive=True)),
                             default=0.0)
         finally:

@@ -224,7 +224,7 @@ class _Rss:
 
 
 def _run_ours(path: str, fmt: str, rss: _Rss) -> int:
-    from services.readers import open_table
+    from services.ingest.readers import open_table
 
     with open_table(path, fmt) as reader:  # type: ignore[arg-type]
         return rss.count(reader.rows())

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from schemas import avro
 from schemas.models import get_model
-from services import jobs
-from services.db import connect_pool, migrate
-from services.pipeline import JobContexts, Resources, apply_prepared, prepare_events, reader_limits
-from services.settings import Settings
-from services.splitter import open_import, split_rows
+from services.jobs import repository as jobs
+from services.core.db import connect_pool, migrate
+from services.apply.pipeline import JobContexts, Resources, apply_prepared, prepare_events
+from services.ingest.reader_limits import reader_limits
+from services.core.settings import Settings
+from services.ingest.splitter import open_import, split_rows
 from tests.datagen import make_leads, write_csv
 
 

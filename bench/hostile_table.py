@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from services import keys
+from services.jobs import keys
 from services.api import create_app
-from services.db import connect_pool, migrate
-from services.settings import Settings
+from services.core.db import connect_pool, migrate
+from services.core.settings import Settings
 from tests.hostile import CASES, GOOD_CSV, LIMITS, REQUEST_CASES, Case, RequestCase, mapping_for, multipart
 
 __all__ = ["main"]

@@ -28,11 +28,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services import jobs, keys
-from services.db import connect_pool
-from services.kafka_io import ensure_topics, producer
-from services.settings import PROJECT_ROOT, Settings
-from services.submit import submit_import
+from services.jobs import repository as jobs
+from services.jobs import keys
+from services.core.db import connect_pool
+from services.core.kafka_io import ensure_topics, producer
+from services.core.settings import PROJECT_ROOT, Settings
+from services.ingest.submit import submit_import
 from tests.datagen import LeadFile, expected, make_leads, write_csv
 from tests.integration.conftest import start_worker, stop_worker, worker_env
 
@@ -74,7 +75,7 @@ def api_process(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[by
     """`crmio api` in its own process (as deployed), on a free port; returns it and its base URL."""
     port = _free_port()
     with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "services.cli", "api", "--port", str(port)], cwd=PROJECT_ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "api", "--port", str(port)], cwd=PROJECT_ROOT,
                                 env=worker_env(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

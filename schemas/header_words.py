@@ -1,7 +1,7 @@
 """Column headers in other languages, as data: field name -> language -> the headers people write for it.
 
 English spellings live with the fields (``Field.synonyms`` in schemas/models.py); these are the
-German, French, Spanish, Portuguese, Italian and Dutch ones. services/mapping.py reads them like
+German, French, Spanish, Portuguese, Italian and Dutch ones. services/ingest/mapping.py reads them like
 synonyms (same confidence), comparing headers without case, accents, spaces or punctuation, so
 "Prénom", "prenom" and "PRENOM" are one spelling and only one of them needs listing.
 

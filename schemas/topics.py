@@ -19,7 +19,7 @@ class TopicSpec:
     key: str                       # what the key holds
     partitions: Literal["jobs", "records"]   # which partition-count setting applies
     compacted: bool = False
-    # Handled strictly in offset order, none passed over (services/partition_order.py).
+    # Handled strictly in offset order, none passed over (services/apply/partition_order.py).
     ordered: bool = False
 
 

@@ -90,8 +90,8 @@ install_venv() {
 
 resolve_kafka() {
     (cd "$REPO" && "$VENV/bin/python" -c '
-from services import stack
-from services.settings import Settings
+from stack import local as stack
+from services.core.settings import Settings
 print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
 ')
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from services.settings import get_settings
+from services.core.settings import get_settings
 from streams import codecs
 
 __all__ = ["app", "settings"]

@@ -1,4 +1,4 @@
-"""The Faust side of partition order (services/partition_order.py): which delivered events a guarded
+"""The Faust side of partition order (services/apply/partition_order.py): which delivered events a guarded
 agent handles, and reading its partitions again from events Faust passed over."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from faust import EventT, TopicT
 from faust.types import TP
 
-from services import partition_order
-from services.partition_order import Partition, PartitionOrder, Position
+from services.apply import partition_order
+from services.apply.partition_order import Partition, PartitionOrder, Position
 from streams.app import app, settings
 from streams.resources import resources
 

@@ -8,7 +8,7 @@ from streams.app import app, settings
 
 __all__ = ["job_progress"]
 
-# Values are plain dicts from services.progress; reassign after every change (t[k] = v)
+# Values are plain dicts from services.aggregate.progress; reassign after every change (t[k] = v)
 # so the changelog sees it.
 job_progress = app.Table(
     "job-progress",

@@ -22,3 +22,7 @@ def run() -> None:
     Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]
     app.main()
+
+
+if __name__ == "__main__":
+    run()

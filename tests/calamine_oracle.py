@@ -1,6 +1,6 @@
 """Reads a workbook with python-calamine and states each cell in crmio's cell-value convention.
 
-Written apart from services/readers/cellvalue.py on purpose: the corpus test compares two
+Written apart from services/ingest/readers/cellvalue.py on purpose: the corpus test compares two
 independent statements of the convention (docs/formats.md), not one function with itself.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import python_calamine as pc
 
-from services.readers import ReaderLimits, open_table
-from services.readers.headers import normalize_headers
+from services.ingest.readers import ReaderLimits, open_table
+from services.ingest.readers.headers import normalize_headers
 
 __all__ = ["Table", "calamine_table", "crmio_table", "oracle_text"]
 

@@ -1,7 +1,7 @@
 """Generated lead files with known duplicates, invalid rows and matches of stored records, plus the
 oracle: what the CRM must hold after importing them in each duplicate mode.
 
-The oracle is written independently of services/apply.py: it knows which rows were made as
+The oracle is written independently of services/apply/batch.py: it knows which rows were made as
 duplicates or invalid, not how the pipeline decides.
 """
 

@@ -15,10 +15,10 @@ from services.api import (routes_control, routes_events, routes_jobs, routes_ops
 from services.api.deps import Resources
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
-from services.db import connect_pool
-from services.errors import StackError
-from services.kafka_io import producer
-from services.settings import Settings
+from services.core.db import connect_pool
+from services.core.errors import StackError
+from services.core.kafka_io import producer
+from services.core.settings import Settings
 
 __all__ = ["create_app"]
 

@@ -11,9 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services import keys
+from services.jobs import keys
 from services.api.http import Forbidden, Unauthorized
-from services.settings import Settings
+from services.core.settings import Settings
 
 __all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
 
@@ -21,7 +21,7 @@ __all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
 @dataclass
 class Resources:
     settings: Settings
-    pool: asyncpg.Pool      # the service role: every use scoped to the caller's company (services.db.tenant)
+    pool: asyncpg.Pool      # the service role: every use scoped to the caller's company (services.core.db.tenant)
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
     system: asyncpg.Pool    # the owner role: API-key lookup and company-less metrics only

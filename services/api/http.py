@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.errors import CrmioError, InputFileError, MappingError
+from services.core.errors import CrmioError, InputFileError, MappingError
 
 __all__ = ["OrjsonResponse", "Unauthorized", "Forbidden", "BadRequest", "Unprocessable", "error_body", "install_error_handlers"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services import templates
+from services.jobs import templates
 from services.api.http import Unprocessable
-from services.errors import NotFound
-from services.mapping import default_mapping
+from services.core.errors import NotFound
+from services.ingest.mapping import default_mapping
 
 __all__ = ["ImportSpec", "resolve_spec"]
 
@@ -44,7 +44,7 @@ async def resolve_spec(
 
     ``headers`` are the upload's headers; None when they may differ (another sheet), so the
     suggestions are left to the reader of the file itself. ``samples`` (column -> the first rows' raw
-    values, services.column_sniffing.sample_file) let the suggestions read the values too.
+    values, services.ingest.column_sniffing.sample_file) let the suggestions read the values too.
     """
     template = None
     if template_id is not None:

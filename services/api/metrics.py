@@ -13,8 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.jobs import JOB_STATUSES
-from services.settings import Settings
+from services.jobs.repository import JOB_STATUSES
+from services.core.settings import Settings
 
 __all__ = ["Metrics", "LatencyMiddleware"]
 

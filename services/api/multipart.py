@@ -12,7 +12,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from services.api.http import BadRequest
-from services.errors import FileTooLarge, InputFileError
+from services.core.errors import FileTooLarge, InputFileError
 
 __all__ = ["ReceivedForm", "receive_file"]
 

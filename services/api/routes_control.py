@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.db import tenant
-from services import control, jobs, storage, uploads
+from services.core.db import tenant
+from services.jobs import control
+from services.jobs import repository as jobs
+from services.core import storage
+from services.ingest import uploads
 from services.api.bodies import RetryRequest, RollbackRequest
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
-from services.api.job_queries import progress_document
-from services.errors import NotFound
-from services.limits import company_limits
+from services.jobs.queries import progress_document
+from services.core.errors import NotFound
+from services.jobs.limits import company_limits
 
 __all__ = ["router"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from services.db import tenant
-from services import jobs
+from services.core.db import tenant
+from services.jobs import repository as jobs
 from services.api.deps import Caller, Res
 from services.api.sse import company_stream, job_stream
-from services.errors import NotFound
+from services.core.errors import NotFound
 
 __all__ = ["router"]
 

@@ -12,19 +12,23 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
-from services.db import tenant
-from services import control, jobs, storage, templates, uploads
+from services.core.db import tenant
+from services.jobs import control
+from services.jobs import repository as jobs
+from services.core import storage
+from services.jobs import templates
+from services.ingest import uploads
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res, Resources
 from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
-from services.api.job_queries import list_jobs, progress_document
-from services.errors import NotFound, TransientError
-from services.limits import check_row_estimate, company_limits
-from services.column_sniffing import sample_file
-from services.pipeline import reader_limits
-from services.submit import submit_import
+from services.jobs.queries import list_jobs, progress_document
+from services.core.errors import NotFound, TransientError
+from services.jobs.limits import check_row_estimate, company_limits
+from services.ingest.column_sniffing import sample_file
+from services.ingest.reader_limits import reader_limits
+from services.ingest.submit import submit_import
 
 __all__ = ["router"]
 

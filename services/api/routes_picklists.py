@@ -9,12 +9,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import Field
 
-from services import picklist_store
+from services.cleansing import picklist_store
 from services.api.bodies import _Strict
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
-from services.db import tenant
-from services.errors import NotFound
+from services.core.db import tenant
+from services.core.errors import NotFound
 
 __all__ = ["router"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.db import tenant
-from services import schedules
+from services.core.db import tenant
+from services.jobs import schedules
 from services.api.bodies import ScheduleCreate
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse

@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from services.db import tenant
-from services import templates
+from services.core.db import tenant
+from services.jobs import templates
 from services.api.bodies import TemplateCreate, TemplateUpdate
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
-from services.errors import NotFound
+from services.core.errors import NotFound
 
 __all__ = ["router"]
 

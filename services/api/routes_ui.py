@@ -12,16 +12,19 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from schemas.models import MODELS
-from services import jobs, storage, templates, uploads
+from services.jobs import repository as jobs
+from services.core import storage
+from services.jobs import templates
+from services.ingest import uploads
 from services.api.bodies import Model
 from services.api.deps import Caller, Res
 from services.api.http import OrjsonResponse
-from services.db import tenant
-from services.errors import NotFound
+from services.core.db import tenant
+from services.core.errors import NotFound
 from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filters
-from services.pipeline import reader_limits
-from services.readers import FileFormat, ReaderLimits, open_table
-from services.validation import RULES
+from services.ingest.reader_limits import reader_limits
+from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.cleansing.validation import RULES
 
 __all__ = ["router", "InspectRequest", "CountRequest", "models_document"]
 

@@ -10,17 +10,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from schemas.models import MODELS
-from services.db import tenant
-from services import picklist_store, storage, templates, uploads
+from services.core.db import tenant
+from services.cleansing import picklist_store
+from services.core import storage
+from services.jobs import templates
+from services.ingest import uploads
 from services.api.bodies import PreviewRequest
 from services.api.deps import Caller, Res
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.multipart import receive_file
-from services.job_values import job_cleaner
-from services.value_scan import scan_values
-from services.errors import NotFound
-from services.pipeline import reader_limits
+from services.cleansing.job_values import job_cleaner
+from services.ingest.value_scan import scan_values
+from services.core.errors import NotFound
+from services.ingest.reader_limits import reader_limits
 
 __all__ = ["router"]
 

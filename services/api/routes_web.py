@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from services.errors import NotFound
+from services.core.errors import NotFound
 
 __all__ = ["router", "WEB_DIR"]
 

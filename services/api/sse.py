@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.db import tenant
-from services import jobs
-from services.api.job_queries import changed_jobs, progress_document, signature
+from services.core.db import tenant
+from services.jobs import repository as jobs
+from services.jobs.queries import changed_jobs, progress_document, signature
 
 __all__ = ["format_event", "job_stream", "company_stream", "LOOKBACK"]
 

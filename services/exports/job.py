@@ -10,11 +10,12 @@ from typing import Any
 
 import asyncpg
 
-from services.db import tenant
-from services import jobs, storage
-from services.errors import CrmioError
+from services.core.db import tenant
+from services.jobs import repository as jobs
+from services.core import storage
+from services.core.errors import CrmioError
 from services.exports.runner import run_export, run_files
-from services.pipeline import Resources
+from services.apply.pipeline import Resources
 
 __all__ = ["run_export_request", "set_file_path"]
 

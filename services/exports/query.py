@@ -38,7 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from schemas.models import Field, TargetModel
-from services.errors import CrmioError
+from services.core.errors import CrmioError
 
 __all__ = [
     "ExportError",

@@ -19,14 +19,15 @@ import asyncpg
 import orjson
 
 from schemas.models import Field, TargetModel, get_model
-from services import storage
-from services.db import set_tenant
+from services.core import storage
+from services.core.db import set_tenant
 from services.exports.query import ExportError, ExportQuery, ExportTooLarge, build_query, check_filters, check_sort, export_fields
 from services.exports.csv_writer import copy_csv
 from services.exports.json_writer import copy_json
-from services.exports.writers import EXTENSIONS, ExportMeta, open_writer
+from services.exports.formats import open_writer
+from services.exports.writers import EXTENSIONS, ExportMeta
 from services.exports.xlsx_writer import MAX_DATA_ROWS
-from services.settings import Settings
+from services.core.settings import Settings
 
 __all__ = ["ExportSpec", "export_spec", "check_row_cap", "run_export", "OPTION_KEYS"]
 

@@ -11,12 +11,12 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
-from services.db import tenant
-from services import jobs
+from services.core.db import tenant
+from services.jobs import repository as jobs
 from services.exports.runner import check_row_cap, export_spec
 from services.exports.query import ExportError
-from services.kafka_io import publish
-from services.settings import Settings
+from services.core.kafka_io import publish
+from services.core.settings import Settings
 
 __all__ = ["submit_export"]
 

@@ -27,7 +27,6 @@ __all__ = [
     "text_columns",
     "neutralize",
     "neutralize_column",
-    "open_writer",
     "copy_blocks",
 ]
 
@@ -106,24 +105,6 @@ def neutralize_column(col: Column) -> Column:
     if _DANGER.search("\x00" + "\x00".join(filter(None, col))) is None:
         return col
     return tuple(map(neutralize, col))
-
-
-def open_writer(file_format: str) -> ExportWriter:
-    """A fresh writer for csv | excel | json | pdf."""
-    # Imported here: each format pulls in its own library (reportlab only for PDF).
-    if file_format == "csv":
-        from services.exports.csv_writer import CsvWriter
-        return CsvWriter()
-    if file_format == "excel":
-        from services.exports.xlsx_writer import XlsxWriter
-        return XlsxWriter()
-    if file_format == "json":
-        from services.exports.json_writer import JsonWriter
-        return JsonWriter()
-    if file_format == "pdf":
-        from services.exports.pdf_writer import PdfWriter
-        return PdfWriter()
-    raise ValueError(f"unknown export format {file_format!r}; use one of {', '.join(EXTENSIONS)}")
 
 
 async def copy_blocks(

@@ -22,7 +22,7 @@ from typing import IO, Any
 from schemas.models import Field
 from services.exports.query import ExportTooLarge
 from services.exports.writers import ExportMeta, text_columns
-from services.readers.xlsx_sheet import column_letters
+from services.ingest.readers.xlsx_sheet import column_letters
 
 __all__ = ["XlsxWriter", "MAX_DATA_ROWS"]
 

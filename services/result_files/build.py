@@ -18,15 +18,15 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services import jobs
+from services.jobs import repository as jobs
 from services.result_files.cells import neutralize
-from services.db import tenant
-from services.errors import NotFound
+from services.core.db import tenant
+from services.core.errors import NotFound
 from services.result_files import repository
 from services.result_files.issues import ISSUE_COLUMNS, RowIssues, columns_by_field, row_issues
 from services.result_files.source import JobSource, open_job_source
 from services.result_files.writers import Line, XlsxResultWriter, csv_chunk, csv_header
-from services.settings import Settings
+from services.core.settings import Settings
 
 __all__ = ["KINDS", "FORMATS", "MEDIA_TYPES", "ResultFile", "open_result"]
 
@@ -108,7 +108,7 @@ class ResultFile:
             yield [row_issues(pending)]
 
     async def _errors(self) -> tuple[list[str], AsyncIterator[list[Line]]]:
-        from services.pipeline import reader_limits  # the import's own limits (late: pipeline is heavy)
+        from services.ingest.reader_limits import reader_limits  # the import's own limits (late: pipeline is heavy)
 
         source = await asyncio.to_thread(open_job_source, self.settings, self.job, reader_limits(self.settings))
         mapping = self.job["field_mapping"] or {}

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.result_files.cells import neutralize
-from services.errors import InputFileError
-from services.readers import ReaderLimits, open_table
+from services.core.errors import InputFileError
+from services.ingest.readers import ReaderLimits, open_table
 from services.result_files.issues import ISSUE_COLUMNS
 
 __all__ = ["CorrectedRows", "is_error_file", "restore_cell", "write_positioned"]

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from services import storage
-from services.errors import CrmioError
-from services.readers import RawRow, ReaderLimits, TableReader, open_table
-from services.settings import Settings
+from services.core import storage
+from services.core.errors import CrmioError
+from services.ingest.readers import RawRow, ReaderLimits, TableReader, open_table
+from services.core.settings import Settings
 
 __all__ = ["JobSource", "open_job_source"]
 

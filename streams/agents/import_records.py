@@ -3,7 +3,7 @@
 Events are acknowledged by hand, only after their transaction committed, their partition's applied
 offset advanced and their results were sent. Batches of different partition groups ("lanes") are
 applied concurrently, and the next batch is cleansed while the database writes the previous one;
-within a partition, events are applied strictly in offset order (services/partition_order.py,
+within a partition, events are applied strictly in offset order (services/apply/partition_order.py,
 streams/ordering.py): one that arrives after a gap is dropped, and the partition is read again from
 the first missing offset.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from faust import EventT, StreamT
 
-from services import partition_order
-from services.pipeline import LaneApplier, prepare_events
+from services.apply import partition_order
+from services.apply.pipeline import LaneApplier, prepare_events
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.ordering import Guard, position

@@ -7,7 +7,7 @@ from typing import Any
 
 from faust import StreamT
 
-from services.aggregation import aggregate_result
+from services.aggregate.aggregation import aggregate_result
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.resources import resources

@@ -1,6 +1,6 @@
 """Agent on crm.jobs.requests: a new request becomes a pending job and is admitted when a slot is free;
 a start request (from admission) runs the import's split, the export, or the rollback in the background
-(services.dispatch.JobSlots), so the agent goes on with the next request at once. Requests are handled
+(services.jobs.dispatch.JobSlots), so the agent goes on with the next request at once. Requests are handled
 in offset order per partition, none passed over and none twice (streams/ordering.py).
 
 The worker's job-control timers live here too: admission (a freed slot is taken within a second),
@@ -14,9 +14,10 @@ from typing import Any
 
 from faust import StreamT
 
-from services import partition_order, split_process
-from services.db import is_transient
-from services.dispatch import JobSlots, Senders, admit, handle_request
+from services.apply import partition_order
+from services.ingest import split_process
+from services.core.db import is_transient
+from services.jobs.dispatch import JobSlots, Senders, admit, handle_request
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.ordering import Guard, position
@@ -88,7 +89,7 @@ async def admission_timer() -> None:
 
 @app.timer(interval=max(1.0, settings.stall_resume_s / 6))
 async def stalled_jobs_timer() -> None:
-    from services.admission import resume_stalled
+    from services.jobs.admission import resume_stalled
 
     try:
         resumed = await resume_stalled((await resources()).system, settings, _send_request)
@@ -100,7 +101,7 @@ async def stalled_jobs_timer() -> None:
 
 @app.timer(interval=settings.schedule_interval_s)
 async def schedule_timer() -> None:
-    from services.schedules import fire_due
+    from services.jobs.schedules import fire_due
 
     try:
         await fire_due((await resources()).system, settings)
@@ -110,7 +111,7 @@ async def schedule_timer() -> None:
 
 @app.timer(interval=settings.retention_check_interval_s)
 async def retention_timer() -> None:
-    from services.retention import purge_if_due
+    from services.jobs.retention import purge_if_due
 
     try:
         await purge_if_due((await resources()).system, settings)

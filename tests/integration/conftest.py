@@ -22,11 +22,11 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services import jobs
-from services.db import connect_pool, migrate
-from services.kafka_io import ensure_topics, producer
-from services.settings import PROJECT_ROOT, Settings
-from services.submit import submit_import
+from services.jobs import repository as jobs
+from services.core.db import connect_pool, migrate
+from services.core.kafka_io import ensure_topics, producer
+from services.core.settings import PROJECT_ROOT, Settings
+from services.ingest.submit import submit_import
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -118,7 +118,7 @@ def start_worker(settings: Settings, log_path: Path, timeout_s: float = 90) -> s
     _WORKER_LOGS.append(log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker"], cwd=PROJECT_ROOT, env=worker_env(settings),
+            [sys.executable, "-m", "services.cli.main", "worker"], cwd=PROJECT_ROOT, env=worker_env(settings),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     proc.log_path = log_path  # type: ignore[attr-defined]

@@ -18,9 +18,9 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from services import keys
+from services.jobs import keys
 from services.api import create_app
-from services.settings import Settings
+from services.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -526,7 +526,7 @@ async def test_mapping_memory_prefers_the_companys_earlier_choice(client: httpx.
 def test_keys_create_prints_the_key_last(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from services.cli_api import cmd_keys
+    from services.cli.serve import cmd_keys
 
     company = str(uuid.uuid4())
     assert cmd_keys(argparse.Namespace(action="create", company=company, role="member", label="ci"), settings) == 0

@@ -13,8 +13,8 @@ import asyncpg
 import orjson
 import pytest
 
-from services import jobs
-from services.settings import Settings
+from services.jobs import repository as jobs
+from services.core.settings import Settings
 from tests.datagen import make_leads, write_csv
 from tests.integration.test_cli import crmio
 from tests.integration.test_import_pipeline import final_status_events
@@ -81,7 +81,8 @@ async def test_a_finished_job_cannot_be_cancelled(
 async def test_cancel_a_running_export(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any
 ) -> None:
-    from services import control, storage
+    from services.jobs import control
+    from services.core import storage
     from services.exports import submit_export
 
     company = str(uuid.uuid4())

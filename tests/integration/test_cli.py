@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.settings import PROJECT_ROOT, Settings
+from services.core.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def crmio(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], cwd=PROJECT_ROOT, env=worker_env(settings),
+        [sys.executable, "-m", "services.cli.main", *args], cwd=PROJECT_ROOT, env=worker_env(settings),
         capture_output=True, text=True, timeout=300,
     )
 

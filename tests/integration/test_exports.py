@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import avro
 from schemas.models import get_model
-from services import storage
-from services.cleaning import match_key
+from services.core import storage
+from services.cleansing.cleaning import match_key
 from services.exports import ExportError, ExportTooLarge, submit_export
-from services.settings import Settings
+from services.core.settings import Settings
 from tests.datagen import make_leads, write_csv
 from tests.integration.conftest import wait_for_job
 
@@ -325,10 +325,10 @@ async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
     """A start request redelivered while its first run still works (a worker frozen past its session
     timeout): both runs write, the first to finish completes the job, the other removes its own file and
     reports nothing, so the job's file and its last status event stay those of the completed run."""
-    from services.db import connect_pool
+    from services.core.db import connect_pool
     from services.exports import run_export_request
-    from services.kafka_io import ensure_topics
-    from services.pipeline import Resources
+    from services.core.kafka_io import ensure_topics
+    from services.apply.pipeline import Resources
 
     own = settings.model_copy(update={"topic_prefix": f"x{uuid.uuid4().hex[:8]}"})  # no worker reads these topics
     await ensure_topics(own)

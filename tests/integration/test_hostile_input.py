@@ -17,10 +17,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services import storage
-from services.errors import CrmioError, InputFileError
-from services.settings import Settings
-from services.submit import submit_import
+from services.core import storage
+from services.core.errors import CrmioError, InputFileError
+from services.core.settings import Settings
+from services.ingest.submit import submit_import
 from tests.hostile import (
     CASES,
     GOOD_CSV,

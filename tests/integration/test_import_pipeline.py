@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import avro
 from schemas.models import get_model
-from services.cleaning import match_key
-from services.settings import Settings
+from services.cleansing.cleaning import match_key
+from services.core.settings import Settings
 from tests.datagen import LeadFile, expected, make_leads, write_csv, write_json, write_xlsx
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,10 @@ import asyncpg
 import orjson
 import pytest
 
-from services import jobs, limits
-from services.errors import FileTooLarge, JobStateError
-from services.settings import Settings
+from services.jobs import repository as jobs
+from services.jobs import limits
+from services.core.errors import FileTooLarge, JobStateError
+from services.core.settings import Settings
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import crmio
 
@@ -198,7 +199,7 @@ async def test_rollback_refusals(settings: Settings, pool: asyncpg.Pool, run_imp
     company = str(uuid.uuid4())
     dry = await run_import(write(tmp_path / "d.csv", lead_rows(10)), company=company, options={"dry_run": True})
     async with pool.acquire() as conn:
-        from services.rollback import create_rollback_job
+        from services.jobs.rollback import create_rollback_job
 
         with pytest.raises(JobStateError, match="nothing to roll back"):
             await create_rollback_job(conn, company, dry["id"], force=False)
@@ -260,10 +261,10 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
     from schemas import avro
     from schemas.models import get_model
     from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS
-    from services import storage
-    from services.kafka_io import publish
-    from services.pipeline import reader_limits
-    from services.splitter import open_import, split_rows
+    from services.core import storage
+    from services.core.kafka_io import publish
+    from services.ingest.reader_limits import reader_limits
+    from services.ingest.splitter import open_import, split_rows
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
     path = write(tmp_path / "half.csv", lead_rows(2000))
@@ -345,7 +346,7 @@ async def test_a_job_whose_runner_died_is_started_again(
 ) -> None:
     """A running job whose heartbeat stopped (its worker died mid-run; nothing on Kafka will start it
     again, since runs acknowledge their start request when they start) is started again and completes."""
-    from services import storage
+    from services.core import storage
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
     job: dict[str, Any] = {"id": job_id, "company_id": company, "job_type": job_type, "target_model": "lead",
@@ -367,7 +368,7 @@ async def test_a_job_whose_runner_died_is_started_again(
 
 async def write_leads(pool: asyncpg.Pool, company: str, n: int) -> None:
     from schemas.models import get_model
-    from services.cleaning import match_key
+    from services.cleansing.cleaning import match_key
 
     lead = get_model("lead")
     async with pool.acquire() as conn:
@@ -382,9 +383,9 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
 ) -> None:
     """Its start request delivered again while the first run still works (a frozen worker, then the
     stall check): both runs revert chunks, each record once, no conflict is invented, one ending."""
-    from services.db import connect_pool
-    from services.pipeline import Resources
-    from services.rollback import create_rollback_job, run_rollback_request
+    from services.core.db import connect_pool
+    from services.apply.pipeline import Resources
+    from services.jobs.rollback import create_rollback_job, run_rollback_request
 
     company = str(uuid.uuid4())
     await run_import(write(tmp_path / "seed.csv", lead_rows(3000, title="Engineer")), company=company)

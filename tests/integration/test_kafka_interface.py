@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 
 from schemas import avro
-from services import storage, uploads
-from services.settings import Settings
+from services.core import storage
+from services.ingest import uploads
+from services.core.settings import Settings
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_import_pipeline import final_status_events
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bench.load import api_process, run_load
-from services.settings import PROJECT_ROOT, Settings
+from services.core.settings import PROJECT_ROOT, Settings
 from tests.datagen import expected
 from tests.integration.test_import_pipeline import stored_state
 

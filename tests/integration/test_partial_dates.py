@@ -16,9 +16,9 @@ import openpyxl
 import orjson
 import pytest
 
-from services import storage
+from services.core import storage
 from services.exports import submit_export
-from services.settings import Settings
+from services.core.settings import Settings
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import crmio
 

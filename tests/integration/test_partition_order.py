@@ -20,12 +20,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas import avro
 from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS, JOB_REQUESTS
-from services import jobs, storage
-from services.cli import _migrate
-from services.kafka_io import publish
-from services.pipeline import reader_limits
-from services.settings import Settings
-from services.splitter import open_import, split_rows
+from services.jobs import repository as jobs
+from services.core import storage
+from services.cli.main import _migrate
+from services.core.kafka_io import publish
+from services.ingest.reader_limits import reader_limits
+from services.core.settings import Settings
+from services.ingest.splitter import open_import, split_rows
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_job_control import leads, write
 from tests.integration.test_kafka_interface import publish_request, stored_csv

@@ -13,10 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import avro
 from schemas.models import get_model
-from services import storage
-from services.pipeline import reader_limits
-from services.settings import Settings
-from services.splitter import open_import, split_rows
+from services.core import storage
+from services.ingest.reader_limits import reader_limits
+from services.core.settings import Settings
+from services.ingest.splitter import open_import, split_rows
 from tests.datagen import make_leads, write_csv
 from tests.integration.test_import_pipeline import stored_state
 

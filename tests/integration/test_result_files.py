@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from services.result_files import open_result
 from services.result_files.issues import ISSUE_COLUMNS
 from services.result_files.writers import ERROR_FILL, WARNING_FILL
-from services.settings import Settings
+from services.core.settings import Settings
 from tests.integration.test_api import api_settings, base_url, client, new_company, wait_final  # noqa: F401 - fixtures
 from tests.integration.test_cli import crmio
 

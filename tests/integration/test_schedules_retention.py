@@ -13,8 +13,9 @@ import asyncpg
 import orjson
 import pytest
 
-from services import schedules, storage
-from services.settings import Settings
+from services.jobs import schedules
+from services.core import storage
+from services.core.settings import Settings
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_cli import crmio
 from tests.integration.test_job_control import lead_rows, leads, write

@@ -22,9 +22,9 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services import stack
-from services.errors import StackError
-from services.settings import Settings
+from stack import local as stack
+from services.core.errors import StackError
+from services.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

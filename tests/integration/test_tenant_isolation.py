@@ -12,8 +12,8 @@ import asyncpg
 import orjson
 import pytest
 
-from services.db import set_tenant
-from services.settings import Settings
+from services.core.db import set_tenant
+from services.core.settings import Settings
 from tests.integration.test_cli import crmio
 from tests.integration.test_job_control import lead_rows, write
 

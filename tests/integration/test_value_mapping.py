@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.picklists import new_value_name
+from services.cleansing.picklists import new_value_name
 from tests.integration.test_api import (  # noqa: F401 - fixtures shared with the API tests
     Company, api_settings, base_url, client, new_company, upload, wait_final,
 )

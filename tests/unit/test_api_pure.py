@@ -10,13 +10,13 @@ import orjson
 import pytest
 
 from schemas.models import LEAD
-from services import keys
+from services.jobs import keys
 from services.api.errors_csv import csv_lines, error_columns, error_row, neutralize
-from services.api.job_queries import progress_document
+from services.jobs.queries import progress_document
 from services.api.sse import format_event
-from services.errors import UnsupportedFileType
-from services.readers import ReaderLimits
-from services.uploads import accept_file, inspect_file, new_upload_path, suggestions
+from services.core.errors import UnsupportedFileType
+from services.ingest.readers import ReaderLimits
+from services.ingest.uploads import accept_file, inspect_file, new_upload_path, suggestions
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import InputFileError
-from services.readers import ReaderLimits
+from services.core.errors import InputFileError
+from services.ingest.readers import ReaderLimits
 from tests.calamine_oracle import Table, calamine_table, crmio_table
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "peer" / "calamine-tests"

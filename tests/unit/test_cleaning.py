@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from schemas.models import ACCOUNT, CONTACT, LEAD, Field, TargetModel
-from services.cleaning import (
+from services.cleansing.cleaning import (
     CLEANERS,
     CleanedRecord,
     CleanOptions,
@@ -20,7 +20,7 @@ from services.cleaning import (
     match_key,
     validate_rules,
 )
-from services.errors import ValidationRulesError
+from services.core.errors import ValidationRulesError
 
 MDY = CleanOptions(date_order="MDY")
 DMY = CleanOptions(date_order="DMY")

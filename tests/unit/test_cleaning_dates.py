@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from schemas.models import get_model
-from services.cleaning import (
+from services.cleansing.cleaning import (
     CleanOptions,
     Invalid,
     PartialDate,
@@ -19,7 +19,7 @@ from services.cleaning import (
     excel_serial_date,
 )
 from services.exports.writers import render_value
-from services.validation import text_form
+from services.cleansing.validation import text_form
 
 ACCOUNT = get_model("account")
 FOUNDED = ACCOUNT.by_name["founded_date"]
@@ -191,7 +191,7 @@ def test_a_record_keeps_partial_dates_and_rules_see_what_was_written() -> None:
 
 
 def _rows(*values: str | None, first: int = 1) -> list:
-    from services.apply import SourceRow
+    from services.apply.batch import SourceRow
 
     cleaner = RecordCleaner(ACCOUNT)
     rows = []
@@ -202,7 +202,7 @@ def _rows(*values: str | None, first: int = 1) -> list:
 
 
 def test_created_records_carry_the_precision_of_their_partial_dates() -> None:
-    from services.apply import plan_batch
+    from services.apply.batch import plan_batch
 
     plan = plan_batch("create_new", _rows("1990", "2024-03", "2024-03-04", None), {})
     inserted = list(plan.inserts.values())
@@ -211,7 +211,7 @@ def test_created_records_carry_the_precision_of_their_partial_dates() -> None:
 
 
 def test_updates_merge_precision_a_full_date_clears_it_and_before_images_hold_dates() -> None:
-    from services.apply import plan_batch
+    from services.apply.batch import plan_batch
 
     stored = {"name:acme": {"id": "r1", "version": 3, "match_key": "name:acme", "name": "Acme",
                             "founded_date": dt.date(1990, 1, 1), "date_precision": {"founded_date": "year"}}}
@@ -234,9 +234,9 @@ def test_updates_merge_precision_a_full_date_clears_it_and_before_images_hold_da
 
 
 def test_the_preview_shows_a_partial_date_as_written(tmp_path) -> None:
-    from services import uploads
+    from services.ingest import uploads
     from services.api.http import OrjsonResponse
-    from services.readers.base import ReaderLimits
+    from services.ingest.readers.base import ReaderLimits
 
     path = tmp_path / "accounts.csv"
     path.write_text("Name,Founded\nAcme,1990\nBeta,March 2024\nGamma,2024-03-04\nDelta,45292\n", encoding="utf-8")

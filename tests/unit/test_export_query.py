@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from schemas.models import get_model
-from services.errors import CrmioError
+from services.core.errors import CrmioError
 from services.exports.query import ExportError, build_query, check_filters, check_sort, export_fields
 from services.exports.runner import export_spec
 

@@ -14,7 +14,8 @@ import pypdf
 import pytest
 
 from schemas.models import get_model
-from services.exports.writers import EXTENSIONS, ExportMeta, neutralize, open_writer, render_value
+from services.exports.formats import open_writer
+from services.exports.writers import EXTENSIONS, ExportMeta, neutralize, render_value
 
 CONTACT = get_model("contact")
 FIELDS = [CONTACT.field(n) for n in ("first_name", "last_name", "email", "phone", "birthdate", "do_not_call", "description")]

@@ -8,8 +8,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from services.errors import UnsupportedFileType
-from services.filetype import check_file, detect_format
+from services.core.errors import UnsupportedFileType
+from services.ingest.filetype import check_file, detect_format
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from schemas.models import get_model
-from services import uploads
-from services.cleaning import CleanOptions
-from services.errors import CrmioError, InputFileError
-from services.filetype import check_file
-from services.readers import ReaderLimits
-from services.splitter import open_import
+from services.ingest import uploads
+from services.cleansing.cleaning import CleanOptions
+from services.core.errors import CrmioError, InputFileError
+from services.ingest.filetype import check_file
+from services.ingest.readers import ReaderLimits
+from services.ingest.splitter import open_import
 from tests.hostile import CASES, LIMITS, Case, mapping_for, message_matches
 
 LEAD = get_model("lead")
@@ -103,8 +103,8 @@ def test_the_import_path_refuses_the_same_way(case: Case, tmp_path: Path) -> Non
 
 
 def test_defusedxml_is_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.errors import ConfigurationError
-    from services.readers import check_xml_safety
+    from services.core.errors import ConfigurationError
+    from services.ingest.readers import check_xml_safety
 
     check_xml_safety()
     monkeypatch.setitem(sys.modules, "defusedxml.ElementTree", None)

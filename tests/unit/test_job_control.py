@@ -8,12 +8,12 @@ from collections import Counter
 
 import pytest
 
-from services.admission import Pending, choose
-from services.error_policy import ErrorPolicy, breach, parse_policy, policy_options
-from services.errors import ValidationRulesError
-from services.limits import CompanyLimits
-from services.rollback import LedgerItem, plan_rollback
-from services.schedules import ScheduleError, check_definition, next_run
+from services.jobs.admission import Pending, choose
+from services.jobs.error_policy import ErrorPolicy, breach, parse_policy, policy_options
+from services.core.errors import ValidationRulesError
+from services.jobs.limits import CompanyLimits
+from services.jobs.rollback import LedgerItem, plan_rollback
+from services.jobs.schedules import ScheduleError, check_definition, next_run
 
 A, B = "a", "b"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services import pipeline
-from services.pipeline import LaneApplier
+from services.apply import pipeline
+from services.apply.pipeline import LaneApplier
 
 
 @pytest.fixture

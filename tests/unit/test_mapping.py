@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from schemas.models import ACCOUNT, CONTACT, LEAD
-from services.errors import MappingError
-from services.mapping import (
+from services.core.errors import MappingError
+from services.ingest.mapping import (
     CompiledMapping,
     Suggestion,
     check_mapping,

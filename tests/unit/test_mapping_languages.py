@@ -10,18 +10,18 @@ import pytest
 
 from schemas.header_words import HEADER_WORDS, LANGUAGES, NOT_A_FIELD
 from schemas.models import ACCOUNT, CONTACT, LEAD, MODELS, TargetModel
-from services.column_sniffing import column_samples, mapping_flags, peek_rows, sample_file, sniff_column
-from services.errors import InputFileError
-from services.mapping import (
+from services.ingest.column_sniffing import column_samples, mapping_flags, peek_rows, sample_file, sniff_column
+from services.core.errors import InputFileError
+from services.ingest.mapping import (
     DEFAULT_CONFIDENCE,
     Suggestion,
     default_mapping,
     normalize_header,
     suggest_mapping,
 )
-from services.readers import ReaderLimits
-from services.readers.base import RawRow
-from services.splitter import open_import, split_rows
+from services.ingest.readers import ReaderLimits
+from services.ingest.readers.base import RawRow
+from services.ingest.splitter import open_import, split_rows
 
 # ----------------------------------------------------------------- headers, seven languages
 
@@ -337,7 +337,7 @@ def test_years_in_a_phone_column_are_named() -> None:
 
 def test_flags_follow_the_cleaners_not_a_list() -> None:
     # Whatever the date cleaner accepts is no flag; what it refuses is (its verdict, not ours).
-    from services.cleaning import Invalid, cleaner_for
+    from services.cleansing.cleaning import Invalid, cleaner_for
 
     cleaner = cleaner_for(ACCOUNT.by_name["founded_date"])
     years = ["1990", "2001", "1875"]

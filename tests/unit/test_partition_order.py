@@ -1,7 +1,7 @@
 """Events of a guarded topic are admitted only in offset order per partition, and a partition whose
-last events were passed over is noticed (services.partition_order)."""
+last events were passed over is noticed (services.apply.partition_order)."""
 
-from services.partition_order import PartitionOrder
+from services.apply.partition_order import PartitionOrder
 
 T = "crm.import.records"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from services.apply import SourceRow, plan_batch
-from services.cleaning import CleanedRecord, Issue
+from services.apply.batch import SourceRow, plan_batch
+from services.cleansing.cleaning import CleanedRecord, Issue
 
 
 def row(n: int, email: str | None, title: str | None = None, *, error: bool = False) -> tuple[SourceRow, CleanedRecord]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.progress import counters, exact_counters, fold, ready_to_finish, status_event
+from services.aggregate.progress import counters, exact_counters, fold, ready_to_finish, status_event
 
 
 def batch(outcomes: list[str]) -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import FileTooLarge, InputFileError
-from services.readers import RawRow, ReaderLimits, open_table
+from services.core.errors import FileTooLarge, InputFileError
+from services.ingest.readers import RawRow, ReaderLimits, open_table
 
 SPECTRUM = Path("/work/shared/peer/csv-spectrum")
 if not SPECTRUM.is_dir():  # a checkout keeps shared/ beside the repository

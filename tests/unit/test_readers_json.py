@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.errors import FileTooLarge, InputFileError
-from services.readers import RawRow, ReaderLimits, open_table
-from services.readers.json_reader import HEADER_SAMPLE
+from services.core.errors import FileTooLarge, InputFileError
+from services.ingest.readers import RawRow, ReaderLimits, open_table
+from services.ingest.readers.json_reader import HEADER_SAMPLE
 
 
 def read_all(tmp_path: Path, data: bytes, name: str = "in.json", **kwargs: object) -> tuple[list[str], list[RawRow]]:

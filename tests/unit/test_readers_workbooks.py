@@ -10,11 +10,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from services.errors import InputFileError
-from services.filetype import check_file
-from services.readers import ReaderLimits, open_table
-from services.readers.cellvalue import format_kind, serial_text, unescape_ooxml
-from services.readers.refusals import EncryptedWorkbook, SheetTooLargeToHold
+from services.core.errors import InputFileError
+from services.ingest.filetype import check_file
+from services.ingest.readers import ReaderLimits, open_table
+from services.ingest.readers.cellvalue import format_kind, serial_text, unescape_ooxml
+from services.ingest.readers.refusals import EncryptedWorkbook, SheetTooLargeToHold
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "peer" / "calamine-tests"
 
@@ -198,7 +198,7 @@ def test_damaged_xls_sheet_is_typed_and_read_by_calamine_instead(
     import xlrd.sheet
     import xlwt
 
-    from services.readers.xls_reader import DamagedXls, XlsReader
+    from services.ingest.readers.xls_reader import DamagedXls, XlsReader
 
     book = xlwt.Workbook()
     sheet = book.add_sheet("S")
@@ -325,7 +325,7 @@ def test_ods_error_cell_is_named_not_read_as_its_stale_number(tmp_path: Path) ->
 
 
 def _biff12_records(data: bytes) -> list[tuple[int, bytes]]:
-    from services.readers.held_extent import _varint
+    from services.ingest.readers.held_extent import _varint
 
     out, pos = [], 0
     while pos < len(data):

@@ -10,10 +10,10 @@ from xml.sax.saxutils import escape
 import openpyxl
 import pytest
 
-from services.errors import FileTooLarge, InputFileError, UnsupportedFileType
-from services.readers import RawRow, ReaderLimits, open_table
-from services.readers import xlsx_strings
-from services.readers.xlsx_sheet import format_number
+from services.core.errors import FileTooLarge, InputFileError, UnsupportedFileType
+from services.ingest.readers import RawRow, ReaderLimits, open_table
+from services.ingest.readers import xlsx_strings
+from services.ingest.readers.xlsx_sheet import format_number
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services import stack
-from services.errors import StackError
-from services.settings import Settings
+from stack import local as stack
+from services.core.errors import StackError
+from services.core.settings import Settings
 
 
 def _props(text: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from services.settings import PROJECT_ROOT, Settings
+from services.core.settings import PROJECT_ROOT, Settings
 from tests.integration.test_api import Company, Server, new_company
 
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"

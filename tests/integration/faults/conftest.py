@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from services.kafka_io import ensure_topics
-from services.settings import Settings
+from services.core.kafka_io import ensure_topics
+from services.core.settings import Settings
 from tests.integration.conftest import start_worker, stop_worker
 
 SESSION_TIMEOUT_S = 8.0

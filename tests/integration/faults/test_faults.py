@@ -22,11 +22,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services import stack
-from services.db import connect_pool
-from services.kafka_io import producer
-from services.settings import Settings
-from services.submit import submit_import
+from stack import local as stack
+from services.core.db import connect_pool
+from services.core.kafka_io import producer
+from services.core.settings import Settings
+from services.ingest.submit import submit_import
 from tests.datagen import LeadFile, expected, make_leads, write_csv
 from tests.integration.faults.conftest import RESULTS, SESSION_TIMEOUT_S, Workers
 from tests.integration.test_import_pipeline import seed, stored_state
@@ -234,7 +234,7 @@ async def test_import_survives(
 
 
 def _gaps_read_again(workers: Workers) -> int:
-    """Partitions a worker sought back because an event arrived after a gap (services/partition_order.py)."""
+    """Partitions a worker sought back because an event arrived after a gap (services/apply/partition_order.py)."""
     return sum(log.read_text(errors="replace").count("an event arrived after a gap")
                for log in workers.logs.glob("worker*.log"))
 
@@ -251,8 +251,8 @@ async def test_an_export_survives_its_worker_being_killed(fault_topics: Settings
     import pypdf
 
     from schemas.models import get_model
-    from services import storage
-    from services.cleaning import match_key
+    from services.core import storage
+    from services.cleansing.cleaning import match_key
     from services.exports import submit_export
 
     settings = fault_topics
@@ -300,7 +300,7 @@ async def test_no_job_is_lost_while_workers_keep_joining_and_leaving(
     runs of a longer loop); test_partition_order.py makes it certain."""
     import random
 
-    from services import storage
+    from services.core import storage
     from tests.integration.test_job_control import lead_rows, write
     from tests.integration.test_kafka_interface import CSV, publish_request
 

@@ -1,0 +1,1 @@
+"""Results aggregated: counters per job, status events, the end of a job."""

@@ -1,0 +1,377 @@
+"""The import pipeline's steps as plain async functions the Faust agents call.
+
+- ``run_import_request``: a job request -> validated file and mapping -> record-batch events.
+- ``prepare_events`` + ``apply_prepared``: record-batch events -> cleansed rows -> one transaction
+  per job -> import-result events; ``SequentialApplier`` overlaps the two across batches.
+Neither raises for bad data: refusals become a 'failed' result, bad rows become failed outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.jobs import repository as jobs
+from services.core import storage
+from services.ingest import uploads
+from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
+from services.cleansing.cleaning import RecordCleaner
+from services.cleansing.job_values import job_cleaner
+from services.core.db import is_transient, tenant, with_retry
+from services.jobs.error_policy import parse_policy, policy_options
+from services.core.errors import CrmioError
+from services.ingest.filetype import check_file
+from services.jobs.limits import CompanyLimits, company_limits
+from services.core.settings import Settings
+from services.aggregate.progress import exact_counters
+from services.ingest.split_process import split_in_child
+
+__all__ = [
+    "Resources",
+    "JobContexts",
+    "record_request",
+    "run_import_request",
+    "PreparedJobRows",
+    "prepare_events",
+    "apply_prepared",
+    "SequentialApplier",
+    "LaneApplier",
+    "result_event",
+    "job_from_request",
+    "now_ms",
+    "exact_when_complete",
+]
+
+log = logging.getLogger(__name__)
+
+SendResult = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+SPLIT_ATTEMPTS = 5
+# A JobRequest's file_path may name an upload of the HTTP API as "upload:<upload id>".
+UPLOAD_REF = "upload:"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    pool: asyncpg.Pool     # the service role: every use scoped to one company (services.core.db.tenant)
+    system: asyncpg.Pool   # the owner role: cross-company tasks only (admission, schedules, retention)
+
+
+def result_event(job_id: str, company_id: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {"job_id": job_id, "company_id": company_id, "kind": kind, "at": now_ms(), **extra}
+
+
+def job_from_request(req: dict[str, Any]) -> dict[str, Any]:
+    """The job row a request event describes (for requests published by other systems)."""
+    return {
+        "id": req["job_id"],
+        "company_id": req["company_id"],
+        "job_type": req["job_type"],
+        "target_model": req["target_model"],
+        "file_format": req["file_format"],
+        "file_path": req["file_path"],
+        "field_mapping": req.get("field_mapping"),
+        "validation_rules": orjson.loads(req["validation_rules"]) if req.get("validation_rules") else None,
+        "duplicate_handling": req.get("duplicate_handling") or "skip",
+        "created_by_user_id": req.get("created_by_user_id"),
+        "original_filename": req.get("original_filename"),
+        **_options_and_values(req.get("options")),
+    }
+
+
+def _options_and_values(options_json: str | None) -> dict[str, Any]:
+    # The request event carries a job's value_mapping inside its options (no schema change for
+    # other systems); the job row keeps it in its own column, beside field_mapping.
+    options = orjson.loads(options_json) if options_json else {}
+    value_mapping = options.pop("value_mapping", None) if isinstance(options, dict) else None
+    return {"options": options, "value_mapping": value_mapping}
+
+
+class JobContexts:
+    """Per-job apply context (model, cleaner, duplicate mode), loaded once per worker from the job row."""
+
+    def __init__(self, res: Resources, size: int = 256) -> None:
+        self._res = res
+        self._cache: OrderedDict[str, JobContext | None] = OrderedDict()
+        self._size = size
+
+    async def get(self, company_id: str, job_id: str) -> JobContext | None:
+        if job_id in self._cache:
+            self._cache.move_to_end(job_id)
+            return self._cache[job_id]
+
+        async def load() -> tuple[asyncpg.Record | None, RecordCleaner | None]:
+            async with tenant(self._res.pool, company_id) as conn:
+                row = await jobs.get_job(conn, company_id, job_id)
+                if row is None:
+                    return None, None
+                return row, await job_cleaner(conn, company_id, row, self._res.settings, started=True)
+
+        row, cleaner = await with_retry(load, what=f"loading job {job_id}")
+        ctx = None
+        if row is not None and cleaner is not None:
+            ctx = JobContext(
+                job_id=job_id,
+                company_id=company_id,
+                model=cleaner.model,
+                duplicate_handling=row["duplicate_handling"],
+                cleaner=cleaner,
+                partitions=self._res.settings.record_partitions,
+                dry_run=bool(row["options"].get("dry_run")),
+            )
+        self._cache[job_id] = ctx
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return ctx
+
+
+async def record_request(res: Resources, req: dict[str, Any]) -> None:
+    """Create the pending job row a request describes, unless it exists (the API and CLI create it first)."""
+    company_id = req["company_id"]
+
+    async def insert() -> None:
+        async with tenant(res.pool, company_id) as conn:
+            job = {**job_from_request(req), "queue": res.settings.topic_prefix}
+            if job["job_type"] == "import":
+                try:
+                    job["options"] = policy_options(job["options"])
+                except CrmioError:
+                    pass  # kept as sent: the job fails with the policy's error when it starts
+            if job["file_path"].startswith(UPLOAD_REF):  # another system names an API upload
+                upload = await uploads.get_upload(conn, company_id, job["file_path"][len(UPLOAD_REF):])
+                if upload is not None:
+                    job["file_path"] = upload["stored_path"]
+                    job["original_filename"] = job["original_filename"] or upload["original_filename"]
+            await jobs.insert_job(conn, job)
+
+    await with_retry(insert, what=f"recording job {req['job_id']}")
+
+
+async def run_import_request(res: Resources, req: dict[str, Any], send_result: SendResult) -> None:
+    """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
+    job_id, company_id = req["job_id"], req["company_id"]
+
+    async def load() -> tuple[asyncpg.Record | None, CompanyLimits]:
+        async with tenant(res.pool, company_id) as conn:
+            return await jobs.get_job(conn, company_id, job_id), await company_limits(conn, res.settings, company_id)
+
+    job, limits = await with_retry(load, what=f"loading job {job_id}")
+    if job is None or job["job_status"] in jobs.FINAL_STATUSES:
+        return  # replayed request of a finished job
+    await send_result(result_event(job_id, company_id, "started"))
+    settings = res.settings
+    async def build_cleaner() -> RecordCleaner:
+        async with tenant(res.pool, company_id) as conn:
+            return await job_cleaner(conn, company_id, job, settings)
+
+    try:
+        # The apply agent builds this cleaner for every batch: refuse bad rules, options or value maps now.
+        model = (await with_retry(build_cleaner, what=f"checking job {job_id}")).model
+        parse_policy(job["options"].get("error_policy"))
+        display = job["original_filename"] or job["file_path"]
+        path = storage.resolve(settings.storage_dir, company_id, job["file_path"])
+        fmt = await asyncio.to_thread(check_file, path, job["file_format"], display)
+    except (CrmioError, ValueError) as exc:
+        await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
+        return
+
+    # The split process opens the file and settles the mapping (refusing an unusable one before
+    # it sends a row): opening it here too would parse a workbook's strings twice.
+    job_spec = {
+        "id": job_id, "company_id": company_id, "target_model": model.name, "file_format": fmt,
+        "display_name": display, "field_mapping": job["field_mapping"], "options": job["options"],
+        "max_rows": limits.max_rows,
+    }
+    for attempt in range(1, SPLIT_ATTEMPTS + 1):
+        try:
+            total = await split_in_child(settings, job_spec, path)
+            break
+        except CrmioError as exc:  # the file itself: final
+            log.warning("import %s stopped while reading: %s", job_id, exc)
+            await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - broker or process trouble: splitting again is harmless
+            log.warning("import %s: split attempt %d failed: %r", job_id, attempt, exc)
+            if attempt == SPLIT_ATTEMPTS:
+                await send_result(result_event(
+                    job_id, company_id, "failed",
+                    message=f"could not read the file into the pipeline after {attempt} attempts: {exc}",
+                ))
+                return
+            await asyncio.sleep(min(2**attempt, 30))
+    await send_result(result_event(job_id, company_id, "split_done", total=total))
+
+
+def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
+    fields = event["fields"]
+    problems = event.get("problems") or {}
+    rows = []
+    for number, *values in zip(event["numbers"], *event["columns"]):
+        rows.append(SourceRow(number, dict(zip(fields, values)), problems.get(str(number))))
+    if not fields:  # a file mapped to nothing still has rows
+        rows = [SourceRow(n, {}, problems.get(str(n))) for n in event["numbers"]]
+    return rows
+
+
+async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult | None:
+    async def whole() -> BatchResult | None:
+        async with tenant(res.pool, ctx.company_id) as conn:
+            return await apply_rows(conn, ctx, fields, cleaned)
+
+    try:
+        return await with_retry(whole, what=f"applying {len(cleaned)} rows of job {ctx.job_id}")
+    except Exception as exc:  # noqa: BLE001 - non-transient: isolate the rows the database refuses
+        log.warning("job %s: batch refused (%s); applying row by row", ctx.job_id, exc)
+    result = BatchResult()
+    for pair in cleaned:
+        async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult | None:
+            async with tenant(res.pool, ctx.company_id) as conn:
+                try:
+                    return await apply_rows(conn, ctx, fields, [pair])
+                except Exception as exc:  # noqa: BLE001
+                    if is_transient(exc):
+                        raise
+                    return await record_failures(conn, ctx, [pair[0]], f"{type(exc).__name__}: {exc}")
+
+        part = await with_retry(one, what=f"applying row {pair[0].number} of job {ctx.job_id}")
+        if part is None:
+            return None  # cancelled meanwhile
+        result.numbers += part.numbers
+        result.outcomes += part.outcomes
+        result.errors.update(part.errors)
+        result.replayed += part.replayed
+        if part.stop:
+            result.stop = part.stop
+            return result
+    return result
+
+
+async def _stop_job(res: Resources, ctx: JobContext, message: str) -> None:
+    async def stop() -> None:
+        async with tenant(res.pool, ctx.company_id) as conn:
+            await jobs.end_job_now(conn, ctx.company_id, ctx.job_id, "failed", message)
+
+    await with_retry(stop, what=f"stopping job {ctx.job_id}")
+
+
+@dataclass
+class PreparedJobRows:
+    ctx: JobContext
+    fields: tuple[str, ...]
+    cleaned: Cleaned
+
+
+async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) -> list[PreparedJobRows]:
+    """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
+    which needs no database state and so can run while the previous batch is being written."""
+    by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
+    for event in events:
+        _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
+        rows.extend(_rows_of(event))
+    prepared = []
+    for job_id, (company_id, fields, rows) in by_job.items():
+        if len({r.number for r in rows}) < len(rows):
+            # The same event delivered twice in one take (after a rebalance): one copy of each row is
+            # enough, and two in one transaction would make the database refuse the whole batch.
+            seen: set[int] = set()
+            rows = [r for r in rows if not (r.number in seen or seen.add(r.number))]
+        ctx = await contexts.get(company_id, job_id)
+        if ctx is None:
+            log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
+            continue
+        prepared.append(PreparedJobRows(ctx, fields, clean_rows(ctx, rows)))
+    return prepared
+
+
+async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> list[dict[str, Any]]:
+    """One transaction per job; returns one result event per job. Never raises for bad data."""
+    results = []
+    for p in prepared:
+        r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
+        if r is None:
+            continue  # the job was cancelled: its remaining rows are dropped, unapplied
+        results.append(result_event(
+            p.ctx.job_id, p.ctx.company_id, "batch",
+            numbers=r.numbers, outcomes=r.outcomes, errors=r.errors, replayed=r.replayed,
+        ))
+        if r.stop:
+            await _stop_job(res, p.ctx, r.stop)
+            # Reported like a cancel: the aggregator reads the job's final state after every earlier result.
+            results.append(result_event(p.ctx.job_id, p.ctx.company_id, "cancelled", message=r.stop))
+    return results
+
+
+class SequentialApplier:
+    """Applies prepared batches one transaction at a time, in arrival order, while the caller
+    prepares the next batch; ``on_done`` (send results, then acknowledge) runs after each commit."""
+
+    def __init__(self, res: Resources) -> None:
+        self._res = res
+        self._inflight: asyncio.Task[None] | None = None
+
+    async def submit(
+        self, prepared: list[PreparedJobRows], on_done: Callable[[list[dict[str, Any]]], Awaitable[None]]
+    ) -> None:
+        await self.drain()  # rows of the next batch may duplicate rows of this one: keep the order
+
+        async def run() -> None:
+            await on_done(await apply_prepared(self._res, prepared))
+
+        self._inflight = asyncio.create_task(run())
+
+    async def drain(self) -> None:
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            await task
+
+    def cancel(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+
+
+class LaneApplier:
+    """Independent sequential lanes, one per group of record partitions.
+
+    A duplicate-match key always travels on one partition, so batches of different partitions
+    never touch the same records: their transactions may run at the same time, and while the
+    database works on one lane the event loop prepares another.
+    """
+
+    def __init__(self, res: Resources, lanes: int) -> None:
+        self._lanes = [SequentialApplier(res) for _ in range(max(1, lanes))]
+
+    def lane(self, partition: int) -> SequentialApplier:
+        return self._lanes[partition % len(self._lanes)]
+
+    async def drain(self) -> None:
+        for lane in self._lanes:
+            await lane.drain()
+
+    def cancel(self) -> None:
+        for lane in self._lanes:
+            lane.cancel()
+
+
+async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:
+    """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
+    async def count() -> dict[str, int]:
+        async with tenant(res.pool, progress["company_id"]) as conn:
+            return await jobs.ledger_counts(conn, progress["company_id"], progress["job_id"])
+
+    ledger = await with_retry(count, what=f"counting job {progress['job_id']}")
+    c = exact_counters(ledger, progress["total"])
+    return c if c["processed"] >= (progress["total"] or 0) else None

@@ -1,0 +1,43 @@
+"""The cleaner of an import job: its rules and options, the company's picklists and the job's value decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from schemas.models import get_model
+from services.cleansing.cleaning import CleanOptions, RecordCleaner
+from services.cleansing.picklist_store import field_picklists, value_memory
+from services.cleansing.picklists import value_policies
+from services.core.settings import Settings
+
+__all__ = ["clean_options", "job_cleaner"]
+
+
+def clean_options(options: Mapping[str, Any], settings: Settings) -> CleanOptions:
+    """The job's cleansing options (ValidationRulesError names a bad date_order or phone_region)."""
+    return CleanOptions(
+        date_order=options.get("date_order") or settings.default_date_order,
+        phone_region=options.get("phone_region") or settings.default_phone_region,
+    )
+
+
+async def job_cleaner(
+    conn: asyncpg.Connection, company_id: str, job: Mapping[str, Any], settings: Settings, started: bool = False
+) -> RecordCleaner:
+    """The cleaner every row of ``job`` (a job row, or a preview's equivalent) goes through.
+
+    Raises ValidationRulesError or ValueMappingError for rules, options or value maps that do not
+    fit; once the job has ``started`` (was checked), picklist changes since do not refuse it.
+    """
+    model = get_model(job["target_model"])
+    options = job.get("options") or {}
+    fields = await field_picklists(conn, company_id, model)
+    suggest = bool(options.get("accept_suggestions"))
+    memory = await value_memory(conn, company_id) if suggest else None
+    strict = bool(options.get("strict"))
+    policies = value_policies(fields, job.get("value_mapping"), options.get("unknown_values"),
+                              strict=strict, suggest=suggest, memory=memory, started=started)
+    return RecordCleaner(model, job.get("validation_rules"), clean_options(options, settings), policies, strict)

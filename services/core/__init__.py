@@ -1,0 +1,1 @@
+"""What every stage shares: settings, error types, the database pool, file storage, the Kafka producer, partition routing."""

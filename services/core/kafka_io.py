@@ -1,0 +1,76 @@
+"""Plain aiokafka access for processes that are not Faust workers (CLI, API, tests): topics and producing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from schemas import avro
+from schemas.topics import TOPICS, TopicSpec
+from services.core.errors import StackError
+from services.core.settings import Settings
+
+__all__ = ["ensure_topics", "producer", "publish", "partitions_of"]
+
+
+def partitions_of(settings: Settings, spec: TopicSpec) -> int:
+    return settings.record_partitions if spec.partitions == "records" else settings.job_partitions
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create crmio's topics that do not exist yet (compacted where declared); returns those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise StackError(
+            f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with `crmio stack up` "
+            "or set CRMIO_KAFKA_BOOTSTRAP"
+        ) from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=settings.topic(spec.name),
+                num_partitions=partitions_of(settings, spec),
+                replication_factor=1,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in TOPICS
+            if settings.topic(spec.name) not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    try:
+        await asyncio.wait_for(p.start(), timeout=30)
+    except (KafkaConnectionError, asyncio.TimeoutError) as exc:
+        await p.stop()
+        raise StackError(
+            f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with `crmio stack up`"
+        ) from exc
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+async def publish(p: AIOKafkaProducer, settings: Settings, spec: TopicSpec, key: str, value: dict[str, Any]) -> None:
+    """Send one Avro event and wait until the broker has it."""
+    await p.send_and_wait(settings.topic(spec.name), avro.encode(spec.schema, value), key=key.encode())

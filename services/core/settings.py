@@ -1,0 +1,140 @@
+"""The one typed, frozen settings object. The environment (CRMIO_*) is read here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMIO_", frozen=True, extra="ignore")
+
+    # --- infrastructure -------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # The service's role: row-level security scopes it to the company of each transaction.
+    database_url: SecretStr = SecretStr("postgresql://crmio_app:crmio_app@127.0.0.1:55432/crmio")
+    # The owner (BYPASSRLS): migrations and the cross-company tasks (admission, schedules,
+    # retention, API-key lookup, metrics, operator commands).
+    system_database_url: SecretStr = SecretStr("postgresql://crmio:crmio@127.0.0.1:55432/crmio")
+    # Where the local stack keeps its state (PostgreSQL cluster, Kafka data, logs, pid files).
+    state_dir: Path = PROJECT_ROOT / "var"
+    # Uploaded and exported files live here, one folder per company.
+    storage_dir: Path = PROJECT_ROOT / "var" / "storage"
+    # Resolved Kafka jars are cached here across clones.
+    cache_dir: Path = Path.home() / ".cache" / "crmio"
+    kafka_version: str = "3.9.1"
+    kafka_heap: str = "-Xms256m -Xmx768m"
+    stack_start_timeout_s: float = 120.0
+
+    # --- Faust worker ---------------------------------------------------------------------
+    app_id: str = "crmio"
+    # Prefix of every topic name; tests use a unique one per session.
+    topic_prefix: str = "crm"
+    record_partitions: int = 6
+    job_partitions: int = 3
+    worker_store: str = "memory://"
+    worker_log_level: str = "info"
+    # How long the group waits for a silent worker before its partitions go to the others (Faust's
+    # default); heartbeats go at a tenth of it.
+    worker_session_timeout_s: float = 60.0
+    db_pool_min: int = 1
+    db_pool_max: int = 6
+
+    # --- pipeline tuning -----------------------------------------------------------------
+    # Rows carried by one record event (a run of consecutive rows bound for one partition).
+    rows_per_event: int = 500
+    # Record events applied together in one PostgreSQL transaction.
+    events_per_batch: int = 16
+    batch_within_s: float = 0.2
+    # Transactions a worker runs at once, each for its own record partitions (see LaneApplier).
+    apply_lanes: int = 2
+    status_interval_s: float = 0.5
+
+    # --- limits --------------------------------------------------------------------------
+    max_file_bytes: int = 1024 * 1024 * 1024
+    max_rows: int = 5_000_000
+    max_columns: int = 500
+    max_field_bytes: int = 128 * 1024
+    max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    # Admission: running jobs per company (crm_company_settings may override) and in total;
+    # more wait as pending, first in first out.
+    max_concurrent_jobs_per_company: int = 2
+    max_running_jobs_total: int = 8
+    # Retention: job rows (with their ledger) and, separately, logs, uploads and job files.
+    job_retention_days: int = 90
+    log_retention_days: int = 30
+
+    # --- job control timers (every worker runs them; row locks make each action happen once) ---
+    admission_interval_s: float = 1.0
+    schedule_interval_s: float = 1.0
+    retention_check_interval_s: float = 600.0
+    # A running import whose file was read whole but whose rows stopped arriving this long, or a job
+    # whose runner's heartbeat is this old, is started again (services.jobs.admission.resume_stalled).
+    stall_resume_s: float = 30.0
+    # Admitted jobs one worker runs at once (splits, exports, rollbacks), and how often each touches
+    # its heartbeat.
+    worker_job_slots: int = 2
+    job_heartbeat_s: float = 5.0
+    # A record or job-request partition whose next event arrived after a gap is sought back to the gap,
+    # and again this often while it stays open: a seek can be overtaken by messages already fetched; one
+    # whose log ends past its handled offset with nothing moving this long is read again from there
+    # (services.apply.partition_order).
+    reread_missing_every_s: float = 1.0
+    stalled_partition_s: float = 5.0
+    # Rows a rollback reverts per transaction.
+    rollback_chunk_rows: int = 2_000
+
+    # Company the CLI acts for when --company is not given.
+    company_id: str | None = None
+
+    # --- behaviour defaults ---------------------------------------------------------------
+    default_phone_region: str = "US"
+    default_date_order: Literal["DMY", "MDY"] = "MDY"
+
+    # --- api ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Rows shown by an upload's inspection and, at most, by a preview.
+    preview_rows: int = 20
+    preview_rows_max: int = 200
+    # The preview's distinct values of each choice column: rows read at most, values listed at most.
+    value_scan_rows: int = 500_000
+    value_scan_distinct: int = 1000
+    # Rows an upload's inspection counts exactly; beyond it the count is an estimate.
+    upload_count_rows_max: int = 100_000
+    api_page_size_max: int = 500
+    # Server-sent events: how often a connection polls the job rows, and a keep-alive comment.
+    sse_poll_interval_s: float = 0.5
+    sse_keepalive_s: float = 15.0
+    # How long /readyz and the metrics' Kafka queries wait for an answer.
+    api_probe_timeout_s: float = 3.0
+
+    # --- exports ---
+    # Rows a PDF export may hold; more is refused with a clear error (a PDF is read, not processed).
+    pdf_max_rows: int = 100_000
+    # Rows fetched from the server-side cursor and handed to the writer thread at a time.
+    export_chunk_rows: int = 5_000
+
+    def dsn(self) -> str:
+        return self.database_url.get_secret_value()
+
+    def system_dsn(self) -> str:
+        return self.system_database_url.get_secret_value()
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical name such as ``import.records``."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+

@@ -1,0 +1,139 @@
+"""Splitting runs in a child process: reading, mapping and encoding a file then use the second
+core while the worker's event loop applies batches (one Python process cannot do both at once).
+
+The child produces record-batch events straight to Kafka with aiokafka and returns the row
+count; the worker then reports ``split_done``. A child outlives nothing: it is told to stop when
+its worker dies (PR_SET_PDEATHSIG), and a re-split after a crash is harmless (the ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import signal
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from schemas import avro
+from schemas.models import get_model
+from schemas.topics import IMPORT_RECORDS
+from services.core.db import set_tenant
+from services.core.settings import Settings
+
+__all__ = ["split_in_child", "warm_up", "shutdown"]
+
+_executor: ProcessPoolExecutor | None = None
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the child still ends when its split does
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent
+        )
+    return _executor
+
+
+def _ready() -> bool:
+    import services.ingest.splitter  # noqa: F401 - the child imports what a split needs, once
+
+    return True
+
+
+async def warm_up() -> None:
+    """Start the split process ahead of the first job (spawning and importing take about a second)."""
+    await asyncio.get_running_loop().run_in_executor(_pool(), _ready)
+
+
+def shutdown() -> None:
+    global _executor
+    if _executor is not None:
+        _executor.shutdown(wait=False, cancel_futures=True)
+        _executor = None
+
+
+async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
+    from services.ingest.reader_limits import reader_limits
+    from services.ingest.splitter import open_import, split_rows
+
+    model = get_model(job["target_model"])
+    plan = open_import(path, job["file_format"], model, display_name=job["display_name"],
+                       mapping=job["field_mapping"], options=job["options"],
+                       limits=reader_limits(settings, job.get("max_rows")))
+    only = _only_rows(settings, job)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        max_request_size=4 * 1024 * 1024, max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    topic = settings.topic(IMPORT_RECORDS.name)
+    total = 0
+    sent: list[asyncio.Future[Any]] = []
+    db = await asyncpg.connect(settings.dsn())
+    checked = time.monotonic()
+    try:
+        for partition, event in split_rows(plan, model, job_id=job["id"], company_id=job["company_id"],
+                                           partitions=settings.record_partitions,
+                                           rows_per_event=settings.rows_per_event, only=only):
+            total += len(event["numbers"])
+            sent.append(await producer.send(topic, avro.encode(IMPORT_RECORDS.schema, event),
+                                            key=f"{job['id']}:{partition}".encode(), partition=partition))
+            if time.monotonic() - checked >= 1.0:  # a cancelled job stops reading within a second
+                checked = time.monotonic()
+                if await _cancelled(db, job):
+                    break
+        await asyncio.gather(*sent)  # every event acknowledged by the broker, or the error
+    finally:
+        plan.close()
+        await producer.stop()
+        await db.close()
+    return total
+
+
+async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
+    """The job ended meanwhile (cancelled, or stopped by its error policy): stop reading."""
+    async with db.transaction():
+        await set_tenant(db, job["company_id"])
+        status = await db.fetchval(
+            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+            uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
+        )
+    return status in ("cancelled", "failed")
+
+
+def _only_rows(settings: Settings, job: dict[str, Any]) -> frozenset[int] | None:
+    """A retry imports only the rows listed in its row file (the failed rows of an earlier job)."""
+    from services.core import storage
+    from services.ingest.row_numbers import read_row_numbers
+
+    rel = (job["options"] or {}).get("only_rows")
+    if not rel:
+        return None
+    return read_row_numbers(storage.resolve(settings.storage_dir, job["company_id"], rel))
+
+
+def _split(settings: Settings, job: dict[str, Any], path: str) -> int:
+    return asyncio.run(_produce(settings, job, Path(path)))
+
+
+async def split_in_child(settings: Settings, job: dict[str, Any], path: Path) -> int:
+    """Stream the job's file to crm.import.records from the split process; returns the row count.
+
+    ``job`` holds id, company_id, target_model, file_format, display_name, field_mapping, options.
+    Errors of the file (InputFileError and the like) come back as raised here.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_pool(), _split, settings, job, str(path))

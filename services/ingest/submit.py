@@ -1,0 +1,130 @@
+"""Submitting jobs: check the file and mapping up front, store the file, record the job, request it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from schemas.models import get_model
+from schemas.topics import JOB_REQUESTS, JOB_STATUS
+from services.core.db import tenant
+from services.jobs import repository as jobs
+from services.core import storage
+from services.cleansing.cleaning import validate_rules
+from services.jobs.error_policy import policy_options
+from services.core.errors import InputFileError
+from services.ingest.filetype import check_file
+from services.core.kafka_io import publish
+from services.jobs.limits import check_file_size, company_limits
+from services.cleansing.job_values import job_cleaner
+from services.cleansing.picklist_store import remember_values
+from services.ingest.reader_limits import reader_limits
+from services.core.settings import Settings
+from services.ingest.splitter import open_import
+
+__all__ = ["submit_import", "format_from_name"]
+
+_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
+               ".xlsb": "excel", ".ods": "excel", ".json": "json", ".ndjson": "json", ".jsonl": "json"}
+
+
+def format_from_name(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    try:
+        return _EXTENSIONS[suffix]
+    except KeyError:
+        raise InputFileError(
+            f"cannot tell the format of {name!r} from its extension; use .csv, .xlsx, .xls, .xlsb, .ods, .json or .ndjson, "
+            "or name the format"
+        ) from None
+
+
+async def submit_import(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    *,
+    company_id: str,
+    path: Path,
+    model: str,
+    file_format: str | None = None,
+    display_name: str | None = None,
+    mapping: dict[str, str] | None = None,
+    duplicates: str = "skip",
+    rules: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    user_id: str | None = None,
+    value_mapping: dict[str, dict[str, str | None]] | None = None,
+) -> dict[str, Any]:
+    """Refuse a bad file, mapping or value map before a job exists; else create the job and request it. Returns the job.
+
+    ``value_mapping`` ({choice field: {file value: picklist value or None}}) is remembered as the
+    company's first suggestion for those words next time.
+    """
+    company_id = str(uuid.UUID(company_id))
+    display = display_name or path.name
+    target = get_model(model)
+    rules = validate_rules(target, rules) if rules else None
+    options = policy_options(options or {})
+    value_mapping = value_mapping or None
+    async with tenant(pool, company_id) as conn:
+        limits = await company_limits(conn, settings, company_id)
+        # Bad date_order, phone_region or value map are refused now, not per batch.
+        await job_cleaner(conn, company_id, {"target_model": target.name, "validation_rules": rules,
+                                             "options": options, "value_mapping": value_mapping}, settings)
+
+    def check_and_store() -> tuple[str, dict[str, str], str]:
+        """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
+        declared = file_format or format_from_name(display)
+        check_file_size(limits, path.stat().st_size, display)
+        fmt = check_file(path, declared, display)  # type: ignore[arg-type]
+        plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
+                           limits=reader_limits(settings, limits.max_rows))
+        plan.close()
+        rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
+        return fmt, plan.mapping, rel
+
+    fmt, chosen, rel = await asyncio.to_thread(check_and_store)
+    job = {
+        "id": str(uuid.uuid4()),
+        "company_id": company_id,
+        "job_type": "import",
+        "target_model": target.name,
+        "file_format": fmt,
+        "file_path": rel,
+        "field_mapping": chosen,
+        "validation_rules": rules,
+        "duplicate_handling": duplicates,
+        "created_by_user_id": user_id,
+        "original_filename": display,
+        "options": options,
+        "queue": settings.topic_prefix,
+        "value_mapping": value_mapping,
+    }
+    async with tenant(pool, company_id) as conn:
+        await jobs.insert_job(conn, job)
+        if value_mapping:
+            await remember_values(conn, company_id, target, value_mapping)
+        row = await jobs.get_job(conn, company_id, job["id"])
+    now = int(time.time() * 1000)
+    await publish(producer, settings, JOB_REQUESTS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
+        "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": chosen,
+        "validation_rules": orjson.dumps(rules).decode() if rules else None,
+        "duplicate_handling": duplicates,
+        "options": orjson.dumps({**options, "value_mapping": value_mapping} if value_mapping else options).decode(),
+        "created_by_user_id": user_id, "requested_at": now,
+    })
+    await publish(producer, settings, JOB_STATUS, job["id"], {
+        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
+        "job_status": "pending", "at": now,
+    })
+    assert row is not None
+    return jobs.job_document(row)

@@ -1,0 +1,92 @@
+"""The distinct values of a file's choice columns, with counts and a suggested picklist value for each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from schemas.models import TargetModel
+from services.ingest.mapping import compile_mapping
+from services.cleansing.picklists import ACCEPT_CONFIDENCE, Picklist, value_key
+from services.ingest.readers import FileFormat, ReaderLimits, open_table
+
+__all__ = ["scan_values"]
+
+
+def scan_values(
+    path: Path,
+    file_format: FileFormat,
+    display_name: str,
+    *,
+    model: TargetModel,
+    mapping: Mapping[str, str],
+    fields: Mapping[str, Picklist],
+    value_mapping: Mapping[str, Mapping[str, str | None]] | None,
+    memory: Mapping[str, Mapping[str, str | None]] | None,
+    sheet: str | None,
+    limits: ReaderLimits,
+    max_rows: int,
+    max_distinct: int,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per mapped choice field: every distinct value of its column (up to ``max_distinct``, from at most
+    ``max_rows`` rows) with its count, the company's values, the job's choice if it made one, and a suggestion.
+
+    Blocking: run in a thread. ``complete`` says whether every row and every distinct value was seen.
+    """
+    columns = {column: target for column, target in mapping.items() if target in fields}
+    if not columns:
+        return []
+    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
+                    delimiter=delimiter, limits=limits) as reader:
+        compiled = compile_mapping(reader.info.headers, columns)
+        counts: dict[str, Counter[str]] = {f: Counter() for f in compiled.fields}
+        overflow: set[str] = set()
+        rows, read_all = 0, True
+        for row in reader.rows():
+            if rows >= max_rows:
+                read_all = False
+                break
+            rows += 1
+            for name, cell in zip(compiled.fields, compiled.apply(row.cells)):
+                text = cell.strip() if isinstance(cell, str) else ("" if cell is None else str(cell))
+                if not text:
+                    continue
+                seen = counts[name]
+                if text in seen or len(seen) < max_distinct:
+                    seen[text] += 1
+                else:
+                    overflow.add(name)
+    by_field = {t: c for c, t in columns.items()}
+    out = []
+    for name in compiled.fields:
+        picklist = fields[name]
+        chosen = {value_key(k): v for k, v in ((value_mapping or {}).get(name) or {}).items()}
+        remembered = (memory or {}).get(picklist.name, {})
+        items = []
+        for text, count in counts[name].most_common():
+            suggestion = picklist.suggest(text, remembered)
+            key = value_key(text)
+            items.append({
+                "value": text,
+                "count": count,
+                "known": picklist.find(text) is not None,
+                "chosen": key in chosen,
+                "target": chosen[key] if key in chosen else None,
+                "suggestion": {"value": suggestion.value, "confidence": suggestion.confidence, "reason": suggestion.reason,
+                               "accepted": suggestion.value is not None and suggestion.confidence >= ACCEPT_CONFIDENCE},
+            })
+        out.append({
+            "field": name,
+            "column": by_field[name],
+            "picklist": picklist.name,
+            "choices": [{"value": c.value, "label": c.label} for c in picklist.choices if c.active],
+            "distinct": len(items),
+            "rows_read": rows,
+            "complete": read_all and name not in overflow,
+            "items": items,
+        })
+    return out

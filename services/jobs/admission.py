@@ -1,0 +1,162 @@
+"""Admission: which pending jobs may start now, oldest first, within each company's running limit and the global cap.
+
+Every job (import, export, rollback; from the API, the CLI, Kafka or a schedule) is a pending row
+first. An admission pass, under one advisory lock shared by every worker, marks the chosen jobs
+running and publishes a start request (``admitted``) for each before it commits. The handler of a
+start request takes the same lock before it reads the job, so it never sees the job before the
+pass commits; a pass that fails to commit leaves its jobs pending and their start requests
+ignored. Passes run when a request arrives and on a timer, so a freed slot is taken within the
+admission interval. A deployment (its topic prefix, the job's ``queue``) admits only its own jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.jobs.limits import CompanyLimits, limits_for
+from services.core.settings import Settings
+
+__all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request", "resume_stalled", "ADMISSION_LOCK"]
+
+# pg_advisory_xact_lock key of the admission pass ("crmio" in ASCII).
+ADMISSION_LOCK = 0x63726D696F
+_PASS_SIZE = 500
+_SEND_TIMEOUT_S = 10.0
+
+SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: str
+    company_id: str
+
+
+def choose(
+    pending: Sequence[Pending], running: Counter[str], limits: dict[str, CompanyLimits], global_cap: int
+) -> list[str]:
+    """Ids of the pending jobs (given oldest first) that start now.
+
+    A company at its limit does not hold up the others; within a company, jobs start in order.
+    """
+    running = Counter(running)
+    total = sum(running.values())
+    chosen = []
+    for job in pending:
+        if total >= global_cap:
+            break
+        if running[job.company_id] >= limits[job.company_id].max_running_jobs:
+            continue
+        chosen.append(job.id)
+        running[job.company_id] += 1
+        total += 1
+    return chosen
+
+
+def start_request(job: asyncpg.Record) -> dict[str, Any]:
+    """The JobRequest event that starts an admitted job (everything the worker needs is on the row)."""
+    return {
+        "job_id": str(job["id"]),
+        "company_id": str(job["company_id"]),
+        "job_type": job["job_type"],
+        "target_model": job["target_model"],
+        "file_format": job["file_format"],
+        "file_path": job["file_path"],
+        "original_filename": job["original_filename"],
+        "field_mapping": job["field_mapping"],
+        "validation_rules": orjson.dumps(job["validation_rules"]).decode() if job["validation_rules"] else None,
+        "duplicate_handling": job["duplicate_handling"],
+        "options": orjson.dumps(job["options"]).decode() if job["options"] else None,
+        "created_by_user_id": str(job["created_by_user_id"]) if job["created_by_user_id"] else None,
+        "requested_at": int(job["created_at"].timestamp() * 1000),
+        "admitted": True,
+    }
+
+
+async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
+    """One admission pass; returns the ids of the jobs it started."""
+    async with pool.acquire() as conn, conn.transaction():
+        # The lock stops every worker's admission while this pass waits for the broker: a worker that
+        # hangs or freezes here must not hold it for long, so PostgreSQL ends such a session.
+        await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{int(_SEND_TIMEOUT_S * 2)}s'")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+        queue = settings.topic_prefix
+        pending = [Pending(str(r["id"]), str(r["company_id"])) for r in await conn.fetch(
+            "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
+            "ORDER BY created_at, id LIMIT $2", queue, _PASS_SIZE)]
+        if not pending:
+            return []
+        running = Counter({str(r["company_id"]): r["n"] for r in await conn.fetch(
+            "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
+            "AND queue = $1 GROUP BY company_id", queue)})
+        limits = await limits_for(conn, settings, {p.company_id for p in pending})
+        chosen = choose(pending, running, limits, settings.max_running_jobs_total)
+        if not chosen:
+            return []
+        rows = await conn.fetch(
+            """
+            UPDATE crm_import_export_jobs
+               SET job_status = 'running', admitted_at = now(), started_at = COALESCE(started_at, now()),
+                   updated_at = now(), heartbeat_at = now()
+             WHERE id = ANY($1::uuid[]) AND job_status = 'pending'
+            RETURNING *
+            """,
+            [uuid.UUID(i) for i in chosen],
+        )
+        # heartbeat_at: a start request no worker runs (one dying as it took it) is sent again
+        # once this is stall_resume_s old, like a run whose heartbeat stopped.
+        order = {i: n for n, i in enumerate(chosen)}
+        for row in sorted(rows, key=lambda r: order[str(r["id"])]):
+            # Acknowledged before the commit (see the module doc); no answer in time rolls the pass back.
+            await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
+        return [str(r["id"]) for r in rows]
+
+
+async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asyncpg.Record | None:
+    """The job row as an admission pass committed it: run it only when it is 'running' (not cancelled
+    meanwhile, nor left pending by a pass that rolled back)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
+        return await conn.fetchrow(
+            "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+            uuid.UUID(company_id), uuid.UUID(job_id))
+
+
+async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
+    """Start again the running jobs that stopped moving: runs are idempotent, so a second one is safe.
+
+    - An import whose whole file was read but whose rows stopped arriving. Delivery is at least
+      once, but a batch went missing between the broker and the database when a worker died or was
+      evicted in the middle of it (seen in the fault suite before partition order was checked).
+      Reading the file again sends every row again; the ledger makes the rows already applied
+      replays, so only the missing ones are applied. Such a job's row has not changed for
+      ``stall_resume_s`` (its live counters may even show every row: they count a redelivered batch
+      twice, while the ledger misses the lost one).
+    - A job whose runner's heartbeat is that old: an export, a rollback, or an import still being
+      read. Runners work in the background of a worker (their start request is acknowledged when
+      they start), so when a worker dies, this is what runs its jobs again. Admission sets the
+      heartbeat too, so a start request that no runner took up counts the same.
+
+    Claiming a job (touching updated_at and heartbeat_at) makes one worker resume it per stall.
+    """
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """
+            UPDATE crm_import_export_jobs SET updated_at = now(), heartbeat_at = now()
+             WHERE queue = $1 AND job_status = 'running'
+               AND ((job_type = 'import' AND total_records > 0 AND updated_at < now() - make_interval(secs => $2))
+                 OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
+            RETURNING *
+            """,
+            settings.topic_prefix, settings.stall_resume_s)
+    for row in rows:
+        await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
+    return [str(r["id"]) for r in rows]

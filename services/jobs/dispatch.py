@@ -1,0 +1,136 @@
+"""What a worker does with one job request: record and admit it, or (once admitted) run it.
+
+Admitted jobs run in the background, ``worker_job_slots`` at a time per worker, so a long export,
+rollback or file split does not hold up the start of the next job. Their start request is then
+acknowledged when they start, not when they end: each run touches its job's heartbeat, and a job
+whose heartbeat stops (its worker died) is started again (services.jobs.admission.resume_stalled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.jobs.admission import confirm_start, run_admission
+from services.core.db import is_transient, with_retry
+from services.apply.pipeline import Resources, record_request, run_import_request
+
+__all__ = ["Senders", "JobSlots", "handle_request", "admit"]
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Senders:
+    request: Send   # crm.jobs.requests (start requests of admitted jobs)
+    result: Send    # crm.import.results
+    status: Send    # crm.jobs.status
+
+
+async def admit(res: Resources, send: Senders) -> list[str]:
+    started = await with_retry(lambda: run_admission(res.system, res.settings, send.request), what="admitting jobs")
+    if started:
+        log.info("admitted %d job(s): %s", len(started), ", ".join(started))
+    return started
+
+
+class JobSlots:
+    """The admitted jobs this worker runs in the background, at most ``size`` at once; the others wait
+    here (admission bounds how many can: max_running_jobs_total), so new requests are never held up."""
+
+    def __init__(self, size: int) -> None:
+        self.free = asyncio.Semaphore(max(1, size))
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        """Runs ``run`` in the background; ``run`` takes a slot (``free``) for its work."""
+        async def body() -> None:
+            try:
+                await run()
+            except Exception:  # noqa: BLE001 - a runner failing unexpectedly must not take others down
+                log.exception("%s failed", name)
+
+        task = asyncio.create_task(body(), name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def cancel(self) -> None:
+        """The worker stops: its runs end here and are started again elsewhere once their heartbeat is stale."""
+        for task in list(self._running):
+            task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIterator[None]:
+    """Touches the running job's heartbeat_at while the block runs."""
+    jid = uuid.UUID(job_id)
+
+    async def beat() -> None:
+        while True:
+            try:
+                await pool.execute("UPDATE crm_import_export_jobs SET heartbeat_at = now() "
+                                   "WHERE id = $1 AND job_status = 'running'", jid)
+            except Exception as exc:  # noqa: BLE001 - the database restarting: the next beat tries again
+                if not is_transient(exc):
+                    log.exception("heartbeat of job %s failed", job_id)
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    except asyncio.CancelledError:
+        # The worker is stopping in the middle of the run: a stale heartbeat lets another worker (or
+        # this one, restarted) start the job again at once rather than after stall_resume_s.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(pool.execute("UPDATE crm_import_export_jobs SET heartbeat_at = 'epoch' "
+                                                "WHERE id = $1 AND job_status = 'running'", jid), 2)
+        raise
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def handle_request(res: Resources, req: dict[str, Any], send: Senders, slots: JobSlots) -> None:
+    """A new request becomes a pending job and triggers an admission pass; a start request runs its job
+    in one of the worker's job slots."""
+    job_id, company_id = req["job_id"], req["company_id"]
+    if not req.get("admitted"):
+        await record_request(res, req)
+        await admit(res, send)
+        return
+    job = await with_retry(lambda: confirm_start(res.system, company_id, job_id), what=f"starting job {job_id}")
+    if job is None or job["job_status"] == "pending":
+        log.info("start of job %s skipped: not admitted", job_id)
+        return
+
+    async def run() -> None:
+        # The heartbeat starts at once: a job waiting here for a slot is this worker's, not stalled.
+        async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s), slots.free:
+            await _run_job(res, job, req, send)
+
+    slots.start(run, f"{job['job_type']} {job_id}")
+
+
+async def _run_job(res: Resources, job: asyncpg.Record, req: dict[str, Any], send: Senders) -> None:
+    # Each runner skips a job that has ended meanwhile, and reports a cancel that came before it started.
+    # Imported here: exports and rollbacks pull in their writers only when a worker runs one.
+    if job["job_type"] == "import":
+        await run_import_request(res, req, send.result)
+    elif job["job_type"] == "export":
+        from services.exports import run_export_request
+
+        await run_export_request(res, req, send.status)
+    elif job["job_type"] == "rollback":
+        from services.jobs.rollback import run_rollback_request
+
+        await run_rollback_request(res, req, send.status)
