@@ -29,16 +29,16 @@ from services.ingest.reader_limits import reader_limits
 from services.core.settings import Settings
 from services.ingest.splitter import open_import
 
-__all__ = ["submit_import", "format_from_name"]
+__all__ = ["submit_import", "format_from_name", "IMPORT_EXTENSIONS"]
 
-_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
+IMPORT_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
                ".xlsb": "excel", ".ods": "excel", ".json": "json", ".ndjson": "json", ".jsonl": "json"}
 
 
 def format_from_name(name: str) -> str:
     suffix = Path(name).suffix.lower()
     try:
-        return _EXTENSIONS[suffix]
+        return IMPORT_EXTENSIONS[suffix]
     except KeyError:
         raise InputFileError(
             f"cannot tell the format of {name!r} from its extension; use .csv, .xlsx, .xls, .xlsb, .ods, .json or .ndjson, "

@@ -33,6 +33,7 @@ from services.jobs import templates
 from services.core.errors import CrmioError, NotFound
 from services.jobs.error_policy import policy_options
 from services.core.settings import Settings
+from services.ingest.submit import IMPORT_EXTENSIONS
 
 __all__ = ["ScheduleError", "next_run", "check_definition", "create_schedule", "list_schedules", "get_schedule",
            "set_active", "delete_schedule", "schedule_document", "fire_due", "drop_folder"]
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 # Namespace of the job ids a schedule fires (uuid5 of schedule id, slot and file).
 _NAMESPACE = uuid.UUID("5d3c3f44-2f8e-4f61-9c55-0c6c1d1f5a10")
 _FOLDER = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
-_IMPORT_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
-                      ".json": "json", ".ndjson": "json", ".jsonl": "json"}
 _DUE_PER_PASS = 20
 
 
@@ -220,11 +219,11 @@ async def _fire_import(
         rules = rules or template["validation_rules"] or None
     created = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        fmt = _IMPORT_EXTENSIONS.get(path.suffix.lower())
+        fmt = IMPORT_EXTENSIONS.get(path.suffix.lower())
         job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}/{path.name}"))
         if fmt is None:
-            log.warning("schedule %s: %s is not a .csv, .xlsx, .xls or .json file; left in the drop folder",
-                        s["id"], path.name)
+            log.warning("schedule %s: %s is not a file crmio imports (%s); left in the drop folder",
+                        s["id"], path.name, ", ".join(IMPORT_EXTENSIONS))
             continue
         rel = f"imports/{job_id}{path.suffix.lower()}"
         target = storage.company_dir(settings.storage_dir, company) / rel

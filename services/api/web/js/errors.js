@@ -11,7 +11,7 @@ const ADVICE_BY_TYPE = {
   MappingError: "Choose a column of the file for every required field (marked *), or map each field only once.",
   ValidationRulesError: "Correct the validation rule named in the message, or remove it.",
   RequestValidationError: "Correct the value named in the message and send again.",
-  UnsupportedFileType: "Upload a .csv, .xlsx, .xls or .json file whose content matches its name.",
+  UnsupportedFileType: "Upload a .csv, .xlsx, .xls, .xlsb, .ods or .json file whose content matches its name.",
   FileTooLarge: "Split the file into smaller files and import them one by one.",
   ExportError: "Correct the filter, sort or field named in the message.",
   ExportTooLarge: "Narrow the filters so fewer records match, or choose CSV or JSON, which have no row limit.",
