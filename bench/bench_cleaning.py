@@ -18,7 +18,14 @@ __all__ = ["lead_rows", "main"]
 
 _FIRST = ("Jane", "John", "María", "Li", "Olivia", "Noah", "Émile", "Priya", "Ahmed", "Sophie")
 _LAST = ("Doe", "Smith", "García", "Wang", "O'Brien", "Nguyen", "Müller", "Patel", "Kowalski", "Dubois")
-_COMPANIES = ("Acme Inc", "Globex Corporation", "Initech LLC", "Umbrella Corp.", "Stark Industries", "Wayne Enterprises")
+_COMPANIES = (
+    "Acme Inc",
+    "Globex Corporation",
+    "Initech LLC",
+    "Umbrella Corp.",
+    "Stark Industries",
+    "Wayne Enterprises",
+)
 _SOURCES = ("Web", "Cold Call", "referral", "Trade Show", "email_campaign", "Partner")
 _STATUSES = ("New", "contacted", "Qualified", "NEW")
 _ASCII = str.maketrans("íéüÉ", "ieuE")
@@ -59,24 +66,28 @@ def lead_rows(count: int, seed: int = 7) -> list[dict[str, str | None]]:
         first, last, company = rng.choice(_FIRST), rng.choice(_LAST), rng.choice(_COMPANIES)
         domain = company.split()[0].lower() + ".com"
         local = f"{first}.{last}{n}".translate(_ASCII).replace("'", "")
-        rows.append({
-            "first_name": f" {first} ",
-            "last_name": last,
-            "email": f"{local}@{domain}".upper() if n % 5 == 0 else f"{local}@{domain}",
-            "phone": _phone(rng),
-            "mobile_phone": _phone(rng) if rng.random() < 0.6 else "",
-            "company": company,
-            "website": rng.choice((f"https://www.{domain}/about", f"www.{domain}", domain)),
-            "lead_source": rng.choice(_SOURCES),
-            "status": rng.choice(_STATUSES),
-            "annual_revenue": _revenue(rng),
-            "number_of_employees": rng.choice(("1,200", "45", "1 200", "300.0", "")),
-            "converted_date": _date(rng),
-        })
+        rows.append(
+            {
+                "first_name": f" {first} ",
+                "last_name": last,
+                "email": f"{local}@{domain}".upper() if n % 5 == 0 else f"{local}@{domain}",
+                "phone": _phone(rng),
+                "mobile_phone": _phone(rng) if rng.random() < 0.6 else "",
+                "company": company,
+                "website": rng.choice((f"https://www.{domain}/about", f"www.{domain}", domain)),
+                "lead_source": rng.choice(_SOURCES),
+                "status": rng.choice(_STATUSES),
+                "annual_revenue": _revenue(rng),
+                "number_of_employees": rng.choice(("1,200", "45", "1 200", "300.0", "")),
+                "converted_date": _date(rng),
+            }
+        )
     return rows
 
 
-def _per_row_us(fn: Callable[[dict[str, str | None]], object], rows: list[dict[str, str | None]], repeats: int) -> float:
+def _per_row_us(
+    fn: Callable[[dict[str, str | None]], object], rows: list[dict[str, str | None]], repeats: int
+) -> float:
     """Median over ``repeats`` passes of the mean cost per row, in µs."""
     for row in rows[:2000]:  # warm caches (regex, phone metadata)
         fn(row)

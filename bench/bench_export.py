@@ -21,8 +21,8 @@ from pathlib import Path
 
 from schemas.models import get_model
 from services.core.db import connect_pool
-from services.exports.runner import run_export
 from services.core.settings import PROJECT_ROOT, Settings
+from services.exports.runner import run_export
 
 FORMATS = ("csv", "json", "excel", "pdf")
 PDF_ROWS = 100_000
@@ -33,18 +33,53 @@ def lead_rows(company: uuid.UUID, n: int):
     day = dt.date(2024, 3, 1)
     for i in range(n):
         yield (
-            uuid.uuid4(), company, f"email:lead{i}@example.com", f"First{i}", f"Last{i}", f"lead{i}@example.com",
-            f"+1415555{i % 10000:04d}", None if i % 3 else f"+1212555{i % 10000:04d}", f"Company {i % 997}",
-            f"Title {i % 50}", "web", ("new", "contacted", "qualified")[i % 3], None if i % 2 else "Software",
-            Decimal(f"{i * 13}.50") if i % 3 else None, i % 5000, f"https://www.company{i % 997}.example",
-            ("London", "Paris", "Berlin")[i % 3], "Country", day if i % 4 == 0 else None,
-            None if i % 5 else f"Note {i}: called, left a message", f"ext-{i}",
+            uuid.uuid4(),
+            company,
+            f"email:lead{i}@example.com",
+            f"First{i}",
+            f"Last{i}",
+            f"lead{i}@example.com",
+            f"+1415555{i % 10000:04d}",
+            None if i % 3 else f"+1212555{i % 10000:04d}",
+            f"Company {i % 997}",
+            f"Title {i % 50}",
+            "web",
+            ("new", "contacted", "qualified")[i % 3],
+            None if i % 2 else "Software",
+            Decimal(f"{i * 13}.50") if i % 3 else None,
+            i % 5000,
+            f"https://www.company{i % 997}.example",
+            ("London", "Paris", "Berlin")[i % 3],
+            "Country",
+            day if i % 4 == 0 else None,
+            None if i % 5 else f"Note {i}: called, left a message",
+            f"ext-{i}",
         )
 
 
-COLUMNS = ("id", "company_id", "match_key", "first_name", "last_name", "email", "phone", "mobile_phone", "company",
-           "title", "lead_source", "status", "industry", "annual_revenue", "number_of_employees", "website", "city",
-           "country", "converted_date", "description", "external_id")
+COLUMNS = (
+    "id",
+    "company_id",
+    "match_key",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile_phone",
+    "company",
+    "title",
+    "lead_source",
+    "status",
+    "industry",
+    "annual_revenue",
+    "number_of_employees",
+    "website",
+    "city",
+    "country",
+    "converted_date",
+    "description",
+    "external_id",
+)
 
 
 async def seed(settings: Settings, sizes: list[int]) -> dict[int, str]:
@@ -77,8 +112,12 @@ async def child(fmt: str, company: str, storage: str) -> dict[str, float]:
     """One export in this process: seconds, rows, peak RSS."""
     settings = Settings().model_copy(update={"storage_dir": Path(storage), "pdf_max_rows": 10_000_000})
     pool = await connect_pool(settings.dsn(), max_size=1)
-    job = {"company_id": company, "target_model": "lead", "file_format": fmt,
-           "options": {"fields": list(get_model("lead").field_names)}}
+    job = {
+        "company_id": company,
+        "target_model": "lead",
+        "file_format": fmt,
+        "options": {"fields": list(get_model("lead").field_names)},
+    }
 
     async def report(progress: dict[str, int | str]) -> None:
         return None
@@ -93,8 +132,13 @@ async def child(fmt: str, company: str, storage: str) -> dict[str, float]:
     path = Path(storage) / company / rel
     size = path.stat().st_size
     path.unlink()
-    return {"rows": count, "seconds": seconds, "rss_start_mb": start_rss / 1024,
-            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bytes": size}
+    return {
+        "rows": count,
+        "seconds": seconds,
+        "rss_start_mb": start_rss / 1024,
+        "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes": size,
+    }
 
 
 def main() -> None:
@@ -118,11 +162,17 @@ def main() -> None:
                         continue
                     out = subprocess.run(
                         [sys.executable, "-m", "bench.bench_export", "--child", fmt, companies[n], storage],
-                        cwd=PROJECT_ROOT, check=True, capture_output=True, text=True,
+                        cwd=PROJECT_ROOT,
+                        check=True,
+                        capture_output=True,
+                        text=True,
                     )
                     r = json.loads(out.stdout.strip().splitlines()[-1])
-                    print(f"{fmt:<7} {int(r['rows']):>10,} {r['rows'] / r['seconds']:>10,.0f} "
-                          f"{r['rss_peak_mb']:>12.1f} {r['bytes'] / 1e6:>9.1f}", flush=True)
+                    print(
+                        f"{fmt:<7} {int(r['rows']):>10,} {r['rows'] / r['seconds']:>10,.0f} "
+                        f"{r['rss_peak_mb']:>12.1f} {r['bytes'] / 1e6:>9.1f}",
+                        flush=True,
+                    )
     finally:
         asyncio.run(drop(settings, list(companies.values())))
 

@@ -39,8 +39,9 @@ async def run_one(
     base: Settings, path: Path, rows: int, mode: str, workdir: Path, workers: int
 ) -> tuple[float, float, float, dict]:
     run = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}",
-                                       "storage_dir": workdir / "storage"})
+    settings = base.model_copy(
+        update={"topic_prefix": f"b{run}", "app_id": f"crmio-bench-{run}", "storage_dir": workdir / "storage"}
+    )
     pool = await connect_pool(settings.system_dsn())
     try:
         await migrate(pool)
@@ -50,14 +51,16 @@ async def run_one(
             company = str(uuid.uuid4())
             async with producer(settings) as prod:
                 started = time.perf_counter()
-                job = await submit_import(settings, pool, prod, company_id=company, path=path, model="lead",
-                                          duplicates=mode)
+                job = await submit_import(
+                    settings, pool, prod, company_id=company, path=path, model="lead", duplicates=mode
+                )
                 job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
                 elapsed = time.perf_counter() - started
             rss = max(peak_rss_mb(p.pid) for p in procs)
             # The split process of services/ingest/split_process.py.
-            child_rss = max((peak_rss_mb(c.pid) for p in procs for c in psutil.Process(p.pid).children(recursive=True)),
-                            default=0.0)
+            child_rss = max(
+                (peak_rss_mb(c.pid) for p in procs for c in psutil.Process(p.pid).children(recursive=True)), default=0.0
+            )
         finally:
             for p in procs:
                 stop_worker(p)
@@ -86,8 +89,11 @@ async def main() -> None:
                 path = write(leads, workdir / f"leads-{rows}{suffix}")
                 rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir, args.workers)
                 path.unlink()
-                print(f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>8.0f} MB {child_rss:>7.0f} MB  {job['created_records']} created, "
-                      f"{job['updated_records']} updated, {job['error_records']} errors", flush=True)
+                print(
+                    f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>8.0f} MB {child_rss:>7.0f} MB  {job['created_records']} created, "
+                    f"{job['updated_records']} updated, {job['error_records']} errors",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -27,17 +27,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 __all__ = ["lead_values", "write_csv", "write_xlsx", "write_ods", "write_json", "write_ndjson", "main"]
 
 HEADERS = [
-    "first_name", "last_name", "email", "phone", "company", "title",
-    "city", "country", "status", "source", "annual_revenue", "created_at",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "title",
+    "city",
+    "country",
+    "status",
+    "source",
+    "annual_revenue",
+    "created_at",
 ]
 
 
 def lead_values(i: int) -> list[str | float | int]:
     """One lead row: a mix of repeated and unique strings, a decimal and a date serial."""
     return [
-        f"Anna{i % 500}", f"Smith{i % 900}", f"anna.smith{i}@example.com", f"+1 555 {i % 10000:04d}",
-        f"Acme, Inc. {i % 3000}", "Manager", "Berlin", "DE", "new", "web",
-        i * 13 % 1_000_000 + 0.5, 45352 + i % 28,
+        f"Anna{i % 500}",
+        f"Smith{i % 900}",
+        f"anna.smith{i}@example.com",
+        f"+1 555 {i % 10000:04d}",
+        f"Acme, Inc. {i % 3000}",
+        "Manager",
+        "Berlin",
+        "DE",
+        "new",
+        "web",
+        i * 13 % 1_000_000 + 0.5,
+        45352 + i % 28,
     ]
 
 
@@ -46,8 +65,10 @@ def write_csv(path: Path, rows: int) -> None:
         f.write(",".join(HEADERS) + "\r\n")
         for i in range(rows):
             v = lead_values(i)
-            f.write(f'{v[0]},{v[1]},{v[2]},{v[3]},"{v[4]}",{v[5]},{v[6]},{v[7]},{v[8]},{v[9]},'
-                    f"{v[10]},2024-03-{i % 28 + 1:02d}\r\n")
+            f.write(
+                f'{v[0]},{v[1]},{v[2]},{v[3]},"{v[4]}",{v[5]},{v[6]},{v[7]},{v[8]},{v[9]},'
+                f"{v[10]},2024-03-{i % 28 + 1:02d}\r\n"
+            )
 
 
 def write_json(path: Path, rows: int) -> None:
@@ -144,17 +165,21 @@ def write_xlsx(path: Path, rows: int, *, inline: bool = False) -> None:
             for i in range(rows):
                 n = i + 2
                 values = lead_values(i)
-                out.append(f'<row r="{n}">' + "".join(
-                    cell(f"{c}{n}", v, 1 if k == 11 else 0) for k, (c, v) in enumerate(zip(cols, values))
-                ) + "</row>")
+                out.append(
+                    f'<row r="{n}">'
+                    + "".join(cell(f"{c}{n}", v, 1 if k == 11 else 0) for k, (c, v) in enumerate(zip(cols, values)))
+                    + "</row>"
+                )
                 if len(out) >= 2000:
                     raw.write("".join(out).encode())
                     out.clear()
             out.append("</sheetData></worksheet>")
             raw.write("".join(out).encode())
         with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as raw:
-            raw.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<sst xmlns="{_NS}" count="{len(strings)}" '
-                      f'uniqueCount="{len(strings)}">'.encode())
+            raw.write(
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<sst xmlns="{_NS}" count="{len(strings)}" '
+                f'uniqueCount="{len(strings)}">'.encode()
+            )
             chunk: list[str] = []
             for s in strings:
                 chunk.append(f"<si><t>{escape(s)}</t></si>")
@@ -179,22 +204,33 @@ def write_ods(path: Path, rows: int) -> None:
             return f'<table:table-cell office:value-type="string"><text:p>{escape(value)}</text:p></table:table-cell>'
         if date:
             day = (datetime.date(1899, 12, 30) + datetime.timedelta(days=int(value))).isoformat()
-            return (f'<table:table-cell office:value-type="date" office:date-value="{day}"><text:p>{day}</text:p>'
-                    "</table:table-cell>")
-        return (f'<table:table-cell office:value-type="float" office:value="{value!r}"><text:p>{value!r}</text:p>'
-                "</table:table-cell>")
+            return (
+                f'<table:table-cell office:value-type="date" office:date-value="{day}"><text:p>{day}</text:p>'
+                "</table:table-cell>"
+            )
+        return (
+            f'<table:table-cell office:value-type="float" office:value="{value!r}"><text:p>{value!r}</text:p>'
+            "</table:table-cell>"
+        )
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
-        zf.writestr("META-INF/manifest.xml", '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:'
-                    'opendocument:xmlns:manifest:1.0"/>')
+        zf.writestr(
+            "META-INF/manifest.xml",
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>',
+        )
         with zf.open("content.xml", "w", force_zip64=True) as raw:
-            out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {_ODS_NS}><office:body>'
-                   '<office:spreadsheet><table:table table:name="Leads">',
-                   "<table:table-row>" + "".join(cell(h) for h in HEADERS) + "</table:table-row>"]
+            out = [
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {_ODS_NS}><office:body>'
+                '<office:spreadsheet><table:table table:name="Leads">',
+                "<table:table-row>" + "".join(cell(h) for h in HEADERS) + "</table:table-row>",
+            ]
             for i in range(rows):
-                out.append("<table:table-row>" + "".join(
-                    cell(v, k == 11) for k, v in enumerate(lead_values(i))) + "</table:table-row>")
+                out.append(
+                    "<table:table-row>"
+                    + "".join(cell(v, k == 11) for k, v in enumerate(lead_values(i)))
+                    + "</table:table-row>"
+                )
                 if len(out) >= 2000:
                     raw.write("".join(out).encode())
                     out.clear()
@@ -305,8 +341,11 @@ def main() -> None:
             for label, path, fmt, fn in _cases(Path(tmp), rows, set(args.only)):
                 n, seconds, rss = _measure(fn, path, fmt)
                 size = os.path.getsize(path) / 1e6
-                print(f"{rows:>9,} rows  {label:<48} {n / seconds:>10,.0f} rows/s  "
-                      f"peak RSS {rss:6.0f} MB  ({size:.0f} MB file)", flush=True)
+                print(
+                    f"{rows:>9,} rows  {label:<48} {n / seconds:>10,.0f} rows/s  "
+                    f"peak RSS {rss:6.0f} MB  ({size:.0f} MB file)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from schemas import avro
 from schemas.models import get_model
-from services.jobs import repository as jobs
-from services.core.db import connect_pool, migrate
 from services.apply.pipeline import JobContexts, Resources, apply_prepared, prepare_events
-from services.ingest.reader_limits import reader_limits
+from services.core.db import connect_pool, migrate
 from services.core.settings import Settings
+from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import, split_rows
+from services.jobs import repository as jobs
 from tests.datagen import make_leads, write_csv
 
 
@@ -34,11 +34,21 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(make_leads(args.rows, seed=1), Path(tmp) / "leads.csv")
         t0 = time.perf_counter()
-        plan = open_import(path, "csv", model, display_name="leads.csv", mapping=None, options={},
-                           limits=reader_limits(settings))
+        plan = open_import(
+            path, "csv", model, display_name="leads.csv", mapping=None, options={}, limits=reader_limits(settings)
+        )
         job_id, company = str(uuid.uuid4()), str(uuid.uuid4())
-        events = [e for _, e in split_rows(plan, model, job_id=job_id, company_id=company,
-                                           partitions=settings.record_partitions, rows_per_event=settings.rows_per_event)]
+        events = [
+            e
+            for _, e in split_rows(
+                plan,
+                model,
+                job_id=job_id,
+                company_id=company,
+                partitions=settings.record_partitions,
+                rows_per_event=settings.rows_per_event,
+            )
+        ]
         plan.close()
         t1 = time.perf_counter()
         encoded = [avro.encode("record_batch", e) for e in events]
@@ -48,9 +58,20 @@ async def main() -> None:
         system = await connect_pool(settings.system_dsn(), max_size=2)
         await migrate(system)
         async with system.acquire() as conn:
-            await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import",
-                                         "target_model": "lead", "file_format": "csv", "file_path": "x",
-                                         "duplicate_handling": args.mode, "options": {}, "queue": settings.topic_prefix})
+            await jobs.insert_job(
+                conn,
+                {
+                    "id": job_id,
+                    "company_id": company,
+                    "job_type": "import",
+                    "target_model": "lead",
+                    "file_format": "csv",
+                    "file_path": "x",
+                    "duplicate_handling": args.mode,
+                    "options": {},
+                    "queue": settings.topic_prefix,
+                },
+            )
         pool = await connect_pool(settings.dsn(), max_size=2)  # the service role, as a worker applies
         res = Resources(settings, pool, system)
         contexts = JobContexts(res)
@@ -58,14 +79,18 @@ async def main() -> None:
         cpu4 = time.process_time()
         step = settings.events_per_batch
         for i in range(0, len(decoded), step):
-            await apply_prepared(res, await prepare_events(contexts, decoded[i:i + step]))
+            await apply_prepared(res, await prepare_events(contexts, decoded[i : i + step]))
         t5 = time.perf_counter()
         apply_cpu = time.process_time() - cpu4
         await pool.close()
         await system.close()
     n = args.rows
-    for name, secs in (("read + split", t1 - t0), ("avro encode", t2 - t1), ("avro decode", t3 - t2),
-                       ("apply (clean, duplicates, PostgreSQL)", t5 - t4)):
+    for name, secs in (
+        ("read + split", t1 - t0),
+        ("avro encode", t2 - t1),
+        ("avro decode", t3 - t2),
+        ("apply (clean, duplicates, PostgreSQL)", t5 - t4),
+    ):
         print(f"{name:40} {secs / n * 1e6:7.1f} us/row  {n / secs:>10,.0f} rows/s")
     print(f"{'  of which worker CPU in apply':40} {apply_cpu / n * 1e6:7.1f} us/row (the rest waits on PostgreSQL)")
 

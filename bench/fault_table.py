@@ -30,14 +30,18 @@ def table() -> str:
                 cells.append(f"**{r['outcome']}**")
             else:
                 gaps = r.get("gaps_read_again")
-                cells.append(f"ok: exact; longest stall {r['longest_stall_s']} s, job {r['total_s']} s"
-                             + (f"; {gaps} partition gap(s) read again" if gaps else ""))
+                cells.append(
+                    f"ok: exact; longest stall {r['longest_stall_s']} s, job {r['total_s']} s"
+                    + (f"; {gaps} partition gap(s) read again" if gaps else "")
+                )
         lines.append(f"| {fault} | " + " | ".join(cells) + " |")
     when = max(r["at"] for r in latest.values())
-    return "\n".join(lines) + f"\n\nLast run: {when} (UTC). \"exact\": CRM rows equal the oracle, counters exact, " \
-        "one error log per invalid row, before-images intact. A partition gap: the consumer delivered an " \
-        "event while an earlier one of its partition had never been applied; the later event waited and the " \
+    return (
+        "\n".join(lines) + f'\n\nLast run: {when} (UTC). "exact": CRM rows equal the oracle, counters exact, '
+        "one error log per invalid row, before-images intact. A partition gap: the consumer delivered an "
+        "event while an earlier one of its partition had never been applied; the later event waited and the "
         "partition was read again from the missing one."
+    )
 
 
 def main() -> None:
@@ -47,8 +51,9 @@ def main() -> None:
     returncode = 0
     if args.run:
         RESULTS.unlink(missing_ok=True)
-        returncode = subprocess.run([sys.executable, "-m", "pytest", "tests/integration/faults", "-m", "faults", "-q",
-                                     "-p", "no:cacheprovider"]).returncode
+        returncode = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/integration/faults", "-m", "faults", "-q", "-p", "no:cacheprovider"]
+        ).returncode
         if not RESULTS.exists():
             sys.exit(returncode or 1)
     print(table())

@@ -17,15 +17,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import uvicorn
 
-from services.jobs import keys
 from services.api import create_app
 from services.core.db import connect_pool, migrate
 from services.core.settings import Settings
+from services.jobs import keys
 from tests.hostile import CASES, GOOD_CSV, LIMITS, REQUEST_CASES, Case, RequestCase, mapping_for, multipart
 
 __all__ = ["main"]
@@ -72,17 +71,26 @@ async def _file_row(client: httpx.AsyncClient, auth: dict[str, str], case: Case)
     up = r.json()
     mapping = mapping_for(case, up["headers"])
     if case.expect.kind == "job_refused":
-        j = await client.post("/api/v1/jobs", headers=auth, json={
-            "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping})
+        j = await client.post(
+            "/api/v1/jobs",
+            headers=auth,
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping},
+        )
         error = j.json().get("error", {})
         return f"201, job {j.status_code}", error.get("type", ""), error.get("message", "")
-    p = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=auth,
-                          json={"target_model": "lead", "mapping": mapping, "rows": 200})
+    p = await client.post(
+        f"/api/v1/uploads/{up['id']}/preview",
+        headers=auth,
+        json={"target_model": "lead", "mapping": mapping, "rows": 200},
+    )
     doc = p.json()
     if p.status_code != 200:
         return f"201, preview {p.status_code}", doc["error"]["type"], doc["error"]["message"]
-    errors = [f"row {row['record_number']}: " + "; ".join(i["message"] for i in row["issues"] if i["level"] == "error")
-              for row in doc["rows"] if not row["ok"]]
+    errors = [
+        f"row {row['record_number']}: " + "; ".join(i["message"] for i in row["issues"] if i["level"] == "error")
+        for row in doc["rows"]
+        if not row["ok"]
+    ]
     summary = f"{doc['valid_rows']} rows import"
     return "201", "row errors" if errors else "accepted", "; ".join([summary, *errors])
 
@@ -113,8 +121,16 @@ async def run(url: str, key: str) -> list[tuple[str, str, str, str, str, bool]]:
             out.append((case.name, case.topic, status, kind, message, ok))
         health = (await client.get("/healthz")).json()
         up = await client.post("/api/v1/uploads", headers=auth, files={"file": ("after.csv", GOOD_CSV, "text/csv")})
-        out.append(("after-all: /healthz and a normal upload", "service", str(up.status_code), str(health.get("status")),
-                    f"{up.json().get('row_estimate')} rows inspected", up.status_code == 201 and health == {"status": "ok"}))
+        out.append(
+            (
+                "after-all: /healthz and a normal upload",
+                "service",
+                str(up.status_code),
+                str(health.get("status")),
+                f"{up.json().get('row_estimate')} rows inspected",
+                up.status_code == 201 and health == {"status": "ok"},
+            )
+        )
     return out
 
 
@@ -126,14 +142,19 @@ async def main_async(args: argparse.Namespace) -> int:
         async with local_api() as (url, key):
             rows = await run(url, key)
     command = " ".join(["python -m bench.hostile_table", *sys.argv[1:]])
-    print(f"Produced by `{command}` on {dt.date.today().isoformat()} in {time.monotonic() - started:.0f} s "
-          f"(limits: {', '.join(f'{k}={v}' for k, v in LIMITS.items())}).\n")
+    print(
+        f"Produced by `{command}` on {dt.date.today().isoformat()} in {time.monotonic() - started:.0f} s "
+        f"(limits: {', '.join(f'{k}={v}' for k, v in LIMITS.items())}).\n"
+    )
     print("| # | case | topic | HTTP | outcome | message (excerpt) | as expected |")
     print("|---|---|---|---|---|---|---|")
     for i, (name, topic, status, kind, message, ok) in enumerate(rows, 1):
         print(f"| {i} | {name} | {topic} | {status} | {kind} | {_cell(message)} | {'yes' if ok else '**no**'} |")
     bad = [r[0] for r in rows if not r[5]]
-    print(f"\n{len(rows)} rows, {len(rows) - len(bad)} as expected" + (f"; NOT as expected: {', '.join(bad)}" if bad else "."))
+    print(
+        f"\n{len(rows)} rows, {len(rows) - len(bad)} as expected"
+        + (f"; NOT as expected: {', '.join(bad)}" if bad else ".")
+    )
     return 1 if bad else 0
 
 

@@ -6,14 +6,13 @@ SQL tables in ``schemas/migrations`` hold one column per field here (a test keep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Literal
 
 __all__ = ["FieldType", "Field", "TargetModel", "MODELS", "get_model", "SQL_TYPES"]
 
-FieldType = Literal[
-    "string", "text", "email", "phone", "url", "integer", "decimal", "date", "boolean", "choice"
-]
+FieldType = Literal["string", "text", "email", "phone", "url", "integer", "decimal", "date", "boolean", "choice"]
 
 # Column type per field type; the migration uses exactly these.
 SQL_TYPES: dict[str, str] = {
@@ -73,19 +72,88 @@ class TargetModel:
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "converted")
 LEAD_SOURCES = (
-    "web", "referral", "partner", "event", "advertisement", "cold_call",
-    "email_campaign", "social_media", "trade_show", "other",
+    "web",
+    "referral",
+    "partner",
+    "event",
+    "advertisement",
+    "cold_call",
+    "email_campaign",
+    "social_media",
+    "trade_show",
+    "other",
 )
 ACCOUNT_TYPES = ("prospect", "customer", "partner", "competitor", "reseller", "other")
 
-_EMAIL = Field("email", "email", synonyms=("e-mail", "email address", "email 1", "e-mail address", "mail", "work email", "e-mail 1", "primary email", "email address 1"))
-_PHONE = Field("phone", "phone", max_length=40, synonyms=("phone 1", "phone number", "telephone", "tel", "work phone", "business phone", "primary phone", "main phone", "phone no", "telephone number"))
-_MOBILE = Field("mobile_phone", "phone", max_length=40, synonyms=("mobile", "cell", "cell phone", "mobile number", "phone 2", "mobile phone", "cellphone", "cell number"))
-_FIRST = Field("first_name", required=True, max_length=100, synonyms=("first", "firstname", "given name", "forename", "fname"))
-_LAST = Field("last_name", required=True, max_length=100, synonyms=("last", "lastname", "surname", "family name", "lname"))
+_EMAIL = Field(
+    "email",
+    "email",
+    synonyms=(
+        "e-mail",
+        "email address",
+        "email 1",
+        "e-mail address",
+        "mail",
+        "work email",
+        "e-mail 1",
+        "primary email",
+        "email address 1",
+    ),
+)
+_PHONE = Field(
+    "phone",
+    "phone",
+    max_length=40,
+    synonyms=(
+        "phone 1",
+        "phone number",
+        "telephone",
+        "tel",
+        "work phone",
+        "business phone",
+        "primary phone",
+        "main phone",
+        "phone no",
+        "telephone number",
+    ),
+)
+_MOBILE = Field(
+    "mobile_phone",
+    "phone",
+    max_length=40,
+    synonyms=("mobile", "cell", "cell phone", "mobile number", "phone 2", "mobile phone", "cellphone", "cell number"),
+)
+_FIRST = Field(
+    "first_name", required=True, max_length=100, synonyms=("first", "firstname", "given name", "forename", "fname")
+)
+_LAST = Field(
+    "last_name", required=True, max_length=100, synonyms=("last", "lastname", "surname", "family name", "lname")
+)
 _TITLE = Field("title", max_length=128, synonyms=("job title", "position", "role", "designation", "occupation", "job"))
-_DESCRIPTION = Field("description", "text", max_length=32000, synonyms=("notes", "note", "comments", "comment", "remarks", "details", "about"))
-_EXTERNAL_ID = Field("external_id", max_length=255, synonyms=("id", "external id", "record id", "crm id", "customer id", "organization id", "organisation id", "account id", "lead id", "contact id", "user id", "person id"))
+_DESCRIPTION = Field(
+    "description",
+    "text",
+    max_length=32000,
+    synonyms=("notes", "note", "comments", "comment", "remarks", "details", "about"),
+)
+_EXTERNAL_ID = Field(
+    "external_id",
+    max_length=255,
+    synonyms=(
+        "id",
+        "external id",
+        "record id",
+        "crm id",
+        "customer id",
+        "organization id",
+        "organisation id",
+        "account id",
+        "lead id",
+        "contact id",
+        "user id",
+        "person id",
+    ),
+)
 
 LEAD = TargetModel(
     name="lead",
@@ -96,17 +164,65 @@ LEAD = TargetModel(
         _EMAIL,
         _PHONE,
         _MOBILE,
-        Field("company", max_length=255, synonyms=("company name", "organization", "organisation", "account name", "employer", "organization name", "organisation name", "business name")),
+        Field(
+            "company",
+            max_length=255,
+            synonyms=(
+                "company name",
+                "organization",
+                "organisation",
+                "account name",
+                "employer",
+                "organization name",
+                "organisation name",
+                "business name",
+            ),
+        ),
         _TITLE,
-        Field("lead_source", "choice", choices=LEAD_SOURCES, max_length=40, synonyms=("source", "lead source", "origin", "channel")),
-        Field("status", "choice", choices=LEAD_STATUSES, max_length=40, synonyms=("lead status", "stage", "deal stage", "lead stage", "pipeline stage")),
+        Field(
+            "lead_source",
+            "choice",
+            choices=LEAD_SOURCES,
+            max_length=40,
+            synonyms=("source", "lead source", "origin", "channel"),
+        ),
+        Field(
+            "status",
+            "choice",
+            choices=LEAD_STATUSES,
+            max_length=40,
+            synonyms=("lead status", "stage", "deal stage", "lead stage", "pipeline stage"),
+        ),
         Field("industry", max_length=128, synonyms=("sector", "vertical")),
         Field("annual_revenue", "decimal", max_length=None, synonyms=("revenue", "annual revenue", "yearly revenue")),
-        Field("number_of_employees", "integer", max_length=None, synonyms=("employees", "headcount", "employee count", "no of employees", "company size", "staff count", "num employees", "employees count")),
-        Field("website", "url", synonyms=("web site", "url", "homepage", "web", "website url", "company website", "web address", "site")),
+        Field(
+            "number_of_employees",
+            "integer",
+            max_length=None,
+            synonyms=(
+                "employees",
+                "headcount",
+                "employee count",
+                "no of employees",
+                "company size",
+                "staff count",
+                "num employees",
+                "employees count",
+            ),
+        ),
+        Field(
+            "website",
+            "url",
+            synonyms=("web site", "url", "homepage", "web", "website url", "company website", "web address", "site"),
+        ),
         Field("city", max_length=128, synonyms=("town",)),
         Field("country", max_length=128, synonyms=("nation",)),
-        Field("converted_date", "date", max_length=None, synonyms=("converted on", "conversion date", "date converted", "converted at")),
+        Field(
+            "converted_date",
+            "date",
+            max_length=None,
+            synonyms=("converted on", "conversion date", "date converted", "converted at"),
+        ),
         _DESCRIPTION,
         _EXTERNAL_ID,
     ),
@@ -124,9 +240,19 @@ CONTACT = TargetModel(
         _MOBILE,
         _TITLE,
         Field("department", max_length=128, synonyms=("dept", "division")),
-        Field("account", max_length=255, synonyms=("account name", "company", "company name", "organization", "organisation", "employer")),
+        Field(
+            "account",
+            max_length=255,
+            synonyms=("account name", "company", "company name", "organization", "organisation", "employer"),
+        ),
         Field("birthdate", "date", max_length=None, synonyms=("birthday", "date of birth", "dob", "birth date")),
-        Field("lead_source", "choice", choices=LEAD_SOURCES, max_length=40, synonyms=("source", "lead source", "origin", "channel")),
+        Field(
+            "lead_source",
+            "choice",
+            choices=LEAD_SOURCES,
+            max_length=40,
+            synonyms=("source", "lead source", "origin", "channel"),
+        ),
         Field("mailing_city", max_length=128, synonyms=("city", "town")),
         Field("mailing_country", max_length=128, synonyms=("country", "nation")),
         Field("do_not_call", "boolean", max_length=None, synonyms=("dnc", "do not call")),
@@ -140,16 +266,73 @@ ACCOUNT = TargetModel(
     name="account",
     table="crm_accounts",
     fields=(
-        Field("name", required=True, max_length=255, synonyms=("account name", "company", "company name", "organization", "organisation", "account", "organization name", "organisation name", "business name")),
-        Field("website", "url", synonyms=("web site", "url", "homepage", "domain", "web", "website url", "company website", "web address", "site")),
+        Field(
+            "name",
+            required=True,
+            max_length=255,
+            synonyms=(
+                "account name",
+                "company",
+                "company name",
+                "organization",
+                "organisation",
+                "account",
+                "organization name",
+                "organisation name",
+                "business name",
+            ),
+        ),
+        Field(
+            "website",
+            "url",
+            synonyms=(
+                "web site",
+                "url",
+                "homepage",
+                "domain",
+                "web",
+                "website url",
+                "company website",
+                "web address",
+                "site",
+            ),
+        ),
         Field("industry", max_length=128, synonyms=("sector", "vertical")),
         Field("type", "choice", choices=ACCOUNT_TYPES, max_length=40, synonyms=("account type", "relationship")),
-        Field("employees", "integer", max_length=None, synonyms=("number of employees", "headcount", "employee count", "no of employees", "company size", "staff count", "num employees", "employees count")),
+        Field(
+            "employees",
+            "integer",
+            max_length=None,
+            synonyms=(
+                "number of employees",
+                "headcount",
+                "employee count",
+                "no of employees",
+                "company size",
+                "staff count",
+                "num employees",
+                "employees count",
+            ),
+        ),
         Field("annual_revenue", "decimal", max_length=None, synonyms=("revenue", "annual revenue", "yearly revenue")),
         _PHONE,
         Field("billing_city", max_length=128, synonyms=("city", "town")),
         Field("billing_country", max_length=128, synonyms=("country", "nation")),
-        Field("founded_date", "date", max_length=None, synonyms=("founded", "founded on", "established", "year founded", "founded year", "founding date", "date founded", "incorporated")),
+        Field(
+            "founded_date",
+            "date",
+            max_length=None,
+            synonyms=(
+                "founded",
+                "founded on",
+                "established",
+                "year founded",
+                "founded year",
+                "founding date",
+                "date founded",
+                "incorporated",
+            ),
+        ),
         _DESCRIPTION,
         _EXTERNAL_ID,
     ),

@@ -22,10 +22,10 @@ class BuiltinValue:
     synonyms: tuple[str, ...] = ()
 
 
-def _values(names: tuple[str, ...], labels: dict[str, str], synonyms: dict[str, tuple[str, ...]]) -> tuple[BuiltinValue, ...]:
-    return tuple(
-        BuiltinValue(n, labels.get(n, n.replace("_", " ").capitalize()), synonyms.get(n, ())) for n in names
-    )
+def _values(
+    names: tuple[str, ...], labels: dict[str, str], synonyms: dict[str, tuple[str, ...]]
+) -> tuple[BuiltinValue, ...]:
+    return tuple(BuiltinValue(n, labels.get(n, n.replace("_", " ").capitalize()), synonyms.get(n, ())) for n in names)
 
 
 BUILTIN: dict[str, tuple[BuiltinValue, ...]] = {
@@ -50,10 +50,29 @@ BUILTIN: dict[str, tuple[BuiltinValue, ...]] = {
         {},
         {
             "new": ("open", "not contacted", "open not contacted", "fresh", "neu"),
-            "contacted": ("working", "working contacted", "in progress", "attempted", "attempted to contact",
-                          "nurturing", "follow up", "engaged"),
-            "qualified": ("sql", "mql", "sales qualified", "marketing qualified", "hot", "opportunity",
-                          "proposal", "proposal sent", "negotiation", "demo scheduled", "meeting scheduled"),
+            "contacted": (
+                "working",
+                "working contacted",
+                "in progress",
+                "attempted",
+                "attempted to contact",
+                "nurturing",
+                "follow up",
+                "engaged",
+            ),
+            "qualified": (
+                "sql",
+                "mql",
+                "sales qualified",
+                "marketing qualified",
+                "hot",
+                "opportunity",
+                "proposal",
+                "proposal sent",
+                "negotiation",
+                "demo scheduled",
+                "meeting scheduled",
+            ),
             "unqualified": ("disqualified", "not qualified", "junk", "closed not converted", "lost", "dead"),
             "converted": ("closed converted", "won", "closed won", "customer"),
         },

@@ -14,10 +14,10 @@ __all__ = ["TopicSpec", "TOPICS", "JOB_REQUESTS", "IMPORT_RECORDS", "IMPORT_RESU
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    name: str                      # logical name; the full name is "<prefix>.<name>"
-    schema: str                    # Avro schema name in schemas/avro
-    key: str                       # what the key holds
-    partitions: Literal["jobs", "records"]   # which partition-count setting applies
+    name: str  # logical name; the full name is "<prefix>.<name>"
+    schema: str  # Avro schema name in schemas/avro
+    key: str  # what the key holds
+    partitions: Literal["jobs", "records"]  # which partition-count setting applies
     compacted: bool = False
     # Handled strictly in offset order, none passed over (services/apply/partition_order.py).
     ordered: bool = False

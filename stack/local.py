@@ -400,8 +400,15 @@ def _copy_dependencies(settings: Settings, mvn: str, pom: Path, base: Path) -> N
     # Build in the cache, not in the checkout, so a read-only checkout works and leaves no target/.
     shutil.copyfile(pom, base / "pom.xml")
     cmd = [
-        mvn, "-B", "-q", "-f", str(base / "pom.xml"), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={staging}", f"-Dkafka.version={settings.kafka_version}",
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(base / "pom.xml"),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+        f"-Dkafka.version={settings.kafka_version}",
     ]
     if _kafka_major(settings) >= 4:
         cmd.append("-Dkafka.logging=log4j2")
@@ -479,8 +486,17 @@ def _kafka_format(settings: Settings, java: str, classpath: str, paths: _Paths) 
         return
     shutil.rmtree(paths.kafka_data, ignore_errors=True)  # a half-formatted leftover
     cmd = [
-        java, *KAFKA_TOOL_FLAGS, _log_config_flag(settings), "-cp", classpath,
-        "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(paths.kafka_props),
+        java,
+        *KAFKA_TOOL_FLAGS,
+        _log_config_flag(settings),
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        new_cluster_id(),
+        "-c",
+        str(paths.kafka_props),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=180)
     with open(paths.kafka_log, "a") as fh:
@@ -491,15 +507,24 @@ def _kafka_format(settings: Settings, java: str, classpath: str, paths: _Paths) 
 
 def _kafka_launch(settings: Settings, java: str, classpath: str, paths: _Paths) -> int:
     cmd = [
-        java, *shlex.split(settings.kafka_heap), *KAFKA_JVM_FLAGS, _log_config_flag(settings),
-        "-cp", classpath, "kafka.Kafka", str(paths.kafka_props),
+        java,
+        *shlex.split(settings.kafka_heap),
+        *KAFKA_JVM_FLAGS,
+        _log_config_flag(settings),
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(paths.kafka_props),
     ]
     # The shell backgrounds the JVM and exits, so the broker is nobody's child: it outlives this
     # process (CLI `stack up`), never lingers as our zombie, and Ctrl-C here does not reach it.
     script = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
     result = subprocess.run(
         ["/bin/sh", "-c", script, "sh", str(paths.kafka_log), *cmd],
-        capture_output=True, text=True, check=False, start_new_session=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,
     )
     pid_text = result.stdout.strip()
     if result.returncode != 0 or not pid_text.isdigit():
@@ -675,11 +700,17 @@ def _pg_prepare_dirs(paths: _Paths, port: int) -> None:
     _own_dir(socket_dir, user)
 
 
-def _pg_run(bindir: Path, args: list[str], *, what: str, log_path: Path, stdin: str | None = None,
-            timeout: float = 300) -> str:
+def _pg_run(
+    bindir: Path, args: list[str], *, what: str, log_path: Path, stdin: str | None = None, timeout: float = 300
+) -> str:
     result = subprocess.run(
-        _as_server([str(bindir / args[0]), *args[1:]]), input=stdin, capture_output=True, text=True,
-        check=False, timeout=timeout, cwd="/",
+        _as_server([str(bindir / args[0]), *args[1:]]),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd="/",
     )
     if result.returncode != 0:
         raise StackError(
@@ -697,9 +728,19 @@ def _pg_initdb(bindir: Path, paths: _Paths) -> None:
     # Local socket: peer (only the server's OS user gets the superuser); TCP: passwords.
     _pg_run(
         bindir,
-        ["initdb", "-D", str(paths.pg_data), "-U", superuser, "--auth-local=peer",
-         "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale"],
-        what="initdb", log_path=paths.pg_log,
+        [
+            "initdb",
+            "-D",
+            str(paths.pg_data),
+            "-U",
+            superuser,
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+        ],
+        what="initdb",
+        log_path=paths.pg_log,
     )
     with open(paths.pg_data / "postgresql.conf", "a") as fh:
         fh.write("\n# crmio's settings (rewritten on every start)\ninclude_if_exists = 'crmio.conf'\n")
@@ -764,10 +805,25 @@ def _role_script(owner: Dsn, app: Dsn) -> str:
 def _pg_ensure_role(bindir: Path, paths: _Paths, owner: Dsn, app: Dsn) -> None:
     _pg_run(
         bindir,
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(paths.pg_socket_dir(owner.port)),
-         "-p", str(owner.port), "-d", "postgres", "-f", "-"],
-        what=f"creating roles {owner.user!r}, {app.user!r} and database {owner.database!r}", log_path=paths.pg_log,
-        stdin=_role_script(owner, app), timeout=60,
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(paths.pg_socket_dir(owner.port)),
+            "-p",
+            str(owner.port),
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ],
+        what=f"creating roles {owner.user!r}, {app.user!r} and database {owner.database!r}",
+        log_path=paths.pg_log,
+        stdin=_role_script(owner, app),
+        timeout=60,
     )
 
 
@@ -788,14 +844,16 @@ async def _pg_answers(dsn: str, timeout: float) -> str | None:
 def _wait_pg_answers(settings: Settings, deadline: float, where: str) -> None:
     for url in (settings.system_dsn(), settings.dsn()):
         while True:
-            reason = _run_async(lambda: _pg_answers(url, min(5.0, max(1.0, _remaining(deadline)))))
+            reason = _run_async(lambda url=url: _pg_answers(url, min(5.0, max(1.0, _remaining(deadline)))))
             if reason is None:
                 break
             # Wrong password or missing database will not fix itself: say so now.
             if "password" in reason or "does not exist" in reason or _remaining(deadline) <= 0:
                 dsn = parse_dsn(url)
-                raise StackError(f"PostgreSQL at {_join(dsn.host, dsn.port)} ({where}) refuses crmio's DSN "
-                                 f"(role {dsn.user}): {reason}")
+                raise StackError(
+                    f"PostgreSQL at {_join(dsn.host, dsn.port)} ({where}) refuses crmio's DSN "
+                    f"(role {dsn.user}): {reason}"
+                )
             time.sleep(0.3)
 
 
@@ -806,9 +864,19 @@ def _pg_spawn(settings: Settings, paths: _Paths, dsn: Dsn, deadline: float) -> N
     _pg_write_conf(paths, dsn)
     _pg_run(
         bindir,
-        ["pg_ctl", "-D", str(paths.pg_data), "-l", str(paths.pg_log), "-w",
-         "-t", str(max(5, int(_remaining(deadline)))), "start"],
-        what="pg_ctl start", log_path=paths.pg_log,
+        [
+            "pg_ctl",
+            "-D",
+            str(paths.pg_data),
+            "-l",
+            str(paths.pg_log),
+            "-w",
+            "-t",
+            str(max(5, int(_remaining(deadline)))),
+            "start",
+        ],
+        what="pg_ctl start",
+        log_path=paths.pg_log,
     )
     _pg_ensure_role(bindir, paths, dsn, parse_dsn(settings.dsn()))
 
@@ -834,8 +902,12 @@ def _postgres_down(paths: _Paths, mode: Literal["fast", "immediate"]) -> None:
     if _pg_pid(paths) is None:
         return
     bindir = _pg_bindir(paths.pg_data)
-    _pg_run(bindir, ["pg_ctl", "-D", str(paths.pg_data), "-m", mode, "-w", "-t", "60", "stop"],
-            what=f"pg_ctl stop -m {mode}", log_path=paths.pg_log)
+    _pg_run(
+        bindir,
+        ["pg_ctl", "-D", str(paths.pg_data), "-m", mode, "-w", "-t", "60", "stop"],
+        what=f"pg_ctl stop -m {mode}",
+        log_path=paths.pg_log,
+    )
 
 
 def postgres_start(settings: Settings) -> None:

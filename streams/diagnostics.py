@@ -20,11 +20,15 @@ def _tps(tps: object) -> str:
 def dump() -> None:
     c = app.consumer
     out = io.StringIO()
-    out.write(f"in recovery: {app.in_recovery}; flow active: {c.flow_active}; "
-              f"rebalancing: {app.rebalancing}; generation: {app.consumer_generation_id}\n")
+    out.write(
+        f"in recovery: {app.in_recovery}; flow active: {c.flow_active}; "
+        f"rebalancing: {app.rebalancing}; generation: {app.consumer_generation_id}\n"
+    )
     out.write(f"assigned: {_tps(c.assignment())}\n")
-    out.write(f"active: {_tps(c._active_partitions)}\npaused: {_tps(c._paused_partitions)}\n"
-              f"buffered: {_tps(c._buffered_partitions)}\n")
+    out.write(
+        f"active: {_tps(c._active_partitions)}\npaused: {_tps(c._paused_partitions)}\n"
+        f"buffered: {_tps(c._buffered_partitions)}\n"
+    )
     out.write(f"read offsets: { {f'{tp.topic}[{tp.partition}]': o for tp, o in c._read_offset.items()} }\n")
     out.write(f"committed: { {f'{tp.topic}[{tp.partition}]': o for tp, o in c._committed_offset.items()} }\n")
     out.write(f"acked: { {f'{tp.topic}[{tp.partition}]': len(v) for tp, v in c._acked.items()} }\n")

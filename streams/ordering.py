@@ -79,8 +79,14 @@ class Guard:
             for (topic, partition), offset in due.items():
                 tp = TP(topic, partition)
                 if earliest.get(tp, 0) > offset:
-                    log.error("%s[%d]: events %d..%d are gone from the log (retention); continuing from %d",
-                              topic, partition, offset, earliest[tp] - 1, earliest[tp])
+                    log.error(
+                        "%s[%d]: events %d..%d are gone from the log (retention); continuing from %d",
+                        topic,
+                        partition,
+                        offset,
+                        earliest[tp] - 1,
+                        earliest[tp],
+                    )
                     self.order.skip_to((topic, partition), earliest[tp])
                     continue
                 log.warning("%s[%d]: %s; reading again from offset %d", topic, partition, why, offset)
@@ -102,5 +108,6 @@ async def _reread_stalled() -> None:
         try:
             await guard.reread_stalled()
         except Exception as exc:  # noqa: BLE001 - the database or broker restarting: the next tick tries again
-            log.warning("checking %s for passed-over events failed for now (%s: %s)",
-                        guard.topic, type(exc).__name__, exc)
+            log.warning(
+                "checking %s for passed-over events failed for now (%s: %s)", guard.topic, type(exc).__name__, exc
+            )

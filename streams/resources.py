@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services.ingest import split_process
-from services.core.db import connect_pool
 from services.apply.pipeline import JobContexts, Resources
+from services.core.db import connect_pool
+from services.ingest import split_process
 from streams.app import app, settings
 
 __all__ = ["resources", "job_contexts"]

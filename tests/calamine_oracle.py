@@ -54,8 +54,12 @@ def oracle_text(value: object) -> str | None:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dt.time):
-        return _hms(min(round((value.hour * 3600 + value.minute * 60 + value.second) * 1000
-                              + value.microsecond / 1000), 86_399_999))
+        return _hms(
+            min(
+                round((value.hour * 3600 + value.minute * 60 + value.second) * 1000 + value.microsecond / 1000),
+                86_399_999,
+            )
+        )
     raise TypeError(f"python-calamine returned an unexpected {type(value).__name__}: {value!r}")
 
 

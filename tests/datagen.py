@@ -17,8 +17,20 @@ import orjson
 
 __all__ = ["HEADERS", "LeadFile", "make_leads", "write_csv", "write_xlsx", "write_json", "expected"]
 
-HEADERS = ["First Name", "Last Name", "E-mail", "Phone", "Company Name", "Title", "Lead Source", "Status",
-           "Annual Revenue", "City", "Country", "Website"]
+HEADERS = [
+    "First Name",
+    "Last Name",
+    "E-mail",
+    "Phone",
+    "Company Name",
+    "Title",
+    "Lead Source",
+    "Status",
+    "Annual Revenue",
+    "City",
+    "Country",
+    "Website",
+]
 _SOURCES = ["Web", "Referral", "partner", "EVENT", "Cold Call", "email_campaign"]
 _STATUSES = ["New", "contacted", "Qualified", "unqualified"]
 _CITIES = ["London", "Paris", "Berlin", "Lisbon", "Austin", "Toronto", "Sydney", "Osaka"]
@@ -27,7 +39,7 @@ _CITIES = ["London", "Paris", "Berlin", "Lisbon", "Austin", "Toronto", "Sydney",
 @dataclass
 class LeadFile:
     rows: list[list[str]]
-    invalid: set[int] = field(default_factory=set)       # record numbers made invalid
+    invalid: set[int] = field(default_factory=set)  # record numbers made invalid
     stored: dict[str, str] = field(default_factory=dict)  # normalized email -> title of a stored record
 
 
@@ -41,8 +53,15 @@ def _vary(email: str, rng: random.Random) -> str:
     return f" {email}"
 
 
-def make_leads(n: int, *, seed: int = 7, dup_rate: float = 0.05, invalid_rate: float = 0.02,
-               stored_rate: float = 0.03, stored: int = 0) -> LeadFile:
+def make_leads(
+    n: int,
+    *,
+    seed: int = 7,
+    dup_rate: float = 0.05,
+    invalid_rate: float = 0.02,
+    stored_rate: float = 0.03,
+    stored: int = 0,
+) -> LeadFile:
     """``n`` data rows; ``stored`` records are to be stored before the import (see LeadFile.stored)."""
     rng = random.Random(seed)
     lf = LeadFile(rows=[])
@@ -65,13 +84,28 @@ def make_leads(n: int, *, seed: int = 7, dup_rate: float = 0.05, invalid_rate: f
         else:
             email = f"lead{number}.{seed}@example.com"
             seen.append(email)
-        lf.rows.append([
-            first, last, email,
-            rng.choice([f"+1 415 555 {number % 10000:04d}", f"(212) 555-{number % 10000:04d}", f"+44 20 7946 {number % 10000:04d}"]),
-            f"Company {number % 997}", f"Title {number}", rng.choice(_SOURCES), rng.choice(_STATUSES),
-            rng.choice(["", f"${number * 13:,}.50", str(number * 100)]), rng.choice(_CITIES), "Country",
-            f"https://www.company{number % 997}.example",
-        ])
+        lf.rows.append(
+            [
+                first,
+                last,
+                email,
+                rng.choice(
+                    [
+                        f"+1 415 555 {number % 10000:04d}",
+                        f"(212) 555-{number % 10000:04d}",
+                        f"+44 20 7946 {number % 10000:04d}",
+                    ]
+                ),
+                f"Company {number % 997}",
+                f"Title {number}",
+                rng.choice(_SOURCES),
+                rng.choice(_STATUSES),
+                rng.choice(["", f"${number * 13:,}.50", str(number * 100)]),
+                rng.choice(_CITIES),
+                "Country",
+                f"https://www.company{number % 997}.example",
+            ]
+        )
     return lf
 
 

@@ -10,14 +10,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.aggregate.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
+from services.apply.pipeline import Resources, exact_when_complete, now_ms
+from services.core.db import tenant, with_retry
+from services.core.errors import JobStateError
 from services.jobs import repository as jobs
 from services.jobs.admission import start_request
-from services.core.db import tenant, with_retry
 from services.jobs.error_policy import breach, parse_policy
-from services.core.errors import JobStateError
 from services.jobs.rollback import create_rollback_job
-from services.apply.pipeline import Resources, exact_when_complete, now_ms
-from services.aggregate.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
 
 __all__ = ["aggregate_result"]
 
@@ -25,7 +25,7 @@ SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def _at(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
 async def _first_sight(res: Resources, event: dict[str, Any]) -> dict[str, Any]:
@@ -76,16 +76,27 @@ async def _stop(
     return _report_ended(progress, await with_retry(stop, what=f"stopping job {job_id}"), now)
 
 
-def _report_ended(
-    progress: dict[str, Any], row: Any, now: int
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     if row is None:
         return progress, None
-    c = {"total": row["total_records"], "processed": row["processed_records"], "success": row["success_records"],
-         "error": row["error_records"], "created": row["created_records"], "updated": row["updated_records"],
-         "skipped": row["skipped_records"]}
-    p = {**progress, "status": row["job_status"], "message": row["message"], "completed_ms": now, "reported_ms": now,
-         "job_type": row["job_type"], "target_model": row["target_model"]}
+    c = {
+        "total": row["total_records"],
+        "processed": row["processed_records"],
+        "success": row["success_records"],
+        "error": row["error_records"],
+        "created": row["created_records"],
+        "updated": row["updated_records"],
+        "skipped": row["skipped_records"],
+    }
+    p = {
+        **progress,
+        "status": row["job_status"],
+        "message": row["message"],
+        "completed_ms": now,
+        "reported_ms": now,
+        "job_type": row["job_type"],
+        "target_model": row["target_model"],
+    }
     p.update({k: c[k] for k in ("processed", "created", "updated", "skipped")}, failed=c["error"])
     p["total"] = p["total"] if p["total"] is not None else c["total"]
     return p, status_event(p, now, c)
@@ -98,6 +109,7 @@ async def _all_or_nothing_end(
     None when the job simply completes."""
     job_id, company_id = p["job_id"], p["company_id"]
     if p["phase"] == "validate" and final["error"] == 0:
+
         async def switch() -> Any:
             async with tenant(res.pool, company_id) as conn:
                 if not await jobs.begin_apply_phase(conn, company_id, job_id):
@@ -108,22 +120,32 @@ async def _all_or_nothing_end(
         if row is None:
             return None
         await send_request(start_request(row))
-        fresh = {**new_progress(job_id, company_id, p["job_type"], p["target_model"]),
-                 "policy": p["policy"], "phase": "apply", "started_ms": p["started_ms"], "reported_ms": now,
-                 "message": row["message"]}
+        fresh = {
+            **new_progress(job_id, company_id, p["job_type"], p["target_model"]),
+            "policy": p["policy"],
+            "phase": "apply",
+            "started_ms": p["started_ms"],
+            "reported_ms": now,
+            "message": row["message"],
+        }
         return fresh, status_event(fresh, now)
     if p["phase"] == "validate":
-        message = (f"all-or-nothing: {final['error']:,} of {final['processed']:,} rows failed validation, so nothing "
-                   "was written to the CRM tables; fix those rows (errors.csv) and import again")
+        message = (
+            f"all-or-nothing: {final['error']:,} of {final['processed']:,} rows failed validation, so nothing "
+            "was written to the CRM tables; fix those rows (errors.csv) and import again"
+        )
         final = {**final, "success": 0, "created": 0, "updated": 0, "skipped": 0}
     elif p["phase"] == "apply" and final["error"] > 0:
+
         async def rollback() -> str:
             async with tenant(res.pool, company_id) as conn:
                 return await create_rollback_job(conn, company_id, job_id, force=False, automatic=True)
 
         rollback_id = await with_retry(rollback, what=f"rolling back job {job_id}")
-        message = (f"all-or-nothing: {final['error']:,} rows were refused while applying; the rows applied are "
-                   f"being rolled back by job {rollback_id}")
+        message = (
+            f"all-or-nothing: {final['error']:,} rows were refused while applying; the rows applied are "
+            f"being rolled back by job {rollback_id}"
+        )
     else:
         return None
     p["status"] = "failed"
@@ -142,13 +164,21 @@ async def _fail(res: Resources, p: dict[str, Any], now: int) -> tuple[dict[str, 
 
     row = await with_retry(end, what=f"failing job {job_id}")
     if row is not None and row["created_records"] + row["updated_records"]:
-        message = await _undo_partial(res, {**p, "message": row["message"]},
-                                      {"created": row["created_records"], "updated": row["updated_records"]})
+        message = await _undo_partial(
+            res,
+            {**p, "message": row["message"]},
+            {"created": row["created_records"], "updated": row["updated_records"]},
+        )
 
         async def note() -> Any:
             async with tenant(res.pool, company_id) as conn:
-                await conn.execute("UPDATE crm_import_export_jobs SET message = $3, updated_at = now() "
-                                   "WHERE company_id = $1 AND id = $2", company_id, row["id"], message)
+                await conn.execute(
+                    "UPDATE crm_import_export_jobs SET message = $3, updated_at = now() "
+                    "WHERE company_id = $1 AND id = $2",
+                    company_id,
+                    row["id"],
+                    message,
+                )
                 return await jobs.get_job(conn, company_id, job_id)
 
         row = await with_retry(note, what=f"recording the rollback of job {job_id}")
@@ -171,8 +201,10 @@ async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]
     if rollback_id is None:
         return p["message"]
     applied = final["created"] + final["updated"]
-    return (f"{p['message']}; the {applied:,} rows applied before the file was refused are being rolled back "
-            f"by job {rollback_id}")
+    return (
+        f"{p['message']}; the {applied:,} rows applied before the file was refused are being rolled back "
+        f"by job {rollback_id}"
+    )
 
 
 async def _finish(

@@ -10,8 +10,19 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
-from services.api import (routes_control, routes_events, routes_jobs, routes_ops, routes_schedules, routes_templates,
-                          routes_ui, routes_uploads, routes_web, routes_results, routes_picklists)
+from services.api import (
+    routes_control,
+    routes_events,
+    routes_jobs,
+    routes_ops,
+    routes_picklists,
+    routes_results,
+    routes_schedules,
+    routes_templates,
+    routes_ui,
+    routes_uploads,
+    routes_web,
+)
 from services.api.deps import Resources
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
@@ -63,14 +74,30 @@ def create_app(settings: Settings) -> FastAPI:
 
     metrics = Metrics()
     app = FastAPI(
-        title="crmio", version="1", description=DESCRIPTION, lifespan=lifespan,
-        docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+        title="crmio",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
         default_response_class=OrjsonResponse,
     )
     app.state.metrics = metrics
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     install_error_handlers(app)
-    for module in (routes_ops, routes_uploads, routes_jobs, routes_control, routes_events, routes_templates,
-                   routes_schedules, routes_ui, routes_web, routes_results, routes_picklists):
+    for module in (
+        routes_ops,
+        routes_uploads,
+        routes_jobs,
+        routes_control,
+        routes_events,
+        routes_templates,
+        routes_schedules,
+        routes_ui,
+        routes_web,
+        routes_results,
+        routes_picklists,
+    ):
         app.include_router(module.router)
     return app

@@ -7,8 +7,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Model", "ImportOptions", "PreviewRequest", "ErrorPolicyBody", "ImportJobRequest", "ExportJobRequest",
-           "JobRequest", "TemplateCreate", "TemplateUpdate", "RollbackRequest", "RetryRequest", "ScheduleCreate"]
+__all__ = [
+    "Model",
+    "ImportOptions",
+    "PreviewRequest",
+    "ErrorPolicyBody",
+    "ImportJobRequest",
+    "ExportJobRequest",
+    "JobRequest",
+    "TemplateCreate",
+    "TemplateUpdate",
+    "RollbackRequest",
+    "RetryRequest",
+    "ScheduleCreate",
+]
 
 Model = Literal["lead", "contact", "account"]
 
@@ -19,22 +31,30 @@ class _Strict(BaseModel):
 
 
 class ImportOptions(_Strict):
-    date_order: Literal["DMY", "MDY"] | None = Field(None, description="which wins for ambiguous dates such as 03/04/2024")
+    date_order: Literal["DMY", "MDY"] | None = Field(
+        None, description="which wins for ambiguous dates such as 03/04/2024"
+    )
     phone_region: str | None = Field(None, description="region for national phone numbers, e.g. US, GB")
     sheet: str | None = Field(None, description="Excel sheet (default: the first)")
     encoding: str | None = Field(None, description="CSV encoding (default: detected)")
     delimiter: str | None = Field(None, description="CSV delimiter (default: detected)")
     dry_run: bool | None = Field(
-        None, description="validate and resolve duplicates for every row; write nothing to the CRM tables")
+        None, description="validate and resolve duplicates for every row; write nothing to the CRM tables"
+    )
     strict: bool | None = Field(
-        None, description="a value an optional field cannot take fails its row (default: the value is left out "
-        "with a warning and the record is imported)")
+        None,
+        description="a value an optional field cannot take fails its row (default: the value is left out "
+        "with a warning and the record is imported)",
+    )
     unknown_values: str | dict[str, str] | None = Field(
-        None, description="what a choice value that is not in the company's picklist gets: add (to the picklist), "
+        None,
+        description="what a choice value that is not in the company's picklist gets: add (to the picklist), "
         "map:VALUE, empty (left out with a warning; the default) or fail (the row); one policy, or one per field "
-        'with "*" for the rest, e.g. {"lead_source": "add", "*": "empty"}')
+        'with "*" for the rest, e.g. {"lead_source": "add", "*": "empty"}',
+    )
     accept_suggestions: bool | None = Field(
-        None, description="take every column and value suggestion that is sure enough, without asking")
+        None, description="take every column and value suggestion that is sure enough, without asking"
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -42,22 +62,30 @@ class ImportOptions(_Strict):
 
 class PreviewRequest(_Strict):
     target_model: Model | None = Field(None, description="required unless template_id names an import template")
-    mapping: dict[str, str | None] | None = Field(None, description="source column -> target field (default: suggestions)")
+    mapping: dict[str, str | None] | None = Field(
+        None, description="source column -> target field (default: suggestions)"
+    )
     template_id: uuid.UUID | None = None
     validation_rules: dict[str, Any] | None = None
     value_mapping: dict[str, dict[str, str | None]] | None = Field(
-        None, description='per choice field, file value -> picklist value (null: leave empty), e.g. '
-        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"')
+        None,
+        description="per choice field, file value -> picklist value (null: leave empty), e.g. "
+        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"',
+    )
     options: ImportOptions = ImportOptions()
     rows: int | None = Field(None, ge=1, description="rows to preview (default preview_rows, at most preview_rows_max)")
 
 
 class ErrorPolicyBody(_Strict):
     mode: Literal["continue", "stop", "all_or_nothing"] = Field(
-        "continue", description="continue: apply every valid row; stop: end the job once the errors exceed "
-        "max_errors or max_error_percent; all_or_nothing: validate every row first, write only if none fails")
+        "continue",
+        description="continue: apply every valid row; stop: end the job once the errors exceed "
+        "max_errors or max_error_percent; all_or_nothing: validate every row first, write only if none fails",
+    )
     max_errors: int | None = Field(None, ge=0, description="stop: the most failed rows tolerated")
-    max_error_percent: float | None = Field(None, ge=0, lt=100, description="stop: the highest share of failed rows, in %")
+    max_error_percent: float | None = Field(
+        None, ge=0, lt=100, description="stop: the highest share of failed rows, in %"
+    )
 
 
 class ImportJobRequest(_Strict):
@@ -69,8 +97,10 @@ class ImportJobRequest(_Strict):
     duplicate_handling: Literal["skip", "update", "create_new"] = "skip"
     validation_rules: dict[str, Any] | None = None
     value_mapping: dict[str, dict[str, str | None]] | None = Field(
-        None, description='per choice field, file value -> picklist value (null: leave empty), e.g. '
-        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"')
+        None,
+        description="per choice field, file value -> picklist value (null: leave empty), e.g. "
+        '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"',
+    )
     error_policy: ErrorPolicyBody | None = None
     options: ImportOptions = ImportOptions()
 
@@ -80,7 +110,8 @@ class ExportJobRequest(_Strict):
     target_model: Model
     fields: list[str] | None = Field(None, description="fields in column order (default: every field)")
     filters: list[dict[str, Any]] | None = Field(
-        None, description='e.g. [{"field": "status", "op": "in", "value": ["new"]}]')
+        None, description='e.g. [{"field": "status", "op": "in", "value": ["new"]}]'
+    )
     sort: list[str] | None = Field(None, description='e.g. ["-created_at", "email"]')
     file_format: Literal["csv", "excel", "json", "pdf"] = "csv"
     options: dict[str, Any] | None = None
@@ -115,7 +146,8 @@ class RollbackRequest(_Strict):
 
 class RetryRequest(_Strict):
     upload_id: uuid.UUID | None = Field(
-        None, description="a fixed file (e.g. the corrected errors.csv); default: the job's own file, failed rows only")
+        None, description="a fixed file (e.g. the corrected errors.csv); default: the job's own file, failed rows only"
+    )
     mapping: dict[str, str | None] | None = Field(None, description="a corrected mapping (default: the job's)")
 
 
@@ -123,6 +155,8 @@ class ScheduleCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     cron: str = Field(description="five fields (minute hour day month weekday), or six with seconds last")
     timezone: str = Field("UTC", description="IANA time zone the cron expression is read in, e.g. Europe/Berlin")
-    job: dict[str, Any] = Field(description='{"job_type": "export", "target_model", "file_format", "fields", '
-                                '"filters", "sort"} or {"job_type": "import", "target_model", "folder", "mapping" '
-                                'or "template_id", "duplicate_handling", "options"}')
+    job: dict[str, Any] = Field(
+        description='{"job_type": "export", "target_model", "file_format", "fields", '
+        '"filters", "sort"} or {"job_type": "import", "target_model", "folder", "mapping" '
+        'or "template_id", "duplicate_handling", "options"}'
+    )

@@ -11,9 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.jobs import keys
 from services.api.http import Forbidden, Unauthorized
 from services.core.settings import Settings
+from services.jobs import keys
 
 __all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
 
@@ -21,10 +21,10 @@ __all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
 @dataclass
 class Resources:
     settings: Settings
-    pool: asyncpg.Pool      # the service role: every use scoped to the caller's company (services.core.db.tenant)
+    pool: asyncpg.Pool  # the service role: every use scoped to the caller's company (services.core.db.tenant)
     producer: AIOKafkaProducer
     admin: AIOKafkaAdminClient
-    system: asyncpg.Pool    # the owner role: API-key lookup and company-less metrics only
+    system: asyncpg.Pool  # the owner role: API-key lookup and company-less metrics only
 
 
 def resources(request: Request) -> Resources:

@@ -15,7 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.errors import CrmioError, InputFileError, MappingError
 
-__all__ = ["OrjsonResponse", "Unauthorized", "Forbidden", "BadRequest", "Unprocessable", "error_body", "install_error_handlers"]
+__all__ = [
+    "OrjsonResponse",
+    "Unauthorized",
+    "Forbidden",
+    "BadRequest",
+    "Unprocessable",
+    "error_body",
+    "install_error_handlers",
+]
 
 log = logging.getLogger(__name__)
 

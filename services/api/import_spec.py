@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services.jobs import templates
 from services.api.http import Unprocessable
 from services.core.errors import NotFound
 from services.ingest.mapping import default_mapping
+from services.jobs import templates
 
 __all__ = ["ImportSpec", "resolve_spec"]
 
@@ -52,7 +52,9 @@ async def resolve_spec(
         if template is None:
             raise NotFound(f"no template {template_id}")
         if template["template_type"] != "import":
-            raise Unprocessable(f"template {template['template_name']!r} is an export template; name an import template")
+            raise Unprocessable(
+                f"template {template['template_name']!r} is an export template; name an import template"
+            )
         if not template["is_active"]:
             raise Unprocessable(f"template {template['template_name']!r} is inactive; activate it or choose another")
         if target_model and target_model != template["target_model"]:

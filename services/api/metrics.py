@@ -13,8 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.jobs.repository import JOB_STATUSES
 from services.core.settings import Settings
+from services.jobs.repository import JOB_STATUSES
 
 __all__ = ["Metrics", "LatencyMiddleware"]
 
@@ -27,19 +27,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
-            "crmio_http_request_duration_seconds", "HTTP request latency, to the end of the response body",
-            ["method", "route", "status"], registry=self.registry,
+            "crmio_http_request_duration_seconds",
+            "HTTP request latency, to the end of the response body",
+            ["method", "route", "status"],
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        self.jobs = Gauge("crmio_jobs", "Jobs by type and status (all companies)", ["job_type", "job_status"],
-                          registry=self.registry)
-        self.rate = Gauge("crmio_records_per_second", "Records per second summed over running jobs", ["job_type"],
-                          registry=self.registry)
-        self.lag = Gauge("crmio_consumer_lag", "Messages the worker group has not committed yet, per topic", ["topic"],
-                         registry=self.registry)
+        self.jobs = Gauge(
+            "crmio_jobs", "Jobs by type and status (all companies)", ["job_type", "job_status"], registry=self.registry
+        )
+        self.rate = Gauge(
+            "crmio_records_per_second",
+            "Records per second summed over running jobs",
+            ["job_type"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "crmio_consumer_lag",
+            "Messages the worker group has not committed yet, per topic",
+            ["topic"],
+            registry=self.registry,
+        )
 
-    async def refresh(self, settings: Settings, pool: asyncpg.Pool, admin: AIOKafkaAdminClient,
-                      consumer: AIOKafkaConsumer | None) -> None:
+    async def refresh(
+        self, settings: Settings, pool: asyncpg.Pool, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer | None
+    ) -> None:
         """Read the current figures from PostgreSQL (and Kafka offsets for the lag)."""
         async with pool.acquire() as conn:
             counts = await conn.fetch(
@@ -103,4 +115,6 @@ class LatencyMiddleware:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], name, str(status["code"])).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(scope["method"], name, str(status["code"])).observe(
+                time.perf_counter() - started
+            )

@@ -49,9 +49,13 @@ class _Parts:
 
     def callbacks(self) -> dict[str, object]:
         return {
-            "on_part_begin": self.part_begin, "on_header_field": self.header_field,
-            "on_header_value": self.header_value, "on_header_end": self.header_end,
-            "on_headers_finished": self.headers_finished, "on_part_data": self.part_data, "on_part_end": self.part_end,
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
         }
 
     def part_begin(self) -> None:
@@ -121,7 +125,9 @@ async def receive_file(request: Request, dest: Path, max_bytes: int, *, file_fie
         raise BadRequest(f"send the file as multipart/form-data in the form field {file_field!r}")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + _ENVELOPE_BYTES:
-        raise FileTooLarge(f"the request is {declared} bytes; files may have at most {max_bytes} bytes (max_file_bytes)")
+        raise FileTooLarge(
+            f"the request is {declared} bytes; files may have at most {max_bytes} bytes (max_file_bytes)"
+        )
     parts = _Parts(file_field, max_bytes)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     out: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
@@ -132,7 +138,9 @@ async def receive_file(request: Request, dest: Path, max_bytes: int, *, file_fie
             # would otherwise grow in memory without bound.
             received += len(chunk)
             if received > max_bytes + _ENVELOPE_BYTES:
-                raise FileTooLarge(f"the request is larger than {max_bytes} bytes plus the form around the file (max_file_bytes)")
+                raise FileTooLarge(
+                    f"the request is larger than {max_bytes} bytes plus the form around the file (max_file_bytes)"
+                )
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from services.core.db import tenant
-from services.jobs import repository as jobs
 from services.api.deps import Caller, Res
 from services.api.sse import company_stream, job_stream
+from services.core.db import tenant
 from services.core.errors import NotFound
+from services.jobs import repository as jobs
 
 __all__ = ["router"]
 
@@ -19,20 +19,32 @@ router = APIRouter(tags=["events"])
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@router.get("/api/v1/jobs/{job_id}/events", response_class=StreamingResponse,
-            summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends")
+@router.get(
+    "/api/v1/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends",
+)
 async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     async with tenant(res.pool, key.company_id) as conn:
         if await jobs.get_job(conn, key.company_id, job_id) is None:
             raise NotFound(f"no job {job_id}")
     s = res.settings
-    return StreamingResponse(job_stream(res.pool, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),
-                             media_type="text/event-stream", headers=_HEADERS)
+    return StreamingResponse(
+        job_stream(res.pool, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+        media_type="text/event-stream",
+        headers=_HEADERS,
+    )
 
 
-@router.get("/api/v1/events", response_class=StreamingResponse,
-            summary="SSE: `progress` / `final` events of every job of the company that changes while connected")
+@router.get(
+    "/api/v1/events",
+    response_class=StreamingResponse,
+    summary="SSE: `progress` / `final` events of every job of the company that changes while connected",
+)
 async def company_events(key: Caller, res: Res) -> StreamingResponse:
     s = res.settings
-    return StreamingResponse(company_stream(res.pool, key.company_id, s.sse_poll_interval_s, s.sse_keepalive_s),
-                             media_type="text/event-stream", headers=_HEADERS)
+    return StreamingResponse(
+        company_stream(res.pool, key.company_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+        media_type="text/event-stream",
+        headers=_HEADERS,
+    )

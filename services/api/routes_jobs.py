@@ -12,30 +12,33 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
-from services.core.db import tenant
-from services.jobs import control
-from services.jobs import repository as jobs
-from services.core import storage
-from services.jobs import templates
-from services.ingest import uploads
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res, Resources
 from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
-from services.jobs.queries import list_jobs, progress_document
+from services.core import storage
+from services.core.db import tenant
 from services.core.errors import NotFound, TransientError
-from services.jobs.limits import check_row_estimate, company_limits
+from services.ingest import uploads
 from services.ingest.column_sniffing import sample_file
 from services.ingest.reader_limits import reader_limits
 from services.ingest.submit import submit_import
+from services.jobs import control, templates
+from services.jobs import repository as jobs
+from services.jobs.limits import check_row_estimate, company_limits
+from services.jobs.queries import list_jobs, progress_document
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-_MEDIA = {"csv": "text/csv", "json": "application/json", "pdf": "application/pdf",
-          "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+_MEDIA = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "pdf": "application/pdf",
+    "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 _EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
 _ERRORS_PAGE = 1000
 
@@ -60,29 +63,56 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
     if body.mapping is None and body.template_id is None and same_sheet:
         # Suggested from the values too, as the preview suggests them.
         samples = await asyncio.to_thread(
-            sample_file, path, upload["file_format"], upload["original_filename"], limits=reader_limits(settings),
-            sheet=upload["sheet"], encoding=body.options.encoding, delimiter=body.options.delimiter)
+            sample_file,
+            path,
+            upload["file_format"],
+            upload["original_filename"],
+            limits=reader_limits(settings),
+            sheet=upload["sheet"],
+            encoding=body.options.encoding,
+            delimiter=body.options.delimiter,
+        )
     async with tenant(res.pool, company_id) as conn:
-        spec = await resolve_spec(conn, company_id, target_model=body.target_model, mapping=body.mapping,
-                                  template_id=body.template_id, rules=body.validation_rules,
-                                  headers=list(upload["headers"]) if same_sheet else None,
-                                  value_mapping=body.value_mapping, samples=samples,
-                                  accept_suggestions=bool(body.options.accept_suggestions))
+        spec = await resolve_spec(
+            conn,
+            company_id,
+            target_model=body.target_model,
+            mapping=body.mapping,
+            template_id=body.template_id,
+            rules=body.validation_rules,
+            headers=list(upload["headers"]) if same_sheet else None,
+            value_mapping=body.value_mapping,
+            samples=samples,
+            accept_suggestions=bool(body.options.accept_suggestions),
+        )
     options = body.options.as_dict()
     if body.error_policy is not None:
         options["error_policy"] = body.error_policy.model_dump()
     async with tenant(res.pool, company_id) as conn:
-        check_row_estimate(await company_limits(conn, settings, company_id), upload["row_estimate"],
-                           upload["row_estimate_exact"], upload["original_filename"])
+        check_row_estimate(
+            await company_limits(conn, settings, company_id),
+            upload["row_estimate"],
+            upload["row_estimate_exact"],
+            upload["original_filename"],
+        )
     if upload["sheet"] and "sheet" not in options:
         options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
     # submit_import checks file and mapping again and copies the upload to a file of the job's own:
     # the job never depends on the upload's lifetime.
     job = await submit_import(
-        settings, res.pool, res.producer, company_id=company_id, path=path, model=spec.model.name,
-        file_format=upload["file_format"], display_name=upload["original_filename"],
-        mapping={c: f for c, f in spec.mapping.items() if f} or None, duplicates=body.duplicate_handling,
-        rules=spec.rules, options=options, value_mapping=spec.value_mapping,
+        settings,
+        res.pool,
+        res.producer,
+        company_id=company_id,
+        path=path,
+        model=spec.model.name,
+        file_format=upload["file_format"],
+        display_name=upload["original_filename"],
+        mapping={c: f for c, f in spec.mapping.items() if f} or None,
+        duplicates=body.duplicate_handling,
+        rules=spec.rules,
+        options=options,
+        value_mapping=spec.value_mapping,
     )
     if spec.chosen:
         async with tenant(res.pool, company_id) as conn:
@@ -97,8 +127,17 @@ async def _create_export(body: ExportJobRequest, company_id: str, res: Resources
     except ImportError as exc:
         raise TransientError(f"exports are not available in this deployment ({exc})") from None
     job: dict[str, Any] = await submit_export(
-        res.settings, res.pool, res.producer, company_id=company_id, model=body.target_model, fields=body.fields,
-        filters=body.filters, sort=body.sort, file_format=body.file_format, options=body.options or {}, user_id=None,
+        res.settings,
+        res.pool,
+        res.producer,
+        company_id=company_id,
+        model=body.target_model,
+        fields=body.fields,
+        filters=body.filters,
+        sort=body.sort,
+        file_format=body.file_format,
+        options=body.options or {},
+        user_id=None,
     )
     return job
 
@@ -127,10 +166,20 @@ async def get_jobs(
 ) -> OrjsonResponse:
     limit = min(limit, res.settings.api_page_size_max)
     async with tenant(res.pool, key.company_id) as conn:
-        rows, total = await list_jobs(conn, key.company_id, job_type=job_type, job_status=job_status,
-                                      target_model=target_model, created_from=created_from,
-                                      created_to=created_to, limit=limit, offset=offset)
-    return OrjsonResponse({"items": [progress_document(r) for r in rows], "total": total, "limit": limit, "offset": offset})
+        rows, total = await list_jobs(
+            conn,
+            key.company_id,
+            job_type=job_type,
+            job_status=job_status,
+            target_model=target_model,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            offset=offset,
+        )
+    return OrjsonResponse(
+        {"items": [progress_document(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get("/{job_id}", summary="A job: blueprint fields, counters, rate and ETA")
@@ -160,8 +209,11 @@ async def get_logs(
     return OrjsonResponse({"items": [jobs.log_document(r) for r in logs], "limit": limit, "offset": offset})
 
 
-@router.get("/{job_id}/errors.csv", summary="The failed rows with an error column, ready to fix and import again",
-            response_class=StreamingResponse)
+@router.get(
+    "/{job_id}/errors.csv",
+    summary="The failed rows with an error column, ready to fix and import again",
+    response_class=StreamingResponse,
+)
 async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     row = await _job(res, key.company_id, job_id)
     if row["job_type"] != "import":
@@ -181,8 +233,11 @@ async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
             offset += len(page)
 
     name = PurePosixPath(row["original_filename"] or "import").stem or "import"
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}-errors.csv"'})
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_ascii(name)}-errors.csv"'},
+    )
 
 
 def _ascii(name: str) -> str:
@@ -198,5 +253,6 @@ async def download(job_id: str, key: Caller, res: Res) -> FileResponse:
     path = storage.resolve(res.settings.storage_dir, key.company_id, row["file_path"])
     ext = _EXT.get(row["file_format"], "")
     name = row["original_filename"] or f"{row['target_model']}s-{str(row['id'])[:8]}{ext}"
-    return FileResponse(path, media_type=_MEDIA.get(row["file_format"], "application/octet-stream"),
-                        filename=_ascii(name))
+    return FileResponse(
+        path, media_type=_MEDIA.get(row["file_format"], "application/octet-stream"), filename=_ascii(name)
+    )

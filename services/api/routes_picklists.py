@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import Field
 
-from services.cleansing import picklist_store
 from services.api.bodies import _Strict
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
+from services.cleansing import picklist_store
 from services.core.db import tenant
 from services.core.errors import NotFound
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/picklists", tags=["picklists"])
 class PicklistValueCreate(_Strict):
     value: str = Field(min_length=1, max_length=40, description="what records store, e.g. podcast")
     label: str | None = Field(None, max_length=255, description="what people read (default: the value)")
-    synonyms: list[str] = Field([], description="words files use for this value, e.g. [\"Podcasts\"]")
+    synonyms: list[str] = Field([], description='words files use for this value, e.g. ["Podcasts"]')
 
 
 class PicklistValueUpdate(_Strict):
@@ -61,6 +61,7 @@ async def add_value(picklist: str, body: PicklistValueCreate, key: Caller, res: 
 async def update_value(picklist: str, value: str, body: PicklistValueUpdate, key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "change picklists")
     async with tenant(res.pool, key.company_id) as conn:
-        doc = await picklist_store.update_value(conn, key.company_id, picklist, value, label=body.label,
-                                                synonyms=body.synonyms, active=body.active)
+        doc = await picklist_store.update_value(
+            conn, key.company_id, picklist, value, label=body.label, synonyms=body.synonyms, active=body.active
+        )
     return OrjsonResponse(doc)

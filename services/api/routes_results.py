@@ -29,9 +29,12 @@ def _ascii(name: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in name)[:100] or "file"
 
 
-@router.get("/{job_id}/results", response_model=None,
-            summary="An import's result file: success (row, outcome, record id, match key) or errors (every "
-                    "original column of each failed or warned row, with row number, field, value, message and hint)")
+@router.get(
+    "/{job_id}/results",
+    response_model=None,
+    summary="An import's result file: success (row, outcome, record id, match key) or errors (every "
+    "original column of each failed or warned row, with row number, field, value, message and hint)",
+)
 async def results(
     job_id: str,
     key: Caller,
@@ -51,5 +54,6 @@ async def results(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return FileResponse(path, media_type=result.media_type, headers=disposition,
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return FileResponse(
+        path, media_type=result.media_type, headers=disposition, background=BackgroundTask(path.unlink, missing_ok=True)
+    )

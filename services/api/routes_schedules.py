@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.core.db import tenant
-from services.jobs import schedules
 from services.api.bodies import ScheduleCreate
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
+from services.core.db import tenant
+from services.jobs import schedules
 
 __all__ = ["router"]
 
@@ -26,9 +26,15 @@ async def list_schedules(key: Caller, res: Res) -> OrjsonResponse:
 async def create_schedule(body: ScheduleCreate, key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "create schedules")
     async with tenant(res.pool, key.company_id) as conn:
-        row = await schedules.create_schedule(conn, key.company_id, name=body.name, cron=body.cron,
-                                              timezone=body.timezone, job=body.job,
-                                              queue=res.settings.topic_prefix)
+        row = await schedules.create_schedule(
+            conn,
+            key.company_id,
+            name=body.name,
+            cron=body.cron,
+            timezone=body.timezone,
+            job=body.job,
+            queue=res.settings.topic_prefix,
+        )
     return OrjsonResponse(schedules.schedule_document(row), 201)
 
 

@@ -10,12 +10,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from services.core.db import tenant
-from services.jobs import templates
 from services.api.bodies import TemplateCreate, TemplateUpdate
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
+from services.core.db import tenant
 from services.core.errors import NotFound
+from services.jobs import templates
 
 __all__ = ["router"]
 
@@ -35,11 +35,19 @@ async def list_templates(
 ) -> OrjsonResponse:
     limit = min(limit, res.settings.api_page_size_max)
     async with tenant(res.pool, key.company_id) as conn:
-        rows, total = await templates.list_templates(conn, key.company_id, search=search, is_active=is_active,
-                                                     template_type=template_type, target_model=target_model,
-                                                     limit=limit, offset=offset)
-    return OrjsonResponse({"items": [templates.template_document(r) for r in rows], "total": total,
-                           "limit": limit, "offset": offset})
+        rows, total = await templates.list_templates(
+            conn,
+            key.company_id,
+            search=search,
+            is_active=is_active,
+            template_type=template_type,
+            target_model=target_model,
+            limit=limit,
+            offset=offset,
+        )
+    return OrjsonResponse(
+        {"items": [templates.template_document(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.post("", status_code=201, summary="Create a template (admin)")

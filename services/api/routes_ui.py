@@ -12,19 +12,19 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from schemas.models import MODELS
-from services.jobs import repository as jobs
-from services.core import storage
-from services.jobs import templates
-from services.ingest import uploads
 from services.api.bodies import Model
 from services.api.deps import Caller, Res
 from services.api.http import OrjsonResponse
+from services.cleansing.validation import RULES
+from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound
 from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filters
+from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
-from services.cleansing.validation import RULES
+from services.jobs import repository as jobs
+from services.jobs import templates
 
 __all__ = ["router", "InspectRequest", "CountRequest", "models_document"]
 
@@ -52,8 +52,14 @@ def models_document() -> dict[str, Any]:
         "models": {
             name: {
                 "fields": [
-                    {"name": f.name, "title": f.title, "type": f.type, "required": f.required,
-                     "choices": list(f.choices), "max_length": f.max_length}
+                    {
+                        "name": f.name,
+                        "title": f.title,
+                        "type": f.type,
+                        "required": f.required,
+                        "choices": list(f.choices),
+                        "max_length": f.max_length,
+                    }
                     for f in model.fields
                 ],
                 "match_fields": list(model.match_fields),
@@ -80,8 +86,9 @@ def _inspect(
     path: Path, fmt: FileFormat, name: str, body: InspectRequest, limits: ReaderLimits, rows: int, count_max: int
 ) -> dict[str, Any]:
     """Headers, the first ``rows`` rows and the row count (exact up to ``count_max``). Blocking: run in a thread."""
-    with open_table(path, fmt, display_name=name, sheet=body.sheet, encoding=body.encoding,
-                    delimiter=body.delimiter, limits=limits) as reader:
+    with open_table(
+        path, fmt, display_name=name, sheet=body.sheet, encoding=body.encoding, delimiter=body.delimiter, limits=limits
+    ) as reader:
         info = reader.info
         out: list[list[str | None]] = []
         count = 0
@@ -91,13 +98,23 @@ def _inspect(
                 out.append(list(row.cells))
             if count >= count_max:
                 break
-    return {"format": info.format, "encoding": info.encoding, "delimiter": info.delimiter, "sheet": info.sheet,
-            "sheet_names": list(info.sheet_names), "headers": list(info.headers), "rows": out,
-            "row_estimate": count, "row_estimate_exact": count < count_max}
+    return {
+        "format": info.format,
+        "encoding": info.encoding,
+        "delimiter": info.delimiter,
+        "sheet": info.sheet,
+        "sheet_names": list(info.sheet_names),
+        "headers": list(info.headers),
+        "rows": out,
+        "row_estimate": count,
+        "row_estimate_exact": count < count_max,
+    }
 
 
-@router.post("/uploads/{upload_id}/inspect",
-             summary="Read an upload again with another sheet, encoding or delimiter: headers, first rows, suggestions")
+@router.post(
+    "/uploads/{upload_id}/inspect",
+    summary="Read an upload again with another sheet, encoding or delimiter: headers, first rows, suggestions",
+)
 async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
     async with tenant(res.pool, key.company_id) as conn:
@@ -106,8 +123,16 @@ async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -
             raise NotFound(f"no upload {upload_id}")
         memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in MODELS}
     path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
-    doc = await asyncio.to_thread(_inspect, path, row["file_format"], row["original_filename"], body,
-                                  reader_limits(settings), settings.preview_rows, settings.upload_count_rows_max)
+    doc = await asyncio.to_thread(
+        _inspect,
+        path,
+        row["file_format"],
+        row["original_filename"],
+        body,
+        reader_limits(settings),
+        settings.preview_rows,
+        settings.upload_count_rows_max,
+    )
     if not doc["row_estimate_exact"]:
         doc["row_estimate"] = max(doc["row_estimate"], row["row_estimate"] or 0)  # the upload's estimate of the rest
     doc["upload_id"] = str(row["id"])
@@ -150,8 +175,12 @@ async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
         if row is None:
             raise NotFound(f"no job {job_id}")
         fields = await conn.fetch(_ERROR_SUMMARY, key.company_id, row["id"])
-    return OrjsonResponse({
-        "job_id": str(row["id"]), "error_records": row["error_records"],
-        "fields": [{"field": f["field"], "rows": f["rows"], "hint": f["hint"], "example": f["example"]}
-                   for f in fields],
-    })
+    return OrjsonResponse(
+        {
+            "job_id": str(row["id"]),
+            "error_records": row["error_records"],
+            "fields": [
+                {"field": f["field"], "rows": f["rows"], "hint": f["hint"], "example": f["example"]} for f in fields
+            ],
+        }
+    )

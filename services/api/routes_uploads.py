@@ -10,20 +10,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from schemas.models import MODELS
-from services.core.db import tenant
-from services.cleansing import picklist_store
-from services.core import storage
-from services.jobs import templates
-from services.ingest import uploads
 from services.api.bodies import PreviewRequest
 from services.api.deps import Caller, Res
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.multipart import receive_file
+from services.cleansing import picklist_store
 from services.cleansing.job_values import job_cleaner
-from services.ingest.value_scan import scan_values
+from services.core import storage
+from services.core.db import tenant
 from services.core.errors import NotFound
+from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
+from services.ingest.value_scan import scan_values
+from services.jobs import templates
 
 __all__ = ["router"]
 
@@ -38,11 +38,23 @@ def _unlink(path: Path) -> None:
     "",
     status_code=201,
     summary="Upload a file (multipart field `file`; optional fields `target_model`, `sheet`)",
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary"},
-                       "target_model": {"type": "string", "enum": list(MODELS)},
-                       "sheet": {"type": "string"}}}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "target_model": {"type": "string", "enum": list(MODELS)},
+                            "sheet": {"type": "string"},
+                        },
+                    }
+                }
+            }
+        }
+    },
 )
 async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
@@ -50,26 +62,44 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
     try:
         form = await receive_file(request, path, settings.max_file_bytes)
         assert form.filename is not None
-        named_rel, named = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename)
+        named_rel, named = await asyncio.to_thread(
+            uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename
+        )
         await asyncio.to_thread(path.rename, named)
         rel, path = named_rel, named
         fmt = await asyncio.to_thread(uploads.accept_file, path, form.filename)
         model = form.fields.get("target_model")
         models = [model] if model in MODELS else list(MODELS)
         insp = await asyncio.to_thread(
-            uploads.inspect_file, path, fmt, form.filename, limits=reader_limits(settings),
-            preview_rows=settings.preview_rows, count_rows_max=settings.upload_count_rows_max,
+            uploads.inspect_file,
+            path,
+            fmt,
+            form.filename,
+            limits=reader_limits(settings),
+            preview_rows=settings.preview_rows,
+            count_rows_max=settings.upload_count_rows_max,
             sheet=form.fields.get("sheet") or None,
         )
         async with tenant(res.pool, key.company_id) as conn:
             memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
-            row = await uploads.insert_upload(conn, {
-                "id": uuid.uuid4(), "company_id": key.company_id, "original_filename": form.filename,
-                "stored_path": rel, "file_format": fmt, "size_bytes": form.size_bytes, "encoding": insp.encoding,
-                "delimiter": insp.delimiter, "sheet": insp.sheet, "sheet_names": insp.sheet_names,
-                "headers": insp.headers, "row_estimate": insp.row_estimate,
-                "row_estimate_exact": insp.row_estimate_exact,
-            })
+            row = await uploads.insert_upload(
+                conn,
+                {
+                    "id": uuid.uuid4(),
+                    "company_id": key.company_id,
+                    "original_filename": form.filename,
+                    "stored_path": rel,
+                    "file_format": fmt,
+                    "size_bytes": form.size_bytes,
+                    "encoding": insp.encoding,
+                    "delimiter": insp.delimiter,
+                    "sheet": insp.sheet,
+                    "sheet_names": insp.sheet_names,
+                    "headers": insp.headers,
+                    "row_estimate": insp.row_estimate,
+                    "row_estimate_exact": insp.row_estimate_exact,
+                },
+            )
     except BaseException:
         await asyncio.to_thread(_unlink, path)  # a refused upload leaves nothing behind
         raise
@@ -92,21 +122,39 @@ async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(uploads.upload_document(await _upload(res, key.company_id, upload_id)))
 
 
-@router.post("/{upload_id}/preview", summary="The first rows mapped, cleansed and validated, with issues per cell, "
-             "and every distinct value of each choice column with a suggested picklist value")
+@router.post(
+    "/{upload_id}/preview",
+    summary="The first rows mapped, cleansed and validated, with issues per cell, "
+    "and every distinct value of each choice column with a suggested picklist value",
+)
 async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
     row = await _upload(res, key.company_id, upload_id)
     opts = body.options
     async with tenant(res.pool, key.company_id) as conn:
-        spec = await resolve_spec(conn, key.company_id, target_model=body.target_model, mapping=body.mapping,
-                                  template_id=body.template_id, rules=body.validation_rules, headers=None,
-                                  value_mapping=body.value_mapping)
+        spec = await resolve_spec(
+            conn,
+            key.company_id,
+            target_model=body.target_model,
+            mapping=body.mapping,
+            template_id=body.template_id,
+            rules=body.validation_rules,
+            headers=None,
+            value_mapping=body.value_mapping,
+        )
         memory = await templates.mapping_memory(conn, key.company_id, spec.model.name)
         # The cleaner the import would use: the company's picklists, the value map, strict or not.
-        cleaner = await job_cleaner(conn, key.company_id, {
-            "target_model": spec.model.name, "validation_rules": spec.rules, "options": opts.as_dict(),
-            "value_mapping": spec.value_mapping}, settings)
+        cleaner = await job_cleaner(
+            conn,
+            key.company_id,
+            {
+                "target_model": spec.model.name,
+                "validation_rules": spec.rules,
+                "options": opts.as_dict(),
+                "value_mapping": spec.value_mapping,
+            },
+            settings,
+        )
         fields = await picklist_store.field_picklists(conn, key.company_id, spec.model)
         values_memory = await picklist_store.value_memory(conn, key.company_id)
     clean = cleaner.options
@@ -114,16 +162,38 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
     n = min(body.rows or settings.preview_rows, settings.preview_rows_max)
     sheet = opts.sheet or row["sheet"]
     doc = await asyncio.to_thread(
-        uploads.preview_records, path, row["file_format"], row["original_filename"], model=spec.model,
-        mapping=spec.mapping if spec.chosen else None, memory=memory, rules=spec.rules, options=clean,
-        sheet=sheet, rows=n, limits=reader_limits(settings), encoding=opts.encoding,
-        delimiter=opts.delimiter, cleaner=cleaner,
+        uploads.preview_records,
+        path,
+        row["file_format"],
+        row["original_filename"],
+        model=spec.model,
+        mapping=spec.mapping if spec.chosen else None,
+        memory=memory,
+        rules=spec.rules,
+        options=clean,
+        sheet=sheet,
+        rows=n,
+        limits=reader_limits(settings),
+        encoding=opts.encoding,
+        delimiter=opts.delimiter,
+        cleaner=cleaner,
     )
     doc["values"] = await asyncio.to_thread(
-        scan_values, path, row["file_format"], row["original_filename"], model=spec.model, mapping=doc["mapping"],
-        fields=fields, value_mapping=spec.value_mapping, memory=values_memory, sheet=sheet,
-        limits=reader_limits(settings), max_rows=settings.value_scan_rows, max_distinct=settings.value_scan_distinct,
-        encoding=opts.encoding, delimiter=opts.delimiter,
+        scan_values,
+        path,
+        row["file_format"],
+        row["original_filename"],
+        model=spec.model,
+        mapping=doc["mapping"],
+        fields=fields,
+        value_mapping=spec.value_mapping,
+        memory=values_memory,
+        sheet=sheet,
+        limits=reader_limits(settings),
+        max_rows=settings.value_scan_rows,
+        max_distinct=settings.value_scan_distinct,
+        encoding=opts.encoding,
+        delimiter=opts.delimiter,
     )
     doc["value_mapping"] = spec.value_mapping or {}
     doc["upload_id"] = str(row["id"])

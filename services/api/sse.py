@@ -38,7 +38,9 @@ def _event_name(row: asyncpg.Record) -> str:
     return "final" if row["job_status"] in jobs.FINAL_STATUSES else "progress"
 
 
-async def job_stream(pool: asyncpg.Pool, company_id: str, job_id: str, interval_s: float, keepalive_s: float) -> AsyncIterator[bytes]:
+async def job_stream(
+    pool: asyncpg.Pool, company_id: str, job_id: str, interval_s: float, keepalive_s: float
+) -> AsyncIterator[bytes]:
     """Events of one job until its status is final (then the stream ends)."""
     last: tuple[Any, ...] | None = None
     quiet_since = time.monotonic()
@@ -61,7 +63,9 @@ async def job_stream(pool: asyncpg.Pool, company_id: str, job_id: str, interval_
         await asyncio.sleep(interval_s)
 
 
-async def company_stream(pool: asyncpg.Pool, company_id: str, interval_s: float, keepalive_s: float) -> AsyncIterator[bytes]:
+async def company_stream(
+    pool: asyncpg.Pool, company_id: str, interval_s: float, keepalive_s: float
+) -> AsyncIterator[bytes]:
     """Events of every job of the company that changes after the connection opened; never ends by itself."""
     async with tenant(pool, company_id) as conn:
         cursor: dt.datetime = await conn.fetchval("SELECT now()")

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import asyncpg
 
 from schemas.models import TargetModel
+from services.cleansing.cleaning import CleanedRecord, Issue, PartialDate, RecordCleaner
 from services.cleansing.picklist_store import add_values_from_import
 from services.core.db import copy_rows
-from services.cleansing.cleaning import CleanedRecord, Issue, PartialDate, RecordCleaner
 from services.core.routing import partition_for
 
 __all__ = [
@@ -57,8 +57,8 @@ class JobContext:
 @dataclass(frozen=True, slots=True)
 class SourceRow:
     number: int
-    raw: dict[str, str | None]       # target field -> raw value from the file
-    problem: str | None = None       # row-level problem found while reading
+    raw: dict[str, str | None]  # target field -> raw value from the file
+    problem: str | None = None  # row-level problem found while reading
 
 
 @dataclass(slots=True)
@@ -87,9 +87,9 @@ class _Current:
 
 @dataclass(slots=True)
 class Plan:
-    inserts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)   # id -> values (+ match_key)
-    updates: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)   # id -> merged values
-    versions: dict[uuid.UUID, int] = field(default_factory=dict)             # id -> version after the batch
+    inserts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # id -> values (+ match_key)
+    updates: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # id -> merged values
+    versions: dict[uuid.UUID, int] = field(default_factory=dict)  # id -> version after the batch
     # (number, outcome, record_id, before_image)
     ledger: list[tuple[int, str, uuid.UUID | None, dict[str, Any] | None]] = field(default_factory=list)
     # (number, level, message, record_data, field)
@@ -116,8 +116,7 @@ def _record_data(row: SourceRow, issues: list[Issue]) -> dict[str, Any]:
     return {
         "values": {k: v for k, v in row.raw.items() if v not in (None, "")},
         "issues": [
-            {"field": i.field, "value": i.value, "message": i.message, "hint": i.hint, "level": i.level}
-            for i in issues
+            {"field": i.field, "value": i.value, "message": i.message, "hint": i.hint, "level": i.level} for i in issues
         ],
     }
 
@@ -170,9 +169,15 @@ def plan_batch(
             plan.errors[row.number] = message
             continue
         if issues:  # warnings only
-            plan.logs.append((
-                row.number, "warning", describe_issues(row.number, issues), _record_data(row, issues), issues[0].field,
-            ))
+            plan.logs.append(
+                (
+                    row.number,
+                    "warning",
+                    describe_issues(row.number, issues),
+                    _record_data(row, issues),
+                    issues[0].field,
+                )
+            )
         key = cleaned.match_key
         cur = state.get(key) if key is not None else None
         if cur is None or mode == "create_new":
@@ -214,21 +219,20 @@ async def _lock_keys(conn: asyncpg.Connection, ctx: JobContext, keys: list[str])
     buckets = sorted({partition_for(k, 0, ctx.partitions) for k in keys})
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) FROM unnest($2::int[]) AS b ORDER BY b",
-        f"{ctx.company_id}:{ctx.model.table}:", buckets,
+        f"{ctx.company_id}:{ctx.model.table}:",
+        buckets,
     )
 
 
-async def _fetch_existing(
-    conn: asyncpg.Connection, ctx: JobContext, keys: list[str]
-) -> dict[str, dict[str, Any]]:
+async def _fetch_existing(conn: asyncpg.Connection, ctx: JobContext, keys: list[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
     table = ctx.model.table
     cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.field_names))
     records = await conn.fetch(
-        f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) "
-        "ORDER BY created_at, id",
-        ctx.company_id, keys,
+        f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) ORDER BY created_at, id",
+        ctx.company_id,
+        keys,
     )
     existing: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -236,7 +240,8 @@ async def _fetch_existing(
     if ctx.dry_run:  # rows this dry run created "virtually" in earlier batches count as stored
         for rec in await conn.fetch(
             "SELECT match_key, record_id FROM crm_import_ledger WHERE job_id = $1 AND match_key = ANY($2::text[])",
-            uuid.UUID(ctx.job_id), keys,
+            uuid.UUID(ctx.job_id),
+            keys,
         ):
             existing.setdefault(rec["match_key"], {"id": rec["record_id"], "version": 1})
     return existing
@@ -248,10 +253,13 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
     if plan.inserts and not ctx.dry_run:
         columns = ("id", "company_id", "match_key", "date_precision", *fields)
         await copy_rows(
-            conn, table,
+            conn,
+            table,
             columns=columns,
-            records=[(rid, company_id, v["match_key"], v["date_precision"], *[v.get(f) for f in fields])
-                     for rid, v in plan.inserts.items()],
+            records=[
+                (rid, company_id, v["match_key"], v["date_precision"], *[v.get(f) for f in fields])
+                for rid, v in plan.inserts.items()
+            ],
         )
     if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
@@ -260,22 +268,42 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
         await conn.executemany(
             f"UPDATE {table} SET {sets}, date_precision = $3, version = version + 1, updated_at = now() "
             "WHERE id = $1 AND company_id = $2",
-            [(rid, company_id, values.get("date_precision"), *[values.get(f) for f in fields])
-             for rid, values in plan.updates.items()],
+            [
+                (rid, company_id, values.get("date_precision"), *[values.get(f) for f in fields])
+                for rid, values in plan.updates.items()
+            ],
         )
     await copy_rows(
-        conn, "crm_import_ledger",
-        columns=("job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version",
-                 "match_key"),
+        conn,
+        "crm_import_ledger",
+        columns=(
+            "job_id",
+            "record_number",
+            "company_id",
+            "outcome",
+            "record_id",
+            "before_image",
+            "after_version",
+            "match_key",
+        ),
         records=[
-            (job_id, n, company_id, outcome, rid, before, plan.versions.get(rid) if outcome != "skipped" else None,
-             plan.inserts[rid]["match_key"] if ctx.dry_run and outcome == "created" else None)
+            (
+                job_id,
+                n,
+                company_id,
+                outcome,
+                rid,
+                before,
+                plan.versions.get(rid) if outcome != "skipped" else None,
+                plan.inserts[rid]["match_key"] if ctx.dry_run and outcome == "created" else None,
+            )
             for n, outcome, rid, before in plan.ledger
         ],
     )
     if plan.logs:
         await copy_rows(
-            conn, "crm_import_export_logs",
+            conn,
+            "crm_import_export_logs",
             columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id", "field"),
             records=[(job_id, n, lvl, msg, data, company_id, fld) for n, lvl, msg, data, fld in plan.logs],
         )
@@ -310,7 +338,8 @@ async def apply_rows(
         job = await conn.fetchrow(
             "SELECT job_status, options->>'phase' AS phase, (options->'error_policy'->>'max_errors')::int AS max_errors "
             "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
-            uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id),
+            uuid.UUID(ctx.job_id),
+            uuid.UUID(ctx.company_id),
         )
         if job is None or job["job_status"] in ("cancelled", "failed"):
             return None
@@ -324,7 +353,10 @@ async def apply_rows(
         applied = await conn.fetch(
             "SELECT record_number, outcome FROM crm_import_ledger WHERE job_id = $1 "
             "AND record_number BETWEEN $3 AND $4 AND record_number = ANY($2::int[])",
-            uuid.UUID(ctx.job_id), numbers, min(numbers), max(numbers),
+            uuid.UUID(ctx.job_id),
+            numbers,
+            min(numbers),
+            max(numbers),
         )
         done = {r["record_number"]: r for r in applied}
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
@@ -335,10 +367,12 @@ async def apply_rows(
             if len(plan.errors) > allowed:
                 # Applied up to the row that would be one failure too many; that row and the rest are not.
                 cut = _nth_failure(fresh, plan, max(allowed, 0) + 1)
-                result.stop = (f"stopped by the error policy at row {fresh[cut][0].number}, which would have been "
-                               f"failed row {job['max_errors'] + 1:,} where max_errors allows {job['max_errors']:,}; "
-                               "rows read before it were applied, it and later rows were not. Fix the failed rows "
-                               "(errors.csv) and retry them, or roll back what was applied")
+                result.stop = (
+                    f"stopped by the error policy at row {fresh[cut][0].number}, which would have been "
+                    f"failed row {job['max_errors'] + 1:,} where max_errors allows {job['max_errors']:,}; "
+                    "rows read before it were applied, it and later rows were not. Fix the failed rows "
+                    "(errors.csv) and retry them, or roll back what was applied"
+                )
                 fresh = fresh[:cut]
                 plan = plan_batch(ctx.duplicate_handling, fresh, existing)
         await _write_plan(conn, ctx, fields, plan)
@@ -359,8 +393,11 @@ async def _failed_so_far(conn: asyncpg.Connection, ctx: JobContext) -> int:
     reads the partial index of failed ledger rows (at most N of them)."""
     # Lanes of the job take turns from here to commit, or both would count the other's failures as not yet made.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", ctx.job_id)
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND outcome = 'failed'", uuid.UUID(ctx.job_id)))
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND outcome = 'failed'", uuid.UUID(ctx.job_id)
+        )
+    )
 
 
 def _nth_failure(rows: Cleaned, plan: Plan, n: int) -> int:
@@ -374,9 +411,7 @@ def _nth_failure(rows: Cleaned, plan: Plan, n: int) -> int:
     raise ValueError(f"the plan has fewer than {n} failed rows")
 
 
-async def record_failures(
-    conn: asyncpg.Connection, ctx: JobContext, rows: list[SourceRow], reason: str
-) -> BatchResult:
+async def record_failures(conn: asyncpg.Connection, ctx: JobContext, rows: list[SourceRow], reason: str) -> BatchResult:
     """Record rows the database refused as failed (ledger + one error log each), idempotently."""
     result = BatchResult()
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
@@ -386,14 +421,19 @@ async def record_failures(
             inserted = await conn.fetchval(
                 "INSERT INTO crm_import_ledger (job_id, record_number, company_id, outcome) "
                 "VALUES ($1, $2, $3, 'failed') ON CONFLICT DO NOTHING RETURNING record_number",
-                job_id, row.number, company_id,
+                job_id,
+                row.number,
+                company_id,
             )
             if inserted is None:
                 continue
             await conn.execute(
                 "INSERT INTO crm_import_export_logs (job_id, record_number, log_level, message, record_data, company_id) "
                 "VALUES ($1, $2, 'error', $3, $4, $5)",
-                job_id, row.number, _storable(message), {"values": {k: _storable(v) for k, v in row.raw.items() if v}},
+                job_id,
+                row.number,
+                _storable(message),
+                {"values": {k: _storable(v) for k, v in row.raw.items() if v}},
                 company_id,
             )
             result.add(row.number, "failed", message)

@@ -104,8 +104,9 @@ class PartitionOrder:
                 due[tp] = offset
         return due
 
-    def stalled(self, stored: dict[Partition, int], ends: dict[Partition, int],
-                now: float | None = None) -> dict[Partition, int]:
+    def stalled(
+        self, stored: dict[Partition, int], ends: dict[Partition, int], now: float | None = None
+    ) -> dict[Partition, int]:
         """Partitions to read again from their stored offset: their log ``ends`` beyond it, this worker
         took no event past it, and it has not moved for ``stalled_after_s`` (after such a seek, only
         after another such period). No later event arrives to reveal a gap there."""
@@ -138,7 +139,9 @@ async def stored_next(pool: asyncpg.Pool, partitions: set[Partition]) -> dict[Pa
         rows = await pool.fetch(
             "SELECT topic, partition, next_offset FROM crm_partition_offsets "
             "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
-            [t for t, _ in partitions], [p for _, p in partitions])
+            [t for t, _ in partitions],
+            [p for _, p in partitions],
+        )
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     return await with_retry(read, what="reading partition offsets")
@@ -159,7 +162,10 @@ async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
             "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
             "greatest(crm_partition_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
-            [t for t, _ in keys], [p for _, p in keys], [nexts[k] for k in keys])
+            [t for t, _ in keys],
+            [p for _, p in keys],
+            [nexts[k] for k in keys],
+        )
 
     await with_retry(write, what="advancing partition offsets")
 
@@ -171,4 +177,6 @@ async def start_topic(pool: asyncpg.Pool, topic: str, partitions: int) -> None:
         "INSERT INTO crm_partition_offsets (topic, partition, next_offset) "
         "SELECT $1, p, 0 FROM generate_series(0, $2 - 1) AS p "
         "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = 0, updated_at = now()",
-        topic, partitions)
+        topic,
+        partitions,
+    )

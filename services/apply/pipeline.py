@@ -19,20 +19,20 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.jobs import repository as jobs
-from services.core import storage
-from services.ingest import uploads
+from services.aggregate.progress import exact_counters
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
+from services.core import storage
 from services.core.db import is_transient, tenant, with_retry
-from services.jobs.error_policy import parse_policy, policy_options
 from services.core.errors import CrmioError
-from services.ingest.filetype import check_file
-from services.jobs.limits import CompanyLimits, company_limits
 from services.core.settings import Settings
-from services.aggregate.progress import exact_counters
+from services.ingest import uploads
+from services.ingest.filetype import check_file
 from services.ingest.split_process import split_in_child
+from services.jobs import repository as jobs
+from services.jobs.error_policy import parse_policy, policy_options
+from services.jobs.limits import CompanyLimits, company_limits
 
 __all__ = [
     "Resources",
@@ -67,8 +67,8 @@ def now_ms() -> int:
 @dataclass
 class Resources:
     settings: Settings
-    pool: asyncpg.Pool     # the service role: every use scoped to one company (services.core.db.tenant)
-    system: asyncpg.Pool   # the owner role: cross-company tasks only (admission, schedules, retention)
+    pool: asyncpg.Pool  # the service role: every use scoped to one company (services.core.db.tenant)
+    system: asyncpg.Pool  # the owner role: cross-company tasks only (admission, schedules, retention)
 
 
 def result_event(job_id: str, company_id: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ async def record_request(res: Resources, req: dict[str, Any]) -> None:
                 except CrmioError:
                     pass  # kept as sent: the job fails with the policy's error when it starts
             if job["file_path"].startswith(UPLOAD_REF):  # another system names an API upload
-                upload = await uploads.get_upload(conn, company_id, job["file_path"][len(UPLOAD_REF):])
+                upload = await uploads.get_upload(conn, company_id, job["file_path"][len(UPLOAD_REF) :])
                 if upload is not None:
                     job["file_path"] = upload["stored_path"]
                     job["original_filename"] = job["original_filename"] or upload["original_filename"]
@@ -174,6 +174,7 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
         return  # replayed request of a finished job
     await send_result(result_event(job_id, company_id, "started"))
     settings = res.settings
+
     async def build_cleaner() -> RecordCleaner:
         async with tenant(res.pool, company_id) as conn:
             return await job_cleaner(conn, company_id, job, settings)
@@ -192,8 +193,13 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
     # The split process opens the file and settles the mapping (refusing an unusable one before
     # it sends a row): opening it here too would parse a workbook's strings twice.
     job_spec = {
-        "id": job_id, "company_id": company_id, "target_model": model.name, "file_format": fmt,
-        "display_name": display, "field_mapping": job["field_mapping"], "options": job["options"],
+        "id": job_id,
+        "company_id": company_id,
+        "target_model": model.name,
+        "file_format": fmt,
+        "display_name": display,
+        "field_mapping": job["field_mapping"],
+        "options": job["options"],
         "max_rows": limits.max_rows,
     }
     for attempt in range(1, SPLIT_ATTEMPTS + 1):
@@ -207,10 +213,14 @@ async def run_import_request(res: Resources, req: dict[str, Any], send_result: S
         except Exception as exc:  # noqa: BLE001 - broker or process trouble: splitting again is harmless
             log.warning("import %s: split attempt %d failed: %r", job_id, attempt, exc)
             if attempt == SPLIT_ATTEMPTS:
-                await send_result(result_event(
-                    job_id, company_id, "failed",
-                    message=f"could not read the file into the pipeline after {attempt} attempts: {exc}",
-                ))
+                await send_result(
+                    result_event(
+                        job_id,
+                        company_id,
+                        "failed",
+                        message=f"could not read the file into the pipeline after {attempt} attempts: {exc}",
+                    )
+                )
                 return
             await asyncio.sleep(min(2**attempt, 30))
     await send_result(result_event(job_id, company_id, "split_done", total=total))
@@ -238,6 +248,7 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
         log.warning("job %s: batch refused (%s); applying row by row", ctx.job_id, exc)
     result = BatchResult()
     for pair in cleaned:
+
         async def one(pair: tuple[SourceRow, Any] = pair) -> BatchResult | None:
             async with tenant(res.pool, ctx.company_id) as conn:
                 try:
@@ -304,10 +315,17 @@ async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> lis
         r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         if r is None:
             continue  # the job was cancelled: its remaining rows are dropped, unapplied
-        results.append(result_event(
-            p.ctx.job_id, p.ctx.company_id, "batch",
-            numbers=r.numbers, outcomes=r.outcomes, errors=r.errors, replayed=r.replayed,
-        ))
+        results.append(
+            result_event(
+                p.ctx.job_id,
+                p.ctx.company_id,
+                "batch",
+                numbers=r.numbers,
+                outcomes=r.outcomes,
+                errors=r.errors,
+                replayed=r.replayed,
+            )
+        )
         if r.stop:
             await _stop_job(res, p.ctx, r.stop)
             # Reported like a cancel: the aggregator reads the job's final state after every earlier result.
@@ -368,6 +386,7 @@ class LaneApplier:
 
 async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:
     """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
+
     async def count() -> dict[str, int]:
         async with tenant(res.pool, progress["company_id"]) as conn:
             return await jobs.ledger_counts(conn, progress["company_id"], progress["job_id"])

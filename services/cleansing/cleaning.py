@@ -13,7 +13,6 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata
 
 from schemas.models import Field, TargetModel
-from services.core.errors import ValidationRulesError
 from schemas.picklists import FIELD_PICKLISTS, picklist_of
 from services.cleansing.picklists import (
     ACCEPT_CONFIDENCE,
@@ -26,6 +25,7 @@ from services.cleansing.picklists import (
     value_key,
 )
 from services.cleansing.validation import Check, compile_checks, required_by_rules, text_form, validate_rules
+from services.core.errors import ValidationRulesError
 
 __all__ = [
     "CleanOptions",
@@ -62,7 +62,9 @@ class CleanOptions:
             raise ValidationRulesError(f"date_order must be 'DMY' or 'MDY', not {self.date_order!r}")
         region = self.phone_region.upper() if isinstance(self.phone_region, str) else ""
         if not phonenumbers.country_code_for_region(region):
-            raise ValidationRulesError(f"phone_region must be a two-letter region code like 'US' or 'GB', not {self.phone_region!r}")
+            raise ValidationRulesError(
+                f"phone_region must be a two-letter region code like 'US' or 'GB', not {self.phone_region!r}"
+            )
         object.__setattr__(self, "phone_region", region)
 
 
@@ -96,7 +98,11 @@ class Invalid(Exception):
     """
 
     def __init__(
-        self, message: str, hint: str, level: Literal["error", "warning"] = "error", kept: object = None,
+        self,
+        message: str,
+        hint: str,
+        level: Literal["error", "warning"] = "error",
+        kept: object = None,
         sticky: bool = False,
     ) -> None:
         super().__init__(message)
@@ -179,8 +185,16 @@ class EmailCleaner(Cleaner):
 
 
 _NUMBER_TYPES = (
-    "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
-    "personal_number", "voip", "pager", "uan", "voicemail",
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
 )
 
 
@@ -256,7 +270,11 @@ class PhoneCleaner(Cleaner):
         meta = PhoneMetadata.metadata_for_region(self.region)
         self.national_prefix = (meta.national_prefix or "") if meta is not None else ""
         example = phonenumbers.example_number(self.region)
-        shown = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL) if example else "+1 415 555 0132"
+        shown = (
+            phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            if example
+            else "+1 415 555 0132"
+        )
         self.hint = f"write it in international form like {shown} (numbers without a country code are read as {self.region} numbers)"
         self._slow_cache: dict[str, str | None] = {}
 
@@ -270,7 +288,9 @@ class PhoneCleaner(Cleaner):
                     return f"{main} ext. {m[2]}"
             e164 = self._parse(text)
         if e164 is None:
-            raise Invalid(f"{_quote(text)} is not a recognizable phone number; kept as written", self.hint, "warning", text)
+            raise Invalid(
+                f"{_quote(text)} is not a recognizable phone number; kept as written", self.hint, "warning", text
+            )
         return e164
 
     def _fast(self, compact: str) -> str | None:
@@ -285,8 +305,8 @@ class PhoneCleaner(Cleaner):
     def _national(self, digits: str) -> str | None:
         prefix = self.national_prefix
         # A national prefix (trunk code, "0" in GB, "1" in US) is dropped when what follows is valid.
-        if prefix and digits.startswith(prefix) and _valid_number(self.country_code, digits[len(prefix):]):
-            return f"+{self.country_code}{digits[len(prefix):]}"
+        if prefix and digits.startswith(prefix) and _valid_number(self.country_code, digits[len(prefix) :]):
+            return f"+{self.country_code}{digits[len(prefix) :]}"
         if _valid_number(self.country_code, digits):
             return f"+{self.country_code}{digits}"
         return None
@@ -359,8 +379,7 @@ _SIMPLE_COMMA_AMOUNT = re.compile(r"([-+]?)(?:€\s*)?([0-9]{1,3}(?:\.[0-9]{3})+
 _PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 # Currency codes seen in CRM exports; any three letters would let "12abc" pass as a number.
 _CURRENCY_CODES = (
-    "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|RMB|HKD|SGD|INR|KRW|SEK|NOK|DKK|PLN|CZK|HUF|"
-    "BRL|MXN|ZAR|TRY|ILS|AED|SAR|RUB"
+    "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|RMB|HKD|SGD|INR|KRW|SEK|NOK|DKK|PLN|CZK|HUF|BRL|MXN|ZAR|TRY|ILS|AED|SAR|RUB"
 )
 # Sign, currency (symbol, code or "US$") and sign again, then the digits, then a currency after them.
 _AMOUNT = re.compile(
@@ -416,7 +435,9 @@ def _amount(text: str) -> str | None:
     return "-" + plain if negative else plain
 
 
-_NUMBER_HINT = "write digits with an optional sign, currency and thousands separators, e.g. 1,200.50, (1 200,50) or $1,200"
+_NUMBER_HINT = (
+    "write digits with an optional sign, currency and thousands separators, e.g. 1,200.50, (1 200,50) or $1,200"
+)
 
 
 class DecimalCleaner(Cleaner):
@@ -440,7 +461,9 @@ class DecimalCleaner(Cleaner):
             if abs(value) < _DECIMAL_LIMIT:
                 value = value.quantize(_CENT, ROUND_HALF_UP)  # half-up, as PostgreSQL rounds numeric(18,2)
         if abs(value) >= _DECIMAL_LIMIT:
-            raise Invalid(f"{_quote(text)} is too large for {self.field.name}", "use at most 16 digits before the decimal point")
+            raise Invalid(
+                f"{_quote(text)} is too large for {self.field.name}", "use at most 16 digits before the decimal point"
+            )
         return value
 
     def render(self, value: object) -> str:
@@ -483,9 +506,20 @@ _MONTH_NAME_DAY = re.compile(
 _MONTHS = {
     name: number
     for number, names in enumerate(
-        (("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
-         ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
-         ("oct", "october"), ("nov", "november"), ("dec", "december")),
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
         start=1,
     )
     for name in names
@@ -568,8 +602,7 @@ _YEAR_MONTH = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})")
 _MONTH_YEAR = re.compile(r"([0-9]{1,2})([-/.])([0-9]{4})")
 _MONTH_NAME_YEAR = re.compile(r"([a-z]{3,9})\.?,?[\s/.-]*([0-9]{4})", re.I)
 _NUMBER_HINT_DATE = (
-    "a number alone is read as a year (1000 to 2999) or as an Excel date serial "
-    f"({_SERIAL_MIN} to {_EXCEL_SERIAL_MAX})"
+    f"a number alone is read as a year (1000 to 2999) or as an Excel date serial ({_SERIAL_MIN} to {_EXCEL_SERIAL_MAX})"
 )
 
 
@@ -612,8 +645,9 @@ class DateCleaner(Cleaner):
         super().__init__(field, options)
         self.day_first = options.date_order == "DMY"
         order = "DD/MM/YYYY (03/04/2024 is 3 April)" if self.day_first else "MM/DD/YYYY (03/04/2024 is March 4)"
-        self.hint = (f"write dates as YYYY-MM-DD, {order} or 4 Mar 2024; a month as YYYY-MM or March 2024; "
-                     "a year as YYYY")
+        self.hint = (
+            f"write dates as YYYY-MM-DD, {order} or 4 Mar 2024; a month as YYYY-MM or March 2024; a year as YYYY"
+        )
 
     def clean(self, text: str) -> object:
         if len(text) == 10 and text.isascii():  # the fixed-width forms, without a regex
@@ -622,7 +656,13 @@ class DateCleaner(Cleaner):
                     return dt.date.fromisoformat(text)
                 except ValueError:
                     pass  # the general path below explains what is wrong
-            elif text[2] == text[5] and text[2] in "/-." and text[:2].isdigit() and text[3:5].isdigit() and text[6:].isdigit():
+            elif (
+                text[2] == text[5]
+                and text[2] in "/-."
+                and text[:2].isdigit()
+                and text[3:5].isdigit()
+                and text[6:].isdigit()
+            ):
                 return self._numeric(text, int(text[:2]), int(text[3:5]), text[6:])
         if text.isascii() and text[:1].isdigit():
             m = _NUMBER_ALONE.fullmatch(text)
@@ -703,8 +743,17 @@ class DateCleaner(Cleaner):
 
 
 _BOOLEANS = {
-    "true": True, "t": True, "yes": True, "y": True, "1": True, "x": True,
-    "false": False, "f": False, "no": False, "n": False, "0": False,
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "1": True,
+    "x": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+    "0": False,
 }
 
 
@@ -717,7 +766,10 @@ class BooleanCleaner(Cleaner):
     def clean(self, text: str) -> object:
         value = _BOOLEANS.get(text.lower())
         if value is None:
-            raise Invalid(f"{_quote(text)} is not a yes/no value", "use one of: true, false, yes, no, y, n, 1, 0, t, f, x (x means yes)")
+            raise Invalid(
+                f"{_quote(text)} is not a yes/no value",
+                "use one of: true, false, yes, no, y, n, 1, 0, t, f, x (x means yes)",
+            )
         return value
 
 
@@ -733,8 +785,10 @@ class ChoiceCleaner(Cleaner):
         super().__init__(field, options)
         self.policy = policy = policy or default_policy(TargetModel("", "", (), ()), field)
         shown = policy.picklist.values
-        self.hint = (f"use one of: {', '.join(shown[:30])}{' ...' if len(shown) > 30 else ''}, add the value to the "
-                     f"{policy.picklist.name} picklist, or map it in the job's value_mapping")
+        self.hint = (
+            f"use one of: {', '.join(shown[:30])}{' ...' if len(shown) > 30 else ''}, add the value to the "
+            f"{policy.picklist.name} picklist, or map it in the job's value_mapping"
+        )
         # New values this cleaner added to the picklist (value -> label); the apply step stores them.
         self.added: dict[str, str] = {}
 
@@ -755,8 +809,11 @@ class ChoiceCleaner(Cleaner):
     def _unknown(self, text: str) -> object:
         unknown, picklist = self.policy.unknown, self.policy.picklist
         retired = picklist.retired(text)
-        what = (f"{_quote(text)} is the retired value {retired!r} of the {picklist.name} picklist" if retired
-                else f"{_quote(text)} is not a value of the {picklist.name} picklist")
+        what = (
+            f"{_quote(text)} is the retired value {retired!r} of the {picklist.name} picklist"
+            if retired
+            else f"{_quote(text)} is not a value of the {picklist.name} picklist"
+        )
         if unknown.action == "map":
             return unknown.value
         if unknown.action == "add" and not retired:
@@ -797,7 +854,8 @@ def default_policy(model: TargetModel, field: Field, strict: bool = False) -> Va
     """A choice field's built-in picklist (its own choices for a field without one); unknown words warn, or fail if strict."""
     builtin = builtin_picklists()
     name = picklist_of(model.name, field.name) or next(
-        (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None)
+        (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None
+    )
     picklist = builtin[name] if name else Picklist(field.name, [Choice(c, c) for c in field.choices])
     return ValuePolicy(picklist, unknown=UnknownPolicy("fail" if strict else "empty"))
 
@@ -924,8 +982,7 @@ class RecordCleaner:
     the duplicate-match fields and the job's validation_rules always fail the row.
     """
 
-    __slots__ = ("model", "rules", "options", "strict", "required", "_required_order", "_steps", "_keyers",
-                 "_choices")
+    __slots__ = ("model", "rules", "options", "strict", "required", "_required_order", "_steps", "_keyers", "_choices")
 
     def __init__(
         self,
@@ -954,7 +1011,8 @@ class RecordCleaner:
                 cleaner = cleaner_for(f, options)
             lenient = not strict and f.name not in strict_fields
             self._steps[f.name] = _compile_step(
-                f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient, strict)
+                f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient, strict
+            )
         self._keyers = _keyers_for(model)
 
     def added_values(self) -> list[tuple[str, str, str]]:

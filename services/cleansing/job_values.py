@@ -38,6 +38,13 @@ async def job_cleaner(
     suggest = bool(options.get("accept_suggestions"))
     memory = await value_memory(conn, company_id) if suggest else None
     strict = bool(options.get("strict"))
-    policies = value_policies(fields, job.get("value_mapping"), options.get("unknown_values"),
-                              strict=strict, suggest=suggest, memory=memory, started=started)
+    policies = value_policies(
+        fields,
+        job.get("value_mapping"),
+        options.get("unknown_values"),
+        strict=strict,
+        suggest=suggest,
+        memory=memory,
+        started=started,
+    )
     return RecordCleaner(model, job.get("validation_rules"), clean_options(options, settings), policies, strict)

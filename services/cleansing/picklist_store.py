@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from schemas.picklists import BUILTIN, picklist_of
 from schemas.models import TargetModel
-from services.core.errors import NotFound, ValueMappingError
+from schemas.picklists import BUILTIN, picklist_of
 from services.cleansing.picklists import Picklist, merge_company_rows, value_key
+from services.core.errors import NotFound, ValueMappingError
 
 __all__ = [
     "load_picklists",
@@ -70,7 +70,11 @@ def _conflicts(current: Picklist, value: str, words: Iterable[str]) -> list[str]
 
 
 async def add_value(
-    conn: asyncpg.Connection, company_id: str, picklist: str, value: str, label: str | None,
+    conn: asyncpg.Connection,
+    company_id: str,
+    picklist: str,
+    value: str,
+    label: str | None,
     synonyms: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """A new value of the company's picklist; ValueMappingError if the name or a word is taken."""
@@ -89,14 +93,25 @@ async def add_value(
     await conn.execute(
         "INSERT INTO crm_picklist_values (company_id, picklist, value, label, synonyms, position) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
-        company_id, picklist, value, label, words, 1000 + len(current.choices),
+        company_id,
+        picklist,
+        value,
+        label,
+        words,
+        1000 + len(current.choices),
     )
     return (await load_picklists(conn, company_id))[picklist].choices_by_value()[value].document()
 
 
 async def update_value(
-    conn: asyncpg.Connection, company_id: str, picklist: str, value: str, *,
-    label: str | None = None, synonyms: Iterable[str] | None = None, active: bool | None = None,
+    conn: asyncpg.Connection,
+    company_id: str,
+    picklist: str,
+    value: str,
+    *,
+    label: str | None = None,
+    synonyms: Iterable[str] | None = None,
+    active: bool | None = None,
 ) -> dict[str, Any]:
     """Relabel a value, set its synonyms, retire it (active=False) or bring it back; stored records keep the value."""
     _check_name(picklist)
@@ -104,7 +119,7 @@ async def update_value(
     choice = current.choices_by_value().get(value)
     if choice is None:
         raise NotFound(f"no value {value!r} in the {picklist} picklist")
-    new_label = (label.strip()[:_MAX_LABEL] if label is not None and label.strip() else choice.label)
+    new_label = label.strip()[:_MAX_LABEL] if label is not None and label.strip() else choice.label
     words = _clean_synonyms(synonyms)
     new_synonyms = list(choice.synonyms) if words is None else words
     taken = _conflicts(current, value, [new_label, *new_synonyms]) if (active is not False) else []
@@ -118,7 +133,12 @@ async def update_value(
            SET label = EXCLUDED.label, synonyms = EXCLUDED.synonyms, is_active = EXCLUDED.is_active,
                updated_at = now()
         """,
-        company_id, picklist, value, new_label, new_synonyms, choice.position,
+        company_id,
+        picklist,
+        value,
+        new_label,
+        new_synonyms,
+        choice.position,
         choice.active if active is None else active,
     )
     return (await load_picklists(conn, company_id))[picklist].choices_by_value()[value].document()
@@ -145,7 +165,9 @@ async def remember_values(
         picklist = picklist_of(model.name, field)
         if picklist is None:
             continue
-        rows.extend((company_id, picklist, value_key(source), target) for source, target in pairs.items() if value_key(source))
+        rows.extend(
+            (company_id, picklist, value_key(source), target) for source, target in pairs.items() if value_key(source)
+        )
     if rows:
         await conn.executemany(
             "INSERT INTO crm_value_memory (company_id, picklist, source_key, value) VALUES ($1, $2, $3, $4) "
@@ -157,6 +179,8 @@ async def remember_values(
 async def value_memory(conn: asyncpg.Connection, company_id: str) -> dict[str, dict[str, str | None]]:
     """picklist -> {value_key of a file's word: the value chosen for it before}."""
     out: dict[str, dict[str, str | None]] = {}
-    for r in await conn.fetch("SELECT picklist, source_key, value FROM crm_value_memory WHERE company_id = $1", company_id):
+    for r in await conn.fetch(
+        "SELECT picklist, source_key, value FROM crm_value_memory WHERE company_id = $1", company_id
+    ):
         out.setdefault(r["picklist"], {})[r["source_key"]] = r["value"]
     return out

@@ -73,8 +73,14 @@ class Choice:
     position: int = 0
 
     def document(self) -> dict[str, Any]:
-        return {"value": self.value, "label": self.label, "synonyms": list(self.synonyms), "active": self.active,
-                "builtin": self.builtin, "position": self.position}
+        return {
+            "value": self.value,
+            "label": self.label,
+            "synonyms": list(self.synonyms),
+            "active": self.active,
+            "builtin": self.builtin,
+            "position": self.position,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,7 @@ class Picklist:
         words = [w for w in words if w]
         if len(words) < 2:
             return None
-        spans = [" ".join(words[i:i + 2]).replace(" ", "") for i in range(len(words) - 1)] + words
+        spans = [" ".join(words[i : i + 2]).replace(" ", "") for i in range(len(words) - 1)] + words
         for span in spans:
             value = self._words.get(span) or self._stems.get(_singular(span))
             if value is not None and len(span) >= 3:
@@ -211,7 +217,9 @@ def parse_unknown(spec: object, default: UnknownAction = "empty") -> dict[str, U
                 raise ValueMappingError(f"unknown_values must map field names to a policy, not {name!r}: {one!r}")
             out[name] = _policy(one, f"unknown_values[{name!r}]")
         return out
-    raise ValueMappingError(f"unknown_values must be one of add, empty, fail, map:VALUE (or an object per field), not {spec!r}")
+    raise ValueMappingError(
+        f"unknown_values must be one of add, empty, fail, map:VALUE (or an object per field), not {spec!r}"
+    )
 
 
 def _policy(text: str, where: str) -> UnknownPolicy:
@@ -250,9 +258,11 @@ def merge_company_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Picklist]
         base = values.get(row["value"])
         position = row.get("position")
         values[row["value"]] = Choice(
-            row["value"], row["label"],
+            row["value"],
+            row["label"],
             tuple(row.get("synonyms") or ()) or (base.synonyms if base and row.get("synonyms") is None else ()),
-            bool(row.get("is_active", True)), base is not None,
+            bool(row.get("is_active", True)),
+            base is not None,
             position if position is not None else (base.position if base else 1000 + len(values)),
         )
     return {name: Picklist(name, values.values()) for name, values in merged.items()}
@@ -275,7 +285,9 @@ def check_value_mapping(
     for name, pairs in value_mapping.items():
         picklist = fields.get(name)
         if picklist is None:
-            problems.append(f"{name!r} is not a choice field of this model (choice fields: {', '.join(fields) or 'none'})")
+            problems.append(
+                f"{name!r} is not a choice field of this model (choice fields: {', '.join(fields) or 'none'})"
+            )
             continue
         if not isinstance(pairs, Mapping):
             problems.append(f"value_mapping[{name!r}] must be an object of file value -> picklist value")
@@ -287,7 +299,8 @@ def check_value_mapping(
             elif require_active and target not in (None, "") and not picklist.has(target):
                 problems.append(
                     f"value_mapping[{name!r}] maps {source!r} to {target!r}, which is not an active value of the "
-                    f"{picklist.name} picklist ({', '.join(picklist.values)}); add it to the picklist first")
+                    f"{picklist.name} picklist ({', '.join(picklist.values)}); add it to the picklist first"
+                )
             else:
                 field_out[str(source)] = target or None
         out[name] = field_out
@@ -300,7 +313,9 @@ def check_unknown_targets(policies: Mapping[str, UnknownPolicy], fields: Mapping
     """A field's map:VALUE must name an active value of its picklist; the job-wide one, a value of at least one."""
     for name, policy in policies.items():
         if name != "*" and name not in fields:
-            raise ValueMappingError(f"unknown_values names {name!r}, not a choice field (choice fields: {', '.join(fields)})")
+            raise ValueMappingError(
+                f"unknown_values names {name!r}, not a choice field (choice fields: {', '.join(fields)})"
+            )
         if policy.action != "map":
             continue
         targets = fields if name == "*" else {name: fields[name]}
@@ -308,7 +323,8 @@ def check_unknown_targets(policies: Mapping[str, UnknownPolicy], fields: Mapping
             lists = "; ".join(f"{f}: {', '.join(p.values)}" for f, p in targets.items())
             raise ValueMappingError(
                 f"unknown_values map:{policy.value}: {policy.value!r} is not an active value of "
-                f"{'any picklist of this model' if name == '*' else f'the {fields[name].name} picklist'} ({lists})")
+                f"{'any picklist of this model' if name == '*' else f'the {fields[name].name} picklist'} ({lists})"
+            )
 
 
 def value_policies(

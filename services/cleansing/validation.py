@@ -102,7 +102,11 @@ def _norm_allowed(f: Field, value: object) -> list[str]:
     canonical = {choice_key(c): c for c in f.choices}
     unknown = [v for v in value if choice_key(v) not in canonical]
     if unknown:
-        raise _refuse(f.name, "allowed", f"names {', '.join(map(repr, unknown))}, not choices of {f.name} ({', '.join(f.choices)})")
+        raise _refuse(
+            f.name,
+            "allowed",
+            f"names {', '.join(map(repr, unknown))}, not choices of {f.name} ({', '.join(f.choices)})",
+        )
     return list(dict.fromkeys(canonical[choice_key(v)] for v in value))
 
 
@@ -168,7 +172,10 @@ def _regex_check(name: str, pattern: str) -> Check:
     def check(value: object) -> tuple[str, str] | None:
         text = text_form(value)
         if match(text) is None:
-            return f"{_quote(text)} does not match the pattern {pattern} set for {name}", f"enter a value matching {pattern}"
+            return (
+                f"{_quote(text)} does not match the pattern {pattern} set for {name}",
+                f"enter a value matching {pattern}",
+            )
         return None
 
     return check
@@ -178,10 +185,15 @@ def _range_check(f: Field, rule: str, bound: int | float | str) -> Check:
     limit = _to_bound(bound)
     below = rule == "min"
     if f.type == "date":
-        fail, hint = ("before", f"use a date on or after {bound}") if below else ("after", f"use a date on or before {bound}")
+        fail, hint = (
+            ("before", f"use a date on or after {bound}") if below else ("after", f"use a date on or before {bound}")
+        )
     else:
-        fail, hint = ("below the minimum", f"use a value of at least {bound}") if below else (
-            "above the maximum", f"use a value of at most {bound}")
+        fail, hint = (
+            ("below the minimum", f"use a value of at least {bound}")
+            if below
+            else ("above the maximum", f"use a value of at most {bound}")
+        )
 
     def check(value: object) -> tuple[str, str] | None:
         if (value < limit) if below else (value > limit):  # type: ignore[operator]

@@ -71,16 +71,27 @@ async def follow(pool: Any, company: str, job_id: str, show: bool) -> dict[str, 
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("ok {task.fields[ok]}  errors {task.fields[err]}"), TimeElapsedColumn(),
-        console=console, disable=not show, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("ok {task.fields[ok]}  errors {task.fields[err]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show,
+        transient=False,
     ) as bar:
         task = bar.add_task("pending", total=None, ok=0, err=0)
         while True:
             job = await load_job(pool, company, job_id)
             total = job["total_records"] or None
-            bar.update(task, description=job["job_status"], completed=job["processed_records"],
-                       total=total, ok=job["success_records"], err=job["error_records"])
+            bar.update(
+                task,
+                description=job["job_status"],
+                completed=job["processed_records"],
+                total=total,
+                ok=job["success_records"],
+                err=job["error_records"],
+            )
             if job["job_status"] in jobs.FINAL_STATUSES:
                 return job
             await asyncio.sleep(0.25)

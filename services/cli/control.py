@@ -23,8 +23,8 @@ def _cli() -> Any:
 
 
 async def _rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from services.jobs import control
     from services.core.kafka_io import producer
+    from services.jobs import control
 
     cli = _cli()
     company = cli.company_of(args, settings)
@@ -38,8 +38,8 @@ async def _rollback(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _retry(args: argparse.Namespace, settings: Settings) -> int:
-    from services.jobs import control
     from services.core.kafka_io import producer
+    from services.jobs import control
 
     cli = _cli()
     company = cli.company_of(args, settings)
@@ -47,8 +47,16 @@ async def _retry(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(pool: Any) -> int:
         async with producer(settings) as prod:
-            job = await control.retry(settings, pool, prod, company, args.job, mapping=mapping,
-                                      file=Path(args.file) if args.file else None, file_format=args.format)
+            job = await control.retry(
+                settings,
+                pool,
+                prod,
+                company,
+                args.job,
+                mapping=mapping,
+                file=Path(args.file) if args.file else None,
+                file_format=args.format,
+            )
         return await _report(cli, pool, company, job, args)
 
     return int(await cli.with_pool(settings, run))
@@ -79,14 +87,22 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
                 if not args.json:
                     for d in docs:
                         state = "active" if d["is_active"] else "paused"
-                        print(f"{d['id']}  {state:6} {d['cron']!r:20} {d['timezone']:16} next {d['next_run_at']}  {d['name']}")
+                        print(
+                            f"{d['id']}  {state:6} {d['cron']!r:20} {d['timezone']:16} next {d['next_run_at']}  {d['name']}"
+                        )
                     return 0
             elif args.action == "create":
                 if not (args.name and args.cron and args.job):
                     raise CrmioError("schedules create needs --name, --cron and --job (JSON)")
-                row = await schedules.create_schedule(conn, company, name=args.name, cron=args.cron,
-                                                      timezone=args.tz, job=cli.json_arg(args.job, "job"),
-                                                      queue=settings.topic_prefix)
+                row = await schedules.create_schedule(
+                    conn,
+                    company,
+                    name=args.name,
+                    cron=args.cron,
+                    timezone=args.tz,
+                    job=cli.json_arg(args.job, "job"),
+                    queue=settings.topic_prefix,
+                )
                 docs = schedules.schedule_document(row)
             else:
                 if not args.id:
@@ -115,8 +131,10 @@ async def _limits(args: argparse.Namespace, settings: Settings) -> int:
         async with pool.acquire() as conn:
             if args.action == "set":
                 if not values:
-                    raise CrmioError("limits set needs at least one of --" + ", --".join(
-                        n.replace("_", "-") for n in limits.LIMIT_NAMES))
+                    raise CrmioError(
+                        "limits set needs at least one of --"
+                        + ", --".join(n.replace("_", "-") for n in limits.LIMIT_NAMES)
+                    )
                 lim = await limits.set_company_limits(conn, settings, company, values)
             else:
                 lim = await limits.company_limits(conn, settings, company)
@@ -132,7 +150,7 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     cli = _cli()
     now = dt.datetime.fromisoformat(args.now) if args.now else None
     if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=dt.timezone.utc)
+        now = now.replace(tzinfo=dt.UTC)
 
     async def run(pool: Any) -> int:
         summaries = await purge(pool, settings, now, [args.company] if args.company else None)
@@ -140,8 +158,10 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
             cli.print_json(summaries)
         else:
             for s in summaries:
-                print(f"{s['company_id']}: {s['jobs_purged']} jobs, {s['logs_purged']} logs, {s['uploads_purged']} "
-                      f"uploads, {s['files_purged']} files ({s['bytes_purged']} bytes)")
+                print(
+                    f"{s['company_id']}: {s['jobs_purged']} jobs, {s['logs_purged']} logs, {s['uploads_purged']} "
+                    f"uploads, {s['files_purged']} files ({s['bytes_purged']} bytes)"
+                )
         return 0
 
     return int(await cli.with_pool(settings, run, system=True))
@@ -156,7 +176,9 @@ def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) 
 
     p = sub.add_parser("retry", help="import only the failed rows of a finished import again")
     p.add_argument("job", help="the import job's id")
-    p.add_argument("--file", help="a fixed file (e.g. the corrected errors.csv); default: the job's file, failed rows only")
+    p.add_argument(
+        "--file", help="a fixed file (e.g. the corrected errors.csv); default: the job's file, failed rows only"
+    )
     p.add_argument("--format", choices=("csv", "excel", "json"), help="--file's format (default: from its extension)")
     p.add_argument("--mapping", help="JSON object: a corrected mapping (default: the job's)")
     p.add_argument("--wait", action="store_true", help="follow the new job to its end")
@@ -168,9 +190,12 @@ def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--name", help="create: the schedule's name")
     p.add_argument("--cron", help="create: five fields (minute hour day month weekday), or six with seconds last")
     p.add_argument("--tz", default="UTC", help="create: IANA time zone of the cron expression (default UTC)")
-    p.add_argument("--job", help='create: JSON job definition, e.g. {"job_type": "export", "target_model": "lead", '
-                                 '"file_format": "csv", "filters": [...]} or {"job_type": "import", '
-                                 '"target_model": "lead", "folder": "leads"}')
+    p.add_argument(
+        "--job",
+        help='create: JSON job definition, e.g. {"job_type": "export", "target_model": "lead", '
+        '"file_format": "csv", "filters": [...]} or {"job_type": "import", '
+        '"target_model": "lead", "folder": "leads"}',
+    )
     job_flags(p)
 
     p = sub.add_parser("limits", help="show or set a company's limits and retention (operator)")

@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
+from services.cli.common import company_of, err, exit_code, follow, json_arg, load_job, print_json, summary, with_pool
 from services.core.db import tenant
-from services.jobs import repository as jobs
 from services.core.errors import CrmioError
 from services.core.settings import PROJECT_ROOT, Settings, get_settings
-from services.cli.common import company_of, err, exit_code, follow, json_arg, print_json, summary, with_pool, load_job
+from services.jobs import repository as jobs
 
 __all__ = ["main"]
 
@@ -32,14 +32,17 @@ DEMO_COMPANY = "00000000-0000-4000-8000-00000000de30"
 
 # --- stack, migrate, worker -------------------------------------------------------------------
 
+
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     from stack import local as stack
 
     if args.action == "up":
         info = stack.up(settings)
         print(f"kafka    {info.kafka_bootstrap}{'' if info.kafka_started else ' (already running)'}", file=sys.stderr)
-        print(f"postgres {info.database_url.rsplit('@', 1)[-1]}{'' if info.postgres_started else ' (already running)'}",
-              file=sys.stderr)
+        print(
+            f"postgres {info.database_url.rsplit('@', 1)[-1]}{'' if info.postgres_started else ' (already running)'}",
+            file=sys.stderr,
+        )
     elif args.action == "down":
         stack.down(settings)
     elif args.action == "status":
@@ -89,27 +92,41 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- jobs ------------------------------------------------------------------------------------
 
+
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from services.core.kafka_io import producer
     from services.ingest.submit import submit_import
 
     company = company_of(args, settings)
-    options = {k: v for k, v in (("date_order", args.date_order), ("sheet", args.sheet), ("encoding", args.encoding),
-                                  ("delimiter", args.delimiter), ("dry_run", args.dry_run), ("strict", args.strict),
-                                  ("accept_suggestions", args.accept_suggestions),
-                                  ("unknown_values", args.unknown_values)) if v}
+    options = {
+        k: v
+        for k, v in (
+            ("date_order", args.date_order),
+            ("sheet", args.sheet),
+            ("encoding", args.encoding),
+            ("delimiter", args.delimiter),
+            ("dry_run", args.dry_run),
+            ("strict", args.strict),
+            ("accept_suggestions", args.accept_suggestions),
+            ("unknown_values", args.unknown_values),
+        )
+        if v
+    }
     if args.all_or_nothing:
         options["error_policy"] = {"mode": "all_or_nothing"}
     elif args.max_errors is not None or args.max_error_percent is not None:
-        options["error_policy"] = {"mode": "stop", "max_errors": args.max_errors,
-                                   "max_error_percent": args.max_error_percent}
+        options["error_policy"] = {
+            "mode": "stop",
+            "max_errors": args.max_errors,
+            "max_error_percent": args.max_error_percent,
+        }
 
     async def run(pool: Any) -> int:
         mapping, rules = json_arg(args.mapping, "mapping"), json_arg(args.rules, "rules")
         values = json_arg(args.values, "values")
         if args.template:
-            from services.jobs import templates
             from services.core.errors import NotFound
+            from services.jobs import templates
 
             async with tenant(pool, company) as conn:
                 template = await templates.get_template(conn, company, args.template)
@@ -120,8 +137,17 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             values = values or template["value_mapping"] or None
         async with producer(settings) as prod:
             job = await submit_import(
-                settings, pool, prod, company_id=company, path=Path(args.file), model=args.model,
-                file_format=args.format, mapping=mapping, duplicates=args.duplicates, rules=rules, options=options,
+                settings,
+                pool,
+                prod,
+                company_id=company,
+                path=Path(args.file),
+                model=args.model,
+                file_format=args.format,
+                mapping=mapping,
+                duplicates=args.duplicates,
+                rules=rules,
+                options=options,
                 value_mapping=values,
             )
         if args.wait:
@@ -153,8 +179,8 @@ def _filter_arg(text: str) -> dict[str, Any]:
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from services.exports import submit_export
     from services.core.kafka_io import producer
+    from services.exports import submit_export
 
     company = company_of(args, settings)
     options = {k: v for k, v in (("json_style", args.json_style), ("csv_bom", args.bom or None)) if v}
@@ -162,10 +188,16 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def run(pool: Any) -> int:
         async with producer(settings) as prod:
             job = await submit_export(
-                settings, pool, prod, company_id=company, model=args.model,
+                settings,
+                pool,
+                prod,
+                company_id=company,
+                model=args.model,
                 fields=args.fields.split(",") if args.fields else None,
-                filters=[_filter_arg(f) for f in args.filter], sort=args.sort.split(",") if args.sort else None,
-                file_format=args.format, options=options,
+                filters=[_filter_arg(f) for f in args.filter],
+                sort=args.sort.split(",") if args.sort else None,
+                file_format=args.format,
+                options=options,
             )
         if args.wait:
             job = await follow(pool, company, job["id"], show=not args.quiet)
@@ -193,23 +225,32 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(pool: Any) -> int:
         async with tenant(pool, company) as conn:
-            rows, total = await list_jobs(conn, company, job_type=args.type, job_status=args.status,
-                                          target_model=args.model, limit=args.limit, offset=args.offset)
+            rows, total = await list_jobs(
+                conn,
+                company,
+                job_type=args.type,
+                job_status=args.status,
+                target_model=args.model,
+                limit=args.limit,
+                offset=args.offset,
+            )
         docs = [jobs.job_document(r) for r in rows]
         if args.json:
             print_json({"total": total, "jobs": docs})
         else:
             for d in docs:
-                print(f"{d['id']}  {d['job_type']:6} {d['target_model']:7} {d['job_status']:9} "
-                      f"{d['processed_records']}/{d['total_records']}  {d['created_at']}")
+                print(
+                    f"{d['id']}  {d['job_type']:6} {d['target_model']:7} {d['job_status']:9} "
+                    f"{d['processed_records']}/{d['total_records']}  {d['created_at']}"
+                )
         return 0
 
     return await with_pool(settings, run)
 
 
 async def _cancel(args: argparse.Namespace, settings: Settings, company: str) -> int:
-    from services.jobs import control
     from services.core.kafka_io import producer
+    from services.jobs import control
 
     if not args.job:
         raise CrmioError("jobs cancel needs the job id")
@@ -224,8 +265,8 @@ async def _cancel(args: argparse.Namespace, settings: Settings, company: str) ->
 
 
 async def _templates(args: argparse.Namespace, settings: Settings) -> int:
-    from services.jobs import templates
     from services.core.errors import NotFound
+    from services.jobs import templates
 
     company = company_of(args, settings)
 
@@ -237,17 +278,26 @@ async def _templates(args: argparse.Namespace, settings: Settings) -> int:
             elif args.action == "create":
                 if not (args.name and args.model and args.type):
                     raise CrmioError("templates create needs --name, --model and --type")
-                row = await templates.create_template(conn, company, {
-                    "template_name": args.name, "target_model": args.model, "template_type": args.type,
-                    "field_mapping": json_arg(args.mapping, "mapping") or {},
-                    "validation_rules": json_arg(args.rules, "rules") or {},
-                })
+                row = await templates.create_template(
+                    conn,
+                    company,
+                    {
+                        "template_name": args.name,
+                        "target_model": args.model,
+                        "template_type": args.type,
+                        "field_mapping": json_arg(args.mapping, "mapping") or {},
+                        "validation_rules": json_arg(args.rules, "rules") or {},
+                    },
+                )
                 docs = templates.template_document(row)
             else:
                 if not args.id:
                     raise CrmioError(f"templates {args.action} needs the template id")
-                row = (await templates.get_template(conn, company, args.id) if args.action == "show"
-                       else await templates.update_template(conn, company, args.id, {"is_active": False}))
+                row = (
+                    await templates.get_template(conn, company, args.id)
+                    if args.action == "show"
+                    else await templates.update_template(conn, company, args.id, {"is_active": False})
+                )
                 if row is None:
                     raise NotFound(f"no template {args.id} for company {company}")
                 docs = templates.template_document(row)
@@ -266,7 +316,9 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
     company = company_of(args, settings)
 
     async def run(pool: Any) -> int:
-        job = await (follow(pool, company, args.job, show=not args.quiet) if args.wait else load_job(pool, company, args.job))
+        job = await (
+            follow(pool, company, args.job, show=not args.quiet) if args.wait else load_job(pool, company, args.job)
+        )
         print_json(job) if args.json else print(summary(job))
         return exit_code(job)
 
@@ -300,8 +352,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         worker = subprocess.Popen([*crmio, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     try:
         print(f"worker started (pid {worker.pid}, log {log_path}); importing {SAMPLE.name}", file=sys.stderr)
-        done = subprocess.run([*crmio, "import", str(SAMPLE), "--company", DEMO_COMPANY, "--model", "lead",
-                               "--duplicates", "update", "--wait", "--json"], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                *crmio,
+                "import",
+                str(SAMPLE),
+                "--company",
+                DEMO_COMPANY,
+                "--model",
+                "lead",
+                "--duplicates",
+                "update",
+                "--wait",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
         sys.stderr.write(done.stderr)
         if done.returncode not in (0, 1):
             return done.returncode
@@ -318,6 +385,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- parser ----------------------------------------------------------------------------------
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmio", description="crmio: CRM data import and export")
@@ -353,20 +421,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duplicates", default="skip", choices=("skip", "update", "create_new"))
     p.add_argument("--rules", help='JSON validation rules, e.g. {"email": {"required": true}}')
     p.add_argument("--template", help="import template id: its mapping, rules and value map (unless given here)")
-    p.add_argument("--values", help='JSON value map per choice field, e.g. {"lead_source": {"Google Ads": '
-                   '"advertisement", "Podcast": null}} (null: leave empty)')
-    p.add_argument("--unknown-values", metavar="add|map:VALUE|empty|fail",
-                   help="what a choice value outside the company's picklist gets: add it to the picklist, map it to "
-                   "VALUE, leave it empty with a warning (default), or fail the row")
-    p.add_argument("--accept-suggestions", action="store_true",
-                   help="take the suggested column map and value map (what the preview suggests) without asking")
-    p.add_argument("--strict", action="store_true",
-                   help="fail a row whose optional field has a value it cannot take (default: leave the value out "
-                   "with a warning and import the record)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate and resolve duplicates for every row, report the outcomes, write no record")
-    p.add_argument("--all-or-nothing", action="store_true",
-                   help="write nothing unless every row is valid (validates the whole file first)")
+    p.add_argument(
+        "--values",
+        help='JSON value map per choice field, e.g. {"lead_source": {"Google Ads": '
+        '"advertisement", "Podcast": null}} (null: leave empty)',
+    )
+    p.add_argument(
+        "--unknown-values",
+        metavar="add|map:VALUE|empty|fail",
+        help="what a choice value outside the company's picklist gets: add it to the picklist, map it to "
+        "VALUE, leave it empty with a warning (default), or fail the row",
+    )
+    p.add_argument(
+        "--accept-suggestions",
+        action="store_true",
+        help="take the suggested column map and value map (what the preview suggests) without asking",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail a row whose optional field has a value it cannot take (default: leave the value out "
+        "with a warning and import the record)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and resolve duplicates for every row, report the outcomes, write no record",
+    )
+    p.add_argument(
+        "--all-or-nothing",
+        action="store_true",
+        help="write nothing unless every row is valid (validates the whole file first)",
+    )
     p.add_argument("--max-errors", type=int, help="stop the import once more rows than this have failed")
     p.add_argument("--max-error-percent", type=float, help="stop the import once more than this %% of rows failed")
     p.add_argument("--date-order", choices=("DMY", "MDY"), help="which wins for ambiguous dates such as 03/04/2024")
@@ -380,8 +466,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=("lead", "contact", "account"))
     p.add_argument("--format", required=True, choices=("csv", "excel", "json", "pdf"))
     p.add_argument("--fields", help="fields in order, comma-separated (default: all)")
-    p.add_argument("--filter", action="append", default=[],
-                   help="FIELD OP [VALUE], repeatable; OP: eq ne contains in between gte lte empty not_empty")
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        help="FIELD OP [VALUE], repeatable; OP: eq ne contains in between gte lte empty not_empty",
+    )
     p.add_argument("--sort", help="fields, comma-separated; -field sorts descending (write --sort=-field)")
     p.add_argument("--json-style", choices=("array", "ndjson"), help="JSON exports: one array (default) or NDJSON")
     p.add_argument("--bom", action="store_true", help="CSV exports: start with a UTF-8 BOM (for Excel)")
@@ -423,8 +513,8 @@ def _parser() -> argparse.ArgumentParser:
     job_flags(p)
 
     from services.cli.control import add_parsers
-    from services.cli.results import add_parsers as add_result_parsers
     from services.cli.picklists import add_parsers as add_picklist_parsers
+    from services.cli.results import add_parsers as add_result_parsers
 
     add_parsers(sub, job_flags)
     add_result_parsers(sub, job_flags)
@@ -434,8 +524,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     from services.cli.control import HANDLERS
-    from services.cli.results import HANDLERS as RESULT_HANDLERS
     from services.cli.picklists import HANDLERS as PICKLIST_HANDLERS
+    from services.cli.results import HANDLERS as RESULT_HANDLERS
 
     args = _parser().parse_args(argv)
     settings = get_settings()

@@ -25,15 +25,17 @@ def add_parsers(sub: Any) -> None:
 
 
 async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
-    from services.cli import common as cli
     from services.cleansing import picklist_store
+    from services.cli import common as cli
     from services.core.errors import CrmioError
 
     company = cli.company_of(args, settings)
     synonyms = [s for s in args.synonyms.split(",")] if args.synonyms is not None else None
     if args.action != "list" and not (args.picklist and args.value):
-        raise CrmioError(f"crmio picklists {args.action} needs a picklist and a value, e.g. "
-                         f"'crmio picklists {args.action} lead_source podcast'")
+        raise CrmioError(
+            f"crmio picklists {args.action} needs a picklist and a value, e.g. "
+            f"'crmio picklists {args.action} lead_source podcast'"
+        )
 
     async def run(pool: Any) -> int:
         async with tenant(pool, company) as conn:
@@ -56,8 +58,9 @@ async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
                 doc = await picklist_store.add_value(conn, company, args.picklist, args.value, args.label, synonyms)
             else:
                 active = {"retire": False, "restore": True}.get(args.action)
-                doc = await picklist_store.update_value(conn, company, args.picklist, args.value, label=args.label,
-                                                        synonyms=synonyms, active=active)
+                doc = await picklist_store.update_value(
+                    conn, company, args.picklist, args.value, label=args.label, synonyms=synonyms, active=active
+                )
         if args.json:
             cli.print_json(doc)
         else:

@@ -31,8 +31,9 @@ async def _results(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             partial.unlink(missing_ok=True)
         if args.json:
-            cli.print_json({"job_id": args.job, "kind": args.kind, "format": args.format, "path": str(path),
-                             "rows": lines})
+            cli.print_json(
+                {"job_id": args.job, "kind": args.kind, "format": args.format, "path": str(path), "rows": lines}
+            )
         else:
             print(path)
         return 0
@@ -43,11 +44,19 @@ async def _results(args: argparse.Namespace, settings: Settings) -> int:
 def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("results", help="write an import's result file: success rows or error rows (CSV or Excel)")
     p.add_argument("job", help="the import job's id")
-    p.add_argument("--kind", choices=("success", "errors"), default="success",
-                   help="success: row, outcome, record id, match key; errors: every original column of each "
-                        "failed or warned row, with what is wrong (default: success)")
-    p.add_argument("--format", choices=("csv", "excel"), default="csv", help="csv (default) or excel (.xlsx, "
-                                                                           "offending cells highlighted)")
+    p.add_argument(
+        "--kind",
+        choices=("success", "errors"),
+        default="success",
+        help="success: row, outcome, record id, match key; errors: every original column of each "
+        "failed or warned row, with what is wrong (default: success)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "excel"),
+        default="csv",
+        help="csv (default) or excel (.xlsx, offending cells highlighted)",
+    )
     p.add_argument("--output", help="where to write it (default: <file name>-<kind>.<ext> in this directory)")
     job_flags(p)
 

@@ -19,14 +19,20 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.worker_log_level,
-                proxy_headers=True, server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.worker_log_level,
+        proxy_headers=True,
+        server_header=False,
+    )
     return 0
 
 
 async def _create_key(settings: Settings, company: str, role: str, label: str | None) -> tuple[str, str]:
-    from services.jobs import keys
     from services.core.db import connect_pool
+    from services.jobs import keys
 
     pool = await connect_pool(settings.system_dsn(), max_size=1)  # an operator command
     try:

@@ -25,7 +25,19 @@ MIGRATIONS = Path(schemas.__file__).with_name("migrations")
 
 # Serials of failures that go away by themselves: lost connection, server restarting,
 # serialization failure / deadlock (retry the transaction), too many connections.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "53300", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+_TRANSIENT_SQLSTATES = {
+    "40001",
+    "40P01",
+    "53300",
+    "57P01",
+    "57P02",
+    "57P03",
+    "08000",
+    "08003",
+    "08006",
+    "08001",
+    "08004",
+}
 
 
 def json_dumps(value: Any) -> str:
@@ -43,7 +55,9 @@ def _jsonb_decode(data: bytes) -> Any:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Binary codecs, so that COPY (copy_records_to_table) can carry jsonb too.
-    await conn.set_type_codec("jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary")
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
     await conn.set_type_codec("json", encoder=json_dumps, decoder=orjson.loads, schema="pg_catalog")
 
 
@@ -65,7 +79,9 @@ async def tenant(pool: asyncpg.Pool, company_id: Any) -> AsyncIterator[asyncpg.C
         yield conn
 
 
-async def copy_rows(conn: asyncpg.Connection, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]) -> None:
+async def copy_rows(
+    conn: asyncpg.Connection, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> None:
     """COPY rows into a tenant table inside a transaction.
 
     PostgreSQL refuses COPY FROM into a table under row-level security, so the rows are copied
@@ -74,7 +90,9 @@ async def copy_rows(conn: asyncpg.Connection, table: str, *, columns: Sequence[s
     the transport: several times faster than INSERT ... VALUES for large batches.
     """
     stage = f"crmio_stage_{table}"
-    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     await conn.copy_records_to_table(stage, columns=list(columns), records=records)
     cols = ", ".join(columns)
     await conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}; DELETE FROM {stage}")

@@ -57,12 +57,16 @@ class InputFileError(CrmioError):
         field: str | None = None,
         offset: int | None = None,
     ) -> None:
-        where = [p for p in (
-            f"file {file!r}" if file else None,
-            f"row {row}" if row is not None else None,
-            f"field {field!r}" if field else None,
-            f"byte offset {offset}" if offset is not None else None,
-        ) if p]
+        where = [
+            p
+            for p in (
+                f"file {file!r}" if file else None,
+                f"row {row}" if row is not None else None,
+                f"field {field!r}" if field else None,
+                f"byte offset {offset}" if offset is not None else None,
+            )
+            if p
+        ]
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
         self.file, self.row, self.field, self.offset = file, row, field, offset
 

@@ -60,7 +60,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
     p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     try:
         await asyncio.wait_for(p.start(), timeout=30)
-    except (KafkaConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaConnectionError) as exc:
         await p.stop()
         raise StackError(
             f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with `crmio stack up`"

@@ -19,7 +19,6 @@ from services.exports.writers import ExportMeta, copy_blocks, neutralize_column,
 __all__ = ["CsvWriter", "copy_csv", "crlf_records"]
 
 
-
 class CsvWriter:
     """Streams rows to a CSV file; the header row holds the field names (the import maps them back).
 

@@ -12,14 +12,18 @@ def open_writer(file_format: str) -> ExportWriter:
     # Imported here: each format pulls in its own library (reportlab only for PDF).
     if file_format == "csv":
         from services.exports.csv_writer import CsvWriter
+
         return CsvWriter()
     if file_format == "excel":
         from services.exports.xlsx_writer import XlsxWriter
+
         return XlsxWriter()
     if file_format == "json":
         from services.exports.json_writer import JsonWriter
+
         return JsonWriter()
     if file_format == "pdf":
         from services.exports.pdf_writer import PdfWriter
+
         return PdfWriter()
     raise ValueError(f"unknown export format {file_format!r}; use one of {', '.join(EXTENSIONS)}")

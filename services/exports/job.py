@@ -10,12 +10,12 @@ from typing import Any
 
 import asyncpg
 
-from services.core.db import tenant
-from services.jobs import repository as jobs
+from services.apply.pipeline import Resources
 from services.core import storage
+from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.exports.runner import run_export, run_files
-from services.apply.pipeline import Resources
+from services.jobs import repository as jobs
 
 __all__ = ["run_export_request", "set_file_path"]
 
@@ -29,15 +29,24 @@ def _ms() -> int:
 
 
 def _counters(total: int, processed: int) -> dict[str, int]:
-    return {"total": total, "processed": processed, "success": processed, "error": 0,
-            "created": 0, "updated": 0, "skipped": 0}
+    return {
+        "total": total,
+        "processed": processed,
+        "success": processed,
+        "error": 0,
+        "created": 0,
+        "updated": 0,
+        "skipped": 0,
+    }
 
 
 async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, file_path: str) -> None:
     """Record an export's output file on its job row (scoped by company)."""
     await conn.execute(
         "UPDATE crm_import_export_jobs SET file_path = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
-        company_id, job_id, file_path,
+        company_id,
+        job_id,
+        file_path,
     )
 
 
@@ -56,7 +65,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
                 if job is not None and job["job_status"] == "cancelled":
                     await _send(send_status, jobs.status_event(job))  # cancelled just before it started
                 return
-            started = dt.datetime.now(dt.timezone.utc)
+            started = dt.datetime.now(dt.UTC)
             await jobs.mark_running(conn, company_id, job_id, started)
     except Exception:  # noqa: BLE001 - the database is unreachable: the agent must not die on it
         log.exception("export request %s: could not load the job", job_id)
@@ -70,7 +79,8 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         async with tenant(res.pool, company_id) as conn:
             await jobs.update_progress(conn, company_id, job_id, last)
             status = await conn.fetchval(
-                "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
+                "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"]
+            )
         if status == "cancelled":  # checked every status interval: the export stops within a second
             raise ExportCancelled(f"export {job_id} cancelled on request")
         await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
@@ -94,22 +104,35 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
     final = _counters(count, count)
     try:
         async with tenant(res.pool, company_id) as conn:
-            done = await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.timezone.utc))
+            done = await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.UTC))
             if done:  # in the same transaction: a job names its file only once it is complete
                 await set_file_path(conn, company_id, job_id, rel)
-            ended = None if done else await conn.fetchval(
-                "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"])
+            ended = (
+                None
+                if done
+                else await conn.fetchval(
+                    "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+                    company_id,
+                    job["id"],
+                )
+            )
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not record completion", job_id)
-        await _finish(res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status)
+        await _finish(
+            res, job, "failed", final, "the export was written but could not be recorded", started_ms, send_status
+        )
         return
     if ended is None:
         _remove_files(res, company_id, job_id, keep=rel)  # partial files of runs that died
         await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
     elif ended == "cancelled":  # between the last row and now: the cancel wins
         _remove_files(res, company_id, job_id)
-        await _send(send_status, jobs.progress_status_event(
-            job, "cancelled", last, started_ms, _ms(), f"export {job_id} cancelled on request"))
+        await _send(
+            send_status,
+            jobs.progress_status_event(
+                job, "cancelled", last, started_ms, _ms(), f"export {job_id} cancelled on request"
+            ),
+        )
     else:
         # Finished by another run of this job (started again while this worker was frozen): only this
         # run's file goes, and nothing is reported, so the status topic keeps the job's real last state.
@@ -135,8 +158,9 @@ async def _finish(
 ) -> None:
     try:
         async with tenant(res.pool, job["company_id"]) as conn:
-            if await jobs.finish_job(conn, str(job["company_id"]), str(job["id"]), status, None, message,
-                                     dt.datetime.now(dt.timezone.utc)):
+            if await jobs.finish_job(
+                conn, str(job["company_id"]), str(job["id"]), status, None, message, dt.datetime.now(dt.UTC)
+            ):
                 _remove_files(res, str(job["company_id"]), str(job["id"]))  # a failed export leaves no file
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not mark the job %s", job["id"], status)

@@ -19,7 +19,6 @@ from services.exports.writers import ExportMeta, copy_blocks, text_columns
 __all__ = ["JsonWriter", "copy_json"]
 
 
-
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 

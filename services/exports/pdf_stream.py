@@ -30,7 +30,7 @@ _CACHE_TEXTS = 4096  # small on purpose: repeated values (status, city) hit; uni
 
 def _num(v: float) -> str:
     """A PDF number: no exponent notation, at most three decimals."""
-    return ("%.3f" % v).rstrip("0").rstrip(".")
+    return f"{v:.3f}".rstrip("0").rstrip(".")
 
 
 def pdf_text_string(text: str) -> str:
@@ -146,10 +146,12 @@ class PdfStream:
 
     def add_page(self, content: bytes) -> None:
         contents = self.write_stream(content)
-        self._pages.append(self.write_object(
-            f"<< /Type /Page /Parent {_PAGES} 0 R /MediaBox {self._media} /Resources {_RESOURCES} 0 R"
-            f" /Contents {contents} 0 R >>"
-        ))
+        self._pages.append(
+            self.write_object(
+                f"<< /Type /Page /Parent {_PAGES} 0 R /MediaBox {self._media} /Resources {_RESOURCES} 0 R"
+                f" /Contents {contents} 0 R >>"
+            )
+        )
 
     @property
     def page_count(self) -> int:
@@ -170,10 +172,12 @@ class PdfStream:
         size = len(self._offsets)
         self._write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
         for i in range(1, size, 4096):
-            self._write(b"".join(b"%010d 00000 n \n" % o for o in self._offsets[i:i + 4096]))
+            self._write(b"".join(b"%010d 00000 n \n" % o for o in self._offsets[i : i + 4096]))
         doc_id = hashlib.md5(repr((sorted(info.items()), size, start)).encode()).hexdigest()
-        self._write(b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-                    % (size, _CATALOG, _INFO, doc_id.encode(), doc_id.encode(), start))
+        self._write(
+            b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
+            % (size, _CATALOG, _INFO, doc_id.encode(), doc_id.encode(), start)
+        )
         self._file.close()
 
     def abort(self) -> None:

@@ -34,8 +34,18 @@ FONT_SIZE = 7.0
 LEADING = 8.4
 PAD = 2.0
 MARGIN = 28.0
-_WEIGHTS = {"text": 3.0, "email": 2.2, "url": 2.0, "string": 1.4, "phone": 1.8, "date": 1.5, "boolean": 0.8,
-            "integer": 1.0, "decimal": 1.2, "choice": 1.2}
+_WEIGHTS = {
+    "text": 3.0,
+    "email": 2.2,
+    "url": 2.0,
+    "string": 1.4,
+    "phone": 1.8,
+    "date": 1.5,
+    "boolean": 0.8,
+    "integer": 1.0,
+    "decimal": 1.2,
+    "choice": 1.2,
+}
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"(\s+)")
 _CACHE_TEXTS = 4096  # wrapped cells kept; small so memory stays flat, cleared when full
@@ -221,8 +231,10 @@ class PdfWriter:
         else:
             head = top - 14
         # The header band is filled before any text so the text lands on top of it.
-        self._code = [f"0.88 g {MARGIN:.2f} {head - height:.2f} {self._page_w - 2 * MARGIN:.2f} {height:.2f} re f 0 g",
-                      "BT"]
+        self._code = [
+            f"0.88 g {MARGIN:.2f} {head - height:.2f} {self._page_w - 2 * MARGIN:.2f} {height:.2f} re f 0 g",
+            "BT",
+        ]
         if self._page == 1:
             self._text(self._bold, 13, MARGIN, top - 13, _plain(self._meta.title))
             y = top - 28
@@ -290,8 +302,13 @@ class PdfWriter:
             self._end_page()
             meta = self._meta
             stamp = meta.generated_at.strftime("D:%Y%m%d%H%M%S")
-            info = {"Title": pdf_text_string(meta.title), "Author": "(crmio)", "Creator": "(crmio)",
-                    "Producer": "(crmio pdf_stream)", "CreationDate": f"({stamp})"}
+            info = {
+                "Title": pdf_text_string(meta.title),
+                "Author": "(crmio)",
+                "Creator": "(crmio)",
+                "Producer": "(crmio pdf_stream)",
+                "CreationDate": f"({stamp})",
+            }
             fonts = [self._font.primary, self._bold.primary, *([self._cjk] if self._cjk is not None else [])]
             self._pdf.close(fonts, info)
             self._pdf = None

@@ -130,11 +130,11 @@ def _timestamp(field: str, op: str, value: Any, upper: bool) -> tuple[dt.datetim
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
-            start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+            start = dt.datetime.combine(day, dt.time(), dt.UTC)
             return (start + dt.timedelta(days=1), False) if upper else (start, True)
         stamp = dt.datetime.fromisoformat(value)
         # In UTC: an instant at the calendar's edge (9999-12-31, 0001-01-01 with an offset) overflows here, not in asyncpg.
-        stamp = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+        stamp = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise _bad(field, op, value, "an ISO 8601 timestamp such as 2024-03-01T12:00:00Z") from None
     return stamp, True
@@ -167,9 +167,14 @@ def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> An
         except InvalidOperation:
             raise _bad(field, op, value, "a number such as 1200.50") from None
         # Far beyond any numeric(18,2) value, and within what a numeric parameter can carry.
-        if (not number.is_finite() or abs(number.adjusted()) > _DECIMAL_DIGITS_MAX
-                or int(number.as_tuple().exponent) < -_DECIMAL_DIGITS_MAX):
-            raise _bad(field, op, value, f"a finite number with at most {_DECIMAL_DIGITS_MAX} digits each side of the point")
+        if (
+            not number.is_finite()
+            or abs(number.adjusted()) > _DECIMAL_DIGITS_MAX
+            or int(number.as_tuple().exponent) < -_DECIMAL_DIGITS_MAX
+        ):
+            raise _bad(
+                field, op, value, f"a finite number with at most {_DECIMAL_DIGITS_MAX} digits each side of the point"
+            )
         return number
     if kind == "date":
         if isinstance(value, str) and len(value) == 10:
@@ -205,15 +210,18 @@ def _one(model: TargetModel, raw: Any) -> _Filter:
     field, op = raw.get("field"), raw.get("op")
     kind = _field_type(model, field, "filter")
     if op not in OPS:
-        raise ExportError(f"filter on {field!r}: unknown op {op!r}; use one of {', '.join(OPS)}", field=field, op=str(op))
+        raise ExportError(
+            f"filter on {field!r}: unknown op {op!r}; use one of {', '.join(OPS)}", field=field, op=str(op)
+        )
     value = raw.get("value")
     if op in ("empty", "not_empty"):
         if value is not None:
             raise ExportError(f"filter on {field!r} ({op}) takes no value", field=field, op=op)
         return _Filter(field, kind, op, ())
     if op == "contains" and kind not in TEXT_TYPES:
-        raise ExportError(f"filter on {field!r}: contains works on text fields only; use eq, in or a range",
-                          field=field, op=op)
+        raise ExportError(
+            f"filter on {field!r}: contains works on text fields only; use eq, in or a range", field=field, op=op
+        )
     if op == "in":
         if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
             raise _bad(field, op, value, f"a list of 1 to {MAX_IN_VALUES} values")
@@ -225,13 +233,20 @@ def _one(model: TargetModel, raw: Any) -> _Filter:
             raise _bad(field, op, value, "[low, high] (one side may be null)")
         if kind == "timestamp":
             bounds = [None if v is None else _timestamp(field, op, v, i == 1) for i, v in enumerate(value)]
-            return _Filter(field, kind, op, tuple(b and b[0] for b in bounds),
-                           tuple(True if b is None else b[1] for b in bounds))
-        return _Filter(field, kind, op, tuple(None if v is None else _value(model, field, kind, op, v) for v in value),
-                       (True, True))
+            return _Filter(
+                field, kind, op, tuple(b and b[0] for b in bounds), tuple(True if b is None else b[1] for b in bounds)
+            )
+        return _Filter(
+            field,
+            kind,
+            op,
+            tuple(None if v is None else _value(model, field, kind, op, v) for v in value),
+            (True, True),
+        )
     if value is None:
-        raise ExportError(f"filter on {field!r} ({op}) needs a value; use empty / not_empty for missing values",
-                          field=field, op=op)
+        raise ExportError(
+            f"filter on {field!r} ({op}) needs a value; use empty / not_empty for missing values", field=field, op=op
+        )
     if kind == "timestamp":
         bound, inclusive = _timestamp(field, op, value, op == "lte")
         if op in ("eq", "ne") and len(value) == 10:
@@ -305,8 +320,10 @@ def _date_text(name: str) -> str:
     """A date column as text: a date known to the year or the month (the record's date_precision,
     migration 012) as "1990" / "2024-03", a full date as 2024-03-01 — each a form the import reads."""
     col = f't."{name}"'
-    return (f"CASE t.date_precision->>'{name}' WHEN 'year' THEN to_char({col}, 'YYYY') "
-            f"WHEN 'month' THEN to_char({col}, 'YYYY-MM') ELSE {col}::text END")
+    return (
+        f"CASE t.date_precision->>'{name}' WHEN 'year' THEN to_char({col}, 'YYYY') "
+        f"WHEN 'month' THEN to_char({col}, 'YYYY-MM') ELSE {col}::text END"
+    )
 
 
 def _text(field: Field) -> str:
@@ -341,9 +358,7 @@ def _copy_columns(fields: Sequence[Field]) -> str:
 def _json_object(fields: Sequence[Field]) -> str:
     """One JSON object per row, typed as services.exports.json_writer writes it: decimals and dates
     as strings, integers and booleans as JSON numbers and booleans, empty as null."""
-    pairs = [
-        f"'{f.name}', " + (_text(f) if f.type in ("decimal", "date") else f't."{f.name}"') for f in fields
-    ]
+    pairs = [f"'{f.name}', " + (_text(f) if f.type in ("decimal", "date") else f't."{f.name}"') for f in fields]
     return f"json_build_object({', '.join(pairs)})"
 
 

@@ -21,13 +21,21 @@ import orjson
 from schemas.models import Field, TargetModel, get_model
 from services.core import storage
 from services.core.db import set_tenant
-from services.exports.query import ExportError, ExportQuery, ExportTooLarge, build_query, check_filters, check_sort, export_fields
+from services.core.settings import Settings
 from services.exports.csv_writer import copy_csv
-from services.exports.json_writer import copy_json
 from services.exports.formats import open_writer
+from services.exports.json_writer import copy_json
+from services.exports.query import (
+    ExportError,
+    ExportQuery,
+    ExportTooLarge,
+    build_query,
+    check_filters,
+    check_sort,
+    export_fields,
+)
 from services.exports.writers import EXTENSIONS, ExportMeta
 from services.exports.xlsx_writer import MAX_DATA_ROWS
-from services.core.settings import Settings
 
 __all__ = ["ExportSpec", "export_spec", "check_row_cap", "run_export", "OPTION_KEYS"]
 
@@ -55,10 +63,13 @@ class ExportSpec:
 
     def meta(self, total: int | None = None) -> ExportMeta:
         lines = tuple(
-            f"{f.get('field')} {f.get('op')}" + ("" if f.get("value") is None else f" {orjson.dumps(f['value']).decode()}")
+            f"{f.get('field')} {f.get('op')}"
+            + ("" if f.get("value") is None else f" {orjson.dumps(f['value']).decode()}")
             for f in self.raw_filters
         )
-        return ExportMeta(title=self.title, filters=lines, csv_bom=self.csv_bom, json_style=self.json_style, total=total)
+        return ExportMeta(
+            title=self.title, filters=lines, csv_bom=self.csv_bom, json_style=self.json_style, total=total
+        )
 
 
 def export_spec(model_name: str, file_format: str, options: Mapping[str, Any] | str | None) -> ExportSpec:
@@ -104,11 +115,18 @@ def check_row_cap(settings: Settings, file_format: str, count: int) -> None:
             "narrow the filters or export CSV, Excel or JSON"
         )
     if file_format == "excel" and count > MAX_DATA_ROWS:
-        raise ExportTooLarge(f"{count:,} rows match; an Excel sheet holds at most {MAX_DATA_ROWS:,}: narrow the filters or export CSV")
+        raise ExportTooLarge(
+            f"{count:,} rows match; an Excel sheet holds at most {MAX_DATA_ROWS:,}: narrow the filters or export CSV"
+        )
 
 
 async def _copy(
-    conn: asyncpg.Connection, query: ExportQuery, path: Path, spec: ExportSpec, total: int, report: Report,
+    conn: asyncpg.Connection,
+    query: ExportQuery,
+    path: Path,
+    spec: ExportSpec,
+    total: int,
+    report: Report,
     interval: float,
 ) -> int:
     """CSV and JSON skip the cursor: PostgreSQL formats the records and COPY streams them."""
@@ -123,16 +141,23 @@ async def _copy(
     try:
         if spec.file_format == "csv":
             return await copy_csv(conn, query.copy_sql, query.args, path, bom=spec.csv_bom, progress=progress)
-        return await copy_json(conn, query.json_copy_sql, query.args, path, ndjson=spec.json_style == "ndjson",
-                               progress=progress)
+        return await copy_json(
+            conn, query.json_copy_sql, query.args, path, ndjson=spec.json_style == "ndjson", progress=progress
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
 
 
 async def _write_rows(
-    conn: asyncpg.Connection, query: ExportQuery, path: Path, spec: ExportSpec, total: int, report: Report,
-    interval: float, chunk: int,
+    conn: asyncpg.Connection,
+    query: ExportQuery,
+    path: Path,
+    spec: ExportSpec,
+    total: int,
+    report: Report,
+    interval: float,
+    chunk: int,
 ) -> int:
     writer = open_writer(spec.file_format)
     processed, reported = 0, time.monotonic()

@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
-from services.jobs import repository as jobs
-from services.exports.runner import check_row_cap, export_spec
-from services.exports.query import ExportError
 from services.core.kafka_io import publish
 from services.core.settings import Settings
+from services.exports.query import ExportError
+from services.exports.runner import check_row_cap, export_spec
+from services.jobs import repository as jobs
 
 __all__ = ["submit_export"]
 
@@ -64,15 +64,40 @@ async def submit_export(
         await jobs.insert_job(conn, job)
         row = await jobs.get_job(conn, company_id, job["id"])
     now = int(time.time() * 1000)
-    await publish(producer, settings, JOB_REQUESTS, job["id"], {
-        "job_id": job["id"], "company_id": company_id, "job_type": "export", "target_model": spec.model.name,
-        "file_format": spec.file_format, "file_path": "", "original_filename": None, "field_mapping": None,
-        "validation_rules": None, "duplicate_handling": "skip", "options": orjson.dumps(stored).decode(),
-        "created_by_user_id": user_id, "requested_at": now,
-    })
-    await publish(producer, settings, JOB_STATUS, job["id"], {
-        "job_id": job["id"], "company_id": company_id, "job_type": "export", "target_model": spec.model.name,
-        "job_status": "pending", "at": now,
-    })
+    await publish(
+        producer,
+        settings,
+        JOB_REQUESTS,
+        job["id"],
+        {
+            "job_id": job["id"],
+            "company_id": company_id,
+            "job_type": "export",
+            "target_model": spec.model.name,
+            "file_format": spec.file_format,
+            "file_path": "",
+            "original_filename": None,
+            "field_mapping": None,
+            "validation_rules": None,
+            "duplicate_handling": "skip",
+            "options": orjson.dumps(stored).decode(),
+            "created_by_user_id": user_id,
+            "requested_at": now,
+        },
+    )
+    await publish(
+        producer,
+        settings,
+        JOB_STATUS,
+        job["id"],
+        {
+            "job_id": job["id"],
+            "company_id": company_id,
+            "job_type": "export",
+            "target_model": spec.model.name,
+            "job_status": "pending",
+            "at": now,
+        },
+    )
     assert row is not None
     return jobs.job_document(row)

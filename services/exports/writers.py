@@ -42,7 +42,7 @@ class ExportMeta:
 
     title: str = "Export"
     filters: tuple[str, ...] = ()
-    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     csv_bom: bool = False
     json_style: str = "array"
     # Rows about to be written, when known (the XLSX <dimension> element lets readers size the sheet).
@@ -108,8 +108,14 @@ def neutralize_column(col: Column) -> Column:
 
 
 async def copy_blocks(
-    conn: Any, sql: str, args: Sequence[Any], on_block: Callable[[bytes], Awaitable[None]], *, format: str,
-    header: bool = False, block_bytes: int = 256 * 1024,
+    conn: Any,
+    sql: str,
+    args: Sequence[Any],
+    on_block: Callable[[bytes], Awaitable[None]],
+    *,
+    format: str,
+    header: bool = False,
+    block_bytes: int = 256 * 1024,
 ) -> None:
     """Run ``COPY (sql) TO STDOUT`` and hand its output to ``on_block`` in blocks of about
     ``block_bytes`` (COPY sends one message per row: rewriting and writing per row cost more)."""

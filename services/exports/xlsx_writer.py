@@ -110,8 +110,18 @@ _SHEET_HEAD = (
     "</sheetView></sheetViews>"
     '<sheetFormatPr defaultRowHeight="15"/>'
 )
-_WIDTHS = {"text": 40, "email": 30, "url": 30, "string": 18, "phone": 16, "date": 12, "boolean": 10,
-           "integer": 12, "decimal": 14, "choice": 14}
+_WIDTHS = {
+    "text": 40,
+    "email": 30,
+    "url": 30,
+    "string": 18,
+    "phone": 16,
+    "date": 12,
+    "boolean": 10,
+    "integer": 12,
+    "decimal": 14,
+    "choice": 14,
+}
 
 
 def _escape_cell(value: str) -> str:
@@ -170,7 +180,9 @@ class XlsxWriter:
         )
         last = f"{self._letters[-1]}{(meta.total or 0) + 1}" if self._letters else "A1"
         dimension = f'<dimension ref="A1:{last}"/>' if meta.total is not None else ""
-        self._sheet.write(f'{_SHEET_HEAD.format(dimension=dimension)}<cols>{cols}</cols><sheetData><row r="1">{header}</row>'.encode())
+        self._sheet.write(
+            f'{_SHEET_HEAD.format(dimension=dimension)}<cols>{cols}</cols><sheetData><row r="1">{header}</row>'.encode()
+        )
 
     def _cells(self, index: int, col: Sequence[str | None]) -> list[str | None]:
         """Each cell's XML after its reference (``A2``), or None for an empty cell."""
@@ -188,7 +200,9 @@ class XlsxWriter:
         if not rows or self._sheet is None:
             return
         if self._count + len(rows) > MAX_DATA_ROWS:
-            raise ExportTooLarge(f"an Excel sheet holds at most {MAX_DATA_ROWS:,} rows; narrow the filters or export CSV")
+            raise ExportTooLarge(
+                f"an Excel sheet holds at most {MAX_DATA_ROWS:,} rows; narrow the filters or export CSV"
+            )
         cols = text_columns(rows, len(self._types))
         cells = [self._cells(i, c) for i, c in enumerate(cols)]
         letters = self._letters

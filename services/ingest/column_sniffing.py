@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.models import Field, TargetModel
-from services.cleansing.cleaning import CleanOptions, Cleaner, Invalid, cleaner_for, default_policy
+from services.cleansing.cleaning import Cleaner, CleanOptions, Invalid, cleaner_for, default_policy
 from services.cleansing.picklists import ValuePolicy
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
 from services.ingest.readers.base import RawRow
@@ -108,8 +108,9 @@ def sample_file(
     after ``rows`` rows; a row the reader refuses ends the sample early, since refusing rows is the
     import's job, not the sampler's. A file that cannot be opened raises as open_table does.
     """
-    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
-                    delimiter=delimiter, limits=limits) as reader:
+    with open_table(
+        path, file_format, display_name=display_name, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits
+    ) as reader:
         head, _ = peek_rows(reader.rows(), rows)
         return column_samples(reader.info.headers, head)
 
@@ -256,9 +257,16 @@ def sniff_column(
 
 
 _TYPE_NOUNS = {
-    "email": "email addresses", "phone": "phone numbers", "url": "websites", "integer": "whole numbers",
-    "decimal": "numbers", "date": "dates", "boolean": "yes/no values", "choice": "values of its picklist",
-    "string": "short texts", "text": "texts",
+    "email": "email addresses",
+    "phone": "phone numbers",
+    "url": "websites",
+    "integer": "whole numbers",
+    "decimal": "numbers",
+    "date": "dates",
+    "boolean": "yes/no values",
+    "choice": "values of its picklist",
+    "string": "short texts",
+    "text": "texts",
 }
 _EVERY_KIND = TargetModel("any", "", tuple(Field(kind, kind) for kind in _KIND_TESTS), ())  # type: ignore[arg-type]
 _YEAR = re.compile(r"(1[0-9]|20)\d\d")
@@ -278,7 +286,9 @@ def _what_they_are(model: TargetModel, failing: Sequence[str], options: CleanOpt
     return None
 
 
-def _other_field(model: TargetModel, evidence: ValueEvidence | None, mapping: Mapping[str, str | None], own: str) -> str | None:
+def _other_field(
+    model: TargetModel, evidence: ValueEvidence | None, mapping: Mapping[str, str | None], own: str
+) -> str | None:
     if evidence is None:
         return None
     taken = {f for f in mapping.values() if f}
@@ -332,14 +342,21 @@ def _lands(cleaner: Cleaner, f: Field, text: str) -> bool:
 
 
 def _flag(
-    model: TargetModel, mapping: Mapping[str, str | None], column: str, f: Field, failing: Sequence[str],
-    share: float, options: CleanOptions,
+    model: TargetModel,
+    mapping: Mapping[str, str | None],
+    column: str,
+    f: Field,
+    failing: Sequence[str],
+    share: float,
+    options: CleanOptions,
 ) -> dict[str, Any]:
     noun = _TYPE_NOUNS.get(f.type, "values")
     pct = _percent(share)
     instead = _what_they_are(model, failing, options)
     if f.max_length is not None and all(len(v) > f.max_length for v in failing):
-        message = f"{column}: {pct} % of sampled values are longer than {f.max_length} characters, the most {f.name} holds"
+        message = (
+            f"{column}: {pct} % of sampled values are longer than {f.max_length} characters, the most {f.name} holds"
+        )
     elif instead is not None and instead != noun:
         message = f"{column}: {pct} % of sampled values are {instead}, not {noun}"
     else:
@@ -349,10 +366,20 @@ def _flag(
     if other is not None:
         suggestion = f"map {column!r} to {other} instead"
     elif f.type == "choice":
-        suggestion = (f"map the column's values to {f.name} values (value_mapping), add them to the picklist, "
-                      f"or leave {column!r} unmapped")
+        suggestion = (
+            f"map the column's values to {f.name} values (value_mapping), add them to the picklist, "
+            f"or leave {column!r} unmapped"
+        )
     elif f.required:
-        suggestion = f"correct the values of {column!r} or map another column to {f.name}; rows without a valid {f.name} fail"
+        suggestion = (
+            f"correct the values of {column!r} or map another column to {f.name}; rows without a valid {f.name} fail"
+        )
     else:
         suggestion = f"leave {column!r} unmapped or correct its values; rows import without {f.name} where it fails"
-    return {"column": column, "field": f.name, "share_failing": round(share, 4), "message": message, "suggestion": suggestion}
+    return {
+        "column": column,
+        "field": f.name,
+        "share_failing": round(share, 4),
+        "message": message,
+        "suggestion": suggestion,
+    }

@@ -16,9 +16,16 @@ from services.ingest.readers.refusals import encrypted
 __all__ = ["detect_format", "check_file", "EXTENSIONS"]
 
 EXTENSIONS: dict[str, FileFormat] = {
-    "csv": "csv", "txt": "csv", "tsv": "csv",
-    "xlsx": "excel", "xls": "excel", "xlsb": "excel", "ods": "excel",
-    "json": "json", "ndjson": "json", "jsonl": "json",
+    "csv": "csv",
+    "txt": "csv",
+    "tsv": "csv",
+    "xlsx": "excel",
+    "xls": "excel",
+    "xlsb": "excel",
+    "ods": "excel",
+    "json": "json",
+    "ndjson": "json",
+    "jsonl": "json",
 }
 _SAMPLE = 64 * 1024
 # Leading bytes of common formats that are never tables, with a name for the message.
@@ -45,7 +52,7 @@ def _workbook(path: str | os.PathLike[str], display_name: str | None) -> tuple[F
     if found.macros:
         raise UnsupportedFileType(
             "the file is an Excel workbook with macros (.xlsm), which imports do not accept: save it in Excel "
-            "as \"Excel Workbook (.xlsx)\" (without macros) and upload that file",
+            'as "Excel Workbook (.xlsx)" (without macros) and upload that file',
             file=display_name,
         )
     return ("excel", found.what) if found.kind != "none" else (None, found.what)
@@ -82,11 +89,12 @@ def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> 
     if stripped.lower().startswith(_MARKUP):
         # Many systems export "Excel" files that are really one of these two; Excel opens both.
         if "urn:schemas-microsoft-com:office:spreadsheet" in stripped[:_SAMPLE]:
-            return None, ("an HTML or XML document: an Excel 2003 XML spreadsheet (SpreadsheetML), which is not "
-                          "read; open it in Excel and save it as .xlsx")
+            return None, (
+                "an HTML or XML document: an Excel 2003 XML spreadsheet (SpreadsheetML), which is not "
+                "read; open it in Excel and save it as .xlsx"
+            )
         if "<table" in stripped.lower():
-            return None, ("an HTML or XML document: a web page holding a table; open it in Excel and save it "
-                          "as .xlsx")
+            return None, ("an HTML or XML document: a web page holding a table; open it in Excel and save it as .xlsx")
         return None, "an HTML or XML document"
     if _looks_like_json(stripped):
         return "json", "JSON"
@@ -108,7 +116,7 @@ def _looks_like_json(text: str) -> bool:
         return False
     rest = text[1:].lstrip()
     # "[" must open an array of objects (or be empty); "{" must open an object with a key.
-    return not rest or rest[0] in ('{]' if text[0] == "[" else '"}')
+    return not rest or rest[0] in ("{]" if text[0] == "[" else '"}')
 
 
 def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
@@ -119,8 +127,11 @@ def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
         return None
 
 
-_KIND = {"csv": "a CSV (text) file", "json": "a JSON or NDJSON file",
-         "excel": "a spreadsheet saved as .xlsx, .xls, .xlsb or .ods"}
+_KIND = {
+    "csv": "a CSV (text) file",
+    "json": "a JSON or NDJSON file",
+    "excel": "a spreadsheet saved as .xlsx, .xls, .xlsb or .ods",
+}
 
 
 def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name: str) -> FileFormat:
@@ -147,8 +158,7 @@ def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name:
         )
     if found != declared:
         raise UnsupportedFileType(
-            f"the file is named and declared as {declared} but its content is {what}; "
-            f"export it again as {declared}",
+            f"the file is named and declared as {declared} but its content is {what}; export it again as {declared}",
             file=display_name,
         )
     return declared

@@ -21,9 +21,9 @@ from typing import NamedTuple
 from schemas.header_words import HEADER_WORDS, LANGUAGES, NOT_A_FIELD
 from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions
-from services.ingest.column_sniffing import ValueEvidence, sniff_column
-from services.core.errors import MappingError
 from services.cleansing.picklists import ValuePolicy
+from services.core.errors import MappingError
+from services.ingest.column_sniffing import ValueEvidence, sniff_column
 
 __all__ = [
     "Suggestion",
@@ -221,7 +221,8 @@ def suggest_mapping(
         return ""
 
     return [
-        Suggestion(header, chosen[pos].field, chosen[pos].confidence, chosen[pos].reason) if pos in chosen
+        Suggestion(header, chosen[pos].field, chosen[pos].confidence, chosen[pos].reason)
+        if pos in chosen
         else Suggestion(header, None, 0.0, none_reason(pos))
         for pos, header in enumerate(headers)
     ]
@@ -262,7 +263,9 @@ def _targets(mapping: Mapping[str, str | None]) -> dict[str, str]:
         raise MappingError(f"the field mapping must be an object of column -> field, not {type(mapping).__name__}")
     bad = [c for c, f in mapping.items() if not isinstance(c, str) or not (f is None or isinstance(f, str))]
     if bad:
-        raise MappingError(f"the field mapping must map column names to field names; check {_listing([str(b) for b in bad])}")
+        raise MappingError(
+            f"the field mapping must map column names to field names; check {_listing([str(b) for b in bad])}"
+        )
     return {column: target for column, target in mapping.items() if target}
 
 
@@ -306,7 +309,9 @@ def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[s
             problems.append(f"columns {_listing(columns)} are all mapped to {target}; map one column per field")
     missing = [name for name in model.required_fields if name not in by_field]
     if missing:
-        problems.append(f"required {'field' if len(missing) == 1 else 'fields'} {', '.join(missing)} not mapped; map a column to each")
+        problems.append(
+            f"required {'field' if len(missing) == 1 else 'fields'} {', '.join(missing)} not mapped; map a column to each"
+        )
     if problems:
         raise MappingError("invalid field mapping: " + "; ".join(problems), missing=missing)
 

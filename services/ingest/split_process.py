@@ -71,13 +71,23 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     from services.ingest.splitter import open_import, split_rows
 
     model = get_model(job["target_model"])
-    plan = open_import(path, job["file_format"], model, display_name=job["display_name"],
-                       mapping=job["field_mapping"], options=job["options"],
-                       limits=reader_limits(settings, job.get("max_rows")))
+    plan = open_import(
+        path,
+        job["file_format"],
+        model,
+        display_name=job["display_name"],
+        mapping=job["field_mapping"],
+        options=job["options"],
+        limits=reader_limits(settings, job.get("max_rows")),
+    )
     only = _only_rows(settings, job)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-        max_request_size=4 * 1024 * 1024, max_batch_size=1024 * 1024,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=4 * 1024 * 1024,
+        max_batch_size=1024 * 1024,
     )
     await producer.start()
     topic = settings.topic(IMPORT_RECORDS.name)
@@ -86,12 +96,24 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     db = await asyncpg.connect(settings.dsn())
     checked = time.monotonic()
     try:
-        for partition, event in split_rows(plan, model, job_id=job["id"], company_id=job["company_id"],
-                                           partitions=settings.record_partitions,
-                                           rows_per_event=settings.rows_per_event, only=only):
+        for partition, event in split_rows(
+            plan,
+            model,
+            job_id=job["id"],
+            company_id=job["company_id"],
+            partitions=settings.record_partitions,
+            rows_per_event=settings.rows_per_event,
+            only=only,
+        ):
             total += len(event["numbers"])
-            sent.append(await producer.send(topic, avro.encode(IMPORT_RECORDS.schema, event),
-                                            key=f"{job['id']}:{partition}".encode(), partition=partition))
+            sent.append(
+                await producer.send(
+                    topic,
+                    avro.encode(IMPORT_RECORDS.schema, event),
+                    key=f"{job['id']}:{partition}".encode(),
+                    partition=partition,
+                )
+            )
             if time.monotonic() - checked >= 1.0:  # a cancelled job stops reading within a second
                 checked = time.monotonic()
                 if await _cancelled(db, job):
@@ -110,7 +132,8 @@ async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
         await set_tenant(db, job["company_id"])
         status = await db.fetchval(
             "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
-            uuid.UUID(job["id"]), uuid.UUID(job["company_id"]),
+            uuid.UUID(job["id"]),
+            uuid.UUID(job["company_id"]),
         )
     return status in ("cancelled", "failed")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions, match_key
-from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
 from services.core.errors import ValidationRulesError
+from services.core.routing import partition_for
+from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
 from services.ingest.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
 from services.ingest.readers import ReaderLimits, SourceInfo, TableReader, open_table
 from services.ingest.readers.base import RawRow, ReaderBase
-from services.core.routing import partition_for
 
 __all__ = ["SplitPlan", "open_import", "split_rows"]
 
@@ -47,7 +47,8 @@ def open_import(
 ) -> SplitPlan:
     """Open the file and settle the mapping; refuses (MappingError, InputFileError) before any row is sent."""
     reader = open_table(
-        path, file_format,  # type: ignore[arg-type]
+        path,
+        file_format,  # type: ignore[arg-type]
         display_name=display_name,
         sheet=options.get("sheet"),
         encoding=options.get("encoding"),
@@ -87,11 +88,18 @@ def _sampled(reader: TableReader, model: TargetModel, options: dict[str, Any]) -
     head, rows = peek_rows(reader.rows(), SAMPLE_ROWS)
     headers = reader.info.headers
     try:  # judged as the job will judge them; a bad option is refused later, where it always was
-        clean = CleanOptions(date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US")
+        clean = CleanOptions(
+            date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US"
+        )
     except ValidationRulesError:
         clean = CleanOptions()
-    mapping = default_mapping(model, headers, samples=column_samples(headers, head), options=clean,
-                              accept_suggestions=bool(options.get("accept_suggestions")))
+    mapping = default_mapping(
+        model,
+        headers,
+        samples=column_samples(headers, head),
+        options=clean,
+        accept_suggestions=bool(options.get("accept_suggestions")),
+    )
     return _SampledReader(reader, rows, mapping)
 
 

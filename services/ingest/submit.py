@@ -14,25 +14,35 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.models import get_model
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
-from services.core.db import tenant
-from services.jobs import repository as jobs
-from services.core import storage
 from services.cleansing.cleaning import validate_rules
-from services.jobs.error_policy import policy_options
-from services.core.errors import InputFileError
-from services.ingest.filetype import check_file
-from services.core.kafka_io import publish
-from services.jobs.limits import check_file_size, company_limits
 from services.cleansing.job_values import job_cleaner
 from services.cleansing.picklist_store import remember_values
-from services.ingest.reader_limits import reader_limits
+from services.core import storage
+from services.core.db import tenant
+from services.core.errors import InputFileError
+from services.core.kafka_io import publish
 from services.core.settings import Settings
+from services.ingest.filetype import check_file
+from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import
+from services.jobs import repository as jobs
+from services.jobs.error_policy import policy_options
+from services.jobs.limits import check_file_size, company_limits
 
 __all__ = ["submit_import", "format_from_name", "IMPORT_EXTENSIONS"]
 
-IMPORT_EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xls": "excel",
-               ".xlsb": "excel", ".ods": "excel", ".json": "json", ".ndjson": "json", ".jsonl": "json"}
+IMPORT_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".xlsx": "excel",
+    ".xls": "excel",
+    ".xlsb": "excel",
+    ".ods": "excel",
+    ".json": "json",
+    ".ndjson": "json",
+    ".jsonl": "json",
+}
 
 
 def format_from_name(name: str) -> str:
@@ -77,16 +87,32 @@ async def submit_import(
     async with tenant(pool, company_id) as conn:
         limits = await company_limits(conn, settings, company_id)
         # Bad date_order, phone_region or value map are refused now, not per batch.
-        await job_cleaner(conn, company_id, {"target_model": target.name, "validation_rules": rules,
-                                             "options": options, "value_mapping": value_mapping}, settings)
+        await job_cleaner(
+            conn,
+            company_id,
+            {
+                "target_model": target.name,
+                "validation_rules": rules,
+                "options": options,
+                "value_mapping": value_mapping,
+            },
+            settings,
+        )
 
     def check_and_store() -> tuple[str, dict[str, str], str]:
         """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
         declared = file_format or format_from_name(display)
         check_file_size(limits, path.stat().st_size, display)
         fmt = check_file(path, declared, display)  # type: ignore[arg-type]
-        plan = open_import(path, fmt, target, display_name=display, mapping=mapping, options=options,
-                           limits=reader_limits(settings, limits.max_rows))
+        plan = open_import(
+            path,
+            fmt,
+            target,
+            display_name=display,
+            mapping=mapping,
+            options=options,
+            limits=reader_limits(settings, limits.max_rows),
+        )
         plan.close()
         rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
         return fmt, plan.mapping, rel
@@ -114,17 +140,40 @@ async def submit_import(
             await remember_values(conn, company_id, target, value_mapping)
         row = await jobs.get_job(conn, company_id, job["id"])
     now = int(time.time() * 1000)
-    await publish(producer, settings, JOB_REQUESTS, job["id"], {
-        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
-        "file_format": fmt, "file_path": rel, "original_filename": display, "field_mapping": chosen,
-        "validation_rules": orjson.dumps(rules).decode() if rules else None,
-        "duplicate_handling": duplicates,
-        "options": orjson.dumps({**options, "value_mapping": value_mapping} if value_mapping else options).decode(),
-        "created_by_user_id": user_id, "requested_at": now,
-    })
-    await publish(producer, settings, JOB_STATUS, job["id"], {
-        "job_id": job["id"], "company_id": company_id, "job_type": "import", "target_model": target.name,
-        "job_status": "pending", "at": now,
-    })
+    await publish(
+        producer,
+        settings,
+        JOB_REQUESTS,
+        job["id"],
+        {
+            "job_id": job["id"],
+            "company_id": company_id,
+            "job_type": "import",
+            "target_model": target.name,
+            "file_format": fmt,
+            "file_path": rel,
+            "original_filename": display,
+            "field_mapping": chosen,
+            "validation_rules": orjson.dumps(rules).decode() if rules else None,
+            "duplicate_handling": duplicates,
+            "options": orjson.dumps({**options, "value_mapping": value_mapping} if value_mapping else options).decode(),
+            "created_by_user_id": user_id,
+            "requested_at": now,
+        },
+    )
+    await publish(
+        producer,
+        settings,
+        JOB_STATUS,
+        job["id"],
+        {
+            "job_id": job["id"],
+            "company_id": company_id,
+            "job_type": "import",
+            "target_model": target.name,
+            "job_status": "pending",
+            "at": now,
+        },
+    )
     assert row is not None
     return jobs.job_document(row)

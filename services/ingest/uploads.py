@@ -11,14 +11,14 @@ from typing import Any
 import asyncpg
 
 from schemas.models import MODELS, TargetModel
-from services.core import storage
 from services.cleansing.cleaning import CleanOptions, RecordCleaner
+from services.core import storage
 from services.core.errors import UnsupportedFileType
-from services.ingest.filetype import EXTENSIONS, check_file
-from services.jobs.repository import _plain
 from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, mapping_flags, peek_rows
+from services.ingest.filetype import EXTENSIONS, check_file
 from services.ingest.mapping import check_mapping, compile_mapping, confident_mapping, suggest_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.jobs.repository import _plain
 
 __all__ = [
     "Inspection",
@@ -94,7 +94,9 @@ def inspect_file(
     """Headers, the first ``preview_rows`` rows and the row count (exact up to ``count_rows_max``). Blocking: run in a thread."""
     with open_table(path, file_format, display_name=display_name, sheet=sheet, limits=limits) as reader:
         info = reader.info
-        result = Inspection(info.format, info.encoding, info.delimiter, info.sheet, list(info.sheet_names), list(info.headers))
+        result = Inspection(
+            info.format, info.encoding, info.delimiter, info.sheet, list(info.sheet_names), list(info.headers)
+        )
         count = 0
         for row in reader.rows():
             count += 1
@@ -131,9 +133,18 @@ async def insert_upload(conn: asyncpg.Connection, upload: Mapping[str, Any]) -> 
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         RETURNING *
         """,
-        upload["id"], upload["company_id"], upload["original_filename"], upload["stored_path"], upload["file_format"],
-        upload["size_bytes"], upload.get("encoding"), upload.get("delimiter"), upload.get("sheet"),
-        upload.get("sheet_names") or [], upload.get("headers") or [], upload.get("row_estimate"),
+        upload["id"],
+        upload["company_id"],
+        upload["original_filename"],
+        upload["stored_path"],
+        upload["file_format"],
+        upload["size_bytes"],
+        upload.get("encoding"),
+        upload.get("delimiter"),
+        upload.get("sheet"),
+        upload.get("sheet_names") or [],
+        upload.get("headers") or [],
+        upload.get("row_estimate"),
         upload.get("row_estimate_exact", False),
     )
 
@@ -176,8 +187,9 @@ def preview_records(
     """
     # The job's own cleaner (company picklists, value map, strict) when the caller built it.
     cleaner = cleaner or RecordCleaner(model, rules, options)
-    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
-                    delimiter=delimiter, limits=limits) as reader:
+    with open_table(
+        path, file_format, display_name=display_name, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits
+    ) as reader:
         headers = reader.info.headers
         # The first rows' values suggest fields too, and show which mapped columns their field would refuse.
         head, file_rows = peek_rows(reader.rows(), SAMPLE_ROWS)
@@ -196,16 +208,26 @@ def preview_records(
                 for i in cleaned.issues
             ]
             if row.problem:
-                issues.insert(0, {"field": None, "value": None, "message": row.problem,
-                                  "hint": "correct the row in the file", "level": "error"})
-            out.append({
-                "record_number": row.number,
-                "raw": raw,
-                "values": cleaned.values,
-                "issues": issues,
-                "ok": cleaned.ok and not row.problem,
-                "match_key": cleaned.match_key,
-            })
+                issues.insert(
+                    0,
+                    {
+                        "field": None,
+                        "value": None,
+                        "message": row.problem,
+                        "hint": "correct the row in the file",
+                        "level": "error",
+                    },
+                )
+            out.append(
+                {
+                    "record_number": row.number,
+                    "raw": raw,
+                    "values": cleaned.values,
+                    "issues": issues,
+                    "ok": cleaned.ok and not row.problem,
+                    "match_key": cleaned.match_key,
+                }
+            )
             if len(out) >= rows:
                 break
     return {
@@ -217,6 +239,7 @@ def preview_records(
         "invalid_rows": sum(not r["ok"] for r in out),
         "warning_rows": sum(r["ok"] and bool(r["issues"]) for r in out),
         "mapping_flags": mapping_flags(model, mapping, samples, options=options),
-        "suggestions": [{"column": s.column, "field": s.field, "confidence": s.confidence, "reason": s.reason}
-                        for s in suggested],
+        "suggestions": [
+            {"column": s.column, "field": s.field, "confidence": s.confidence, "reason": s.reason} for s in suggested
+        ],
     }

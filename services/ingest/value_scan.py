@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas.models import TargetModel
-from services.ingest.mapping import compile_mapping
 from services.cleansing.picklists import ACCEPT_CONFIDENCE, Picklist, value_key
+from services.ingest.mapping import compile_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
 
 __all__ = ["scan_values"]
@@ -40,8 +40,9 @@ def scan_values(
     columns = {column: target for column, target in mapping.items() if target in fields}
     if not columns:
         return []
-    with open_table(path, file_format, display_name=display_name, sheet=sheet, encoding=encoding,
-                    delimiter=delimiter, limits=limits) as reader:
+    with open_table(
+        path, file_format, display_name=display_name, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits
+    ) as reader:
         compiled = compile_mapping(reader.info.headers, columns)
         counts: dict[str, Counter[str]] = {f: Counter() for f in compiled.fields}
         overflow: set[str] = set()
@@ -70,23 +71,31 @@ def scan_values(
         for text, count in counts[name].most_common():
             suggestion = picklist.suggest(text, remembered)
             key = value_key(text)
-            items.append({
-                "value": text,
-                "count": count,
-                "known": picklist.find(text) is not None,
-                "chosen": key in chosen,
-                "target": chosen[key] if key in chosen else None,
-                "suggestion": {"value": suggestion.value, "confidence": suggestion.confidence, "reason": suggestion.reason,
-                               "accepted": suggestion.value is not None and suggestion.confidence >= ACCEPT_CONFIDENCE},
-            })
-        out.append({
-            "field": name,
-            "column": by_field[name],
-            "picklist": picklist.name,
-            "choices": [{"value": c.value, "label": c.label} for c in picklist.choices if c.active],
-            "distinct": len(items),
-            "rows_read": rows,
-            "complete": read_all and name not in overflow,
-            "items": items,
-        })
+            items.append(
+                {
+                    "value": text,
+                    "count": count,
+                    "known": picklist.find(text) is not None,
+                    "chosen": key in chosen,
+                    "target": chosen[key] if key in chosen else None,
+                    "suggestion": {
+                        "value": suggestion.value,
+                        "confidence": suggestion.confidence,
+                        "reason": suggestion.reason,
+                        "accepted": suggestion.value is not None and suggestion.confidence >= ACCEPT_CONFIDENCE,
+                    },
+                }
+            )
+        out.append(
+            {
+                "field": name,
+                "column": by_field[name],
+                "picklist": picklist.name,
+                "choices": [{"value": c.value, "label": c.label} for c in picklist.choices if c.active],
+                "distinct": len(items),
+                "rows_read": rows,
+                "complete": read_all and name not in overflow,
+                "items": items,
+            }
+        )
     return out

@@ -21,8 +21,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.jobs.limits import CompanyLimits, limits_for
 from services.core.settings import Settings
+from services.jobs.limits import CompanyLimits, limits_for
 
 __all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request", "resume_stalled", "ADMISSION_LOCK"]
 
@@ -89,14 +89,27 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
         await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{int(_SEND_TIMEOUT_S * 2)}s'")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
         queue = settings.topic_prefix
-        pending = [Pending(str(r["id"]), str(r["company_id"])) for r in await conn.fetch(
-            "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
-            "ORDER BY created_at, id LIMIT $2", queue, _PASS_SIZE)]
+        pending = [
+            Pending(str(r["id"]), str(r["company_id"]))
+            for r in await conn.fetch(
+                "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
+                "ORDER BY created_at, id LIMIT $2",
+                queue,
+                _PASS_SIZE,
+            )
+        ]
         if not pending:
             return []
-        running = Counter({str(r["company_id"]): r["n"] for r in await conn.fetch(
-            "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
-            "AND queue = $1 GROUP BY company_id", queue)})
+        running = Counter(
+            {
+                str(r["company_id"]): r["n"]
+                for r in await conn.fetch(
+                    "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
+                    "AND queue = $1 GROUP BY company_id",
+                    queue,
+                )
+            }
+        )
         limits = await limits_for(conn, settings, {p.company_id for p in pending})
         chosen = choose(pending, running, limits, settings.max_running_jobs_total)
         if not chosen:
@@ -127,7 +140,9 @@ async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asy
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
         return await conn.fetchrow(
             "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
-            uuid.UUID(company_id), uuid.UUID(job_id))
+            uuid.UUID(company_id),
+            uuid.UUID(job_id),
+        )
 
 
 async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
@@ -156,7 +171,9 @@ async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: S
                  OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
             RETURNING *
             """,
-            settings.topic_prefix, settings.stall_resume_s)
+            settings.topic_prefix,
+            settings.stall_resume_s,
+        )
     for row in rows:
         await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
     return [str(r["id"]) for r in rows]

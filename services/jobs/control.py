@@ -10,13 +10,13 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
+from services.core.errors import JobStateError, NotFound
+from services.core.kafka_io import publish
+from services.core.settings import Settings
 from services.jobs import repository as jobs
 from services.jobs.admission import start_request
 from services.jobs.retry import submit_retry as retry
 from services.jobs.rollback import create_rollback_job
-from services.core.errors import JobStateError, NotFound
-from services.core.kafka_io import publish
-from services.core.settings import Settings
 
 __all__ = ["JobNotCancellable", "cancel", "rollback", "retry"]
 
@@ -39,12 +39,23 @@ async def cancel(
     if row is None:
         raise NotFound(f"no job {job_id} for company {company_id}")
     if not changed and row["job_status"] != "cancelled":
-        raise JobNotCancellable(f"job {job_id} is already {row['job_status']}; only pending or running jobs can be cancelled")
+        raise JobNotCancellable(
+            f"job {job_id} is already {row['job_status']}; only pending or running jobs can be cancelled"
+        )
     if changed and row["job_type"] == "import":
-        await publish(producer, settings, IMPORT_RESULTS, str(row["id"]), {
-            "job_id": str(row["id"]), "company_id": str(row["company_id"]), "kind": "cancelled",
-            "message": "cancelled on request", "at": int(time.time() * 1000),
-        })
+        await publish(
+            producer,
+            settings,
+            IMPORT_RESULTS,
+            str(row["id"]),
+            {
+                "job_id": str(row["id"]),
+                "company_id": str(row["company_id"]),
+                "kind": "cancelled",
+                "message": "cancelled on request",
+                "at": int(time.time() * 1000),
+            },
+        )
     elif changed and row["admitted_at"] is None:
         # An export or rollback cancelled while it waited for admission: no worker will report it.
         await publish(producer, settings, JOB_STATUS, str(row["id"]), jobs.status_event(row))
@@ -52,8 +63,13 @@ async def cancel(
 
 
 async def rollback(
-    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, company_id: str, job_id: str,
-    *, force: bool = False,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    company_id: str,
+    job_id: str,
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Start the rollback of an import (a job of its own); returns the rollback job."""
     async with tenant(pool, company_id) as conn:

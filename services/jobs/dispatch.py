@@ -18,9 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from services.jobs.admission import confirm_start, run_admission
-from services.core.db import is_transient, with_retry
 from services.apply.pipeline import Resources, record_request, run_import_request
+from services.core.db import is_transient, with_retry
+from services.jobs.admission import confirm_start, run_admission
 
 __all__ = ["Senders", "JobSlots", "handle_request", "admit"]
 
@@ -31,9 +31,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Senders:
-    request: Send   # crm.jobs.requests (start requests of admitted jobs)
-    result: Send    # crm.import.results
-    status: Send    # crm.jobs.status
+    request: Send  # crm.jobs.requests (start requests of admitted jobs)
+    result: Send  # crm.import.results
+    status: Send  # crm.jobs.status
 
 
 async def admit(res: Resources, send: Senders) -> list[str]:
@@ -53,6 +53,7 @@ class JobSlots:
 
     def start(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Runs ``run`` in the background; ``run`` takes a slot (``free``) for its work."""
+
         async def body() -> None:
             try:
                 await run()
@@ -77,8 +78,10 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
     async def beat() -> None:
         while True:
             try:
-                await pool.execute("UPDATE crm_import_export_jobs SET heartbeat_at = now() "
-                                   "WHERE id = $1 AND job_status = 'running'", jid)
+                await pool.execute(
+                    "UPDATE crm_import_export_jobs SET heartbeat_at = now() WHERE id = $1 AND job_status = 'running'",
+                    jid,
+                )
             except Exception as exc:  # noqa: BLE001 - the database restarting: the next beat tries again
                 if not is_transient(exc):
                     log.exception("heartbeat of job %s failed", job_id)
@@ -91,8 +94,13 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
         # The worker is stopping in the middle of the run: a stale heartbeat lets another worker (or
         # this one, restarted) start the job again at once rather than after stall_resume_s.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(pool.execute("UPDATE crm_import_export_jobs SET heartbeat_at = 'epoch' "
-                                                "WHERE id = $1 AND job_status = 'running'", jid), 2)
+            await asyncio.wait_for(
+                pool.execute(
+                    "UPDATE crm_import_export_jobs SET heartbeat_at = 'epoch' WHERE id = $1 AND job_status = 'running'",
+                    jid,
+                ),
+                2,
+            )
         raise
     finally:
         task.cancel()

@@ -49,13 +49,16 @@ def parse_policy(raw: Any) -> ErrorPolicy:
     max_errors, percent = raw.get("max_errors"), raw.get("max_error_percent")
     if max_errors is not None and (isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0):
         raise ValidationRulesError(f"error_policy.max_errors {max_errors!r}: give a whole number >= 0")
-    if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int | float)
-                                or not 0 <= percent < 100):
+    if percent is not None and (
+        isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent < 100
+    ):
         raise ValidationRulesError(f"error_policy.max_error_percent {percent!r}: give a number from 0 up to 100")
     if mode == "stop" and max_errors is None and percent is None:
         raise ValidationRulesError("error_policy mode 'stop' needs max_errors or max_error_percent")
     if mode != "stop" and (max_errors is not None or percent is not None):
-        raise ValidationRulesError(f"error_policy mode {mode!r} takes no max_errors or max_error_percent; use mode 'stop'")
+        raise ValidationRulesError(
+            f"error_policy mode {mode!r} takes no max_errors or max_error_percent; use mode 'stop'"
+        )
     return ErrorPolicy(mode, max_errors, float(percent) if percent is not None else None)
 
 
@@ -64,13 +67,22 @@ def breach(policy: ErrorPolicy, processed: int, failed: int, *, at_end: bool = F
     if policy.mode != "stop":
         return None
     if policy.max_errors is not None and failed > policy.max_errors:
-        return (f"stopped by the error policy: {failed:,} rows failed, more than the {policy.max_errors:,} allowed "
-                "(max_errors); fix them (errors.csv) and retry, or roll back what was applied")
+        return (
+            f"stopped by the error policy: {failed:,} rows failed, more than the {policy.max_errors:,} allowed "
+            "(max_errors); fix them (errors.csv) and retry, or roll back what was applied"
+        )
     percent = policy.max_error_percent
-    if percent is not None and processed and (at_end or processed >= PERCENT_SAMPLE) and failed * 100 > percent * processed:
-        return (f"stopped by the error policy: {failed:,} of {processed:,} rows failed ({failed * 100 / processed:.1f} %), "
-                f"more than the {percent:g} % allowed (max_error_percent); fix them (errors.csv) and retry, "
-                "or roll back what was applied")
+    if (
+        percent is not None
+        and processed
+        and (at_end or processed >= PERCENT_SAMPLE)
+        and failed * 100 > percent * processed
+    ):
+        return (
+            f"stopped by the error policy: {failed:,} of {processed:,} rows failed ({failed * 100 / processed:.1f} %), "
+            f"more than the {percent:g} % allowed (max_error_percent); fix them (errors.csv) and retry, "
+            "or roll back what was applied"
+        )
     return None
 
 

@@ -13,7 +13,17 @@ import asyncpg
 
 from services.core.errors import CrmioError
 
-__all__ = ["ROLES", "Role", "ApiKey", "KEY_PREFIX", "generate_key", "hash_key", "create_key", "verify_key", "revoke_key"]
+__all__ = [
+    "ROLES",
+    "Role",
+    "ApiKey",
+    "KEY_PREFIX",
+    "generate_key",
+    "hash_key",
+    "create_key",
+    "verify_key",
+    "revoke_key",
+]
 
 Role = Literal["admin", "member"]
 ROLES: tuple[Role, ...] = ("admin", "member")
@@ -39,7 +49,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-async def create_key(conn: asyncpg.Connection, company_id: str, role: str, label: str | None = None) -> tuple[str, ApiKey]:
+async def create_key(
+    conn: asyncpg.Connection, company_id: str, role: str, label: str | None = None
+) -> tuple[str, ApiKey]:
     """Store a new key's hash; returns the key (never stored, show it once) and its record."""
     if role not in ROLES:
         raise CrmioError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -51,7 +63,11 @@ async def create_key(conn: asyncpg.Connection, company_id: str, role: str, label
     key_id = str(uuid.uuid4())
     await conn.execute(
         "INSERT INTO crm_api_keys (id, company_id, role, key_hash, label) VALUES ($1, $2, $3, $4, $5)",
-        key_id, company, role, hash_key(key), label,
+        key_id,
+        company,
+        role,
+        hash_key(key),
+        label,
     )
     return key, ApiKey(key_id, company, role, label)  # type: ignore[arg-type]
 
@@ -76,6 +92,7 @@ async def revoke_key(conn: asyncpg.Connection, company_id: str, key_id: str) -> 
     """Revoke one of the company's keys; False when it has no such live key."""
     status = await conn.execute(
         "UPDATE crm_api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL",
-        company_id, key_id,
+        company_id,
+        key_id,
     )
     return status.endswith(" 1")

@@ -16,8 +16,16 @@ import asyncpg
 from services.core.errors import FileTooLarge, LimitExceeded
 from services.core.settings import Settings
 
-__all__ = ["CompanyLimits", "LIMIT_NAMES", "defaults", "company_limits", "limits_for", "set_company_limits",
-           "check_file_size", "check_row_estimate"]
+__all__ = [
+    "CompanyLimits",
+    "LIMIT_NAMES",
+    "defaults",
+    "company_limits",
+    "limits_for",
+    "set_company_limits",
+    "check_file_size",
+    "check_row_estimate",
+]
 
 LIMIT_NAMES = ("max_running_jobs", "max_file_bytes", "max_rows", "job_retention_days", "file_retention_days")
 
@@ -60,8 +68,10 @@ async def limits_for(
 ) -> dict[str, CompanyLimits]:
     """Limits of several companies at once (admission, retention)."""
     ids = sorted({uuid.UUID(str(c)) for c in company_ids})
-    rows = {str(r["company_id"]): r for r in await conn.fetch(
-        "SELECT * FROM crm_company_settings WHERE company_id = ANY($1::uuid[])", ids)}
+    rows = {
+        str(r["company_id"]): r
+        for r in await conn.fetch("SELECT * FROM crm_company_settings WHERE company_id = ANY($1::uuid[])", ids)
+    }
     base = defaults(settings)
     return {str(c): _merge(base, rows.get(str(c))) for c in ids}
 
@@ -77,7 +87,8 @@ async def set_company_limits(
     await conn.execute("INSERT INTO crm_company_settings (company_id) VALUES ($1) ON CONFLICT DO NOTHING", cid)
     for name, value in values.items():
         await conn.execute(
-            f"UPDATE crm_company_settings SET {name} = $2, updated_at = now() WHERE company_id = $1", cid, value)
+            f"UPDATE crm_company_settings SET {name} = $2, updated_at = now() WHERE company_id = $1", cid, value
+        )
     return await company_limits(conn, settings, company_id)
 
 

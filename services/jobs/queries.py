@@ -36,7 +36,9 @@ async def list_jobs(
     args = (company_id, job_type, job_status, target_model, created_from, created_to)
     rows = await conn.fetch(
         f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE {where} ORDER BY created_at DESC, id LIMIT $7 OFFSET $8",
-        *args, limit, offset,
+        *args,
+        limit,
+        offset,
     )
     total = await conn.fetchval(f"SELECT count(*) FROM crm_import_export_jobs WHERE {where}", *args)
     return rows, total
@@ -47,7 +49,8 @@ async def changed_jobs(conn: asyncpg.Connection, company_id: str, since: dt.date
     return await conn.fetch(
         f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND updated_at >= $2 "
         "ORDER BY updated_at, id",
-        company_id, since,
+        company_id,
+        since,
     )
 
 
@@ -55,7 +58,7 @@ def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | N
     """The job's blueprint fields plus percent, records per second and the ETA in seconds (None when unknown)."""
     doc = job_document(row) if not isinstance(row, dict) else dict(row)
     raw = dict(row)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     total, processed = raw["total_records"] or 0, raw["processed_records"] or 0
     started: dt.datetime | None = raw.get("started_at")
     end = raw.get("completed_at") if raw["job_status"] in FINAL_STATUSES and raw.get("completed_at") else now
@@ -67,8 +70,9 @@ def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | N
     elif rate > 0 and total:
         eta = max(total - processed, 0) / rate
     doc.update(
-        percent=round(min(100.0, 100.0 * processed / total), 1) if total else (
-            100.0 if raw["job_status"] == "completed" else 0.0),
+        percent=round(min(100.0, 100.0 * processed / total), 1)
+        if total
+        else (100.0 if raw["job_status"] == "completed" else 0.0),
         records_per_second=round(rate, 1),
         eta_seconds=round(eta, 1) if eta is not None else None,
         elapsed_seconds=round(elapsed, 3),
@@ -78,5 +82,11 @@ def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | N
 
 def signature(row: asyncpg.Record) -> tuple[Any, ...]:
     """What a live view shows of a job: a change here is worth an event."""
-    return (row["job_status"], row["total_records"], row["processed_records"], row["success_records"],
-            row["error_records"], row["message"])
+    return (
+        row["job_status"],
+        row["total_records"],
+        row["processed_records"],
+        row["success_records"],
+        row["error_records"],
+        row["message"],
+    )

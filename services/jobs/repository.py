@@ -42,8 +42,10 @@ JOB_COLUMNS = (
 
 # Rows imported with at least one value left out: the warning logs, one per such row (the same row
 # logged again by a replay or the second pass of an all-or-nothing job counts once).
-WARNED = ("(SELECT count(DISTINCT record_number) FROM crm_import_export_logs "
-          "WHERE company_id = $1 AND job_id = $2 AND log_level = 'warning')")
+WARNED = (
+    "(SELECT count(DISTINCT record_number) FROM crm_import_export_logs "
+    "WHERE company_id = $1 AND job_id = $2 AND log_level = 'warning')"
+)
 
 
 async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
@@ -60,10 +62,20 @@ async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (id) DO NOTHING
         """,
-        job["id"], job["company_id"], job["job_type"], job["target_model"], job["file_format"],
-        job["file_path"], job.get("field_mapping"), job.get("validation_rules"),
-        job.get("duplicate_handling", "skip"), job.get("created_by_user_id"),
-        job.get("original_filename"), job.get("options") or {}, job["queue"], job.get("value_mapping") or None,
+        job["id"],
+        job["company_id"],
+        job["job_type"],
+        job["target_model"],
+        job["file_format"],
+        job["file_path"],
+        job.get("field_mapping"),
+        job.get("validation_rules"),
+        job.get("duplicate_handling", "skip"),
+        job.get("created_by_user_id"),
+        job.get("original_filename"),
+        job.get("options") or {},
+        job["queue"],
+        job.get("value_mapping") or None,
     )
     return status.endswith(" 1")
 
@@ -75,7 +87,8 @@ async def get_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> asy
         return None
     return await conn.fetchrow(
         f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
-        company_id, jid,
+        company_id,
+        jid,
     )
 
 
@@ -86,7 +99,9 @@ async def mark_running(conn: asyncpg.Connection, company_id: str, job_id: str, a
            SET job_status = 'running', started_at = COALESCE(started_at, $3), updated_at = now()
          WHERE company_id = $1 AND id = $2 AND job_status IN ('pending', 'running')
         """,
-        company_id, job_id, at,
+        company_id,
+        job_id,
+        at,
     )
 
 
@@ -99,8 +114,15 @@ async def update_progress(conn: asyncpg.Connection, company_id: str, job_id: str
                created_records = $7, updated_records = $8, skipped_records = $9, updated_at = now()
          WHERE company_id = $1 AND id = $2 AND job_status = 'running'
         """,
-        company_id, job_id, c["total"], c["processed"], c["success"], c["error"],
-        c["created"], c["updated"], c["skipped"],
+        company_id,
+        job_id,
+        c["total"],
+        c["processed"],
+        c["success"],
+        c["error"],
+        c["created"],
+        c["updated"],
+        c["skipped"],
     )
 
 
@@ -130,16 +152,23 @@ async def finish_job(
                warning_records = {WARNED}
          WHERE company_id = $1 AND id = $2 AND job_status IN ('pending', 'running')
         """,
-        company_id, job_id, status, message, at,
-        c.get("total"), c.get("processed"), c.get("success"), c.get("error"),
-        c.get("created"), c.get("updated"), c.get("skipped"),
+        company_id,
+        job_id,
+        status,
+        message,
+        at,
+        c.get("total"),
+        c.get("processed"),
+        c.get("success"),
+        c.get("error"),
+        c.get("created"),
+        c.get("updated"),
+        c.get("skipped"),
     )
     return result.endswith(" 1")
 
 
-async def cancel_job(
-    conn: asyncpg.Connection, company_id: str, job_id: str
-) -> tuple[asyncpg.Record | None, bool]:
+async def cancel_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> tuple[asyncpg.Record | None, bool]:
     """Cancel a pending or running job: (the job, whether this call cancelled it). See ``end_job_now``."""
     return await end_job_now(conn, company_id, job_id, "cancelled", "cancelled on request")
 
@@ -160,7 +189,8 @@ async def end_job_now(
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT job_status, total_records FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2 FOR UPDATE",
-            company_id, jid,
+            company_id,
+            jid,
         )
         if row is None:
             return None, False
@@ -177,8 +207,16 @@ async def end_job_now(
                        updated_records = $7, skipped_records = $8, warning_records = {WARNED}
                  WHERE company_id = $1 AND id = $2
                 """,
-                company_id, jid, processed, c["created"] + c["updated"] + c["skipped"], c["failed"],
-                c["created"], c["updated"], c["skipped"], status, message,
+                company_id,
+                jid,
+                processed,
+                c["created"] + c["updated"] + c["skipped"],
+                c["failed"],
+                c["created"],
+                c["updated"],
+                c["skipped"],
+                status,
+                message,
             )
         return await get_job(conn, company_id, job_id), changed
 
@@ -189,7 +227,10 @@ async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: s
     jid = uuid.UUID(str(job_id))
     async with conn.transaction():
         status = await conn.fetchval(
-            "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2 FOR UPDATE", company_id, jid)
+            "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2 FOR UPDATE",
+            company_id,
+            jid,
+        )
         if status != "running":
             return False
         await conn.execute("DELETE FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2", jid, company_id)
@@ -202,7 +243,8 @@ async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: s
                    message = 'every row passed validation; applying', updated_at = now()
              WHERE company_id = $1 AND id = $2
             """,
-            company_id, jid,
+            company_id,
+            jid,
         )
     return True
 
@@ -210,9 +252,9 @@ async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: s
 async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str) -> dict[str, int]:
     """Exact outcome counts of a job, from the apply ledger."""
     rows = await conn.fetch(
-        "SELECT outcome, count(*) AS n FROM crm_import_ledger "
-        "WHERE company_id = $1 AND job_id = $2 GROUP BY outcome",
-        company_id, job_id,
+        "SELECT outcome, count(*) AS n FROM crm_import_ledger WHERE company_id = $1 AND job_id = $2 GROUP BY outcome",
+        company_id,
+        job_id,
     )
     counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
     counts.update({r["outcome"]: r["n"] for r in rows})
@@ -236,7 +278,11 @@ async def list_logs(
          ORDER BY record_number NULLS FIRST, id
          LIMIT $4 OFFSET $5
         """,
-        company_id, job_id, level, limit, offset,
+        company_id,
+        job_id,
+        level,
+        limit,
+        offset,
     )
 
 
@@ -265,14 +311,23 @@ def status_event(row: asyncpg.Record) -> dict[str, Any]:
     """A JobStatus event (schema job_status) from a job row: for a job that ended without a worker
     reporting it (cancelled before it started)."""
     return {
-        "job_id": str(row["id"]), "company_id": str(row["company_id"]), "job_type": row["job_type"],
-        "target_model": row["target_model"], "job_status": row["job_status"],
-        "total_records": row["total_records"], "processed_records": row["processed_records"],
-        "success_records": row["success_records"], "error_records": row["error_records"],
-        "created_records": row["created_records"], "updated_records": row["updated_records"],
-        "skipped_records": row["skipped_records"], "started_at": _ms(row["started_at"]),
-        "completed_at": _ms(row["completed_at"]), "rows_per_second": 0.0, "message": row["message"],
-        "at": int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000),
+        "job_id": str(row["id"]),
+        "company_id": str(row["company_id"]),
+        "job_type": row["job_type"],
+        "target_model": row["target_model"],
+        "job_status": row["job_status"],
+        "total_records": row["total_records"],
+        "processed_records": row["processed_records"],
+        "success_records": row["success_records"],
+        "error_records": row["error_records"],
+        "created_records": row["created_records"],
+        "updated_records": row["updated_records"],
+        "skipped_records": row["skipped_records"],
+        "started_at": _ms(row["started_at"]),
+        "completed_at": _ms(row["completed_at"]),
+        "rows_per_second": 0.0,
+        "message": row["message"],
+        "at": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
     }
 
 
@@ -285,15 +340,24 @@ def progress_status_event(
     message: str | None = None,
 ) -> dict[str, Any]:
     """A JobStatus event for a job a worker runs itself (export, rollback), from its live counters."""
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     elapsed_s = ((completed_ms or now) - started_ms) / 1000
     return {
-        "job_id": str(job["id"]), "company_id": str(job["company_id"]), "job_type": job["job_type"],
-        "target_model": job["target_model"], "job_status": status, "total_records": counters["total"],
-        "processed_records": counters["processed"], "success_records": counters["success"],
-        "error_records": counters["error"], "created_records": counters["created"],
-        "updated_records": counters["updated"], "skipped_records": counters["skipped"],
-        "started_at": started_ms, "completed_at": completed_ms,
+        "job_id": str(job["id"]),
+        "company_id": str(job["company_id"]),
+        "job_type": job["job_type"],
+        "target_model": job["target_model"],
+        "job_status": status,
+        "total_records": counters["total"],
+        "processed_records": counters["processed"],
+        "success_records": counters["success"],
+        "error_records": counters["error"],
+        "created_records": counters["created"],
+        "updated_records": counters["updated"],
+        "skipped_records": counters["skipped"],
+        "started_at": started_ms,
+        "completed_at": completed_ms,
         "rows_per_second": counters["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
-        "message": message, "at": now,
+        "message": message,
+        "at": now,
     }

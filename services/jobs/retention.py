@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 
 from services.core import storage
-from services.jobs.limits import limits_for
 from services.core.settings import Settings
+from services.jobs.limits import limits_for
 
 __all__ = ["purge", "purge_if_due"]
 
@@ -46,19 +46,34 @@ async def _purge_company(
         old = await conn.fetch(
             "SELECT id, job_type, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
             "AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2",
-            cid, job_cut)
+            cid,
+            job_cut,
+        )
         old_ids = [r["id"] for r in old]
         logs = 0
         if old_ids:
-            await conn.execute("DELETE FROM crm_import_ledger WHERE company_id = $1 AND job_id = ANY($2::uuid[])",
-                               cid, old_ids)
-            logs += int((await conn.execute(
-                "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND job_id = ANY($2::uuid[])",
-                cid, old_ids)).split()[-1])
-            await conn.execute("DELETE FROM crm_import_export_jobs WHERE company_id = $1 AND id = ANY($2::uuid[])",
-                               cid, old_ids)
-        logs += int((await conn.execute(
-            "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND created_at < $2", cid, file_cut)).split()[-1])
+            await conn.execute(
+                "DELETE FROM crm_import_ledger WHERE company_id = $1 AND job_id = ANY($2::uuid[])", cid, old_ids
+            )
+            logs += int(
+                (
+                    await conn.execute(
+                        "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND job_id = ANY($2::uuid[])",
+                        cid,
+                        old_ids,
+                    )
+                ).split()[-1]
+            )
+            await conn.execute(
+                "DELETE FROM crm_import_export_jobs WHERE company_id = $1 AND id = ANY($2::uuid[])", cid, old_ids
+            )
+        logs += int(
+            (
+                await conn.execute(
+                    "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND created_at < $2", cid, file_cut
+                )
+            ).split()[-1]
+        )
         # A rollback job names its import's file: only imports and exports own theirs.
         with_files = await conn.fetch(
             "UPDATE crm_import_export_jobs AS j SET file_path = '', updated_at = now() "
@@ -66,11 +81,18 @@ async def _purge_company(
             "      AND job_type IN ('import', 'export') AND file_path <> '' "
             "      AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2 "
             "      FOR UPDATE) AS old "
-            "WHERE j.id = old.id RETURNING old.file_path", cid, file_cut)
+            "WHERE j.id = old.id RETURNING old.file_path",
+            cid,
+            file_cut,
+        )
         uploads = await conn.fetch(
-            "DELETE FROM crm_uploads WHERE company_id = $1 AND created_at < $2 RETURNING stored_path", cid, file_cut)
-        for rel in [r["file_path"] for r in old if r["job_type"] != "rollback"] + \
-                   [r["file_path"] for r in with_files] + [r["stored_path"] for r in uploads]:
+            "DELETE FROM crm_uploads WHERE company_id = $1 AND created_at < $2 RETURNING stored_path", cid, file_cut
+        )
+        for rel in (
+            [r["file_path"] for r in old if r["job_type"] != "rollback"]
+            + [r["file_path"] for r in with_files]
+            + [r["stored_path"] for r in uploads]
+        ):
             path = _stored(settings, company, rel)
             if path is not None:
                 files.append(path)
@@ -78,12 +100,26 @@ async def _purge_company(
         if retries.is_dir():  # row lists of retries: needed only while the retry runs
             files += [p for p in retries.iterdir() if p.is_file() and p.stat().st_mtime < file_cut.timestamp()]
         size = sum(p.stat().st_size for p in files)
-        summary = {"company_id": company, "as_of": now.isoformat(), "jobs_purged": len(old_ids), "logs_purged": logs,
-                   "uploads_purged": len(uploads), "files_purged": len(files), "bytes_purged": size}
+        summary = {
+            "company_id": company,
+            "as_of": now.isoformat(),
+            "jobs_purged": len(old_ids),
+            "logs_purged": logs,
+            "uploads_purged": len(uploads),
+            "files_purged": len(files),
+            "bytes_purged": size,
+        }
         await conn.execute(
             "INSERT INTO crm_retention_runs (company_id, as_of, jobs_purged, logs_purged, files_purged, bytes_purged, "
             "uploads_purged) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            cid, now, len(old_ids), logs, len(files), size, len(uploads))
+            cid,
+            now,
+            len(old_ids),
+            logs,
+            len(files),
+            size,
+            len(uploads),
+        )
     return summary, files
 
 
@@ -91,33 +127,47 @@ async def purge(
     pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None, company_ids: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Purge every company (or those named) as of ``now``; returns what was purged per company."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn:
         if company_ids is None:
-            company_ids = [str(r["company_id"]) for r in await conn.fetch(
-                "SELECT company_id FROM crm_import_export_jobs UNION SELECT company_id FROM crm_uploads")]
+            company_ids = [
+                str(r["company_id"])
+                for r in await conn.fetch(
+                    "SELECT company_id FROM crm_import_export_jobs UNION SELECT company_id FROM crm_uploads"
+                )
+            ]
         limits = await limits_for(conn, settings, company_ids)
     summaries = []
     for company, lim in limits.items():
         async with pool.acquire() as conn:
-            summary, files = await _purge_company(conn, settings, company, lim.job_retention_days,
-                                                  lim.file_retention_days, now)
+            summary, files = await _purge_company(
+                conn, settings, company, lim.job_retention_days, lim.file_retention_days, now
+            )
         for path in files:
             path.unlink(missing_ok=True)
         if any(summary[k] for k in ("jobs_purged", "logs_purged", "files_purged", "uploads_purged")):
-            log.info("retention purged for company %s: %d jobs, %d logs, %d uploads, %d files (%d bytes)", company,
-                     summary["jobs_purged"], summary["logs_purged"], summary["uploads_purged"],
-                     summary["files_purged"], summary["bytes_purged"])
+            log.info(
+                "retention purged for company %s: %d jobs, %d logs, %d uploads, %d files (%d bytes)",
+                company,
+                summary["jobs_purged"],
+                summary["logs_purged"],
+                summary["uploads_purged"],
+                summary["files_purged"],
+                summary["bytes_purged"],
+            )
         summaries.append(summary)
     return summaries
 
 
-async def purge_if_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None) -> list[dict[str, Any]] | None:
+async def purge_if_due(
+    pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None
+) -> list[dict[str, Any]] | None:
     """The daily run: whichever worker takes the maintenance row first purges; None when not due."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT last_run_at FROM crm_maintenance WHERE task = 'retention' FOR UPDATE SKIP LOCKED")
+            "SELECT last_run_at FROM crm_maintenance WHERE task = 'retention' FOR UPDATE SKIP LOCKED"
+        )
         if row is None or (row["last_run_at"] is not None and now - row["last_run_at"] < _DAY):
             return None
         await conn.execute("UPDATE crm_maintenance SET last_run_at = $1 WHERE task = 'retention'", now)

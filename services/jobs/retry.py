@@ -20,14 +20,14 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from services.core.db import tenant
-from services.jobs import repository as jobs
 from services.core import storage
+from services.core.db import tenant
 from services.core.errors import JobStateError, NotFound
-from services.ingest.readers import open_table
-from services.result_files import corrected, repository
 from services.core.settings import Settings
+from services.ingest.readers import open_table
 from services.ingest.row_numbers import write_row_numbers
+from services.jobs import repository as jobs
+from services.result_files import corrected, repository
 
 __all__ = ["submit_retry"]
 
@@ -64,19 +64,35 @@ async def submit_retry(
     options = {k: v for k, v in (source["options"] or {}).items() if k not in _RUN_ONLY}
     options["retry_of"] = str(source["id"])
     common: dict[str, Any] = {
-        "company_id": company_id, "model": source["target_model"], "duplicates": source["duplicate_handling"],
-        "rules": source["validation_rules"], "user_id": None, "value_mapping": source["value_mapping"],
+        "company_id": company_id,
+        "model": source["target_model"],
+        "duplicates": source["duplicate_handling"],
+        "rules": source["validation_rules"],
+        "user_id": None,
+        "value_mapping": source["value_mapping"],
     }
     if file is not None:
         name = display_name or file.name
         fmt = file_format or format_from_name(name)
         if await asyncio.to_thread(_is_error_file, settings, file, fmt, name):
-            return await _retry_error_file(settings, pool, producer, source, file, fmt, name, failed, mapping,
-                                           options, common)
-        return await submit_import(settings, pool, producer, path=file, file_format=file_format,
-                                   display_name=display_name or file.name, mapping=mapping, options=options, **common)
+            return await _retry_error_file(
+                settings, pool, producer, source, file, fmt, name, failed, mapping, options, common
+            )
+        return await submit_import(
+            settings,
+            pool,
+            producer,
+            path=file,
+            file_format=file_format,
+            display_name=display_name or file.name,
+            mapping=mapping,
+            options=options,
+            **common,
+        )
     if not source["file_path"]:
-        raise JobStateError(f"the file of job {job_id} was purged by retention; retry with the fixed errors.csv instead")
+        raise JobStateError(
+            f"the file of job {job_id} was purged by retention; retry with the fixed errors.csv instead"
+        )
     path = storage.resolve(settings.storage_dir, company_id, source["file_path"])
     rows_rel = f"retries/{uuid.uuid4()}.rows"
     rows_path = storage.company_dir(settings.storage_dir, company_id) / rows_rel
@@ -84,10 +100,16 @@ async def submit_retry(
     write_row_numbers(rows_path, failed)
     options["only_rows"] = rows_rel
     return await submit_import(
-        settings, pool, producer, path=path, file_format=source["file_format"],
+        settings,
+        pool,
+        producer,
+        path=path,
+        file_format=source["file_format"],
         display_name=source["original_filename"] or path.name,
         mapping=mapping or {k: v for k, v in (source["field_mapping"] or {}).items() if v} or None,
-        options=options, **common)
+        options=options,
+        **common,
+    )
 
 
 def _is_error_file(settings: Settings, file: Path, fmt: str, name: str) -> bool:
@@ -98,8 +120,17 @@ def _is_error_file(settings: Settings, file: Path, fmt: str, name: str) -> bool:
 
 
 async def _retry_error_file(
-    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, source: Any, file: Path, fmt: str,
-    name: str, failed: list[int], mapping: dict[str, str] | None, options: dict[str, Any], common: dict[str, Any],
+    settings: Settings,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    source: Any,
+    file: Path,
+    fmt: str,
+    name: str,
+    failed: list[int],
+    mapping: dict[str, str] | None,
+    options: dict[str, Any],
+    common: dict[str, Any],
 ) -> dict[str, Any]:
     """Retry the corrected error file of ``source``: its error rows, under their original row numbers."""
     from services.ingest.reader_limits import reader_limits
@@ -110,20 +141,36 @@ async def _retry_error_file(
     with tempfile.NamedTemporaryFile(dir=work, suffix=".csv", delete=False) as tmp:
         positioned = Path(tmp.name)
     try:
-        rows = await asyncio.to_thread(corrected.write_positioned, file, fmt, name, positioned,
-                                       failed=frozenset(failed), limits=reader_limits(settings))
+        rows = await asyncio.to_thread(
+            corrected.write_positioned,
+            file,
+            fmt,
+            name,
+            positioned,
+            failed=frozenset(failed),
+            limits=reader_limits(settings),
+        )
         if not rows.numbers:
-            raise JobStateError(f"{name} holds no error row to retry"
-                                + (f" ({rows.warnings_left} warning rows are not imported again)"
-                                   if rows.warnings_left else ""))
+            raise JobStateError(
+                f"{name} holds no error row to retry"
+                + (f" ({rows.warnings_left} warning rows are not imported again)" if rows.warnings_left else "")
+            )
         if mapping is None:  # the first job's mapping, for the columns the file still has
             mapping = {h: f for h, f in (source["field_mapping"] or {}).items() if f and h in rows.headers} or None
         # The rewritten file is UTF-8 CSV: the first job's sheet, encoding and delimiter no longer apply.
         options = {k: v for k, v in options.items() if k not in ("sheet", "encoding", "delimiter")}
         options.update(encoding="utf-8", delimiter=",")
         # Named .csv: the job's file is the rewritten CSV (and the format check compares name and content).
-        return await submit_import(settings, pool, producer, path=positioned, file_format="csv",
-                                   display_name=str(Path(name).with_suffix(".csv")), mapping=mapping,
-                                   options=options, **common)
+        return await submit_import(
+            settings,
+            pool,
+            producer,
+            path=positioned,
+            file_format="csv",
+            display_name=str(Path(name).with_suffix(".csv")),
+            mapping=mapping,
+            options=options,
+            **common,
+        )
     finally:
         positioned.unlink(missing_ok=True)

@@ -23,8 +23,8 @@ import asyncpg
 
 from schemas.models import TargetModel, get_model
 from services.core.db import copy_rows, set_tenant, tenant
-from services.jobs import repository as jobs
 from services.core.errors import JobStateError, NotFound
+from services.jobs import repository as jobs
 
 __all__ = ["LedgerItem", "RollbackPlan", "plan_rollback", "create_rollback_job", "run_rollback_request"]
 
@@ -36,18 +36,19 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class LedgerItem:
     """One record the import touched: its ledger rows folded together."""
+
     record_id: uuid.UUID
-    numbers: list[int]             # the import's row numbers that touched it
-    first_outcome: str             # created | updated
+    numbers: list[int]  # the import's row numbers that touched it
+    first_outcome: str  # created | updated
     before_image: dict[str, Any] | None
-    last_version: int | None       # the version the import left
+    last_version: int | None  # the version the import left
 
 
 @dataclass(slots=True)
 class RollbackPlan:
     deletes: list[LedgerItem] = field(default_factory=list)
     restores: list[LedgerItem] = field(default_factory=list)
-    gone: list[LedgerItem] = field(default_factory=list)        # created, and already deleted by someone
+    gone: list[LedgerItem] = field(default_factory=list)  # created, and already deleted by someone
     conflicts: list[tuple[LedgerItem, str]] = field(default_factory=list)
 
     @property
@@ -65,16 +66,28 @@ def plan_rollback(items: list[LedgerItem], current: dict[uuid.UUID, int], force:
             if item.first_outcome == "created":
                 plan.gone.append(item)
             else:
-                plan.conflicts.append((item, (
-                    f"row {row}: record {item.record_id} was deleted after the import; its before-image "
-                    "cannot be restored")))
+                plan.conflicts.append(
+                    (
+                        item,
+                        (
+                            f"row {row}: record {item.record_id} was deleted after the import; its before-image "
+                            "cannot be restored"
+                        ),
+                    )
+                )
             continue
         if version != item.last_version and not force:
             action = "removed" if item.first_outcome == "created" else "restored"
-            plan.conflicts.append((item, (
-                f"row {row}: record {item.record_id} was changed after the import (version {version}, the import "
-                f"left version {item.last_version}); it was not {action}. Roll back with force to overwrite the "
-                "later change")))
+            plan.conflicts.append(
+                (
+                    item,
+                    (
+                        f"row {row}: record {item.record_id} was changed after the import (version {version}, the import "
+                        f"left version {item.last_version}); it was not {action}. Roll back with force to overwrite the "
+                        "later change"
+                    ),
+                )
+            )
             continue
         (plan.deletes if item.first_outcome == "created" else plan.restores).append(item)
     return plan
@@ -94,24 +107,36 @@ async def create_rollback_job(
         raise JobStateError(f"job {source_id} is an {source['job_type']}; only imports can be rolled back")
     options = source["options"] or {}
     if options.get("dry_run") or options.get("phase") == "validate":
-        raise JobStateError(f"job {source_id} wrote nothing to the CRM tables (a dry run or a refused "
-                            "all-or-nothing import): there is nothing to roll back")
+        raise JobStateError(
+            f"job {source_id} wrote nothing to the CRM tables (a dry run or a refused "
+            "all-or-nothing import): there is nothing to roll back"
+        )
     if not automatic and source["job_status"] not in jobs.FINAL_STATUSES:
         raise JobStateError(f"job {source_id} is {source['job_status']}; cancel it or let it finish, then roll it back")
     active = await conn.fetchval(
         "SELECT id FROM crm_import_export_jobs WHERE company_id = $1 AND job_type = 'rollback' "
         "AND options->>'rollback_of' = $2 AND job_status IN ('pending', 'running') LIMIT 1",
-        source["company_id"], str(source["id"]))
+        source["company_id"],
+        str(source["id"]),
+    )
     if active is not None:
         raise JobStateError(f"job {source_id} is already being rolled back by job {active}; wait for it to finish")
     job_id = str(uuid.uuid4())
-    await jobs.insert_job(conn, {
-        "id": job_id, "company_id": str(source["company_id"]), "job_type": "rollback",
-        "target_model": source["target_model"], "file_format": source["file_format"],
-        "file_path": source["file_path"], "original_filename": source["original_filename"],
-        "duplicate_handling": source["duplicate_handling"], "queue": source["queue"],
-        "options": {"rollback_of": str(source["id"]), "force": force, "automatic": automatic},
-    })
+    await jobs.insert_job(
+        conn,
+        {
+            "id": job_id,
+            "company_id": str(source["company_id"]),
+            "job_type": "rollback",
+            "target_model": source["target_model"],
+            "file_format": source["file_format"],
+            "file_path": source["file_path"],
+            "original_filename": source["original_filename"],
+            "duplicate_handling": source["duplicate_handling"],
+            "queue": source["queue"],
+            "options": {"rollback_of": str(source["id"]), "force": force, "automatic": automatic},
+        },
+    )
     return job_id
 
 
@@ -129,21 +154,27 @@ SELECT record_id,
 
 
 def _item(row: asyncpg.Record) -> LedgerItem:
-    return LedgerItem(row["record_id"], list(row["numbers"]), row["first_outcome"], row["before_image"],
-                      row["last_version"])
+    return LedgerItem(
+        row["record_id"], list(row["numbers"]), row["first_outcome"], row["before_image"], row["last_version"]
+    )
 
 
 async def _lock_model(conn: asyncpg.Connection, company_id: str, model: TargetModel, partitions: int) -> None:
     """Every partition lock of the company's table (services.apply.batch._lock_keys): no import writes it meanwhile."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) FROM generate_series(0, $2 - 1) AS b ORDER BY b",
-        f"{company_id}:{model.table}:", partitions,
+        f"{company_id}:{model.table}:",
+        partitions,
     )
 
 
 async def _revert_chunk(
-    conn: asyncpg.Connection, rollback: asyncpg.Record, model: TargetModel, items: list[LedgerItem],
-    force: bool, partitions: int,
+    conn: asyncpg.Connection,
+    rollback: asyncpg.Record,
+    model: TargetModel,
+    items: list[LedgerItem],
+    force: bool,
+    partitions: int,
 ) -> RollbackPlan | None:
     """Revert one chunk in one transaction; None when the rollback job was cancelled."""
     company = rollback["company_id"]
@@ -155,23 +186,39 @@ async def _revert_chunk(
         await _lock_model(conn, str(company), model, partitions)
         status = await conn.fetchval(
             "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
-            rollback["id"], company)
+            rollback["id"],
+            company,
+        )
         if status != "running":
             return None
         # Another run of this rollback (its request delivered again while this one still worked) may
         # have reverted some of these records since the cursor read them: revert each record once.
-        pending = {r["record_number"] for r in await conn.fetch(
-            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
-            "AND record_number = ANY($3::int[]) AND rolled_back_by IS NULL",
-            source_id, company, [i.numbers[0] for i in items])}
+        pending = {
+            r["record_number"]
+            for r in await conn.fetch(
+                "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
+                "AND record_number = ANY($3::int[]) AND rolled_back_by IS NULL",
+                source_id,
+                company,
+                [i.numbers[0] for i in items],
+            )
+        }
         items = [i for i in items if i.numbers[0] in pending]
-        current = {r["id"]: r["version"] for r in await conn.fetch(
-            f"SELECT id, version FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[]) FOR UPDATE",
-            company, [i.record_id for i in items])}
+        current = {
+            r["id"]: r["version"]
+            for r in await conn.fetch(
+                f"SELECT id, version FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[]) FOR UPDATE",
+                company,
+                [i.record_id for i in items],
+            )
+        }
         plan = plan_rollback(items, current, force)
         if plan.deletes:
-            await conn.execute(f"DELETE FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[])",
-                               company, [i.record_id for i in plan.deletes])
+            await conn.execute(
+                f"DELETE FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[])",
+                company,
+                [i.record_id for i in plan.deletes],
+            )
         if plan.restores:
             # date_precision with the dates: a before-image without it (written before migration 012)
             # restores NULL, all dates full, as they were then.
@@ -181,20 +228,35 @@ async def _revert_chunk(
             await conn.executemany(
                 f"UPDATE {table} AS t SET ({cols}) = (SELECT {values} FROM jsonb_populate_record(NULL::{table}, $3::jsonb) AS r), "
                 "version = t.version + 1, updated_at = now() WHERE t.id = $1 AND t.company_id = $2",
-                [(i.record_id, company, i.before_image) for i in plan.restores])
+                [(i.record_id, company, i.before_image) for i in plan.restores],
+            )
         done = [n for i in plan.reverted for n in i.numbers]
         if done:
             await conn.execute(
                 "UPDATE crm_import_ledger SET rolled_back_by = $3 "
                 "WHERE job_id = $1 AND company_id = $2 AND record_number = ANY($4::int[])",
-                source_id, company, rollback["id"], done)
+                source_id,
+                company,
+                rollback["id"],
+                done,
+            )
         if plan.conflicts:
             await copy_rows(
-                conn, "crm_import_export_logs",
+                conn,
+                "crm_import_export_logs",
                 columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id"),
-                records=[(rollback["id"], item.numbers[0], "warning", message,
-                          {"record_id": str(item.record_id), "import_left_version": item.last_version}, company)
-                         for item, message in plan.conflicts])
+                records=[
+                    (
+                        rollback["id"],
+                        item.numbers[0],
+                        "warning",
+                        message,
+                        {"record_id": str(item.record_id), "import_left_version": item.last_version},
+                        company,
+                    )
+                    for item, message in plan.conflicts
+                ],
+            )
     return plan
 
 
@@ -219,18 +281,25 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
             await set_tenant(read, company_id)
             c["total"] = await read.fetchval(
                 "SELECT count(DISTINCT record_id) FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
-                "AND outcome IN ('created', 'updated') AND rolled_back_by IS NULL", source_id, job["company_id"])
+                "AND outcome IN ('created', 'updated') AND rolled_back_by IS NULL",
+                source_id,
+                job["company_id"],
+            )
             cursor = await read.cursor(_ITEMS_SQL, source_id, job["company_id"])
             while True:
                 rows = await cursor.fetch(settings.rollback_chunk_rows)
                 if not rows:
                     break
                 async with tenant(pool, company_id) as conn:
-                    plan = await _revert_chunk(conn, job, model, [_item(r) for r in rows], force,
-                                               settings.record_partitions)
+                    plan = await _revert_chunk(
+                        conn, job, model, [_item(r) for r in rows], force, settings.record_partitions
+                    )
                     if plan is None:
-                        await send_status(jobs.progress_status_event(job, "cancelled", c, started_ms,
-                                                                      int(time.time() * 1000), "cancelled on request"))
+                        await send_status(
+                            jobs.progress_status_event(
+                                job, "cancelled", c, started_ms, int(time.time() * 1000), "cancelled on request"
+                            )
+                        )
                         return
                     removed += len(plan.deletes)
                     c["processed"] += len(rows)
@@ -244,23 +313,36 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
         log.exception("rollback %s failed", job_id)
         message = f"the rollback stopped ({type(exc).__name__}: {exc}); rolling back again continues where it stopped"
         async with tenant(pool, company_id) as conn:
-            await jobs.finish_job(conn, company_id, job_id, "failed", c, message, dt.datetime.now(dt.timezone.utc))
+            await jobs.finish_job(conn, company_id, job_id, "failed", c, message, dt.datetime.now(dt.UTC))
         await send_status(jobs.progress_status_event(job, "failed", c, started_ms, int(time.time() * 1000), message))
         return
-    message = (f"removed {removed:,} records the import created, restored {c['updated']:,} records it updated"
-               + (f", {c['skipped']:,} created records were already deleted" if c["skipped"] else "")
-               + (f"; {c['error']:,} records changed after the import were left alone (see the logs; roll back "
-                  "with force to overwrite them)" if c["error"] else ""))
+    message = (
+        f"removed {removed:,} records the import created, restored {c['updated']:,} records it updated"
+        + (f", {c['skipped']:,} created records were already deleted" if c["skipped"] else "")
+        + (
+            f"; {c['error']:,} records changed after the import were left alone (see the logs; roll back "
+            "with force to overwrite them)"
+            if c["error"]
+            else ""
+        )
+    )
     async with tenant(pool, company_id) as conn:
-        if not await jobs.finish_job(conn, company_id, job_id, "completed", c, message, dt.datetime.now(dt.timezone.utc)):
+        if not await jobs.finish_job(conn, company_id, job_id, "completed", c, message, dt.datetime.now(dt.UTC)):
             # Cancelled after the last chunk, or finished by another run of this rollback: report what it is.
             ended = await jobs.get_job(conn, company_id, job_id)
             await send_status(jobs.status_event(ended))
             return
         await conn.execute(
             "INSERT INTO crm_import_export_logs (job_id, log_level, message, company_id) VALUES ($1, 'info', $2, $3)",
-            job["id"], message, job["company_id"])
+            job["id"],
+            message,
+            job["company_id"],
+        )
         await conn.execute(
             "UPDATE crm_import_export_jobs SET options = options || jsonb_build_object('rolled_back_by', $3::text), "
-            "updated_at = now() WHERE company_id = $1 AND id = $2", job["company_id"], source_id, job_id)
+            "updated_at = now() WHERE company_id = $1 AND id = $2",
+            job["company_id"],
+            source_id,
+            job_id,
+        )
     await send_status(jobs.progress_status_event(job, "completed", c, started_ms, int(time.time() * 1000), message))

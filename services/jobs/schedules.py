@@ -27,16 +27,27 @@ import asyncpg
 from croniter import croniter
 
 from schemas.models import get_model
-from services.jobs import repository as jobs
 from services.core import storage
-from services.jobs import templates
 from services.core.errors import CrmioError, NotFound
-from services.jobs.error_policy import policy_options
 from services.core.settings import Settings
 from services.ingest.submit import IMPORT_EXTENSIONS
+from services.jobs import repository as jobs
+from services.jobs import templates
+from services.jobs.error_policy import policy_options
 
-__all__ = ["ScheduleError", "next_run", "check_definition", "create_schedule", "list_schedules", "get_schedule",
-           "set_active", "delete_schedule", "schedule_document", "fire_due", "drop_folder"]
+__all__ = [
+    "ScheduleError",
+    "next_run",
+    "check_definition",
+    "create_schedule",
+    "list_schedules",
+    "get_schedule",
+    "set_active",
+    "delete_schedule",
+    "schedule_document",
+    "fire_due",
+    "drop_folder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +73,10 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 def _check_cron(expr: str) -> str:
     expr = " ".join(str(expr).split())
     if len(expr.split()) not in (5, 6) or not croniter.is_valid(expr):
-        raise ScheduleError(f"invalid cron expression {expr!r}: use five fields (minute hour day month weekday), "
-                            "e.g. '0 6 * * 1-5', or six with seconds last")
+        raise ScheduleError(
+            f"invalid cron expression {expr!r}: use five fields (minute hour day month weekday), "
+            "e.g. '0 6 * * 1-5', or six with seconds last"
+        )
     return expr
 
 
@@ -74,7 +87,7 @@ def next_run(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
     it = croniter(cron, local)
     for _ in range(1000):
         candidate = it.get_next(dt.datetime).replace(tzinfo=tz)
-        at = candidate.astimezone(dt.timezone.utc)
+        at = candidate.astimezone(dt.UTC)
         if at > after:
             return at
     raise ScheduleError(f"cron expression {cron!r} has no future run time")
@@ -94,15 +107,31 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
 
         allowed = {"job_type", "target_model", "file_format", "fields", "filters", "sort", "options"}
         _no_unknown(definition, allowed)
-        options = {**(definition.get("options") or {}), "fields": definition.get("fields"),
-                   "filters": definition.get("filters") or [], "sort": definition.get("sort") or []}
+        options = {
+            **(definition.get("options") or {}),
+            "fields": definition.get("fields"),
+            "filters": definition.get("filters") or [],
+            "sort": definition.get("sort") or [],
+        }
         spec = export_spec(str(definition.get("target_model")), str(definition.get("file_format", "csv")), options)
         options["fields"] = [f.name for f in spec.fields]
-        return {"job_type": "export", "target_model": spec.model.name, "file_format": spec.file_format,
-                "options": options}
+        return {
+            "job_type": "export",
+            "target_model": spec.model.name,
+            "file_format": spec.file_format,
+            "options": options,
+        }
     if kind == "import":
-        allowed = {"job_type", "target_model", "folder", "mapping", "template_id", "duplicate_handling",
-                   "validation_rules", "options"}
+        allowed = {
+            "job_type",
+            "target_model",
+            "folder",
+            "mapping",
+            "template_id",
+            "duplicate_handling",
+            "validation_rules",
+            "options",
+        }
         _no_unknown(definition, allowed)
         try:
             model = get_model(str(definition.get("target_model")))
@@ -114,10 +143,16 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
         duplicates = definition.get("duplicate_handling") or "skip"
         if duplicates not in ("skip", "update", "create_new"):
             raise ScheduleError(f"duplicate_handling {duplicates!r}: use skip, update or create_new")
-        return {"job_type": "import", "target_model": model.name, "folder": folder,
-                "mapping": definition.get("mapping"), "template_id": definition.get("template_id"),
-                "duplicate_handling": duplicates, "validation_rules": definition.get("validation_rules"),
-                "options": policy_options(definition.get("options") or {})}
+        return {
+            "job_type": "import",
+            "target_model": model.name,
+            "folder": folder,
+            "mapping": definition.get("mapping"),
+            "template_id": definition.get("template_id"),
+            "duplicate_handling": duplicates,
+            "validation_rules": definition.get("validation_rules"),
+            "options": policy_options(definition.get("options") or {}),
+        }
     raise ScheduleError(f"job_type {kind!r}: a schedule runs an 'export' or an 'import' of dropped files")
 
 
@@ -128,8 +163,15 @@ def _no_unknown(definition: dict[str, Any], allowed: set[str]) -> None:
 
 
 async def create_schedule(
-    conn: asyncpg.Connection, company_id: str, *, name: str, cron: str, timezone: str, job: dict[str, Any],
-    queue: str, now: dt.datetime | None = None,
+    conn: asyncpg.Connection,
+    company_id: str,
+    *,
+    name: str,
+    cron: str,
+    timezone: str,
+    job: dict[str, Any],
+    queue: str,
+    now: dt.datetime | None = None,
 ) -> asyncpg.Record:
     """``queue``: the deployment (settings.topic_prefix) whose workers fire it."""
     if not name or len(name) > 200:
@@ -137,19 +179,27 @@ async def create_schedule(
     cron = _check_cron(cron)
     _zone(timezone)
     definition = check_definition(job)
-    at = next_run(cron, timezone, now or dt.datetime.now(dt.timezone.utc))
+    at = next_run(cron, timezone, now or dt.datetime.now(dt.UTC))
     return await conn.fetchrow(
         """
         INSERT INTO crm_schedules (id, company_id, name, cron, timezone, job_definition, next_run_at, queue)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
         """,
-        uuid.uuid4(), uuid.UUID(str(company_id)), name, cron, timezone, definition, at, queue,
+        uuid.uuid4(),
+        uuid.UUID(str(company_id)),
+        name,
+        cron,
+        timezone,
+        definition,
+        at,
+        queue,
     )
 
 
 async def list_schedules(conn: asyncpg.Connection, company_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM crm_schedules WHERE company_id = $1 ORDER BY name, id",
-                            uuid.UUID(str(company_id)))
+    return await conn.fetch(
+        "SELECT * FROM crm_schedules WHERE company_id = $1 ORDER BY name, id", uuid.UUID(str(company_id))
+    )
 
 
 def _id(schedule_id: str) -> uuid.UUID | None:
@@ -161,8 +211,13 @@ def _id(schedule_id: str) -> uuid.UUID | None:
 
 async def get_schedule(conn: asyncpg.Connection, company_id: str, schedule_id: str) -> asyncpg.Record:
     sid = _id(schedule_id)
-    row = None if sid is None else await conn.fetchrow(
-        "SELECT * FROM crm_schedules WHERE company_id = $1 AND id = $2", uuid.UUID(str(company_id)), sid)
+    row = (
+        None
+        if sid is None
+        else await conn.fetchrow(
+            "SELECT * FROM crm_schedules WHERE company_id = $1 AND id = $2", uuid.UUID(str(company_id)), sid
+        )
+    )
     if row is None:
         raise NotFound(f"no schedule {schedule_id}")
     return row
@@ -173,10 +228,15 @@ async def set_active(
 ) -> asyncpg.Record:
     """Pause or resume; a resumed schedule's next run is the first slot after now (paused slots are not fired)."""
     row = await get_schedule(conn, company_id, schedule_id)
-    at = next_run(row["cron"], row["timezone"], now or dt.datetime.now(dt.timezone.utc)) if active else row["next_run_at"]
+    at = next_run(row["cron"], row["timezone"], now or dt.datetime.now(dt.UTC)) if active else row["next_run_at"]
     return await conn.fetchrow(
         "UPDATE crm_schedules SET is_active = $3, next_run_at = $4, updated_at = now() "
-        "WHERE company_id = $1 AND id = $2 RETURNING *", row["company_id"], row["id"], active, at)
+        "WHERE company_id = $1 AND id = $2 RETURNING *",
+        row["company_id"],
+        row["id"],
+        active,
+        at,
+    )
 
 
 async def delete_schedule(conn: asyncpg.Connection, company_id: str, schedule_id: str) -> None:
@@ -191,11 +251,19 @@ def schedule_document(row: asyncpg.Record) -> dict[str, Any]:
 async def _fire_export(conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime) -> list[str]:
     d = s["job_definition"]
     job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}"))
-    await jobs.insert_job(conn, {
-        "id": job_id, "company_id": str(s["company_id"]), "job_type": "export", "target_model": d["target_model"],
-        "file_format": d["file_format"], "file_path": "", "queue": settings.topic_prefix,
-        "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
-    })
+    await jobs.insert_job(
+        conn,
+        {
+            "id": job_id,
+            "company_id": str(s["company_id"]),
+            "job_type": "export",
+            "target_model": d["target_model"],
+            "file_format": d["file_format"],
+            "file_path": "",
+            "queue": settings.topic_prefix,
+            "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
+        },
+    )
     return [job_id]
 
 
@@ -213,7 +281,9 @@ async def _fire_import(
     if d.get("template_id"):
         template = await templates.get_template(conn, company, d["template_id"])
         if template is None or not template["is_active"]:
-            log.warning("schedule %s: template %s is gone or inactive; files wait in %s", s["id"], d["template_id"], folder)
+            log.warning(
+                "schedule %s: template %s is gone or inactive; files wait in %s", s["id"], d["template_id"], folder
+            )
             return []
         mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
         rules = rules or template["validation_rules"] or None
@@ -222,34 +292,53 @@ async def _fire_import(
         fmt = IMPORT_EXTENSIONS.get(path.suffix.lower())
         job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}/{path.name}"))
         if fmt is None:
-            log.warning("schedule %s: %s is not a file crmio imports (%s); left in the drop folder",
-                        s["id"], path.name, ", ".join(IMPORT_EXTENSIONS))
+            log.warning(
+                "schedule %s: %s is not a file crmio imports (%s); left in the drop folder",
+                s["id"],
+                path.name,
+                ", ".join(IMPORT_EXTENSIONS),
+            )
             continue
         rel = f"imports/{job_id}{path.suffix.lower()}"
         target = storage.company_dir(settings.storage_dir, company) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         moved.append((target, path))
-        await jobs.insert_job(conn, {
-            "id": job_id, "company_id": company, "job_type": "import", "target_model": d["target_model"],
-            "file_format": fmt, "file_path": rel, "original_filename": path.name, "field_mapping": mapping,
-            "validation_rules": rules, "duplicate_handling": d["duplicate_handling"], "queue": settings.topic_prefix,
-            "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
-        })
+        await jobs.insert_job(
+            conn,
+            {
+                "id": job_id,
+                "company_id": company,
+                "job_type": "import",
+                "target_model": d["target_model"],
+                "file_format": fmt,
+                "file_path": rel,
+                "original_filename": path.name,
+                "field_mapping": mapping,
+                "validation_rules": rules,
+                "duplicate_handling": d["duplicate_handling"],
+                "queue": settings.topic_prefix,
+                "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
+            },
+        )
         created.append(job_id)
     return created
 
 
 async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None) -> list[str]:
     """Fire every due slot once (see the module doc); returns the ids of the jobs created."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     created: list[str] = []
     moved: list[tuple[Path, Path]] = []
     try:
         async with pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
                 "SELECT * FROM crm_schedules WHERE is_active AND queue = $3 AND next_run_at <= $1 "
-                "ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, _DUE_PER_PASS, settings.topic_prefix)
+                "ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now,
+                _DUE_PER_PASS,
+                settings.topic_prefix,
+            )
             for s in due:
                 slot = s["next_run_at"]
                 if s["job_definition"]["job_type"] == "export":
@@ -259,7 +348,11 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
                 await conn.execute(
                     "UPDATE crm_schedules SET last_run_at = $2, next_run_at = $3, last_job_ids = $4, updated_at = now() "
                     "WHERE id = $1",
-                    s["id"], slot, next_run(s["cron"], s["timezone"], max(slot, now)), ids)
+                    s["id"],
+                    slot,
+                    next_run(s["cron"], s["timezone"], max(slot, now)),
+                    ids,
+                )
                 log.info("schedule %s (%s) fired slot %s: %d job(s)", s["id"], s["name"], slot.isoformat(), len(ids))
                 created += ids
     except BaseException:

@@ -9,11 +9,11 @@ from typing import Any
 import asyncpg
 
 from schemas.models import get_model
-from services.core.errors import CrmioError, MappingError
-from services.jobs.repository import _plain
-from services.ingest.mapping import normalize_header
 from services.cleansing.picklists import Picklist, check_value_mapping
 from services.cleansing.validation import validate_rules
+from services.core.errors import CrmioError, MappingError
+from services.ingest.mapping import normalize_header
+from services.jobs.repository import _plain
 
 __all__ = [
     "TemplateNameTaken",
@@ -28,10 +28,19 @@ __all__ = [
     "mapping_memory",
 ]
 
-_COLUMNS = ("id, company_id, template_name, target_model, template_type, field_mapping, validation_rules, is_active, "
-            "created_at, value_mapping")
-_EDITABLE = ("template_name", "target_model", "template_type", "field_mapping", "validation_rules", "is_active",
-             "value_mapping")
+_COLUMNS = (
+    "id, company_id, template_name, target_model, template_type, field_mapping, validation_rules, is_active, "
+    "created_at, value_mapping"
+)
+_EDITABLE = (
+    "template_name",
+    "target_model",
+    "template_type",
+    "field_mapping",
+    "validation_rules",
+    "is_active",
+    "value_mapping",
+)
 
 
 class TemplateNameTaken(CrmioError):
@@ -59,7 +68,9 @@ def check_template(values: Mapping[str, Any]) -> dict[str, Any]:
     named = mapping.values() if values["template_type"] == "import" else mapping.keys()
     unknown = sorted({f for f in named if f and f not in model.by_name})
     if unknown:
-        raise MappingError(f"{model.name} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(model.field_names)})")
+        raise MappingError(
+            f"{model.name} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(model.field_names)})"
+        )
     out["field_mapping"] = dict(mapping)
     out["validation_rules"] = validate_rules(model, values.get("validation_rules") or None)
     # Whether each target is an active picklist value is checked when the template is used: a
@@ -78,18 +89,29 @@ async def create_template(conn: asyncpg.Connection, company_id: str, values: Map
                                             field_mapping, validation_rules, is_active, value_mapping)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {_COLUMNS}
             """,
-            uuid.uuid4(), company_id, v["template_name"], v["target_model"], v["template_type"],
-            v["field_mapping"], v["validation_rules"], v.get("is_active", True), v["value_mapping"],
+            uuid.uuid4(),
+            company_id,
+            v["template_name"],
+            v["target_model"],
+            v["template_type"],
+            v["field_mapping"],
+            v["validation_rules"],
+            v.get("is_active", True),
+            v["value_mapping"],
         )
     except asyncpg.UniqueViolationError:
-        raise TemplateNameTaken(f"a template named {v['template_name']!r} already exists; choose another name") from None
+        raise TemplateNameTaken(
+            f"a template named {v['template_name']!r} already exists; choose another name"
+        ) from None
 
 
 async def get_template(conn: asyncpg.Connection, company_id: str, template_id: str) -> asyncpg.Record | None:
     tid = _uuid(template_id)
     if tid is None:
         return None
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM crm_data_templates WHERE company_id = $1 AND id = $2", company_id, tid)
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM crm_data_templates WHERE company_id = $1 AND id = $2", company_id, tid
+    )
 
 
 async def list_templates(
@@ -116,7 +138,9 @@ async def list_templates(
     args = (company_id, pattern, is_active, template_type, target_model)
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM crm_data_templates WHERE {where} ORDER BY template_name, id LIMIT $6 OFFSET $7",
-        *args, limit, offset,
+        *args,
+        limit,
+        offset,
     )
     total = await conn.fetchval(f"SELECT count(*) FROM crm_data_templates WHERE {where}", *args)
     return rows, total
@@ -140,11 +164,20 @@ async def update_template(
                        validation_rules = $7, is_active = $8, value_mapping = $9
                  WHERE company_id = $1 AND id = $2 RETURNING {_COLUMNS}
                 """,
-                company_id, current["id"], v["template_name"], v["target_model"], v["template_type"],
-                v["field_mapping"], v["validation_rules"], v["is_active"], v["value_mapping"],
+                company_id,
+                current["id"],
+                v["template_name"],
+                v["target_model"],
+                v["template_type"],
+                v["field_mapping"],
+                v["validation_rules"],
+                v["is_active"],
+                v["value_mapping"],
             )
         except asyncpg.UniqueViolationError:
-            raise TemplateNameTaken(f"a template named {v['template_name']!r} already exists; choose another name") from None
+            raise TemplateNameTaken(
+                f"a template named {v['template_name']!r} already exists; choose another name"
+            ) from None
 
 
 async def delete_template(conn: asyncpg.Connection, company_id: str, template_id: str) -> bool:
@@ -160,7 +193,9 @@ def template_document(row: asyncpg.Record) -> dict[str, Any]:
     return {k: _plain(v) for k, v in row.items()}
 
 
-async def remember_mapping(conn: asyncpg.Connection, company_id: str, model: str, mapping: Mapping[str, str | None]) -> None:
+async def remember_mapping(
+    conn: asyncpg.Connection, company_id: str, model: str, mapping: Mapping[str, str | None]
+) -> None:
     """Remember the company's choice per header (normalized), so later suggestions prefer it."""
     pairs = {normalize_header(col): field for col, field in mapping.items() if field and normalize_header(col)}
     if not pairs:
@@ -178,6 +213,7 @@ async def mapping_memory(conn: asyncpg.Connection, company_id: str, model: str) 
     """normalized header -> field, the ``memory`` argument of services.ingest.mapping.suggest_mapping."""
     rows = await conn.fetch(
         "SELECT header_key, field FROM crm_mapping_memory WHERE company_id = $1 AND target_model = $2",
-        company_id, model,
+        company_id,
+        model,
     )
     return {r["header_key"]: r["field"] for r in rows}

@@ -18,22 +18,24 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services.jobs import repository as jobs
-from services.result_files.cells import neutralize
 from services.core.db import tenant
 from services.core.errors import NotFound
+from services.core.settings import Settings
+from services.jobs import repository as jobs
 from services.result_files import repository
+from services.result_files.cells import neutralize
 from services.result_files.issues import ISSUE_COLUMNS, RowIssues, columns_by_field, row_issues
 from services.result_files.source import JobSource, open_job_source
 from services.result_files.writers import Line, XlsxResultWriter, csv_chunk, csv_header
-from services.core.settings import Settings
 
 __all__ = ["KINDS", "FORMATS", "MEDIA_TYPES", "ResultFile", "open_result"]
 
 KINDS = ("success", "errors")
 FORMATS = ("csv", "excel")
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8",
-               "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 _EXT = {"csv": ".csv", "excel": ".xlsx"}
 SUCCESS_COLUMNS = ("row", "outcome", "record_id", "match_key")
 
@@ -75,12 +77,24 @@ class ResultFile:
             after = 0
             while True:
                 async with tenant(self.pool, self.company_id) as conn:
-                    page = await repository.success_page(conn, self.company_id, job_id, self.model, after,
-                                                         self.page_rows)
+                    page = await repository.success_page(
+                        conn, self.company_id, job_id, self.model, after, self.page_rows
+                    )
                 if not page:
                     return
-                yield [([str(r["record_number"]), r["outcome"], _cell(r["record_id"]), _cell(r["match_key"]),
-                         *(_cell(r[f]) for f in fields)], {}) for r in page]
+                yield [
+                    (
+                        [
+                            str(r["record_number"]),
+                            r["outcome"],
+                            _cell(r["record_id"]),
+                            _cell(r["match_key"]),
+                            *(_cell(r[f]) for f in fields),
+                        ],
+                        {},
+                    )
+                    for r in page
+                ]
                 after = page[-1]["record_number"]
 
         return [*SUCCESS_COLUMNS, *fields], pages()
@@ -134,8 +148,9 @@ class ResultFile:
 
         return [*ISSUE_COLUMNS, *headers], pages()
 
-    def _error_line(self, row: RowIssues, headers: list[str], cells: list[str | None] | None,
-                    marks_by_field: dict[str, list[int]]) -> Line:
+    def _error_line(
+        self, row: RowIssues, headers: list[str], cells: list[str | None] | None, marks_by_field: dict[str, list[int]]
+    ) -> Line:
         if cells is None:  # no stored file (or the row is not in it): the mapped values the log kept
             values = row.values
             mapping = self.job["field_mapping"] or {}
@@ -174,8 +189,9 @@ class ResultFile:
         return count
 
 
-async def open_result(settings: Settings, pool: asyncpg.Pool, company_id: str, job_id: str, kind: str,
-                      fmt: str) -> ResultFile:
+async def open_result(
+    settings: Settings, pool: asyncpg.Pool, company_id: str, job_id: str, kind: str, fmt: str
+) -> ResultFile:
     """The result file ``kind`` (success | errors) of import ``job_id`` of the company, as ``fmt`` (csv | excel)."""
     if kind not in KINDS:
         raise NotFound(f"no result file {kind!r}: use one of {', '.join(KINDS)}")

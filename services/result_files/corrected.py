@@ -19,9 +19,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.result_files.cells import neutralize
 from services.core.errors import InputFileError
 from services.ingest.readers import ReaderLimits, open_table
+from services.result_files.cells import neutralize
 from services.result_files.issues import ISSUE_COLUMNS
 
 __all__ = ["CorrectedRows", "is_error_file", "restore_cell", "write_positioned"]
@@ -31,9 +31,9 @@ _ROW, _LEVEL = ISSUE_COLUMNS[0], ISSUE_COLUMNS[1]
 
 @dataclass(frozen=True)
 class CorrectedRows:
-    headers: list[str]   # the original columns
-    numbers: list[int]   # the rows written, ascending
-    warnings_left: int   # rows marked 'warning', not imported again
+    headers: list[str]  # the original columns
+    numbers: list[int]  # the rows written, ascending
+    warnings_left: int  # rows marked 'warning', not imported again
 
 
 def is_error_file(headers: Collection[str]) -> bool:
@@ -49,8 +49,9 @@ def restore_cell(text: str | None) -> str:
     return text
 
 
-def write_positioned(path: Path, file_format: str, display_name: str, target: Path, *,
-                     failed: Collection[int], limits: ReaderLimits) -> CorrectedRows:
+def write_positioned(
+    path: Path, file_format: str, display_name: str, target: Path, *, failed: Collection[int], limits: ReaderLimits
+) -> CorrectedRows:
     """Read the corrected error file ``path`` and write its error rows to ``target`` (UTF-8 CSV) at
     their original row numbers. Refuses (InputFileError) a row without a valid crmio_row, a number
     given twice, or a number that is not a failed row of the job (``failed``)."""
@@ -71,15 +72,25 @@ def write_positioned(path: Path, file_format: str, display_name: str, target: Pa
             try:
                 number = int(float(text))  # a spreadsheet may have turned 7 into 7.0
             except ValueError:
-                raise InputFileError(f"{_ROW} is {text!r}: each row needs the row number it had in the "
-                                     "import (keep the column as it was downloaded)",
-                                     file=display_name, row=raw.number) from None
+                raise InputFileError(
+                    f"{_ROW} is {text!r}: each row needs the row number it had in the "
+                    "import (keep the column as it was downloaded)",
+                    file=display_name,
+                    row=raw.number,
+                ) from None
             if number in rows:
-                raise InputFileError(f"row {number} of the import appears twice; keep one line per row",
-                                     file=display_name, row=raw.number)
+                raise InputFileError(
+                    f"row {number} of the import appears twice; keep one line per row",
+                    file=display_name,
+                    row=raw.number,
+                )
             if number not in failed:
-                raise InputFileError(f"row {number} did not fail in the import, so a retry cannot take it; "
-                                     "retry only the error rows of its error file", file=display_name, row=raw.number)
+                raise InputFileError(
+                    f"row {number} did not fail in the import, so a retry cannot take it; "
+                    "retry only the error rows of its error file",
+                    file=display_name,
+                    row=raw.number,
+                )
             rows[number] = [restore_cell(cells[i]) for i in keep]
     numbers = sorted(rows)
     with target.open("w", encoding="utf-8", newline="") as f:

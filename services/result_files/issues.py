@@ -45,7 +45,8 @@ class RowIssues:
             return [str(self.number), self.level, "", "", self.message, ""]
         several = len(issues) > 1
         return [
-            str(self.number), self.level,
+            str(self.number),
+            self.level,
             "; ".join(i.field for i in issues),
             "; ".join(i.value for i in issues),
             "; ".join(f"{i.field}: {i.message}" if several else i.message for i in issues),
@@ -87,8 +88,13 @@ def row_issues(logs: Sequence[Mapping[str, Any]]) -> RowIssues:
         listed = data.get("issues")
         if listed:
             row.issues.extend(
-                Issue(_text(i.get("field")), _text(i.get("value")), _text(i.get("message")), _text(i.get("hint")),
-                      "warning" if i.get("level") == "warning" else "error")
+                Issue(
+                    _text(i.get("field")),
+                    _text(i.get("value")),
+                    _text(i.get("message")),
+                    _text(i.get("hint")),
+                    "warning" if i.get("level") == "warning" else "error",
+                )
                 for i in listed
             )
         else:

@@ -43,7 +43,10 @@ async def success_page(
          ORDER BY l.record_number
          LIMIT $4
         """,
-        company_id, job_id, after, limit,
+        company_id,
+        job_id,
+        after,
+        limit,
     )
 
 
@@ -64,12 +67,22 @@ async def issue_page(
          ORDER BY record_number, id
          LIMIT $5
         """,
-        company_id, job_id, after[0], after[1], limit,
+        company_id,
+        job_id,
+        after[0],
+        after[1],
+        limit,
     )
 
 
 async def failed_numbers(conn: asyncpg.Connection, company_id: str, job_id: uuid.UUID) -> list[int]:
     """The row numbers the job failed, in order (the partial index of failed ledger rows)."""
-    return [r["record_number"] for r in await conn.fetch(
-        "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 AND outcome = 'failed' "
-        "ORDER BY record_number", job_id, company_id)]
+    return [
+        r["record_number"]
+        for r in await conn.fetch(
+            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 AND outcome = 'failed' "
+            "ORDER BY record_number",
+            job_id,
+            company_id,
+        )
+    ]

@@ -13,8 +13,8 @@ from typing import Any
 
 from services.core import storage
 from services.core.errors import CrmioError
-from services.ingest.readers import RawRow, ReaderLimits, TableReader, open_table
 from services.core.settings import Settings
+from services.ingest.readers import RawRow, ReaderLimits, TableReader, open_table
 
 __all__ = ["JobSource", "open_job_source"]
 
@@ -65,9 +65,12 @@ def open_job_source(settings: Settings, job: Any, limits: ReaderLimits) -> JobSo
         return None
     options = job["options"] or {}
     reader = open_table(
-        path, job["file_format"],
+        path,
+        job["file_format"],
         display_name=job["original_filename"] or path.name,
-        sheet=options.get("sheet"), encoding=options.get("encoding"), delimiter=options.get("delimiter"),
+        sheet=options.get("sheet"),
+        encoding=options.get("encoding"),
+        delimiter=options.get("delimiter"),
         limits=limits,
     )
     return JobSource(reader)

@@ -24,10 +24,10 @@ __all__ = ["Line", "csv_header", "csv_chunk", "XlsxResultWriter", "ERROR_FILL", 
 # (cells, marks): marks maps a cell index to (level, comment).
 Line = tuple[Sequence[str], Mapping[int, tuple[str, str]]]
 
-ERROR_FILL = "FFFFC7CE"    # Excel's "bad" red
+ERROR_FILL = "FFFFC7CE"  # Excel's "bad" red
 WARNING_FILL = "FFFFEB9C"  # Excel's "neutral" amber
 MAX_XLSX_ROWS = 1_048_575  # a sheet's rows minus the header: more lines continue on another sheet
-_MAX_CELL = 32_767         # Excel refuses longer cell text
+_MAX_CELL = 32_767  # Excel refuses longer cell text
 # XML 1.0 cannot hold these; openpyxl raises on them, so they become U+FFFD (as in exports).
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -42,7 +42,7 @@ def csv_chunk(lines: Iterable[Line]) -> str:
 
 def _xml_text(text: str) -> str:
     text = _ILLEGAL.sub("\ufffd", text)
-    return text if len(text) <= _MAX_CELL else text[:_MAX_CELL - 1] + "…"
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
 class XlsxResultWriter:
@@ -51,8 +51,10 @@ class XlsxResultWriter:
     def __init__(self, path: Path, title: str, columns: Sequence[str]) -> None:
         self.path, self.title, self.columns = path, title, list(columns)
         self.wb = Workbook(write_only=True)
-        self.fills = {"error": PatternFill("solid", fgColor=ERROR_FILL),
-                      "warning": PatternFill("solid", fgColor=WARNING_FILL)}
+        self.fills = {
+            "error": PatternFill("solid", fgColor=ERROR_FILL),
+            "warning": PatternFill("solid", fgColor=WARNING_FILL),
+        }
         self.bold = Font(bold=True)
         self.rows_in_sheet = 0
         self.sheets = 0

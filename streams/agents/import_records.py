@@ -57,8 +57,9 @@ async def apply_import_records(stream: StreamT) -> None:
 
                 values = [e.value for e in lane_events if not isinstance(e.value, Undecodable)]
                 if len(values) < len(lane_events):  # still acknowledged with the lane, in order
-                    log.error("dropping %d record events that are not Avro of their schema",
-                              len(lane_events) - len(values))
+                    log.error(
+                        "dropping %d record events that are not Avro of their schema", len(lane_events) - len(values)
+                    )
                 try:
                     prepared = await prepare_events(await job_contexts(), values)
                 except Exception:  # noqa: BLE001 - not a record batch of ours: drop it, stay up

@@ -16,6 +16,7 @@ from streams.topics import import_results, job_requests, job_status
 
 log = logging.getLogger(__name__)
 
+
 async def _send_request(event: dict[str, Any]) -> None:
     # The apply pass of an all-or-nothing import: started now, not when this result is acknowledged.
     await (await job_requests.send(key=event["job_id"].encode(), value=event, force=True))

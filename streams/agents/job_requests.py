@@ -15,8 +15,8 @@ from typing import Any
 from faust import StreamT
 
 from services.apply import partition_order
-from services.ingest import split_process
 from services.core.db import is_transient
+from services.ingest import split_process
 from services.jobs.dispatch import JobSlots, Senders, admit, handle_request
 from streams.app import app, settings
 from streams.codecs import Undecodable

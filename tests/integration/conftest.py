@@ -22,11 +22,11 @@ import pytest
 import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.jobs import repository as jobs
 from services.core.db import connect_pool, migrate
 from services.core.kafka_io import ensure_topics, producer
 from services.core.settings import PROJECT_ROOT, Settings
 from services.ingest.submit import submit_import
+from services.jobs import repository as jobs
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -34,26 +34,30 @@ RUN = uuid.uuid4().hex[:8]
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     base = Settings()
-    return base.model_copy(update={
-        "topic_prefix": f"t{RUN}",
-        "app_id": f"crmio-test-{RUN}",
-        "storage_dir": tmp_path_factory.mktemp("storage"),
-    })
+    return base.model_copy(
+        update={
+            "topic_prefix": f"t{RUN}",
+            "app_id": f"crmio-test-{RUN}",
+            "storage_dir": tmp_path_factory.mktemp("storage"),
+        }
+    )
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "CRMIO_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CRMIO_DATABASE_URL": settings.dsn(),
-        "CRMIO_SYSTEM_DATABASE_URL": settings.system_dsn(),
-        "CRMIO_TOPIC_PREFIX": settings.topic_prefix,
-        "CRMIO_APP_ID": settings.app_id,
-        "CRMIO_STORAGE_DIR": str(settings.storage_dir),
-        "CRMIO_STATE_DIR": str(settings.state_dir),
-        "CRMIO_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "CRMIO_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "CRMIO_DATABASE_URL": settings.dsn(),
+            "CRMIO_SYSTEM_DATABASE_URL": settings.system_dsn(),
+            "CRMIO_TOPIC_PREFIX": settings.topic_prefix,
+            "CRMIO_APP_ID": settings.app_id,
+            "CRMIO_STORAGE_DIR": str(settings.storage_dir),
+            "CRMIO_STATE_DIR": str(settings.state_dir),
+            "CRMIO_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -92,7 +96,9 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-def worker(settings: Settings, pool: asyncpg.Pool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    settings: Settings, pool: asyncpg.Pool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     """One real worker for the session; its log is printed when a test fails to start it."""
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     proc = start_worker(settings, log_path)
@@ -118,8 +124,12 @@ def start_worker(settings: Settings, log_path: Path, timeout_s: float = 90) -> s
     _WORKER_LOGS.append(log_path)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "worker"], cwd=PROJECT_ROOT, env=worker_env(settings),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "services.cli.main", "worker"],
+            cwd=PROJECT_ROOT,
+            env=worker_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     proc.log_path = log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout_s
@@ -131,7 +141,9 @@ def start_worker(settings: Settings, log_path: Path, timeout_s: float = 90) -> s
             break
         time.sleep(0.3)
     stop_worker(proc)
-    pytest.fail(f"the worker did not become ready; its log:\n{log_path.read_text(errors='replace')[-5000:]}", pytrace=False)
+    pytest.fail(
+        f"the worker did not become ready; its log:\n{log_path.read_text(errors='replace')[-5000:]}", pytrace=False
+    )
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -159,8 +171,10 @@ async def wait_for_job(pool: asyncpg.Pool, company: str, job_id: str, timeout_s:
         if row is not None and row["job_status"] in jobs.FINAL_STATUSES:
             return jobs.job_document(row)
         await asyncio.sleep(0.25)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}\n"
-                         f"{_worker_warnings()}")
+    raise AssertionError(
+        f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}\n"
+        f"{_worker_warnings()}"
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,9 +17,9 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from services.jobs import keys
 from services.api import create_app
 from services.core.settings import Settings
+from services.jobs import keys
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +41,35 @@ API_ROUTES_WITH_ID = [
     ("POST", "/api/v1/schedules/{schedule}/resume"),
     ("DELETE", "/api/v1/schedules/{schedule}"),
 ]
-ALL_ROUTES = [*API_ROUTES_WITH_ID, ("GET", "/api/v1/jobs"), ("POST", "/api/v1/jobs"), ("GET", "/api/v1/events"),
-              ("POST", "/api/v1/uploads"), ("GET", "/api/v1/templates"), ("POST", "/api/v1/templates"),
-              ("GET", "/api/v1/limits"), ("GET", "/api/v1/schedules"), ("POST", "/api/v1/schedules")]
+ALL_ROUTES = [
+    *API_ROUTES_WITH_ID,
+    ("GET", "/api/v1/jobs"),
+    ("POST", "/api/v1/jobs"),
+    ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/uploads"),
+    ("GET", "/api/v1/templates"),
+    ("POST", "/api/v1/templates"),
+    ("GET", "/api/v1/limits"),
+    ("GET", "/api/v1/schedules"),
+    ("POST", "/api/v1/schedules"),
+]
 
-LEAD_MAPPING = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email", "Quelle": "lead_source",
-                "Umsatz": "annual_revenue"}
+LEAD_MAPPING = {
+    "Vorname": "first_name",
+    "Nachname": "last_name",
+    "Mail": "email",
+    "Quelle": "lead_source",
+    "Umsatz": "annual_revenue",
+}
 
 
 class Server:
     """A uvicorn server in this event loop on a free port, with the app's real lifespan."""
 
     def __init__(self, settings: Settings) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0,
-                                                    log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        )
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> str:
@@ -63,7 +77,9 @@ class Server:
         deadline = time.monotonic() + 60
         while not self.server.started:
             if self.task.done() or time.monotonic() > deadline:
-                raise AssertionError(f"the API did not start: {self.task.exception() if self.task.done() else 'timeout'}")
+                raise AssertionError(
+                    f"the API did not start: {self.task.exception() if self.task.done() else 'timeout'}"
+                )
             await asyncio.sleep(0.05)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
@@ -118,24 +134,36 @@ async def globex(pool: asyncpg.Pool) -> Company:
     return await new_company(pool)
 
 
-def leads_csv(n: int, *, bad_every: int = 0, headers: tuple[str, ...] = ("Vorname", "Nachname", "Mail", "Quelle", "Umsatz")) -> bytes:
+def leads_csv(
+    n: int, *, bad_every: int = 0, headers: tuple[str, ...] = ("Vorname", "Nachname", "Mail", "Quelle", "Umsatz")
+) -> bytes:
     """n lead rows under German headers; every bad_every-th row lacks a last name and has a bad email."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(headers)
     for i in range(1, n + 1):
         bad = bad_every and i % bad_every == 0
-        w.writerow([f"First{i}", "" if bad else f"Last{i}", f"user{i}@@example" if bad else f"User{i}@Example.com",
-                    "Web", "1,200.50"])
+        w.writerow(
+            [
+                f"First{i}",
+                "" if bad else f"Last{i}",
+                f"user{i}@@example" if bad else f"User{i}@Example.com",
+                "Web",
+                "1,200.50",
+            ]
+        )
     return out.getvalue().encode()
 
 
 async def upload(client: httpx.AsyncClient, company: Company, name: str, data: bytes, **fields: str) -> httpx.Response:
-    return await client.post("/api/v1/uploads", headers=company.auth(), files={"file": (name, data, "text/csv")},
-                             data=fields)
+    return await client.post(
+        "/api/v1/uploads", headers=company.auth(), files={"file": (name, data, "text/csv")}, data=fields
+    )
 
 
-async def wait_final(client: httpx.AsyncClient, company: Company, job_id: str, timeout_s: float = 180) -> dict[str, Any]:
+async def wait_final(
+    client: httpx.AsyncClient, company: Company, job_id: str, timeout_s: float = 180
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         r = await client.get(f"/api/v1/jobs/{job_id}", headers=company.auth())
@@ -175,7 +203,9 @@ async def test_health_ready_docs_and_metrics(client: httpx.AsyncClient) -> None:
     docs = await client.get("/api/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = (await client.get("/api/openapi.json")).json()
-    assert "/api/v1/uploads/{upload_id}/preview" in spec["paths"] and "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert (
+        "/api/v1/uploads/{upload_id}/preview" in spec["paths"] and "HTTPBearer" in spec["components"]["securitySchemes"]
+    )
     text = (await client.get("/metrics")).text
     assert 'crmio_jobs{job_status="completed",job_type="import"}' in text
     assert "crmio_records_per_second" in text
@@ -215,18 +245,25 @@ async def test_upload_type_is_decided_by_content(client: httpx.AsyncClient, acme
         r = await upload(client, acme, name, exe)
         assert r.status_code == 415 and r.json()["error"]["type"] == "UnsupportedFileType", (name, r.text)
 
-    pdf = await client.post("/api/v1/uploads", headers=acme.auth(),
-                            files={"file": ("leads.csv", b"%PDF-1.7\n...", "text/csv")})
+    pdf = await client.post(
+        "/api/v1/uploads", headers=acme.auth(), files={"file": ("leads.csv", b"%PDF-1.7\n...", "text/csv")}
+    )
     assert pdf.status_code == 415 and "PDF" in pdf.json()["error"]["message"]
 
     not_multipart = await client.post("/api/v1/uploads", headers=acme.auth(), content=leads_csv(2))
     assert not_multipart.status_code == 400 and not_multipart.json()["error"]["type"] == "BadRequest"
-    no_file = await client.post("/api/v1/uploads", headers=acme.auth(), data={"target_model": "lead"},
-                                files={"other": ("x.csv", b"a,b\n1,2\n", "text/csv")})
+    no_file = await client.post(
+        "/api/v1/uploads",
+        headers=acme.auth(),
+        data={"target_model": "lead"},
+        files={"other": ("x.csv", b"a,b\n1,2\n", "text/csv")},
+    )
     assert no_file.status_code == 400 and "'file'" in no_file.json()["error"]["message"]
 
 
-async def test_oversize_upload_is_413_and_leaves_no_file(api_settings: Settings, pool: asyncpg.Pool, acme: Company) -> None:
+async def test_oversize_upload_is_413_and_leaves_no_file(
+    api_settings: Settings, pool: asyncpg.Pool, acme: Company
+) -> None:
     small = api_settings.model_copy(update={"max_file_bytes": 1000})
     async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
         ok = await upload(c, acme, "small.csv", leads_csv(3))
@@ -235,14 +272,21 @@ async def test_oversize_upload_is_413_and_leaves_no_file(api_settings: Settings,
         assert len(big) > 1000
         r = await upload(c, acme, "big.csv", big)
         assert r.status_code == 413 and r.json()["error"]["type"] == "FileTooLarge", r.text
+
         # Without a Content-Length the limit is enforced while streaming.
         async def chunks() -> AsyncIterator[bytes]:
-            body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
-                    b"Content-Type: text/csv\r\n\r\n" + big + b"\r\n--XyZ--\r\n")
+            body = (
+                b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+                b"Content-Type: text/csv\r\n\r\n" + big + b"\r\n--XyZ--\r\n"
+            )
             for i in range(0, len(body), 512):
-                yield body[i:i + 512]
-        streamed = await c.post("/api/v1/uploads", headers={**acme.auth(), "Content-Type": "multipart/form-data; boundary=XyZ"},
-                                content=chunks())
+                yield body[i : i + 512]
+
+        streamed = await c.post(
+            "/api/v1/uploads",
+            headers={**acme.auth(), "Content-Type": "multipart/form-data; boundary=XyZ"},
+            content=chunks(),
+        )
         assert streamed.status_code == 413, streamed.text
     stored = list((small.storage_dir / acme.id / "uploads").iterdir())
     assert len(stored) == 1 and stored[0].stat().st_size == len(leads_csv(3))
@@ -270,46 +314,94 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
     assert again.status_code == 200 and again.json()["headers"] == doc["headers"]
 
     # Preview: the first rows mapped and cleansed; a job rule that fails shows per cell, with a hint.
-    pv = await client.post(f"/api/v1/uploads/{upload_id}/preview", headers=acme.auth(),
-                           json={"target_model": "lead", "mapping": LEAD_MAPPING, "rows": 5})
+    pv = await client.post(
+        f"/api/v1/uploads/{upload_id}/preview",
+        headers=acme.auth(),
+        json={"target_model": "lead", "mapping": LEAD_MAPPING, "rows": 5},
+    )
     assert pv.status_code == 200, pv.text
     rows = pv.json()["rows"]
     assert len(rows) == 5 and all(r["ok"] for r in rows)
-    assert rows[0]["values"] == {"first_name": "First1", "last_name": "Last1", "email": "user1@example.com",
-                                 "lead_source": "web", "annual_revenue": "1200.50"}
-    pv = await client.post(f"/api/v1/uploads/{upload_id}/preview", headers=acme.auth(),
-                           json={"target_model": "lead", "mapping": LEAD_MAPPING, "rows": 1000,
-                                 "validation_rules": {"first_name": {"max_length": 20}}})
+    assert rows[0]["values"] == {
+        "first_name": "First1",
+        "last_name": "Last1",
+        "email": "user1@example.com",
+        "lead_source": "web",
+        "annual_revenue": "1200.50",
+    }
+    pv = await client.post(
+        f"/api/v1/uploads/{upload_id}/preview",
+        headers=acme.auth(),
+        json={
+            "target_model": "lead",
+            "mapping": LEAD_MAPPING,
+            "rows": 1000,
+            "validation_rules": {"first_name": {"max_length": 20}},
+        },
+    )
     rows = pv.json()["rows"]
     assert len(rows) == 200  # capped by preview_rows_max
-    pv = await client.post(f"/api/v1/uploads/{upload_id}/preview", headers=acme.auth(),
-                           json={"target_model": "lead", "mapping": LEAD_MAPPING,
-                                 "validation_rules": {"email": {"regex": "[a-z]+@example\\.com"}}, "rows": 3})
+    pv = await client.post(
+        f"/api/v1/uploads/{upload_id}/preview",
+        headers=acme.auth(),
+        json={
+            "target_model": "lead",
+            "mapping": LEAD_MAPPING,
+            "validation_rules": {"email": {"regex": "[a-z]+@example\\.com"}},
+            "rows": 3,
+        },
+    )
     first = pv.json()["rows"][0]
     assert first["ok"] is False and pv.json()["invalid_rows"] == 3
     (issue,) = first["issues"]
-    assert issue["field"] == "email" and issue["value"] == "User1@Example.com" and issue["hint"] and issue["level"] == "error"
+    assert (
+        issue["field"] == "email"
+        and issue["value"] == "User1@Example.com"
+        and issue["hint"]
+        and issue["level"] == "error"
+    )
 
     # An unusable mapping is 422 naming the missing required fields, for preview and for a job.
-    for path, body in ((f"/api/v1/uploads/{upload_id}/preview", {"target_model": "lead", "mapping": {"Mail": "email"}}),
-                       ("/api/v1/jobs", {"job_type": "import", "upload_id": upload_id, "target_model": "lead",
-                                         "mapping": {"Mail": "email"}})):
+    for path, body in (
+        (f"/api/v1/uploads/{upload_id}/preview", {"target_model": "lead", "mapping": {"Mail": "email"}}),
+        (
+            "/api/v1/jobs",
+            {"job_type": "import", "upload_id": upload_id, "target_model": "lead", "mapping": {"Mail": "email"}},
+        ),
+    ):
         bad = await client.post(path, headers=acme.auth(), json=body)
         assert bad.status_code == 422, bad.text
         err = bad.json()["error"]
         assert err["type"] == "MappingError" and err["missing"] == ["first_name", "last_name"]
         assert "first_name" in err["message"] and "last_name" in err["message"]
-    bad_rules = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": upload_id, "target_model": "lead", "mapping": LEAD_MAPPING,
-        "validation_rules": {"shoe_size": {"required": True}}})
+    bad_rules = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": upload_id,
+            "target_model": "lead",
+            "mapping": LEAD_MAPPING,
+            "validation_rules": {"shoe_size": {"required": True}},
+        },
+    )
     assert bad_rules.status_code == 422 and bad_rules.json()["error"]["type"] == "ValidationRulesError"
     bad_body = await client.post("/api/v1/jobs", headers=acme.auth(), json={"job_type": "import", "upload_id": "nope"})
     assert bad_body.status_code == 422 and bad_body.json()["error"]["type"] == "RequestValidationError"
 
     # The import, watched live over SSE from the first moment.
-    created = await client.post("/api/v1/jobs", headers=acme.auth("member"), json={
-        "job_type": "import", "upload_id": upload_id, "target_model": "lead", "mapping": LEAD_MAPPING,
-        "duplicate_handling": "update", "options": {"date_order": "DMY"}})
+    created = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth("member"),
+        json={
+            "job_type": "import",
+            "upload_id": upload_id,
+            "target_model": "lead",
+            "mapping": LEAD_MAPPING,
+            "duplicate_handling": "update",
+            "options": {"date_order": "DMY"},
+        },
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["job_status"] in ("pending", "running") and job["original_filename"] == "Messe Leads.csv"
@@ -321,15 +413,24 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
     assert events[-1][1]["job_status"] == "completed" and events[-1][1]["processed_records"] == 3000
 
     final = await wait_final(client, acme, job["id"])
-    assert (final["total_records"], final["processed_records"], final["success_records"], final["error_records"]) == (3000, 3000, 2997, 3)
+    assert (final["total_records"], final["processed_records"], final["success_records"], final["error_records"]) == (
+        3000,
+        3000,
+        2997,
+        3,
+    )
     assert final["percent"] == 100.0 and final["eta_seconds"] == 0.0 and final["records_per_second"] > 0
     assert final["field_mapping"] == LEAD_MAPPING and final["options"] == {"date_order": "DMY"}
 
-    logs = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "error", "limit": 2})
+    logs = await client.get(
+        f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "error", "limit": 2}
+    )
     assert logs.status_code == 200
     items = logs.json()["items"]
     assert [i["record_number"] for i in items] == [1000, 2000] and items[0]["log_level"] == "error"
-    page2 = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "error", "offset": 2})
+    page2 = await client.get(
+        f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "error", "offset": 2}
+    )
     assert [i["record_number"] for i in page2.json()["items"]] == [3000]
     bad_level = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "debug"})
     assert bad_level.status_code == 422
@@ -346,28 +447,48 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
     not_export = await client.get(f"/api/v1/jobs/{job['id']}/download", headers=acme.auth())
     assert not_export.status_code == 404
 
-    listed = await client.get("/api/v1/jobs", headers=acme.auth(),
-                              params={"job_type": "import", "job_status": "completed", "target_model": "lead"})
+    listed = await client.get(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        params={"job_type": "import", "job_status": "completed", "target_model": "lead"},
+    )
     assert [j["id"] for j in listed.json()["items"]] == [job["id"]] and listed.json()["total"] == 1
-    for params in ({"job_type": "export"}, {"job_status": "failed"}, {"target_model": "account"},
-                   {"created_from": "2999-01-01T00:00:00Z"}, {"created_to": "2000-01-01T00:00:00Z"}):
+    for params in (
+        {"job_type": "export"},
+        {"job_status": "failed"},
+        {"target_model": "account"},
+        {"created_from": "2999-01-01T00:00:00Z"},
+        {"created_to": "2000-01-01T00:00:00Z"},
+    ):
         r = await client.get("/api/v1/jobs", headers=acme.auth(), params=params)
         assert r.status_code == 200 and r.json()["items"] == [] and r.json()["total"] == 0, params
-    assert (await client.get("/api/v1/jobs", headers=acme.auth(), params={"created_from": "2000-01-01T00:00:00Z",
-                                                                           "limit": 1})).json()["total"] == 1
+    assert (
+        await client.get(
+            "/api/v1/jobs", headers=acme.auth(), params={"created_from": "2000-01-01T00:00:00Z", "limit": 1}
+        )
+    ).json()["total"] == 1
 
 
-async def test_metrics_report_consumer_lag_of_the_worker_group(client: httpx.AsyncClient, api_settings: Settings,
-                                                               acme: Company) -> None:
+async def test_metrics_report_consumer_lag_of_the_worker_group(
+    client: httpx.AsyncClient, api_settings: Settings, acme: Company
+) -> None:
     up = (await upload(client, acme, "leads.csv", leads_csv(5))).json()
-    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        )
+    ).json()
     await wait_final(client, acme, job["id"])
     deadline = time.monotonic() + 60
     while True:  # the worker commits its offsets periodically, not at once
         text = (await client.get("/metrics")).text
-        lag = [line for line in text.splitlines()
-               if line.startswith(f'crmio_consumer_lag{{topic="{api_settings.topic_prefix}.')]
+        lag = [
+            line
+            for line in text.splitlines()
+            if line.startswith(f'crmio_consumer_lag{{topic="{api_settings.topic_prefix}.')
+        ]
         if lag or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
@@ -379,11 +500,30 @@ async def test_company_event_stream_reports_new_jobs(client: httpx.AsyncClient, 
     up = await upload(client, acme, "leads.csv", leads_csv(2000))
     other = await upload(client, globex, "leads.csv", leads_csv(50))
     async with client.stream("GET", "/api/v1/events", headers=acme.auth()) as stream:
-        job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-            "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
-        foreign = (await client.post("/api/v1/jobs", headers=globex.auth(), json={
-            "job_type": "import", "upload_id": other.json()["id"], "target_model": "lead",
-            "mapping": LEAD_MAPPING})).json()
+        job = (
+            await client.post(
+                "/api/v1/jobs",
+                headers=acme.auth(),
+                json={
+                    "job_type": "import",
+                    "upload_id": up.json()["id"],
+                    "target_model": "lead",
+                    "mapping": LEAD_MAPPING,
+                },
+            )
+        ).json()
+        foreign = (
+            await client.post(
+                "/api/v1/jobs",
+                headers=globex.auth(),
+                json={
+                    "job_type": "import",
+                    "upload_id": other.json()["id"],
+                    "target_model": "lead",
+                    "mapping": LEAD_MAPPING,
+                },
+            )
+        ).json()
         events = await read_events(stream, lambda ev: any(n == "final" and d["id"] == job["id"] for n, d in ev))
     mine = [(n, d) for n, d in events if d["id"] == job["id"]]
     assert mine[0][0] == "progress" and mine[-1][0] == "final" and mine[-1][1]["job_status"] == "completed"
@@ -393,17 +533,41 @@ async def test_company_event_stream_reports_new_jobs(client: httpx.AsyncClient, 
 # --------------------------------------------------------------------------- isolation
 
 
-async def test_another_companys_objects_answer_404_on_every_route(client: httpx.AsyncClient, acme: Company, globex: Company) -> None:
+async def test_another_companys_objects_answer_404_on_every_route(
+    client: httpx.AsyncClient, acme: Company, globex: Company
+) -> None:
     up = (await upload(client, acme, "leads.csv", leads_csv(5))).json()
-    tpl = (await client.post("/api/v1/templates", headers=acme.auth(), json={
-        "template_name": "acme leads", "target_model": "lead", "template_type": "import",
-        "field_mapping": LEAD_MAPPING})).json()
-    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    tpl = (
+        await client.post(
+            "/api/v1/templates",
+            headers=acme.auth(),
+            json={
+                "template_name": "acme leads",
+                "target_model": "lead",
+                "template_type": "import",
+                "field_mapping": LEAD_MAPPING,
+            },
+        )
+    ).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        )
+    ).json()
     await wait_final(client, acme, job["id"])
-    schedule = (await client.post("/api/v1/schedules", headers=acme.auth(), json={
-        "name": "nightly", "cron": "0 2 * * *", "job": {"job_type": "export", "target_model": "lead",
-                                                        "file_format": "csv"}})).json()
+    schedule = (
+        await client.post(
+            "/api/v1/schedules",
+            headers=acme.auth(),
+            json={
+                "name": "nightly",
+                "cron": "0 2 * * *",
+                "job": {"job_type": "export", "target_model": "lead", "file_format": "csv"},
+            },
+        )
+    ).json()
     ids = {"job": job["id"], "upload": up["id"], "template": tpl["id"], "schedule": schedule["id"]}
     bodies = {"POST": {"target_model": "lead"}, "PATCH": {"is_active": False}}
     for method, path in API_ROUTES_WITH_ID:
@@ -413,9 +577,14 @@ async def test_another_companys_objects_answer_404_on_every_route(client: httpx.
             assert r.status_code == 404, (method, path, role, r.status_code, r.text)
             body = r.text
             assert r.json()["error"]["type"] == "NotFound" and "First1" not in body and "Vorname" not in body
-    for body in ({"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
-                 {"job_type": "import", "upload_id": (await upload(client, globex, "g.csv", leads_csv(2))).json()["id"],
-                  "template_id": tpl["id"]}):
+    for body in (
+        {"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        {
+            "job_type": "import",
+            "upload_id": (await upload(client, globex, "g.csv", leads_csv(2))).json()["id"],
+            "template_id": tpl["id"],
+        },
+    ):
         r = await client.post("/api/v1/jobs", headers=globex.auth(), json=body)
         assert r.status_code == 404, r.text
     listed = await client.get("/api/v1/jobs", headers=globex.auth())
@@ -428,8 +597,9 @@ async def test_another_companys_objects_answer_404_on_every_route(client: httpx.
     assert (await client.get(f"/api/v1/templates/{tpl['id']}", headers=acme.auth())).json()["is_active"] is True
 
 
-async def globex_request(client: httpx.AsyncClient, company: Company, role: str, method: str, path: str,
-                         body: dict[str, Any] | None) -> httpx.Response:
+async def globex_request(
+    client: httpx.AsyncClient, company: Company, role: str, method: str, path: str, body: dict[str, Any] | None
+) -> httpx.Response:
     return await client.request(method, path, headers=company.auth(role), json=body)
 
 
@@ -437,8 +607,13 @@ async def globex_request(client: httpx.AsyncClient, company: Company, role: str,
 
 
 async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) -> None:
-    body = {"template_name": "Trade fair leads", "target_model": "lead", "template_type": "import",
-            "field_mapping": LEAD_MAPPING, "validation_rules": {"email": {"required": True}}}
+    body = {
+        "template_name": "Trade fair leads",
+        "target_model": "lead",
+        "template_type": "import",
+        "field_mapping": LEAD_MAPPING,
+        "validation_rules": {"email": {"required": True}},
+    }
     member = await client.post("/api/v1/templates", headers=acme.auth("member"), json=body)
     assert member.status_code == 403 and member.json()["error"]["type"] == "Forbidden"
     created = await client.post("/api/v1/templates", headers=acme.auth(), json=body)
@@ -447,40 +622,69 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
     assert tpl["is_active"] and tpl["validation_rules"]["email"]["required"] is True
     dup = await client.post("/api/v1/templates", headers=acme.auth(), json=body)
     assert dup.status_code == 409 and dup.json()["error"]["type"] == "TemplateNameTaken"
-    bad = await client.post("/api/v1/templates", headers=acme.auth(), json={**body, "template_name": "x",
-                                                                             "field_mapping": {"A": "shoe_size"}})
+    bad = await client.post(
+        "/api/v1/templates",
+        headers=acme.auth(),
+        json={**body, "template_name": "x", "field_mapping": {"A": "shoe_size"}},
+    )
     assert bad.status_code == 422 and "shoe_size" in bad.json()["error"]["message"]
-    other = (await client.post("/api/v1/templates", headers=acme.auth(), json={
-        "template_name": "Accounts out", "target_model": "account", "template_type": "export",
-        "field_mapping": {"name": "Account"}})).json()
+    other = (
+        await client.post(
+            "/api/v1/templates",
+            headers=acme.auth(),
+            json={
+                "template_name": "Accounts out",
+                "target_model": "account",
+                "template_type": "export",
+                "field_mapping": {"name": "Account"},
+            },
+        )
+    ).json()
 
     found = (await client.get("/api/v1/templates", headers=acme.auth("member"), params={"search": "FAIR"})).json()
     assert [t["id"] for t in found["items"]] == [tpl["id"]]
     assert (await client.get("/api/v1/templates", headers=acme.auth(), params={"search": "%"})).json()["total"] == 0
-    assert (await client.get("/api/v1/templates", headers=acme.auth(), params={"template_type": "export"})).json()["items"][0]["id"] == other["id"]
+    assert (await client.get("/api/v1/templates", headers=acme.auth(), params={"template_type": "export"})).json()[
+        "items"
+    ][0]["id"] == other["id"]
 
     # Used by an import: its mapping (the German headers are suggested nothing) and its rules apply.
     up = (await upload(client, acme, "fair.csv", leads_csv(10))).json()
     pv = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={"template_id": tpl["id"]})
     assert pv.status_code == 200 and pv.json()["mapping"] == LEAD_MAPPING and pv.json()["valid_rows"] == 10
-    export_tpl = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "template_id": other["id"]})
+    export_tpl = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": up["id"], "template_id": other["id"]},
+    )
     assert export_tpl.status_code == 422 and "export template" in export_tpl.json()["error"]["message"]
-    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "template_id": tpl["id"]})).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "template_id": tpl["id"]},
+        )
+    ).json()
     assert job["field_mapping"] == LEAD_MAPPING and job["validation_rules"]["email"]["required"] is True
     assert (await wait_final(client, acme, job["id"]))["success_records"] == 10
 
-    member_patch = await client.patch(f"/api/v1/templates/{tpl['id']}", headers=acme.auth("member"), json={"is_active": False})
+    member_patch = await client.patch(
+        f"/api/v1/templates/{tpl['id']}", headers=acme.auth("member"), json={"is_active": False}
+    )
     assert member_patch.status_code == 403
     off = await client.patch(f"/api/v1/templates/{tpl['id']}", headers=acme.auth(), json={"is_active": False})
     assert off.status_code == 200 and off.json()["is_active"] is False and off.json()["field_mapping"] == LEAD_MAPPING
     inactive = await client.get("/api/v1/templates", headers=acme.auth(), params={"is_active": "false"})
     assert [t["id"] for t in inactive.json()["items"]] == [tpl["id"]]
-    refused = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "template_id": tpl["id"]})
+    refused = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": up["id"], "template_id": tpl["id"]},
+    )
     assert refused.status_code == 422 and "inactive" in refused.json()["error"]["message"]
-    renamed = await client.patch(f"/api/v1/templates/{tpl['id']}", headers=acme.auth(), json={"template_name": "Accounts out"})
+    renamed = await client.patch(
+        f"/api/v1/templates/{tpl['id']}", headers=acme.auth(), json={"template_name": "Accounts out"}
+    )
     assert renamed.status_code == 409
 
     assert (await client.delete(f"/api/v1/templates/{tpl['id']}", headers=acme.auth("member"))).status_code == 403
@@ -489,34 +693,61 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
     assert (await client.get(f"/api/v1/jobs/{job['id']}", headers=acme.auth())).json()["field_mapping"] == LEAD_MAPPING
 
 
-async def test_mapping_memory_prefers_the_companys_earlier_choice(client: httpx.AsyncClient, acme: Company, globex: Company) -> None:
+async def test_mapping_memory_prefers_the_companys_earlier_choice(
+    client: httpx.AsyncClient, acme: Company, globex: Company
+) -> None:
     headers = ("Given", "Family", "Mail", "Quelle", "Umsatz")  # the first two name no field in any language
     mapping = {"Given": "first_name", "Family": "last_name", "Mail": "email"}
     first = (await upload(client, acme, "a.csv", leads_csv(4, headers=headers), target_model="lead")).json()
     before = {s["column"]: s["field"] for s in first["suggested_mapping"]["lead"]}
     assert before["Given"] is None and before["Family"] is None
-    no_mapping = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": first["id"], "target_model": "lead"})
+    no_mapping = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": first["id"], "target_model": "lead"},
+    )
     assert no_mapping.status_code == 422 and no_mapping.json()["error"]["missing"] == ["first_name", "last_name"]
-    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": first["id"], "target_model": "lead", "mapping": mapping})).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={"job_type": "import", "upload_id": first["id"], "target_model": "lead", "mapping": mapping},
+        )
+    ).json()
     await wait_final(client, acme, job["id"])
 
     # Same headers spelled differently: the memory is keyed by the normalized header.
-    second = (await upload(client, acme, "b.csv", leads_csv(4, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
-                           target_model="lead")).json()
+    second = (
+        await upload(
+            client,
+            acme,
+            "b.csv",
+            leads_csv(4, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
+            target_model="lead",
+        )
+    ).json()
     after = {s["column"]: (s["field"], s["confidence"]) for s in second["suggested_mapping"]["lead"]}
     assert after["GIVEN"] == ("first_name", 1.0) and after["fam-ily"] == ("last_name", 1.0)
     # Without a mapping the import now uses the remembered choices.
-    job2 = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": second["id"], "target_model": "lead"})
+    job2 = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": second["id"], "target_model": "lead"},
+    )
     assert job2.status_code == 201, job2.text
     assert job2.json()["field_mapping"]["GIVEN"] == "first_name"
     assert (await wait_final(client, acme, job2.json()["id"]))["success_records"] == 4
 
     # Memory is per company.
-    theirs = (await upload(client, globex, "b.csv", leads_csv(2, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
-                           target_model="lead")).json()
+    theirs = (
+        await upload(
+            client,
+            globex,
+            "b.csv",
+            leads_csv(2, headers=("GIVEN", "fam-ily", "Mail", "Quelle", "Umsatz")),
+            target_model="lead",
+        )
+    ).json()
     assert {s["column"]: s["field"] for s in theirs["suggested_mapping"]["lead"]}["GIVEN"] is None
 
 
@@ -549,16 +780,33 @@ def test_keys_create_prints_the_key_last(settings: Settings, capsys: pytest.Capt
 
 async def test_export_job_and_download(client: httpx.AsyncClient, acme: Company, globex: Company) -> None:
     up = (await upload(client, acme, "leads.csv", leads_csv(12))).json()
-    imported = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    imported = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        )
+    ).json()
     await wait_final(client, acme, imported["id"])
 
-    bad = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "export", "target_model": "lead", "fields": ["shoe_size"], "file_format": "csv"})
+    bad = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "export", "target_model": "lead", "fields": ["shoe_size"], "file_format": "csv"},
+    )
     assert bad.status_code == 422 and "shoe_size" in bad.json()["error"]["message"], bad.text
-    created = await client.post("/api/v1/jobs", headers=acme.auth("member"), json={
-        "job_type": "export", "target_model": "lead", "fields": ["first_name", "email"], "file_format": "csv",
-        "filters": [{"field": "email", "op": "contains", "value": "user1"}], "sort": ["email"]})
+    created = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth("member"),
+        json={
+            "job_type": "export",
+            "target_model": "lead",
+            "fields": ["first_name", "email"],
+            "file_format": "csv",
+            "filters": [{"field": "email", "op": "contains", "value": "user1"}],
+            "sort": ["email"],
+        },
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     # The worker may pick the job up before the answer is written.
@@ -588,21 +836,32 @@ async def test_out_of_range_and_nul_values_are_4xx_not_500(client: httpx.AsyncCl
         assert r.status_code == 422, (path, r.text)
     r = await client.get("/api/v1/templates", headers=acme.auth(), params={"search": "a\x00b"})
     assert r.status_code == 422, r.text
-    r = await client.post("/api/v1/templates", headers=acme.auth(), json={
-        "template_name": "nul\x00name", "target_model": "lead", "template_type": "import"})
+    r = await client.post(
+        "/api/v1/templates",
+        headers=acme.auth(),
+        json={"template_name": "nul\x00name", "target_model": "lead", "template_type": "import"},
+    )
     assert r.status_code == 422, r.text
     for fmt in ("csv", "pdf"):
-        for flt in ({"field": "number_of_employees", "op": "eq", "value": 2**70},
-                    {"field": "annual_revenue", "op": "gte", "value": "1e-200000"},
-                    {"field": "email", "op": "contains", "value": "a\x00b"}):
-            r = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-                "job_type": "export", "target_model": "lead", "file_format": fmt, "filters": [flt]})
+        for flt in (
+            {"field": "number_of_employees", "op": "eq", "value": 2**70},
+            {"field": "annual_revenue", "op": "gte", "value": "1e-200000"},
+            {"field": "email", "op": "contains", "value": "a\x00b"},
+        ):
+            r = await client.post(
+                "/api/v1/jobs",
+                headers=acme.auth(),
+                json={"job_type": "export", "target_model": "lead", "file_format": fmt, "filters": [flt]},
+            )
             assert r.status_code == 422 and r.json()["error"]["type"] == "ExportError", (fmt, flt, r.text)
 
 
 async def test_unknown_export_options_are_refused_before_a_job_exists(client: httpx.AsyncClient, acme: Company) -> None:
-    r = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "export", "target_model": "lead", "file_format": "csv", "options": {"colour": "red"}})
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "export", "target_model": "lead", "file_format": "csv", "options": {"colour": "red"}},
+    )
     assert r.status_code == 422 and "colour" in r.json()["error"]["message"], r.text
     assert (await client.get("/api/v1/jobs", headers=acme.auth(), params={"job_type": "export"})).json()["total"] == 0
 
@@ -610,13 +869,19 @@ async def test_unknown_export_options_are_refused_before_a_job_exists(client: ht
 async def test_multipart_fields_cannot_grow_without_bound(api_settings: Settings, acme: Company) -> None:
     small = api_settings.model_copy(update={"max_file_bytes": 1000})
     async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+
         async def chunks() -> AsyncIterator[bytes]:
             for i in range(40):  # each field under the per-field cap, together far over the request's
-                yield (f"--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n".encode()
-                       + b"x" * 60_000 + b"\r\n")
+                yield (
+                    f'--XyZ\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\n'.encode() + b"x" * 60_000 + b"\r\n"
+                )
             yield b"--XyZ--\r\n"
-        r = await c.post("/api/v1/uploads", content=chunks(),
-                         headers={**acme.auth(), "Content-Type": "multipart/form-data; boundary=XyZ"})
+
+        r = await c.post(
+            "/api/v1/uploads",
+            content=chunks(),
+            headers={**acme.auth(), "Content-Type": "multipart/form-data; boundary=XyZ"},
+        )
         assert r.status_code == 413, r.text
 
 
@@ -624,12 +889,18 @@ async def test_preview_reads_the_file_as_the_import_will(client: httpx.AsyncClie
     data = "Vorname;Nachname;Mail\r\nAnna;Muster;anna@example.com\r\n".encode("cp1252")
     up = (await upload(client, acme, "semi.csv", data)).json()
     mapping = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}
-    pv = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={
-        "target_model": "lead", "mapping": mapping, "options": {"delimiter": ";", "encoding": "cp1252"}})
+    pv = await client.post(
+        f"/api/v1/uploads/{up['id']}/preview",
+        headers=acme.auth(),
+        json={"target_model": "lead", "mapping": mapping, "options": {"delimiter": ";", "encoding": "cp1252"}},
+    )
     assert pv.status_code == 200, pv.text
     assert pv.json()["rows"][0]["values"]["email"] == "anna@example.com"
-    wrong = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={
-        "target_model": "lead", "mapping": mapping, "options": {"delimiter": "|"}})
+    wrong = await client.post(
+        f"/api/v1/uploads/{up['id']}/preview",
+        headers=acme.auth(),
+        json={"target_model": "lead", "mapping": mapping, "options": {"delimiter": "|"}},
+    )
     assert wrong.status_code == 422 and wrong.json()["error"]["type"] == "MappingError", wrong.text
 
 
@@ -649,11 +920,15 @@ async def test_import_reads_the_sheet_chosen_at_upload(client: httpx.AsyncClient
     up = (await upload(client, acme, "book.xlsx", buf.getvalue(), sheet="Leads")).json()
     assert up["sheet"] == "Leads" and up["headers"] == ["Vorname", "Nachname", "Mail"], up
     mapping = {"Vorname": "first_name", "Nachname": "last_name", "Mail": "email"}
-    pv = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(),
-                           json={"target_model": "lead", "mapping": mapping})
+    pv = await client.post(
+        f"/api/v1/uploads/{up['id']}/preview", headers=acme.auth(), json={"target_model": "lead", "mapping": mapping}
+    )
     assert pv.status_code == 200 and pv.json()["valid_rows"] == 3, pv.text
-    created = await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping})
+    created = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping},
+    )
     assert created.status_code == 201, created.text
     assert (await wait_final(client, acme, created.json()["id"]))["success_records"] == 3
 
@@ -663,9 +938,17 @@ async def test_dry_run_import_validates_every_row_and_writes_no_record(
 ) -> None:
     company = await new_company(pool)
     up = (await upload(client, company, "leads.csv", leads_csv(500, bad_every=50))).json()
-    created = await client.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING,
-        "options": {"dry_run": True}})
+    created = await client.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up["id"],
+            "target_model": "lead",
+            "mapping": LEAD_MAPPING,
+            "options": {"dry_run": True},
+        },
+    )
     assert created.status_code == 201, created.text
     final = await wait_final(client, company, created.json()["id"])
     assert final["job_status"] == "completed" and final["options"]["dry_run"] is True
@@ -679,8 +962,13 @@ async def test_dry_run_import_validates_every_row_and_writes_no_record(
 async def test_cancel_route(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     owner, other = await new_company(pool), await new_company(pool)
     up = (await upload(client, owner, "leads.csv", leads_csv(20))).json()
-    job = (await client.post("/api/v1/jobs", headers=owner.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=owner.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        )
+    ).json()
     assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel")).status_code == 401
     assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=other.auth())).status_code == 404
     assert (await wait_final(client, owner, job["id"]))["job_status"] == "completed"
@@ -693,16 +981,29 @@ async def test_cancel_route(client: httpx.AsyncClient, pool: asyncpg.Pool) -> No
 
 async def test_retry_rollback_limits_and_schedules_over_http(client: httpx.AsyncClient, acme: Company) -> None:
     up = await upload(client, acme, "leads.csv", leads_csv(40, bad_every=10))
-    job = (await client.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": LEAD_MAPPING,
-        "error_policy": {"mode": "stop", "max_errors": 10}})).json()
+    job = (
+        await client.post(
+            "/api/v1/jobs",
+            headers=acme.auth(),
+            json={
+                "job_type": "import",
+                "upload_id": up.json()["id"],
+                "target_model": "lead",
+                "mapping": LEAD_MAPPING,
+                "error_policy": {"mode": "stop", "max_errors": 10},
+            },
+        )
+    ).json()
     done = await wait_final(client, acme, job["id"])
     assert done["error_records"] == 4 and done["created_records"] == 36
     assert done["options"]["error_policy"]["max_errors"] == 10
 
     # The failed rows again, mapped without the broken columns: they import now.
-    retry = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=acme.auth("member"), json={
-        "mapping": {"Vorname": "first_name", "Mail": None, "Nachname": None, "Quelle": "last_name"}})
+    retry = await client.post(
+        f"/api/v1/jobs/{job['id']}/retry",
+        headers=acme.auth("member"),
+        json={"mapping": {"Vorname": "first_name", "Mail": None, "Nachname": None, "Quelle": "last_name"}},
+    )
     assert retry.status_code == 201, retry.text
     retried = await wait_final(client, acme, retry.json()["id"])
     assert (retried["total_records"], retried["created_records"]) == (4, 4)
@@ -719,16 +1020,33 @@ async def test_retry_rollback_limits_and_schedules_over_http(client: httpx.Async
     limits = (await client.get("/api/v1/limits", headers=acme.auth("member"))).json()
     assert limits["max_running_jobs"] == 2 and limits["job_retention_days"] == 90
 
-    bad = await client.post("/api/v1/schedules", headers=acme.auth(), json={
-        "name": "x", "cron": "every day", "job": {"job_type": "export", "target_model": "lead"}})
+    bad = await client.post(
+        "/api/v1/schedules",
+        headers=acme.auth(),
+        json={"name": "x", "cron": "every day", "job": {"job_type": "export", "target_model": "lead"}},
+    )
     assert bad.status_code == 422 and "cron" in bad.json()["error"]["message"]
-    member = await client.post("/api/v1/schedules", headers=acme.auth("member"), json={
-        "name": "x", "cron": "0 6 * * 1-5", "job": {"job_type": "export", "target_model": "lead"}})
+    member = await client.post(
+        "/api/v1/schedules",
+        headers=acme.auth("member"),
+        json={"name": "x", "cron": "0 6 * * 1-5", "job": {"job_type": "export", "target_model": "lead"}},
+    )
     assert member.status_code == 403
-    made = await client.post("/api/v1/schedules", headers=acme.auth(), json={
-        "name": "weekday leads", "cron": "0 6 * * 1-5", "timezone": "America/New_York",
-        "job": {"job_type": "export", "target_model": "lead", "file_format": "excel",
-                "filters": [{"field": "lead_source", "op": "eq", "value": "web"}]}})
+    made = await client.post(
+        "/api/v1/schedules",
+        headers=acme.auth(),
+        json={
+            "name": "weekday leads",
+            "cron": "0 6 * * 1-5",
+            "timezone": "America/New_York",
+            "job": {
+                "job_type": "export",
+                "target_model": "lead",
+                "file_format": "excel",
+                "filters": [{"field": "lead_source", "op": "eq", "value": "web"}],
+            },
+        },
+    )
     assert made.status_code == 201, made.text
     sid = made.json()["id"]
     assert made.json()["next_run_at"].endswith(("T10:00:00+00:00", "T11:00:00+00:00"))  # 06:00 in New York

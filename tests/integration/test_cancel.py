@@ -13,8 +13,8 @@ import asyncpg
 import orjson
 import pytest
 
-from services.jobs import repository as jobs
 from services.core.settings import Settings
+from services.jobs import repository as jobs
 from tests.datagen import make_leads, write_csv
 from tests.integration.test_cli import crmio
 from tests.integration.test_import_pipeline import final_status_events
@@ -34,8 +34,9 @@ async def test_cancel_a_running_import(
     settings: Settings, pool: asyncpg.Pool, run_import: Any, worker: Any, tmp_path: Path
 ) -> None:
     company = str(uuid.uuid4())
-    job = await run_import(write_csv(make_leads(200_000, seed=21), tmp_path / "big.csv"), company=company,
-                           duplicates="update", wait=False)
+    job = await run_import(
+        write_csv(make_leads(200_000, seed=21), tmp_path / "big.csv"), company=company, duplicates="update", wait=False
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if (await applied(pool, company, job["id"]))[1] > 0:
@@ -81,19 +82,31 @@ async def test_a_finished_job_cannot_be_cancelled(
 async def test_cancel_a_running_export(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any
 ) -> None:
-    from services.jobs import control
     from services.core import storage
     from services.exports import submit_export
+    from services.jobs import control
 
     company = str(uuid.uuid4())
     async with pool.acquire() as conn:
         await conn.copy_records_to_table(
-            "crm_leads", columns=("id", "company_id", "first_name", "last_name", "email", "title"),
-            records=[(uuid.uuid4(), uuid.UUID(company), f"F{i}", f"L{i}", f"p{i}@example.com", f"Title {i}")
-                     for i in range(300_000)],
+            "crm_leads",
+            columns=("id", "company_id", "first_name", "last_name", "email", "title"),
+            records=[
+                (uuid.uuid4(), uuid.UUID(company), f"F{i}", f"L{i}", f"p{i}@example.com", f"Title {i}")
+                for i in range(300_000)
+            ],
         )
-    job = await submit_export(settings, pool, kafka_producer, company_id=company, model="lead", fields=None,
-                              filters=None, sort=["-email"], file_format="excel")
+    job = await submit_export(
+        settings,
+        pool,
+        kafka_producer,
+        company_id=company,
+        model="lead",
+        fields=None,
+        filters=None,
+        sort=["-email"],
+        file_format="excel",
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         async with pool.acquire() as conn:

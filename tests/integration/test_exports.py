@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import avro
 from schemas.models import get_model
-from services.core import storage
 from services.cleansing.cleaning import match_key
-from services.exports import ExportError, ExportTooLarge, submit_export
+from services.core import storage
 from services.core.settings import Settings
+from services.exports import ExportError, ExportTooLarge, submit_export
 from tests.datagen import make_leads, write_csv
 from tests.integration.conftest import wait_for_job
 
@@ -31,10 +31,20 @@ pytestmark = pytest.mark.integration
 
 LEAD = get_model("lead")
 ROWS = 3_000
-FIELDS = ["email", "last_name", "first_name", "status", "annual_revenue", "number_of_employees", "converted_date",
-          "description"]
-FILTERS = [{"field": "status", "op": "in", "value": ["new", "qualified"]},
-           {"field": "email", "op": "contains", "value": "@EXAMPLE.com"}]
+FIELDS = [
+    "email",
+    "last_name",
+    "first_name",
+    "status",
+    "annual_revenue",
+    "number_of_employees",
+    "converted_date",
+    "description",
+]
+FILTERS = [
+    {"field": "status", "op": "in", "value": ["new", "qualified"]},
+    {"field": "email", "op": "contains", "value": "@EXAMPLE.com"},
+]
 SORT = ["-annual_revenue", "email"]
 
 
@@ -48,8 +58,16 @@ async def company_with_leads(run_import: Any, tmp_path: Path, seed: int) -> str:
 
 async def add_typed_rows(pool: asyncpg.Pool, company: str) -> None:
     rows = [
-        ("Zoë", "Ünal", "zoe@example.com", "new", Decimal("9999999999999999.99"), 42, dt.date(2024, 2, 29),
-         'Line one\nline "two", with comma'),
+        (
+            "Zoë",
+            "Ünal",
+            "zoe@example.com",
+            "new",
+            Decimal("9999999999999999.99"),
+            42,
+            dt.date(2024, 2, 29),
+            'Line one\nline "two", with comma',
+        ),
         ("Sam", "O'Neil", "sam@example.com", "qualified", Decimal("-12.50"), 0, dt.date(1999, 12, 31), "<b>bold</b>"),
     ]
     async with pool.acquire() as conn:
@@ -71,7 +89,7 @@ async def expected_rows(pool: asyncpg.Pool, company: str) -> list[tuple[str | No
     async with pool.acquire() as conn:
         records = await conn.fetch(f"SELECT {', '.join(FIELDS)} FROM crm_leads WHERE company_id = $1", company)
     kept = [r for r in records if r["status"] in ("new", "qualified") and "@example.com" in (r["email"] or "").lower()]
-    kept.sort(key=lambda r: (r["email"] or ""))
+    kept.sort(key=lambda r: r["email"] or "")
     kept.sort(key=lambda r: (r["annual_revenue"] is None, -(r["annual_revenue"] or 0)))
     return [tuple(_text(r[f]) for f in FIELDS) for r in kept]
 
@@ -82,7 +100,9 @@ async def model_values(pool: asyncpg.Pool, company: str) -> list[tuple[Any, ...]
     return sorted((tuple(r) for r in rows), key=repr)
 
 
-async def export(settings: Settings, pool: asyncpg.Pool, producer: Any, company: str, fmt: str, **kw: Any) -> tuple[dict[str, Any], Path]:
+async def export(
+    settings: Settings, pool: asyncpg.Pool, producer: Any, company: str, fmt: str, **kw: Any
+) -> tuple[dict[str, Any], Path]:
     args: dict[str, Any] = {"fields": FIELDS, "filters": FILTERS, "sort": SORT} | kw
     job = await submit_export(settings, pool, producer, company_id=company, model="lead", file_format=fmt, **args)
     assert job["job_status"] == "pending" and job["file_path"] == "" and job["job_type"] == "export"
@@ -104,16 +124,22 @@ def read_file(fmt: str, path: Path) -> tuple[list[str], list[tuple[str | None, .
         wb.close()
         types = [LEAD.field(h).type for h in header]
         # Number cells come back as floats; decimals past 15 digits were written as exact text.
-        return header, [tuple(None if v is None else f"{v:.2f}" if t == "decimal" and not isinstance(v, str) else str(v)
-                              for v, t in zip(r, types)) for r in rows]
+        return header, [
+            tuple(
+                None if v is None else f"{v:.2f}" if t == "decimal" and not isinstance(v, str) else str(v)
+                for v, t in zip(r, types)
+            )
+            for r in rows
+        ]
     docs = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     return list(docs[0]), [tuple(None if v is None else str(v) for v in d.values()) for d in docs]
 
 
 @pytest.fixture
 async def two_companies(run_import: Any, pool: asyncpg.Pool, tmp_path: Path) -> tuple[str, str]:
-    company, other = await asyncio.gather(company_with_leads(run_import, tmp_path, 11),
-                                          company_with_leads(run_import, tmp_path, 12))
+    company, other = await asyncio.gather(
+        company_with_leads(run_import, tmp_path, 11), company_with_leads(run_import, tmp_path, 12)
+    )
     await add_typed_rows(pool, company)
     await add_typed_rows(pool, other)  # the same emails in another company: must never appear
     return company, other
@@ -126,7 +152,9 @@ async def test_every_format_filtered_sorted_and_scoped(
     want = await expected_rows(pool, company)
     assert 100 < len(want) < ROWS  # the filter keeps some rows and drops others
     for fmt in ("csv", "excel", "json"):
-        done, path = await export(settings, pool, kafka_producer, company, fmt, options={"json_style": "ndjson"} if fmt == "json" else None)
+        done, path = await export(
+            settings, pool, kafka_producer, company, fmt, options={"json_style": "ndjson"} if fmt == "json" else None
+        )
         header, rows = read_file(fmt, path)
         assert header == FIELDS
         # The big decimal has 18 digits: XLSX keeps it as exact text, the others as plain text too.
@@ -143,8 +171,12 @@ async def test_every_format_filtered_sorted_and_scoped(
 
 @pytest.mark.parametrize("fmt", ["csv", "excel", "json"])
 async def test_round_trip_into_a_new_company(
-    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, run_import: Any,
-    two_companies: tuple[str, str], fmt: str,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    kafka_producer: Any,
+    run_import: Any,
+    two_companies: tuple[str, str],
+    fmt: str,
 ) -> None:
     company, _ = two_companies
     _, path = await export(settings, pool, kafka_producer, company, fmt, fields=None, filters=None, sort=None)
@@ -172,8 +204,17 @@ async def test_refusals_before_a_job_exists(
             await submit_export(settings, pool, kafka_producer, company_id=company, model="lead", **args)
     capped = settings.model_copy(update={"pdf_max_rows": 10})
     with pytest.raises(ExportTooLarge, match="pdf_max_rows"):
-        await submit_export(capped, pool, kafka_producer, company_id=company, model="lead", fields=None,
-                            filters=None, sort=None, file_format="pdf")
+        await submit_export(
+            capped,
+            pool,
+            kafka_producer,
+            company_id=company,
+            model="lead",
+            fields=None,
+            filters=None,
+            sort=None,
+            file_format="pdf",
+        )
     async with pool.acquire() as conn:
         after = await conn.fetchval("SELECT count(*) FROM crm_import_export_jobs WHERE company_id = $1", company)
     assert after == before
@@ -184,8 +225,13 @@ async def test_status_events_end_completed(
 ) -> None:
     company, _ = two_companies
     done, _ = await export(settings, pool, kafka_producer, company, "csv")
-    consumer = AIOKafkaConsumer(settings.topic("jobs.status"), bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        settings.topic("jobs.status"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     seen: list[dict[str, Any]] = []
     try:
@@ -202,14 +248,31 @@ async def test_status_events_end_completed(
 
 
 HOSTILE = [
-    "=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "+14155550123", "-12.50", ".5", "12.", "- 3",
-    'say "hi"', "a,b", "line1\nline2", "cr\r\nlf", "'already", "plain", "Zoë ünïcode", "=", "+", None,
+    "=1+1",
+    "+SUM(A1)",
+    "-2+3",
+    "@cmd",
+    "\tTAB",
+    "\rCR",
+    "+14155550123",
+    "-12.50",
+    ".5",
+    "12.",
+    "- 3",
+    'say "hi"',
+    "a,b",
+    "line1\nline2",
+    "cr\r\nlf",
+    "'already",
+    "plain",
+    "Zoë ünïcode",
+    "=",
+    "+",
+    None,
 ]
 
 
-async def test_csv_copied_by_postgresql_equals_the_python_writer(
-    pool: asyncpg.Pool, tmp_path: Path
-) -> None:
+async def test_csv_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.Pool, tmp_path: Path) -> None:
     """The fast CSV path (COPY of query.copy_sql) writes byte for byte what CsvWriter.write_rows writes."""
     from services.exports.csv_writer import CsvWriter, copy_csv
     from services.exports.query import build_query, export_fields
@@ -220,8 +283,18 @@ async def test_csv_copied_by_postgresql_equals_the_python_writer(
         await conn.executemany(
             "INSERT INTO crm_leads (id, company_id, first_name, last_name, title, annual_revenue, converted_date) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(uuid.uuid4(), company, v, f"L{i}", HOSTILE[-1 - i], Decimal("1200.50") if i % 2 else None,
-              dt.date(2024, 3, 1) if i % 3 else None) for i, v in enumerate(HOSTILE)],
+            [
+                (
+                    uuid.uuid4(),
+                    company,
+                    v,
+                    f"L{i}",
+                    HOSTILE[-1 - i],
+                    Decimal("1200.50") if i % 2 else None,
+                    dt.date(2024, 3, 1) if i % 3 else None,
+                )
+                for i, v in enumerate(HOSTILE)
+            ],
         )
         fields = export_fields(model, ["first_name", "last_name", "title", "annual_revenue", "converted_date"])
         for name, chosen in (("many", fields), ("one", fields[:1])):
@@ -248,8 +321,19 @@ async def test_json_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.
         await conn.executemany(
             "INSERT INTO crm_leads (id, company_id, first_name, last_name, title, annual_revenue, "
             "number_of_employees, converted_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            [(uuid.uuid4(), company, v, f"L{i}\\\\{i}", HOSTILE[-1 - i], Decimal("1200.50") if i % 2 else None,
-              i * 7 if i % 3 else None, dt.date(2024, 3, 1) if i % 3 else None) for i, v in enumerate(HOSTILE)],
+            [
+                (
+                    uuid.uuid4(),
+                    company,
+                    v,
+                    f"L{i}\\\\{i}",
+                    HOSTILE[-1 - i],
+                    Decimal("1200.50") if i % 2 else None,
+                    i * 7 if i % 3 else None,
+                    dt.date(2024, 3, 1) if i % 3 else None,
+                )
+                for i, v in enumerate(HOSTILE)
+            ],
         )
         fields = export_fields(model, None)
         query = build_query(model, company, fields, [], [])
@@ -260,8 +344,9 @@ async def test_json_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.
             by_python.write_rows(rows)
             by_python.close()
             async with conn.transaction():
-                copied = await copy_json(conn, query.json_copy_sql, query.args, tmp_path / f"copy.{style}",
-                                         ndjson=style == "ndjson")
+                copied = await copy_json(
+                    conn, query.json_copy_sql, query.args, tmp_path / f"copy.{style}", ndjson=style == "ndjson"
+                )
             assert copied == len(HOSTILE)
             python_text = (tmp_path / f"python.{style}").read_bytes()
             copy_text = (tmp_path / f"copy.{style}").read_bytes()
@@ -269,11 +354,20 @@ async def test_json_copied_by_postgresql_equals_the_python_writer(pool: asyncpg.
                 assert orjson.loads(copy_text) == orjson.loads(python_text)
                 assert copy_text.startswith(b"[\n{") and copy_text.endswith(b"}\n]\n")
             else:
-                assert [orjson.loads(x) for x in copy_text.splitlines()] == [orjson.loads(x) for x in python_text.splitlines()]
+                assert [orjson.loads(x) for x in copy_text.splitlines()] == [
+                    orjson.loads(x) for x in python_text.splitlines()
+                ]
 
 
-PDF_TEXT = ["(open paren", "close paren)", "back\\slash \\(x\\)", "<b>not bold</b> &amp;", "Привет, мир",
-            "Ωμέγα λόγος", "Zoë ünïcode"]
+PDF_TEXT = [
+    "(open paren",
+    "close paren)",
+    "back\\slash \\(x\\)",
+    "<b>not bold</b> &amp;",
+    "Привет, мир",
+    "Ωμέγα λόγος",
+    "Zoë ünïcode",
+]
 
 
 async def test_user_text_never_becomes_a_formula_or_pdf_markup(
@@ -325,10 +419,10 @@ async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
     """A start request redelivered while its first run still works (a worker frozen past its session
     timeout): both runs write, the first to finish completes the job, the other removes its own file and
     reports nothing, so the job's file and its last status event stay those of the completed run."""
-    from services.core.db import connect_pool
-    from services.exports import run_export_request
-    from services.core.kafka_io import ensure_topics
     from services.apply.pipeline import Resources
+    from services.core.db import connect_pool
+    from services.core.kafka_io import ensure_topics
+    from services.exports import run_export_request
 
     own = settings.model_copy(update={"topic_prefix": f"x{uuid.uuid4().hex[:8]}"})  # no worker reads these topics
     await ensure_topics(own)
@@ -336,10 +430,29 @@ async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5, $6)",
-            [(uuid.uuid4(), company, match_key(LEAD, {"email": f"l{i}@example.com"}), f"F{i}", f"L{i}", f"l{i}@example.com")
-             for i in range(5000)])
-    job = await submit_export(own, pool, kafka_producer, company_id=company, model="lead", file_format="csv",
-                              fields=["email", "first_name"], filters=None, sort=["email"])
+            [
+                (
+                    uuid.uuid4(),
+                    company,
+                    match_key(LEAD, {"email": f"l{i}@example.com"}),
+                    f"F{i}",
+                    f"L{i}",
+                    f"l{i}@example.com",
+                )
+                for i in range(5000)
+            ],
+        )
+    job = await submit_export(
+        own,
+        pool,
+        kafka_producer,
+        company_id=company,
+        model="lead",
+        file_format="csv",
+        fields=["email", "first_name"],
+        filters=None,
+        sort=["email"],
+    )
     app_pool = await connect_pool(own.dsn(), max_size=4)
     sent: list[dict[str, Any]] = []
 

@@ -66,7 +66,9 @@ async def leftovers(settings: Settings, pool: asyncpg.Pool, company: str) -> dic
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM crm_uploads WHERE company_id = $1) AS uploads,"
             " (SELECT count(*) FROM crm_import_export_jobs WHERE company_id = $1) AS jobs,"
-            " (SELECT count(*) FROM crm_leads WHERE company_id = $1) AS leads", uuid.UUID(company))
+            " (SELECT count(*) FROM crm_leads WHERE company_id = $1) AS leads",
+            uuid.UUID(company),
+        )
     return {"files": files, **dict(counts)}
 
 
@@ -109,9 +111,17 @@ async def test_accepted_file_imports_with_row_errors_by_number(
     up = await upload(api, company, case.filename, case.data)
     assert up.status_code == 201, up.text
     mapping = mapping_for(case, up.json()["headers"])
-    r = await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": mapping,
-        "duplicate_handling": "update"})
+    r = await api.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up.json()["id"],
+            "target_model": "lead",
+            "mapping": mapping,
+            "duplicate_handling": "update",
+        },
+    )
     want = case.expect
     if want.kind == "job_refused":
         assert_error_body(r, want.status, want.error, want.message, None)
@@ -121,28 +131,39 @@ async def test_accepted_file_imports_with_row_errors_by_number(
     job = await wait_final(api, company, r.json()["id"])
     assert job["job_status"] == "completed", job
     assert (job["success_records"], job["error_records"]) == (want.imported, len(want.row_errors)), job
-    logs = (await api.get(f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(),
-                          params={"level": "error", "limit": 500})).json()["items"]
+    logs = (
+        await api.get(f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(), params={"level": "error", "limit": 500})
+    ).json()["items"]
     by_row: dict[int, str] = {}
     for log in logs:
         by_row[log["record_number"]] = f"{by_row.get(log['record_number'], '')} {log['field']}: {log['message']}"
     assert set(by_row) == set(want.row_errors), by_row
     for number, excerpt in want.row_errors.items():
         assert message_matches(excerpt, by_row[number]), (number, by_row[number])
-    warned = (await api.get(f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(),
-                            params={"level": "warning", "limit": 500})).json()["items"]
+    warned = (
+        await api.get(
+            f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(), params={"level": "warning", "limit": 500}
+        )
+    ).json()["items"]
     warned_rows = {log["record_number"]: f"{log['field']}: {log['message']}" for log in warned}
     for number, excerpt in want.row_warnings.items():
         assert message_matches(excerpt, warned_rows.get(number, "")), (number, warned_rows)
     async with pool.acquire() as conn:
         if want.stored:
             where = " AND ".join(f"{f} = ${i}" for i, f in enumerate(want.stored, 2))
-            found = await conn.fetchval(f"SELECT count(*) FROM crm_leads WHERE company_id = $1 AND {where}",
-                                        uuid.UUID(company.id), *want.stored.values())
+            found = await conn.fetchval(
+                f"SELECT count(*) FROM crm_leads WHERE company_id = $1 AND {where}",
+                uuid.UUID(company.id),
+                *want.stored.values(),
+            )
             assert found == 1, (case.name, want.stored)
-        assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1",
-                                   uuid.UUID(company.id)) == want.imported
-        assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", uuid.UUID(OTHER_COMPANY)) == 0
+        assert (
+            await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", uuid.UUID(company.id))
+            == want.imported
+        )
+        assert (
+            await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1", uuid.UUID(OTHER_COMPANY)) == 0
+        )
 
 
 def request_body(case: RequestCase, limit: int) -> tuple[Any, dict[str, str]]:
@@ -157,7 +178,8 @@ def request_body(case: RequestCase, limit: int) -> tuple[Any, dict[str, str]]:
 
         async def chunks() -> AsyncIterator[bytes]:
             for i in range(0, len(body), 64 * 1024):
-                yield body[i:i + 64 * 1024]
+                yield body[i : i + 64 * 1024]
+
         return chunks(), {"Content-Type": ctype}
     if case.body == "malformed":
         body, ctype = multipart(case.filename, GOOD_CSV)
@@ -186,8 +208,11 @@ async def test_hostile_names_and_bodies(
         assert r.status_code == 201, r.text
         assert r.json()["original_filename"] == case.stored_name
         folder = storage.company_dir(hostile_settings.storage_dir, company.id)
-        stored = [p for p in hostile_settings.storage_dir.rglob("*") if p.is_file() and p.stat().st_mtime > 0
-                  and company.id in str(p)]
+        stored = [
+            p
+            for p in hostile_settings.storage_dir.rglob("*")
+            if p.is_file() and p.stat().st_mtime > 0 and company.id in str(p)
+        ]
         assert len(stored) == 1 and stored[0].parent == folder / "uploads", stored
         assert ".." not in stored[0].name and stored[0].suffix == ".csv"
     await still_serving(api)
@@ -197,8 +222,11 @@ async def test_the_service_still_serves_after_the_hostile_uploads(api: httpx.Asy
     company = await new_company(pool)
     up = await upload(api, company, "normal.csv", GOOD_CSV)
     assert up.status_code == 201, up.text
-    r = await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead"})
+    r = await api.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={"job_type": "import", "upload_id": up.json()["id"], "target_model": "lead"},
+    )
     assert r.status_code == 201, r.text
     job = await wait_final(api, company, r.json()["id"])
     assert (job["job_status"], job["success_records"], job["error_records"]) == ("completed", 2, 0), job
@@ -224,10 +252,22 @@ async def test_the_cli_path_refuses_before_a_job_or_fails_the_job(
         path = tmp_path / f"{case.name}.bin"
         path.write_bytes(case.data)
         # The CLI names the format by the extension; an unknown one is refused with that message.
-        want = "cannot tell the format" if message_matches("are not supported", case.expect.message) else case.expect.message
+        want = (
+            "cannot tell the format"
+            if message_matches("are not supported", case.expect.message)
+            else case.expect.message
+        )
         try:
-            job = await submit_import(hostile_settings, pool, kafka_producer, company_id=company, path=path,
-                                      model="lead", display_name=case.filename, mapping=None)
+            job = await submit_import(
+                hostile_settings,
+                pool,
+                kafka_producer,
+                company_id=company,
+                path=path,
+                model="lead",
+                display_name=case.filename,
+                mapping=None,
+            )
             submitted.append((case, company, job["id"]))
             continue
         except CrmioError as exc:
@@ -244,8 +284,12 @@ async def test_the_cli_path_refuses_before_a_job_or_fails_the_job(
             wrong.append(f"{case.name}: job {job['job_status']} {job['message']!r}")
     assert not wrong, "\n".join(wrong)
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = ANY($1::uuid[])",
-                                   [uuid.UUID(c) for c in companies]) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM crm_leads WHERE company_id = ANY($1::uuid[])", [uuid.UUID(c) for c in companies]
+            )
+            == 0
+        )
 
 
 async def test_a_file_refused_after_many_good_rows_writes_no_row(
@@ -256,8 +300,9 @@ async def test_a_file_refused_after_many_good_rows_writes_no_row(
     company = str(uuid.uuid4())
     path = tmp_path / "late-error.csv"
     path.write_bytes(csv_rows(*good_rows(5000)).encode() + b'"Ada"x,Lovelace,ada@example.com,X\r\n')
-    job = await submit_import(hostile_settings, pool, kafka_producer, company_id=company, path=path, model="lead",
-                              mapping=None)
+    job = await submit_import(
+        hostile_settings, pool, kafka_producer, company_id=company, path=path, model="lead", mapping=None
+    )
     done = await wait_for_job(pool, company, job["id"], timeout_s=120)
     assert done["job_status"] == "failed" and "row 5001" in (done["message"] or ""), done
     # Rows applied before the reader reached the bad row are rolled back by an automatic rollback job.
@@ -283,52 +328,83 @@ async def test_the_worker_fails_hostile_files_published_by_another_system(
         rel = storage.store_file(settings.storage_dir, company, source, suffix=Path(case.filename).suffix)
         ext = case.filename.rpartition(".")[2].lower()
         fmt = {"xlsx": "excel", "xls": "excel", "ndjson": "json", "json": "json"}.get(ext, "csv")
-        job_id = await publish_request(settings, kafka_producer, company, rel, file_format=fmt,
-                                       original_filename=case.filename)
+        job_id = await publish_request(
+            settings, kafka_producer, company, rel, file_format=fmt, original_filename=case.filename
+        )
         started.append((case, company, job_id))
     done = await asyncio.gather(*(wait_for_job(pool, company, job_id, timeout_s=240) for _, company, job_id in started))
-    wrong = [f"{case.name}: {job['job_status']} {job['message']!r}" for (case, _, _), job in zip(started, done)
-             if job["job_status"] != "failed" or not message_matches(case.expect.message, job["message"] or "")]
+    wrong = [
+        f"{case.name}: {job['job_status']} {job['message']!r}"
+        for (case, _, _), job in zip(started, done)
+        if job["job_status"] != "failed" or not message_matches(case.expect.message, job["message"] or "")
+    ]
     assert not wrong, "\n".join(wrong)
     async with pool.acquire() as conn:
-        written = await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = ANY($1::uuid[])",
-                                      [uuid.UUID(c) for _, c, _ in started])
+        written = await conn.fetchval(
+            "SELECT count(*) FROM crm_leads WHERE company_id = ANY($1::uuid[])", [uuid.UUID(c) for _, c, _ in started]
+        )
     assert written == 0
 
 
-async def test_another_companys_ids_in_a_file_never_reach_it(
-    api: httpx.AsyncClient, pool: asyncpg.Pool
-) -> None:
+async def test_another_companys_ids_in_a_file_never_reach_it(api: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     """A file naming another company (company_id column, its record ids, its emails) imported with
     duplicate_handling=update writes only to the caller's company."""
     acme, globex = await new_company(pool), await new_company(pool)
     seed = b"First Name,Last Name,Email,Title\r\nAda,Lovelace,ada@example.com,Globex original\r\n"
     up = await upload(api, globex, "globex.csv", seed)
-    job = (await api.post("/api/v1/jobs", headers=globex.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead"})).json()
+    job = (
+        await api.post(
+            "/api/v1/jobs",
+            headers=globex.auth(),
+            json={"job_type": "import", "upload_id": up.json()["id"], "target_model": "lead"},
+        )
+    ).json()
     assert (await wait_final(api, globex, job["id"]))["success_records"] == 1
     async with pool.acquire() as conn:
-        globex_before = [dict(r) for r in await conn.fetch("SELECT * FROM crm_leads WHERE company_id = $1 ORDER BY id",
-                                                           uuid.UUID(globex.id))]
+        globex_before = [
+            dict(r)
+            for r in await conn.fetch("SELECT * FROM crm_leads WHERE company_id = $1 ORDER BY id", uuid.UUID(globex.id))
+        ]
     globex_lead = str(globex_before[0]["id"])
-    hostile = (f"company_id,id,First Name,Last Name,Email,Title\r\n"
-               f"{globex.id},{globex_lead},Ada,Lovelace,ada@example.com,Overwritten by Acme\r\n").encode()
+    hostile = (
+        f"company_id,id,First Name,Last Name,Email,Title\r\n"
+        f"{globex.id},{globex_lead},Ada,Lovelace,ada@example.com,Overwritten by Acme\r\n"
+    ).encode()
     up = await upload(api, acme, "hostile.csv", hostile)
     assert up.status_code == 201, up.text
-    mapped = await api.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "duplicate_handling": "update",
-        "mapping": {"company_id": "company_id", "First Name": "first_name", "Last Name": "last_name"}})
+    mapped = await api.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up.json()["id"],
+            "target_model": "lead",
+            "duplicate_handling": "update",
+            "mapping": {"company_id": "company_id", "First Name": "first_name", "Last Name": "last_name"},
+        },
+    )
     assert_error_body(mapped, 422, "MappingError", "company_id", None)
-    r = await api.post("/api/v1/jobs", headers=acme.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "duplicate_handling": "update"})
+    r = await api.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up.json()["id"],
+            "target_model": "lead",
+            "duplicate_handling": "update",
+        },
+    )
     assert r.status_code == 201, r.text
     job = await wait_final(api, acme, r.json()["id"])
     assert (job["job_status"], job["created_records"], job["updated_records"]) == ("completed", 1, 0), job
     async with pool.acquire() as conn:
-        globex_after = [dict(r) for r in await conn.fetch("SELECT * FROM crm_leads WHERE company_id = $1 ORDER BY id",
-                                                          uuid.UUID(globex.id))]
-        acme_rows = await conn.fetch("SELECT id, company_id, title, external_id FROM crm_leads WHERE company_id = $1",
-                                     uuid.UUID(acme.id))
+        globex_after = [
+            dict(r)
+            for r in await conn.fetch("SELECT * FROM crm_leads WHERE company_id = $1 ORDER BY id", uuid.UUID(globex.id))
+        ]
+        acme_rows = await conn.fetch(
+            "SELECT id, company_id, title, external_id FROM crm_leads WHERE company_id = $1", uuid.UUID(acme.id)
+        )
     assert globex_after == globex_before
     assert len(acme_rows) == 1 and str(acme_rows[0]["id"]) != globex_lead
     assert acme_rows[0]["title"] == "Overwritten by Acme" and acme_rows[0]["external_id"] == globex_lead

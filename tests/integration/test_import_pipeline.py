@@ -41,11 +41,16 @@ async def stored_state(pool: asyncpg.Pool, company: str) -> Counter[tuple[str, s
     return Counter((r["email"], r["title"]) for r in rows)
 
 
-async def final_status_events(settings: Settings, job_ids: set[str], timeout_s: float = 30) -> dict[str, dict[str, Any]]:
+async def final_status_events(
+    settings: Settings, job_ids: set[str], timeout_s: float = 30
+) -> dict[str, dict[str, Any]]:
     """The last status event per job, read from the compacted status topic by a plain consumer."""
     consumer = AIOKafkaConsumer(
-        settings.topic("jobs.status"), bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+        settings.topic("jobs.status"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     last: dict[str, dict[str, Any]] = {}
@@ -58,7 +63,9 @@ async def final_status_events(settings: Settings, job_ids: set[str], timeout_s: 
                     key = rec.key.decode()
                     if key in job_ids:
                         last[key] = avro.decode("job_status", rec.value)
-            if set(last) == job_ids and all(e["job_status"] != "running" and e["job_status"] != "pending" for e in last.values()):
+            if set(last) == job_ids and all(
+                e["job_status"] != "running" and e["job_status"] != "pending" for e in last.values()
+            ):
                 break
     finally:
         await consumer.stop()
@@ -88,18 +95,20 @@ async def test_import_20k_rows(
     assert job["success_records"] + job["error_records"] == ROWS
     assert job["error_records"] == want["failed"] == len(lead_file.invalid)
     assert (job["created_records"], job["updated_records"], job["skipped_records"]) == (
-        want["created"], want["updated"], want["skipped"]
+        want["created"],
+        want["updated"],
+        want["skipped"],
     )
     assert await stored_state(pool, company) == want_state
 
     async with pool.acquire() as conn:
         logs = await conn.fetch(
             "SELECT record_number, message, field FROM crm_import_export_logs "
-            "WHERE company_id = $1 AND job_id = $2 AND log_level = 'error'", company, uuid.UUID(job["id"]),
+            "WHERE company_id = $1 AND job_id = $2 AND log_level = 'error'",
+            company,
+            uuid.UUID(job["id"]),
         )
-        ledger = await conn.fetchval(
-            "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job["id"])
-        )
+        ledger = await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job["id"]))
     numbers = [r["record_number"] for r in logs]
     assert sorted(numbers) == sorted(lead_file.invalid)  # exactly one error log per invalid row
     assert all(f"row {r['record_number']}" in r["message"] and r["field"] in ("last_name", "email") for r in logs)
@@ -121,15 +130,21 @@ async def test_dry_run_reports_every_outcome_and_writes_no_record(
     before = await stored_state(pool, company)
     _, want = expected(lead_file, mode)
 
-    job = await run_import(write_csv(lead_file, tmp_path / "leads.csv"), company=company, duplicates=mode,
-                           options={"dry_run": True})
+    job = await run_import(
+        write_csv(lead_file, tmp_path / "leads.csv"), company=company, duplicates=mode, options={"dry_run": True}
+    )
 
     assert job["job_status"] == "completed" and job["options"]["dry_run"] is True
     assert (job["created_records"], job["updated_records"], job["skipped_records"], job["error_records"]) == (
-        want["created"], want["updated"], want["skipped"], want["failed"]
+        want["created"],
+        want["updated"],
+        want["skipped"],
+        want["failed"],
     )  # duplicates inside the file resolved across batches exactly as a real import would
     assert await stored_state(pool, company) == before
     async with pool.acquire() as conn:
         errors = await conn.fetchval(
-            "SELECT count(*) FROM crm_import_export_logs WHERE job_id = $1 AND log_level = 'error'", uuid.UUID(job["id"]))
+            "SELECT count(*) FROM crm_import_export_logs WHERE job_id = $1 AND log_level = 'error'",
+            uuid.UUID(job["id"]),
+        )
     assert errors == len(lead_file.invalid)

@@ -12,10 +12,10 @@ import asyncpg
 import orjson
 import pytest
 
-from services.jobs import repository as jobs
-from services.jobs import limits
 from services.core.errors import FileTooLarge, JobStateError
 from services.core.settings import Settings
+from services.jobs import limits
+from services.jobs import repository as jobs
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import crmio
 
@@ -25,7 +25,9 @@ HEADER = ["First Name", "Last Name", "E-mail", "Title", "City", "Annual Revenue"
 LEAD_FIELDS = ("first_name", "last_name", "email", "title", "city", "annual_revenue", "version")
 
 
-def lead_rows(n: int, *, start: int = 1, title: str = "Engineer", bad: set[int] = frozenset(), tag: str = "") -> list[list[str]]:
+def lead_rows(
+    n: int, *, start: int = 1, title: str = "Engineer", bad: set[int] = frozenset(), tag: str = ""
+) -> list[list[str]]:
     """``n`` leads lead{i}{tag}@example.com; rows whose number (1-based in this file) is in ``bad`` have a broken email."""
     rows = []
     for k in range(n):
@@ -50,10 +52,12 @@ async def leads(pool: asyncpg.Pool, company: str) -> dict[str, dict[str, Any]]:
 async def job_rows(pool: asyncpg.Pool, company: str) -> list[asyncpg.Record]:
     async with pool.acquire() as conn:
         return await conn.fetch(
-            "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 ORDER BY created_at, id", company)
+            "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 ORDER BY created_at, id", company
+        )
 
 
 # --- admission -----------------------------------------------------------------------------------
+
 
 async def test_six_jobs_of_two_companies_respect_the_limit_and_keep_their_order(
     pool: asyncpg.Pool, run_import: Any, tmp_path: Path
@@ -104,11 +108,15 @@ def _narrow(path: Path, n: int) -> Path:
 
 # --- error policies ------------------------------------------------------------------------------
 
+
 async def test_stop_after_n_errors(pool: asyncpg.Pool, run_import: Any, tmp_path: Path) -> None:
     company = str(uuid.uuid4())
     bad = set(range(5, 20_001, 10))  # one row in ten is broken: 2,000 errors in all
-    done = await run_import(write(tmp_path / "bad.csv", lead_rows(20_000, bad=bad)), company=company,
-                            options={"error_policy": {"mode": "stop", "max_errors": 50}})
+    done = await run_import(
+        write(tmp_path / "bad.csv", lead_rows(20_000, bad=bad)),
+        company=company,
+        options={"error_policy": {"mode": "stop", "max_errors": 50}},
+    )
     assert done["job_status"] == "failed" and "max_errors" in done["message"]
     # Exactly 50 failed rows reported, the 51st not applied, nor anything after it.
     assert done["error_records"] == 50 and done["processed_records"] < 20_000
@@ -128,8 +136,12 @@ async def test_all_or_nothing_with_one_bad_row_changes_nothing(
     assert seeded["created_records"] == 500
     before = await leads(pool, company)
     rows = lead_rows(3000, title="Director", bad={2222})  # updates the 500, creates 2,500, one row broken
-    done = await run_import(write(tmp_path / "aon.csv", rows), company=company, duplicates="update",
-                            options={"error_policy": {"mode": "all_or_nothing"}})
+    done = await run_import(
+        write(tmp_path / "aon.csv", rows),
+        company=company,
+        duplicates="update",
+        options={"error_policy": {"mode": "all_or_nothing"}},
+    )
     assert done["job_status"] == "failed" and "all-or-nothing" in done["message"]
     assert done["error_records"] == 1 and done["created_records"] == 0 and done["updated_records"] == 0
     assert await leads(pool, company) == before  # no CRM row created or changed
@@ -142,8 +154,11 @@ async def test_all_or_nothing_with_one_bad_row_changes_nothing(
 
 async def test_all_or_nothing_applies_a_clean_file(pool: asyncpg.Pool, run_import: Any, tmp_path: Path) -> None:
     company = str(uuid.uuid4())
-    done = await run_import(write(tmp_path / "ok.csv", lead_rows(3000)), company=company,
-                            options={"error_policy": {"mode": "all_or_nothing"}})
+    done = await run_import(
+        write(tmp_path / "ok.csv", lead_rows(3000)),
+        company=company,
+        options={"error_policy": {"mode": "all_or_nothing"}},
+    )
     assert done["job_status"] == "completed", done["message"]
     assert done["created_records"] == done["processed_records"] == 3000 and done["error_records"] == 0
     assert len(await leads(pool, company)) == 3000
@@ -152,6 +167,7 @@ async def test_all_or_nothing_applies_a_clean_file(pool: asyncpg.Pool, run_impor
 
 
 # --- rollback ------------------------------------------------------------------------------------
+
 
 async def test_rollback_restores_before_images_and_reports_conflicts(
     settings: Settings, pool: asyncpg.Pool, run_import: Any, tmp_path: Path
@@ -165,8 +181,11 @@ async def test_rollback_restores_before_images_and_reports_conflicts(
     assert (job["updated_records"], job["created_records"]) == (3000, 1000)
     edited = "lead17@example.com"
     async with pool.acquire() as conn:  # someone edits one record after the import
-        await conn.execute("UPDATE crm_leads SET title = 'Edited later', version = version + 1 "
-                           "WHERE company_id = $1 AND email = $2", company, edited)
+        await conn.execute(
+            "UPDATE crm_leads SET title = 'Edited later', version = version + 1 WHERE company_id = $1 AND email = $2",
+            company,
+            edited,
+        )
 
     done = crmio(settings, "rollback", job["id"], "--company", company, "--wait", "--json")
     assert done.returncode == 0, done.stderr
@@ -183,14 +202,19 @@ async def test_rollback_restores_before_images_and_reports_conflicts(
         assert restored == {k: v for k, v in rec.items() if k != "version"}
     async with pool.acquire() as conn:
         warnings = await jobs.list_logs(conn, company, rb["id"], level="warning")
-    assert len(warnings) == 1 and warnings[0]["record_number"] == 17 and "changed after the import" in warnings[0]["message"]
+    assert (
+        len(warnings) == 1
+        and warnings[0]["record_number"] == 17
+        and "changed after the import" in warnings[0]["message"]
+    )
 
     again = orjson.loads(crmio(settings, "rollback", job["id"], "--company", company, "--wait", "--json").stdout)
     assert again["job_status"] == "completed" and again["success_records"] == 0 and again["error_records"] == 1
     assert await leads(pool, company) == after  # a second rollback changes nothing
 
-    forced = orjson.loads(crmio(settings, "rollback", job["id"], "--company", company, "--force", "--wait",
-                                "--json").stdout)
+    forced = orjson.loads(
+        crmio(settings, "rollback", job["id"], "--company", company, "--force", "--wait", "--json").stdout
+    )
     assert forced["success_records"] == 1
     assert (await leads(pool, company))[edited]["title"] == "Engineer"
 
@@ -209,6 +233,7 @@ async def test_rollback_refusals(settings: Settings, pool: asyncpg.Pool, run_imp
 
 # --- retry ---------------------------------------------------------------------------------------
 
+
 async def test_retry_failed_rows_with_a_corrected_mapping_and_with_a_fixed_file(
     settings: Settings, pool: asyncpg.Pool, run_import: Any, tmp_path: Path
 ) -> None:
@@ -221,25 +246,42 @@ async def test_retry_failed_rows_with_a_corrected_mapping_and_with_a_fixed_file(
     assert first["error_records"] == 4 and first["created_records"] == 16
 
     fixed_mapping = {**mapping, "E-mail": None, "Other Mail": "email"}
-    done = crmio(settings, "retry", first["id"], "--company", company, "--wait", "--json",
-                 "--mapping", orjson.dumps({k: v for k, v in fixed_mapping.items() if v}).decode())
+    done = crmio(
+        settings,
+        "retry",
+        first["id"],
+        "--company",
+        company,
+        "--wait",
+        "--json",
+        "--mapping",
+        orjson.dumps({k: v for k, v in fixed_mapping.items() if v}).decode(),
+    )
     assert done.returncode == 0, done.stderr
     retry = orjson.loads(done.stdout)
     assert retry["total_records"] == 4 and retry["created_records"] == 4 and retry["error_records"] == 0
     assert retry["options"]["retry_of"] == first["id"]
     async with pool.acquire() as conn:
-        numbers = sorted(r["record_number"] for r in await conn.fetch(
-            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(retry["id"])))
+        numbers = sorted(
+            r["record_number"]
+            for r in await conn.fetch(
+                "SELECT record_number FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(retry["id"])
+            )
+        )
     assert numbers == sorted(bad)  # only the failed rows, under their own row numbers
     assert {f"other{n}@example.com" for n in bad} <= set(await leads(pool, company))
 
     # The other way: the fixed error report (columns are field names; the error column maps to nothing).
     second = await run_import(write(tmp_path / "n.csv", lead_rows(10, start=100, bad={2, 4})), company=company)
     assert second["error_records"] == 2
-    report = write(tmp_path / "fixed-errors.csv",
-                   [["First101", "Last101", "lead101@example.com", "row 2: fixed"],
-                    ["First103", "Last103", "lead103@example.com", "row 4: fixed"]],
-                   ["first_name", "last_name", "email", "error"])
+    report = write(
+        tmp_path / "fixed-errors.csv",
+        [
+            ["First101", "Last101", "lead101@example.com", "row 2: fixed"],
+            ["First103", "Last103", "lead103@example.com", "row 4: fixed"],
+        ],
+        ["first_name", "last_name", "email", "error"],
+    )
     done = crmio(settings, "retry", second["id"], "--company", company, "--file", str(report), "--wait", "--json")
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout)["created_records"] == 2
@@ -249,6 +291,7 @@ async def test_retry_failed_rows_with_a_corrected_mapping_and_with_a_fixed_file(
 
 
 # --- stalled imports ------------------------------------------------------------------------------
+
 
 async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes_exactly(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
@@ -270,27 +313,61 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
     path = write(tmp_path / "half.csv", lead_rows(2000))
     rel = storage.store_file(settings.storage_dir, company, path, suffix=".csv")
     async with pool.acquire() as conn:
-        await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import", "target_model": "lead",
-                                     "file_format": "csv", "file_path": rel, "original_filename": "half.csv",
-                                     "queue": settings.topic_prefix})
-        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
-                           "started_at = now() WHERE id = $1", uuid.UUID(job_id))
+        await jobs.insert_job(
+            conn,
+            {
+                "id": job_id,
+                "company_id": company,
+                "job_type": "import",
+                "target_model": "lead",
+                "file_format": "csv",
+                "file_path": rel,
+                "original_filename": "half.csv",
+                "queue": settings.topic_prefix,
+            },
+        )
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+            "started_at = now() WHERE id = $1",
+            uuid.UUID(job_id),
+        )
     model = get_model("lead")
-    plan = open_import(path, "csv", model, display_name="half.csv", mapping=None, options={}, limits=reader_limits(settings))
+    plan = open_import(
+        path, "csv", model, display_name="half.csv", mapping=None, options={}, limits=reader_limits(settings)
+    )
     now = lambda: int(time.time() * 1000)  # noqa: E731
-    await publish(kafka_producer, settings, IMPORT_RESULTS, job_id,
-                  {"job_id": job_id, "company_id": company, "kind": "started", "at": now()})
+    await publish(
+        kafka_producer,
+        settings,
+        IMPORT_RESULTS,
+        job_id,
+        {"job_id": job_id, "company_id": company, "kind": "started", "at": now()},
+    )
     try:  # only rows 1..1000 are sent, as if the other record events had been lost
-        for partition, event in split_rows(plan, model, job_id=job_id, company_id=company,
-                                           partitions=settings.record_partitions, rows_per_event=100,
-                                           only=frozenset(range(1, 1001))):
-            await kafka_producer.send_and_wait(settings.topic(IMPORT_RECORDS.name),
-                                               avro.encode(IMPORT_RECORDS.schema, event),
-                                               key=f"{job_id}:{partition}".encode(), partition=partition)
+        for partition, event in split_rows(
+            plan,
+            model,
+            job_id=job_id,
+            company_id=company,
+            partitions=settings.record_partitions,
+            rows_per_event=100,
+            only=frozenset(range(1, 1001)),
+        ):
+            await kafka_producer.send_and_wait(
+                settings.topic(IMPORT_RECORDS.name),
+                avro.encode(IMPORT_RECORDS.schema, event),
+                key=f"{job_id}:{partition}".encode(),
+                partition=partition,
+            )
     finally:
         plan.close()
-    await publish(kafka_producer, settings, IMPORT_RESULTS, job_id,
-                  {"job_id": job_id, "company_id": company, "kind": "split_done", "total": 2000, "at": now()})
+    await publish(
+        kafka_producer,
+        settings,
+        IMPORT_RESULTS,
+        job_id,
+        {"job_id": job_id, "company_id": company, "kind": "split_done", "total": 2000, "at": now()},
+    )
     deadline = time.monotonic() + 60
     while True:
         async with pool.acquire() as conn:
@@ -304,8 +381,9 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
         row = await jobs.get_job(conn, company, job_id)
     assert row["job_status"] == "running" and row["total_records"] == 2000
     async with pool.acquire() as conn:  # quiet for longer than the stall time
-        await conn.execute("UPDATE crm_import_export_jobs SET updated_at = now() - interval '1 hour' WHERE id = $1",
-                           uuid.UUID(job_id))
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET updated_at = now() - interval '1 hour' WHERE id = $1", uuid.UUID(job_id)
+        )
     done = await wait_for_job(pool, company, job_id, timeout_s=120)
     assert done["job_status"] == "completed", done
     assert (done["processed_records"], done["created_records"], done["error_records"]) == (2000, 2000, 0)
@@ -316,6 +394,7 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
 
 # --- jobs run in the background of a worker --------------------------------------------------------
 
+
 async def test_a_long_export_does_not_hold_up_an_import_on_the_same_worker(
     settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, run_import: Any, tmp_path: Path
 ) -> None:
@@ -323,8 +402,17 @@ async def test_a_long_export_does_not_hold_up_an_import_on_the_same_worker(
 
     exporter, importer = str(uuid.uuid4()), str(uuid.uuid4())
     await write_leads(pool, exporter, 60_000)
-    export = await submit_export(settings, pool, kafka_producer, company_id=exporter, model="lead", file_format="pdf",
-                                 fields=None, filters=None, sort=["email"])
+    export = await submit_export(
+        settings,
+        pool,
+        kafka_producer,
+        company_id=exporter,
+        model="lead",
+        file_format="pdf",
+        fields=None,
+        filters=None,
+        sort=["email"],
+    )
     deadline = asyncio.get_running_loop().time() + 60
     while (await jobs_row(pool, exporter, export["id"]))["processed_records"] == 0:  # the export is running
         assert asyncio.get_running_loop().time() < deadline
@@ -349,18 +437,28 @@ async def test_a_job_whose_runner_died_is_started_again(
     from services.core import storage
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
-    job: dict[str, Any] = {"id": job_id, "company_id": company, "job_type": job_type, "target_model": "lead",
-                           "queue": settings.topic_prefix}
+    job: dict[str, Any] = {
+        "id": job_id,
+        "company_id": company,
+        "job_type": job_type,
+        "target_model": "lead",
+        "queue": settings.topic_prefix,
+    }
     if job_type == "import":
-        rel = storage.store_file(settings.storage_dir, company, write(tmp_path / "died.csv", lead_rows(300)), suffix=".csv")
+        rel = storage.store_file(
+            settings.storage_dir, company, write(tmp_path / "died.csv", lead_rows(300)), suffix=".csv"
+        )
         job |= {"file_format": "csv", "file_path": rel, "original_filename": "died.csv"}
     else:
         await write_leads(pool, company, 300)
         job |= {"file_format": "csv", "file_path": "", "options": {"fields": ["email"], "filters": [], "sort": []}}
     async with pool.acquire() as conn:
         await jobs.insert_job(conn, job)
-        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
-                           "started_at = now(), heartbeat_at = now() - interval '1 hour' WHERE id = $1", uuid.UUID(job_id))
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+            "started_at = now(), heartbeat_at = now() - interval '1 hour' WHERE id = $1",
+            uuid.UUID(job_id),
+        )
     done = await wait_for_job(pool, company, job_id, timeout_s=60)
     assert done["job_status"] == "completed", done
     assert done["processed_records"] == 300
@@ -374,8 +472,18 @@ async def write_leads(pool: asyncpg.Pool, company: str, n: int) -> None:
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO crm_leads (id, company_id, match_key, first_name, last_name, email) VALUES ($1, $2, $3, $4, $5, $6)",
-            [(uuid.uuid4(), company, match_key(lead, {"email": f"w{i}@example.com"}), f"F{i}", f"L{i}", f"w{i}@example.com")
-             for i in range(n)])
+            [
+                (
+                    uuid.uuid4(),
+                    company,
+                    match_key(lead, {"email": f"w{i}@example.com"}),
+                    f"F{i}",
+                    f"L{i}",
+                    f"w{i}@example.com",
+                )
+                for i in range(n)
+            ],
+        )
 
 
 async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
@@ -383,21 +491,25 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
 ) -> None:
     """Its start request delivered again while the first run still works (a frozen worker, then the
     stall check): both runs revert chunks, each record once, no conflict is invented, one ending."""
-    from services.core.db import connect_pool
     from services.apply.pipeline import Resources
+    from services.core.db import connect_pool
     from services.jobs.rollback import create_rollback_job, run_rollback_request
 
     company = str(uuid.uuid4())
     await run_import(write(tmp_path / "seed.csv", lead_rows(3000, title="Engineer")), company=company)
     before = await leads(pool, company)
     # 3,000 records updated (a restore each: a second revert would find a newer version), 2,000 created.
-    imported = await run_import(write(tmp_path / "twice.csv", lead_rows(5000, title="Director")), company=company,
-                                duplicates="update")
+    imported = await run_import(
+        write(tmp_path / "twice.csv", lead_rows(5000, title="Director")), company=company, duplicates="update"
+    )
     assert (imported["updated_records"], imported["created_records"]) == (3000, 2000)
     async with pool.acquire() as conn:
         rollback_id = await create_rollback_job(conn, company, imported["id"], force=False)
-        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
-                           "started_at = now() WHERE id = $1", uuid.UUID(rollback_id))  # admitted, by hand
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+            "started_at = now() WHERE id = $1",
+            uuid.UUID(rollback_id),
+        )  # admitted, by hand
     app_pool = await connect_pool(settings.dsn(), max_size=4)
     sent: list[dict[str, Any]] = []
 
@@ -417,8 +529,11 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
     assert all(after[e]["title"] == "Engineer" for e in before)
     async with pool.acquire() as conn:
         logs = await jobs.list_logs(conn, company, rollback_id)
-        reverted = await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND rolled_back_by = $2",
-                                       uuid.UUID(imported["id"]), uuid.UUID(rollback_id))
+        reverted = await conn.fetchval(
+            "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND rolled_back_by = $2",
+            uuid.UUID(imported["id"]),
+            uuid.UUID(rollback_id),
+        )
     assert reverted == 5000
     assert [entry["log_level"] for entry in logs] == ["info"]  # no conflict invented, one summary
     assert {e["job_status"] for e in sent if e["job_status"] != "running"} == {"completed"}

@@ -13,8 +13,8 @@ import pytest
 
 from schemas import avro
 from services.core import storage
-from services.ingest import uploads
 from services.core.settings import Settings
+from services.ingest import uploads
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_import_pipeline import final_status_events
 
@@ -26,9 +26,15 @@ CSV = "First Name,Last Name,Email\nAda,Lovelace,ada@example.com\nGrace,,grace@ex
 def job_request(company: str, file_path: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     job_id = str(uuid.uuid4())
     return job_id, {
-        "job_id": job_id, "company_id": company, "job_type": "import", "target_model": "lead",
-        "file_format": "csv", "file_path": file_path, "duplicate_handling": "skip",
-        "requested_at": int(time.time() * 1000), **extra,
+        "job_id": job_id,
+        "company_id": company,
+        "job_type": "import",
+        "target_model": "lead",
+        "file_format": "csv",
+        "file_path": file_path,
+        "duplicate_handling": "skip",
+        "requested_at": int(time.time() * 1000),
+        **extra,
     }
 
 
@@ -42,8 +48,9 @@ def stored_csv(settings: Settings, company: str, tmp_path: Path) -> str:
 async def publish_request(settings: Settings, producer: Any, company: str, file_path: str, **extra: Any) -> str:
     """Publish a JobRequest the way another system would; returns its job id."""
     job_id, request = job_request(company, file_path, **extra)
-    await producer.send_and_wait(settings.topic("jobs.requests"), avro.encode("job_request", request),
-                                 key=job_id.encode())
+    await producer.send_and_wait(
+        settings.topic("jobs.requests"), avro.encode("job_request", request), key=job_id.encode()
+    )
     return job_id
 
 
@@ -55,11 +62,17 @@ async def test_a_job_request_from_another_system_runs_and_reports(
     source.write_text(CSV, encoding="utf-8")
     upload_id = str(uuid.uuid4())
     async with pool.acquire() as conn:  # what POST /api/v1/uploads records
-        await uploads.insert_upload(conn, {
-            "id": upload_id, "company_id": company, "original_filename": "from-crm.csv",
-            "stored_path": storage.store_file(settings.storage_dir, company, source, suffix=".csv"),
-            "file_format": "csv", "size_bytes": source.stat().st_size,
-        })
+        await uploads.insert_upload(
+            conn,
+            {
+                "id": upload_id,
+                "company_id": company,
+                "original_filename": "from-crm.csv",
+                "stored_path": storage.store_file(settings.storage_dir, company, source, suffix=".csv"),
+                "file_format": "csv",
+                "size_bytes": source.stat().st_size,
+            },
+        )
     job_id = await publish_request(settings, kafka_producer, company, f"upload:{upload_id}")
 
     job = await wait_for_job(pool, company, job_id, timeout_s=60)

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.integration
 REPORT = PROJECT_ROOT / "var" / "reliability" / "load.json"
 
 
-async def test_ten_imports_from_three_companies(settings: Settings, pool: asyncpg.Pool, worker: Any, tmp_path: Path) -> None:
+async def test_ten_imports_from_three_companies(
+    settings: Settings, pool: asyncpg.Pool, worker: Any, tmp_path: Path
+) -> None:
     api, url = api_process(settings, tmp_path / "api.log")
     try:
         result = await run_load(settings, pool, url, tmp_path, imports=10, companies=3, rows=100_000, mode="update")
@@ -41,7 +43,11 @@ async def test_ten_imports_from_three_companies(settings: Settings, pool: asyncp
         assert job["job_status"] == "completed", job
         assert (job["total_records"], job["processed_records"]) == (100_000, 100_000)
         assert (job["created_records"], job["updated_records"], job["skipped_records"], job["error_records"]) == (
-            want["created"], want["updated"], want["skipped"], want["failed"])
+            want["created"],
+            want["updated"],
+            want["skipped"],
+            want["failed"],
+        )
         want_state.setdefault(job["company_id"], Counter()).update(state)
     for company, state in want_state.items():
         assert await stored_state(pool, company) == state

@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from services.core import storage
-from services.exports import submit_export
 from services.core.settings import Settings
+from services.exports import submit_export
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import crmio
 
@@ -60,20 +60,39 @@ AFTER_SECOND = {
     "Gamma": (dt.date(2020, 5, 1), {"founded_date": "month"}),
     "Epsilon": (dt.date(2020, 11, 1), {"founded_date": "month"}),
 }
-EXPORTED_FIRST = {"Acme": "1990", "Beta": "2024-03", "Gamma": "2021-06-15", "Delta": "2024-01-01",
-                  "Epsilon": "2024-03", "Zeta": "2019-03", "Eta": None}
+EXPORTED_FIRST = {
+    "Acme": "1990",
+    "Beta": "2024-03",
+    "Gamma": "2021-06-15",
+    "Delta": "2024-01-01",
+    "Epsilon": "2024-03",
+    "Zeta": "2019-03",
+    "Eta": None,
+}
 
 
 async def accounts(pool: asyncpg.Pool, company: str) -> dict[str, tuple[Any, Any]]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT name, founded_date, date_precision FROM crm_accounts WHERE company_id = $1",
-                                company)
+        rows = await conn.fetch(
+            "SELECT name, founded_date, date_precision FROM crm_accounts WHERE company_id = $1", company
+        )
     return {r["name"]: (r["founded_date"], r["date_precision"]) for r in rows}
 
 
-async def export(settings: Settings, pool: asyncpg.Pool, producer: Any, company: str, fmt: str) -> dict[str, str | None]:
-    job = await submit_export(settings, pool, producer, company_id=company, model="account",
-                              fields=["name", "founded_date"], filters=None, sort=["name"], file_format=fmt)
+async def export(
+    settings: Settings, pool: asyncpg.Pool, producer: Any, company: str, fmt: str
+) -> dict[str, str | None]:
+    job = await submit_export(
+        settings,
+        pool,
+        producer,
+        company_id=company,
+        model="account",
+        fields=["name", "founded_date"],
+        filters=None,
+        sort=["name"],
+        file_format=fmt,
+    )
     done = await wait_for_job(pool, company, job["id"], timeout_s=120)
     assert done["job_status"] == "completed", done
     path = storage.resolve(settings.storage_dir, company, done["file_path"])

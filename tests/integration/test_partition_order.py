@@ -20,13 +20,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas import avro
 from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS, IMPORT_RESULTS, JOB_REQUESTS
-from services.jobs import repository as jobs
-from services.core import storage
 from services.cli.main import _migrate
+from services.core import storage
 from services.core.kafka_io import publish
-from services.ingest.reader_limits import reader_limits
 from services.core.settings import Settings
+from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import, split_rows
+from services.jobs import repository as jobs
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_job_control import leads, write
 from tests.integration.test_kafka_interface import publish_request, stored_csv
@@ -44,7 +44,9 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     await _migrate(own)  # creates the topics, and records each new partition's next offset: 0
     records_topic = own.topic(IMPORT_RECORDS.name)
     async with pool.acquire() as conn:
-        start = await conn.fetch("SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic)
+        start = await conn.fetch(
+            "SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic
+        )
     assert {r["partition"]: r["next_offset"] for r in start} == {p: 0 for p in range(own.record_partitions)}
 
     company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -53,28 +55,59 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     path = write(tmp_path / "twice.csv", rows)
     rel = storage.store_file(own.storage_dir, company, path, suffix=".csv")
     async with pool.acquire() as conn:
-        await jobs.insert_job(conn, {"id": job_id, "company_id": company, "job_type": "import", "target_model": "lead",
-                                     "file_format": "csv", "file_path": rel, "original_filename": "twice.csv",
-                                     "duplicate_handling": "skip", "queue": own.topic_prefix})
-        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
-                           "started_at = now() WHERE id = $1", uuid.UUID(job_id))
+        await jobs.insert_job(
+            conn,
+            {
+                "id": job_id,
+                "company_id": company,
+                "job_type": "import",
+                "target_model": "lead",
+                "file_format": "csv",
+                "file_path": rel,
+                "original_filename": "twice.csv",
+                "duplicate_handling": "skip",
+                "queue": own.topic_prefix,
+            },
+        )
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET job_status = 'running', admitted_at = now(), "
+            "started_at = now() WHERE id = $1",
+            uuid.UUID(job_id),
+        )
 
     model = get_model("lead")
-    plan = open_import(path, "csv", model, display_name="twice.csv", mapping=None, options={}, limits=reader_limits(own))
+    plan = open_import(
+        path, "csv", model, display_name="twice.csv", mapping=None, options={}, limits=reader_limits(own)
+    )
     now = lambda: int(time.time() * 1000)  # noqa: E731
-    await publish(kafka_producer, own, IMPORT_RESULTS, job_id, {"job_id": job_id, "company_id": company,
-                                                                "kind": "started", "at": now()})
+    await publish(
+        kafka_producer,
+        own,
+        IMPORT_RESULTS,
+        job_id,
+        {"job_id": job_id, "company_id": company, "kind": "started", "at": now()},
+    )
     first_offsets: dict[int, int] = {}
     try:
-        for partition, event in split_rows(plan, model, job_id=job_id, company_id=company,
-                                           partitions=own.record_partitions, rows_per_event=10):
-            meta = await kafka_producer.send_and_wait(records_topic, avro.encode(IMPORT_RECORDS.schema, event),
-                                                      key=f"{job_id}:{partition}".encode(), partition=partition)
+        for partition, event in split_rows(
+            plan, model, job_id=job_id, company_id=company, partitions=own.record_partitions, rows_per_event=10
+        ):
+            meta = await kafka_producer.send_and_wait(
+                records_topic,
+                avro.encode(IMPORT_RECORDS.schema, event),
+                key=f"{job_id}:{partition}".encode(),
+                partition=partition,
+            )
             first_offsets.setdefault(partition, meta.offset)
     finally:
         plan.close()
-    await publish(kafka_producer, own, IMPORT_RESULTS, job_id, {"job_id": job_id, "company_id": company,
-                                                                "kind": "split_done", "total": 2 * ROWS, "at": now()})
+    await publish(
+        kafka_producer,
+        own,
+        IMPORT_RESULTS,
+        job_id,
+        {"job_id": job_id, "company_id": company, "kind": "split_done", "total": 2 * ROWS, "at": now()},
+    )
 
     # The group's committed offset of every partition is one event past what was applied: the event
     # holding the first copies of its leads would never be read, and their later copies would win.
@@ -90,7 +123,9 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     for p, o in first_offsets.items():
         assert f"{records_topic}[{p}]: an event arrived after a gap; reading again from offset {o}" in log
     async with pool.acquire() as conn:
-        applied = await conn.fetch("SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic)
+        applied = await conn.fetch(
+            "SELECT partition, next_offset FROM crm_partition_offsets WHERE topic = $1", records_topic
+        )
     assert {r["partition"]: r["next_offset"] for r in applied if r["next_offset"] > 0}.keys() == first_offsets.keys()
 
 
@@ -105,15 +140,21 @@ async def test_a_job_request_behind_the_committed_offset_is_still_handled(
     job_id = await publish_request(own, kafka_producer, company, stored_csv(own, company, tmp_path))
 
     # Another system's request, the only event of its partition, and the group already past it.
-    ends = await _commit_group_offsets(own, {TopicPartition(requests_topic, p): None for p in range(own.job_partitions)})
+    ends = await _commit_group_offsets(
+        own, {TopicPartition(requests_topic, p): None for p in range(own.job_partitions)}
+    )
     (behind,) = [tp.partition for tp, end in ends.items() if end == 1]
 
     done, log = await _run_worker_until_done(own, pool, company, job_id, tmp_path)
     assert done["job_status"] == "completed" and done["created_records"] == 1, done
-    assert f"{requests_topic}[{behind}]: events past the handled offset were not delivered; reading again from offset 0" in log
+    assert (
+        f"{requests_topic}[{behind}]: events past the handled offset were not delivered; reading again from offset 0"
+        in log
+    )
     async with pool.acquire() as conn:
-        handled = await conn.fetchval("SELECT next_offset FROM crm_partition_offsets WHERE topic = $1 AND partition = $2",
-                                      requests_topic, behind)
+        handled = await conn.fetchval(
+            "SELECT next_offset FROM crm_partition_offsets WHERE topic = $1 AND partition = $2", requests_topic, behind
+        )
     assert handled >= 2  # the request, then the start request its admission published
 
 

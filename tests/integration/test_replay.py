@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas import avro
 from schemas.models import get_model
 from services.core import storage
-from services.ingest.reader_limits import reader_limits
 from services.core.settings import Settings
+from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import, split_rows
 from tests.datagen import make_leads, write_csv
 from tests.integration.test_import_pipeline import stored_state
@@ -27,11 +27,16 @@ async def snapshot(pool: asyncpg.Pool, company: str, job_id: str) -> dict[str, A
     async with pool.acquire() as conn:
         job = await conn.fetchrow(
             "SELECT job_status, total_records, processed_records, success_records, error_records, created_records, "
-            "updated_records, skipped_records, completed_at FROM crm_import_export_jobs WHERE id = $1", uuid.UUID(job_id))
+            "updated_records, skipped_records, completed_at FROM crm_import_export_jobs WHERE id = $1",
+            uuid.UUID(job_id),
+        )
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM crm_import_ledger WHERE job_id = $1) AS ledger, "
             "(SELECT count(*) FROM crm_import_export_logs WHERE job_id = $1) AS logs, "
-            "(SELECT max(version) FROM crm_leads WHERE company_id = $2) AS max_version", uuid.UUID(job_id), company)
+            "(SELECT max(version) FROM crm_leads WHERE company_id = $2) AS max_version",
+            uuid.UUID(job_id),
+            company,
+        )
     return {**dict(job), **dict(counts), "records": await stored_state(pool, company)}
 
 
@@ -57,14 +62,31 @@ async def test_redelivered_record_events_change_nothing(
         # The very events the worker produced: same split, same partitions, same encoding.
         model = get_model("lead")
         path = storage.resolve(settings.storage_dir, company, job["file_path"])
-        plan = open_import(path, "csv", model, display_name="leads.csv", mapping=job["field_mapping"],
-                           options={}, limits=reader_limits(settings))
+        plan = open_import(
+            path,
+            "csv",
+            model,
+            display_name="leads.csv",
+            mapping=job["field_mapping"],
+            options={},
+            limits=reader_limits(settings),
+        )
         sent = set()
         try:
-            for partition, event in split_rows(plan, model, job_id=job["id"], company_id=company,
-                                               partitions=settings.record_partitions, rows_per_event=500):
-                await kafka_producer.send_and_wait(settings.topic("import.records"), avro.encode("record_batch", event),
-                                                   key=f"{job['id']}:{partition}".encode(), partition=partition)
+            for partition, event in split_rows(
+                plan,
+                model,
+                job_id=job["id"],
+                company_id=company,
+                partitions=settings.record_partitions,
+                rows_per_event=500,
+            ):
+                await kafka_producer.send_and_wait(
+                    settings.topic("import.records"),
+                    avro.encode("record_batch", event),
+                    key=f"{job['id']}:{partition}".encode(),
+                    partition=partition,
+                )
                 sent.update(event["numbers"])
         finally:
             plan.close()

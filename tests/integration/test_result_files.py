@@ -17,10 +17,10 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
+from services.core.settings import Settings
 from services.result_files import open_result
 from services.result_files.issues import ISSUE_COLUMNS
 from services.result_files.writers import ERROR_FILL, WARNING_FILL
-from services.core.settings import Settings
 from tests.integration.test_api import api_settings, base_url, client, new_company, wait_final  # noqa: F401 - fixtures
 from tests.integration.test_cli import crmio
 
@@ -28,16 +28,21 @@ pytestmark = pytest.mark.integration
 
 HEADER = ["First Name", "Last Name", "E-mail", "Title", "Annual Revenue", "Internal Notes", "Code"]
 # "Internal Notes" and "Code" are not mapped: the error file must still carry them.
-MAPPING = {"First Name": "first_name", "Last Name": "last_name", "E-mail": "email", "Title": "title",
-           "Annual Revenue": "annual_revenue"}
+MAPPING = {
+    "First Name": "first_name",
+    "Last Name": "last_name",
+    "E-mail": "email",
+    "Title": "title",
+    "Annual Revenue": "annual_revenue",
+}
 ROWS = [
     ["Ada", "Lovelace", "ada@example.com", "CTO", "1000", '=HYPERLINK("http://x")', "C1"],  # 1 created
-    ["Bob", "Builder", "bob@", "Dev", "2000", "note 2", "C2"],                              # 2 failed: email
-    ["Cy", "Seen", "seen@example.com", "Ops", "3000", "note 3", "C3"],                      # 3 skipped (stored)
-    ["Dee", "Dot", "dee@example.com", "QA", "lots", "=1+1", "C4"],                         # 4 created, warning
-    ["Eve", "", "eve@", "", "", "note 5", "C5"],                                           # 5 failed: last name, email
-    ["Fay", "Fox", "fay@example.com", "PM", "6000", "note 6", "C6"],                        # 6 created
-    ["Gus", "Gray", "=cmd|' /C calc'!A0", "CEO", "7000", "note 7", "C7"],                  # 7 failed: email (a formula)
+    ["Bob", "Builder", "bob@", "Dev", "2000", "note 2", "C2"],  # 2 failed: email
+    ["Cy", "Seen", "seen@example.com", "Ops", "3000", "note 3", "C3"],  # 3 skipped (stored)
+    ["Dee", "Dot", "dee@example.com", "QA", "lots", "=1+1", "C4"],  # 4 created, warning
+    ["Eve", "", "eve@", "", "", "note 5", "C5"],  # 5 failed: last name, email
+    ["Fay", "Fox", "fay@example.com", "PM", "6000", "note 6", "C6"],  # 6 created
+    ["Gus", "Gray", "=cmd|' /C calc'!A0", "CEO", "7000", "note 7", "C7"],  # 7 failed: email (a formula)
 ]
 
 
@@ -59,8 +64,9 @@ def neutral(text: str) -> str:
 
 async def ledger(pool: asyncpg.Pool, job_id: str) -> dict[int, asyncpg.Record]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT record_number, outcome, record_id FROM crm_import_ledger WHERE job_id = $1",
-                                uuid.UUID(job_id))
+        rows = await conn.fetch(
+            "SELECT record_number, outcome, record_id FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job_id)
+        )
     return {r["record_number"]: r for r in rows}
 
 
@@ -69,14 +75,16 @@ async def issue_logs(pool: asyncpg.Pool, job_id: str) -> dict[int, asyncpg.Recor
         rows = await conn.fetch(
             "SELECT record_number, log_level, message, record_data FROM crm_import_export_logs "
             "WHERE job_id = $1 AND log_level IN ('error', 'warning') AND record_number IS NOT NULL",
-            uuid.UUID(job_id))
+            uuid.UUID(job_id),
+        )
     return {r["record_number"]: r for r in rows}
 
 
 async def records(pool: asyncpg.Pool, company: str) -> dict[str, asyncpg.Record]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT id, email, match_key, first_name, last_name FROM crm_leads WHERE company_id = $1",
-                                company)
+        rows = await conn.fetch(
+            "SELECT id, email, match_key, first_name, last_name FROM crm_leads WHERE company_id = $1", company
+        )
     return {r["email"]: r for r in rows}
 
 
@@ -88,8 +96,18 @@ def success_expected(led: dict[int, asyncpg.Record], recs: dict[str, asyncpg.Rec
         if row["outcome"] == "failed":
             continue
         rec = by_id[row["record_id"]]
-        out.append([str(n), row["outcome"], str(row["record_id"]), rec["match_key"], rec["email"], rec["first_name"],
-                    rec["last_name"], ""])
+        out.append(
+            [
+                str(n),
+                row["outcome"],
+                str(row["record_id"]),
+                rec["match_key"],
+                rec["email"],
+                rec["first_name"],
+                rec["last_name"],
+                "",
+            ]
+        )
     return out
 
 
@@ -109,7 +127,9 @@ def sheet_values(path: Path) -> list[list[str]]:
     return [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
 
 
-def expected_marks(header: list[str], logs: dict[int, asyncpg.Record], line_of: dict[int, int]) -> dict[tuple[int, int], str]:
+def expected_marks(
+    header: list[str], logs: dict[int, asyncpg.Record], line_of: dict[int, int]
+) -> dict[tuple[int, int], str]:
     """From the logs alone: (sheet row, column) -> colour of every cell holding an offending value."""
     column_of_field = {field: header.index(col) for col, field in MAPPING.items()}
     out: dict[tuple[int, int], str] = {}
@@ -123,8 +143,11 @@ def expected_marks(header: list[str], logs: dict[int, asyncpg.Record], line_of: 
 
 
 async def _seeded_import(pool: asyncpg.Pool, run_import: Any, tmp_path: Path, company: str) -> dict[str, Any]:
-    seed = await run_import(write_csv(tmp_path / "seed.csv", [["Cy", "Seen", "seen@example.com", "Old", "", "", ""]]),
-                            company=company, mapping=MAPPING)
+    seed = await run_import(
+        write_csv(tmp_path / "seed.csv", [["Cy", "Seen", "seen@example.com", "Old", "", "", ""]]),
+        company=company,
+        mapping=MAPPING,
+    )
     assert seed["created_records"] == 1
     job = await run_import(write_csv(tmp_path / "leads.csv", ROWS), company=company, mapping=MAPPING)
     assert (job["created_records"], job["skipped_records"], job["error_records"]) == (3, 1, 3), job
@@ -132,13 +155,23 @@ async def _seeded_import(pool: asyncpg.Pool, run_import: Any, tmp_path: Path, co
 
 
 async def test_success_and_error_files_over_the_api(
-    pool: asyncpg.Pool, run_import: Any, client: httpx.AsyncClient, tmp_path: Path  # noqa: F811
+    pool: asyncpg.Pool,
+    run_import: Any,
+    client: httpx.AsyncClient,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     acme, globex = await new_company(pool), await new_company(pool)
     job = await _seeded_import(pool, run_import, tmp_path, acme.id)
     led, logs, recs = await ledger(pool, job["id"]), await issue_logs(pool, job["id"]), await records(pool, acme.id)
-    assert {n: r["outcome"] for n, r in led.items()} == {1: "created", 2: "failed", 3: "skipped", 4: "created",
-                                                        5: "failed", 6: "created", 7: "failed"}
+    assert {n: r["outcome"] for n, r in led.items()} == {
+        1: "created",
+        2: "failed",
+        3: "skipped",
+        4: "created",
+        5: "failed",
+        6: "created",
+        7: "failed",
+    }
     assert {n: log["log_level"] for n, log in logs.items()} == {2: "error", 4: "warning", 5: "error", 7: "error"}
     url = f"/api/v1/jobs/{job['id']}/results"
 
@@ -161,7 +194,7 @@ async def test_success_and_error_files_over_the_api(
     lines = {int(r[0]): r for r in errors[1:]}
     assert list(lines) == [2, 4, 5, 7]
     for n, line in lines.items():
-        assert line[len(ISSUE_COLUMNS):] == [neutral(c) for c in ROWS[n - 1]]  # formulas neutralized
+        assert line[len(ISSUE_COLUMNS) :] == [neutral(c) for c in ROWS[n - 1]]  # formulas neutralized
         assert line[1] == logs[n]["log_level"]
         for issue in logs[n]["record_data"]["issues"]:
             assert issue["field"] in line[2].split("; ") and issue["message"] in line[4] and issue["hint"] in line[5]
@@ -205,19 +238,33 @@ async def test_success_and_error_files_over_the_api(
     ws.cell(row=4, column=header.index("E-mail") + 1).value = "eve@example.com"
     ws.cell(row=4, column=header.index("Last Name") + 1).value = "Evans"
     wb.save(tmp_path / "fixed.xlsx")
-    up = await client.post("/api/v1/uploads", headers=acme.auth(), files={"file": (
-        "fixed.xlsx", (tmp_path / "fixed.xlsx").read_bytes(),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
+    up = await client.post(
+        "/api/v1/uploads",
+        headers=acme.auth(),
+        files={
+            "file": (
+                "fixed.xlsx",
+                (tmp_path / "fixed.xlsx").read_bytes(),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        },
+    )
     assert up.status_code == 201, up.text
-    retry = await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=acme.auth(), json={"upload_id": up.json()["id"]})
+    retry = await client.post(
+        f"/api/v1/jobs/{job['id']}/retry", headers=acme.auth(), json={"upload_id": up.json()["id"]}
+    )
     assert retry.status_code == 201, retry.text
     retried = await wait_final(client, acme, retry.json()["id"])
     assert (retried["created_records"], retried["error_records"]) == (2, 1), retried
-    assert {n: r["outcome"] for n, r in (await ledger(pool, retried["id"])).items()} == {2: "created", 5: "created",
-                                                                                         7: "failed"}
+    assert {n: r["outcome"] for n, r in (await ledger(pool, retried["id"])).items()} == {
+        2: "created",
+        5: "created",
+        7: "failed",
+    }
     # Another company cannot retry it either.
-    assert (await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=globex.auth(),
-                              json={"upload_id": up.json()["id"]})).status_code == 404
+    assert (
+        await client.post(f"/api/v1/jobs/{job['id']}/retry", headers=globex.auth(), json={"upload_id": up.json()["id"]})
+    ).status_code == 404
 
     # Another company's job is not there; nor is an unknown kind.
     for params in ({"kind": "success", "format": "csv"}, {"kind": "errors", "format": "excel"}):
@@ -233,26 +280,58 @@ async def test_cli_writes_both_kinds_in_both_formats_and_refuses_another_company
     company = str(uuid.uuid4())
     await run_import(write_csv(tmp_path / "first.csv", ROWS[:1] + ROWS[5:6]), company=company, mapping=MAPPING)
     # Update mode: rows 1 and 2 match stored records, row 3 is new, row 4 fails.
-    rows = [["Ada", "King", "ada@example.com", "CEO", "1", "n", "c"], ["Fay", "Fox", "FAY@example.com", "", "", "", ""],
-            ["Hal", "Hill", "hal@example.com", "", "", "", ""], ["Ivy", "", "", "", "", "x", "y"]]
-    job = await run_import(write_csv(tmp_path / "second.csv", rows), company=company, mapping=MAPPING,
-                           duplicates="update")
+    rows = [
+        ["Ada", "King", "ada@example.com", "CEO", "1", "n", "c"],
+        ["Fay", "Fox", "FAY@example.com", "", "", "", ""],
+        ["Hal", "Hill", "hal@example.com", "", "", "", ""],
+        ["Ivy", "", "", "", "", "x", "y"],
+    ]
+    job = await run_import(
+        write_csv(tmp_path / "second.csv", rows), company=company, mapping=MAPPING, duplicates="update"
+    )
     assert (job["updated_records"], job["created_records"], job["error_records"]) == (2, 1, 1), job
     led, recs = await ledger(pool, job["id"]), await records(pool, company)
     files = {}
     for kind in ("success", "errors"):
         for fmt, ext in (("csv", "csv"), ("excel", "xlsx")):
             out = tmp_path / f"{kind}.{ext}"
-            done = crmio(settings, "results", job["id"], "--company", company, "--kind", kind, "--format", fmt,
-                         "--output", str(out), "--json")
+            done = crmio(
+                settings,
+                "results",
+                job["id"],
+                "--company",
+                company,
+                "--kind",
+                kind,
+                "--format",
+                fmt,
+                "--output",
+                str(out),
+                "--json",
+            )
             assert done.returncode == 0, done.stderr
             doc = orjson.loads(done.stdout)
             assert doc["path"] == str(out) and doc["rows"] == (3 if kind == "success" else 1)
             files[kind, fmt] = read_csv(out.read_text(encoding="utf-8")) if fmt == "csv" else sheet_values(out)
     assert files["success", "csv"][1:] == success_expected(led, recs)
     assert [r[1] for r in files["success", "csv"][1:]] == ["updated", "updated", "created"]
-    assert files["errors", "csv"][1:] == [["4", "error", "last_name", "", files["errors", "csv"][1][4],
-                                           files["errors", "csv"][1][5], "Ivy", "", "", "", "", "x", "y"]]
+    assert files["errors", "csv"][1:] == [
+        [
+            "4",
+            "error",
+            "last_name",
+            "",
+            files["errors", "csv"][1][4],
+            files["errors", "csv"][1][5],
+            "Ivy",
+            "",
+            "",
+            "",
+            "",
+            "x",
+            "y",
+        ]
+    ]
     assert files["success", "excel"] == files["success", "csv"]
     assert files["errors", "excel"] == files["errors", "csv"]
     # Paged one row at a time (every keyset page boundary), the files are the same.
@@ -272,8 +351,10 @@ async def test_retry_with_the_corrected_error_file_keeps_the_original_row_number
     company = str(uuid.uuid4())
     job = await _seeded_import(pool, run_import, tmp_path, company)
     out = tmp_path / "errors.csv"
-    assert crmio(settings, "results", job["id"], "--company", company, "--kind", "errors", "--output",
-                 str(out)).returncode == 0
+    assert (
+        crmio(settings, "results", job["id"], "--company", company, "--kind", "errors", "--output", str(out)).returncode
+        == 0
+    )
     fixed = read_csv(out.read_text(encoding="utf-8"))
     email = len(ISSUE_COLUMNS) + HEADER.index("E-mail")
     last = len(ISSUE_COLUMNS) + HEADER.index("Last Name")
@@ -298,11 +379,25 @@ async def test_retry_with_the_corrected_error_file_keeps_the_original_row_number
 
     # The retry's own error file: row 7 again, under its number, with every original column.
     out = tmp_path / "retry-errors.xlsx"
-    assert crmio(settings, "results", retry["id"], "--company", company, "--kind", "errors", "--format", "excel",
-                 "--output", str(out)).returncode == 0
+    assert (
+        crmio(
+            settings,
+            "results",
+            retry["id"],
+            "--company",
+            company,
+            "--kind",
+            "errors",
+            "--format",
+            "excel",
+            "--output",
+            str(out),
+        ).returncode
+        == 0
+    )
     values = sheet_values(out)
     assert values[0] == [*ISSUE_COLUMNS, *HEADER]
-    assert [r[0] for r in values[1:]] == ["7"] and values[1][len(ISSUE_COLUMNS):] == [neutral(c) for c in ROWS[6]]
+    assert [r[0] for r in values[1:]] == ["7"] and values[1][len(ISSUE_COLUMNS) :] == [neutral(c) for c in ROWS[6]]
 
     # Corrected in the .xlsx, as a spreadsheet user would, and retried from it.
     wb = load_workbook(out)

@@ -13,9 +13,9 @@ import asyncpg
 import orjson
 import pytest
 
-from services.jobs import schedules
 from services.core import storage
 from services.core.settings import Settings
+from services.jobs import schedules
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_cli import crmio
 from tests.integration.test_job_control import lead_rows, leads, write
@@ -27,7 +27,10 @@ async def _jobs_of(pool: asyncpg.Pool, company: str, schedule_id: str) -> list[a
     async with pool.acquire() as conn:
         return await conn.fetch(
             "SELECT id, job_status, options->>'slot' AS slot, original_filename FROM crm_import_export_jobs "
-            "WHERE company_id = $1 AND options->>'schedule_id' = $2 ORDER BY options->>'slot'", company, schedule_id)
+            "WHERE company_id = $1 AND options->>'schedule_id' = $2 ORDER BY options->>'slot'",
+            company,
+            schedule_id,
+        )
 
 
 async def test_a_schedule_fires_each_slot_exactly_once_with_two_workers(
@@ -37,10 +40,28 @@ async def test_a_schedule_fires_each_slot_exactly_once_with_two_workers(
     await run_import(write(tmp_path / "seed.csv", lead_rows(30)), company=company)
     second = start_worker(settings, tmp_path / "worker2.log")
     try:
-        made = crmio(settings, "schedules", "create", "--company", company, "--name", "every 2 s",
-                     "--cron", "* * * * * */2", "--tz", "Europe/Berlin", "--job", orjson.dumps({
-                         "job_type": "export", "target_model": "lead", "file_format": "csv",
-                         "filters": [{"field": "city", "op": "eq", "value": "Berlin"}]}).decode())
+        made = crmio(
+            settings,
+            "schedules",
+            "create",
+            "--company",
+            company,
+            "--name",
+            "every 2 s",
+            "--cron",
+            "* * * * * */2",
+            "--tz",
+            "Europe/Berlin",
+            "--job",
+            orjson.dumps(
+                {
+                    "job_type": "export",
+                    "target_model": "lead",
+                    "file_format": "csv",
+                    "filters": [{"field": "city", "op": "eq", "value": "Berlin"}],
+                }
+            ).decode(),
+        )
         assert made.returncode == 0, made.stderr
         schedule = orjson.loads(made.stdout)
         await asyncio.sleep(11)
@@ -67,10 +88,15 @@ async def test_a_schedule_imports_dropped_files(
 ) -> None:
     company = str(uuid.uuid4())
     async with pool.acquire() as conn:
-        schedule = await schedules.create_schedule(conn, company, name="inbox", cron="* * * * * */2", timezone="UTC",
-                                                   job={"job_type": "import", "target_model": "lead",
-                                                        "folder": "inbox", "duplicate_handling": "update"},
-                                                   queue=settings.topic_prefix)
+        schedule = await schedules.create_schedule(
+            conn,
+            company,
+            name="inbox",
+            cron="* * * * * */2",
+            timezone="UTC",
+            job={"job_type": "import", "target_model": "lead", "folder": "inbox", "duplicate_handling": "update"},
+            queue=settings.topic_prefix,
+        )
     inbox = schedules.drop_folder(settings, company, "inbox")
     inbox.mkdir(parents=True, exist_ok=True)
     write(tmp_path / "leads.csv", lead_rows(200, tag="drop")).rename(inbox / "leads.csv")
@@ -101,7 +127,7 @@ async def test_retention_purges_on_a_clock_moved_forward(
     assert all(f.is_file() for f in files)
 
     def purge(days: int) -> dict[str, Any]:
-        now = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).isoformat()
+        now = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
         done = crmio(settings, "purge", "--company", company, "--now", now, "--json")
         assert done.returncode == 0, done.stderr
         return orjson.loads(done.stdout)[0]
@@ -120,7 +146,8 @@ async def test_retention_purges_on_a_clock_moved_forward(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM crm_import_export_jobs WHERE company_id = $1", company) == 0
         assert await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE company_id = $1", company) == 0
-        runs = await conn.fetch("SELECT jobs_purged, files_purged FROM crm_retention_runs WHERE company_id = $1 "
-                                "ORDER BY id", company)
+        runs = await conn.fetch(
+            "SELECT jobs_purged, files_purged FROM crm_retention_runs WHERE company_id = $1 ORDER BY id", company
+        )
     assert [tuple(r) for r in runs][-2:] == [(0, 2), (2, 0)]  # what was purged is recorded
     assert len(await leads(pool, company)) == 19  # the CRM records themselves are never purged

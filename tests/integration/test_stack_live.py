@@ -22,9 +22,9 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stack import local as stack
 from services.core.errors import StackError
 from services.core.settings import Settings
+from stack import local as stack
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +140,8 @@ async def test_postgres_answers_as_owner_not_superuser(stack_up: Live) -> None:
         assert await conn.fetchval("SELECT 1") == 1
         assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
         owner = await conn.fetchval(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        )
         assert owner == "crmio"
         assert await conn.fetchval("SHOW max_connections") == "200"
         assert await conn.fetchval("SHOW fsync") == "on"

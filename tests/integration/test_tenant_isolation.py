@@ -24,7 +24,8 @@ async def _tenant_tables(pool: asyncpg.Pool) -> list[str]:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name = 'company_id' ORDER BY table_name")
+            "AND column_name = 'company_id' ORDER BY table_name"
+        )
     return [r["table_name"] for r in rows]
 
 
@@ -34,11 +35,15 @@ async def test_the_service_role_is_bound_by_forced_row_level_security(settings: 
         role = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", app_role)
         assert role is not None and not role["rolsuper"] and not role["rolbypassrls"]
         tables = await _tenant_tables(pool)
-        assert {"crm_leads", "crm_import_export_jobs", "crm_import_ledger", "crm_api_keys", "crm_schedules"} <= set(tables)
+        assert {"crm_leads", "crm_import_export_jobs", "crm_import_ledger", "crm_api_keys", "crm_schedules"} <= set(
+            tables
+        )
         for t in tables:
             rel = await conn.fetchrow(
                 "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) AS owner FROM pg_class "
-                "WHERE oid = $1::regclass", t)
+                "WHERE oid = $1::regclass",
+                t,
+            )
             assert rel["relrowsecurity"] and rel["relforcerowsecurity"], t
             assert rel["owner"] != app_role, t
 
@@ -56,8 +61,11 @@ async def test_a_session_without_the_tenant_setting_sees_no_rows(
         for t in tables:  # no tenant set: nothing visible, whatever the table holds
             assert await conn.fetchval(f"SELECT count(*) FROM {t}") == 0, t
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
-            await conn.execute("INSERT INTO crm_leads (id, company_id, first_name, last_name) VALUES ($1, $2, 'x', 'y')",
-                               uuid.uuid4(), uuid.UUID(a))
+            await conn.execute(
+                "INSERT INTO crm_leads (id, company_id, first_name, last_name) VALUES ($1, $2, 'x', 'y')",
+                uuid.uuid4(),
+                uuid.UUID(a),
+            )
         async with conn.transaction():
             await set_tenant(conn, a)
             assert await conn.fetchval("SELECT count(*) FROM crm_leads") == 19
@@ -80,14 +88,47 @@ async def test_every_cli_command_refuses_another_companys_ids(
 ) -> None:
     owner, other = str(uuid.uuid4()), str(uuid.uuid4())
     job = await run_import(write(tmp_path / "o.csv", lead_rows(10, bad={2})), company=owner)
-    template = orjson.loads(crmio(settings, "templates", "create", "--company", owner, "--name", "t", "--model",
-                                  "lead", "--type", "import", "--json").stdout)
-    schedule = orjson.loads(crmio(settings, "schedules", "create", "--company", owner, "--name", "s", "--cron",
-                                  "0 3 * * *", "--job", '{"job_type": "export", "target_model": "lead"}').stdout)
+    template = orjson.loads(
+        crmio(
+            settings,
+            "templates",
+            "create",
+            "--company",
+            owner,
+            "--name",
+            "t",
+            "--model",
+            "lead",
+            "--type",
+            "import",
+            "--json",
+        ).stdout
+    )
+    schedule = orjson.loads(
+        crmio(
+            settings,
+            "schedules",
+            "create",
+            "--company",
+            owner,
+            "--name",
+            "s",
+            "--cron",
+            "0 3 * * *",
+            "--job",
+            '{"job_type": "export", "target_model": "lead"}',
+        ).stdout
+    )
     commands = [
-        ("status", job["id"]), ("logs", job["id"]), ("jobs", "cancel", job["id"]), ("rollback", job["id"]),
-        ("retry", job["id"]), ("templates", "show", template["id"]), ("templates", "deactivate", template["id"]),
-        ("schedules", "pause", schedule["id"]), ("schedules", "resume", schedule["id"]),
+        ("status", job["id"]),
+        ("logs", job["id"]),
+        ("jobs", "cancel", job["id"]),
+        ("rollback", job["id"]),
+        ("retry", job["id"]),
+        ("templates", "show", template["id"]),
+        ("templates", "deactivate", template["id"]),
+        ("schedules", "pause", schedule["id"]),
+        ("schedules", "resume", schedule["id"]),
         ("schedules", "delete", schedule["id"]),
     ]
     for args in commands:

@@ -16,24 +16,65 @@ import pytest
 
 from services.cleansing.picklists import new_value_name
 from tests.integration.test_api import (  # noqa: F401 - fixtures shared with the API tests
-    Company, api_settings, base_url, client, new_company, upload, wait_final,
+    Company,
+    api_settings,
+    base_url,
+    client,
+    new_company,
+    upload,
+    wait_final,
 )
 
 pytestmark = pytest.mark.integration
 
 # 20 words the picklist knows (values, labels, synonyms, plurals, any case) and 20 it does not.
 KNOWN = {
-    "Web": "web", "website": "web", "Referral": "referral", "Word of mouth": "referral", "Partner": "partner",
-    "Event": "event", "Webinars": "event", "Conference": "event", "Advertisement": "advertisement", "PPC": "advertisement",
-    "Cold Call": "cold_call", "cold-calling": "cold_call", "Email Campaign": "email_campaign", "Newsletter": "email_campaign",
-    "Social Media": "social_media", "Trade Show": "trade_show", "TRADESHOW": "trade_show", "Expo": "trade_show",
-    "Other": "other", "misc": "other",
+    "Web": "web",
+    "website": "web",
+    "Referral": "referral",
+    "Word of mouth": "referral",
+    "Partner": "partner",
+    "Event": "event",
+    "Webinars": "event",
+    "Conference": "event",
+    "Advertisement": "advertisement",
+    "PPC": "advertisement",
+    "Cold Call": "cold_call",
+    "cold-calling": "cold_call",
+    "Email Campaign": "email_campaign",
+    "Newsletter": "email_campaign",
+    "Social Media": "social_media",
+    "Trade Show": "trade_show",
+    "TRADESHOW": "trade_show",
+    "Expo": "trade_show",
+    "Other": "other",
+    "misc": "other",
 }
 # Outside the picklist: some with a suggestion the preview makes (fuzzy or a word inside), some with none.
-SUGGESTED = {"Google Ads": "advertisement", "Website Form": "web", "Refferal": "referral", "Partner Portal": "partner",
-             "Trade Show Booth": "trade_show", "Social Media Ad": "social_media"}
-UNSUGGESTED = ["Podcast", "Chatbot", "Purchased List", "Billboard", "Radio", "TV Spot", "Direct Mail", "Yelp",
-               "Hackathon", "Influencer", "Sponsorship", "Print Magazine", "Door to door", "Flyer"]
+SUGGESTED = {
+    "Google Ads": "advertisement",
+    "Website Form": "web",
+    "Refferal": "referral",
+    "Partner Portal": "partner",
+    "Trade Show Booth": "trade_show",
+    "Social Media Ad": "social_media",
+}
+UNSUGGESTED = [
+    "Podcast",
+    "Chatbot",
+    "Purchased List",
+    "Billboard",
+    "Radio",
+    "TV Spot",
+    "Direct Mail",
+    "Yelp",
+    "Hackathon",
+    "Influencer",
+    "Sponsorship",
+    "Print Magazine",
+    "Door to door",
+    "Flyer",
+]
 WORDS = [*KNOWN, *SUGGESTED, *UNSUGGESTED]
 ROWS_PER_WORD = 5
 
@@ -64,8 +105,11 @@ def word_of_row(n: int) -> str:
 
 
 async def import_with(client: httpx.AsyncClient, company: Company, upload_id: str, **body: Any) -> dict[str, Any]:
-    r = await client.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": upload_id, "target_model": "lead", **body})
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={"job_type": "import", "upload_id": upload_id, "target_model": "lead", **body},
+    )
     assert r.status_code == 201, r.text
     return await wait_final(client, company, r.json()["id"])
 
@@ -75,8 +119,9 @@ async def test_preview_lists_every_distinct_value_with_counts_and_suggestions(
 ) -> None:
     company = await new_company(pool)
     up = (await upload(client, company, "leads.csv", lead_file(WORDS))).json()
-    r = await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=company.auth(),
-                          json={"target_model": "lead", "mapping": MAPPING})
+    r = await client.post(
+        f"/api/v1/uploads/{up['id']}/preview", headers=company.auth(), json={"target_model": "lead", "mapping": MAPPING}
+    )
     assert r.status_code == 200, r.text
     [values] = r.json()["values"]
     assert values["field"] == "lead_source" and values["column"] == "Source" and values["complete"]
@@ -99,14 +144,28 @@ async def test_a_value_map_from_the_suggestions_lands_every_row_and_unknown_valu
 ) -> None:
     company = await new_company(pool)
     up = (await upload(client, company, "leads.csv", lead_file(WORDS))).json()
-    preview = (await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=company.auth(),
-                                 json={"target_model": "lead", "mapping": MAPPING})).json()
+    preview = (
+        await client.post(
+            f"/api/v1/uploads/{up['id']}/preview",
+            headers=company.auth(),
+            json={"target_model": "lead", "mapping": MAPPING},
+        )
+    ).json()
     # The user takes every suggestion the preview marks as sure, and changes one: Podcast -> event.
-    value_map = {i["value"]: i["suggestion"]["value"] for i in preview["values"][0]["items"]
-                 if i["suggestion"]["accepted"] and not i["known"]}
+    value_map = {
+        i["value"]: i["suggestion"]["value"]
+        for i in preview["values"][0]["items"]
+        if i["suggestion"]["accepted"] and not i["known"]
+    }
     value_map["Podcast"] = "event"
-    job = await import_with(client, company, up["id"], mapping=MAPPING, value_mapping={"lead_source": value_map},
-                            options={"unknown_values": policy})
+    job = await import_with(
+        client,
+        company,
+        up["id"],
+        mapping=MAPPING,
+        value_mapping={"lead_source": value_map},
+        options={"unknown_values": policy},
+    )
     unknown = [w for w in UNSUGGESTED if w != "Podcast"]
     bad_rows = len(unknown) * ROWS_PER_WORD
     total = len(WORDS) * ROWS_PER_WORD
@@ -144,8 +203,11 @@ async def test_a_value_map_from_the_suggestions_lands_every_row_and_unknown_valu
         assert not set(map(new_value_name, unknown)) & set(values)
     if policy in ("empty", "fail"):
         level = "warning" if policy == "empty" else "error"
-        logs = (await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(),
-                                 params={"level": level, "limit": 500})).json()["items"]
+        logs = (
+            await client.get(
+                f"/api/v1/jobs/{job['id']}/logs", headers=company.auth(), params={"level": level, "limit": 500}
+            )
+        ).json()["items"]
         assert len(logs) == bad_rows
         for log in logs:
             word = word_of_row(log["record_number"])
@@ -158,19 +220,38 @@ async def test_a_template_keeps_the_value_map_and_the_next_import_asks_nothing(
 ) -> None:
     company = await new_company(pool)
     up = (await upload(client, company, "leads.csv", lead_file(WORDS))).json()
-    preview = (await client.post(f"/api/v1/uploads/{up['id']}/preview", headers=company.auth(),
-                                 json={"target_model": "lead", "mapping": MAPPING})).json()
-    decided = {i["value"]: i["suggestion"]["value"] if i["suggestion"]["accepted"] else "other"
-               for i in preview["values"][0]["items"] if not i["known"]}
-    r = await client.post("/api/v1/templates", headers=company.auth(), json={
-        "template_name": "trade fair leads", "target_model": "lead", "template_type": "import",
-        "field_mapping": MAPPING, "value_mapping": {"lead_source": decided}})
+    preview = (
+        await client.post(
+            f"/api/v1/uploads/{up['id']}/preview",
+            headers=company.auth(),
+            json={"target_model": "lead", "mapping": MAPPING},
+        )
+    ).json()
+    decided = {
+        i["value"]: i["suggestion"]["value"] if i["suggestion"]["accepted"] else "other"
+        for i in preview["values"][0]["items"]
+        if not i["known"]
+    }
+    r = await client.post(
+        "/api/v1/templates",
+        headers=company.auth(),
+        json={
+            "template_name": "trade fair leads",
+            "target_model": "lead",
+            "template_type": "import",
+            "field_mapping": MAPPING,
+            "value_mapping": {"lead_source": decided},
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["value_mapping"] == {"lead_source": decided}
     # A second file of the same kind, other rows, the template alone.
     again = (await upload(client, company, "more-leads.csv", lead_file(list(reversed(WORDS))))).json()
-    preview = (await client.post(f"/api/v1/uploads/{again['id']}/preview", headers=company.auth(),
-                                 json={"template_id": r.json()["id"]})).json()
+    preview = (
+        await client.post(
+            f"/api/v1/uploads/{again['id']}/preview", headers=company.auth(), json={"template_id": r.json()["id"]}
+        )
+    ).json()
     assert all(i["known"] or i["chosen"] for i in preview["values"][0]["items"])
     job = await import_with(client, company, again["id"], template_id=r.json()["id"], target_model=None)
     total = len(WORDS) * ROWS_PER_WORD
@@ -185,14 +266,30 @@ async def test_an_unknown_value_map_target_is_refused_before_a_job_exists(
 ) -> None:
     company = await new_company(pool)
     up = (await upload(client, company, "leads.csv", lead_file(WORDS[:2]))).json()
-    r = await client.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": MAPPING,
-        "value_mapping": {"lead_source": {"Web": "website_form"}}})
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up["id"],
+            "target_model": "lead",
+            "mapping": MAPPING,
+            "value_mapping": {"lead_source": {"Web": "website_form"}},
+        },
+    )
     assert r.status_code == 422, r.text
     assert "'website_form', which is not an active value of the lead_source picklist" in r.json()["error"]["message"]
-    r = await client.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": MAPPING,
-        "options": {"unknown_values": "map:podcast"}})
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up["id"],
+            "target_model": "lead",
+            "mapping": MAPPING,
+            "options": {"unknown_values": "map:podcast"},
+        },
+    )
     assert r.status_code == 422, r.text
     assert "'podcast' is not an active value of any picklist of this model" in r.json()["error"]["message"]
     assert (await client.get("/api/v1/jobs", headers=company.auth())).json()["total"] == 0
@@ -216,19 +313,39 @@ def warning_file(path: Path, n: int, rate: float, seed: int = 12) -> dict[int, s
         w = csv.writer(f)
         w.writerow(["First Name", "Last Name", "Email", "Phone", "Website", "Annual Revenue", "Converted Date"])
         for i in range(1, n + 1):
-            row = {"phone": "+1 415 555 0132", "website": f"https://company{i}.example",
-                   "annual_revenue": "1,200.50", "converted_date": "2024-03-04"}
+            row = {
+                "phone": "+1 415 555 0132",
+                "website": f"https://company{i}.example",
+                "annual_revenue": "1,200.50",
+                "converted_date": "2024-03-04",
+            }
             if rng.random() < rate:
                 field = rng.choice(list(BAD))
                 row[field] = BAD[field]
                 bad[i] = field
-            w.writerow([f"First{i}", f"Last{i}", f"w{i}@example.com", row["phone"], row["website"],
-                        row["annual_revenue"], row["converted_date"]])
+            w.writerow(
+                [
+                    f"First{i}",
+                    f"Last{i}",
+                    f"w{i}@example.com",
+                    row["phone"],
+                    row["website"],
+                    row["annual_revenue"],
+                    row["converted_date"],
+                ]
+            )
     return bad
 
 
-WARNING_MAPPING = {"First Name": "first_name", "Last Name": "last_name", "Email": "email", "Phone": "phone",
-                   "Website": "website", "Annual Revenue": "annual_revenue", "Converted Date": "converted_date"}
+WARNING_MAPPING = {
+    "First Name": "first_name",
+    "Last Name": "last_name",
+    "Email": "email",
+    "Phone": "phone",
+    "Website": "website",
+    "Annual Revenue": "annual_revenue",
+    "Converted Date": "converted_date",
+}
 
 
 @pytest.mark.parametrize("strict", [False, True])
@@ -241,16 +358,28 @@ async def test_invalid_optional_values_are_warnings_and_strict_fails_exactly_tho
     rows = 20_000
     bad = warning_file(tmp_path / "leads.csv", rows, 0.03)
     assert 500 <= len(bad) <= 700 and set(bad.values()) == set(BAD)
-    job = await run_import(tmp_path / "leads.csv", company=company, mapping=WARNING_MAPPING, duplicates="skip",
-                           options={"strict": True} if strict else None)
+    job = await run_import(
+        tmp_path / "leads.csv",
+        company=company,
+        mapping=WARNING_MAPPING,
+        duplicates="skip",
+        options={"strict": True} if strict else None,
+    )
     assert job["job_status"] == "completed" and job["total_records"] == rows, job
     async with pool.acquire() as conn:
         logs = await conn.fetch(
             "SELECT record_number, log_level, field, message, record_data FROM crm_import_export_logs "
-            "WHERE company_id = $1 AND job_id = $2", uuid.UUID(company), uuid.UUID(job["id"]))
-        records = {r["email"]: r for r in await conn.fetch(
-            "SELECT email, phone, website, annual_revenue, converted_date FROM crm_leads WHERE company_id = $1",
-            uuid.UUID(company))}
+            "WHERE company_id = $1 AND job_id = $2",
+            uuid.UUID(company),
+            uuid.UUID(job["id"]),
+        )
+        records = {
+            r["email"]: r
+            for r in await conn.fetch(
+                "SELECT email, phone, website, annual_revenue, converted_date FROM crm_leads WHERE company_id = $1",
+                uuid.UUID(company),
+            )
+        }
     assert {r["record_number"] for r in logs} == set(bad) and len(logs) == len(bad)
     for log in logs:
         field = bad[log["record_number"]]

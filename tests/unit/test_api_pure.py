@@ -10,27 +10,30 @@ import orjson
 import pytest
 
 from schemas.models import LEAD
-from services.jobs import keys
 from services.api.errors_csv import csv_lines, error_columns, error_row, neutralize
-from services.jobs.queries import progress_document
 from services.api.sse import format_event
 from services.core.errors import UnsupportedFileType
 from services.ingest.readers import ReaderLimits
 from services.ingest.uploads import accept_file, inspect_file, new_upload_path, suggestions
+from services.jobs import keys
+from services.jobs.queries import progress_document
 
-T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize(("cell", "out"), [
-    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
-    ("@SUM(A1)", "'@SUM(A1)"),
-    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
-    ("-2+3+cmd", "'-2+3+cmd"),
-    ("+44 20 7946 0958", "+44 20 7946 0958"),
-    ("-12.50", "-12.50"),
-    ("plain", "plain"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("cell", "out"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd", "'-2+3+cmd"),
+        ("+44 20 7946 0958", "+44 20 7946 0958"),
+        ("-12.50", "-12.50"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
 def test_neutralize_formula_cells_but_not_phones_or_numbers(cell: str, out: str) -> None:
     assert neutralize(cell) == out
 
@@ -44,9 +47,17 @@ def test_error_rows_follow_the_models_field_order() -> None:
     assert csv_lines([["a,b", 'say "hi"']]) == '"a,b","say ""hi"""\r\n'
 
 
-def _job(status: str, total: int, processed: int, started: dt.datetime | None, completed: dt.datetime | None = None) -> dict[str, object]:
-    return {"id": uuid.uuid4(), "job_status": status, "total_records": total, "processed_records": processed,
-            "started_at": started, "completed_at": completed}
+def _job(
+    status: str, total: int, processed: int, started: dt.datetime | None, completed: dt.datetime | None = None
+) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "job_status": status,
+        "total_records": total,
+        "processed_records": processed,
+        "started_at": started,
+        "completed_at": completed,
+    }
 
 
 def test_progress_rate_and_eta() -> None:
@@ -54,7 +65,9 @@ def test_progress_rate_and_eta() -> None:
     assert (running["percent"], running["records_per_second"], running["eta_seconds"]) == (25.0, 50.0, 15.0)
     pending = progress_document(_job("pending", 0, 0, None), now=T0)
     assert (pending["percent"], pending["records_per_second"], pending["eta_seconds"]) == (0.0, 0.0, None)
-    done = progress_document(_job("completed", 10, 10, T0, T0 + dt.timedelta(seconds=2)), now=T0 + dt.timedelta(hours=1))
+    done = progress_document(
+        _job("completed", 10, 10, T0, T0 + dt.timedelta(seconds=2)), now=T0 + dt.timedelta(hours=1)
+    )
     assert (done["records_per_second"], done["eta_seconds"], done["elapsed_seconds"]) == (5.0, 0.0, 2.0)
 
 

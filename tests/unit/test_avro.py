@@ -12,7 +12,7 @@ from fastavro.validation import ValidationError
 
 from schemas import avro
 
-NOW = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
 
 SAMPLES = {
     "job_request": {

@@ -40,35 +40,52 @@ DIFFERENCES: dict[str, tuple[str, list[str]]] = {
     "sheet_name_parsing.xls": (
         "the BIFF8 strings are UTF-16 (xlrd and Excel read 'Titel'); calamine decodes them as 8-bit "
         "text, leaving a NUL after every letter",
-        ["Sheet1: calamine header unusable: the column name 'T\\x00i\\x00t\\x00e\\x00l\\x00' holds a NUL "
-         "character or invalid Unicode; rename the column (file 'sheet_name_parsing.xls')"],
+        [
+            "Sheet1: calamine header unusable: the column name 'T\\x00i\\x00t\\x00e\\x00l\\x00' holds a NUL "
+            "character or invalid Unicode; rename the column (file 'sheet_name_parsing.xls')"
+        ],
     ),
 }
 
 # Refusals: the file, a pattern its message must match, and why the refusal is right.
 _PASSWORD = r"protected with a password: remove the password in Excel \(File > Info > Protect Workbook"
 REFUSALS: dict[str, tuple[str, str]] = {
-    "OOM_alloc3.xls": (r"the \.xls file is damaged and cannot be read .* save it as \.xlsx",
-                       "its directory points past the end of the file; calamine refuses it too"),
-    "issue252.xlsx": (r"the workbook part xl/_rels/workbook\.xml\.rels is damaged \(Bad CRC-32",
-                      "a part's data does not match its checksum; calamine refuses it too"),
+    "OOM_alloc3.xls": (
+        r"the \.xls file is damaged and cannot be read .* save it as \.xlsx",
+        "its directory points past the end of the file; calamine refuses it too",
+    ),
+    "issue252.xlsx": (
+        r"the workbook part xl/_rels/workbook\.xml\.rels is damaged \(Bad CRC-32",
+        "a part's data does not match its checksum; calamine refuses it too",
+    ),
     "issue_385.xls": (_PASSWORD, "an encrypted .xls; calamine refuses it too"),
     "pass_protected.xlsx": (_PASSWORD, "an encrypted .xlsx (an OLE2 EncryptedPackage)"),
     "pass_protected.xlsb": (_PASSWORD, "an encrypted .xlsb (an OLE2 EncryptedPackage)"),
-    "pass_protected.ods": (r"protected with a password: remove the password in LibreOffice",
-                           "an encrypted .ods (manifest encryption-data)"),
-    "issue_594_dos.ods": (r"spans [\d,]+ cells from its first to its last value, more than the [\d,]+ this "
-                          r"format can be read with \(max_held_cells\)",
-                          "a few KB that repeat cells billions of times: a memory bomb, measured before loading"),
-    "too_small.xls": (r"the file's content is neither an Excel nor an OpenDocument workbook",
-                      "68 bytes of text named .xls"),
-    "errors.xlsx": (r"\(sheet row 1\) shows spreadsheet errors \(#DIV/0!\) instead of column names",
-                    "every cell of the first sheet is an error value: there is no header row"),
-    "picture_richdata.xlsx": (r"\(sheet row 2\) shows spreadsheet errors \(#VALUE!\) instead of column names",
-                              "the first used row holds a picture in a cell, which files store as #VALUE!"),
+    "pass_protected.ods": (
+        r"protected with a password: remove the password in LibreOffice",
+        "an encrypted .ods (manifest encryption-data)",
+    ),
+    "issue_594_dos.ods": (
+        r"spans [\d,]+ cells from its first to its last value, more than the [\d,]+ this "
+        r"format can be read with \(max_held_cells\)",
+        "a few KB that repeat cells billions of times: a memory bomb, measured before loading",
+    ),
+    "too_small.xls": (
+        r"the file's content is neither an Excel nor an OpenDocument workbook",
+        "68 bytes of text named .xls",
+    ),
+    "errors.xlsx": (
+        r"\(sheet row 1\) shows spreadsheet errors \(#DIV/0!\) instead of column names",
+        "every cell of the first sheet is an error value: there is no header row",
+    ),
+    "picture_richdata.xlsx": (
+        r"\(sheet row 2\) shows spreadsheet errors \(#VALUE!\) instead of column names",
+        "the first used row holds a picture in a cell, which files store as #VALUE!",
+    ),
     "pictures_in_cell_and_over_cell.xlsx": (
         r"\(sheet row 1\) shows spreadsheet errors \(#VALUE!\) instead of column names",
-        "the first used row holds a picture in a cell, which files store as #VALUE!"),
+        "the first used row holds a picture in a cell, which files store as #VALUE!",
+    ),
 }
 _EMPTY = re.compile(r"^the (sheet '.*' holds no values; choose|file is empty: its only sheet)")
 
@@ -118,7 +135,9 @@ def _sheet_outcome(path: Path, sheet: str) -> tuple[str, list[str]]:
     if isinstance(ours, InputFileError):
         if theirs is None and _EMPTY.match(ours.message):
             return "empty", []
-        return "differ", [f"{sheet}: crmio refused ({ours}) but calamine reads {len(theirs.rows) if theirs else 0} rows"]
+        return "differ", [
+            f"{sheet}: crmio refused ({ours}) but calamine reads {len(theirs.rows) if theirs else 0} rows"
+        ]
     if theirs is None:
         return "differ", [f"{sheet}: calamine finds no values, crmio reads {len(ours.rows)} rows"]
     found = _differences(sheet, ours, theirs)
@@ -145,6 +164,7 @@ def _file_outcome(path: Path) -> tuple[str, str]:
     if sheet_names is None:
         # The first sheet is empty; the other sheets come from calamine's list of worksheets.
         import python_calamine as pc
+
         book = pc.CalamineWorkbook.from_path(os.fspath(path))
         sheet_names = [m.name for m in book.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
     found: list[str] = []
@@ -184,8 +204,10 @@ def test_every_corpus_workbook_reads_like_calamine(capsys: pytest.CaptureFixture
         table.append((outcome, path.name, detail))
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 - before
     counts = {k: sum(1 for o, _, _ in table if o == k) for k in ("equal", "difference", "refusal", "FAIL")}
-    lines = [f"calamine corpus ({len(files)} workbooks): {counts['equal']} equal, {counts['difference']} reasoned "
-             f"differences, {counts['refusal']} typed refusals, {counts['FAIL']} failures; peak RSS grew {grown} MB"]
+    lines = [
+        f"calamine corpus ({len(files)} workbooks): {counts['equal']} equal, {counts['difference']} reasoned "
+        f"differences, {counts['refusal']} typed refusals, {counts['FAIL']} failures; peak RSS grew {grown} MB"
+    ]
     lines += [f"  {o:<10} {name:<40} {detail}" for o, name, detail in table]
     with capsys.disabled():
         print("\n" + "\n".join(lines))

@@ -60,7 +60,18 @@ DNC = CONTACT.field("do_not_call")
 def test_every_field_type_has_a_cleaner() -> None:
     types = {f.type for model in (LEAD, CONTACT, ACCOUNT) for f in model.fields}
     assert types <= set(CLEANERS)
-    assert set(CLEANERS) == {"string", "text", "email", "phone", "url", "integer", "decimal", "date", "boolean", "choice"}
+    assert set(CLEANERS) == {
+        "string",
+        "text",
+        "email",
+        "phone",
+        "url",
+        "integer",
+        "decimal",
+        "date",
+        "boolean",
+        "choice",
+    }
 
 
 @pytest.mark.parametrize(
@@ -341,7 +352,8 @@ def test_decimal_accepted(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["abc", "12abc", "1,2,3", "1.2.3,4,5", "1e5", "NaN", "Infinity", "--5", "(-5)", "1_000", "١٢٣", "12 34", "$", "5%"]
+    "text",
+    ["abc", "12abc", "1,2,3", "1.2.3,4,5", "1e5", "NaN", "Infinity", "--5", "(-5)", "1_000", "١٢٣", "12 34", "$", "5%"],
 )
 def test_decimal_refused(text: str) -> None:
     exc = refused(REVENUE, text)
@@ -357,7 +369,16 @@ def test_decimal_out_of_numeric_18_2_range() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1200", 1200), ("1,200", 1200), ("1 200", 1200), ("1200.0", 1200), ("1200.00", 1200), ("-3", -3), ("0", 0), ("1.200.000", 1200000)],
+    [
+        ("1200", 1200),
+        ("1,200", 1200),
+        ("1 200", 1200),
+        ("1200.0", 1200),
+        ("1200.00", 1200),
+        ("-3", -3),
+        ("0", 0),
+        ("1.200.000", 1200000),
+    ],
 )
 def test_integer_accepted(text: str, expected: int) -> None:
     value = clean_value(EMPLOYEES, text)
@@ -398,8 +419,15 @@ def test_boolean_refused_listing_forms(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("Cold Call", "cold_call"), ("cold-call", "cold_call"), ("COLD_CALL", "cold_call"), ("coldcall", "cold_call"), ("Web", "web"),
-     ("Trade Show", "trade_show"), ("E-mail Campaign", "email_campaign")],
+    [
+        ("Cold Call", "cold_call"),
+        ("cold-call", "cold_call"),
+        ("COLD_CALL", "cold_call"),
+        ("coldcall", "cold_call"),
+        ("Web", "web"),
+        ("Trade Show", "trade_show"),
+        ("E-mail Campaign", "email_campaign"),
+    ],
 )
 def test_choice_matched_loosely(text: str, expected: str) -> None:
     assert clean_value(SOURCE, text) == expected
@@ -408,7 +436,9 @@ def test_choice_matched_loosely(text: str, expected: str) -> None:
 def test_choice_refused_listing_allowed_values() -> None:
     exc = refused(SOURCE, "Billboard")
     assert exc.message == "'Billboard' is not a value of the lead_source picklist"
-    assert exc.hint.startswith("use one of: " + ", ".join(SOURCE.choices) + ", add the value to the lead_source picklist")
+    assert exc.hint.startswith(
+        "use one of: " + ", ".join(SOURCE.choices) + ", add the value to the lead_source picklist"
+    )
 
 
 # ----------------------------------------------------------------- records
@@ -450,7 +480,9 @@ def test_clean_typical_lead_row() -> None:
 
 
 def test_empty_values_are_none_and_only_input_fields_appear() -> None:
-    record = RecordCleaner(LEAD).clean({"first_name": "J", "last_name": "D", "email": "  ", "city": None, "title": "\u00a0"})
+    record = RecordCleaner(LEAD).clean(
+        {"first_name": "J", "last_name": "D", "email": "  ", "city": None, "title": "\u00a0"}
+    )
     assert record.ok
     assert record.values == {"first_name": "J", "last_name": "D", "email": None, "city": None, "title": None}
     assert record.match_key is None
@@ -458,23 +490,34 @@ def test_empty_values_are_none_and_only_input_fields_appear() -> None:
 
 @pytest.mark.parametrize("strict", [True, False])
 def test_every_problem_of_a_row_is_reported(strict: bool) -> None:
-    record = RecordCleaner(LEAD, strict=strict).clean({
-        "first_name": "",
-        "email": "jane@",
-        "phone": "12345",
-        "status": "bogus",
-        "annual_revenue": "lots",
-        "number_of_employees": "12.5",
-        "website": "n/a",
-        "converted_date": "2024-02-30",
-        "title": "x" * 129,
-        "city": "Zürich\x00",
-    })
+    record = RecordCleaner(LEAD, strict=strict).clean(
+        {
+            "first_name": "",
+            "email": "jane@",
+            "phone": "12345",
+            "status": "bogus",
+            "annual_revenue": "lots",
+            "number_of_employees": "12.5",
+            "website": "n/a",
+            "converted_date": "2024-02-30",
+            "title": "x" * 129,
+            "city": "Zürich\x00",
+        }
+    )
     assert not record.ok
     by_field = {i.field: i for i in record.issues}
     assert list(by_field) == [
-        "first_name", "email", "phone", "status", "annual_revenue", "number_of_employees",
-        "website", "converted_date", "title", "city", "last_name",
+        "first_name",
+        "email",
+        "phone",
+        "status",
+        "annual_revenue",
+        "number_of_employees",
+        "website",
+        "converted_date",
+        "title",
+        "city",
+        "last_name",
     ]
     assert by_field["phone"].level == ("error" if strict else "warning")
     # Required and match-key fields always fail the row; other fields' bad values only warn unless strict.
@@ -574,7 +617,11 @@ def test_rule_min_max_numbers() -> None:
     assert cleaner.clean({**base, "number_of_employees": "1,000", "annual_revenue": "0.50"}).ok
     record = cleaner.clean({**base, "number_of_employees": "1,001", "annual_revenue": "0.49"})
     assert [(i.field, i.message, i.hint) for i in record.issues] == [
-        ("number_of_employees", "1001 is above the maximum 1000 set for number_of_employees", "use a value of at most 1000"),
+        (
+            "number_of_employees",
+            "1001 is above the maximum 1000 set for number_of_employees",
+            "use a value of at most 1000",
+        ),
         ("annual_revenue", "0.49 is below the minimum 0.5 set for annual_revenue", "use a value of at least 0.5"),
     ]
     assert cleaner.clean({**base, "number_of_employees": "0"}).issues[0].message.startswith("0 is below the minimum 1")
@@ -602,7 +649,9 @@ def test_rule_lengths() -> None:
 
 
 def test_rule_allowed_is_case_insensitive() -> None:
-    cleaner = RecordCleaner(LEAD, {"country": {"allowed": ["US", "Canada"]}, "lead_source": {"allowed": ["Web", "cold call"]}})
+    cleaner = RecordCleaner(
+        LEAD, {"country": {"allowed": ["US", "Canada"]}, "lead_source": {"allowed": ["Web", "cold call"]}}
+    )
     base = {"first_name": "J", "last_name": "D"}
     assert cleaner.clean({**base, "country": "canada", "lead_source": "COLD-CALL"}).ok
     record = cleaner.clean({**base, "country": "Mexico", "lead_source": "referral"})
@@ -623,12 +672,15 @@ def test_all_rule_violations_of_a_field_are_reported() -> None:
 
 
 def test_validate_rules_normalizes() -> None:
-    rules = validate_rules(LEAD, {
-        "email": {"required": True, "regex": ".*@acme\\.com", "max_length": 100},
-        "lead_source": {"allowed": ["Web", "web", "Cold Call"]},
-        "annual_revenue": {"min": 0, "max": 1e9},
-        "converted_date": {"min": "2020-01-01"},
-    })
+    rules = validate_rules(
+        LEAD,
+        {
+            "email": {"required": True, "regex": ".*@acme\\.com", "max_length": 100},
+            "lead_source": {"allowed": ["Web", "web", "Cold Call"]},
+            "annual_revenue": {"min": 0, "max": 1e9},
+            "converted_date": {"min": "2020-01-01"},
+        },
+    )
     assert rules["lead_source"] == {"allowed": ["web", "cold_call"]}
     assert rules["email"] == {"required": True, "regex": ".*@acme\\.com", "max_length": 100}
     assert rules["converted_date"] == {"min": "2020-01-01"}
@@ -681,7 +733,9 @@ def test_lead_and_contact_keys_ignore_case_and_spacing(email: str) -> None:
     assert match_key(CONTACT, {"email": email, "first_name": "Jane"}) == "email:jane@x.com"
 
 
-@pytest.mark.parametrize("raw", [{}, {"email": None}, {"email": ""}, {"email": "   "}, {"email": "n/a"}, {"first_name": "J"}])
+@pytest.mark.parametrize(
+    "raw", [{}, {"email": None}, {"email": ""}, {"email": "   "}, {"email": "n/a"}, {"first_name": "J"}]
+)
 def test_no_key_without_an_email(raw: dict[str, str | None]) -> None:
     assert match_key(LEAD, raw) is None
     assert match_key(CONTACT, raw) is None
@@ -690,8 +744,16 @@ def test_no_key_without_an_email(raw: dict[str, str | None]) -> None:
 @pytest.mark.parametrize(
     "website",
     [
-        "acme.com", "ACME.com", "www.acme.com", "https://WWW.Acme.com/about", "http://acme.com:8080/x?y#z",
-        " https://acme.com/ ", "acme.com.", "https://user@acme.com", "acme.com?ref=1", "acme.com#top",
+        "acme.com",
+        "ACME.com",
+        "www.acme.com",
+        "https://WWW.Acme.com/about",
+        "http://acme.com:8080/x?y#z",
+        " https://acme.com/ ",
+        "acme.com.",
+        "https://user@acme.com",
+        "acme.com?ref=1",
+        "acme.com#top",
     ],
 )
 def test_account_key_is_the_domain(website: str) -> None:

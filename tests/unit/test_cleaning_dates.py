@@ -18,8 +18,8 @@ from services.cleansing.cleaning import (
     cleaner_for,
     excel_serial_date,
 )
-from services.exports.writers import render_value
 from services.cleansing.validation import text_form
+from services.exports.writers import render_value
 
 ACCOUNT = get_model("account")
 FOUNDED = ACCOUNT.by_name["founded_date"]
@@ -37,8 +37,10 @@ def refused(text: str, options: CleanOptions = MDY) -> Invalid:
     return caught.value
 
 
-@pytest.mark.parametrize(("text", "year"), [("1990", 1990), ("1000", 1000), ("2999", 2999), ("2024", 2024),
-                                            ("1990.0", 1990), ("1990.00", 1990)])
+@pytest.mark.parametrize(
+    ("text", "year"),
+    [("1990", 1990), ("1000", 1000), ("2999", 2999), ("2024", 2024), ("1990.0", 1990), ("1990.00", 1990)],
+)
 def test_a_year_alone_is_the_first_of_january_with_year_precision(text: str, year: int) -> None:
     value = clean(text)
     assert type(value) is PartialDate
@@ -50,8 +52,25 @@ def test_a_year_alone_is_the_first_of_january_with_year_precision(text: str, yea
 
 @pytest.mark.parametrize(
     "text",
-    ["2024-03", "2024-3", "2024/03", "2024/3", "2024.03", "03/2024", "3/2024", "03-2024", "03.2024", "3.2024",
-     "March 2024", "Mar 2024", "Mar. 2024", "march, 2024", "MAR-2024", "Mar/2024", "mar2024"],
+    [
+        "2024-03",
+        "2024-3",
+        "2024/03",
+        "2024/3",
+        "2024.03",
+        "03/2024",
+        "3/2024",
+        "03-2024",
+        "03.2024",
+        "3.2024",
+        "March 2024",
+        "Mar 2024",
+        "Mar. 2024",
+        "march, 2024",
+        "MAR-2024",
+        "Mar/2024",
+        "mar2024",
+    ],
 )
 def test_a_month_in_every_written_form_is_its_first_day_with_month_precision(text: str) -> None:
     for options in (MDY, DMY):  # the job's date order never changes a month
@@ -184,7 +203,9 @@ def test_a_record_keeps_partial_dates_and_rules_see_what_was_written() -> None:
     assert issue.message == "1850 is before 1900-01-01 set for founded_date"
     # Typed JSON numbers arrive as ints: 1990 is a year, 45292 a serial.
     assert str(RecordCleaner(ACCOUNT).clean({"name": "A", "founded_date": 1990}).values["founded_date"]) == "1990"
-    assert RecordCleaner(ACCOUNT).clean({"name": "A", "founded_date": 45292}).values["founded_date"] == dt.date(2024, 1, 1)
+    assert RecordCleaner(ACCOUNT).clean({"name": "A", "founded_date": 45292}).values["founded_date"] == dt.date(
+        2024, 1, 1
+    )
 
 
 # ----------------------------------------------------------------- the apply plan keeps precision
@@ -207,14 +228,27 @@ def test_created_records_carry_the_precision_of_their_partial_dates() -> None:
     plan = plan_batch("create_new", _rows("1990", "2024-03", "2024-03-04", None), {})
     inserted = list(plan.inserts.values())
     assert [v["date_precision"] for v in inserted] == [{"founded_date": "year"}, {"founded_date": "month"}, None, None]
-    assert [v.get("founded_date") for v in inserted] == [dt.date(1990, 1, 1), dt.date(2024, 3, 1), dt.date(2024, 3, 4), None]
+    assert [v.get("founded_date") for v in inserted] == [
+        dt.date(1990, 1, 1),
+        dt.date(2024, 3, 1),
+        dt.date(2024, 3, 4),
+        None,
+    ]
 
 
 def test_updates_merge_precision_a_full_date_clears_it_and_before_images_hold_dates() -> None:
     from services.apply.batch import plan_batch
 
-    stored = {"name:acme": {"id": "r1", "version": 3, "match_key": "name:acme", "name": "Acme",
-                            "founded_date": dt.date(1990, 1, 1), "date_precision": {"founded_date": "year"}}}
+    stored = {
+        "name:acme": {
+            "id": "r1",
+            "version": 3,
+            "match_key": "name:acme",
+            "name": "Acme",
+            "founded_date": dt.date(1990, 1, 1),
+            "date_precision": {"founded_date": "year"},
+        }
+    }
     # An empty cell keeps the stored year; a month replaces it; a full date clears the precision.
     plan = plan_batch("update", _rows(None, "2024-03", "2024-03-04"), stored)
     assert [n for n, outcome, _, _ in plan.ledger if outcome == "updated"] == [1, 2, 3]
@@ -228,20 +262,34 @@ def test_updates_merge_precision_a_full_date_clears_it_and_before_images_hold_da
     final = plan.updates["r1"]
     assert final["founded_date"] == dt.date(2024, 3, 4) and final["date_precision"] is None
 
-    plan = plan_batch("update", _rows("1990"), {"name:acme": {**stored["name:acme"], "date_precision": None,
-                                                              "founded_date": dt.date(1985, 6, 7)}})
+    plan = plan_batch(
+        "update",
+        _rows("1990"),
+        {"name:acme": {**stored["name:acme"], "date_precision": None, "founded_date": dt.date(1985, 6, 7)}},
+    )
     assert plan.updates["r1"]["date_precision"] == {"founded_date": "year"}
 
 
 def test_the_preview_shows_a_partial_date_as_written(tmp_path) -> None:
-    from services.ingest import uploads
     from services.api.http import OrjsonResponse
+    from services.ingest import uploads
     from services.ingest.readers.base import ReaderLimits
 
     path = tmp_path / "accounts.csv"
     path.write_text("Name,Founded\nAcme,1990\nBeta,March 2024\nGamma,2024-03-04\nDelta,45292\n", encoding="utf-8")
-    doc = uploads.preview_records(path, "csv", "accounts.csv", model=ACCOUNT, mapping=None, memory=None, rules=None,
-                                  options=MDY, sheet=None, rows=10, limits=ReaderLimits())
+    doc = uploads.preview_records(
+        path,
+        "csv",
+        "accounts.csv",
+        model=ACCOUNT,
+        mapping=None,
+        memory=None,
+        rules=None,
+        options=MDY,
+        sheet=None,
+        rows=10,
+        limits=ReaderLimits(),
+    )
     shown = orjson.loads(OrjsonResponse(doc).body)
     assert [r["values"]["founded_date"] for r in shown["rows"]] == ["1990", "2024-03", "2024-03-04", "2024-01-01"]
     assert all(r["ok"] for r in shown["rows"])

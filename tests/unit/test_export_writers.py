@@ -18,11 +18,13 @@ from services.exports.formats import open_writer
 from services.exports.writers import EXTENSIONS, ExportMeta, neutralize, render_value
 
 CONTACT = get_model("contact")
-FIELDS = [CONTACT.field(n) for n in ("first_name", "last_name", "email", "phone", "birthdate", "do_not_call", "description")]
+FIELDS = [
+    CONTACT.field(n) for n in ("first_name", "last_name", "email", "phone", "birthdate", "do_not_call", "description")
+]
 ROWS = [
     ("Ann", "Lee", "ann@example.com", "+14155550123", "1990-05-01", "true", None),
-    ("=HYPERLINK(\"http://evil\")", "@SUM(A1)", "bob@example.com", "-12.50", None, "false", "<b>x</b> & co"),
-    ("Zoë", "O'Brien, \"Jr\"", None, None, dt.date(1985, 1, 2), False, "line one\nline two\x07"),
+    ('=HYPERLINK("http://evil")', "@SUM(A1)", "bob@example.com", "-12.50", None, "false", "<b>x</b> & co"),
+    ("Zoë", 'O\'Brien, "Jr"', None, None, dt.date(1985, 1, 2), False, "line one\nline two\x07"),
 ]
 
 
@@ -43,10 +45,21 @@ def test_render_value_matches_the_import_cleaners() -> None:
     assert render_value(None) is None and render_value(12) == "12"
 
 
-@pytest.mark.parametrize(("value", "out"), [
-    ("=1+1", "'=1+1"), ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
-    ("\rx", "'\rx"), ("+14155550123", "+14155550123"), ("-12.50", "-12.50"), ("a=b", "a=b"), (None, None),
-])
+@pytest.mark.parametrize(
+    ("value", "out"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("+14155550123", "+14155550123"),
+        ("-12.50", "-12.50"),
+        ("a=b", "a=b"),
+        (None, None),
+    ],
+)
 def test_neutralize(value: str | None, out: str | None) -> None:
     assert neutralize(value) == out
 
@@ -59,8 +72,8 @@ def test_csv(tmp_path: Path) -> None:
         rows = list(csv.reader(f))
     assert rows[0] == [f.name for f in FIELDS]
     assert rows[1] == ["Ann", "Lee", "ann@example.com", "+14155550123", "1990-05-01", "true", ""]
-    assert rows[2][:4] == ["'=HYPERLINK(\"http://evil\")", "'@SUM(A1)", "bob@example.com", "-12.50"]
-    assert rows[3][1] == "O'Brien, \"Jr\"" and rows[3][4:6] == ["1985-01-02", "false"]
+    assert rows[2][:4] == ['\'=HYPERLINK("http://evil")', "'@SUM(A1)", "bob@example.com", "-12.50"]
+    assert rows[3][1] == 'O\'Brien, "Jr"' and rows[3][4:6] == ["1985-01-02", "false"]
     assert rows[3][6] == "line one\nline two\x07"
 
 
@@ -81,7 +94,7 @@ def test_xlsx(tmp_path: Path) -> None:
     wb.close()
     assert values[0] == [f.name for f in FIELDS]
     assert values[1] == ["Ann", "Lee", "ann@example.com", "+14155550123", "1990-05-01", True, None]
-    assert values[2][0] == "=HYPERLINK(\"http://evil\")"  # a string cell: shown as text, never run
+    assert values[2][0] == '=HYPERLINK("http://evil")'  # a string cell: shown as text, never run
     assert ws.freeze_panes == "A2"
     assert values[2][6] == "<b>x</b> & co"
     assert values[3][6] == "line one\nline two\ufffd"  # BEL is not allowed in XML
@@ -93,9 +106,9 @@ def test_json_array_and_ndjson(tmp_path: Path) -> None:
     assert docs[0]["do_not_call"] is True and docs[2]["do_not_call"] is False and docs[0]["description"] is None
     assert docs[2]["birthdate"] == "1985-01-02"
     # A value that looks like an object boundary must not split a record.
-    tricky = [("a},{\"first_name\":", "b", None, None, None, None, "},{")]
+    tricky = [('a},{"first_name":', "b", None, None, None, None, "},{")]
     lines = write("json", tmp_path, ExportMeta(json_style="ndjson"), rows=ROWS + tricky).read_bytes().splitlines()
-    assert len(lines) == 4 and orjson.loads(lines[3])["first_name"] == "a},{\"first_name\":"
+    assert len(lines) == 4 and orjson.loads(lines[3])["first_name"] == 'a},{"first_name":'
     assert [orjson.loads(x)["email"] for x in lines[:3]] == ["ann@example.com", "bob@example.com", None]
 
 
@@ -108,12 +121,14 @@ def test_json_empty_array(tmp_path: Path) -> None:
 
 def test_pdf_escapes_markup_repeats_header_and_wraps(tmp_path: Path) -> None:
     long = "word " * 60
-    rows = ROWS + [(f"Person{i}", "Last", f"p{i}@example.com", None, None, None, long if i == 5 else None) for i in range(150)]
-    meta = ExportMeta(title="Contacts <i>", filters=("status eq \"new\"",))
+    rows = ROWS + [
+        (f"Person{i}", "Last", f"p{i}@example.com", None, None, None, long if i == 5 else None) for i in range(150)
+    ]
+    meta = ExportMeta(title="Contacts <i>", filters=('status eq "new"',))
     reader = pypdf.PdfReader(write("pdf", tmp_path, meta, rows=rows))
     assert len(reader.pages) >= 2
     first = reader.pages[0].extract_text()
-    assert "Contacts <i>" in first and "Filter: status eq \"new\"" in first and "Generated" in first
+    assert "Contacts <i>" in first and 'Filter: status eq "new"' in first and "Generated" in first
     assert "<b>x</b> & co" in first and "Zoë" in first
     last = reader.pages[-1].extract_text()
     assert "First Name" in last and "Person149" in last  # header row repeated on the last page

@@ -62,8 +62,14 @@ def test_detect_xlsx_and_refuse_other_zips(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "declared"),
-    [("leads.csv", "csv"), ("LEADS.TXT", "csv"), ("x.tsv", "csv"), ("x.json", "json"), ("x.ndjson", "json"),
-     ("x.jsonl", "json")],
+    [
+        ("leads.csv", "csv"),
+        ("LEADS.TXT", "csv"),
+        ("x.tsv", "csv"),
+        ("x.json", "json"),
+        ("x.ndjson", "json"),
+        ("x.jsonl", "json"),
+    ],
 )
 def test_check_file_accepts_agreement(tmp_path: Path, name: str, declared: str) -> None:
     path = tmp_path / "stored"

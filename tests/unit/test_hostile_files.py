@@ -10,18 +10,21 @@ from typing import Any
 import pytest
 
 from schemas.models import get_model
-from services.ingest import uploads
 from services.cleansing.cleaning import CleanOptions
 from services.core.errors import CrmioError, InputFileError
+from services.ingest import uploads
 from services.ingest.filetype import check_file
 from services.ingest.readers import ReaderLimits
 from services.ingest.splitter import open_import
 from tests.hostile import CASES, LIMITS, Case, mapping_for, message_matches
 
 LEAD = get_model("lead")
-READER_LIMITS = ReaderLimits(max_rows=5_000_000, max_columns=LIMITS["max_columns"],
-                             max_field_bytes=LIMITS["max_field_bytes"],
-                             max_uncompressed_bytes=LIMITS["max_uncompressed_bytes"])
+READER_LIMITS = ReaderLimits(
+    max_rows=5_000_000,
+    max_columns=LIMITS["max_columns"],
+    max_field_bytes=LIMITS["max_field_bytes"],
+    max_uncompressed_bytes=LIMITS["max_uncompressed_bytes"],
+)
 
 
 def upload_path(case: Case, tmp_path: Path) -> dict[str, Any]:
@@ -30,20 +33,40 @@ def upload_path(case: Case, tmp_path: Path) -> dict[str, Any]:
     path.write_bytes(case.data)
     try:
         fmt = uploads.accept_file(path, case.filename)
-        insp = uploads.inspect_file(path, fmt, case.filename, limits=READER_LIMITS, preview_rows=20,
-                                    count_rows_max=100_000)
+        insp = uploads.inspect_file(
+            path, fmt, case.filename, limits=READER_LIMITS, preview_rows=20, count_rows_max=100_000
+        )
         doc = uploads.preview_records(
-            path, fmt, case.filename, model=LEAD, mapping=mapping_for(case, insp.headers), memory=None, rules=None,
-            options=CleanOptions(), sheet=None, rows=100_000, limits=READER_LIMITS,
+            path,
+            fmt,
+            case.filename,
+            model=LEAD,
+            mapping=mapping_for(case, insp.headers),
+            memory=None,
+            rules=None,
+            options=CleanOptions(),
+            sheet=None,
+            rows=100_000,
+            limits=READER_LIMITS,
         )
     except CrmioError as exc:
         return {"error": exc}
-    errors = {r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "error")
-              for r in doc["rows"] if not r["ok"]}
-    warnings = {r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "warning")
-                for r in doc["rows"] if r["ok"] and r["issues"]}
-    return {"imported": doc["valid_rows"], "errors": errors, "warnings": warnings,
-            "values": [r["values"] for r in doc["rows"] if r["ok"]]}
+    errors = {
+        r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "error")
+        for r in doc["rows"]
+        if not r["ok"]
+    }
+    warnings = {
+        r["record_number"]: " | ".join(f"{i['field']}: {i['message']}" for i in r["issues"] if i["level"] == "warning")
+        for r in doc["rows"]
+        if r["ok"] and r["issues"]
+    }
+    return {
+        "imported": doc["valid_rows"],
+        "errors": errors,
+        "warnings": warnings,
+        "values": [r["values"] for r in doc["rows"] if r["ok"]],
+    }
 
 
 def split_path(case: Case, tmp_path: Path) -> CrmioError | int:
@@ -91,11 +114,15 @@ def test_upload_and_preview(case: Case, tmp_path: Path) -> None:
     for number, excerpt in want.row_warnings.items():
         assert excerpt.casefold() in got["warnings"].get(number, "").casefold(), (case.name, number, got["warnings"])
     if want.stored:
-        assert any(all(v.get(f) == x for f, x in want.stored.items()) for v in got["values"]), (case.name, got["values"])
+        assert any(all(v.get(f) == x for f, x in want.stored.items()) for v in got["values"]), (
+            case.name,
+            got["values"],
+        )
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.expect.kind == "refused"],
-                         ids=[c.name for c in CASES if c.expect.kind == "refused"])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.expect.kind == "refused"], ids=[c.name for c in CASES if c.expect.kind == "refused"]
+)
 def test_the_import_path_refuses_the_same_way(case: Case, tmp_path: Path) -> None:
     got = split_path(case, tmp_path)
     assert isinstance(got, CrmioError), (case.name, got)

@@ -112,11 +112,18 @@ def test_only_the_cli_starts_the_local_stack() -> None:
 
 
 def test_the_cli_uses_the_api_only_through_its_app_factory() -> None:
-    reached = {d for m, deps in EDGES.items() if m.startswith("services.cli") for d in deps if d.startswith("services.api")}
+    reached = {
+        d for m, deps in EDGES.items() if m.startswith("services.cli") for d in deps if d.startswith("services.api")
+    }
     assert reached <= {"services.api"}, reached
 
 
 def test_api_routes_never_reach_into_the_pipeline() -> None:
-    reached = {(m, d) for m, deps in EDGES.items() if m.startswith("services.api") for d in deps
-               if d.startswith(("services.apply", "streams"))}
+    reached = {
+        (m, d)
+        for m, deps in EDGES.items()
+        if m.startswith("services.api")
+        for d in deps
+        if d.startswith(("services.apply", "streams"))
+    }
     assert reached == set(), reached

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from services.core.errors import ValidationRulesError
 from services.jobs.admission import Pending, choose
 from services.jobs.error_policy import ErrorPolicy, breach, parse_policy, policy_options
-from services.core.errors import ValidationRulesError
 from services.jobs.limits import CompanyLimits
 from services.jobs.rollback import LedgerItem, plan_rollback
 from services.jobs.schedules import ScheduleError, check_definition, next_run
@@ -37,11 +37,15 @@ def test_admission_global_cap() -> None:
 def test_policy_parsing() -> None:
     assert parse_policy(None) == ErrorPolicy()
     assert parse_policy({"mode": "stop", "max_errors": 0}).max_errors == 0
-    for bad, words in [({"mode": "stop"}, "needs max_errors"), ({"mode": "halt"}, "continue, stop"),
-                       ({"mode": "stop", "max_errors": -1}, "whole number"),
-                       ({"mode": "stop", "max_error_percent": 120}, "up to 100"),
-                       ({"mode": "all_or_nothing", "max_errors": 3}, "takes no"), ({"limit": 1}, "unknown keys"),
-                       ("stop", "must be an object")]:
+    for bad, words in [
+        ({"mode": "stop"}, "needs max_errors"),
+        ({"mode": "halt"}, "continue, stop"),
+        ({"mode": "stop", "max_errors": -1}, "whole number"),
+        ({"mode": "stop", "max_error_percent": 120}, "up to 100"),
+        ({"mode": "all_or_nothing", "max_errors": 3}, "takes no"),
+        ({"limit": 1}, "unknown keys"),
+        ("stop", "must be an object"),
+    ]:
         with pytest.raises(ValidationRulesError, match=words):
             parse_policy(bad)
 
@@ -68,8 +72,13 @@ def _item(outcome: str, last: int) -> LedgerItem:
 
 
 def test_rollback_plan() -> None:
-    created, updated, changed, deleted, gone = (_item("created", 1), _item("updated", 3), _item("updated", 2),
-                                                _item("updated", 2), _item("created", 1))
+    created, updated, changed, deleted, gone = (
+        _item("created", 1),
+        _item("updated", 3),
+        _item("updated", 2),
+        _item("updated", 2),
+        _item("created", 1),
+    )
     current = {created.record_id: 1, updated.record_id: 3, changed.record_id: 4}
     plan = plan_rollback([created, updated, changed, deleted, gone], current, force=False)
     assert plan.deletes == [created] and plan.restores == [updated] and plan.gone == [gone]
@@ -81,7 +90,7 @@ def test_rollback_plan() -> None:
 
 
 def test_next_run_in_a_time_zone_across_dst() -> None:
-    utc = dt.timezone.utc
+    utc = dt.UTC
     # 02:30 does not exist in Berlin on 2026-03-29: that day's run is at 03:30 CEST (01:30 UTC).
     first = next_run("30 2 * * *", "Europe/Berlin", dt.datetime(2026, 3, 28, 23, 0, tzinfo=utc))
     assert first == dt.datetime(2026, 3, 29, 1, 30, tzinfo=utc)
@@ -95,11 +104,17 @@ def test_next_run_in_a_time_zone_across_dst() -> None:
 
 def test_schedule_definitions_are_checked() -> None:
     with pytest.raises(ScheduleError, match="time zone"):
-        next_run("* * * * *", "Mars/Base", dt.datetime.now(dt.timezone.utc))
+        next_run("* * * * *", "Mars/Base", dt.datetime.now(dt.UTC))
     with pytest.raises(ScheduleError, match="job_type"):
         check_definition({"job_type": "delete"})
     with pytest.raises(ScheduleError, match="folder"):
         check_definition({"job_type": "import", "target_model": "lead", "folder": "../x"})
-    export = check_definition({"job_type": "export", "target_model": "lead", "file_format": "csv",
-                               "filters": [{"field": "status", "op": "eq", "value": "new"}]})
+    export = check_definition(
+        {
+            "job_type": "export",
+            "target_model": "lead",
+            "file_format": "csv",
+            "filters": [{"field": "status", "op": "eq", "value": "new"}],
+        }
+    )
     assert export["options"]["fields"][0] and export["file_format"] == "csv"

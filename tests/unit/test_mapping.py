@@ -21,8 +21,16 @@ from services.ingest.mapping import (
 
 @pytest.mark.parametrize(
     ("header", "normal"),
-    [("E-mail ", "email"), ("First Name", "firstname"), ("first_name", "firstname"), ("\ufeffPhone #1", "phone1"),
-     ("  COMPANY (Name) ", "companyname"), ("Straße", "strasse"), ("", ""), ("---", "")],
+    [
+        ("E-mail ", "email"),
+        ("First Name", "firstname"),
+        ("first_name", "firstname"),
+        ("\ufeffPhone #1", "phone1"),
+        ("  COMPANY (Name) ", "companyname"),
+        ("Straße", "strasse"),
+        ("", ""),
+        ("---", ""),
+    ],
 )
 def test_normalize_header(header: str, normal: str) -> None:
     assert normalize_header(header) == normal
@@ -35,7 +43,11 @@ def fields_of(suggestions: list[Suggestion]) -> dict[str, str | None]:
 def test_exact_names_and_labels_are_certain() -> None:
     got = suggest_mapping(LEAD, ["First Name", "last_name", "EMAIL", "Lead Source", "Annual Revenue"])
     assert [(s.field, s.confidence) for s in got] == [
-        ("first_name", 1.0), ("last_name", 1.0), ("email", 1.0), ("lead_source", 1.0), ("annual_revenue", 1.0),
+        ("first_name", 1.0),
+        ("last_name", 1.0),
+        ("email", 1.0),
+        ("lead_source", 1.0),
+        ("annual_revenue", 1.0),
     ]
 
 
@@ -84,7 +96,12 @@ def test_a_header_whose_only_field_is_taken_gets_none() -> None:
 def test_memory_wins_over_names() -> None:
     memory = {"colx": "last_name", "email": "external_id", "ignored": "no_such_field"}
     got = suggest_mapping(LEAD, ["Col X", "Last Name", "Email", "Ignored"], memory)
-    assert [(s.field, s.confidence) for s in got] == [("last_name", 1.0), (None, 0.0), ("external_id", 1.0), (None, 0.0)]
+    assert [(s.field, s.confidence) for s in got] == [
+        ("last_name", 1.0),
+        (None, 0.0),
+        ("external_id", 1.0),
+        (None, 0.0),
+    ]
 
 
 def test_fuzzy_spellings_are_suggested_with_low_confidence() -> None:
@@ -105,7 +122,10 @@ def test_default_mapping_keeps_confident_suggestions() -> None:
     headers = ["First Name", "Surname", "E-mail", "Frist Nmae", "Anual Revenue", "Colour"]
     # A one-letter slip in a long name is close enough to map without asking; a scrambled short one is not.
     assert default_mapping(LEAD, headers) == {
-        "First Name": "first_name", "Surname": "last_name", "E-mail": "email", "Anual Revenue": "annual_revenue",
+        "First Name": "first_name",
+        "Surname": "last_name",
+        "E-mail": "email",
+        "Anual Revenue": "annual_revenue",
     }
     assert default_mapping(LEAD, ["Col X"], {"colx": "title"}) == {"Col X": "title"}
 
@@ -143,7 +163,9 @@ def test_columns_match_ignoring_case_and_outer_spaces() -> None:
 
 
 def test_unknown_column_is_named_with_the_file_columns() -> None:
-    with pytest.raises(MappingError, match=r"no column 'Phone' in the file \(columns: 'First', 'Last', 'Mail', 'Notes'\)") as caught:
+    with pytest.raises(
+        MappingError, match=r"no column 'Phone' in the file \(columns: 'First', 'Last', 'Mail', 'Notes'\)"
+    ) as caught:
         check_mapping(LEAD, HEADERS, {"First": "first_name", "Last": "last_name", "Phone": "phone"})
     assert caught.value.missing == []
 

@@ -10,8 +10,8 @@ import pytest
 
 from schemas.header_words import HEADER_WORDS, LANGUAGES, NOT_A_FIELD
 from schemas.models import ACCOUNT, CONTACT, LEAD, MODELS, TargetModel
-from services.ingest.column_sniffing import column_samples, mapping_flags, peek_rows, sample_file, sniff_column
 from services.core.errors import InputFileError
+from services.ingest.column_sniffing import column_samples, mapping_flags, peek_rows, sample_file, sniff_column
 from services.ingest.mapping import (
     DEFAULT_CONFIDENCE,
     Suggestion,
@@ -132,7 +132,9 @@ HEADERS: list[tuple[str, TargetModel, str, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("lang", "model", "header", "field"), HEADERS, ids=[f"{h[0]}-{h[1].name}-{h[2]}" for h in HEADERS])
+@pytest.mark.parametrize(
+    ("lang", "model", "header", "field"), HEADERS, ids=[f"{h[0]}-{h[1].name}-{h[2]}" for h in HEADERS]
+)
 def test_header_maps_like_its_english_form(lang: str, model: TargetModel, header: str, field: str | None) -> None:
     [s] = suggest_mapping(model, [header])
     assert s.field == field, s
@@ -140,7 +142,7 @@ def test_header_maps_like_its_english_form(lang: str, model: TargetModel, header
         return
     assert s.confidence >= DEFAULT_CONFIDENCE  # mapped without asking, as the English form is
     if lang != "en" and s.reason.startswith("header ("):
-        assert LANGUAGES[lang] in s.reason[len("header ("):-1].split(", ")
+        assert LANGUAGES[lang] in s.reason[len("header (") : -1].split(", ")
 
 
 def test_a_word_of_several_languages_names_them_all() -> None:
@@ -156,13 +158,27 @@ def test_seven_languages_and_enough_headers() -> None:
 def test_a_german_file_maps_whole() -> None:
     headers = ["Anrede", "Vorname", "Nachname", "E-Mail", "Telefon", "Firma", "Straße", "PLZ", "Ort", "Land", "Quelle"]
     assert default_mapping(LEAD, headers) == {
-        "Vorname": "first_name", "Nachname": "last_name", "E-Mail": "email", "Telefon": "phone", "Firma": "company",
-        "Ort": "city", "Land": "country", "Quelle": "lead_source",
+        "Vorname": "first_name",
+        "Nachname": "last_name",
+        "E-Mail": "email",
+        "Telefon": "phone",
+        "Firma": "company",
+        "Ort": "city",
+        "Land": "country",
+        "Quelle": "lead_source",
     }
 
 
-@pytest.mark.parametrize(("header", "normal"), [("Prénom", "prenom"), ("Straße", "strasse"), ("Téléphone ", "telephone"),
-                                                ("Número de empleados", "numerodeempleados"), ("Città", "citta")])
+@pytest.mark.parametrize(
+    ("header", "normal"),
+    [
+        ("Prénom", "prenom"),
+        ("Straße", "strasse"),
+        ("Téléphone ", "telephone"),
+        ("Número de empleados", "numerodeempleados"),
+        ("Città", "citta"),
+    ],
+)
 def test_accents_are_ignored(header: str, normal: str) -> None:
     assert normalize_header(header) == normal
 
@@ -202,15 +218,24 @@ SOURCES = ["Website", "Referral", "Social Media", "Cold Call", "Event", "Trade S
 NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"]
 
 
-def suggest(model: TargetModel, columns: dict[str, list[Any]], memory: dict[str, str] | None = None) -> dict[str, Suggestion]:
+def suggest(
+    model: TargetModel, columns: dict[str, list[Any]], memory: dict[str, str] | None = None
+) -> dict[str, Suggestion]:
     return {s.column: s for s in suggest_mapping(model, list(columns), memory, columns)}
 
 
 def test_columns_under_meaningless_headers_map_by_their_values() -> None:
-    got = suggest(LEAD, {"Contact": EMAILS, "Kontakt": PHONES, "Col 3": WEBSITES, "Col 5": STATUSES, "Col 6": SOURCES,
-                         "Col 7": NAMES})
+    got = suggest(
+        LEAD,
+        {"Contact": EMAILS, "Kontakt": PHONES, "Col 3": WEBSITES, "Col 5": STATUSES, "Col 6": SOURCES, "Col 7": NAMES},
+    )
     assert {c: s.field for c, s in got.items()} == {
-        "Contact": "email", "Kontakt": "phone", "Col 3": "website", "Col 5": "status", "Col 6": "lead_source", "Col 7": None,
+        "Contact": "email",
+        "Kontakt": "phone",
+        "Col 3": "website",
+        "Col 5": "status",
+        "Col 6": "lead_source",
+        "Col 7": None,
     }
     assert got["Contact"].reason == "values: 100 % emails"
     assert got["Kontakt"].reason == "values: 100 % phone numbers"
@@ -288,7 +313,9 @@ def test_a_column_two_choice_fields_fit_equally_says_nothing() -> None:
     assert sniff_column(LEAD, ["other", "other", "Other"]) is not None
     from schemas.models import Field
 
-    both = TargetModel("t", "t", (Field("a", "choice", choices=("other", "x")), Field("b", "choice", choices=("other", "y"))), ())
+    both = TargetModel(
+        "t", "t", (Field("a", "choice", choices=("other", "x")), Field("b", "choice", choices=("other", "y"))), ()
+    )
     assert sniff_column(both, ["other", "other", "other"]) is None
 
 
@@ -307,8 +334,14 @@ def test_flags_name_the_columns_their_field_refuses() -> None:
     flags = mapping_flags(
         ACCOUNT,
         {"Emp": "employees", "Web": "website", "Type": "type", "Mail": "phone", "Name": "name", "Skip": None},
-        {"Emp": ["a lot", "many", "10"], "Web": ["Acme Inc", "Foo Ltd", "x y"], "Type": ["Foo", "Bar", "customer"],
-         "Mail": ["a@b.example", "c@d.example", "e@f.example"], "Name": ["Acme", "Foo"], "Skip": ["?"]},
+        {
+            "Emp": ["a lot", "many", "10"],
+            "Web": ["Acme Inc", "Foo Ltd", "x y"],
+            "Type": ["Foo", "Bar", "customer"],
+            "Mail": ["a@b.example", "c@d.example", "e@f.example"],
+            "Name": ["Acme", "Foo"],
+            "Skip": ["?"],
+        },
     )
     by_column = {f["column"]: f for f in flags}
     assert set(by_column) == {"Emp", "Web", "Type", "Mail"}
@@ -321,8 +354,7 @@ def test_flags_name_the_columns_their_field_refuses() -> None:
 
 
 def test_a_flag_suggests_the_field_the_values_fit() -> None:
-    [flag] = mapping_flags(LEAD, {"Kontakt": "website", "E": "email"},
-                           {"Kontakt": EMAILS, "E": ["x@y.example"] * 3})
+    [flag] = mapping_flags(LEAD, {"Kontakt": "website", "E": "email"}, {"Kontakt": EMAILS, "E": ["x@y.example"] * 3})
     assert flag["message"] == "Kontakt: 100 % of sampled values are emails, not websites"
     # email is taken by column E, so nothing else fits
     assert flag["suggestion"].startswith("leave 'Kontakt' unmapped")
@@ -414,11 +446,14 @@ def test_a_job_without_mapping_maps_by_values_and_streams_every_row(tmp_path: Pa
     path = tmp_path / "kontakte.csv"
     rows = [[f"Vor{i}", f"Nach{i}", f"p{i}@x.example", "Web" if i % 2 else "Referral"] for i in range(1, 451)]
     write_csv(path, ["Vorname", "Nachname", "Kontakt", "Herkunftsweg"], rows)
-    plan = open_import(path, "csv", LEAD, display_name="kontakte.csv", mapping=None, options={},
-                       limits=ReaderLimits())
+    plan = open_import(path, "csv", LEAD, display_name="kontakte.csv", mapping=None, options={}, limits=ReaderLimits())
     try:
-        assert plan.mapping == {"Vorname": "first_name", "Nachname": "last_name", "Kontakt": "email",
-                                "Herkunftsweg": "lead_source"}
+        assert plan.mapping == {
+            "Vorname": "first_name",
+            "Nachname": "last_name",
+            "Kontakt": "email",
+            "Herkunftsweg": "lead_source",
+        }
         events = [e for _, e in split_rows(plan, LEAD, job_id="j", company_id="c", partitions=3, rows_per_event=100)]
     finally:
         plan.close()

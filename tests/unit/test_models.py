@@ -31,21 +31,53 @@ def test_each_field_has_a_column_of_its_type(model) -> None:
     for f in model.fields:
         assert cols[f.name] == SQL_TYPES[f.type], f.name
     assert {"id", "company_id", "match_key", "version"} <= set(cols)
-    assert set(cols) - set(model.field_names) == {"id", "company_id", "match_key", "version", "created_at", "updated_at"}
+    assert set(cols) - set(model.field_names) == {
+        "id",
+        "company_id",
+        "match_key",
+        "version",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_blueprint_tables_keep_their_columns() -> None:
     jobs = columns("crm_import_export_jobs")
-    for name in ("id", "company_id", "job_type", "job_status", "target_model", "file_format", "file_path",
-                 "total_records", "processed_records", "success_records", "error_records", "field_mapping",
-                 "validation_rules", "duplicate_handling", "created_by_user_id", "created_at", "started_at",
-                 "completed_at"):
+    for name in (
+        "id",
+        "company_id",
+        "job_type",
+        "job_status",
+        "target_model",
+        "file_format",
+        "file_path",
+        "total_records",
+        "processed_records",
+        "success_records",
+        "error_records",
+        "field_mapping",
+        "validation_rules",
+        "duplicate_handling",
+        "created_by_user_id",
+        "created_at",
+        "started_at",
+        "completed_at",
+    ):
         assert name in jobs
     logs = columns("crm_import_export_logs")
     assert {"id", "job_id", "record_number", "log_level", "message", "record_data", "created_at"} <= set(logs)
     templates = columns("crm_data_templates")
-    assert {"id", "company_id", "template_name", "target_model", "template_type", "field_mapping",
-            "validation_rules", "is_active", "created_at"} <= set(templates)
+    assert {
+        "id",
+        "company_id",
+        "template_name",
+        "target_model",
+        "template_type",
+        "field_mapping",
+        "validation_rules",
+        "is_active",
+        "created_at",
+    } <= set(templates)
     for index in ("idx_company_job_type", "idx_status_created", "idx_target_model", "idx_job_log_level"):
         assert f"CREATE INDEX {index} " in MIGRATION
 

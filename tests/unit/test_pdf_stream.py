@@ -18,34 +18,45 @@ from services.exports.writers import ExportMeta
 
 CONTACT = get_model("contact")
 FIELDS = [CONTACT.field(n) for n in ("first_name", "last_name", "email", "phone", "description")]
-META = ExportMeta(title="Contacts (q1) \\ <i>", filters=('status eq "new"',),
-                  generated_at=dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc))
+META = ExportMeta(
+    title="Contacts (q1) \\ <i>",
+    filters=('status eq "new"',),
+    generated_at=dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC),
+)
 NAMES = "Zoë Ωmega Łódź Москва 東京"
 
 
 def rows(n: int, start: int = 0) -> list[tuple[str | None, ...]]:
     """Mostly unique values, like real exports (so the show cache cycles rather than fills)."""
-    return [(f"First{i}", f"Last{i}", f"p{i}@example.com", None if i % 3 else "+14155550123",
-             None if i % 5 else f"Note {i}: called, left a message") for i in range(start, start + n)]
+    return [
+        (
+            f"First{i}",
+            f"Last{i}",
+            f"p{i}@example.com",
+            None if i % 3 else "+14155550123",
+            None if i % 5 else f"Note {i}: called, left a message",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def write(path: Path, data: list[tuple[str | None, ...]], chunk: int = 1000) -> int:
     w = PdfWriter()
     w.open(path, FIELDS, META)
     for i in range(0, len(data), chunk):
-        w.write_rows(data[i:i + chunk])
+        w.write_rows(data[i : i + chunk])
     return w.close()
 
 
 def check_xref(raw: bytes) -> int:
     """Every in-use xref entry points at its own "N 0 obj"; returns the object count."""
     start = int(re.search(rb"startxref\n(\d+)\n%%EOF\n$", raw).group(1))
-    assert raw[start:start + 5] == b"xref\n"
+    assert raw[start : start + 5] == b"xref\n"
     head, count = re.match(rb"xref\n(\d+) (\d+)\n", raw[start:]).groups()
     assert head == b"0"
     body = raw[start:].split(b"\n", 2)[2]
     for number in range(1, int(count)):
-        entry = body[number * 20:(number + 1) * 20]
+        entry = body[number * 20 : (number + 1) * 20]
         assert entry.endswith(b" 00000 n \n"), entry
         offset = int(entry[:10])
         assert raw[offset:].startswith(b"%d 0 obj\n" % number), number
@@ -98,9 +109,11 @@ def test_chinese_japanese_and_korean_names_print_in_a_cjk_face(tmp_path: Path) -
     face = _fallback_face()
     assert face is not None, "no CJK font: install Debian's fonts-wqy-microhei (stack/install.sh does)"
     path = tmp_path / "out.pdf"
-    names = [("山田", "太郎", "yamada@example.jp", None, "東京都 渋谷区 (本社)"),
-             ("김", "민준", "kim@example.kr", None, "서울특별시 강남구"),
-             ("さくら", "Müller-Łódź", "sakura@example.jp", None, "Mixed: Zoë 東京 Москва")]
+    names = [
+        ("山田", "太郎", "yamada@example.jp", None, "東京都 渋谷区 (本社)"),
+        ("김", "민준", "kim@example.kr", None, "서울특별시 강남구"),
+        ("さくら", "Müller-Łódź", "sakura@example.jp", None, "Mixed: Zoë 東京 Москва"),
+    ]
     write(path, names)
     text = pypdf.PdfReader(path).pages[0].extract_text()
     for first, last, _, _, note in names:
@@ -160,5 +173,6 @@ def test_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
     large = peak_bytes(tmp_path / "large.pdf", 20_000)
     # reportlab's Canvas kept ~1.6 KB per row (+26 MB here); the stream keeps offsets only (bytes per page).
     assert large < small * 1.3 + 1_000_000, (small, large)
-    assert pytest.approx(len(pypdf.PdfReader(tmp_path / "large.pdf").pages), rel=0.01) == \
-        5 * len(pypdf.PdfReader(tmp_path / "small.pdf").pages)
+    assert pytest.approx(len(pypdf.PdfReader(tmp_path / "large.pdf").pages), rel=0.01) == 5 * len(
+        pypdf.PdfReader(tmp_path / "small.pdf").pages
+    )

@@ -34,7 +34,11 @@ def test_update_merges_later_rows_into_the_first_and_keeps_a_before_image() -> N
 
 
 def test_create_new_creates_every_row() -> None:
-    plan = plan_batch("create_new", [row(3, "a@x.io"), row(7, "a@x.io")], {"email:a@x.io": {"id": uuid.uuid4(), "version": 1, "email": "a@x.io"}})
+    plan = plan_batch(
+        "create_new",
+        [row(3, "a@x.io"), row(7, "a@x.io")],
+        {"email:a@x.io": {"id": uuid.uuid4(), "version": 1, "email": "a@x.io"}},
+    )
     assert [o for _, o, _, _ in plan.ledger] == ["created", "created"]
     assert len(plan.inserts) == 2
 
@@ -62,7 +66,9 @@ def test_invalid_rows_fail_with_one_error_log_naming_row_field_and_hint() -> Non
 
 def test_row_problem_from_the_reader_fails_the_row() -> None:
     source, cleaned = row(9, "a@x.io")
-    plan = plan_batch("skip", [(SourceRow(9, source.raw, "row has 4 values but the header has 3 columns"), cleaned)], {})
+    plan = plan_batch(
+        "skip", [(SourceRow(9, source.raw, "row has 4 values but the header has 3 columns"), cleaned)], {}
+    )
     assert plan.ledger[0][1] == "failed"
     assert "header has 3 columns" in plan.errors[9]
 

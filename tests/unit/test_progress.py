@@ -16,7 +16,15 @@ def test_counts_outcomes_and_finishes_at_total() -> None:
     p = fold(p, {"job_id": "j", "company_id": "c", "kind": "split_done", "total": 5}, 1200)
     p = fold(p, batch(["updated", "skipped"]), 1300)
     assert ready_to_finish(p)
-    assert counters(p) == {"total": 5, "processed": 5, "success": 4, "error": 1, "created": 2, "updated": 1, "skipped": 1}
+    assert counters(p) == {
+        "total": 5,
+        "processed": 5,
+        "success": 4,
+        "error": 1,
+        "created": 2,
+        "updated": 1,
+        "skipped": 1,
+    }
 
 
 def test_replayed_results_never_push_live_counters_past_the_total() -> None:

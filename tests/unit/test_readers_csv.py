@@ -49,7 +49,8 @@ def spectrum_names() -> list[str]:
     "name",
     [
         pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=SPECTRUM_DEFECTS[n]))
-        if n in SPECTRUM_DEFECTS else n
+        if n in SPECTRUM_DEFECTS
+        else n
         for n in spectrum_names()
     ],
 )

@@ -19,12 +19,15 @@ def read_all(tmp_path: Path, data: bytes, name: str = "in.json", **kwargs: objec
 
 
 def test_array_values_as_text(tmp_path: Path) -> None:
-    data = (b'\xef\xbb\xbf \n[{"a": 1, "b": "x", "c": 1.10, "d": 123456789012345678901234567890,'
-            b' "e": true, "f": null, "g": false, "h": "", "i": -0.5e-3}]')
+    data = (
+        b'\xef\xbb\xbf \n[{"a": 1, "b": "x", "c": 1.10, "d": 123456789012345678901234567890,'
+        b' "e": true, "f": null, "g": false, "h": "", "i": -0.5e-3}]'
+    )
     headers, rows = read_all(tmp_path, data)
     assert headers == ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
-    assert rows == [RawRow(1, ["1", "x", "1.10", "123456789012345678901234567890", "true", None, "false",
-                               None, "-0.0005"])]
+    assert rows == [
+        RawRow(1, ["1", "x", "1.10", "123456789012345678901234567890", "true", None, "false", None, "-0.0005"])
+    ]
 
 
 def test_ndjson_values_as_text(tmp_path: Path) -> None:

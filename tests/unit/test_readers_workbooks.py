@@ -27,10 +27,25 @@ def read_all(path: Path, **kw: object) -> tuple[list[str], list[list[str | None]
 
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [("DD/MM/YYYY", "date"), ("MM/DD/YY", "date"), ("YYYY-MM-DD HH:MM:SS", "date"), ("YY", "date"),
-     ("d-mmm", "date"), ("[$-409]mmmm d, yyyy;@", "date"), ("h:mm AM/PM", "time"), ("MM:SS", "time"),
-     ("[h]:mm:ss", "duration"), ("[MM]:SS", "duration"), ("0.00E+00", None), ("General", None), ("@", None),
-     ('"Day "0', None), ("[Red]0.00", None), ('_(* #,##0_);_(* "-"??_)', None), ("0%", None)],
+    [
+        ("DD/MM/YYYY", "date"),
+        ("MM/DD/YY", "date"),
+        ("YYYY-MM-DD HH:MM:SS", "date"),
+        ("YY", "date"),
+        ("d-mmm", "date"),
+        ("[$-409]mmmm d, yyyy;@", "date"),
+        ("h:mm AM/PM", "time"),
+        ("MM:SS", "time"),
+        ("[h]:mm:ss", "duration"),
+        ("[MM]:SS", "duration"),
+        ("0.00E+00", None),
+        ("General", None),
+        ("@", None),
+        ('"Day "0', None),
+        ("[Red]0.00", None),
+        ('_(* #,##0_);_(* "-"??_)', None),
+        ("0%", None),
+    ],
 )
 def test_format_kind_reads_letters_as_excel_does(code: str, kind: str | None) -> None:
     assert format_kind(code) == kind
@@ -38,11 +53,19 @@ def test_format_kind_reads_letters_as_excel_does(code: str, kind: str | None) ->
 
 @pytest.mark.parametrize(
     ("serial", "kind", "date1904", "text"),
-    [(45352, "date", False, "2024-03-01"), (45352.4375, "date", False, "2024-03-01T10:30:00"),
-     (0.4375, "time", False, "10:30:00"), (45352.4375, "time", False, "2024-03-01T10:30:00"),
-     (1.5, "duration", False, "36:00:00"), (-0.25, "duration", False, "-6:00:00"),
-     (0, "date", True, "1904-01-01"), (0, "time", False, "00:00:00"), (59, "date", False, "1900-02-28"),
-     (0.5000000058, "time", False, "12:00:00.001"), (0.99999999999, "time", False, "1899-12-31")],
+    [
+        (45352, "date", False, "2024-03-01"),
+        (45352.4375, "date", False, "2024-03-01T10:30:00"),
+        (0.4375, "time", False, "10:30:00"),
+        (45352.4375, "time", False, "2024-03-01T10:30:00"),
+        (1.5, "duration", False, "36:00:00"),
+        (-0.25, "duration", False, "-6:00:00"),
+        (0, "date", True, "1904-01-01"),
+        (0, "time", False, "00:00:00"),
+        (59, "date", False, "1900-02-28"),
+        (0.5000000058, "time", False, "12:00:00.001"),
+        (0.99999999999, "time", False, "1899-12-31"),
+    ],
 )
 def test_serial_text(serial: float, kind: str, date1904: bool, text: str) -> None:
     assert serial_text(serial, kind, date1904) == text  # type: ignore[arg-type]
@@ -58,8 +81,14 @@ def test_upper_case_date_formats_keep_the_date(tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["a", "b", "c", "d"])
-    ws.append([dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 1, 10, 30), dt.datetime(2024, 3, 1),
-               dt.timedelta(hours=36, minutes=30)])
+    ws.append(
+        [
+            dt.datetime(2024, 3, 1),
+            dt.datetime(2024, 3, 1, 10, 30),
+            dt.datetime(2024, 3, 1),
+            dt.timedelta(hours=36, minutes=30),
+        ]
+    )
     for cell, code in zip(ws[2], ["DD/MM/YYYY", "YYYY-MM-DD HH:MM:SS", "YY", "[h]:mm:ss"]):
         cell.number_format = code
     wb.save(tmp_path / "u.xlsx")
@@ -102,25 +131,27 @@ def write_package(path: Path, parts: dict[str, str | bytes]) -> Path:
 
 def strict_xlsx(path: Path, *, folder: str = "xl") -> Path:
     """A Strict Open XML workbook (as Excel's "Strict Open XML Spreadsheet" writes), main part in ``folder``."""
-    return write_package(path, {
-        "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                               '<Default Extension="xml" ContentType="application/xml"/></Types>',
-        "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                       f'<Relationship Id="r1" Type="{STRICT_REL}/officeDocument" Target="{folder}/workbook.xml"/>'
-                       '</Relationships>',
-        f"{folder}/workbook.xml": f'<workbook xmlns="{STRICT}" xmlns:r="{STRICT_REL}"><sheets>'
-                                  '<sheet name="S" sheetId="1" r:id="rS"/></sheets></workbook>',
-        f"{folder}/_rels/workbook.xml.rels":
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    return write_package(
+        path,
+        {
+            "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="xml" ContentType="application/xml"/></Types>',
+            "_rels/.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="r1" Type="{STRICT_REL}/officeDocument" Target="{folder}/workbook.xml"/>'
+            "</Relationships>",
+            f"{folder}/workbook.xml": f'<workbook xmlns="{STRICT}" xmlns:r="{STRICT_REL}"><sheets>'
+            '<sheet name="S" sheetId="1" r:id="rS"/></sheets></workbook>',
+            f"{folder}/_rels/workbook.xml.rels": '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rS" Type="{STRICT_REL}/worksheet" Target="sheet1.xml"/>'
             f'<Relationship Id="rT" Type="{STRICT_REL}/sharedStrings" Target="strings.xml"/></Relationships>',
-        f"{folder}/strings.xml": f'<sst xmlns="{STRICT}"><si><t>name</t></si><si><t>Ann_x000D__x000A_Lee</t></si>'
-                                 '<si><r><t xml:space="preserve">Bo </t></r><r><t>b</t></r></si></sst>',
-        f"{folder}/sheet1.xml": f'<worksheet xmlns="{STRICT}"><sheetData>'
-                                '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
-                                '<row r="2"><c r="A2" t="s"><v>1</v></c></row>'
-                                '<row r="3"><c r="A3" t="s"><v>2</v></c></row></sheetData></worksheet>',
-    })
+            f"{folder}/strings.xml": f'<sst xmlns="{STRICT}"><si><t>name</t></si><si><t>Ann_x000D__x000A_Lee</t></si>'
+            '<si><r><t xml:space="preserve">Bo </t></r><r><t>b</t></r></si></sst>',
+            f"{folder}/sheet1.xml": f'<worksheet xmlns="{STRICT}"><sheetData>'
+            '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>1</v></c></row>'
+            '<row r="3"><c r="A3" t="s"><v>2</v></c></row></sheetData></worksheet>',
+        },
+    )
 
 
 def test_strict_workbook_keeps_its_shared_strings_and_unescapes(tmp_path: Path) -> None:
@@ -142,14 +173,16 @@ def ods(path: Path, rows_xml: str) -> Path:
         'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
         f'<office:body><office:spreadsheet><table:table table:name="Leads">{rows_xml}</table:table>'
-        '</office:spreadsheet></office:body></office:document-content>'
+        "</office:spreadsheet></office:body></office:document-content>"
     )
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
-        z.writestr("META-INF/manifest.xml",
-                   '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
-                   '<manifest:file-entry manifest:full-path="/" manifest:media-type='
-                   '"application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>')
+        z.writestr(
+            "META-INF/manifest.xml",
+            '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+            '<manifest:file-entry manifest:full-path="/" manifest:media-type='
+            '"application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>',
+        )
         z.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
     return path
 
@@ -159,16 +192,25 @@ def cell(kind: str, attrs: str, text: str) -> str:
 
 
 def test_ods_values_follow_the_convention(tmp_path: Path) -> None:
-    header = "<table:table-row>" + "".join(cell("string", "", h) for h in ("n", "d", "dt", "t", "b", "p")) + \
-        "</table:table-row>"
-    data = "<table:table-row>" + "".join([
-        cell("float", 'office:value="42"', "42"),
-        cell("date", 'office:date-value="2024-03-01"', "01/03/24"),
-        cell("date", 'office:date-value="2024-03-01T10:30:00"', "x"),
-        cell("time", 'office:time-value="PT10H30M00S"', "10:30"),
-        cell("boolean", 'office:boolean-value="true"', "TRUE"),
-        cell("percentage", 'office:value="0.25"', "25%"),
-    ]) + "</table:table-row>"
+    header = (
+        "<table:table-row>"
+        + "".join(cell("string", "", h) for h in ("n", "d", "dt", "t", "b", "p"))
+        + "</table:table-row>"
+    )
+    data = (
+        "<table:table-row>"
+        + "".join(
+            [
+                cell("float", 'office:value="42"', "42"),
+                cell("date", 'office:date-value="2024-03-01"', "01/03/24"),
+                cell("date", 'office:date-value="2024-03-01T10:30:00"', "x"),
+                cell("time", 'office:time-value="PT10H30M00S"', "10:30"),
+                cell("boolean", 'office:boolean-value="true"', "TRUE"),
+                cell("percentage", 'office:value="0.25"', "25%"),
+            ]
+        )
+        + "</table:table-row>"
+    )
     path = ods(tmp_path / "l.ods", header + data)
     assert check_file(path, "excel", "l.ods") == "excel"
     headers, rows, problems = read_all(path)
@@ -178,10 +220,12 @@ def test_ods_values_follow_the_convention(tmp_path: Path) -> None:
 
 
 def test_ods_repeat_bomb_is_refused_before_loading(tmp_path: Path) -> None:
-    rows = ("<table:table-row>" + cell("string", "", "h") + "</table:table-row>"
-            '<table:table-row table:number-rows-repeated="1000000">'
-            '<table:table-cell table:number-columns-repeated="1000" office:value-type="float" office:value="1">'
-            "<text:p>1</text:p></table:table-cell></table:table-row>")
+    rows = (
+        "<table:table-row>" + cell("string", "", "h") + "</table:table-row>"
+        '<table:table-row table:number-rows-repeated="1000000">'
+        '<table:table-cell table:number-columns-repeated="1000" office:value-type="float" office:value="1">'
+        "<text:p>1</text:p></table:table-cell></table:table-row>"
+    )
     with pytest.raises(SheetTooLargeToHold, match=r"spans 1,000,001,000 cells .*\(max_held_cells\)"):
         open_table(ods(tmp_path / "b.ods", rows), "excel")
 
@@ -262,7 +306,7 @@ def test_bare_biff_stream_without_ole2_container_is_read(tmp_path: Path) -> None
     with open(tmp_path / "devnull", "w") as quiet:
         mem, base, size = CompDoc((tmp_path / "c.xls").read_bytes(), logfile=quiet).locate_named_stream("Workbook")
     raw = tmp_path / "raw.xls"  # how Excel 2.x-4.x stored a worksheet: the BIFF records alone
-    raw.write_bytes(bytes(mem[base:base + size]))
+    raw.write_bytes(bytes(mem[base : base + size]))
     assert check_file(raw, "excel", "raw.xls") == "excel"
     assert read_all(raw)[:2] == (["name"], [["Ann"]])
 
@@ -272,7 +316,8 @@ def test_shared_strings_found_without_a_relationship(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as z:
         parts = {n: z.read(n) for n in z.namelist()}
     parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
-        f'<Relationship Id="rT" Type="{STRICT_REL}/sharedStrings" Target="strings.xml"/>'.encode(), b"")
+        f'<Relationship Id="rT" Type="{STRICT_REL}/sharedStrings" Target="strings.xml"/>'.encode(), b""
+    )
     parts["xl/sharedStrings.xml"] = parts.pop("xl/strings.xml")
     assert read_all(write_package(tmp_path / "m.xlsx", parts))[0] == ["name"]
 
@@ -292,18 +337,24 @@ def test_shared_string_cell_without_any_table_is_a_row_problem(tmp_path: Path) -
     path = strict_xlsx(tmp_path / "x.xlsx")
     with zipfile.ZipFile(path) as z:
         parts = {n: z.read(n) for n in z.namelist() if n != "xl/strings.xml"}
-    parts["xl/sheet1.xml"] = (f'<worksheet xmlns="{STRICT}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h'
-                              '</t></is></c></row><row r="2"><c r="A2" t="s"><v>0</v></c></row></sheetData>'
-                              "</worksheet>").encode()
+    parts["xl/sheet1.xml"] = (
+        f'<worksheet xmlns="{STRICT}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>h'
+        '</t></is></c></row><row r="2"><c r="A2" t="s"><v>0</v></c></row></sheetData>'
+        "</worksheet>"
+    ).encode()
     _, rows, problems = read_all(write_package(tmp_path / "y.xlsx", parts))
     assert rows == [[None]] and "shared string the workbook does not contain" in (problems[0] or "")
 
 
 @pytest.mark.parametrize(
     ("content", "said"),
-    [(b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
-      "Excel 2003 XML spreadsheet"),
-     (b"<html><body><table><tr><td>name</td></tr></table></body></html>", "a web page holding a table")],
+    [
+        (
+            b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet/></Workbook>',
+            "Excel 2003 XML spreadsheet",
+        ),
+        (b"<html><body><table><tr><td>name</td></tr></table></body></html>", "a web page holding a table"),
+    ],
 )
 def test_xml_and_html_named_xls_are_told_to_save_as_xlsx(tmp_path: Path, content: bytes, said: str) -> None:
     path = tmp_path / "report.xls"
@@ -315,10 +366,14 @@ def test_xml_and_html_named_xls_are_told_to_save_as_xlsx(tmp_path: Path, content
 def test_ods_error_cell_is_named_not_read_as_its_stale_number(tmp_path: Path) -> None:
     # LibreOffice keeps office:value="0" on a #DIV/0! cell; python-calamine alone would read 0.
     calc = 'xmlns:calcext="urn:org:documentfoundation:names:experimental:calc:xmlns:calcext:1.0"'
-    error = (f'<table:table-cell {calc} table:formula="of:=1/0" office:value-type="float" office:value="0" '
-             'calcext:value-type="error"><text:p>#DIV/0!</text:p></table:table-cell>')
-    rows = ("<table:table-row>" + cell("string", "", "amount") + cell("string", "", "n") + "</table:table-row>"
-            "<table:table-row>" + error + cell("float", 'office:value="3"', "3") + "</table:table-row>")
+    error = (
+        f'<table:table-cell {calc} table:formula="of:=1/0" office:value-type="float" office:value="0" '
+        'calcext:value-type="error"><text:p>#DIV/0!</text:p></table:table-cell>'
+    )
+    rows = (
+        "<table:table-row>" + cell("string", "", "amount") + cell("string", "", "n") + "</table:table-row>"
+        "<table:table-row>" + error + cell("float", 'office:value="3"', "3") + "</table:table-row>"
+    )
     _, cells, problems = read_all(ods(tmp_path / "e.ods", rows))
     assert cells == [[None, "3"]]
     assert problems == ["column 'amount' shows the spreadsheet error #DIV/0!; fix the formula or value"]
@@ -331,7 +386,7 @@ def _biff12_records(data: bytes) -> list[tuple[int, bytes]]:
     while pos < len(data):
         kind, pos = _varint(data, pos, 2)
         size, pos = _varint(data, pos, 4)
-        out.append((kind, data[pos:pos + size]))
+        out.append((kind, data[pos : pos + size]))
         pos += size
     return out
 
@@ -378,14 +433,18 @@ def test_formula_returning_empty_text_is_no_problem_and_booleans_in_words(tmp_pa
     _, rows, problems = read_all(write_package(tmp_path / "g.xlsx", parts))
     assert rows == [[None, "true", None]]
     # Only the formula saved without any result (C2) is reported.
-    assert problems == ["column 'x' holds a formula without a computed value; open the file in Excel and save it "
-                        "so the values are calculated"]
+    assert problems == [
+        "column 'x' holds a formula without a computed value; open the file in Excel and save it "
+        "so the values are calculated"
+    ]
 
 
 @pytest.mark.parametrize(
     ("member", "said"),
-    [("word/document.xml", "a Word document, not an Excel workbook"),
-     ("Index/Document.iwa", "an Apple Numbers document \\(export it from Numbers as Excel .xlsx\\)")],
+    [
+        ("word/document.xml", "a Word document, not an Excel workbook"),
+        ("Index/Document.iwa", "an Apple Numbers document \\(export it from Numbers as Excel .xlsx\\)"),
+    ],
 )
 def test_other_office_packages_named_xlsx_are_named_for_what_they_are(tmp_path: Path, member: str, said: str) -> None:
     path = write_package(tmp_path / "p.xlsx", {"[Content_Types].xml": "<Types/>", member: "x"})

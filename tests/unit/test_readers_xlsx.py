@@ -11,8 +11,7 @@ import openpyxl
 import pytest
 
 from services.core.errors import FileTooLarge, InputFileError, UnsupportedFileType
-from services.ingest.readers import RawRow, ReaderLimits, open_table
-from services.ingest.readers import xlsx_strings
+from services.ingest.readers import RawRow, ReaderLimits, open_table, xlsx_strings
 from services.ingest.readers.xlsx_sheet import format_number
 
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -34,8 +33,10 @@ def make_xlsx(
     date1904: bool = False,
 ) -> Path:
     """A minimal workbook written part by part; ``sheets`` maps names to <sheetData> inner XML."""
-    ct = ['<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-          '<Default Extension="xml" ContentType="application/xml"/></Types>']
+    ct = [
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="xml" ContentType="application/xml"/></Types>'
+    ]
     wb_rels = [f'<Relationship Id="rS" Type="{REL}/styles" Target="styles.xml"/>']
     if strings is not None or sst_xml is not None:
         wb_rels.append(f'<Relationship Id="rT" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>')
@@ -46,13 +47,21 @@ def make_xlsx(
     pr = '<workbookPr date1904="1"/>' if date1904 else ""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", "".join(ct))
-        z.writestr("_rels/.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
-                   f'relationships"><Relationship Id="rId1" Type="{REL}/officeDocument" '
-                   'Target="xl/workbook.xml"/></Relationships>')
-        z.writestr("xl/workbook.xml", f'<workbook xmlns="{NS}" xmlns:r="{REL}">{pr}<sheets>'
-                   f'{"".join(entries)}</sheets></workbook>')
-        z.writestr("xl/_rels/workbook.xml.rels", '<Relationships xmlns="http://schemas.openxmlformats.org/'
-                   f'package/2006/relationships">{"".join(wb_rels)}</Relationships>')
+        z.writestr(
+            "_rels/.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'relationships"><Relationship Id="rId1" Type="{REL}/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>',
+        )
+        z.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{NS}" xmlns:r="{REL}">{pr}<sheets>{"".join(entries)}</sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/'
+            f'package/2006/relationships">{"".join(wb_rels)}</Relationships>',
+        )
         z.writestr("xl/styles.xml", STYLES)
         if strings is not None:
             items = "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
@@ -60,7 +69,9 @@ def make_xlsx(
         if sst_xml is not None:
             z.writestr("xl/sharedStrings.xml", sst_xml)
         for i, body in enumerate(sheets.values(), 1):
-            z.writestr(f"xl/worksheets/sheet{i}.xml", f'<worksheet xmlns="{NS}"><sheetData>{body}</sheetData></worksheet>')
+            z.writestr(
+                f"xl/worksheets/sheet{i}.xml", f'<worksheet xmlns="{NS}"><sheetData>{body}</sheetData></worksheet>'
+            )
         for name, data in (extra or {}).items():
             z.writestr(name, data)
     return path
@@ -91,18 +102,24 @@ def test_openpyxl_workbook_values_and_types(tmp_path: Path) -> None:
     wb.save(path)
     headers, rows = read_all(path)
     assert headers == ["name", "n", "f", "date", "when", "flag", "big"]
-    assert rows[0].cells == ["Ann", "42", "0.1", "2024-03-01", "2024-03-01T10:30:00", "true",
-                             "100000000000000000000"]
+    assert rows[0].cells == ["Ann", "42", "0.1", "2024-03-01", "2024-03-01T10:30:00", "true", "100000000000000000000"]
     assert rows[1].cells == ["Bob", "-7", "2.5", "1999-12-31", "2024-03-01T00:00:01", "false", "1.5e-07"]
 
 
 def test_shared_strings_rich_text_and_phonetic_runs(tmp_path: Path) -> None:
-    sst = (f'<sst xmlns="{NS}"><si><t>name</t></si><si><r><t>Jo</t></r><r><rPr/><t xml:space="preserve">'
-           'hn </t></r><rPh><t>PHONETIC</t></rPh></si><si><t>a &amp; b &lt;c&gt;</t></si></sst>')
-    path = make_xlsx(tmp_path / "s.xlsx", {"S": '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
-                                           '<row r="2"><c r="A2" t="s"><v>1</v></c></row>'
-                                           '<row r="3"><c r="A3" t="s"><v>2</v></c></row>'},
-                     sst_xml=sst)
+    sst = (
+        f'<sst xmlns="{NS}"><si><t>name</t></si><si><r><t>Jo</t></r><r><rPr/><t xml:space="preserve">'
+        "hn </t></r><rPh><t>PHONETIC</t></rPh></si><si><t>a &amp; b &lt;c&gt;</t></si></sst>"
+    )
+    path = make_xlsx(
+        tmp_path / "s.xlsx",
+        {
+            "S": '<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>1</v></c></row>'
+            '<row r="3"><c r="A3" t="s"><v>2</v></c></row>'
+        },
+        sst_xml=sst,
+    )
     _, rows = read_all(path)
     assert [r.cells for r in rows] == [["John "], ["a & b <c>"]]
 
@@ -131,8 +148,14 @@ def test_dates_numbers_bools_and_styles(tmp_path: Path) -> None:
     )
     _, rows = read_all(make_xlsx(tmp_path / "d.xlsx", {"S": body}))
     # [h]:mm:ss (style 3) counts elapsed time: 1.5 days reads as 36 hours, as Excel shows it.
-    assert rows[0].cells == ["2024-03-01", "2024-03-01T10:30:00", "36:00:00", "3.0000000000000004", "true",
-                             "2024-03-01T10:30:00"]
+    assert rows[0].cells == [
+        "2024-03-01",
+        "2024-03-01T10:30:00",
+        "36:00:00",
+        "3.0000000000000004",
+        "true",
+        "2024-03-01T10:30:00",
+    ]
 
 
 def test_date1904_workbooks(tmp_path: Path) -> None:
@@ -143,18 +166,28 @@ def test_date1904_workbooks(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("42", "42"), ("-3", "-3"), ("42.0", "42"), ("0.1", "0.1"), ("1E+20", "100000000000000000000"),
-     ("1.5E-7", "1.5e-07"), ("1e300", "1e+300")],
+    [
+        ("42", "42"),
+        ("-3", "-3"),
+        ("42.0", "42"),
+        ("0.1", "0.1"),
+        ("1E+20", "100000000000000000000"),
+        ("1.5E-7", "1.5e-07"),
+        ("1e300", "1e+300"),
+    ],
 )
 def test_format_number(text: str, expected: str) -> None:
     assert format_number(text) == expected
 
 
 def test_named_sheet_and_unknown_sheet(tmp_path: Path) -> None:
-    path = make_xlsx(tmp_path / "m.xlsx", {
-        "First": header("a") + '<row r="2"><c r="A2"><v>1</v></c></row>',
-        "Second": header("b") + '<row r="2"><c r="A2"><v>2</v></c></row>',
-    })
+    path = make_xlsx(
+        tmp_path / "m.xlsx",
+        {
+            "First": header("a") + '<row r="2"><c r="A2"><v>1</v></c></row>',
+            "Second": header("b") + '<row r="2"><c r="A2"><v>2</v></c></row>',
+        },
+    )
     with open_table(path, "excel") as reader:
         assert (reader.info.sheet, reader.info.sheet_names) == ("First", ["First", "Second"])
     headers, rows = read_all(path, sheet="second")
@@ -182,7 +215,7 @@ def test_huge_column_reference_allocates_nothing(tmp_path: Path) -> None:
     _, rows = read_all(make_xlsx(tmp_path / "h.xlsx", {"S": body}))
     assert rows[0].cells == ["1"]
     assert rows[0].problem == "row has 16384 values but the header has 1 columns"
-    wide = header("a") .replace("</row>", '<c r="XFD1" t="inlineStr"><is><t>z</t></is></c></row>')
+    wide = header("a").replace("</row>", '<c r="XFD1" t="inlineStr"><is><t>z</t></is></c></row>')
     with pytest.raises(InputFileError, match="more than the limit of 500"):
         open_table(make_xlsx(tmp_path / "w.xlsx", {"S": wide}), "excel")
 
@@ -192,7 +225,8 @@ def test_dimension_element_is_ignored(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as z:
         parts = {n: z.read(n) for n in z.namelist()}
     parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
-        b"<sheetData>", b'<dimension ref="A1:XFD1048576"/><sheetData>')
+        b"<sheetData>", b'<dimension ref="A1:XFD1048576"/><sheetData>'
+    )
     with zipfile.ZipFile(path, "w") as z:
         for n, data in parts.items():
             z.writestr(n, data)
@@ -278,7 +312,8 @@ def test_spilled_shared_strings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(xlsx_strings, "MEMORY_STRINGS", 10)
     strings = ["head"] + [f"value {i} é" for i in range(100)]
     body = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>' + "".join(
-        f'<row r="{i + 1}"><c r="A{i + 1}" t="s"><v>{i}</v></c></row>' for i in range(1, 101))
+        f'<row r="{i + 1}"><c r="A{i + 1}" t="s"><v>{i}</v></c></row>' for i in range(1, 101)
+    )
     _, rows = read_all(make_xlsx(tmp_path / "s.xlsx", {"S": body}, strings=strings))
     assert [r.cells[0] for r in rows] == strings[1:]
 
@@ -298,6 +333,7 @@ def test_legacy_xls_garbage_is_refused(tmp_path: Path) -> None:
 
 def test_legacy_xls_values(tmp_path: Path) -> None:
     import xlwt  # in the test extra: the only writer of legacy .xls files
+
     wb = xlwt.Workbook()
     ws = wb.add_sheet("Old")
     date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stack import local as stack
 from services.core.errors import StackError
 from services.core.settings import Settings
+from stack import local as stack
 
 
 def _props(text: str) -> dict[str, str]:
@@ -20,8 +20,9 @@ def _props(text: str) -> dict[str, str]:
 
 
 def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
-    props = _props(stack.render_server_properties(host="127.0.0.1", port=19092, controller_port=19093,
-                                                  data_dir=tmp_path / "data"))
+    props = _props(
+        stack.render_server_properties(host="127.0.0.1", port=19092, controller_port=19093, data_dir=tmp_path / "data")
+    )
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
@@ -32,11 +33,15 @@ def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
 
 
 def test_server_properties_one_broker_settings(tmp_path: Path) -> None:
-    props = _props(stack.render_server_properties(host="127.0.0.1", port=9092, controller_port=9093,
-                                                  data_dir=tmp_path))
+    props = _props(stack.render_server_properties(host="127.0.0.1", port=9092, controller_port=9093, data_dir=tmp_path))
     assert props["auto.create.topics.enable"] == "false"
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr", "default.replication.factor", "min.insync.replicas"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "default.replication.factor",
+        "min.insync.replicas",
+    ):
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["num.network.threads"] == props["num.io.threads"] == "2"
@@ -45,8 +50,9 @@ def test_server_properties_one_broker_settings(tmp_path: Path) -> None:
 
 
 def test_server_properties_no_trailing_comments_and_escaped_paths() -> None:
-    text = stack.render_server_properties(host="127.0.0.1", port=9092, controller_port=9093,
-                                          data_dir=Path("/tmp/a\\b c"))
+    text = stack.render_server_properties(
+        host="127.0.0.1", port=9092, controller_port=9093, data_dir=Path("/tmp/a\\b c")
+    )
     # Java properties allow no comment after a value.
     assert all("#" not in ln for ln in text.splitlines() if not ln.startswith("#"))
     assert "log.dirs=/tmp/a\\\\b c" in text.splitlines()
@@ -68,11 +74,14 @@ def test_cluster_id_format() -> None:
         assert len(base64.urlsafe_b64decode(cid + "==")) == 16
 
 
-@pytest.mark.parametrize(("bootstrap", "expected"), [
-    ("127.0.0.1:9092", ("127.0.0.1", 9092)),
-    ("localhost:19192,other:9092", ("localhost", 19192)),
-    ("[::1]:9092", ("::1", 9092)),
-])
+@pytest.mark.parametrize(
+    ("bootstrap", "expected"),
+    [
+        ("127.0.0.1:9092", ("127.0.0.1", 9092)),
+        ("localhost:19192,other:9092", ("localhost", 19192)),
+        ("[::1]:9092", ("::1", 9092)),
+    ],
+)
 def test_parse_bootstrap(bootstrap: str, expected: tuple[str, int]) -> None:
     assert stack.parse_bootstrap(bootstrap) == expected
 
@@ -105,15 +114,19 @@ def test_default_settings_point_at_local_stack() -> None:
 
 
 def test_env_lines_are_shell_safe() -> None:
-    s = Settings(kafka_bootstrap="127.0.0.1:19192",
-                 database_url="postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
-                 system_database_url="postgresql://crmio:\"a b\"@127.0.0.1:55532/crmio")
+    s = Settings(
+        kafka_bootstrap="127.0.0.1:19192",
+        database_url="postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
+        system_database_url='postgresql://crmio:"a b"@127.0.0.1:55532/crmio',
+    )
     lines = stack.env_lines(s)
     assert lines[0] == "CRMIO_KAFKA_BOOTSTRAP=127.0.0.1:19192"
     parsed = dict(shlex.split(line)[0].split("=", 1) for line in lines)
-    assert parsed == {"CRMIO_KAFKA_BOOTSTRAP": "127.0.0.1:19192",
-                      "CRMIO_DATABASE_URL": "postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
-                      "CRMIO_SYSTEM_DATABASE_URL": 'postgresql://crmio:"a b"@127.0.0.1:55532/crmio'}
+    assert parsed == {
+        "CRMIO_KAFKA_BOOTSTRAP": "127.0.0.1:19192",
+        "CRMIO_DATABASE_URL": "postgresql://crmio_app:it's $HOME`x`@127.0.0.1:55532/crmio",
+        "CRMIO_SYSTEM_DATABASE_URL": 'postgresql://crmio:"a b"@127.0.0.1:55532/crmio',
+    }
 
 
 def test_env_lines_default_unquoted() -> None:
@@ -125,8 +138,10 @@ def test_env_lines_default_unquoted() -> None:
 
 
 def test_role_script_makes_the_service_role_subject_to_row_level_security() -> None:
-    script = stack._role_script(stack.parse_dsn("postgresql://crmio:pw@127.0.0.1:5/crmio"),
-                                stack.parse_dsn("postgresql://crmio_app:pw2@127.0.0.1:5/crmio"))
+    script = stack._role_script(
+        stack.parse_dsn("postgresql://crmio:pw@127.0.0.1:5/crmio"),
+        stack.parse_dsn("postgresql://crmio_app:pw2@127.0.0.1:5/crmio"),
+    )
     assert 'CREATE ROLE "crmio_app" LOGIN NOSUPERUSER NOCREATEROLE NOBYPASSRLS' in script
     assert 'CREATE ROLE "crmio" LOGIN NOSUPERUSER NOCREATEROLE BYPASSRLS' in script
     assert 'CREATE DATABASE "crmio" OWNER "crmio"' in script

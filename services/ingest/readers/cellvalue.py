@@ -20,8 +20,14 @@ import re
 from typing import Literal
 
 __all__ = [
-    "FormatKind", "format_kind", "serial_text", "format_number", "moment_text", "duration_text",
-    "python_value_text", "unescape_ooxml",
+    "FormatKind",
+    "format_kind",
+    "serial_text",
+    "format_number",
+    "moment_text",
+    "duration_text",
+    "python_value_text",
+    "unescape_ooxml",
 ]
 
 # "date": the format shows a date (maybe with a time); "time": only a time of day.

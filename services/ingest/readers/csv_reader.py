@@ -130,22 +130,22 @@ class CsvReader(ReaderBase):
                     f"unusable delimiter {delimiter!r}; choose one character such as , ; | or tab",
                     file=display_name,
                 )
-            self._delimiter = delimiter or sniff_delimiter(
-                self._decode_sample(sample, at_eof), at_eof=at_eof
-            )
+            self._delimiter = delimiter or sniff_delimiter(self._decode_sample(sample, at_eof), at_eof=at_eof)
             self._binary.seek(0)
             self._text = self._open_text()
             csv.field_size_limit(limits.max_field_bytes)
             lines: Iterable[str] = self._text
             if self._encoding.startswith(("utf-16", "utf-32")):
                 lines = _nul_checked(self._text)
-            self._records = csv.reader(
-                lines, delimiter=self._delimiter, quotechar='"', doublequote=True, strict=True
-            )
+            self._records = csv.reader(lines, delimiter=self._delimiter, quotechar='"', doublequote=True, strict=True)
             header = self._read_header()
             self.info = SourceInfo(
-                format="csv", encoding=self._encoding, delimiter=self._delimiter, sheet=None,
-                sheet_names=[], headers=normalize_headers(header, file=display_name, limits=limits),
+                format="csv",
+                encoding=self._encoding,
+                delimiter=self._delimiter,
+                sheet=None,
+                sheet_names=[],
+                headers=normalize_headers(header, file=display_name, limits=limits),
             )
         except BaseException:
             self.close()
@@ -181,14 +181,17 @@ class CsvReader(ReaderBase):
             return InputFileError(
                 "the file contains NUL bytes, so it is not a text (CSV) file; export it again as CSV "
                 "(if it is UTF-16 text without a byte-order mark, choose the encoding utf-16-le)",
-                file=self._name, row=row, offset=exc.offset,
+                file=self._name,
+                row=row,
+                offset=exc.offset,
             )
         if isinstance(exc, UnicodeDecodeError):
             offset = find_undecodable(self._path, self._encoding)
             return InputFileError(
                 f"the file is not valid {self._encoding} text: bytes that cannot be decoded; "
                 "save the file as UTF-8 or choose its encoding",
-                file=self._name, row=self._row_at(offset) if offset is not None else None,
+                file=self._name,
+                row=self._row_at(offset) if offset is not None else None,
                 offset=offset,
             )
         assert isinstance(exc, csv.Error)
@@ -216,9 +219,7 @@ class CsvReader(ReaderBase):
     def _row_at(self, offset: int) -> int | None:
         """Data row holding byte ``offset``: re-parse the valid text before it (error path only)."""
         with open(self._path, "rb") as f:
-            text = io.TextIOWrapper(
-                io.BufferedReader(_Prefix(f, offset)), encoding=self._encoding, newline=""
-            )
+            text = io.TextIOWrapper(io.BufferedReader(_Prefix(f, offset)), encoding=self._encoding, newline="")
             with text:
                 last = ""
 

@@ -13,9 +13,7 @@ __all__ = ["normalize_headers", "fit_row", "extra_values_problem", "too_many_row
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def normalize_headers(
-    raw: Sequence[str | None], *, file: str, limits: ReaderLimits
-) -> list[str]:
+def normalize_headers(raw: Sequence[str | None], *, file: str, limits: ReaderLimits) -> list[str]:
     """Trim, drop trailing empties, name middle empties ``column_<n>``, suffix duplicates ``" (2)"``.
 
     Duplicates are found case-insensitively: mapping matches headers that way, so "Email" and
@@ -25,13 +23,10 @@ def normalize_headers(
     while names and not names[-1]:
         names.pop()
     if not names:
-        raise InputFileError(
-            "the header row is empty: the first row must name the columns", file=file
-        )
+        raise InputFileError("the header row is empty: the first row must name the columns", file=file)
     if len(names) > limits.max_columns:
         raise InputFileError(
-            f"the file has {len(names)} columns, more than the limit of {limits.max_columns}; "
-            "remove unused columns",
+            f"the file has {len(names)} columns, more than the limit of {limits.max_columns}; remove unused columns",
             file=file,
         )
     for name in names:
@@ -74,11 +69,13 @@ def empty_sheet(file: str, sheet: str | None, sheet_names: Sequence[str]) -> Inp
     if not others:
         return InputFileError(
             f"the file is empty: its only sheet, {sheet!r}, holds no values; put a header row and data "
-            "rows in it and upload again", file=file,
+            "rows in it and upload again",
+            file=file,
         )
     return InputFileError(
         f"the sheet {sheet!r} holds no values; choose the sheet that holds the data (the workbook's "
-        f"other sheets: {', '.join(repr(n) for n in others)})", file=file,
+        f"other sheets: {', '.join(repr(n) for n in others)})",
+        file=file,
     )
 
 

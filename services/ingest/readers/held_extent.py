@@ -61,8 +61,19 @@ def ods_cells(z: GuardedZip, file: str) -> Scan:
     value: calamine parses every table when the workbook opens), and the error cells."""
     parser = make_parser(ordered=False)
     scan = Scan()
-    state = {"in": False, "row": 0, "col": 0, "repeat": 1, "rows": 0, "cols": 0, "cell_used": False,
-             "cell_repeat": 1, "row_cols": 0, "error": False, "table": ""}
+    state = {
+        "in": False,
+        "row": 0,
+        "col": 0,
+        "repeat": 1,
+        "rows": 0,
+        "cols": 0,
+        "cell_used": False,
+        "cell_repeat": 1,
+        "row_cols": 0,
+        "error": False,
+        "table": "",
+    }
     error_text: list[str] = []
 
     def start(name: str, attrs: dict[str, str]) -> None:
@@ -122,8 +133,16 @@ def ods_cells(z: GuardedZip, file: str) -> Scan:
 _ROW_HDR = 0
 _VALUE_CELLS = frozenset(range(2, 12))  # RK, error, bool, real, inline string, shared string, formulas
 _ERROR_CELLS = frozenset({3, 11})  # BrtCellError, BrtFmlaError: the error code follows column and style
-_BIFF12_ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
-                  0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA"}
+_BIFF12_ERRORS = {
+    0x00: "#NULL!",
+    0x07: "#DIV/0!",
+    0x0F: "#VALUE!",
+    0x17: "#REF!",
+    0x1D: "#NAME?",
+    0x24: "#NUM!",
+    0x2A: "#N/A",
+    0x2B: "#GETTING_DATA",
+}
 
 
 def _varint(data: bytes, pos: int, width: int) -> tuple[int, int]:
@@ -156,11 +175,11 @@ def _xlsb_sheet_part(z: GuardedZip, sheet: str, file: str) -> str | None:
             kind, pos = _varint(data, pos, 2)
             size, pos = _varint(data, pos, 4)
             if kind == 156:  # BrtBundleSh: state, tab id, relationship id, name (UTF-16 strings)
-                body = data[pos:pos + size]
+                body = data[pos : pos + size]
                 n = int.from_bytes(body[8:12], "little")
-                rid = body[12:12 + 2 * n].decode("utf-16-le", "replace")
-                m = int.from_bytes(body[12 + 2 * n:16 + 2 * n], "little")
-                if body[16 + 2 * n:16 + 2 * n + 2 * m].decode("utf-16-le", "replace") == sheet:
+                rid = body[12 : 12 + 2 * n].decode("utf-16-le", "replace")
+                m = int.from_bytes(body[12 + 2 * n : 16 + 2 * n], "little")
+                if body[16 + 2 * n : 16 + 2 * n + 2 * m].decode("utf-16-le", "replace") == sheet:
                     rel_id = rid
             pos += size
         rels = fromstring(z.read(rels_part))
@@ -187,9 +206,9 @@ def xlsb_cells(z: GuardedZip, sheet: str, file: str) -> Scan:
             kind, pos = _varint(data, pos, 2)
             size, pos = _varint(data, pos, 4)
             if kind == _ROW_HDR and size >= 4:
-                row = int.from_bytes(data[pos:pos + 4], "little")
+                row = int.from_bytes(data[pos : pos + 4], "little")
             elif kind in _VALUE_CELLS and size >= 4:
-                col = int.from_bytes(data[pos:pos + 4], "little")
+                col = int.from_bytes(data[pos : pos + 4], "little")
                 rows, cols = max(rows, row + 1), max(cols, col + 1)
                 if kind in _ERROR_CELLS and size >= 9:
                     scan.error(sheet, row, col, _BIFF12_ERRORS.get(data[pos + 8], "#VALUE!"))
@@ -197,7 +216,8 @@ def xlsb_cells(z: GuardedZip, sheet: str, file: str) -> Scan:
     except EOFError:
         raise InputFileError(
             f"the workbook part {part} ends inside a record: the file is damaged; open it in Excel, save "
-            "it again and upload that file", file=file,
+            "it again and upload that file",
+            file=file,
         ) from None
     scan.cells = rows * cols
     return scan

@@ -19,8 +19,8 @@ import python_calamine as pc
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.ingest.readers.cellvalue import python_value_text
-from services.ingest.readers.held_extent import MAX_ERROR_CELLS, Scan, ods_cells, xlsb_cells
 from services.ingest.readers.headers import empty_sheet, fit_row, normalize_headers, too_many_rows
+from services.ingest.readers.held_extent import MAX_ERROR_CELLS, Scan, ods_cells, xlsb_cells
 from services.ingest.readers.refusals import SheetTooLargeToHold, encrypted
 from services.ingest.readers.xlsx_reader import pick_sheet
 from services.ingest.readers.zipguard import GuardedZip
@@ -28,8 +28,11 @@ from services.ingest.readers.zipguard import GuardedZip
 __all__ = ["HeldReader", "HeldKind"]
 
 HeldKind = Literal["ods", "xlsb", "xls"]
-_LABEL = {"ods": "OpenDocument spreadsheet (.ods)", "xlsb": "Excel binary workbook (.xlsb)",
-          "xls": "legacy Excel workbook (.xls)"}
+_LABEL = {
+    "ods": "OpenDocument spreadsheet (.ods)",
+    "xlsb": "Excel binary workbook (.xlsb)",
+    "xls": "legacy Excel workbook (.xls)",
+}
 
 
 def _held_bytes(path: str | os.PathLike[str], kind: HeldKind, name: str, limits: ReaderLimits) -> int:
@@ -122,7 +125,11 @@ class HeldReader(ReaderBase):
         self._rows = data.iter_rows()
         self._header_index, header = self._read_header(chosen, names)
         self.info = SourceInfo(
-            format="excel", encoding=None, delimiter=None, sheet=chosen, sheet_names=names,
+            format="excel",
+            encoding=None,
+            delimiter=None,
+            sheet=chosen,
+            sheet_names=names,
             headers=normalize_headers(header, file=display_name, limits=limits),
         )
 
@@ -193,8 +200,9 @@ class HeldReader(ReaderBase):
                     problems.append(f"column {column!r} holds a NUL character")
                 elif len(text) > max_field:
                     cells[j] = ""
-                    problems.append(f"column {column!r} holds a value longer than the field size limit "
-                                    "(max_field_bytes)")
+                    problems.append(
+                        f"column {column!r} holds a value longer than the field size limit (max_field_bytes)"
+                    )
             fitted, problem = fit_row(cells, width)
             if problem:
                 problems.insert(0, problem)

@@ -86,7 +86,8 @@ class _DigitGuard(io.RawIOBase):
             raise InputFileError(
                 f"the file holds a number (or run of digits) longer than {self._limit} digits, which cannot "
                 f"be read; shorten it or quote it as a string of at most {self._limit} digits",
-                file=self._name, offset=at,
+                file=self._name,
+                offset=at,
             )
         self._run = self._run + len(data) if lead == len(data) else len(data) - len(data.rstrip(b"0123456789"))
         self._pos += len(data)
@@ -149,7 +150,8 @@ class JsonReader(ReaderBase):
             else:
                 raise InputFileError(
                     "the file is not a JSON array of objects nor NDJSON (one object a line)"
-                    if first else "the file is empty",
+                    if first
+                    else "the file is empty",
                     file=display_name,
                 )
             self._buffer = self._take(records, HEADER_SAMPLE)
@@ -165,7 +167,11 @@ class JsonReader(ReaderBase):
             headers = normalize_headers(list(keys), file=display_name, limits=limits)
             self._columns = {key: i for i, key in enumerate(keys) if i < len(headers)}
             self.info = SourceInfo(
-                format="json", encoding="utf-8", delimiter=None, sheet=None, sheet_names=[],
+                format="json",
+                encoding="utf-8",
+                delimiter=None,
+                sheet=None,
+                sheet_names=[],
                 headers=headers,
             )
         except BaseException:
@@ -206,7 +212,8 @@ class JsonReader(ReaderBase):
                 if event != "start_map":
                     raise InputFileError(
                         f"record {number} is not an object: the file must be an array of objects",
-                        file=self._name, row=number,
+                        file=self._name,
+                        row=number,
                     )
                 pairs: list[tuple[str, Any]] = []
                 key, inside = "", True
@@ -245,7 +252,8 @@ class JsonReader(ReaderBase):
             hint = "; NaN and Infinity are not valid JSON values (use null)"
         return InputFileError(
             f"the file is not valid JSON at record {row}: {text.splitlines()[0] if text else exc!r}{hint}",
-            file=self._name, row=row,
+            file=self._name,
+            row=row,
         )
 
     def _ndjson_records(self) -> Iterator[_Record]:
@@ -263,7 +271,8 @@ class JsonReader(ReaderBase):
             if len(line) > line_cap and not line.endswith(b"\n"):
                 raise InputFileError(
                     f"line {number} is longer than {line_cap} bytes; is this really NDJSON?",
-                    file=self._name, row=number,
+                    file=self._name,
+                    row=number,
                 )
             if not line.strip():
                 continue

@@ -23,7 +23,10 @@ def _biff_encrypted(stream: bytes) -> bool:
     """
     pos = 0
     while pos + 4 <= len(stream):
-        kind, size = int.from_bytes(stream[pos:pos + 2], "little"), int.from_bytes(stream[pos + 2:pos + 4], "little")
+        kind, size = (
+            int.from_bytes(stream[pos : pos + 2], "little"),
+            int.from_bytes(stream[pos + 2 : pos + 4], "little"),
+        )
         if kind == _FILEPASS:
             return True
         if kind in (_BOUNDSHEET, _EOF):
@@ -53,6 +56,6 @@ def inspect_ole2(path: str | os.PathLike[str]) -> tuple[set[str] | None, bool]:
                     mem, base, size = doc.locate_named_stream(stream)
                 except Exception:  # a damaged stream chain: the reader reports it
                     break
-                encrypted = mem is not None and _biff_encrypted(bytes(mem[base:base + min(size, 1 << 20)]))
+                encrypted = mem is not None and _biff_encrypted(bytes(mem[base : base + min(size, 1 << 20)]))
                 break
     return names, encrypted

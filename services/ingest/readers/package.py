@@ -22,7 +22,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 RAW_BIFF_BOF = frozenset({b"\x09\x00", b"\x09\x02", b"\x09\x04", b"\x09\x08"})
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
-_OFFICE_DOCUMENT = re.compile(rb'<(?:[\w.-]+:)?Relationship\b[^>]*>')
+_OFFICE_DOCUMENT = re.compile(rb"<(?:[\w.-]+:)?Relationship\b[^>]*>")
 _ATTR_TYPE = re.compile(rb'\bType\s*=\s*["\']([^"\']*)["\']')
 _ATTR_TARGET = re.compile(rb'\bTarget\s*=\s*["\']([^"\']*)["\']')
 # Small parts read to decide; more is read no further (a zip bomb would unpack here).
@@ -93,10 +93,16 @@ def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
             # Macro-enabled .xlsx content (.xlsm) is refused by policy; .xlsb has one content type
             # (it says macroEnabled) whether or not it holds VBA, and its macros are never run here.
             macros = kind == "xlsx" and ("xl/vbaproject.bin" in names or b"macroEnabled" in content_types)
-            return Sniffed(kind, "an Excel binary workbook" if kind == "xlsb" else "an Excel workbook",
-                           macros=macros, workbook_part=found)
+            return Sniffed(
+                kind,
+                "an Excel binary workbook" if kind == "xlsb" else "an Excel workbook",
+                macros=macros,
+                workbook_part=found,
+            )
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, NotImplementedError):
-        return Sniffed("none", "a damaged zip archive (an incomplete download or a damaged copy: download or save it again)")
+        return Sniffed(
+            "none", "a damaged zip archive (an incomplete download or a damaged copy: download or save it again)"
+        )
 
 
 def sniff_workbook(path: str | os.PathLike[str], file: str | None = None) -> Sniffed:

@@ -8,8 +8,8 @@ __all__ = ["EncryptedWorkbook", "encrypted", "SheetTooLargeToHold"]
 
 _REMEDY = {
     "excel": "remove the password in Excel (File > Info > Protect Workbook > Encrypt with Password, "
-             "clear the password, save) and upload again",
-    "ods": "remove the password in LibreOffice (File > Save As, untick \"Save with password\") and upload again",
+    "clear the password, save) and upload again",
+    "ods": 'remove the password in LibreOffice (File > Save As, untick "Save with password") and upload again',
 }
 
 

@@ -27,8 +27,11 @@ class DamagedXls(InputFileError):
 
 def _damaged(name: str, exc: BaseException) -> DamagedXls:
     kind = type(exc)
-    label = kind.__name__ if kind.__module__ in ("builtins", "xlrd.biffh", "xlrd.compdoc") else \
-        f"{kind.__module__}.{kind.__name__}"
+    label = (
+        kind.__name__
+        if kind.__module__ in ("builtins", "xlrd.biffh", "xlrd.compdoc")
+        else f"{kind.__module__}.{kind.__name__}"
+    )
     detail = f"{label}: {exc}" if str(exc) else label
     return DamagedXls(
         f"the .xls file is damaged and cannot be read ({detail}); open it in Excel or LibreOffice, "
@@ -41,7 +44,10 @@ def _open_book(path: str, name: str, formatting_info: bool) -> xlrd.Book:
     with open(os.devnull, "w") as quiet:  # xlrd prints warnings about odd records to a log file
         try:
             return xlrd.open_workbook(
-                path, on_demand=True, formatting_info=formatting_info, ignore_workbook_corruption=True,
+                path,
+                on_demand=True,
+                formatting_info=formatting_info,
+                ignore_workbook_corruption=True,
                 logfile=quiet,
             )
         except xlrd.XLRDError as exc:
@@ -78,7 +84,11 @@ class XlsReader(ReaderBase):
             self._header_index = self._find_header(names[index], names)
             header = [self._text(c) for c in self._sheet.row(self._header_index)]
             self.info = SourceInfo(
-                format="excel", encoding=None, delimiter=None, sheet=names[index], sheet_names=names,
+                format="excel",
+                encoding=None,
+                delimiter=None,
+                sheet=names[index],
+                sheet_names=names,
                 headers=normalize_headers(header, file=display_name, limits=limits),
             )
         except InputFileError:
@@ -148,7 +158,8 @@ class XlsReader(ReaderBase):
             errors = [
                 f"column {self.info.headers[j] if j < width else j + 1!r} shows the spreadsheet error "
                 f"{_ERROR_TEXT.get(c.value, '#N/A')}; fix the formula or value"
-                for j, c in enumerate(row) if c.ctype == xlrd.XL_CELL_ERROR
+                for j, c in enumerate(row)
+                if c.ctype == xlrd.XL_CELL_ERROR
             ]
             for j, text in enumerate(cells):
                 if "\x00" in text:  # PostgreSQL cannot store U+0000, not even in the row's error log

@@ -70,9 +70,7 @@ def _rels(z: GuardedZip, owner: str, file: str) -> dict[str, tuple[str, str]]:
         target = rel.get("Target", "")
         if rel.get("TargetMode") == "External":
             continue
-        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
-            posixpath.join(folder, target)
-        )
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
         result[rel.get("Id", "")] = (rel.get("Type", ""), path)
     return result
 
@@ -125,9 +123,7 @@ def read_book(z: GuardedZip, file: str) -> Book:
         if pr is not None and pr.get("date1904", "").lower() in ("1", "true"):
             date1904 = True
         for sheet in root.iter(f"{ns}sheet"):  # type: ignore[attr-defined]
-            rid = sheet.get(f"{_DOC_REL}id") or sheet.get(
-                "{http://purl.oclc.org/ooxml/officeDocument/relationships}id"
-            )
+            rid = sheet.get(f"{_DOC_REL}id") or sheet.get("{http://purl.oclc.org/ooxml/officeDocument/relationships}id")
             rel = rels.get(rid or "")
             part = z.find(rel[1]) if rel else None
             # Chart sheets and dialog sheets have no cell data: only worksheets are listed.

@@ -24,15 +24,15 @@ def pick_sheet(names: list[str], wanted: str | None, file: str) -> int:
         for i, name in enumerate(names):
             if match(name):
                 return i
-    raise InputFileError(
-        f"the workbook has no sheet named {wanted!r}; its sheets are: {', '.join(names)}", file=file
-    )
+    raise InputFileError(f"the workbook has no sheet named {wanted!r}; its sheets are: {', '.join(names)}", file=file)
 
 
 def _issue_text(kind: str, column: str) -> str:
     if kind == "formula":
-        return (f"column {column!r} holds a formula without a computed value; open the file in "
-                "Excel and save it so the values are calculated")
+        return (
+            f"column {column!r} holds a formula without a computed value; open the file in "
+            "Excel and save it so the values are calculated"
+        )
     if kind == "long":
         return f"column {column!r} holds a value longer than the field size limit (max_field_bytes)"
     if kind == "sst":
@@ -66,16 +66,25 @@ class XlsxReader(ReaderBase):
                     self._strings = load_shared_strings(f, file=display_name, part=book.shared_strings_part)
             self._member = self._zip.open(chosen.part)
             self._stream = SheetStream(
-                self._member, strings=self._strings, date_styles=book.date_styles,
-                date1904=book.date1904, max_columns=limits.max_columns,
-                max_field_chars=limits.max_field_bytes, file=display_name, part=chosen.part,
+                self._member,
+                strings=self._strings,
+                date_styles=book.date_styles,
+                date1904=book.date1904,
+                max_columns=limits.max_columns,
+                max_field_chars=limits.max_field_bytes,
+                file=display_name,
+                part=chosen.part,
             )
             self._sheet_rows = iter(self._stream)
             self._header_row, headers = self._read_header(chosen.name, names)
             self._stream.narrow(len(headers))
             self.info = SourceInfo(
-                format="excel", encoding=None, delimiter=None, sheet=chosen.name,
-                sheet_names=names, headers=headers,
+                format="excel",
+                encoding=None,
+                delimiter=None,
+                sheet=chosen.name,
+                sheet_names=names,
+                headers=headers,
             )
         except BaseException:
             self.close()
@@ -140,4 +149,3 @@ class XlsxReader(ReaderBase):
         if self._strings is not None:
             self._strings.close()
         self._zip.close()
-

@@ -8,6 +8,7 @@ whole sheet in memory (see bench/bench_readers.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 from services.core.errors import InputFileError
 from services.ingest.readers.cellvalue import FormatKind, format_number, serial_text, unescape_ooxml
 from services.ingest.readers.xlsx_strings import SharedStrings

@@ -12,7 +12,10 @@ from services.ingest.readers.xmlsafe import feed, make_parser
 __all__ = ["SharedStrings", "load_shared_strings", "MEMORY_STRINGS", "MEMORY_BYTES"]
 
 # Transitional and Strict Open XML name the same elements in two namespaces.
-_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main", "http://purl.oclc.org/ooxml/spreadsheetml/main")
+_NAMESPACES = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main",
+)
 _SI = frozenset(f"{ns} si" for ns in _NAMESPACES)
 _T = frozenset(f"{ns} t" for ns in _NAMESPACES)
 _RPH = frozenset(f"{ns} rPh" for ns in _NAMESPACES)
@@ -92,9 +95,7 @@ def load_shared_strings(source: object, *, file: str, part: str) -> SharedString
             state["capture"] = not state["phonetic"]
             state["run"] = len(parts)
             # ordered attributes: [name, value, name, value, ...]
-            state["preserve"] = any(
-                attrs[i] == _SPACE and attrs[i + 1] == "preserve" for i in range(0, len(attrs), 2)
-            )
+            state["preserve"] = any(attrs[i] == _SPACE and attrs[i + 1] == "preserve" for i in range(0, len(attrs), 2))
         elif name in _SI:
             parts.clear()
         elif name in _RPH:
@@ -104,8 +105,8 @@ def load_shared_strings(source: object, *, file: str, part: str) -> SharedString
         if name in _T:
             if state["capture"] and not state["preserve"]:
                 # Excel drops the XML whitespace around a run unless xml:space="preserve".
-                run = "".join(parts[state["run"]:]).strip(" \t\r\n")
-                del parts[state["run"]:]
+                run = "".join(parts[state["run"] :]).strip(" \t\r\n")
+                del parts[state["run"] :]
                 parts.append(run)
             state["capture"] = False
         elif name in _SI:

@@ -70,8 +70,9 @@ async def browser() -> AsyncIterator[Any]:
         pytest.fail("Playwright for Python is missing: `.venv/bin/pip install -e '.[test]'`", pytrace=False)
     pw = await async_playwright().start()
     try:
-        b = await pw.chromium.launch(executable_path=executable, headless=True,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        b = await pw.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+        )
     except Exception as exc:  # noqa: BLE001 - any launch failure: say which binary and why
         await pw.stop()
         pytest.fail(f"Chromium at {executable} did not start: {exc}", pytrace=False)
@@ -101,10 +102,18 @@ async def page(browser: Any, ui_url: str) -> AsyncIterator[Any]:
     problems: list[str] = []
     p.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
     # 4xx answers are part of the tests (refused filters, missing mappings); a 5xx never is.
-    p.on("response", lambda r: problems.append(f"HTTP {r.status} from {r.request.method} {r.url}")
-         if r.status >= 500 else None)
-    p.on("console", lambda msg: problems.append(f"console.{msg.type}: {msg.text}")
-         if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+    p.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status} from {r.request.method} {r.url}") if r.status >= 500 else None,
+    )
+    p.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console.{msg.type}: {msg.text}")
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
     yield p
     await context.close()
     assert not problems, "the page reported JavaScript errors:\n" + "\n".join(problems)
@@ -121,7 +130,7 @@ async def through_values(page: Any) -> None:
     """From the Configuration step's "Next: Values" on: the Values step loads, then "Next: Validation"."""
     await page.get_by_role("heading", name="3. Values").wait_for()
     next_button = page.get_by_role("button", name="Next: Validation")
-    await page.locator(".values-fields[aria-busy=\"false\"]").wait_for()
+    await page.locator('.values-fields[aria-busy="false"]').wait_for()
     await next_button.click()
     await page.get_by_role("heading", name="4. Validation").wait_for()
 

@@ -28,12 +28,27 @@ async def seed_leads(api: httpx.AsyncClient, company: Company, n: int) -> None:
     w = csv.writer(out)
     w.writerow(["First Name", "Last Name", "Email", "Status", "City"])
     for i in range(1, n + 1):
-        w.writerow([f"Ada{i}", f"Byron{i:03d}", f"ada{i:03d}@example.com", STATUSES[i % 3], "Oslo" if i % 2 else "Bergen"])
+        w.writerow(
+            [f"Ada{i}", f"Byron{i:03d}", f"ada{i:03d}@example.com", STATUSES[i % 3], "Oslo" if i % 2 else "Bergen"]
+        )
     up = await upload(api, company, "seed.csv", out.getvalue().encode())
     assert up.status_code == 201, up.text
-    job = await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead",
-        "mapping": {"First Name": "first_name", "Last Name": "last_name", "Email": "email", "Status": "status", "City": "city"}})
+    job = await api.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "import",
+            "upload_id": up.json()["id"],
+            "target_model": "lead",
+            "mapping": {
+                "First Name": "first_name",
+                "Last Name": "last_name",
+                "Email": "email",
+                "Status": "status",
+                "City": "city",
+            },
+        },
+    )
     assert job.status_code == 201, job.text
     assert (await wait_final(api, company, job.json()["id"]))["success_records"] == n
 
@@ -43,7 +58,8 @@ async def expected_rows(pool: asyncpg.Pool, company: Company) -> list[tuple[str,
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT email, last_name, city FROM crm_leads WHERE company_id = $1 AND status = 'qualified' ORDER BY email DESC",
-            uuid.UUID(company.id))
+            uuid.UUID(company.id),
+        )
     return [(r["email"], r["last_name"], r["city"]) for r in rows]
 
 
@@ -132,7 +148,9 @@ def check_file(fmt: str, data: bytes, want: list[tuple[str, str, str]]) -> None:
 
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
         try:
-            rows = [tuple(c if c is not None else "" for c in r) for r in book.worksheets[0].iter_rows(values_only=True)]
+            rows = [
+                tuple(c if c is not None else "" for c in r) for r in book.worksheets[0].iter_rows(values_only=True)
+            ]
         finally:
             book.close()
         assert rows[0] == ("email", "last_name", "city") and rows[1:] == want

@@ -113,8 +113,18 @@ async def test_csv_wizard_maps_validates_imports_and_reports_errors(
     await page.get_by_role("button", name="Save as template").click()
     await page.get_by_text("Saved the template “Messe leads”.").wait_for()
     templates = (await api.get("/api/v1/templates", headers=company.auth())).json()["items"]
-    assert [(t["template_name"], t["field_mapping"]) for t in templates] == [("Messe leads", {
-        "Vorname": "first_name", "Nachname": "last_name", "Mail": "email", "Quelle": "lead_source", "Umsatz": "annual_revenue"})]
+    assert [(t["template_name"], t["field_mapping"]) for t in templates] == [
+        (
+            "Messe leads",
+            {
+                "Vorname": "first_name",
+                "Nachname": "last_name",
+                "Mail": "email",
+                "Quelle": "lead_source",
+                "Umsatz": "annual_revenue",
+            },
+        )
+    ]
     assert await page.get_by_label("Template", exact=True).input_value() == templates[0]["id"]
     await next_button.click()
     await through_values(page)
@@ -204,8 +214,12 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
 ) -> None:
     await sign_in(page, company.admin)
     await page.get_by_role("heading", name="1. File Selection").wait_for()
-    await drop_file(page, "fair contacts.xlsx", contacts_workbook(),
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    await drop_file(
+        page,
+        "fair contacts.xlsx",
+        contacts_workbook(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
     detected = page.get_by_test_id("detected")
     await detected.wait_for()
     assert (await detected.locator('[data-fact="sheet"]').inner_text()).startswith("Notes (2 sheets: Notes, Kontakte)")
@@ -251,8 +265,10 @@ async def test_xlsx_wizard_with_drop_sheet_correction_and_update_mode(
     await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     assert "24 rows written (24 created, 0 updated)" in await page.get_by_test_id("result-summary").inner_text()
     async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT email, department, birthdate, account FROM crm_contacts WHERE company_id = $1 ORDER BY email",
-                                uuid.UUID(company.id))
+        rows = await conn.fetch(
+            "SELECT email, department, birthdate, account FROM crm_contacts WHERE company_id = $1 ORDER BY email",
+            uuid.UUID(company.id),
+        )
     first = {r["email"]: r for r in rows}["ann1@example.org"]
     assert len(rows) == 24 and first["department"] == "Sales" and first["account"] == "Firm 1"
     assert str(first["birthdate"]) == "1990-01-02"

@@ -69,11 +69,16 @@ async def test_cancel_a_running_import_from_the_wizard(
     assert f"{written:,} rows written" in summary
 
 
-async def submit_import(api: httpx.AsyncClient, company: Company, rows: int, name: str, bad_every: int = 0) -> dict[str, Any]:
+async def submit_import(
+    api: httpx.AsyncClient, company: Company, rows: int, name: str, bad_every: int = 0
+) -> dict[str, Any]:
     up = await upload(api, company, name, leads_csv(rows, bad_every=bad_every))
     assert up.status_code == 201, up.text
-    r = await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": LEAD_MAPPING})
+    r = await api.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={"job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -108,9 +113,16 @@ async def test_dashboard_follows_jobs_live_and_the_job_page_shows_logs(
     assert await row.locator(".errors-cell").inner_text() == "30"
 
     # An export appears too; the filters narrow the list (and the live stream respects them).
-    export = await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "export", "target_model": "lead", "file_format": "csv",
-        "filters": [{"field": "email", "op": "contains", "value": "user1"}]})
+    export = await api.post(
+        "/api/v1/jobs",
+        headers=company.auth(),
+        json={
+            "job_type": "export",
+            "target_model": "lead",
+            "file_format": "csv",
+            "filters": [{"field": "email", "op": "contains", "value": "user1"}],
+        },
+    )
     assert export.status_code == 201, export.text
     await page.locator(f'tr[data-job="{export.json()["id"]}"][data-status="completed"]').wait_for(timeout=120_000)
     assert await page.locator("tr[data-job]").count() == 2

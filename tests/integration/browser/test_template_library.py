@@ -58,9 +58,18 @@ async def test_create_search_edit_use_and_deactivate_a_template(
     assert created["template_type"] == "import" and created["is_active"] is True
 
     # A second one, so that search has something to leave out.
-    assert (await api.post("/api/v1/templates", headers=company.auth(), json={
-        "template_name": "Accounts from ERP", "target_model": "account", "template_type": "import",
-        "field_mapping": {"Firma": "name"}})).status_code == 201
+    assert (
+        await api.post(
+            "/api/v1/templates",
+            headers=company.auth(),
+            json={
+                "template_name": "Accounts from ERP",
+                "target_model": "account",
+                "template_type": "import",
+                "field_mapping": {"Firma": "name"},
+            },
+        )
+    ).status_code == 201
     await page.get_by_label("Search by name").fill("fair")
     await page.get_by_text("1 template", exact=True).wait_for()
     await page.get_by_label("Search by name").fill("")
@@ -104,8 +113,13 @@ async def test_create_search_edit_use_and_deactivate_a_template(
     await page.get_by_role("button", name="Next: Configuration").click()
     await page.get_by_role("heading", name="2. Configuration").wait_for()
     await expect(page.get_by_label("Template", exact=True)).to_have_value(created["id"])  # the picker loads its list
-    for column, target in (("Vorname", "first_name"), ("Nachname", "last_name"), ("Mail", "email"), ("Quelle", "lead_source"),
-                           ("Umsatz", "")):
+    for column, target in (
+        ("Vorname", "first_name"),
+        ("Nachname", "last_name"),
+        ("Mail", "email"),
+        ("Quelle", "lead_source"),
+        ("Umsatz", ""),
+    ):
         assert await page.locator(f'select.map-target[data-column="{column}"]').input_value() == target, column
     assert await page.get_by_label("Value of rule 1").input_value() == "First[0-9]+"
     await page.get_by_test_id("preview").wait_for()
@@ -115,10 +129,14 @@ async def test_create_search_edit_use_and_deactivate_a_template(
     await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     assert "30 rows written (30 created" in await page.get_by_test_id("result-summary").inner_text()
     async with pool.acquire() as conn:
-        job = await conn.fetchrow("SELECT field_mapping, validation_rules FROM crm_import_export_jobs "
-                                  "WHERE company_id = $1 AND job_type = 'import'", uuid.UUID(company.id))
-        stored = await conn.fetchval("SELECT count(*) FROM crm_leads WHERE company_id = $1 AND lead_source = 'web'",
-                                     uuid.UUID(company.id))
+        job = await conn.fetchrow(
+            "SELECT field_mapping, validation_rules FROM crm_import_export_jobs "
+            "WHERE company_id = $1 AND job_type = 'import'",
+            uuid.UUID(company.id),
+        )
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM crm_leads WHERE company_id = $1 AND lead_source = 'web'", uuid.UUID(company.id)
+        )
     assert dict(job["field_mapping"]) == edited["field_mapping"]
     assert dict(job["validation_rules"]) == edited["validation_rules"]
     assert stored == 30

@@ -57,11 +57,16 @@ async def test_me_and_models(api: httpx.AsyncClient, company: Company) -> None:
     assert models["pseudo_fields"] == ["created_at", "updated_at"] and "between" in models["filter_ops"]
 
 
-async def test_inspect_reads_an_upload_again_and_is_scoped(api: httpx.AsyncClient, company: Company, other: Company) -> None:
+async def test_inspect_reads_an_upload_again_and_is_scoped(
+    api: httpx.AsyncClient, company: Company, other: Company
+) -> None:
     data = "Vorname;Nachname;Mail\r\nJürgen;Groß;j@example.com\r\n".encode("cp1252")
     up = (await upload(api, company, "semi.csv", data)).json()
-    again = await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth("member"),
-                           json={"encoding": "cp1252", "delimiter": ";"})
+    again = await api.post(
+        f"/api/v1/uploads/{up['id']}/inspect",
+        headers=company.auth("member"),
+        json={"encoding": "cp1252", "delimiter": ";"},
+    )
     assert again.status_code == 200, again.text
     doc = again.json()
     assert doc["headers"] == ["Vorname", "Nachname", "Mail"] and doc["rows"] == [["Jürgen", "Groß", "j@example.com"]]
@@ -70,7 +75,9 @@ async def test_inspect_reads_an_upload_again_and_is_scoped(api: httpx.AsyncClien
     assert {s["column"]: s["field"] for s in doc["suggested_mapping"]["lead"]}["Mail"] == "email"
     wrong = await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"delimiter": "|"})
     assert wrong.status_code == 200 and wrong.json()["headers"] == ["Vorname;Nachname;Mail"]
-    bad = await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"encoding": "no-such-codec"})
+    bad = await api.post(
+        f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"encoding": "no-such-codec"}
+    )
     assert 400 <= bad.status_code < 500 and bad.json()["error"]["message"], bad.text
     typo = await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"sheeet": "x"})
     assert typo.status_code == 422
@@ -85,38 +92,69 @@ async def test_inspect_reads_an_upload_again_and_is_scoped(api: httpx.AsyncClien
     book.close()
     xl = (await upload(api, company, "book.xlsx", buf.getvalue())).json()
     assert xl["headers"] == ["notes"] and xl["sheet_names"] == ["Sheet", "Leads"]
-    leads = (await api.post(f"/api/v1/uploads/{xl['id']}/inspect", headers=company.auth(), json={"sheet": "Leads"})).json()
+    leads = (
+        await api.post(f"/api/v1/uploads/{xl['id']}/inspect", headers=company.auth(), json={"sheet": "Leads"})
+    ).json()
     assert leads["sheet"] == "Leads" and leads["headers"] == ["Vorname", "Nachname"]
 
     assert (await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=other.auth(), json={})).status_code == 404
 
 
-async def test_export_count_is_scoped_and_refuses_bad_filters(api: httpx.AsyncClient, company: Company, other: Company) -> None:
+async def test_export_count_is_scoped_and_refuses_bad_filters(
+    api: httpx.AsyncClient, company: Company, other: Company
+) -> None:
     up = (await upload(api, company, "leads.csv", leads_csv(40))).json()
-    job = (await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING})).json()
+    job = (
+        await api.post(
+            "/api/v1/jobs",
+            headers=company.auth(),
+            json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
+        )
+    ).json()
     await wait_final(api, company, job["id"])
 
     async def count(who: Company, filters: list[dict[str, object]] | None, model: str = "lead") -> httpx.Response:
-        return await api.post("/api/v1/exports/count", headers=who.auth("member"), json={"target_model": model, "filters": filters})
+        return await api.post(
+            "/api/v1/exports/count", headers=who.auth("member"), json={"target_model": model, "filters": filters}
+        )
 
     assert (await count(company, None)).json() == {"target_model": "lead", "count": 40}
     assert (await count(company, [{"field": "email", "op": "contains", "value": "user1"}])).json()["count"] == 11
-    assert (await count(company, [{"field": "email", "op": "in", "value": ["user2@example.com", "nobody@x.org"]}])).json()["count"] == 1
+    assert (
+        await count(company, [{"field": "email", "op": "in", "value": ["user2@example.com", "nobody@x.org"]}])
+    ).json()["count"] == 1
     assert (await count(company, None, "contact")).json()["count"] == 0
     assert (await count(other, None)).json()["count"] == 0  # another company's records are never counted
-    for bad in ([{"field": "shoe_size", "op": "eq", "value": 1}], [{"field": "status", "op": "eq", "value": "bogus"}],
-                [{"field": "number_of_employees", "op": "eq", "value": "1e99"}], [{"field": "email", "op": "near"}]):
+    for bad in (
+        [{"field": "shoe_size", "op": "eq", "value": 1}],
+        [{"field": "status", "op": "eq", "value": "bogus"}],
+        [{"field": "number_of_employees", "op": "eq", "value": "1e99"}],
+        [{"field": "email", "op": "near"}],
+    ):
         r = await count(company, bad)
         assert r.status_code == 422 and r.json()["error"]["type"] == "ExportError", (bad, r.text)
-    assert (await api.post("/api/v1/exports/count", headers=company.auth(), json={"target_model": "deal"})).status_code == 422
+    assert (
+        await api.post("/api/v1/exports/count", headers=company.auth(), json={"target_model": "deal"})
+    ).status_code == 422
 
 
-async def test_error_summary_counts_failed_rows_per_field(api: httpx.AsyncClient, company: Company, other: Company) -> None:
+async def test_error_summary_counts_failed_rows_per_field(
+    api: httpx.AsyncClient, company: Company, other: Company
+) -> None:
     up = (await upload(api, company, "bad.csv", leads_csv(60, bad_every=10))).json()
-    job = (await api.post("/api/v1/jobs", headers=company.auth(), json={
-        "job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING,
-        "options": {"dry_run": True}})).json()
+    job = (
+        await api.post(
+            "/api/v1/jobs",
+            headers=company.auth(),
+            json={
+                "job_type": "import",
+                "upload_id": up["id"],
+                "target_model": "lead",
+                "mapping": LEAD_MAPPING,
+                "options": {"dry_run": True},
+            },
+        )
+    ).json()
     assert (await wait_final(api, company, job["id"]))["error_records"] == 6
     summary = await api.get(f"/api/v1/jobs/{job['id']}/error-summary", headers=company.auth("member"))
     assert summary.status_code == 200, summary.text

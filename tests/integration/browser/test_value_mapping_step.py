@@ -21,13 +21,21 @@ pytestmark = pytest.mark.integration
 
 # (email, source word); the decisions the test makes are below.
 ROWS = [
-    ("ann@example.org", "Web"), ("bob@example.org", "Referral"), ("cid@example.org", "Google Ads"),
-    ("dan@example.org", "google ads"), ("eve@example.org", "Website Form"), ("fay@example.org", "Podcast"),
-    ("gus@example.org", "Podcast"), ("hal@example.org", "Fax"), ("ida@example.org", "Web"),
+    ("ann@example.org", "Web"),
+    ("bob@example.org", "Referral"),
+    ("cid@example.org", "Google Ads"),
+    ("dan@example.org", "google ads"),
+    ("eve@example.org", "Website Form"),
+    ("fay@example.org", "Podcast"),
+    ("gus@example.org", "Podcast"),
+    ("hal@example.org", "Fax"),
+    ("ida@example.org", "Web"),
 ]
 EXPECTED = {
-    "Web": "web", "Referral": "referral",  # in the picklist
-    "Google Ads": "advertisement", "google ads": "advertisement",  # the suggestion, taken
+    "Web": "web",
+    "Referral": "referral",  # in the picklist
+    "Google Ads": "advertisement",
+    "google ads": "advertisement",  # the suggestion, taken
     "Website Form": "event",  # suggested web; the user chooses Event instead
     "Podcast": "podcast",  # added to the picklist from the wizard
     "Fax": None,  # unknown, left to the policy: left empty with a warning
@@ -56,7 +64,12 @@ async def test_values_step_maps_suggests_adds_to_picklist_and_imports(
 
     # 2. Configuration: the mapping, and Strict (left off: an unknown word is left out with a warning).
     await page.get_by_role("heading", name="2. Configuration").wait_for()
-    for column, target in (("First Name", "first_name"), ("Last Name", "last_name"), ("Email", "email"), ("Source", "lead_source")):
+    for column, target in (
+        ("First Name", "first_name"),
+        ("Last Name", "last_name"),
+        ("Email", "email"),
+        ("Source", "lead_source"),
+    ):
         await page.locator(f'select.map-target[data-column="{column}"]').select_option(target)
     strict = page.get_by_label("Strict")
     assert not await strict.is_checked()
@@ -114,14 +127,22 @@ async def test_values_step_maps_suggests_adds_to_picklist_and_imports(
     # 6. Results: written, the warning listed apart from errors.
     await page.get_by_role("heading", name="6. Results").wait_for(timeout=120_000)
     result = await page.get_by_test_id("result-summary").inner_text()
-    assert "9 rows written (9 created, 0 updated)" in result and "0 with errors" in result and "1 imported with warnings" in result
+    assert (
+        "9 rows written (9 created, 0 updated)" in result
+        and "0 with errors" in result
+        and "1 imported with warnings" in result
+    )
     await page.get_by_test_id("warning-rows").wait_for()
     assert await page.locator('[data-counter="warnings"]').inner_text() == "1"
 
     # The database holds what was chosen for every row; the picklist holds podcast.
     async with pool.acquire() as conn:
-        stored = {r["email"]: r["lead_source"] for r in await conn.fetch(
-            "SELECT email, lead_source FROM crm_leads WHERE company_id = $1", uuid.UUID(company.id))}
+        stored = {
+            r["email"]: r["lead_source"]
+            for r in await conn.fetch(
+                "SELECT email, lead_source FROM crm_leads WHERE company_id = $1", uuid.UUID(company.id)
+            )
+        }
     assert stored == {email: EXPECTED[word] for email, word in ROWS}
     r = await api.get("/api/v1/picklists/lead_source", headers=company.auth())
     podcast = [v for v in r.json()["values"] if v["value"] == "podcast"]
@@ -130,7 +151,11 @@ async def test_values_step_maps_suggests_adds_to_picklist_and_imports(
     real = [j for j in jobs if not j["options"].get("dry_run")][0]
     assert real["warning_records"] == 1 and real["error_records"] == 0
     mapping = {k.lower(): v for k, v in real["value_mapping"]["lead_source"].items()}
-    assert mapping["website form"] == "event" and mapping["podcast"] == "podcast" and mapping["google ads"] == "advertisement"
+    assert (
+        mapping["website form"] == "event"
+        and mapping["podcast"] == "podcast"
+        and mapping["google ads"] == "advertisement"
+    )
     assert "fax" not in mapping  # left to the policy
 
     # The job page shows the warnings beside the errors.
@@ -140,7 +165,9 @@ async def test_values_step_maps_suggests_adds_to_picklist_and_imports(
     assert "1 (imported with a value left out" in await details.inner_text()
 
 
-async def test_values_step_without_choice_columns_lets_the_user_go_on(page: Any, company: Company, tmp_path: Path) -> None:
+async def test_values_step_without_choice_columns_lets_the_user_go_on(
+    page: Any, company: Company, tmp_path: Path
+) -> None:
     source = tmp_path / "plain.csv"
     source.write_text("First Name,Last Name,Email\nAnn,Lee,ann@example.org\n", encoding="utf-8")
     await sign_in(page, company.admin)
@@ -198,7 +225,10 @@ async def test_picklists_page_adds_edits_retires_and_restores(
     r = await api.get("/api/v1/picklists/lead_source", headers=company.auth())
     values = {v["value"]: v for v in r.json()["values"]}
     assert values["cold_call"]["active"] is False
-    assert values["podcast"]["label"] == "Podcast episode" and values["podcast"]["synonyms"] == ["Podcasts", "audio show"]
+    assert values["podcast"]["label"] == "Podcast episode" and values["podcast"]["synonyms"] == [
+        "Podcasts",
+        "audio show",
+    ]
     await expect(page.locator(".toast-item")).to_have_count(0, timeout=10_000)
     await shot(page, "picklists")
     await page.get_by_role("button", name="Restore Cold call").click()

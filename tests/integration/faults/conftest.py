@@ -25,9 +25,13 @@ RESULTS = Path(__file__).resolve().parents[3] / "var" / "reliability" / "faults.
 @pytest.fixture(scope="session")
 def fault_settings(settings: Settings) -> Settings:
     run = uuid.uuid4().hex[:8]
-    return settings.model_copy(update={
-        "topic_prefix": f"f{run}", "app_id": f"crmio-faults-{run}", "worker_session_timeout_s": SESSION_TIMEOUT_S,
-    })
+    return settings.model_copy(
+        update={
+            "topic_prefix": f"f{run}",
+            "app_id": f"crmio-faults-{run}",
+            "worker_session_timeout_s": SESSION_TIMEOUT_S,
+        }
+    )
 
 
 @pytest_asyncio.fixture(scope="session")

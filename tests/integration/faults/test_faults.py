@@ -22,11 +22,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from stack import local as stack
 from services.core.db import connect_pool
 from services.core.kafka_io import producer
 from services.core.settings import Settings
 from services.ingest.submit import submit_import
+from stack import local as stack
 from tests.datagen import LeadFile, expected, make_leads, write_csv
 from tests.integration.faults.conftest import RESULTS, SESSION_TIMEOUT_S, Workers
 from tests.integration.test_import_pipeline import seed, stored_state
@@ -65,11 +65,12 @@ async def _applied(settings: Settings, job_id: str) -> int:
         try:
             conn = await asyncpg.connect(settings.system_dsn(), timeout=5)
             try:
-                return int(await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1",
-                                               uuid.UUID(job_id)))
+                return int(
+                    await conn.fetchval("SELECT count(*) FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job_id))
+                )
             finally:
                 await conn.close()
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             await asyncio.sleep(0.5)
 
 
@@ -115,19 +116,23 @@ async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: 
         try:
             conn = await asyncpg.connect(settings.system_dsn(), timeout=5)
             try:
-                row = await conn.fetchrow("SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
-                                          uuid.UUID(company), uuid.UUID(job_id))
+                row = await conn.fetchrow(
+                    "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+                    uuid.UUID(company),
+                    uuid.UUID(job_id),
+                )
             finally:
                 await conn.close()
             if row is not None and row["job_status"] in ("completed", "failed", "cancelled"):
                 return row
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             pass
         await asyncio.sleep(0.5)
     raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
 
 
 # --- the faults: each returns when the fault is over (healed) ---------------------------------------
+
 
 async def kill_worker(settings: Settings, workers: Workers) -> None:
     workers.signal(workers.procs[0], signal.SIGKILL)
@@ -183,16 +188,22 @@ async def test_import_survives(
     settings = fault_topics
     company = str(uuid.uuid4())
     pool = await _fresh_pool(settings)
-    result: dict[str, Any] = {"fault": fault, "mode": mode, "rows": ROWS, "outcome": "FAILED",
-                              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    result: dict[str, Any] = {
+        "fault": fault,
+        "mode": mode,
+        "rows": ROWS,
+        "outcome": "FAILED",
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     try:
         await seed(pool, company, lead_file)
         want_state, want = expected(lead_file, mode)
         await workers.start_async()
         started = time.monotonic()
         async with producer(settings) as prod:
-            job = await submit_import(settings, pool, prod, company_id=company, path=lead_csv, model="lead",
-                                      duplicates=mode)
+            job = await submit_import(
+                settings, pool, prod, company_id=company, path=lead_csv, model="lead", duplicates=mode
+            )
         await _wait_applied(settings, job["id"], int(ROWS * START_AT))
         before = await _applied(settings, job["id"])
         sampler = _Sampler(settings, job["id"])
@@ -200,9 +211,13 @@ async def test_import_survives(
         await FAULTS[fault](settings, workers)
         healed = time.monotonic()
         row = await _wait_final(settings, company, job["id"])
-        result.update(fault_s=round(healed - struck, 1), longest_stall_s=round(await sampler.stop(), 1),
-                      total_s=round(time.monotonic() - started, 1), applied_at_fault=before,
-                      gaps_read_again=_gaps_read_again(workers))
+        result.update(
+            fault_s=round(healed - struck, 1),
+            longest_stall_s=round(await sampler.stop(), 1),
+            total_s=round(time.monotonic() - started, 1),
+            applied_at_fault=before,
+            gaps_read_again=_gaps_read_again(workers),
+        )
         await pool.close()
         pool = await _fresh_pool(settings)
 
@@ -210,17 +225,23 @@ async def test_import_survives(
         assert (row["total_records"], row["processed_records"]) == (ROWS, ROWS)
         assert row["error_records"] == want["failed"] == len(lead_file.invalid)
         assert (row["created_records"], row["updated_records"], row["skipped_records"]) == (
-            want["created"], want["updated"], want["skipped"])
+            want["created"],
+            want["updated"],
+            want["skipped"],
+        )
         assert await stored_state(pool, company) == want_state  # none lost, none twice
         async with pool.acquire() as conn:
             errors = await conn.fetch(
                 "SELECT record_number FROM crm_import_export_logs WHERE job_id = $1 AND log_level = 'error'",
-                uuid.UUID(job["id"]))
+                uuid.UUID(job["id"]),
+            )
             ledger = await conn.fetchrow(
                 "SELECT count(*) AS n, count(DISTINCT record_number) AS distinct_n, "
                 "count(*) FILTER (WHERE outcome = 'updated' AND before_image IS NULL) AS missing_images, "
                 "count(*) FILTER (WHERE outcome = 'updated' AND before_image->>'title' LIKE 'Stored title %') AS stored_images "
-                "FROM crm_import_ledger WHERE job_id = $1", uuid.UUID(job["id"]))
+                "FROM crm_import_ledger WHERE job_id = $1",
+                uuid.UUID(job["id"]),
+            )
         assert sorted(r["record_number"] for r in errors) == sorted(lead_file.invalid)  # one per invalid row
         assert ledger["n"] == ledger["distinct_n"] == ROWS
         assert ledger["missing_images"] == 0
@@ -235,8 +256,10 @@ async def test_import_survives(
 
 def _gaps_read_again(workers: Workers) -> int:
     """Partitions a worker sought back because an event arrived after a gap (services/apply/partition_order.py)."""
-    return sum(log.read_text(errors="replace").count("an event arrived after a gap")
-               for log in workers.logs.glob("worker*.log"))
+    return sum(
+        log.read_text(errors="replace").count("an event arrived after a gap")
+        for log in workers.logs.glob("worker*.log")
+    )
 
 
 def _matched(lf: LeadFile) -> set[str]:
@@ -251,8 +274,8 @@ async def test_an_export_survives_its_worker_being_killed(fault_topics: Settings
     import pypdf
 
     from schemas.models import get_model
-    from services.core import storage
     from services.cleansing.cleaning import match_key
+    from services.core import storage
     from services.exports import submit_export
 
     settings = fault_topics
@@ -262,18 +285,32 @@ async def test_an_export_survives_its_worker_being_killed(fault_topics: Settings
         emails = [f"x{i:06d}@example.com" for i in range(100_000)]
         async with pool.acquire() as conn:
             await conn.copy_records_to_table(
-                "crm_leads", columns=["id", "company_id", "match_key", "first_name", "last_name", "email"],
-                records=[(uuid.uuid4(), uuid.UUID(company), match_key(lead, {"email": e}), "First", f"Last {i}", e)
-                         for i, e in enumerate(emails)])
+                "crm_leads",
+                columns=["id", "company_id", "match_key", "first_name", "last_name", "email"],
+                records=[
+                    (uuid.uuid4(), uuid.UUID(company), match_key(lead, {"email": e}), "First", f"Last {i}", e)
+                    for i, e in enumerate(emails)
+                ],
+            )
         await workers.start_async()
         async with producer(settings) as prod:
-            job = await submit_export(settings, pool, prod, company_id=company, model="lead", file_format="pdf",
-                                      fields=["email", "first_name", "last_name"], filters=None, sort=["email"])
+            job = await submit_export(
+                settings,
+                pool,
+                prod,
+                company_id=company,
+                model="lead",
+                file_format="pdf",
+                fields=["email", "first_name", "last_name"],
+                filters=None,
+                sort=["email"],
+            )
         deadline = time.monotonic() + 120
         while True:
             async with pool.acquire() as conn:
-                processed = await conn.fetchval("SELECT processed_records FROM crm_import_export_jobs WHERE id = $1",
-                                                uuid.UUID(job["id"]))
+                processed = await conn.fetchval(
+                    "SELECT processed_records FROM crm_import_export_jobs WHERE id = $1", uuid.UUID(job["id"])
+                )
             if processed >= 20_000:
                 break
             assert time.monotonic() < deadline, f"the export did not get going ({processed} rows)"
@@ -330,6 +367,7 @@ async def test_no_job_is_lost_while_workers_keep_joining_and_leaving(
             assert (row["job_status"], row["created_records"]) == ("completed", created), dict(row)
     finally:
         await pool.close()
-    passed_over = sum(log.read_text(errors="replace").count("reading again from offset")
-                      for log in workers.logs.glob("worker*.log"))
+    passed_over = sum(
+        log.read_text(errors="replace").count("reading again from offset") for log in workers.logs.glob("worker*.log")
+    )
     print(f"{len(submitted)} jobs over 10 rebalances, all exact; partitions read again: {passed_over}")
