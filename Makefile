@@ -1,10 +1,22 @@
 # crmio: the two commands README starts with are `make demo` and `make test`.
 PY := .venv/bin
 
-.PHONY: install stack-up stack-down demo worker test test-faults test-unit bench
+.PHONY: install python stack-up stack-down demo worker lint test test-faults test-unit bench
+
+LINTED := services streams schemas stack bench tests
+# mypy --strict holds on these; the rest of services/ follows package by package.
+TYPED := schemas services/core services/cleansing services/aggregate services/cli
 
 install:            ## venv, Python packages, PostgreSQL server (apt) and the Kafka jars (Maven), once
 	bash stack/install.sh
+
+python:             ## only the venv and the Python packages (the fast tier needs nothing else)
+	bash stack/install.sh --python-only
+
+lint: python        ## ruff (lint and format) over the tree, mypy --strict on the typed packages
+	$(PY)/ruff check $(LINTED)
+	$(PY)/ruff format --check $(LINTED)
+	$(PY)/mypy --strict $(TYPED)
 
 stack-up: install   ## start Kafka and PostgreSQL, apply migrations, create topics
 	$(PY)/crmio stack up
@@ -19,14 +31,14 @@ demo: stack-up      ## the whole system on local defaults with a demo import
 worker: stack-up    ## one stream-processing worker in the foreground
 	$(PY)/crmio worker
 
-test: stack-up      ## every test: unit, integration and browser, then the fault suite, on the real Kafka and PostgreSQL
+test: lint stack-up  ## every test: unit, integration and browser, then the fault suite, on the real Kafka and PostgreSQL
 	$(PY)/pytest -m "not faults"
 	$(PY)/python -m bench.fault_table --run
 
 test-faults: stack-up  ## only the fault suite (kills the broker and PostgreSQL it runs on; about 9 minutes)
 	$(PY)/python -m bench.fault_table --run
 
-test-unit: install  ## only the fast tier (no broker, no database)
+test-unit: python   ## only the fast tier: no PostgreSQL, Kafka, Java or Chromium needed
 	$(PY)/pytest tests/unit
 
 bench: stack-up     ## import benchmark: rows/s and worker peak RSS at 100k and 1M rows

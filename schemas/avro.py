@@ -64,6 +64,7 @@ def decode(name: str, data: bytes) -> dict[str, Any]:
     latest = LATEST[name]
     buf = io.BytesIO(data)
     buf.seek(_HEADER.size)
-    if sid == latest:
-        return schemaless_reader(buf, writer)
-    return schemaless_reader(buf, writer, schema(latest))
+    record = schemaless_reader(buf, writer) if sid == latest else schemaless_reader(buf, writer, schema(latest))
+    if not isinstance(record, dict):  # every crmio schema is a record
+        raise ValueError(f"{name} event of schema id {sid} is not a record")
+    return record

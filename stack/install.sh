@@ -96,6 +96,12 @@ print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
 ')
 }
 
+if [ "${1:-}" = "--python-only" ]; then
+    # The fast tier (make test-unit, make lint) needs the project's Python packages only.
+    install_venv
+    say "done: the Python packages (no PostgreSQL, Java, Kafka or Chromium)"
+    exit 0
+fi
 install_postgres
 install_java_maven
 install_chromium

@@ -199,7 +199,7 @@ async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]
 
     rollback_id = await with_retry(rollback, what=f"rolling back job {job_id}")
     if rollback_id is None:
-        return p["message"]
+        return str(p["message"])
     applied = final["created"] + final["updated"]
     return (
         f"{p['message']}; the {applied:,} rows applied before the file was refused are being rolled back "
@@ -233,7 +233,7 @@ async def aggregate_result(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     now = now_ms()
     first = progress is None
-    if first:
+    if progress is None:
         progress = await _first_sight(res, event)
     if event["kind"] == "cancelled" and (first or progress["status"] == "running"):
         return await _report_cancel(res, progress, now)

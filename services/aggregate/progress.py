@@ -89,7 +89,7 @@ def ready_to_finish(p: dict[str, Any]) -> bool:
 
 
 def is_due(p: dict[str, Any], now_ms: int, interval_ms: int) -> bool:
-    return now_ms - p["reported_ms"] >= interval_ms
+    return bool(now_ms - p["reported_ms"] >= interval_ms)
 
 
 def status_event(p: dict[str, Any], now_ms: int, c: dict[str, int] | None = None) -> dict[str, Any]:

@@ -549,7 +549,9 @@ class PartialDate(dt.date):
     __slots__ = ("precision",)
     precision: Precision
 
-    def __new__(cls, year: int, month: int = 1, day: int = 1, precision: Precision | None = None) -> dt.date:
+    def __new__(  # type: ignore[misc]  # without a precision it is a plain date, by design
+        cls, year: int, month: int = 1, day: int = 1, precision: Precision | None = None
+    ) -> dt.date:
         if precision is None:
             return dt.date(year, month, day)
         if precision not in ("year", "month") or day != 1 or (precision == "year" and month != 1):

@@ -160,7 +160,7 @@ async def remember_values(
     conn: asyncpg.Connection, company_id: str, model: TargetModel, value_mapping: Mapping[str, Mapping[str, str | None]]
 ) -> None:
     """Keep a job's value decisions as the company's first suggestions for the same words next time."""
-    rows = []
+    rows: list[tuple[str, str, str, str | None]] = []
     for field, pairs in value_mapping.items():
         picklist = picklist_of(model.name, field)
         if picklist is None:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -14,6 +14,8 @@ from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import Settings
 from services.jobs import repository as jobs
+
+T = TypeVar("T")
 
 __all__ = ["print_json", "err", "json_arg", "company_of", "with_pool", "load_job", "follow", "summary", "exit_code"]
 
@@ -43,7 +45,7 @@ def company_of(args: argparse.Namespace, settings: Settings) -> str:
     return company
 
 
-async def with_pool(settings: Settings, fn: Callable[[Any], Awaitable[Any]], *, system: bool = False) -> Any:
+async def with_pool(settings: Settings, fn: Callable[[Any], Awaitable[T]], *, system: bool = False) -> T:
     """``system``: the owner's pool, for operator commands across companies (limits, purge, keys)."""
     from services.core.db import connect_pool
 
