@@ -5,7 +5,7 @@ PY := .venv/bin
 
 LINTED := services streams schemas stack bench tests
 # mypy --strict holds on these; the rest of services/ follows package by package.
-TYPED := schemas services/core services/cleansing services/aggregate services/cli
+TYPED := schemas services/core services/cleansing services/aggregate services/cli services/ingest services/exports
 
 install:            ## venv, Python packages, PostgreSQL server (apt) and the Kafka jars (Maven), once
 	bash stack/install.sh

@@ -84,14 +84,15 @@ class _FontStack:
         self._fallback = fallback
         self._covered = primary.ttf.face.charToGlyph
         # The C routine behind TTFont.stringWidth, minus a Python call per measurement.
-        self._width = functools.partial(instanceStringWidthTTF, primary.ttf)
+        self._width: Callable[[str, float], float] = functools.partial(instanceStringWidthTTF, primary.ttf)
         self._mixed: dict[str, list[tuple[SubsetFont, str]] | None] = {}
 
     def _runs(self, text: str) -> list[tuple[SubsetFont, str]] | None:
         """None when the primary face has every character, which is nearly always."""
-        hit = self._mixed.get(text, False)
-        if hit is not False:
-            return hit
+        try:
+            return self._mixed[text]
+        except KeyError:
+            pass
         covered, runs = self._covered, None
         if not all(ord(c) in covered for c in text) and (fallback := self._fallback()) is not None:
             other = fallback.ttf.face.charToGlyph
@@ -117,7 +118,8 @@ class _FontStack:
     def width(self, text: str, size: float) -> float:
         if text.isascii() or (runs := self._runs(text)) is None:
             return self._width(text, size)
-        return sum(font.ttf.stringWidth(run, size) for font, run in runs)
+        total: float = sum(font.ttf.stringWidth(run, size) for font, run in runs)
+        return total
 
 
 class _Wrapper:

@@ -207,8 +207,9 @@ def _one(model: TargetModel, raw: Any) -> _Filter:
     extra = set(raw) - {"field", "op", "value"}
     if extra:
         raise ExportError(f"filter keys {', '.join(sorted(extra))} are not known; use field, op and value")
-    field, op = raw.get("field"), raw.get("op")
-    kind = _field_type(model, field, "filter")
+    named, op = raw.get("field"), raw.get("op")
+    kind = _field_type(model, named, "filter")
+    field = str(named)  # _field_type refused anything but a field's name
     if op not in OPS:
         raise ExportError(
             f"filter on {field!r}: unknown op {op!r}; use one of {', '.join(OPS)}", field=field, op=str(op)

@@ -46,8 +46,9 @@ async def submit_export(
     spec = export_spec(model, file_format, stored)
     stored["fields"] = [f.name for f in spec.fields]  # None means every field: store them, in order
     query = spec.query(uuid.UUID(company_id))
+    job_id = str(uuid.uuid4())
     job = {
-        "id": str(uuid.uuid4()),
+        "id": job_id,
         "company_id": company_id,
         "job_type": "export",
         "target_model": spec.model.name,
@@ -62,15 +63,15 @@ async def submit_export(
             # Refuse an over-limit export now; the runner checks again on its own snapshot.
             check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))
         await jobs.insert_job(conn, job)
-        row = await jobs.get_job(conn, company_id, job["id"])
+        row = await jobs.get_job(conn, company_id, job_id)
     now = int(time.time() * 1000)
     await publish(
         producer,
         settings,
         JOB_REQUESTS,
-        job["id"],
+        job_id,
         {
-            "job_id": job["id"],
+            "job_id": job_id,
             "company_id": company_id,
             "job_type": "export",
             "target_model": spec.model.name,
@@ -89,9 +90,9 @@ async def submit_export(
         producer,
         settings,
         JOB_STATUS,
-        job["id"],
+        job_id,
         {
-            "job_id": job["id"],
+            "job_id": job_id,
             "company_id": company_id,
             "job_type": "export",
             "target_model": spec.model.name,

@@ -172,7 +172,7 @@ def _candidates(
             continue
         remembered = (memory or {}).get(norm) or (memory or {}).get(_legacy_key(header))
         if remembered in order:
-            out.append(_Candidate(True, EXACT, pos, order[remembered], remembered, "memory"))  # type: ignore[index]
+            out.append(_Candidate(True, EXACT, pos, order[remembered], remembered, "memory"))
         if norm in _NO_FIELD:
             refused[pos] = "names no field"
             continue
@@ -209,7 +209,7 @@ def suggest_mapping(
         if c.pos not in chosen and c.field not in winner:
             chosen[c.pos] = c
             winner[c.field] = c.pos
-    best = {}
+    best: dict[int, _Candidate] = {}
     for c in candidates:
         best.setdefault(c.pos, c)
 
@@ -304,9 +304,9 @@ def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[s
     by_field: dict[str, list[str]] = {}
     for column, target in targets.items():
         by_field.setdefault(target, []).append(column)
-    for target, columns in by_field.items():
-        if len(columns) > 1:
-            problems.append(f"columns {_listing(columns)} are all mapped to {target}; map one column per field")
+    for target, mapped in by_field.items():
+        if len(mapped) > 1:
+            problems.append(f"columns {_listing(mapped)} are all mapped to {target}; map one column per field")
     missing = [name for name in model.required_fields if name not in by_field]
     if missing:
         problems.append(

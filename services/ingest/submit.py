@@ -118,8 +118,9 @@ async def submit_import(
         return fmt, plan.mapping, rel
 
     fmt, chosen, rel = await asyncio.to_thread(check_and_store)
+    job_id = str(uuid.uuid4())
     job = {
-        "id": str(uuid.uuid4()),
+        "id": job_id,
         "company_id": company_id,
         "job_type": "import",
         "target_model": target.name,
@@ -138,15 +139,15 @@ async def submit_import(
         await jobs.insert_job(conn, job)
         if value_mapping:
             await remember_values(conn, company_id, target, value_mapping)
-        row = await jobs.get_job(conn, company_id, job["id"])
+        row = await jobs.get_job(conn, company_id, job_id)
     now = int(time.time() * 1000)
     await publish(
         producer,
         settings,
         JOB_REQUESTS,
-        job["id"],
+        job_id,
         {
-            "job_id": job["id"],
+            "job_id": job_id,
             "company_id": company_id,
             "job_type": "import",
             "target_model": target.name,
@@ -165,9 +166,9 @@ async def submit_import(
         producer,
         settings,
         JOB_STATUS,
-        job["id"],
+        job_id,
         {
-            "job_id": job["id"],
+            "job_id": job_id,
             "company_id": company_id,
             "job_type": "import",
             "target_model": target.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Self
 
 __all__ = ["FileFormat", "ReaderLimits", "SourceInfo", "RawRow", "TableReader", "ReaderBase"]
 
@@ -50,7 +50,7 @@ class TableReader(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> TableReader: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -65,7 +65,7 @@ class ReaderBase:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> ReaderBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -15,6 +15,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
@@ -152,7 +153,7 @@ class CsvReader(ReaderBase):
             raise
 
     def _open_text(self) -> io.TextIOWrapper:
-        raw: io.RawIOBase | io.BufferedReader = self._binary
+        raw: BinaryIO = self._binary
         if not self._encoding.startswith(("utf-16", "utf-32")):
             raw = io.BufferedReader(_NulGuard(self._binary), buffer_size=256 * 1024)
         return io.TextIOWrapper(raw, encoding=self._encoding, errors="strict", newline="")

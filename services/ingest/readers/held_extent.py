@@ -56,69 +56,75 @@ class Scan:
         self.errors.setdefault(sheet, {}).setdefault(row, []).append((col, text))
 
 
+@dataclass
+class _OdsState:
+    """Where content.xml's scan stands: the table, row and cell it is in and the grid so far."""
+
+    inside: bool = False
+    row: int = 0
+    col: int = 0
+    repeat: int = 1
+    rows: int = 0
+    cols: int = 0
+    cell_used: bool = False
+    cell_repeat: int = 1
+    row_cols: int = 0
+    error: bool = False
+    table: str = ""
+
+
 def ods_cells(z: GuardedZip, file: str) -> Scan:
     """Cells of the dense grids calamine builds (for every table, rows x columns up to its last
     value: calamine parses every table when the workbook opens), and the error cells."""
     parser = make_parser(ordered=False)
     scan = Scan()
-    state = {
-        "in": False,
-        "row": 0,
-        "col": 0,
-        "repeat": 1,
-        "rows": 0,
-        "cols": 0,
-        "cell_used": False,
-        "cell_repeat": 1,
-        "row_cols": 0,
-        "error": False,
-        "table": "",
-    }
+    state = _OdsState()
     error_text: list[str] = []
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if name == _T_TABLE:
-            state.update({"in": True, "row": 0, "rows": 0, "cols": 0, "table": attrs.get(_TABLE_NAME, "")})
-        elif not state["in"]:
+            state.inside, state.row, state.rows, state.cols = True, 0, 0, 0
+            state.table = attrs.get(_TABLE_NAME, "")
+        elif not state.inside:
             return
         elif name == _ROW:
-            state["repeat"] = _count(attrs.get(_ROWS_REPEATED))
-            state["col"], state["row_cols"] = 0, 0
+            state.repeat = _count(attrs.get(_ROWS_REPEATED))
+            state.col, state.row_cols = 0, 0
         elif name in (_CELL, _COVERED):
-            state["cell_repeat"] = _count(attrs.get(_COLS_REPEATED))
-            state["cell_used"] = _VALUE_TYPE in attrs
-            state["error"] = attrs.get(_CALC_VALUE_TYPE) == "error"
+            state.cell_repeat = _count(attrs.get(_COLS_REPEATED))
+            state.cell_used = _VALUE_TYPE in attrs
+            state.error = attrs.get(_CALC_VALUE_TYPE) == "error"
             error_text.clear()
         elif name == _P:
-            state["cell_used"] = True
+            state.cell_used = True
 
     def data(text: str) -> None:
-        if state["error"] and len(error_text) < 8:
+        if state.error and len(error_text) < 8:
             error_text.append(text[:32])
 
     def end(name: str) -> None:
-        if name == _T_TABLE and state["in"]:
-            state["in"] = False
-            scan.cells += state["rows"] * state["cols"]
-        elif not state["in"]:
+        if name == _T_TABLE and state.inside:
+            state.inside = False
+            scan.cells += state.rows * state.cols
+        elif not state.inside:
             return
         elif name in (_CELL, _COVERED):
-            if state["error"]:
+            if state.error:
                 text = "".join(error_text).strip() or "#VALUE!"
-                for r in range(state["row"], state["row"] + min(state["repeat"], MAX_ERROR_CELLS)):
-                    for c in range(state["col"], state["col"] + min(state["cell_repeat"], MAX_ERROR_CELLS)):
-                        scan.error(state["table"], r, c, text)
+                for r in range(state.row, state.row + min(state.repeat, MAX_ERROR_CELLS)):
+                    for c in range(state.col, state.col + min(state.cell_repeat, MAX_ERROR_CELLS)):
+                        scan.error(state.table, r, c, text)
                         if scan.too_many_errors:
                             break
-                state["error"] = False
-            state["col"] += state["cell_repeat"]
-            if state["cell_used"]:
-                state["row_cols"] = state["col"]
+                state.error = False
+            state.col += state.cell_repeat
+            if state.cell_used:
+                state.row_cols = state.col
         elif name == _ROW:
-            state["row"] += state["repeat"]
-            if state["row_cols"]:
-                state["rows"] = state["row"]
-                state["cols"] = max(state["cols"], state["row_cols"])
+            state.row += state.repeat
+            if state.row_cols:
+                state.rows = state.row
+                state.cols = max(state.cols, state.row_cols)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end

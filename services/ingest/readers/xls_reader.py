@@ -76,10 +76,11 @@ class XlsReader(ReaderBase):
                 raise
             except Exception:
                 self._book = _open_book(os.fspath(path), display_name, False)
-            names = self._book.sheet_names()
+            self._opened: xlrd.Book = self._book
+            names = self._opened.sheet_names()
             index = pick_sheet(names, sheet, display_name)
             # on_demand: the sheet's records are parsed here, so its damage is typed here too.
-            self._sheet = self._book.sheet_by_index(index)
+            self._sheet = self._opened.sheet_by_index(index)
             self._kinds: dict[int, FormatKind | None] = {}
             self._header_index = self._find_header(names[index], names)
             header = [self._text(c) for c in self._sheet.row(self._header_index)]
@@ -120,17 +121,17 @@ class XlsReader(ReaderBase):
         xf_index = cell.xf_index
         if xf_index is None:  # opened without formatting info
             return "date" if cell.ctype == xlrd.XL_CELL_DATE else None
-        kind = self._kinds.get(xf_index, "?")
-        if kind == "?":
-            book = self._book
-            try:
-                key = book.xf_list[xf_index].format_key
-            except IndexError:
-                key = 0
-            fmt = book.format_map.get(key)
-            kind = format_kind(fmt.format_str) if fmt is not None else builtin_format_kind(key)
-            self._kinds[xf_index] = kind
-        return kind  # type: ignore[return-value]
+        if xf_index in self._kinds:
+            return self._kinds[xf_index]
+        book = self._opened
+        try:
+            key = book.xf_list[xf_index].format_key
+        except IndexError:
+            key = 0
+        fmt = book.format_map.get(key)
+        kind = format_kind(fmt.format_str) if fmt is not None else builtin_format_kind(key)
+        self._kinds[xf_index] = kind
+        return kind
 
     def _text(self, cell: Cell) -> str | None:
         kind, value = cell.ctype, cell.value
@@ -142,7 +143,7 @@ class XlsReader(ReaderBase):
             shape = self._kind(cell)
             if shape is not None:
                 try:
-                    return serial_text(value, shape, self._book.datemode == 1)
+                    return serial_text(value, shape, self._opened.datemode == 1)
                 except (ValueError, OverflowError):
                     pass  # not a date any calendar holds: the number itself is the value
             return format_number(repr(float(value)))

@@ -20,10 +20,13 @@ def pick_sheet(names: list[str], wanted: str | None, file: str) -> int:
     """Index of the sheet to read: the first one, or the named one (exact, then case-insensitive)."""
     if wanted is None:
         return 0
-    for match in (lambda n: n == wanted, lambda n: n.casefold() == wanted.casefold()):
-        for i, name in enumerate(names):
-            if match(name):
-                return i
+    for i, name in enumerate(names):
+        if name == wanted:
+            return i
+    folded = wanted.casefold()
+    for i, name in enumerate(names):
+        if name.casefold() == folded:
+            return i
     raise InputFileError(f"the workbook has no sheet named {wanted!r}; its sheets are: {', '.join(names)}", file=file)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from array import array
+from typing import IO
 
 from services.ingest.readers.cellvalue import unescape_ooxml
 from services.ingest.readers.xmlsafe import feed, make_parser
@@ -32,7 +33,7 @@ class SharedStrings:
     def __init__(self) -> None:
         self._items: list[str] | None = []
         self._bytes = 0
-        self._file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._file: IO[bytes] | None = None
         self._offsets = array("Q", [0])
         self._cache: dict[int, str] = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyexpat
 from collections.abc import Iterator
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from services.core.errors import InputFileError
 
@@ -21,7 +21,7 @@ class _Readable(Protocol):
     def read(self, size: int = -1) -> bytes: ...
 
 
-def _refuse(*_: object) -> None:
+def _refuse(*_: object) -> NoReturn:
     raise UnsafeXml("the workbook's XML declares a DTD or entities, which workbooks never need; refused")
 
 
