@@ -172,13 +172,7 @@ async def _fail(res: Resources, p: dict[str, Any], now: int) -> tuple[dict[str, 
 
         async def note() -> Any:
             async with tenant(res.pool, company_id) as conn:
-                await conn.execute(
-                    "UPDATE crm_import_export_jobs SET message = $3, updated_at = now() "
-                    "WHERE company_id = $1 AND id = $2",
-                    company_id,
-                    row["id"],
-                    message,
-                )
+                await jobs.set_message(conn, company_id, row["id"], message)
                 return await jobs.get_job(conn, company_id, job_id)
 
         row = await with_retry(note, what=f"recording the rollback of job {job_id}")

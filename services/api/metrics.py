@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.settings import Settings
+from services.jobs import repository as jobs
 from services.jobs.repository import JOB_STATUSES
 
 __all__ = ["Metrics", "LatencyMiddleware"]
@@ -54,15 +55,8 @@ class Metrics:
     ) -> None:
         """Read the current figures from PostgreSQL (and Kafka offsets for the lag)."""
         async with pool.acquire() as conn:
-            counts = await conn.fetch(
-                "SELECT job_type, job_status, count(*) AS n FROM crm_import_export_jobs GROUP BY 1, 2"
-            )
-            rates = await conn.fetch(
-                """
-                SELECT job_type, coalesce(sum(processed_records / greatest(extract(epoch FROM now() - started_at), 0.001)), 0) AS r
-                  FROM crm_import_export_jobs WHERE job_status = 'running' AND started_at IS NOT NULL GROUP BY 1
-                """
-            )
+            counts = await jobs.job_counts(conn)
+            rates = await jobs.running_rates(conn)
         for job_type in ("import", "export"):
             for status in JOB_STATUSES:
                 self.jobs.labels(job_type, status).set(0)

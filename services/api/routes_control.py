@@ -28,8 +28,7 @@ router = APIRouter(tags=["job control"])
 )
 async def rollback(job_id: str, key: Caller, res: Res, body: RollbackRequest | None = None) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
-        if await jobs.get_job(conn, key.company_id, job_id) is None:  # another company's job: 404 for every role
-            raise NotFound(f"no job {job_id}")
+        await jobs.require_job(conn, key.company_id, job_id)  # another company's job: 404 for every role
     require_admin(key, "roll back imports")
     job = await control.rollback(
         res.settings, res.pool, res.producer, key.company_id, job_id, force=bool(body and body.force)

@@ -8,7 +8,6 @@ from fastapi.responses import StreamingResponse
 from services.api.deps import Caller, Res
 from services.api.sse import company_stream, job_stream
 from services.core.db import tenant
-from services.core.errors import NotFound
 from services.jobs import repository as jobs
 
 __all__ = ["router"]
@@ -26,8 +25,7 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 )
 async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     async with tenant(res.pool, key.company_id) as conn:
-        if await jobs.get_job(conn, key.company_id, job_id) is None:
-            raise NotFound(f"no job {job_id}")
+        await jobs.require_job(conn, key.company_id, job_id)
     s = res.settings
     return StreamingResponse(
         job_stream(res.pool, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),

@@ -24,10 +24,10 @@ from services.ingest import uploads
 from services.ingest.column_sniffing import sample_file
 from services.ingest.reader_limits import reader_limits
 from services.ingest.submit import submit_import
-from services.jobs import control, templates
+from services.jobs import control, log_repository, templates
 from services.jobs import repository as jobs
 from services.jobs.limits import check_row_estimate, company_limits
-from services.jobs.queries import list_jobs, progress_document
+from services.jobs.queries import progress_document
 
 __all__ = ["router"]
 
@@ -45,10 +45,7 @@ _ERRORS_PAGE = 1000
 
 async def _job(res: Resources, company_id: str, job_id: str) -> Any:
     async with tenant(res.pool, company_id) as conn:
-        row = await jobs.get_job(conn, company_id, job_id)
-    if row is None:
-        raise NotFound(f"no job {job_id}")
-    return row
+        return await jobs.require_job(conn, company_id, job_id)
 
 
 async def _create_import(body: ImportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
@@ -166,7 +163,7 @@ async def get_jobs(
 ) -> OrjsonResponse:
     limit = min(limit, res.settings.api_page_size_max)
     async with tenant(res.pool, key.company_id) as conn:
-        rows, total = await list_jobs(
+        rows, total = await jobs.list_jobs(
             conn,
             key.company_id,
             job_type=job_type,
@@ -205,7 +202,9 @@ async def get_logs(
     row = await _job(res, key.company_id, job_id)
     limit = min(limit, res.settings.api_page_size_max)
     async with tenant(res.pool, key.company_id) as conn:
-        logs = await jobs.list_logs(conn, key.company_id, str(row["id"]), level=level, limit=limit, offset=offset)
+        logs = await log_repository.list_logs(
+            conn, key.company_id, str(row["id"]), level=level, limit=limit, offset=offset
+        )
     return OrjsonResponse({"items": [jobs.log_document(r) for r in logs], "limit": limit, "offset": offset})
 
 
@@ -226,7 +225,9 @@ async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
         offset = 0
         while True:
             async with tenant(res.pool, company) as conn:
-                page = await jobs.list_logs(conn, company, jid, level="error", limit=_ERRORS_PAGE, offset=offset)
+                page = await log_repository.list_logs(
+                    conn, company, jid, level="error", limit=_ERRORS_PAGE, offset=offset
+                )
             if not page:
                 return
             yield csv_lines([error_row(columns, log["record_data"], log["message"]) for log in page])

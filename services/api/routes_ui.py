@@ -23,8 +23,8 @@ from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filter
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.jobs import log_repository, templates
 from services.jobs import repository as jobs
-from services.jobs import templates
 
 __all__ = ["router", "InspectRequest", "CountRequest", "models_document"]
 
@@ -150,31 +150,11 @@ async def export_count(body: CountRequest, key: Caller, res: Res) -> OrjsonRespo
     return OrjsonResponse({"target_model": model.name, "count": count})
 
 
-# Per field: how many failed rows name it in an error, and the first hint. A row-level problem (a
-# malformed line) has no issue list and counts under its log's field, "(row)".
-_ERROR_SUMMARY = """
-    WITH errs AS (
-        SELECT l.id, l.field AS log_field, l.record_data FROM crm_import_export_logs AS l
-         WHERE l.company_id = $1 AND l.job_id = $2 AND l.log_level = 'error'
-    ), issues AS (
-        SELECT DISTINCT ON (e.id, i->>'field') i->>'field' AS field, i->>'hint' AS hint, i->>'message' AS message
-          FROM errs AS e, jsonb_array_elements(coalesce(e.record_data->'issues', '[]'::jsonb)) AS i
-         WHERE i->>'level' = 'error'
-        UNION ALL
-        SELECT e.log_field, 'correct the row in the file', NULL FROM errs AS e WHERE e.log_field = '(row)'
-    )
-    SELECT field, count(*) AS rows, min(hint) AS hint, min(message) AS example
-      FROM issues GROUP BY field ORDER BY count(*) DESC, field
-"""
-
-
 @router.get("/jobs/{job_id}/error-summary", summary="An import's failed rows counted per field, with a hint per field")
 async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
-        row = await jobs.get_job(conn, key.company_id, job_id)
-        if row is None:
-            raise NotFound(f"no job {job_id}")
-        fields = await conn.fetch(_ERROR_SUMMARY, key.company_id, row["id"])
+        row = await jobs.require_job(conn, key.company_id, job_id)
+        fields = await log_repository.error_summary(conn, key.company_id, row["id"])
     return OrjsonResponse(
         {
             "job_id": str(row["id"]),

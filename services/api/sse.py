@@ -19,7 +19,7 @@ import orjson
 
 from services.core.db import tenant
 from services.jobs import repository as jobs
-from services.jobs.queries import changed_jobs, progress_document, signature
+from services.jobs.queries import progress_document, signature
 
 __all__ = ["format_event", "job_stream", "company_stream", "LOOKBACK"]
 
@@ -74,7 +74,7 @@ async def company_stream(
     yield b"retry: 2000\n\n"
     while True:
         async with tenant(pool, company_id) as conn:
-            rows = await changed_jobs(conn, company_id, cursor - LOOKBACK)
+            rows = await jobs.changed_jobs(conn, company_id, cursor - LOOKBACK)
         for row in rows:
             sig = signature(row)
             if seen.get(row["id"], (None, None))[1] != sig:

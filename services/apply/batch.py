@@ -21,6 +21,8 @@ from services.cleansing.cleaning import CleanedRecord, Issue, PartialDate, Recor
 from services.cleansing.picklist_store import add_values_from_import
 from services.core.db import copy_rows
 from services.core.routing import partition_for
+from services.jobs import ledger_repository, log_repository
+from services.jobs import repository as jobs
 
 __all__ = [
     "DuplicateHandling",
@@ -238,11 +240,7 @@ async def _fetch_existing(conn: asyncpg.Connection, ctx: JobContext, keys: list[
     for rec in records:
         existing.setdefault(rec["match_key"], dict(rec))
     if ctx.dry_run:  # rows this dry run created "virtually" in earlier batches count as stored
-        for rec in await conn.fetch(
-            "SELECT match_key, record_id FROM crm_import_ledger WHERE job_id = $1 AND match_key = ANY($2::text[])",
-            uuid.UUID(ctx.job_id),
-            keys,
-        ):
+        for rec in await ledger_repository.dry_run_created(conn, uuid.UUID(ctx.job_id), keys):
             existing.setdefault(rec["match_key"], {"id": rec["record_id"], "version": 1})
     return existing
 
@@ -273,20 +271,9 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                 for rid, values in plan.updates.items()
             ],
         )
-    await copy_rows(
+    await ledger_repository.copy_ledger(
         conn,
-        "crm_import_ledger",
-        columns=(
-            "job_id",
-            "record_number",
-            "company_id",
-            "outcome",
-            "record_id",
-            "before_image",
-            "after_version",
-            "match_key",
-        ),
-        records=[
+        [  # in the order of ledger_repository.LEDGER_COLUMNS
             (
                 job_id,
                 n,
@@ -301,11 +288,9 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
         ],
     )
     if plan.logs:
-        await copy_rows(
-            conn,
-            "crm_import_export_logs",
-            columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id", "field"),
-            records=[(job_id, n, lvl, msg, data, company_id, fld) for n, lvl, msg, data, fld in plan.logs],
+        await log_repository.copy_logs(
+            conn,  # in the order of log_repository.LOG_COLUMNS
+            [(job_id, n, lvl, msg, data, company_id, fld) for n, lvl, msg, data, fld in plan.logs],
         )
 
 
@@ -335,12 +320,7 @@ async def apply_rows(
     keys = sorted({c.match_key for row, c in cleaned if c.match_key is not None and c.ok and not row.problem})
     async with conn.transaction():
         # Shared with other batches, exclusive against a cancel or an error-policy stop (jobs.end_job_now).
-        job = await conn.fetchrow(
-            "SELECT job_status, options->>'phase' AS phase, (options->'error_policy'->>'max_errors')::int AS max_errors "
-            "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
-            uuid.UUID(ctx.job_id),
-            uuid.UUID(ctx.company_id),
-        )
+        job = await jobs.lock_for_apply(conn, uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id))
         if job is None or job["job_status"] in ("cancelled", "failed"):
             return None
         if job["phase"] == "validate" and not ctx.dry_run:  # an all-or-nothing import's validation pass
@@ -348,16 +328,7 @@ async def apply_rows(
         # Locked before the ledger is read, so a batch applied by another transaction meanwhile
         # is seen as applied here.
         await _lock_keys(conn, ctx, keys)
-        # The range bounds the index scan whatever plan PostgreSQL picks: with "= ANY" alone it
-        # may filter every ledger row of the job per batch (quadratic in the file size).
-        applied = await conn.fetch(
-            "SELECT record_number, outcome FROM crm_import_ledger WHERE job_id = $1 "
-            "AND record_number BETWEEN $3 AND $4 AND record_number = ANY($2::int[])",
-            uuid.UUID(ctx.job_id),
-            numbers,
-            min(numbers),
-            max(numbers),
-        )
+        applied = await ledger_repository.applied_rows(conn, uuid.UUID(ctx.job_id), numbers, min(numbers), max(numbers))
         done = {r["record_number"]: r for r in applied}
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
         existing = await _fetch_existing(conn, ctx, keys)
@@ -393,11 +364,7 @@ async def _failed_so_far(conn: asyncpg.Connection, ctx: JobContext) -> int:
     reads the partial index of failed ledger rows (at most N of them)."""
     # Lanes of the job take turns from here to commit, or both would count the other's failures as not yet made.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))", ctx.job_id)
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND outcome = 'failed'", uuid.UUID(ctx.job_id)
-        )
-    )
+    return await ledger_repository.failed_count(conn, uuid.UUID(ctx.job_id))
 
 
 def _nth_failure(rows: Cleaned, plan: Plan, n: int) -> int:
@@ -418,18 +385,11 @@ async def record_failures(conn: asyncpg.Connection, ctx: JobContext, rows: list[
     async with conn.transaction():
         for row in rows:
             message = f"row {row.number}: could not be stored: {reason}"
-            inserted = await conn.fetchval(
-                "INSERT INTO crm_import_ledger (job_id, record_number, company_id, outcome) "
-                "VALUES ($1, $2, $3, 'failed') ON CONFLICT DO NOTHING RETURNING record_number",
-                job_id,
-                row.number,
-                company_id,
-            )
+            inserted = await ledger_repository.insert_failed(conn, job_id, row.number, company_id)
             if inserted is None:
                 continue
-            await conn.execute(
-                "INSERT INTO crm_import_export_logs (job_id, record_number, log_level, message, record_data, company_id) "
-                "VALUES ($1, $2, 'error', $3, $4, $5)",
+            await log_repository.insert_error_log(
+                conn,
                 job_id,
                 row.number,
                 _storable(message),

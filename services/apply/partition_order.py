@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
+from services.apply import offsets_repository
 from services.core.db import with_retry
 
 __all__ = ["Position", "Partition", "PartitionOrder", "advance", "stored_next", "start_topic"]
@@ -136,12 +137,7 @@ class PartitionOrder:
 
 async def stored_next(pool: asyncpg.Pool, partitions: set[Partition]) -> dict[Partition, int]:
     async def read() -> dict[Partition, int]:
-        rows = await pool.fetch(
-            "SELECT topic, partition, next_offset FROM crm_partition_offsets "
-            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
-            [t for t, _ in partitions],
-            [p for _, p in partitions],
-        )
+        rows = await offsets_repository.read_next(pool, [t for t, _ in partitions], [p for _, p in partitions])
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     return await with_retry(read, what="reading partition offsets")
@@ -157,15 +153,7 @@ async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
     keys = sorted(nexts)  # one lock order for every writer: two workers never deadlock here
 
     async def write() -> None:
-        await pool.execute(
-            "INSERT INTO crm_partition_offsets (topic, partition, next_offset) "
-            "SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]) "
-            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = "
-            "greatest(crm_partition_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
-            [t for t, _ in keys],
-            [p for _, p in keys],
-            [nexts[k] for k in keys],
-        )
+        await offsets_repository.raise_next(pool, [t for t, _ in keys], [p for _, p in keys], [nexts[k] for k in keys])
 
     await with_retry(write, what="advancing partition offsets")
 
@@ -173,10 +161,4 @@ async def advance(pool: asyncpg.Pool, positions: Iterable[Position]) -> None:
 async def start_topic(pool: asyncpg.Pool, topic: str, partitions: int) -> None:
     """A guarded topic was just created: every partition's next offset is 0 (a topic of the same name
     deleted before left higher ones behind)."""
-    await pool.execute(
-        "INSERT INTO crm_partition_offsets (topic, partition, next_offset) "
-        "SELECT $1, p, 0 FROM generate_series(0, $2 - 1) AS p "
-        "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = 0, updated_at = now()",
-        topic,
-        partitions,
-    )
+    await offsets_repository.reset_topic(pool, topic, partitions)

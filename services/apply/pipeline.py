@@ -30,6 +30,7 @@ from services.core.settings import Settings
 from services.ingest import uploads
 from services.ingest.filetype import check_file
 from services.ingest.split_process import split_in_child
+from services.jobs import ledger_repository
 from services.jobs import repository as jobs
 from services.jobs.error_policy import parse_policy, policy_options
 from services.jobs.limits import CompanyLimits, company_limits
@@ -389,7 +390,7 @@ async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[
 
     async def count() -> dict[str, int]:
         async with tenant(res.pool, progress["company_id"]) as conn:
-            return await jobs.ledger_counts(conn, progress["company_id"], progress["job_id"])
+            return await ledger_repository.ledger_counts(conn, progress["company_id"], progress["job_id"])
 
     ledger = await with_retry(count, what=f"counting job {progress['job_id']}")
     c = exact_counters(ledger, progress["total"])

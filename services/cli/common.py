@@ -58,11 +58,7 @@ async def with_pool(settings: Settings, fn: Callable[[Any], Awaitable[T]], *, sy
 
 async def load_job(pool: Any, company: str, job_id: str) -> dict[str, Any]:
     async with tenant(pool, company) as conn:
-        row = await jobs.get_job(conn, company, job_id)
-    if row is None:
-        from services.core.errors import NotFound
-
-        raise NotFound(f"no job {job_id} for company {company}")
+        row = await jobs.require_job(conn, company, job_id)
     return jobs.job_document(row)
 
 

@@ -22,6 +22,7 @@ from services.cli.common import company_of, err, exit_code, follow, json_arg, lo
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import PROJECT_ROOT, Settings, get_settings
+from services.jobs import log_repository
 from services.jobs import repository as jobs
 
 __all__ = ["main"]
@@ -217,15 +218,13 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
-    from services.jobs.queries import list_jobs
-
     company = company_of(args, settings)
     if args.action == "cancel":
         return await _cancel(args, settings, company)
 
     async def run(pool: Any) -> int:
         async with tenant(pool, company) as conn:
-            rows, total = await list_jobs(
+            rows, total = await jobs.list_jobs(
                 conn,
                 company,
                 job_type=args.type,
@@ -331,7 +330,9 @@ async def _logs(args: argparse.Namespace, settings: Settings) -> int:
     async def run(pool: Any) -> int:
         await load_job(pool, company, args.job)
         async with tenant(pool, company) as conn:
-            rows = await jobs.list_logs(conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset)
+            rows = await log_repository.list_logs(
+                conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset
+            )
         docs = [jobs.log_document(r) for r in rows]
         if args.json:
             print_json(docs)

@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 
 from services.core.settings import Settings
+from services.jobs import repository as jobs
 from services.jobs.limits import CompanyLimits, limits_for
 
 __all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request", "resume_stalled", "ADMISSION_LOCK"]
@@ -91,39 +92,16 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
         queue = settings.topic_prefix
         pending = [
             Pending(str(r["id"]), str(r["company_id"]))
-            for r in await conn.fetch(
-                "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
-                "ORDER BY created_at, id LIMIT $2",
-                queue,
-                _PASS_SIZE,
-            )
+            for r in await jobs.pending_for_admission(conn, queue, _PASS_SIZE)
         ]
         if not pending:
             return []
-        running = Counter(
-            {
-                str(r["company_id"]): r["n"]
-                for r in await conn.fetch(
-                    "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
-                    "AND queue = $1 GROUP BY company_id",
-                    queue,
-                )
-            }
-        )
+        running = Counter({str(r["company_id"]): r["n"] for r in await jobs.running_per_company(conn, queue)})
         limits = await limits_for(conn, settings, {p.company_id for p in pending})
         chosen = choose(pending, running, limits, settings.max_running_jobs_total)
         if not chosen:
             return []
-        rows = await conn.fetch(
-            """
-            UPDATE crm_import_export_jobs
-               SET job_status = 'running', admitted_at = now(), started_at = COALESCE(started_at, now()),
-                   updated_at = now(), heartbeat_at = now()
-             WHERE id = ANY($1::uuid[]) AND job_status = 'pending'
-            RETURNING *
-            """,
-            [uuid.UUID(i) for i in chosen],
-        )
+        rows = await jobs.admit_jobs(conn, [uuid.UUID(i) for i in chosen])
         # heartbeat_at: a start request no worker runs (one dying as it took it) is sent again
         # once this is stall_resume_s old, like a run whose heartbeat stopped.
         order = {i: n for n, i in enumerate(chosen)}
@@ -138,11 +116,7 @@ async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asy
     meanwhile, nor left pending by a pass that rolled back)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMISSION_LOCK)
-        return await conn.fetchrow(
-            "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
-            uuid.UUID(company_id),
-            uuid.UUID(job_id),
-        )
+        return await jobs.get_job_row(conn, uuid.UUID(company_id), uuid.UUID(job_id))
 
 
 async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:
@@ -163,17 +137,7 @@ async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: S
     Claiming a job (touching updated_at and heartbeat_at) makes one worker resume it per stall.
     """
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            """
-            UPDATE crm_import_export_jobs SET updated_at = now(), heartbeat_at = now()
-             WHERE queue = $1 AND job_status = 'running'
-               AND ((job_type = 'import' AND total_records > 0 AND updated_at < now() - make_interval(secs => $2))
-                 OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
-            RETURNING *
-            """,
-            settings.topic_prefix,
-            settings.stall_resume_s,
-        )
+        rows = await jobs.claim_stalled(conn, settings.topic_prefix, settings.stall_resume_s)
     for row in rows:
         await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
     return [str(r["id"]) for r in rows]

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
-from services.core.errors import JobStateError, NotFound
+from services.core.errors import JobStateError
 from services.core.kafka_io import publish
 from services.core.settings import Settings
 from services.jobs import repository as jobs
@@ -37,7 +37,7 @@ async def cancel(
     async with tenant(pool, company_id) as conn:
         row, changed = await jobs.cancel_job(conn, company_id, job_id)
     if row is None:
-        raise NotFound(f"no job {job_id} for company {company_id}")
+        raise jobs.job_not_found(job_id)
     if not changed and row["job_status"] != "cancelled":
         raise JobNotCancellable(
             f"job {job_id} is already {row['job_status']}; only pending or running jobs can be cancelled"

@@ -20,6 +20,7 @@ import asyncpg
 
 from services.apply.pipeline import Resources, record_request, run_import_request
 from services.core.db import is_transient, with_retry
+from services.jobs import repository as jobs
 from services.jobs.admission import confirm_start, run_admission
 
 __all__ = ["Senders", "JobSlots", "handle_request", "admit"]
@@ -78,10 +79,7 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
     async def beat() -> None:
         while True:
             try:
-                await pool.execute(
-                    "UPDATE crm_import_export_jobs SET heartbeat_at = now() WHERE id = $1 AND job_status = 'running'",
-                    jid,
-                )
+                await jobs.touch_heartbeat(pool, jid)
             except Exception as exc:  # noqa: BLE001 - the database restarting: the next beat tries again
                 if not is_transient(exc):
                     log.exception("heartbeat of job %s failed", job_id)
@@ -95,10 +93,7 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
         # this one, restarted) start the job again at once rather than after stall_resume_s.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
-                pool.execute(
-                    "UPDATE crm_import_export_jobs SET heartbeat_at = 'epoch' WHERE id = $1 AND job_status = 'running'",
-                    jid,
-                ),
+                jobs.expire_heartbeat(pool, jid),
                 2,
             )
         raise

@@ -1,4 +1,4 @@
-"""Job queries beyond services.jobs.repository: filtered pages, changes since a time, progress figures (API and CLI)."""
+"""Job figures beyond services.jobs.repository (which holds the SQL): progress figures and what a live view shows (API and CLI)."""
 
 from __future__ import annotations
 
@@ -7,51 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from services.jobs.repository import FINAL_STATUSES, JOB_COLUMNS, job_document
+from services.jobs.repository import FINAL_STATUSES, job_document
 
-__all__ = ["list_jobs", "changed_jobs", "progress_document", "signature"]
-
-
-async def list_jobs(
-    conn: asyncpg.Connection,
-    company_id: str,
-    *,
-    job_type: str | None = None,
-    job_status: str | None = None,
-    target_model: str | None = None,
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[asyncpg.Record], int]:
-    """A page of the company's jobs, newest first, and the total matching count."""
-    where = """
-        company_id = $1
-        AND ($2::text IS NULL OR job_type = $2)
-        AND ($3::text IS NULL OR job_status = $3)
-        AND ($4::text IS NULL OR target_model = $4)
-        AND ($5::timestamptz IS NULL OR created_at >= $5)
-        AND ($6::timestamptz IS NULL OR created_at < $6)
-    """
-    args = (company_id, job_type, job_status, target_model, created_from, created_to)
-    rows = await conn.fetch(
-        f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE {where} ORDER BY created_at DESC, id LIMIT $7 OFFSET $8",
-        *args,
-        limit,
-        offset,
-    )
-    total = await conn.fetchval(f"SELECT count(*) FROM crm_import_export_jobs WHERE {where}", *args)
-    return rows, total
-
-
-async def changed_jobs(conn: asyncpg.Connection, company_id: str, since: dt.datetime) -> list[asyncpg.Record]:
-    """The company's jobs whose row changed at or after ``since`` (every job write sets updated_at)."""
-    return await conn.fetch(
-        f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND updated_at >= $2 "
-        "ORDER BY updated_at, id",
-        company_id,
-        since,
-    )
+__all__ = ["progress_document", "signature"]
 
 
 def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:

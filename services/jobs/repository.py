@@ -1,4 +1,9 @@
-"""The job repository: ImportExportJob rows and their logs, every query scoped to a company."""
+"""The job repository: every statement on ImportExportJob rows (crm_import_export_jobs).
+
+Their ledger and logs have their own repositories (services.jobs.ledger_repository,
+services.jobs.log_repository). Queries of one company's jobs are scoped to it; the worker's
+admission, stall and retention passes read every company's rows of their queue.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,43 @@ from typing import Any
 
 import asyncpg
 
+from services.core.errors import NotFound
+from services.jobs import ledger_repository, log_repository
+
 __all__ = [
     "JOB_COLUMNS",
     "JOB_STATUSES",
     "FINAL_STATUSES",
     "insert_job",
     "get_job",
+    "require_job",
+    "job_not_found",
+    "get_job_row",
+    "list_jobs",
+    "changed_jobs",
+    "set_message",
+    "touch_heartbeat",
+    "expire_heartbeat",
+    "pending_for_admission",
+    "running_per_company",
+    "admit_jobs",
+    "claim_stalled",
+    "lock_for_apply",
+    "status_for_share",
+    "active_rollback_of",
+    "mark_rolled_back_by",
+    "expired_jobs",
+    "delete_jobs",
+    "release_old_files",
+    "company_ids_with_jobs_or_uploads",
+    "job_counts",
+    "running_rates",
     "mark_running",
     "update_progress",
     "finish_job",
-    "ledger_counts",
     "cancel_job",
     "end_job_now",
     "begin_apply_phase",
-    "list_logs",
     "job_document",
     "status_event",
     "progress_status_event",
@@ -90,6 +118,265 @@ async def get_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> asy
         company_id,
         jid,
     )
+
+
+def job_not_found(job_id: Any) -> NotFound:
+    return NotFound(f"no job {job_id}")
+
+
+async def require_job(conn: asyncpg.Connection, company_id: str, job_id: str) -> asyncpg.Record:
+    """The company's job, or NotFound (404; exit code 2 in the CLI): another company's job is not found either."""
+    row = await get_job(conn, company_id, job_id)
+    if row is None:
+        raise job_not_found(job_id)
+    return row
+
+
+async def get_job_row(conn: asyncpg.Connection, company_id: uuid.UUID, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """Every column of the job row (a start request is built from it)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
+        company_id,
+        job_id,
+    )
+    return row
+
+
+async def list_jobs(
+    conn: asyncpg.Connection,
+    company_id: str,
+    *,
+    job_type: str | None = None,
+    job_status: str | None = None,
+    target_model: str | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of the company's jobs, newest first, and the total matching count."""
+    where = """
+        company_id = $1
+        AND ($2::text IS NULL OR job_type = $2)
+        AND ($3::text IS NULL OR job_status = $3)
+        AND ($4::text IS NULL OR target_model = $4)
+        AND ($5::timestamptz IS NULL OR created_at >= $5)
+        AND ($6::timestamptz IS NULL OR created_at < $6)
+    """
+    args = (company_id, job_type, job_status, target_model, created_from, created_to)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE {where} ORDER BY created_at DESC, id LIMIT $7 OFFSET $8",
+        *args,
+        limit,
+        offset,
+    )
+    total: int = await conn.fetchval(f"SELECT count(*) FROM crm_import_export_jobs WHERE {where}", *args)
+    return rows, total
+
+
+async def changed_jobs(conn: asyncpg.Connection, company_id: str, since: dt.datetime) -> list[asyncpg.Record]:
+    """The company's jobs whose row changed at or after ``since`` (every job write sets updated_at)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT {JOB_COLUMNS} FROM crm_import_export_jobs WHERE company_id = $1 AND updated_at >= $2 "
+        "ORDER BY updated_at, id",
+        company_id,
+        since,
+    )
+    return rows
+
+
+async def set_message(conn: asyncpg.Connection, company_id: str, job_id: Any, message: str) -> None:
+    await conn.execute(
+        "UPDATE crm_import_export_jobs SET message = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
+        company_id,
+        job_id,
+        message,
+    )
+
+
+async def touch_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """A running job's runner is alive."""
+    await pool.execute(
+        "UPDATE crm_import_export_jobs SET heartbeat_at = now() WHERE id = $1 AND job_status = 'running'",
+        job_id,
+    )
+
+
+async def expire_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
+    """A running job's runner stops: any worker may start the job again at once."""
+    await pool.execute(
+        "UPDATE crm_import_export_jobs SET heartbeat_at = 'epoch' WHERE id = $1 AND job_status = 'running'",
+        job_id,
+    )
+
+
+# Admission and stalls (services.jobs.admission): every company's jobs of one queue.
+
+
+async def pending_for_admission(conn: asyncpg.Connection, queue: str, limit: int) -> list[asyncpg.Record]:
+    """(id, company_id) of the queue's oldest pending jobs."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
+        "ORDER BY created_at, id LIMIT $2",
+        queue,
+        limit,
+    )
+    return rows
+
+
+async def running_per_company(conn: asyncpg.Connection, queue: str) -> list[asyncpg.Record]:
+    """(company_id, n) running jobs of the queue per company."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT company_id, count(*) AS n FROM crm_import_export_jobs WHERE job_status = 'running' "
+        "AND queue = $1 GROUP BY company_id",
+        queue,
+    )
+    return rows
+
+
+async def admit_jobs(conn: asyncpg.Connection, job_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """Mark these pending jobs running (admitted now); returns their whole rows."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        UPDATE crm_import_export_jobs
+           SET job_status = 'running', admitted_at = now(), started_at = COALESCE(started_at, now()),
+               updated_at = now(), heartbeat_at = now()
+         WHERE id = ANY($1::uuid[]) AND job_status = 'pending'
+        RETURNING *
+        """,
+        job_ids,
+    )
+    return rows
+
+
+async def claim_stalled(conn: asyncpg.Connection, queue: str, stall_s: float) -> list[asyncpg.Record]:
+    """Claim the queue's running jobs that stopped moving for ``stall_s`` (see admission.resume_stalled)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        UPDATE crm_import_export_jobs SET updated_at = now(), heartbeat_at = now()
+         WHERE queue = $1 AND job_status = 'running'
+           AND ((job_type = 'import' AND total_records > 0 AND updated_at < now() - make_interval(secs => $2))
+             OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
+        RETURNING *
+        """,
+        queue,
+        stall_s,
+    )
+    return rows
+
+
+# The apply transaction and the rollback: the job row locked FOR SHARE, against a cancel's FOR UPDATE.
+
+
+async def lock_for_apply(conn: asyncpg.Connection, job_id: uuid.UUID, company_id: uuid.UUID) -> asyncpg.Record | None:
+    """(job_status, phase, max_errors) of an import, its row held FOR SHARE until the transaction ends."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT job_status, options->>'phase' AS phase, (options->'error_policy'->>'max_errors')::int AS max_errors "
+        "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
+        job_id,
+        company_id,
+    )
+    return row
+
+
+async def status_for_share(conn: asyncpg.Connection, job_id: Any, company_id: Any) -> str | None:
+    """The job's status, its row held FOR SHARE until the transaction ends."""
+    status: str | None = await conn.fetchval(
+        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
+        job_id,
+        company_id,
+    )
+    return status
+
+
+async def active_rollback_of(conn: asyncpg.Connection, company_id: Any, source_id: str) -> Any:
+    """The id of a pending or running rollback of import ``source_id``, or None."""
+    return await conn.fetchval(
+        "SELECT id FROM crm_import_export_jobs WHERE company_id = $1 AND job_type = 'rollback' "
+        "AND options->>'rollback_of' = $2 AND job_status IN ('pending', 'running') LIMIT 1",
+        company_id,
+        source_id,
+    )
+
+
+async def mark_rolled_back_by(
+    conn: asyncpg.Connection, company_id: Any, source_id: uuid.UUID, rollback_id: str
+) -> None:
+    """Note on the import which rollback job reverted it."""
+    await conn.execute(
+        "UPDATE crm_import_export_jobs SET options = options || jsonb_build_object('rolled_back_by', $3::text), "
+        "updated_at = now() WHERE company_id = $1 AND id = $2",
+        company_id,
+        source_id,
+        rollback_id,
+    )
+
+
+# Retention (services.jobs.retention).
+
+
+async def expired_jobs(conn: asyncpg.Connection, company_id: uuid.UUID, cut: dt.datetime) -> list[asyncpg.Record]:
+    """(id, job_type, file_path) of the company's jobs that ended before ``cut``."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT id, job_type, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
+        "AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2",
+        company_id,
+        cut,
+    )
+    return rows
+
+
+async def delete_jobs(conn: asyncpg.Connection, company_id: uuid.UUID, job_ids: list[uuid.UUID]) -> None:
+    await conn.execute(
+        "DELETE FROM crm_import_export_jobs WHERE company_id = $1 AND id = ANY($2::uuid[])", company_id, job_ids
+    )
+
+
+async def release_old_files(conn: asyncpg.Connection, company_id: uuid.UUID, cut: dt.datetime) -> list[asyncpg.Record]:
+    """Clear the file of imports and exports that ended before ``cut``; returns (file_path) of each.
+    A rollback job names its import's file: only imports and exports own theirs."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "UPDATE crm_import_export_jobs AS j SET file_path = '', updated_at = now() "
+        "FROM (SELECT id, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
+        "      AND job_type IN ('import', 'export') AND file_path <> '' "
+        "      AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2 "
+        "      FOR UPDATE) AS old "
+        "WHERE j.id = old.id RETURNING old.file_path",
+        company_id,
+        cut,
+    )
+    return rows
+
+
+async def company_ids_with_jobs_or_uploads(conn: asyncpg.Connection) -> list[str]:
+    return [
+        str(r["company_id"])
+        for r in await conn.fetch(
+            "SELECT company_id FROM crm_import_export_jobs UNION SELECT company_id FROM crm_uploads"
+        )
+    ]
+
+
+# Metrics (services.api.metrics): every company's jobs.
+
+
+async def job_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """(job_type, job_status, n) over every job."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT job_type, job_status, count(*) AS n FROM crm_import_export_jobs GROUP BY 1, 2"
+    )
+    return rows
+
+
+async def running_rates(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """(job_type, r): the summed rows per second of the running jobs per type."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+                SELECT job_type, coalesce(sum(processed_records / greatest(extract(epoch FROM now() - started_at), 0.001)), 0) AS r
+                  FROM crm_import_export_jobs WHERE job_status = 'running' AND started_at IS NOT NULL GROUP BY 1
+                """
+    )
+    return rows
 
 
 async def mark_running(conn: asyncpg.Connection, company_id: str, job_id: str, at: dt.datetime) -> None:
@@ -196,7 +483,7 @@ async def end_job_now(
             return None, False
         changed = row["job_status"] in ("pending", "running")
         if changed:
-            c = await ledger_counts(conn, company_id, jid)
+            c = await ledger_repository.ledger_counts(conn, company_id, jid)
             processed = sum(c.values())
             await conn.execute(
                 f"""
@@ -233,8 +520,8 @@ async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: s
         )
         if status != "running":
             return False
-        await conn.execute("DELETE FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2", jid, company_id)
-        await conn.execute("DELETE FROM crm_import_export_logs WHERE job_id = $1 AND company_id = $2", jid, company_id)
+        await ledger_repository.delete_job_ledger(conn, jid, company_id)
+        await log_repository.delete_job_logs(conn, jid, company_id)
         await conn.execute(
             """
             UPDATE crm_import_export_jobs
@@ -247,43 +534,6 @@ async def begin_apply_phase(conn: asyncpg.Connection, company_id: str, job_id: s
             jid,
         )
     return True
-
-
-async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str) -> dict[str, int]:
-    """Exact outcome counts of a job, from the apply ledger."""
-    rows = await conn.fetch(
-        "SELECT outcome, count(*) AS n FROM crm_import_ledger WHERE company_id = $1 AND job_id = $2 GROUP BY outcome",
-        company_id,
-        job_id,
-    )
-    counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
-    counts.update({r["outcome"]: r["n"] for r in rows})
-    return counts
-
-
-async def list_logs(
-    conn: asyncpg.Connection,
-    company_id: str,
-    job_id: str,
-    *,
-    level: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """
-        SELECT id, job_id, record_number, log_level, message, record_data, created_at, field
-          FROM crm_import_export_logs
-         WHERE company_id = $1 AND job_id = $2 AND ($3::text IS NULL OR log_level = $3)
-         ORDER BY record_number NULLS FIRST, id
-         LIMIT $4 OFFSET $5
-        """,
-        company_id,
-        job_id,
-        level,
-        limit,
-        offset,
-    )
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,8 @@ import asyncpg
 
 from services.core import storage
 from services.core.settings import Settings
+from services.jobs import ledger_repository, log_repository
+from services.jobs import repository as jobs
 from services.jobs.limits import limits_for
 
 __all__ = ["purge", "purge_if_due"]
@@ -43,48 +45,16 @@ async def _purge_company(
     job_cut, file_cut = now - job_days * _DAY, now - file_days * _DAY
     files: list[Path] = []
     async with conn.transaction():
-        old = await conn.fetch(
-            "SELECT id, job_type, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
-            "AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2",
-            cid,
-            job_cut,
-        )
+        old = await jobs.expired_jobs(conn, cid, job_cut)
         old_ids = [r["id"] for r in old]
         logs = 0
         if old_ids:
-            await conn.execute(
-                "DELETE FROM crm_import_ledger WHERE company_id = $1 AND job_id = ANY($2::uuid[])", cid, old_ids
-            )
-            logs += int(
-                (
-                    await conn.execute(
-                        "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND job_id = ANY($2::uuid[])",
-                        cid,
-                        old_ids,
-                    )
-                ).split()[-1]
-            )
-            await conn.execute(
-                "DELETE FROM crm_import_export_jobs WHERE company_id = $1 AND id = ANY($2::uuid[])", cid, old_ids
-            )
-        logs += int(
-            (
-                await conn.execute(
-                    "DELETE FROM crm_import_export_logs WHERE company_id = $1 AND created_at < $2", cid, file_cut
-                )
-            ).split()[-1]
-        )
+            await ledger_repository.delete_ledger_of_jobs(conn, cid, old_ids)
+            logs += await log_repository.delete_logs_of_jobs(conn, cid, old_ids)
+            await jobs.delete_jobs(conn, cid, old_ids)
+        logs += await log_repository.delete_logs_before(conn, cid, file_cut)
         # A rollback job names its import's file: only imports and exports own theirs.
-        with_files = await conn.fetch(
-            "UPDATE crm_import_export_jobs AS j SET file_path = '', updated_at = now() "
-            "FROM (SELECT id, file_path FROM crm_import_export_jobs WHERE company_id = $1 "
-            "      AND job_type IN ('import', 'export') AND file_path <> '' "
-            "      AND job_status IN ('completed', 'failed', 'cancelled') AND COALESCE(completed_at, created_at) < $2 "
-            "      FOR UPDATE) AS old "
-            "WHERE j.id = old.id RETURNING old.file_path",
-            cid,
-            file_cut,
-        )
+        with_files = await jobs.release_old_files(conn, cid, file_cut)
         uploads = await conn.fetch(
             "DELETE FROM crm_uploads WHERE company_id = $1 AND created_at < $2 RETURNING stored_path", cid, file_cut
         )
@@ -130,12 +100,7 @@ async def purge(
     now = now or dt.datetime.now(dt.UTC)
     async with pool.acquire() as conn:
         if company_ids is None:
-            company_ids = [
-                str(r["company_id"])
-                for r in await conn.fetch(
-                    "SELECT company_id FROM crm_import_export_jobs UNION SELECT company_id FROM crm_uploads"
-                )
-            ]
+            company_ids = await jobs.company_ids_with_jobs_or_uploads(conn)
         limits = await limits_for(conn, settings, company_ids)
     summaries = []
     for company, lim in limits.items():

@@ -22,12 +22,13 @@ from aiokafka import AIOKafkaProducer
 
 from services.core import storage
 from services.core.db import tenant
-from services.core.errors import JobStateError, NotFound
+from services.core.errors import JobStateError
 from services.core.settings import Settings
 from services.ingest.readers import open_table
 from services.ingest.row_numbers import write_row_numbers
+from services.jobs import ledger_repository
 from services.jobs import repository as jobs
-from services.result_files import corrected, repository
+from services.result_files import corrected
 
 __all__ = ["submit_retry"]
 
@@ -51,14 +52,12 @@ async def submit_retry(
     from services.ingest.submit import format_from_name, submit_import
 
     async with tenant(pool, company_id) as conn:
-        source = await jobs.get_job(conn, company_id, job_id)
-        if source is None:
-            raise NotFound(f"no job {job_id}")
+        source = await jobs.require_job(conn, company_id, job_id)
         if source["job_type"] != "import":
             raise JobStateError(f"job {job_id} is an {source['job_type']}; only imports have failed rows to retry")
         if source["job_status"] not in jobs.FINAL_STATUSES:
             raise JobStateError(f"job {job_id} is {source['job_status']}; retry its failed rows once it has finished")
-        failed = await repository.failed_numbers(conn, str(source["company_id"]), source["id"])
+        failed = await ledger_repository.failed_numbers(conn, str(source["company_id"]), source["id"])
     if not failed:
         raise JobStateError(f"job {job_id} has no failed rows to retry")
     options = {k: v for k, v in (source["options"] or {}).items() if k not in _RUN_ONLY}

@@ -22,8 +22,9 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services.core.db import copy_rows, set_tenant, tenant
-from services.core.errors import JobStateError, NotFound
+from services.core.db import set_tenant, tenant
+from services.core.errors import JobStateError
+from services.jobs import ledger_repository, log_repository
 from services.jobs import repository as jobs
 
 __all__ = ["LedgerItem", "RollbackPlan", "plan_rollback", "create_rollback_job", "run_rollback_request"]
@@ -100,9 +101,7 @@ async def create_rollback_job(
 
     ``automatic``: an all-or-nothing import rolls itself back while it is being failed.
     """
-    source = await jobs.get_job(conn, company_id, source_id)
-    if source is None:
-        raise NotFound(f"no job {source_id}")
+    source = await jobs.require_job(conn, company_id, source_id)
     if source["job_type"] != "import":
         raise JobStateError(f"job {source_id} is an {source['job_type']}; only imports can be rolled back")
     options = source["options"] or {}
@@ -113,12 +112,7 @@ async def create_rollback_job(
         )
     if not automatic and source["job_status"] not in jobs.FINAL_STATUSES:
         raise JobStateError(f"job {source_id} is {source['job_status']}; cancel it or let it finish, then roll it back")
-    active = await conn.fetchval(
-        "SELECT id FROM crm_import_export_jobs WHERE company_id = $1 AND job_type = 'rollback' "
-        "AND options->>'rollback_of' = $2 AND job_status IN ('pending', 'running') LIMIT 1",
-        source["company_id"],
-        str(source["id"]),
-    )
+    active = await jobs.active_rollback_of(conn, source["company_id"], str(source["id"]))
     if active is not None:
         raise JobStateError(f"job {source_id} is already being rolled back by job {active}; wait for it to finish")
     job_id = str(uuid.uuid4())
@@ -138,19 +132,6 @@ async def create_rollback_job(
         },
     )
     return job_id
-
-
-_ITEMS_SQL = """
-SELECT record_id,
-       array_agg(record_number ORDER BY record_number) AS numbers,
-       (array_agg(outcome ORDER BY record_number))[1] AS first_outcome,
-       (array_agg(before_image ORDER BY record_number))[1] AS before_image,
-       max(after_version) AS last_version
-  FROM crm_import_ledger
- WHERE job_id = $1 AND company_id = $2 AND outcome IN ('created', 'updated') AND rolled_back_by IS NULL
- GROUP BY record_id
- ORDER BY record_id
-"""
 
 
 def _item(row: asyncpg.Record) -> LedgerItem:
@@ -184,25 +165,12 @@ async def _revert_chunk(
         # The table's locks before the job row: two runs of one rollback then queue here, where the
         # job row (which each run's progress update writes) would make them deadlock.
         await _lock_model(conn, str(company), model, partitions)
-        status = await conn.fetchval(
-            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
-            rollback["id"],
-            company,
-        )
+        status = await jobs.status_for_share(conn, rollback["id"], company)
         if status != "running":
             return None
         # Another run of this rollback (its request delivered again while this one still worked) may
         # have reverted some of these records since the cursor read them: revert each record once.
-        pending = {
-            r["record_number"]
-            for r in await conn.fetch(
-                "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
-                "AND record_number = ANY($3::int[]) AND rolled_back_by IS NULL",
-                source_id,
-                company,
-                [i.numbers[0] for i in items],
-            )
-        }
+        pending = await ledger_repository.not_rolled_back(conn, source_id, company, [i.numbers[0] for i in items])
         items = [i for i in items if i.numbers[0] in pending]
         current = {
             r["id"]: r["version"]
@@ -232,18 +200,10 @@ async def _revert_chunk(
             )
         done = [n for i in plan.reverted for n in i.numbers]
         if done:
-            await conn.execute(
-                "UPDATE crm_import_ledger SET rolled_back_by = $3 "
-                "WHERE job_id = $1 AND company_id = $2 AND record_number = ANY($4::int[])",
-                source_id,
-                company,
-                rollback["id"],
-                done,
-            )
+            await ledger_repository.mark_rolled_back(conn, source_id, company, rollback["id"], done)
         if plan.conflicts:
-            await copy_rows(
+            await log_repository.copy_logs(
                 conn,
-                "crm_import_export_logs",
                 columns=("job_id", "record_number", "log_level", "message", "record_data", "company_id"),
                 records=[
                     (
@@ -279,13 +239,8 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
         force = bool(job["options"].get("force"))
         async with pool.acquire() as read, read.transaction(isolation="repeatable_read", readonly=True):
             await set_tenant(read, company_id)
-            c["total"] = await read.fetchval(
-                "SELECT count(DISTINCT record_id) FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
-                "AND outcome IN ('created', 'updated') AND rolled_back_by IS NULL",
-                source_id,
-                job["company_id"],
-            )
-            cursor = await read.cursor(_ITEMS_SQL, source_id, job["company_id"])
+            c["total"] = await ledger_repository.count_to_roll_back(read, source_id, job["company_id"])
+            cursor = await ledger_repository.rollback_items_cursor(read, source_id, job["company_id"])
             while True:
                 rows = await cursor.fetch(settings.rollback_chunk_rows)
                 if not rows:
@@ -332,17 +287,6 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
             ended = await jobs.get_job(conn, company_id, job_id)
             await send_status(jobs.status_event(ended))
             return
-        await conn.execute(
-            "INSERT INTO crm_import_export_logs (job_id, log_level, message, company_id) VALUES ($1, 'info', $2, $3)",
-            job["id"],
-            message,
-            job["company_id"],
-        )
-        await conn.execute(
-            "UPDATE crm_import_export_jobs SET options = options || jsonb_build_object('rolled_back_by', $3::text), "
-            "updated_at = now() WHERE company_id = $1 AND id = $2",
-            job["company_id"],
-            source_id,
-            job_id,
-        )
+        await log_repository.insert_info_log(conn, job["id"], message, job["company_id"])
+        await jobs.mark_rolled_back_by(conn, job["company_id"], source_id, job_id)
     await send_status(jobs.progress_status_event(job, "completed", c, started_ms, int(time.time() * 1000), message))

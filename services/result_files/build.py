@@ -21,8 +21,8 @@ from schemas.models import TargetModel, get_model
 from services.core.db import tenant
 from services.core.errors import NotFound
 from services.core.settings import Settings
+from services.jobs import ledger_repository, log_repository
 from services.jobs import repository as jobs
-from services.result_files import repository
 from services.result_files.cells import neutralize
 from services.result_files.issues import ISSUE_COLUMNS, RowIssues, columns_by_field, row_issues
 from services.result_files.source import JobSource, open_job_source
@@ -38,6 +38,17 @@ MEDIA_TYPES = {
 }
 _EXT = {"csv": ".csv", "excel": ".xlsx"}
 SUCCESS_COLUMNS = ("row", "outcome", "record_id", "match_key")
+
+# The fields that tell a person which record a success line is about (the match fields come first).
+MAIN_FIELDS: dict[str, tuple[str, ...]] = {
+    "lead": ("email", "first_name", "last_name", "company"),
+    "contact": ("email", "first_name", "last_name", "account"),
+    "account": ("website", "name"),
+}
+
+
+def main_fields(model: TargetModel) -> tuple[str, ...]:
+    return tuple(f for f in MAIN_FIELDS.get(model.name, model.match_fields) if f in model.by_name)
 
 
 def _cell(value: Any) -> str:
@@ -70,15 +81,15 @@ class ResultFile:
     # --- lines ------------------------------------------------------------------------------
 
     async def _success(self) -> tuple[list[str], AsyncIterator[list[Line]]]:
-        fields = repository.main_fields(self.model)
+        fields = main_fields(self.model)
         job_id = uuid.UUID(str(self.job["id"]))
 
         async def pages() -> AsyncIterator[list[Line]]:
             after = 0
             while True:
                 async with tenant(self.pool, self.company_id) as conn:
-                    page = await repository.success_page(
-                        conn, self.company_id, job_id, self.model, after, self.page_rows
+                    page = await ledger_repository.success_page(
+                        conn, self.company_id, job_id, self.model, fields, after, self.page_rows
                     )
                 if not page:
                     return
@@ -106,7 +117,7 @@ class ResultFile:
         pending: list[Any] = []
         while True:
             async with tenant(self.pool, self.company_id) as conn:
-                page = await repository.issue_page(conn, self.company_id, job_id, after, self.page_rows)
+                page = await log_repository.issue_page(conn, self.company_id, job_id, after, self.page_rows)
             if not page:
                 break
             after = (page[-1]["record_number"], page[-1]["id"])
@@ -198,9 +209,7 @@ async def open_result(
     if fmt not in FORMATS:
         raise NotFound(f"no result format {fmt!r}: use one of {', '.join(FORMATS)}")
     async with tenant(pool, company_id) as conn:
-        job = await jobs.get_job(conn, company_id, job_id)
-    if job is None:
-        raise NotFound(f"no job {job_id}")
+        job = await jobs.require_job(conn, company_id, job_id)
     if job["job_type"] != "import":
         raise NotFound(f"job {job_id} is an {job['job_type']}; only imports have result files")
     return ResultFile(settings, pool, company_id, job, kind, fmt)

@@ -14,7 +14,7 @@ import pytest
 
 from services.core.errors import FileTooLarge, JobStateError
 from services.core.settings import Settings
-from services.jobs import limits
+from services.jobs import ledger_repository, limits, log_repository
 from services.jobs import repository as jobs
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import crmio
@@ -121,7 +121,7 @@ async def test_stop_after_n_errors(pool: asyncpg.Pool, run_import: Any, tmp_path
     # Exactly 50 failed rows reported, the 51st not applied, nor anything after it.
     assert done["error_records"] == 50 and done["processed_records"] < 20_000
     async with pool.acquire() as conn:
-        ledger = await jobs.ledger_counts(conn, company, done["id"])
+        ledger = await ledger_repository.ledger_counts(conn, company, done["id"])
     assert done["processed_records"] == sum(ledger.values()) and done["error_records"] == ledger["failed"]
     assert len(await leads(pool, company)) == done["created_records"] == ledger["created"]
     await asyncio.sleep(2)  # nothing applied after the stop
@@ -146,7 +146,7 @@ async def test_all_or_nothing_with_one_bad_row_changes_nothing(
     assert done["error_records"] == 1 and done["created_records"] == 0 and done["updated_records"] == 0
     assert await leads(pool, company) == before  # no CRM row created or changed
     async with pool.acquire() as conn:
-        logs = await jobs.list_logs(conn, company, done["id"], level="error")
+        logs = await log_repository.list_logs(conn, company, done["id"], level="error")
     assert [log["record_number"] for log in logs] == [2222]
     refused = crmio(settings, "rollback", done["id"], "--company", company)
     assert refused.returncode == 2 and "nothing to roll back" in refused.stderr
@@ -163,7 +163,7 @@ async def test_all_or_nothing_applies_a_clean_file(pool: asyncpg.Pool, run_impor
     assert done["created_records"] == done["processed_records"] == 3000 and done["error_records"] == 0
     assert len(await leads(pool, company)) == 3000
     async with pool.acquire() as conn:
-        assert sum((await jobs.ledger_counts(conn, company, done["id"])).values()) == 3000
+        assert sum((await ledger_repository.ledger_counts(conn, company, done["id"])).values()) == 3000
 
 
 # --- rollback ------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ async def test_rollback_restores_before_images_and_reports_conflicts(
         restored = {k: v for k, v in after[email].items() if k != "version"}
         assert restored == {k: v for k, v in rec.items() if k != "version"}
     async with pool.acquire() as conn:
-        warnings = await jobs.list_logs(conn, company, rb["id"], level="warning")
+        warnings = await log_repository.list_logs(conn, company, rb["id"], level="warning")
     assert (
         len(warnings) == 1
         and warnings[0]["record_number"] == 17
@@ -371,7 +371,7 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
     deadline = time.monotonic() + 60
     while True:
         async with pool.acquire() as conn:
-            applied = sum((await jobs.ledger_counts(conn, company, job_id)).values())
+            applied = sum((await ledger_repository.ledger_counts(conn, company, job_id)).values())
         if applied == 1000:
             break
         assert time.monotonic() < deadline, applied
@@ -389,7 +389,7 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
     assert (done["processed_records"], done["created_records"], done["error_records"]) == (2000, 2000, 0)
     assert len(await leads(pool, company)) == 2000
     async with pool.acquire() as conn:
-        assert sum((await jobs.ledger_counts(conn, company, job_id)).values()) == 2000
+        assert sum((await ledger_repository.ledger_counts(conn, company, job_id)).values()) == 2000
 
 
 # --- jobs run in the background of a worker --------------------------------------------------------
@@ -528,7 +528,7 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
     assert set(after) == set(before)
     assert all(after[e]["title"] == "Engineer" for e in before)
     async with pool.acquire() as conn:
-        logs = await jobs.list_logs(conn, company, rollback_id)
+        logs = await log_repository.list_logs(conn, company, rollback_id)
         reverted = await conn.fetchval(
             "SELECT count(*) FROM crm_import_ledger WHERE job_id = $1 AND rolled_back_by = $2",
             uuid.UUID(imported["id"]),
