@@ -899,6 +899,19 @@ def _passes(checks: tuple[Check, ...], name: str, raw: str, value: object, issue
 
 
 _LEFT_OUT = "; the value was not imported (the rest of the record was)"
+# The longest cell each type's cleaner is given. Its patterns cost more than linear time on some
+# shapes (a run of spaces before an extension, a date's time part): a 128 KiB cell must never
+# reach them (it cost minutes). Generous for real values: RFC 5321 caps an address at 254.
+_CLEAN_MAX = {
+    "email": 320,
+    "phone": 100,
+    "url": 2048,
+    "integer": 100,
+    "decimal": 100,
+    "date": 100,
+    "boolean": 20,
+    "choice": 255,
+}
 
 
 def _compile_step(
@@ -911,6 +924,7 @@ def _compile_step(
     value a cleaner keeps only with a doubt (a phone number it cannot recognize) fails the row too.
     """
     name, limit = field.name, field.max_length
+    longest = max(_CLEAN_MAX.get(field.type, 0), limit or 0)
     # Plain text needs no call at all: on most rows most fields are text.
     clean = None if type(cleaner) is TextCleaner else cleaner.clean
     memo: dict[str, object] | None = {} if cleaner.repeats else None
@@ -944,6 +958,10 @@ def _compile_step(
             return None
         if clean is None:
             value: Any = text
+        elif len(text) > longest:
+            # Far longer than any value of its type: refused before a pattern sees it.
+            message = f"{_quote(text)} is {len(text)} characters long; no {field.type} value is longer than {longest}"
+            return refuse(issues, raw, message, f"put only the {field.type} in this cell")
         else:
             value = _MISSING if memo is None else memo.get(text, _MISSING)
             if value is _MISSING:

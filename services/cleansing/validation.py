@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import re2
+
 from schemas.models import Field, TargetModel
 from services.core.errors import ValidationRulesError
 
@@ -65,7 +67,29 @@ def _norm_regex(f: Field, value: object) -> str:
         re.compile(value)
     except re.error as exc:
         raise _refuse(f.name, "regex", f"is not a valid regular expression ({exc})") from None
+    try:
+        _linear(value)
+    except re2.error as exc:
+        raise _refuse(
+            f.name,
+            "regex",
+            "uses a feature crmio does not run (backreferences such as \\1, lookahead or lookbehind such as (?=...), "
+            f"possessive or atomic groups): {_re2_reason(exc)}; write the pattern without it",
+        ) from None
     return value
+
+
+def _re2_reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+def _linear(pattern: str) -> Any:
+    """The pattern compiled for RE2, whose matching time grows linearly with the text (no catastrophic
+    backtracking: a rule such as (a+)+$ costs microseconds, not days, on a hostile cell)."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 def _norm_bound(f: Field, rule: str, value: object) -> int | float | str:
@@ -167,7 +191,7 @@ def _quote(text: str) -> str:
 
 
 def _regex_check(name: str, pattern: str) -> Check:
-    match = re.compile(pattern).fullmatch
+    match = _linear(pattern).fullmatch
 
     def check(value: object) -> tuple[str, str] | None:
         text = text_form(value)

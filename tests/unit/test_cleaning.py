@@ -807,3 +807,41 @@ def test_record_key_equals_raw_key_for_valid_rows(model: TargetModel, raw: dict[
 def test_record_key_uses_the_cleaned_email() -> None:
     record = RecordCleaner(LEAD).clean({"first_name": "J", "last_name": "D", "email": " Jane@X.com "})
     assert record.match_key == "email:" + str(record.values["email"])
+
+
+# ----------------------------------------------------------------- hostile cells and rules (issue 17)
+
+
+@pytest.mark.timeout(30)  # each case took minutes to days before; now microseconds
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("phone", "1" + " " * 131_072 + "ext"),
+        ("converted_date", "2024-01-01" + " " * 131_072 + "x"),
+        ("email", "a" * 131_072 + "@"),
+        ("annual_revenue", "1," * 65_536 + "x"),
+        ("website", "http://" + "a." * 65_536),
+    ],
+)
+def test_a_huge_cell_is_refused_before_any_pattern_runs(field: str, text: str) -> None:
+    record = RecordCleaner(LEAD).clean({"first_name": "A", "last_name": "B", "email": "a@b.co", field: text})
+    issue = next(i for i in record.issues if i.field == field)
+    assert f"is {len(text)} characters long; no {LEAD.field(field).type} value is longer than" in issue.message
+    assert issue.level == ("error" if field == "email" else "warning")
+
+
+@pytest.mark.timeout(30)
+def test_a_rule_that_backtracks_catastrophically_in_python_runs_in_linear_time() -> None:
+    cleaner = RecordCleaner(LEAD, {"title": {"regex": "(a+)+$"}})
+    record = cleaner.clean({"first_name": "A", "last_name": "B", "email": "a@b.co", "title": "a" * 40 + "!"})
+    assert [i.field for i in record.issues] == ["title"] and "does not match the pattern (a+)+$" in record.issues[
+        0
+    ].message
+    assert cleaner.clean({"first_name": "A", "last_name": "B", "email": "a@b.co", "title": "a" * 40}).ok
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)a", r"(?<=a)b", r"a*+", r"(?>a)"])
+def test_a_rule_needing_backtracking_is_refused_naming_what_to_change(pattern: str) -> None:
+    with pytest.raises(ValidationRulesError, match="uses a feature crmio does not run") as info:
+        RecordCleaner(LEAD, {"title": {"regex": pattern}})
+    assert "write the pattern without it" in str(info.value)
