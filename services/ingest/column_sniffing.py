@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from schemas.models import Field, TargetModel
+from schemas.models import Field, FieldType, TargetModel
 from services.cleansing.cleaning import Cleaner, CleanOptions, Invalid, cleaner_for, default_policy
 from services.cleansing.picklists import ValuePolicy
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
@@ -178,7 +178,12 @@ def _email_like(cleaner: Cleaner, text: str) -> bool:
     return "@" in text and _accepts(cleaner, text)
 
 
-_KIND_TESTS = {"email": _email_like, "url": _url_like, "date": _date_like, "phone": _phone_like}
+_KIND_TESTS: dict[FieldType, Callable[[Cleaner, str], bool]] = {
+    "email": _email_like,
+    "url": _url_like,
+    "date": _date_like,
+    "phone": _phone_like,
+}
 _KIND_LABELS = {"email": "emails", "url": "websites", "date": "dates", "phone": "phone numbers"}
 _DEFAULT_OPTIONS = CleanOptions()
 
@@ -268,7 +273,7 @@ _TYPE_NOUNS = {
     "string": "short texts",
     "text": "texts",
 }
-_EVERY_KIND = TargetModel("any", "", tuple(Field(kind, kind) for kind in _KIND_TESTS), ())  # type: ignore[arg-type]
+_EVERY_KIND = TargetModel("any", "", tuple(Field(kind, kind) for kind in _KIND_TESTS), ())
 _YEAR = re.compile(r"(1[0-9]|20)\d\d")
 _NUMBER = re.compile(r"[-+]?\d[\d,. ]*")
 

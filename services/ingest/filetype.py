@@ -134,7 +134,7 @@ _KIND = {
 }
 
 
-def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name: str) -> FileFormat:
+def check_file(path: str | os.PathLike[str], declared: str, display_name: str) -> FileFormat:
     """Refuse (UnsupportedFileType) unless the name's extension, ``declared`` and the content agree."""
     _, dot, ext = display_name.rpartition(".")
     by_name = EXTENSIONS.get(ext.lower()) if dot else None
@@ -153,7 +153,7 @@ def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name:
     found, what = _describe(path, display_name)
     if found is None:
         raise UnsupportedFileType(
-            f"the file's content is {what}; upload {_KIND[declared]}",
+            f"the file's content is {what}; upload {_KIND[by_name]}",
             file=display_name,
         )
     if found != declared:
@@ -161,4 +161,4 @@ def check_file(path: str | os.PathLike[str], declared: FileFormat, display_name:
             f"the file is named and declared as {declared} but its content is {what}; export it again as {declared}",
             file=display_name,
         )
-    return declared
+    return by_name

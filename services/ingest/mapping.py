@@ -284,7 +284,7 @@ class _Columns:
         return self.exact.get(column) or self.folded.get(column.strip().casefold(), [])
 
 
-def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[str, str]) -> None:
+def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[str, str | None]) -> None:
     """Refuse an unusable mapping with one MappingError naming every problem; ``missing`` lists unmapped required fields."""
     targets = _targets(mapping)
     problems: list[str] = []
@@ -347,7 +347,7 @@ class CompiledMapping:
         return dict(zip(self.fields, self.apply(cells)))
 
 
-def compile_mapping(headers: Sequence[str], mapping: Mapping[str, str]) -> CompiledMapping:
+def compile_mapping(headers: Sequence[str], mapping: Mapping[str, str | None]) -> CompiledMapping:
     """The mapping as column indexes, fields in file column order; MappingError for a missing or repeated column.
 
     Columns are found by exact name, else ignoring case and outer spaces (readers keep headers

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions, match_key
@@ -18,7 +18,7 @@ from services.core.errors import ValidationRulesError
 from services.core.routing import partition_for
 from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
 from services.ingest.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
-from services.ingest.readers import ReaderLimits, SourceInfo, TableReader, open_table
+from services.ingest.readers import FileFormat, ReaderLimits, SourceInfo, TableReader, open_table
 from services.ingest.readers.base import RawRow, ReaderBase
 
 __all__ = ["SplitPlan", "open_import", "split_rows"]
@@ -48,7 +48,7 @@ def open_import(
     """Open the file and settle the mapping; refuses (MappingError, InputFileError) before any row is sent."""
     reader = open_table(
         path,
-        file_format,  # type: ignore[arg-type]
+        cast(FileFormat, file_format),  # open_table refuses any other format
         display_name=display_name,
         sheet=options.get("sheet"),
         encoding=options.get("encoding"),

@@ -103,7 +103,7 @@ async def submit_import(
         """File checks, mapping and the copy into storage: blocking I/O, run off the event loop."""
         declared = file_format or format_from_name(display)
         check_file_size(limits, path.stat().st_size, display)
-        fmt = check_file(path, declared, display)  # type: ignore[arg-type]
+        fmt = check_file(path, declared, display)
         plan = open_import(
             path,
             fmt,

@@ -197,8 +197,8 @@ def preview_records(
         suggested = suggest_mapping(model, headers, memory, samples, options=options)
         if mapping is None:
             mapping = confident_mapping(suggested)
-        check_mapping(model, headers, mapping)  # type: ignore[arg-type]
-        compiled = compile_mapping(headers, mapping)  # type: ignore[arg-type]
+        check_mapping(model, headers, mapping)
+        compiled = compile_mapping(headers, mapping)
         out: list[dict[str, Any]] = []
         for row in file_rows:
             raw = compiled.record(row.cells)

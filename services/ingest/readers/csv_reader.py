@@ -15,7 +15,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
@@ -26,6 +26,9 @@ from services.ingest.readers.encoding import (
     find_undecodable,
 )
 from services.ingest.readers.headers import fit_row, normalize_headers, too_many_rows
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["CsvReader", "sniff_delimiter", "DELIMITERS"]
 
@@ -80,12 +83,13 @@ class _NulGuard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._f.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer)
+        data = self._f.read(len(view))
         at = data.find(b"\x00")
         if at >= 0:
             raise _NulFound(self._pos + at)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
@@ -99,9 +103,10 @@ class _Prefix(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._f.read(min(len(buffer), self._left))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer)
+        data = self._f.read(min(len(view), self._left))
+        view[: len(data)] = data
         self._left -= len(data)
         return len(data)
 

@@ -26,13 +26,16 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from itertools import chain
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import ijson
 
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.ingest.readers.headers import normalize_headers, too_many_rows
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["JsonReader", "HEADER_SAMPLE"]
 
@@ -43,7 +46,7 @@ _WHITESPACE = b" \t\r\n"
 _Record = tuple[int, list[tuple[str, str | None]], list[str]]
 
 
-class _Pairs(list):  # type: ignore[type-arg]
+class _Pairs(list[tuple[str, Any]]):
     """An object's key/value pairs in order (a list, so duplicate keys survive)."""
 
 
@@ -69,15 +72,17 @@ class _DigitGuard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._f.read(len(buffer))
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        view = memoryview(buffer)
+        data = self._f.read(len(view))
         if data:
             self._check(data)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
     def _check(self, data: bytes) -> None:
-        lead = self._lead.match(data).end()  # type: ignore[union-attr]
+        digits = self._lead.match(data)  # [0-9]* matches every input
+        lead = digits.end() if digits is not None else 0
         at = self._pos - self._run if self._run + lead > self._limit else None
         if at is None:
             hit = self._long.search(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
 
@@ -47,9 +48,10 @@ class Book:
     date1904: bool
 
 
-def _xml(z: GuardedZip, part: str, file: str) -> object:
+def _xml(z: GuardedZip, part: str, file: str) -> Element:
     try:
-        return fromstring(z.read(part))
+        root: Element = fromstring(z.read(part))
+        return root
     except InputFileError:
         raise
     except Exception as exc:  # defusedxml and expat raise several unrelated types
@@ -66,7 +68,7 @@ def _rels(z: GuardedZip, owner: str, file: str) -> dict[str, tuple[str, str]]:
     if rels_part is None:
         return {}
     result: dict[str, tuple[str, str]] = {}
-    for rel in _xml(z, rels_part, file).iter(f"{_PKG_REL}Relationship"):  # type: ignore[attr-defined]
+    for rel in _xml(z, rels_part, file).iter(f"{_PKG_REL}Relationship"):
         target = rel.get("Target", "")
         if rel.get("TargetMode") == "External":
             continue
@@ -81,14 +83,14 @@ def _date_styles(z: GuardedZip, part: str | None, file: str) -> dict[str, Format
     root = _xml(z, part, file)
     formats: dict[int, str] = {}
     for ns in (_MAIN, _STRICT_MAIN):
-        for fmt in root.iter(f"{ns}numFmt"):  # type: ignore[attr-defined]
+        for fmt in root.iter(f"{ns}numFmt"):
             try:
                 formats[int(fmt.get("numFmtId", ""))] = fmt.get("formatCode", "")
             except ValueError:
                 continue
     styles: dict[str, FormatKind] = {}
     for ns in (_MAIN, _STRICT_MAIN):
-        xfs = root.find(f"{ns}cellXfs")  # type: ignore[attr-defined]
+        xfs = root.find(f"{ns}cellXfs")
         if xfs is None:
             continue
         for index, xf in enumerate(xfs.findall(f"{ns}xf")):
@@ -119,10 +121,10 @@ def read_book(z: GuardedZip, file: str) -> Book:
     sheets: list[SheetRef] = []
     date1904 = False
     for ns in (_MAIN, _STRICT_MAIN):
-        pr = root.find(f"{ns}workbookPr")  # type: ignore[attr-defined]
+        pr = root.find(f"{ns}workbookPr")
         if pr is not None and pr.get("date1904", "").lower() in ("1", "true"):
             date1904 = True
-        for sheet in root.iter(f"{ns}sheet"):  # type: ignore[attr-defined]
+        for sheet in root.iter(f"{ns}sheet"):
             rid = sheet.get(f"{_DOC_REL}id") or sheet.get("{http://purl.oclc.org/ooxml/officeDocument/relationships}id")
             rel = rels.get(rid or "")
             part = z.find(rel[1]) if rel else None

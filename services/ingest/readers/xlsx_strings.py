@@ -8,7 +8,7 @@ from array import array
 from typing import IO
 
 from services.ingest.readers.cellvalue import unescape_ooxml
-from services.ingest.readers.xmlsafe import feed, make_parser
+from services.ingest.readers.xmlsafe import Readable, feed, make_parser
 
 __all__ = ["SharedStrings", "load_shared_strings", "MEMORY_STRINGS", "MEMORY_BYTES"]
 
@@ -84,7 +84,7 @@ class SharedStrings:
             self._file.close()
 
 
-def load_shared_strings(source: object, *, file: str, part: str) -> SharedStrings:
+def load_shared_strings(source: Readable, *, file: str, part: str) -> SharedStrings:
     """Stream ``<si>`` items (plain or rich text; phonetic runs skipped) into a SharedStrings."""
     strings = SharedStrings()
     parser = make_parser()
@@ -123,7 +123,7 @@ def load_shared_strings(source: object, *, file: str, part: str) -> SharedString
     parser.EndElementHandler = end
     parser.CharacterDataHandler = data
     try:
-        for _ in feed(parser, source, file=file, part=part):  # type: ignore[arg-type]
+        for _ in feed(parser, source, file=file, part=part):
             pass
     except BaseException:
         strings.close()

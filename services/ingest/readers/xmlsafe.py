@@ -8,7 +8,7 @@ from typing import NoReturn, Protocol
 
 from services.core.errors import InputFileError
 
-__all__ = ["UnsafeXml", "make_parser", "feed", "CHUNK_BYTES"]
+__all__ = ["UnsafeXml", "Readable", "make_parser", "feed", "CHUNK_BYTES"]
 
 CHUNK_BYTES = 256 * 1024
 
@@ -17,7 +17,7 @@ class UnsafeXml(InputFileError):
     """The XML declares a DTD or entities: never needed in a workbook, the classic XXE/bomb vector."""
 
 
-class _Readable(Protocol):
+class Readable(Protocol):
     def read(self, size: int = -1) -> bytes: ...
 
 
@@ -39,7 +39,7 @@ def make_parser(*, ordered: bool = True) -> pyexpat.XMLParserType:
 
 
 def feed(
-    parser: pyexpat.XMLParserType, source: _Readable, *, file: str, part: str, first: bytes | None = None
+    parser: pyexpat.XMLParserType, source: Readable, *, file: str, part: str, first: bytes | None = None
 ) -> Iterator[None]:
     """Parse ``source`` chunk by chunk, yielding after each so callers drain what handlers collected.
 
