@@ -15,7 +15,7 @@ from pathlib import Path
 
 from schemas import avro
 from schemas.models import get_model
-from services.apply.pipeline import JobContexts, Resources, apply_prepared, prepare_events
+from services.apply.pipeline import JobContexts, WorkerResources, apply_prepared, prepare_events
 from services.core.db import connect_pool, migrate
 from services.core.settings import Settings
 from services.ingest.reader_limits import reader_limits
@@ -73,7 +73,7 @@ async def main() -> None:
                 },
             )
         pool = await connect_pool(settings.dsn(), max_size=2)  # the service role, as a worker applies
-        res = Resources(settings, pool, system)
+        res = WorkerResources(settings, pool, system)
         contexts = JobContexts(res)
         t4 = time.perf_counter()
         cpu4 = time.process_time()

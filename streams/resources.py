@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.apply.pipeline import JobContexts, Resources
+from services.apply.pipeline import JobContexts, WorkerResources
 from services.core.db import connect_pool
 from services.ingest import split_process
 from streams.app import app, settings
@@ -12,18 +12,18 @@ from streams.app import app, settings
 __all__ = ["resources", "job_contexts"]
 
 _lock = asyncio.Lock()
-_resources: Resources | None = None
+_resources: WorkerResources | None = None
 _contexts: JobContexts | None = None
 
 
-async def resources() -> Resources:
+async def resources() -> WorkerResources:
     global _resources
     if _resources is None:
         async with _lock:
             if _resources is None:
                 pool = await connect_pool(settings.dsn(), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
                 system = await connect_pool(settings.system_dsn(), min_size=1, max_size=4)
-                _resources = Resources(settings, pool, system)
+                _resources = WorkerResources(settings, pool, system)
     return _resources
 
 

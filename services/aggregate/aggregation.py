@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.aggregate.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
-from services.apply.pipeline import Resources, exact_when_complete, now_ms
+from services.apply.pipeline import WorkerResources, exact_when_complete, now_ms
 from services.core.db import tenant, with_retry
 from services.core.errors import JobStateError
 from services.jobs import repository as jobs
@@ -28,7 +28,7 @@ def _at(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-async def _first_sight(res: Resources, event: dict[str, Any]) -> dict[str, Any]:
+async def _first_sight(res: WorkerResources, event: dict[str, Any]) -> dict[str, Any]:
     job_id, company_id = event["job_id"], event["company_id"]
 
     async def load() -> Any:
@@ -50,7 +50,7 @@ async def _first_sight(res: Resources, event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _report_cancel(
-    res: Resources, progress: dict[str, Any], now: int
+    res: WorkerResources, progress: dict[str, Any], now: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The cancel already set the job row and its exact counters: report them, after every earlier result."""
     job_id, company_id = progress["job_id"], progress["company_id"]
@@ -63,7 +63,7 @@ async def _report_cancel(
 
 
 async def _stop(
-    res: Resources, progress: dict[str, Any], message: str, now: int
+    res: WorkerResources, progress: dict[str, Any], message: str, now: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The error policy stops the job: ended like a cancel (nothing applied after it), status failed."""
     job_id, company_id = progress["job_id"], progress["company_id"]
@@ -103,7 +103,7 @@ def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[st
 
 
 async def _all_or_nothing_end(
-    res: Resources, p: dict[str, Any], final: dict[str, int], now: int, send_request: SendRequest
+    res: WorkerResources, p: dict[str, Any], final: dict[str, int], now: int, send_request: SendRequest
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The end of an all-or-nothing pass: start the apply pass, or fail the job (rolling back an apply pass).
     None when the job simply completes."""
@@ -152,7 +152,7 @@ async def _all_or_nothing_end(
     return await _finish(res, p, final, message, now)
 
 
-async def _fail(res: Resources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+async def _fail(res: WorkerResources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The file was refused: end the job like a cancel (batches in flight finish first, none after), then
     roll back whatever its batches applied."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -179,7 +179,7 @@ async def _fail(res: Resources, p: dict[str, Any], now: int) -> tuple[dict[str, 
     return _report_ended(p, row, now)
 
 
-async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]) -> str:
+async def _undo_partial(res: WorkerResources, p: dict[str, Any], final: dict[str, int]) -> str:
     """The file was refused part way (a row the reader cannot read, a limit): nothing of it may stay
     half-applied, so the rows applied before are rolled back by an automatic rollback job."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -202,7 +202,7 @@ async def _undo_partial(res: Resources, p: dict[str, Any], final: dict[str, int]
 
 
 async def _finish(
-    res: Resources, p: dict[str, Any], final: dict[str, int], message: str | None, now: int
+    res: WorkerResources, p: dict[str, Any], final: dict[str, int], message: str | None, now: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     job_id, company_id = p["job_id"], p["company_id"]
     p["completed_ms"] = now
@@ -219,7 +219,7 @@ async def _finish(
 
 
 async def aggregate_result(
-    res: Resources,
+    res: WorkerResources,
     progress: dict[str, Any] | None,
     event: dict[str, Any],
     interval_s: float,

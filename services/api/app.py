@@ -23,7 +23,7 @@ from services.api import (
     routes_uploads,
     routes_web,
 )
-from services.api.deps import Resources
+from services.api.deps import ApiResources
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
 from services.core.db import connect_pool
@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
             await offsets.start()
             stack.push_async_callback(offsets.stop)
-            app.state.resources = Resources(settings, pool, prod, admin, system)
+            app.state.resources = ApiResources(settings, pool, prod, admin, system)
             app.state.offsets_consumer = offsets
             yield
 

@@ -15,11 +15,11 @@ from services.api.http import Forbidden, Unauthorized
 from services.core.settings import Settings
 from services.jobs import keys
 
-__all__ = ["Resources", "resources", "caller", "Caller", "Res", "require_admin"]
+__all__ = ["ApiResources", "resources", "caller", "Caller", "Res", "require_admin"]
 
 
 @dataclass
-class Resources:
+class ApiResources:
     settings: Settings
     pool: asyncpg.Pool  # the service role: every use scoped to the caller's company (services.core.db.tenant)
     producer: AIOKafkaProducer
@@ -27,8 +27,8 @@ class Resources:
     system: asyncpg.Pool  # the owner role: API-key lookup and company-less metrics only
 
 
-def resources(request: Request) -> Resources:
-    res: Resources = request.app.state.resources
+def resources(request: Request) -> ApiResources:
+    res: ApiResources = request.app.state.resources
     return res
 
 
@@ -36,7 +36,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 async def caller(
-    res: Annotated[Resources, Depends(resources)],
+    res: Annotated[ApiResources, Depends(resources)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> keys.ApiKey:
     """The API key of the request; 401 without one or with an unknown or revoked one."""
@@ -50,7 +50,7 @@ async def caller(
 
 
 Caller = Annotated[keys.ApiKey, Depends(caller)]
-Res = Annotated[Resources, Depends(resources)]
+Res = Annotated[ApiResources, Depends(resources)]
 
 
 def require_admin(key: keys.ApiKey, what: str) -> None:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
-from services.api.deps import Caller, Res, Resources
+from services.api.deps import ApiResources, Caller, Res
 from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
@@ -43,12 +43,12 @@ _EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
 _ERRORS_PAGE = 1000
 
 
-async def _job(res: Resources, company_id: str, job_id: str) -> Any:
+async def _job(res: ApiResources, company_id: str, job_id: str) -> Any:
     async with tenant(res.pool, company_id) as conn:
         return await jobs.require_job(conn, company_id, job_id)
 
 
-async def _create_import(body: ImportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
+async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResources) -> dict[str, Any]:
     settings = res.settings
     async with tenant(res.pool, company_id) as conn:
         upload = await uploads.get_upload(conn, company_id, str(body.upload_id))
@@ -117,7 +117,7 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: Resources
     return job
 
 
-async def _create_export(body: ExportJobRequest, company_id: str, res: Resources) -> dict[str, Any]:
+async def _create_export(body: ExportJobRequest, company_id: str, res: ApiResources) -> dict[str, Any]:
     try:
         # Imported here: the exports package is optional for the rest of the API.
         from services.exports.submit import submit_export

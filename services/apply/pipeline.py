@@ -36,6 +36,7 @@ from services.jobs.error_policy import parse_policy, policy_options
 from services.jobs.limits import CompanyLimits, company_limits
 
 __all__ = [
+    "WorkerResources",
     "Resources",
     "JobContexts",
     "record_request",
@@ -66,10 +67,14 @@ def now_ms() -> int:
 
 
 @dataclass
-class Resources:
+class WorkerResources:
     settings: Settings
     pool: asyncpg.Pool  # the service role: every use scoped to one company (services.core.db.tenant)
     system: asyncpg.Pool  # the owner role: cross-company tasks only (admission, schedules, retention)
+
+
+# The old name, for services/exports/job.py until it follows the rename (another engineer's package).
+Resources = WorkerResources
 
 
 def result_event(job_id: str, company_id: str, kind: str, **extra: Any) -> dict[str, Any]:
@@ -105,7 +110,7 @@ def _options_and_values(options_json: str | None) -> dict[str, Any]:
 class JobContexts:
     """Per-job apply context (model, cleaner, duplicate mode), loaded once per worker from the job row."""
 
-    def __init__(self, res: Resources, size: int = 256) -> None:
+    def __init__(self, res: WorkerResources, size: int = 256) -> None:
         self._res = res
         self._cache: OrderedDict[str, JobContext | None] = OrderedDict()
         self._size = size
@@ -140,7 +145,7 @@ class JobContexts:
         return ctx
 
 
-async def record_request(res: Resources, req: dict[str, Any]) -> None:
+async def record_request(res: WorkerResources, req: dict[str, Any]) -> None:
     """Create the pending job row a request describes, unless it exists (the API and CLI create it first)."""
     company_id = req["company_id"]
 
@@ -162,7 +167,7 @@ async def record_request(res: Resources, req: dict[str, Any]) -> None:
     await with_retry(insert, what=f"recording job {req['job_id']}")
 
 
-async def run_import_request(res: Resources, req: dict[str, Any], send_result: SendResult) -> None:
+async def run_import_request(res: WorkerResources, req: dict[str, Any], send_result: SendResult) -> None:
     """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
     job_id, company_id = req["job_id"], req["company_id"]
 
@@ -238,7 +243,9 @@ def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
     return rows
 
 
-async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult | None:
+async def _apply_job(
+    res: WorkerResources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned
+) -> BatchResult | None:
     async def whole() -> BatchResult | None:
         async with tenant(res.pool, ctx.company_id) as conn:
             return await apply_rows(conn, ctx, fields, cleaned)
@@ -272,7 +279,7 @@ async def _apply_job(res: Resources, ctx: JobContext, fields: tuple[str, ...], c
     return result
 
 
-async def _stop_job(res: Resources, ctx: JobContext, message: str) -> None:
+async def _stop_job(res: WorkerResources, ctx: JobContext, message: str) -> None:
     async def stop() -> None:
         async with tenant(res.pool, ctx.company_id) as conn:
             await jobs.end_job_now(conn, ctx.company_id, ctx.job_id, "failed", message)
@@ -309,7 +316,7 @@ async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) ->
     return prepared
 
 
-async def apply_prepared(res: Resources, prepared: list[PreparedJobRows]) -> list[dict[str, Any]]:
+async def apply_prepared(res: WorkerResources, prepared: list[PreparedJobRows]) -> list[dict[str, Any]]:
     """One transaction per job; returns one result event per job. Never raises for bad data."""
     results = []
     for p in prepared:
@@ -338,7 +345,7 @@ class SequentialApplier:
     """Applies prepared batches one transaction at a time, in arrival order, while the caller
     prepares the next batch; ``on_done`` (send results, then acknowledge) runs after each commit."""
 
-    def __init__(self, res: Resources) -> None:
+    def __init__(self, res: WorkerResources) -> None:
         self._res = res
         self._inflight: asyncio.Task[None] | None = None
 
@@ -370,7 +377,7 @@ class LaneApplier:
     database works on one lane the event loop prepares another.
     """
 
-    def __init__(self, res: Resources, lanes: int) -> None:
+    def __init__(self, res: WorkerResources, lanes: int) -> None:
         self._lanes = [SequentialApplier(res) for _ in range(max(1, lanes))]
 
     def lane(self, partition: int) -> SequentialApplier:
@@ -385,7 +392,7 @@ class LaneApplier:
             lane.cancel()
 
 
-async def exact_when_complete(res: Resources, progress: dict[str, Any]) -> dict[str, int] | None:
+async def exact_when_complete(res: WorkerResources, progress: dict[str, Any]) -> dict[str, int] | None:
     """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
 
     async def count() -> dict[str, int]:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -15,7 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CRMIO_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRMIO_", frozen=True, extra="ignore", populate_by_name=True)
 
     # --- infrastructure -------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -65,8 +65,12 @@ class Settings(BaseSettings):
     max_field_bytes: int = 128 * 1024
     max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
     # Admission: running jobs per company (crm_company_settings may override) and in total;
-    # more wait as pending, first in first out.
-    max_concurrent_jobs_per_company: int = 2
+    # more wait as pending, first in first out. max_running_jobs is the name the API, the CLI
+    # (`crmio limits set --max-running-jobs`) and the company settings use; the environment takes
+    # CRMIO_MAX_RUNNING_JOBS or, as before, CRMIO_MAX_CONCURRENT_JOBS_PER_COMPANY.
+    max_running_jobs: int = Field(
+        default=2, validation_alias=AliasChoices("CRMIO_MAX_RUNNING_JOBS", "CRMIO_MAX_CONCURRENT_JOBS_PER_COMPANY")
+    )
     max_running_jobs_total: int = 8
     # Retention: job rows (with their ledger) and, separately, logs, uploads and job files.
     job_retention_days: int = 90

@@ -44,7 +44,7 @@ class CompanyLimits:
 
 def defaults(settings: Settings) -> CompanyLimits:
     return CompanyLimits(
-        max_running_jobs=settings.max_concurrent_jobs_per_company,
+        max_running_jobs=settings.max_running_jobs,
         max_file_bytes=settings.max_file_bytes,
         max_rows=settings.max_rows,
         job_retention_days=settings.job_retention_days,

@@ -51,6 +51,6 @@ async def test_ten_imports_from_three_companies(
         want_state.setdefault(job["company_id"], Counter()).update(state)
     for company, state in want_state.items():
         assert await stored_state(pool, company) == state
-    assert summary["max_running_per_company"] <= settings.max_concurrent_jobs_per_company
+    assert summary["max_running_per_company"] <= settings.max_running_jobs
     assert summary["max_running_total"] <= settings.max_running_jobs_total
     assert summary["status_queries"] > 100  # latencies were measured throughout (figures: docs/reliability.md)
