@@ -32,28 +32,28 @@ class _Strict(BaseModel):
 
 class ImportOptions(_Strict):
     date_order: Literal["DMY", "MDY"] | None = Field(
-        None, description="which wins for ambiguous dates such as 03/04/2024"
+        default=None, description="which wins for ambiguous dates such as 03/04/2024"
     )
-    phone_region: str | None = Field(None, description="region for national phone numbers, e.g. US, GB")
-    sheet: str | None = Field(None, description="Excel sheet (default: the first)")
-    encoding: str | None = Field(None, description="CSV encoding (default: detected)")
-    delimiter: str | None = Field(None, description="CSV delimiter (default: detected)")
+    phone_region: str | None = Field(default=None, description="region for national phone numbers, e.g. US, GB")
+    sheet: str | None = Field(default=None, description="Excel sheet (default: the first)")
+    encoding: str | None = Field(default=None, description="CSV encoding (default: detected)")
+    delimiter: str | None = Field(default=None, description="CSV delimiter (default: detected)")
     dry_run: bool | None = Field(
-        None, description="validate and resolve duplicates for every row; write nothing to the CRM tables"
+        default=None, description="validate and resolve duplicates for every row; write nothing to the CRM tables"
     )
     strict: bool | None = Field(
-        None,
+        default=None,
         description="a value an optional field cannot take fails its row (default: the value is left out "
         "with a warning and the record is imported)",
     )
     unknown_values: str | dict[str, str] | None = Field(
-        None,
+        default=None,
         description="what a choice value that is not in the company's picklist gets: add (to the picklist), "
         "map:VALUE, empty (left out with a warning; the default) or fail (the row); one policy, or one per field "
         'with "*" for the rest, e.g. {"lead_source": "add", "*": "empty"}',
     )
     accept_suggestions: bool | None = Field(
-        None, description="take every column and value suggestion that is sure enough, without asking"
+        default=None, description="take every column and value suggestion that is sure enough, without asking"
     )
 
     def as_dict(self) -> dict[str, Any]:
@@ -146,9 +146,10 @@ class RollbackRequest(_Strict):
 
 class RetryRequest(_Strict):
     upload_id: uuid.UUID | None = Field(
-        None, description="a fixed file (e.g. the corrected errors.csv); default: the job's own file, failed rows only"
+        default=None,
+        description="a fixed file (e.g. the corrected errors.csv); default: the job's own file, failed rows only",
     )
-    mapping: dict[str, str | None] | None = Field(None, description="a corrected mapping (default: the job's)")
+    mapping: dict[str, str | None] | None = Field(default=None, description="a corrected mapping (default: the job's)")
 
 
 class ScheduleCreate(_Strict):

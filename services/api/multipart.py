@@ -76,7 +76,7 @@ class _Parts:
         self._name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
         self._is_file = self._name == self.file_field and filename is not None
-        if self._is_file:
+        if self._is_file and filename is not None:
             self.file_parts += 1
             if self.file_parts > 1:
                 raise BadRequest(f"send exactly one file in the form field {self.file_field!r}")

@@ -281,8 +281,8 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                 outcome,
                 rid,
                 before,
-                plan.versions.get(rid) if outcome != "skipped" else None,
-                plan.inserts[rid]["match_key"] if ctx.dry_run and outcome == "created" else None,
+                plan.versions.get(rid) if rid is not None and outcome != "skipped" else None,
+                plan.inserts[rid]["match_key"] if rid is not None and ctx.dry_run and outcome == "created" else None,
             )
             for n, outcome, rid, before in plan.ledger
         ],

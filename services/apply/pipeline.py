@@ -307,7 +307,12 @@ async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) ->
             # The same event delivered twice in one take (after a rebalance): one copy of each row is
             # enough, and two in one transaction would make the database refuse the whole batch.
             seen: set[int] = set()
-            rows = [r for r in rows if not (r.number in seen or seen.add(r.number))]
+            unique = []
+            for r in rows:
+                if r.number not in seen:
+                    seen.add(r.number)
+                    unique.append(r)
+            rows = unique
         ctx = await contexts.get(company_id, job_id)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)

@@ -43,7 +43,7 @@ def parse_policy(raw: Any) -> ErrorPolicy:
     unknown = sorted(set(raw) - {"mode", "max_errors", "max_error_percent"})
     if unknown:
         raise ValidationRulesError(f"error_policy: unknown keys {unknown}; use mode, max_errors, max_error_percent")
-    mode = raw.get("mode") or "continue"
+    mode: Mode = raw.get("mode") or "continue"
     if mode not in ("continue", "stop", "all_or_nothing"):
         raise ValidationRulesError(f"error_policy.mode {mode!r}: use continue, stop or all_or_nothing")
     max_errors, percent = raw.get("max_errors"), raw.get("max_error_percent")

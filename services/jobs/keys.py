@@ -69,7 +69,7 @@ async def create_key(
         hash_key(key),
         label,
     )
-    return key, ApiKey(key_id, company, role, label)  # type: ignore[arg-type]
+    return key, ApiKey(key_id, company, role, label)
 
 
 async def verify_key(conn: asyncpg.Connection, key: str) -> ApiKey | None:
@@ -90,7 +90,7 @@ async def verify_key(conn: asyncpg.Connection, key: str) -> ApiKey | None:
 
 async def revoke_key(conn: asyncpg.Connection, company_id: str, key_id: str) -> bool:
     """Revoke one of the company's keys; False when it has no such live key."""
-    status = await conn.execute(
+    status: str = await conn.execute(
         "UPDATE crm_api_keys SET revoked_at = now() WHERE company_id = $1 AND id = $2 AND revoked_at IS NULL",
         company_id,
         key_id,

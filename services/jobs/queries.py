@@ -19,7 +19,8 @@ def progress_document(row: asyncpg.Record | dict[str, Any], now: dt.datetime | N
     now = now or dt.datetime.now(dt.UTC)
     total, processed = raw["total_records"] or 0, raw["processed_records"] or 0
     started: dt.datetime | None = raw.get("started_at")
-    end = raw.get("completed_at") if raw["job_status"] in FINAL_STATUSES and raw.get("completed_at") else now
+    completed: dt.datetime | None = raw.get("completed_at")
+    end = completed if raw["job_status"] in FINAL_STATUSES and completed else now
     elapsed = (end - started).total_seconds() if started else 0.0
     rate = processed / elapsed if elapsed > 0 and processed else 0.0
     eta: float | None = None

@@ -81,7 +81,7 @@ async def insert_job(conn: asyncpg.Connection, job: dict[str, Any]) -> bool:
 
     ``job["queue"]`` names the deployment that runs it: its topic prefix (settings.topic_prefix).
     """
-    status = await conn.execute(
+    status: str = await conn.execute(
         """
         INSERT INTO crm_import_export_jobs (
             id, company_id, job_type, target_model, file_format, file_path, field_mapping,
@@ -424,7 +424,7 @@ async def finish_job(
 ) -> bool:
     """Set a final status (once); counters, when given, are the exact ones. False if already final."""
     c = counters or {}
-    result = await conn.execute(
+    result: str = await conn.execute(
         f"""
         UPDATE crm_import_export_jobs
            SET job_status = $3, message = $4, completed_at = $5, updated_at = now(),

@@ -86,7 +86,7 @@ def next_run(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
     local = after.astimezone(tz).replace(tzinfo=None)
     it = croniter(cron, local)
     for _ in range(1000):
-        candidate = it.get_next(dt.datetime).replace(tzinfo=tz)
+        candidate: dt.datetime = it.get_next(dt.datetime).replace(tzinfo=tz)
         at = candidate.astimezone(dt.UTC)
         if at > after:
             return at
@@ -197,9 +197,10 @@ async def create_schedule(
 
 
 async def list_schedules(conn: asyncpg.Connection, company_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT * FROM crm_schedules WHERE company_id = $1 ORDER BY name, id", uuid.UUID(str(company_id))
     )
+    return rows
 
 
 def _id(schedule_id: str) -> uuid.UUID | None:

@@ -185,7 +185,9 @@ async def delete_template(conn: asyncpg.Connection, company_id: str, template_id
     tid = _uuid(template_id)
     if tid is None:
         return False
-    status = await conn.execute("DELETE FROM crm_data_templates WHERE company_id = $1 AND id = $2", company_id, tid)
+    status: str = await conn.execute(
+        "DELETE FROM crm_data_templates WHERE company_id = $1 AND id = $2", company_id, tid
+    )
     return status.endswith(" 1")
 
 
