@@ -190,12 +190,28 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
+def _linear_fullmatch(pattern: str) -> Callable[[str], bool]:
+    """Whether a whole text matches ``pattern``, on RE2.
+
+    The binding's fullmatch builds a match object and maps byte offsets back to characters:
+    about 5 us a call against 0.2 us for Python's re. The bare match it wraps costs 0.8 us
+    (bench/bench_rules.py), and a rule needs only yes or no.
+    """
+    regexp, both = _linear(pattern)._regexp, re2._Anchor.ANCHOR_BOTH
+
+    def matches(text: str) -> bool:
+        data = text.encode()
+        return bool(regexp.Match(both, data, 0, len(data))[0][0] != -1)
+
+    return matches
+
+
 def _regex_check(name: str, pattern: str) -> Check:
-    match = _linear(pattern).fullmatch
+    match = _linear_fullmatch(pattern)
 
     def check(value: object) -> tuple[str, str] | None:
         text = text_form(value)
-        if match(text) is None:
+        if not match(text):
             return (
                 f"{_quote(text)} does not match the pattern {pattern} set for {name}",
                 f"enter a value matching {pattern}",
