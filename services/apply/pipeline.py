@@ -37,7 +37,6 @@ from services.jobs.limits import CompanyLimits, company_limits
 
 __all__ = [
     "WorkerResources",
-    "Resources",
     "JobContexts",
     "record_request",
     "run_import_request",
@@ -71,10 +70,6 @@ class WorkerResources:
     settings: Settings
     pool: asyncpg.Pool  # the service role: every use scoped to one company (services.core.db.tenant)
     system: asyncpg.Pool  # the owner role: cross-company tasks only (admission, schedules, retention)
-
-
-# The old name, for services/exports/job.py until it follows the rename (another engineer's package).
-Resources = WorkerResources
 
 
 def result_event(job_id: str, company_id: str, kind: str, **extra: Any) -> dict[str, Any]:

@@ -10,14 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from services.apply.pipeline import Resources
+from services.apply.pipeline import WorkerResources
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.exports.runner import run_export, run_files
 from services.jobs import repository as jobs
 
-__all__ = ["run_export_request", "set_file_path"]
+__all__ = ["run_export_request"]
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,11 @@ def _counters(total: int, processed: int) -> dict[str, int]:
     }
 
 
-async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, file_path: str) -> None:
-    """Record an export's output file on its job row (scoped by company)."""
-    await conn.execute(
-        "UPDATE crm_import_export_jobs SET file_path = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
-        company_id,
-        job_id,
-        file_path,
-    )
-
-
 class ExportCancelled(CrmioError):
     """The export's job was cancelled while it ran: stop, remove the partial file, report it."""
 
 
-async def run_export_request(res: Resources, req: dict[str, Any], send_status: SendStatus) -> None:
+async def run_export_request(res: WorkerResources, req: dict[str, Any], send_status: SendStatus) -> None:
     """Run an export job request; failures fail the job (with a final status event) and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
     try:
@@ -78,9 +68,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         last = _counters(int(progress["total"]), int(progress["processed"]))
         async with tenant(res.pool, company_id) as conn:
             await jobs.update_progress(conn, company_id, job_id, last)
-            status = await conn.fetchval(
-                "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2", company_id, job["id"]
-            )
+            status = await jobs.job_status(conn, company_id, job["id"])
         if status == "cancelled":  # checked every status interval: the export stops within a second
             raise ExportCancelled(f"export {job_id} cancelled on request")
         await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
@@ -106,16 +94,8 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         async with tenant(res.pool, company_id) as conn:
             done = await jobs.finish_job(conn, company_id, job_id, "completed", final, None, dt.datetime.now(dt.UTC))
             if done:  # in the same transaction: a job names its file only once it is complete
-                await set_file_path(conn, company_id, job_id, rel)
-            ended = (
-                None
-                if done
-                else await conn.fetchval(
-                    "SELECT job_status FROM crm_import_export_jobs WHERE company_id = $1 AND id = $2",
-                    company_id,
-                    job["id"],
-                )
-            )
+                await jobs.set_file_path(conn, company_id, job_id, rel)
+            ended = None if done else await jobs.job_status(conn, company_id, job["id"])
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not record completion", job_id)
         await _finish(
@@ -140,7 +120,7 @@ async def run_export_request(res: Resources, req: dict[str, Any], send_status: S
         log.info("export %s was already %s by another run; this run's file is removed", job_id, ended)
 
 
-def _remove_files(res: Resources, company_id: str, job_id: str, keep: str | None = None) -> None:
+def _remove_files(res: WorkerResources, company_id: str, job_id: str, keep: str | None = None) -> None:
     kept = None if keep is None else storage.company_dir(res.settings.storage_dir, company_id) / keep
     for path in run_files(res.settings, company_id, job_id):
         if path != kept:
@@ -148,7 +128,7 @@ def _remove_files(res: Resources, company_id: str, job_id: str, keep: str | None
 
 
 async def _finish(
-    res: Resources,
+    res: WorkerResources,
     job: asyncpg.Record,
     status: str,
     counters: dict[str, int],

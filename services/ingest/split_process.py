@@ -26,6 +26,7 @@ from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS
 from services.core.db import set_tenant
 from services.core.settings import Settings
+from services.jobs import repository as jobs
 
 __all__ = ["split_in_child", "warm_up", "shutdown"]
 
@@ -130,11 +131,7 @@ async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
     """The job ended meanwhile (cancelled, or stopped by its error policy): stop reading."""
     async with db.transaction():
         await set_tenant(db, job["company_id"])
-        status = await db.fetchval(
-            "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
-            uuid.UUID(job["id"]),
-            uuid.UUID(job["company_id"]),
-        )
+        status = await jobs.job_status(db, uuid.UUID(job["company_id"]), uuid.UUID(job["id"]))
     return status in ("cancelled", "failed")
 
 

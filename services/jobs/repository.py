@@ -52,6 +52,8 @@ __all__ = [
     "begin_apply_phase",
     "job_document",
     "status_event",
+    "job_status",
+    "set_file_path",
     "progress_status_event",
     "log_document",
 ]
@@ -287,6 +289,26 @@ async def status_for_share(conn: asyncpg.Connection, job_id: Any, company_id: An
         company_id,
     )
     return status
+
+
+async def job_status(conn: asyncpg.Connection, company_id: Any, job_id: Any) -> str | None:
+    """The job's status now (no lock)."""
+    status: str | None = await conn.fetchval(
+        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+        job_id,
+        company_id,
+    )
+    return status
+
+
+async def set_file_path(conn: asyncpg.Connection, company_id: str, job_id: str, file_path: str) -> None:
+    """Record an export's output file on its job row."""
+    await conn.execute(
+        "UPDATE crm_import_export_jobs SET file_path = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
+        company_id,
+        job_id,
+        file_path,
+    )
 
 
 async def active_rollback_of(conn: asyncpg.Connection, company_id: Any, source_id: str) -> Any:
