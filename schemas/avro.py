@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def schema_id(name: str) -> int:
     return LATEST[name]
 
 
-def encode(name: str, record: dict[str, Any]) -> bytes:
+def encode(name: str, record: Mapping[str, Any]) -> bytes:
     """Frame ``record`` with the latest version of schema ``name``."""
     sid = LATEST[name]
     buf = io.BytesIO()

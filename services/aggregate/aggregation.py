@@ -7,9 +7,9 @@ the final status with counters recounted from the ledger.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from schemas import events
 from services.aggregate.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
 from services.apply.pipeline import WorkerResources, exact_when_complete, now_ms
 from services.core.db import tenant, with_retry
@@ -21,7 +21,7 @@ from services.jobs.rollback import create_rollback_job
 
 __all__ = ["aggregate_result"]
 
-SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
+SendRequest = events.SendJobRequest
 
 
 def _at(ms: int) -> dt.datetime:
@@ -51,7 +51,7 @@ async def _first_sight(res: WorkerResources, event: dict[str, Any]) -> dict[str,
 
 async def _report_cancel(
     res: WorkerResources, progress: dict[str, Any], now: int
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], events.JobStatus | None]:
     """The cancel already set the job row and its exact counters: report them, after every earlier result."""
     job_id, company_id = progress["job_id"], progress["company_id"]
 
@@ -64,7 +64,7 @@ async def _report_cancel(
 
 async def _stop(
     res: WorkerResources, progress: dict[str, Any], message: str, now: int
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], events.JobStatus | None]:
     """The error policy stops the job: ended like a cancel (nothing applied after it), status failed."""
     job_id, company_id = progress["job_id"], progress["company_id"]
 
@@ -76,7 +76,7 @@ async def _stop(
     return _report_ended(progress, await with_retry(stop, what=f"stopping job {job_id}"), now)
 
 
-def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[str, Any], events.JobStatus | None]:
     if row is None:
         return progress, None
     c = {
@@ -104,7 +104,7 @@ def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[st
 
 async def _all_or_nothing_end(
     res: WorkerResources, p: dict[str, Any], final: dict[str, int], now: int, send_request: SendRequest
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+) -> tuple[dict[str, Any], events.JobStatus] | None:
     """The end of an all-or-nothing pass: start the apply pass, or fail the job (rolling back an apply pass).
     None when the job simply completes."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -152,7 +152,7 @@ async def _all_or_nothing_end(
     return await _finish(res, p, final, message, now)
 
 
-async def _fail(res: WorkerResources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+async def _fail(res: WorkerResources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], events.JobStatus | None]:
     """The file was refused: end the job like a cancel (batches in flight finish first, none after), then
     roll back whatever its batches applied."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -203,7 +203,7 @@ async def _undo_partial(res: WorkerResources, p: dict[str, Any], final: dict[str
 
 async def _finish(
     res: WorkerResources, p: dict[str, Any], final: dict[str, int], message: str | None, now: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], events.JobStatus]:
     job_id, company_id = p["job_id"], p["company_id"]
     p["completed_ms"] = now
     p["message"] = message
@@ -224,7 +224,7 @@ async def aggregate_result(
     event: dict[str, Any],
     interval_s: float,
     send_request: SendRequest,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], events.JobStatus | None]:
     now = now_ms()
     first = progress is None
     if progress is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas import events
+
 __all__ = ["new_progress", "fold", "counters", "exact_counters", "status_event", "is_due", "ready_to_finish"]
 
 
@@ -92,26 +94,15 @@ def is_due(p: dict[str, Any], now_ms: int, interval_ms: int) -> bool:
     return bool(now_ms - p["reported_ms"] >= interval_ms)
 
 
-def status_event(p: dict[str, Any], now_ms: int, c: dict[str, int] | None = None) -> dict[str, Any]:
-    """A JobStatus event for this progress (``c``: exact counters when known)."""
-    c = c or counters(p)
-    elapsed_s = ((p["completed_ms"] or now_ms) - (p["started_ms"] or now_ms)) / 1000
-    return {
-        "job_id": p["job_id"],
-        "company_id": p["company_id"],
-        "job_type": p["job_type"],
-        "target_model": p["target_model"],
-        "job_status": p["status"],
-        "total_records": p["total"],
-        "processed_records": c["processed"],
-        "success_records": c["success"],
-        "error_records": c["error"],
-        "created_records": c["created"],
-        "updated_records": c["updated"],
-        "skipped_records": c["skipped"],
-        "started_at": p["started_ms"],
-        "completed_at": p["completed_ms"],
-        "rows_per_second": c["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
-        "message": p["message"],
-        "at": now_ms,
-    }
+def status_event(p: dict[str, Any], now_ms: int, c: dict[str, int] | None = None) -> events.JobStatus:
+    """The status event of this progress (``c``: exact counters when known)."""
+    return events.job_status(
+        p,
+        p["status"],
+        at=now_ms,
+        total=p["total"],
+        counters=c or counters(p),
+        started_ms=p["started_ms"],
+        completed_ms=p["completed_ms"],
+        message=p["message"],
+    )

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from schemas import events
 from services.aggregate.progress import exact_counters
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
@@ -53,7 +54,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SendResult = Callable[[dict[str, Any]], Awaitable[None]]
+SendResult = events.SendImportResult
 
 
 SPLIT_ATTEMPTS = 5
@@ -72,8 +73,8 @@ class WorkerResources:
     system: asyncpg.Pool  # the owner role: cross-company tasks only (admission, schedules, retention)
 
 
-def result_event(job_id: str, company_id: str, kind: str, **extra: Any) -> dict[str, Any]:
-    return {"job_id": job_id, "company_id": company_id, "kind": kind, "at": now_ms(), **extra}
+def result_event(job_id: str, company_id: str, kind: events.ResultKind, **extra: Any) -> events.ImportResult:
+    return events.import_result(job_id, company_id, kind, at=now_ms(), **extra)
 
 
 def job_from_request(req: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +228,7 @@ async def run_import_request(res: WorkerResources, req: dict[str, Any], send_res
     await send_result(result_event(job_id, company_id, "split_done", total=total))
 
 
-def _rows_of(event: dict[str, Any]) -> list[SourceRow]:
+def _rows_of(event: events.RecordBatch) -> list[SourceRow]:
     fields = event["fields"]
     problems = event.get("problems") or {}
     rows = []
@@ -289,11 +290,11 @@ class PreparedJobRows:
     cleaned: Cleaned
 
 
-async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) -> list[PreparedJobRows]:
+async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
     """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
     which needs no database state and so can run while the previous batch is being written."""
     by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
-    for event in events:
+    for event in batches:
         _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
         rows.extend(_rows_of(event))
     prepared = []
@@ -316,7 +317,7 @@ async def prepare_events(contexts: JobContexts, events: list[dict[str, Any]]) ->
     return prepared
 
 
-async def apply_prepared(res: WorkerResources, prepared: list[PreparedJobRows]) -> list[dict[str, Any]]:
+async def apply_prepared(res: WorkerResources, prepared: list[PreparedJobRows]) -> list[events.ImportResult]:
     """One transaction per job; returns one result event per job. Never raises for bad data."""
     results = []
     for p in prepared:
@@ -350,7 +351,7 @@ class SequentialApplier:
         self._inflight: asyncio.Task[None] | None = None
 
     async def submit(
-        self, prepared: list[PreparedJobRows], on_done: Callable[[list[dict[str, Any]]], Awaitable[None]]
+        self, prepared: list[PreparedJobRows], on_done: Callable[[list[events.ImportResult]], Awaitable[None]]
     ) -> None:
         await self.drain()  # rows of the next batch may duplicate rows of this one: keep the order
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,6 +71,6 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         await p.stop()
 
 
-async def publish(p: AIOKafkaProducer, settings: Settings, spec: TopicSpec, key: str, value: dict[str, Any]) -> None:
+async def publish(p: AIOKafkaProducer, settings: Settings, spec: TopicSpec, key: str, value: Mapping[str, Any]) -> None:
     """Send one Avro event and wait until the broker has it."""
     await p.send_and_wait(settings.topic(spec.name), avro.encode(spec.schema, value), key=key.encode())

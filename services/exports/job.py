@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
+from schemas import events
 from services.apply.pipeline import WorkerResources
 from services.core import storage
 from services.core.db import tenant
@@ -21,7 +21,7 @@ __all__ = ["run_export_request"]
 
 log = logging.getLogger(__name__)
 
-SendStatus = Callable[[dict[str, Any]], Awaitable[None]]
+SendStatus = events.SendJobStatus
 
 
 def _ms() -> int:
@@ -130,7 +130,7 @@ def _remove_files(res: WorkerResources, company_id: str, job_id: str, keep: str 
 async def _finish(
     res: WorkerResources,
     job: asyncpg.Record,
-    status: str,
+    status: events.JobStatusKind,
     counters: dict[str, int],
     message: str,
     started_ms: int,
@@ -147,7 +147,7 @@ async def _finish(
     await _send(send_status, jobs.progress_status_event(job, status, counters, started_ms, _ms(), message))
 
 
-async def _send(send_status: SendStatus, event: dict[str, Any]) -> None:
+async def _send(send_status: SendStatus, event: events.JobStatus) -> None:
     try:
         await send_status(event)
     except Exception:  # noqa: BLE001 - the job row is the record; a lost status event is logged

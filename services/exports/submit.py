@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaProducer
 
+from schemas import events
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
 from services.core.kafka_io import publish
@@ -63,42 +63,21 @@ async def submit_export(
             # Refuse an over-limit export now; the runner checks again on its own snapshot.
             check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))
         await jobs.insert_job(conn, job)
-        row = await jobs.get_job(conn, company_id, job_id)
+        row = await jobs.require_job(conn, company_id, job_id)
     now = int(time.time() * 1000)
     await publish(
         producer,
         settings,
         JOB_REQUESTS,
         job_id,
-        {
-            "job_id": job_id,
-            "company_id": company_id,
-            "job_type": "export",
-            "target_model": spec.model.name,
-            "file_format": spec.file_format,
-            "file_path": "",
-            "original_filename": None,
-            "field_mapping": None,
-            "validation_rules": None,
-            "duplicate_handling": "skip",
-            "options": orjson.dumps(stored).decode(),
-            "created_by_user_id": user_id,
-            "requested_at": now,
-        },
+        events.job_request(row, requested_at=now),
     )
     await publish(
         producer,
         settings,
         JOB_STATUS,
         job_id,
-        {
-            "job_id": job_id,
-            "company_id": company_id,
-            "job_type": "export",
-            "target_model": spec.model.name,
-            "job_status": "pending",
-            "at": now,
-        },
+        events.job_status(row, "pending", at=now),
     )
     assert row is not None
     return jobs.job_document(row)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaProducer
 
+from schemas import events
 from schemas.models import get_model
 from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services.cleansing.cleaning import validate_rules
@@ -139,42 +139,21 @@ async def submit_import(
         await jobs.insert_job(conn, job)
         if value_mapping:
             await remember_values(conn, company_id, target, value_mapping)
-        row = await jobs.get_job(conn, company_id, job_id)
+        row = await jobs.require_job(conn, company_id, job_id)
     now = int(time.time() * 1000)
     await publish(
         producer,
         settings,
         JOB_REQUESTS,
         job_id,
-        {
-            "job_id": job_id,
-            "company_id": company_id,
-            "job_type": "import",
-            "target_model": target.name,
-            "file_format": fmt,
-            "file_path": rel,
-            "original_filename": display,
-            "field_mapping": chosen,
-            "validation_rules": orjson.dumps(rules).decode() if rules else None,
-            "duplicate_handling": duplicates,
-            "options": orjson.dumps({**options, "value_mapping": value_mapping} if value_mapping else options).decode(),
-            "created_by_user_id": user_id,
-            "requested_at": now,
-        },
+        events.job_request(row, requested_at=now),
     )
     await publish(
         producer,
         settings,
         JOB_STATUS,
         job_id,
-        {
-            "job_id": job_id,
-            "company_id": company_id,
-            "job_type": "import",
-            "target_model": target.name,
-            "job_status": "pending",
-            "at": now,
-        },
+        events.job_status(row, "pending", at=now),
     )
     assert row is not None
     return jobs.job_document(row)

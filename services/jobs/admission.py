@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
-import orjson
 
+from schemas import events
 from services.core.settings import Settings
 from services.jobs import repository as jobs
 from services.jobs.limits import CompanyLimits, limits_for
@@ -32,7 +31,7 @@ ADMISSION_LOCK = 0x63726D696F
 _PASS_SIZE = 500
 _SEND_TIMEOUT_S = 10.0
 
-SendRequest = Callable[[dict[str, Any]], Awaitable[None]]
+SendRequest = events.SendJobRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +61,9 @@ def choose(
     return chosen
 
 
-def start_request(job: asyncpg.Record) -> dict[str, Any]:
-    """The JobRequest event that starts an admitted job (everything the worker needs is on the row)."""
-    return {
-        "job_id": str(job["id"]),
-        "company_id": str(job["company_id"]),
-        "job_type": job["job_type"],
-        "target_model": job["target_model"],
-        "file_format": job["file_format"],
-        "file_path": job["file_path"],
-        "original_filename": job["original_filename"],
-        "field_mapping": job["field_mapping"],
-        "validation_rules": orjson.dumps(job["validation_rules"]).decode() if job["validation_rules"] else None,
-        "duplicate_handling": job["duplicate_handling"],
-        "options": orjson.dumps(job["options"]).decode() if job["options"] else None,
-        "created_by_user_id": str(job["created_by_user_id"]) if job["created_by_user_id"] else None,
-        "requested_at": int(job["created_at"].timestamp() * 1000),
-        "admitted": True,
-    }
+def start_request(job: asyncpg.Record) -> events.JobRequest:
+    """The request that starts an admitted job (everything the worker needs is on the row)."""
+    return events.job_request(job, requested_at=int(job["created_at"].timestamp() * 1000), admitted=True)
 
 
 async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: SendRequest) -> list[str]:

@@ -8,13 +8,13 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from schemas import events
 from schemas.topics import IMPORT_RESULTS, JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
 from services.core.errors import JobStateError
 from services.core.kafka_io import publish
 from services.core.settings import Settings
 from services.jobs import repository as jobs
-from services.jobs.admission import start_request
 from services.jobs.retry import submit_retry as retry
 from services.jobs.rollback import create_rollback_job
 
@@ -48,13 +48,13 @@ async def cancel(
             settings,
             IMPORT_RESULTS,
             str(row["id"]),
-            {
-                "job_id": str(row["id"]),
-                "company_id": str(row["company_id"]),
-                "kind": "cancelled",
-                "message": "cancelled on request",
-                "at": int(time.time() * 1000),
-            },
+            events.import_result(
+                str(row["id"]),
+                str(row["company_id"]),
+                "cancelled",
+                message="cancelled on request",
+                at=int(time.time() * 1000),
+            ),
         )
     elif changed and row["admitted_at"] is None:
         # An export or rollback cancelled while it waited for admission: no worker will report it.
@@ -76,5 +76,6 @@ async def rollback(
         rollback_id = await create_rollback_job(conn, company_id, job_id, force=force)
         row = await jobs.get_job(conn, company_id, rollback_id)
     assert row is not None
-    await publish(producer, settings, JOB_REQUESTS, rollback_id, {**start_request(row), "admitted": False})
+    request = events.job_request(row, requested_at=int(row["created_at"].timestamp() * 1000), admitted=False)
+    await publish(producer, settings, JOB_REQUESTS, rollback_id, request)
     return jobs.job_document(row)

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas import events
 from services.apply.pipeline import WorkerResources, record_request, run_import_request
 from services.core.db import is_transient, with_retry
 from services.jobs import repository as jobs
@@ -27,14 +28,14 @@ __all__ = ["Senders", "JobSlots", "handle_request", "admit"]
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]  # kept for untyped callers
 
 
 @dataclass(frozen=True)
 class Senders:
-    request: Send  # crm.jobs.requests (start requests of admitted jobs)
-    result: Send  # crm.import.results
-    status: Send  # crm.jobs.status
+    request: events.SendJobRequest  # crm.jobs.requests (start requests of admitted jobs)
+    result: events.SendImportResult  # crm.import.results
+    status: events.SendJobStatus  # crm.jobs.status
 
 
 async def admit(res: WorkerResources, send: Senders) -> list[str]:

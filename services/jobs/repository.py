@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from schemas import events
 from services.core.errors import NotFound
 from services.jobs import ledger_repository, log_repository
 
@@ -579,57 +580,48 @@ def _ms(value: dt.datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value is not None else None
 
 
-def status_event(row: asyncpg.Record) -> dict[str, Any]:
-    """A JobStatus event (schema job_status) from a job row: for a job that ended without a worker
-    reporting it (cancelled before it started)."""
-    return {
-        "job_id": str(row["id"]),
-        "company_id": str(row["company_id"]),
-        "job_type": row["job_type"],
-        "target_model": row["target_model"],
-        "job_status": row["job_status"],
-        "total_records": row["total_records"],
-        "processed_records": row["processed_records"],
-        "success_records": row["success_records"],
-        "error_records": row["error_records"],
-        "created_records": row["created_records"],
-        "updated_records": row["updated_records"],
-        "skipped_records": row["skipped_records"],
-        "started_at": _ms(row["started_at"]),
-        "completed_at": _ms(row["completed_at"]),
-        "rows_per_second": 0.0,
-        "message": row["message"],
-        "at": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
-    }
+def status_event(row: asyncpg.Record) -> events.JobStatus:
+    """The status event of a job from its row: for a job that ended without a worker reporting it
+    (cancelled before it started)."""
+    return events.job_status(
+        row,
+        row["job_status"],
+        at=_now_ms(),
+        total=row["total_records"],
+        counters={
+            "processed": row["processed_records"],
+            "success": row["success_records"],
+            "error": row["error_records"],
+            "created": row["created_records"],
+            "updated": row["updated_records"],
+            "skipped": row["skipped_records"],
+        },
+        started_ms=_ms(row["started_at"]),
+        completed_ms=_ms(row["completed_at"]),
+        message=row["message"],
+    )
 
 
 def progress_status_event(
     job: asyncpg.Record | dict[str, Any],
-    status: str,
+    status: events.JobStatusKind,
     counters: dict[str, int],
     started_ms: int,
     completed_ms: int | None = None,
     message: str | None = None,
-) -> dict[str, Any]:
-    """A JobStatus event for a job a worker runs itself (export, rollback), from its live counters."""
-    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    elapsed_s = ((completed_ms or now) - started_ms) / 1000
-    return {
-        "job_id": str(job["id"]),
-        "company_id": str(job["company_id"]),
-        "job_type": job["job_type"],
-        "target_model": job["target_model"],
-        "job_status": status,
-        "total_records": counters["total"],
-        "processed_records": counters["processed"],
-        "success_records": counters["success"],
-        "error_records": counters["error"],
-        "created_records": counters["created"],
-        "updated_records": counters["updated"],
-        "skipped_records": counters["skipped"],
-        "started_at": started_ms,
-        "completed_at": completed_ms,
-        "rows_per_second": counters["processed"] / elapsed_s if elapsed_s > 0 else 0.0,
-        "message": message,
-        "at": now,
-    }
+) -> events.JobStatus:
+    """The status event of a job a worker runs itself (export, rollback), from its live counters."""
+    return events.job_status(
+        job,
+        status,
+        at=_now_ms(),
+        total=counters["total"],
+        counters=counters,
+        started_ms=started_ms,
+        completed_ms=completed_ms,
+        message=message,
+    )
+
+
+def _now_ms() -> int:
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)

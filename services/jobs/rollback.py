@@ -15,12 +15,12 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from schemas import events
 from schemas.models import TargetModel, get_model
 from services.core.db import set_tenant, tenant
 from services.core.errors import JobStateError
@@ -31,7 +31,7 @@ __all__ = ["LedgerItem", "RollbackPlan", "plan_rollback", "create_rollback_job",
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = events.SendJobStatus
 
 
 @dataclass(frozen=True, slots=True)
