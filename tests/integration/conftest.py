@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.core.db import connect_pool, migrate
@@ -175,6 +177,55 @@ async def wait_for_job(pool: asyncpg.Pool, company: str, job_id: str, timeout_s:
         f"job {job_id} did not finish within {timeout_s} s; last state: {dict(row) if row else None}\n"
         f"{_worker_warnings()}"
     )
+
+
+class ProgressChangelog:
+    """The aggregator's progress table (streams/tables.py) as Faust records it: the table's changelog
+    topic, read from the moment this is entered. The aggregator stores a job's progress after every
+    result event it takes in, so each event it has folded is one record here: a test waits for the
+    aggregator to have folded given results instead of sleeping."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topic = f"{settings.app_id}-job-progress-changelog"
+        self.partitions = [TopicPartition(self.topic, p) for p in range(settings.job_partitions)]
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.seen: dict[str, list[dict[str, Any]]] = {}
+
+    async def __aenter__(self) -> ProgressChangelog:
+        await self.consumer.start()
+        self.consumer.assign(self.partitions)
+        for tp, end in (await self.consumer.end_offsets(self.partitions)).items():
+            self.consumer.seek(tp, end)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def values(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's progress values recorded since entering, oldest first (what has arrived so far)."""
+        for records in (await self.consumer.getmany(timeout_ms=200)).values():
+            for rec in records:
+                if rec.key is not None and rec.value is not None:
+                    self.seen.setdefault(orjson.loads(rec.key), []).append(orjson.loads(rec.value))
+        return self.seen.get(job_id, [])
+
+    async def latest_if(self, job_id: str, **want: Any) -> dict[str, Any] | None:
+        """The job's latest progress value if it has ``want``'s values (else None): a check for ``eventually``."""
+        values = await self.values(job_id)
+        latest = values[-1] if values else None
+        return latest if latest is not None and all(latest[k] == v for k, v in want.items()) else None
+
+    async def count_if_at_least(self, job_id: str, n: int) -> int:
+        """How many progress values the job has, once there are ``n`` (else 0): a check for ``eventually``."""
+        have = len(await self.values(job_id))
+        return have if have >= n else 0
+
+
+@pytest_asyncio.fixture
+async def progress_changelog(settings: Settings, worker: Any) -> AsyncIterator[ProgressChangelog]:
+    """The aggregator's progress changelog from before the test's first event (the worker declares the topic)."""
+    async with ProgressChangelog(settings) as changelog:
+        yield changelog
 
 
 @pytest.fixture

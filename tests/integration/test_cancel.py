@@ -18,6 +18,7 @@ from services.jobs import repository as jobs
 from tests.datagen import make_leads, write_csv
 from tests.integration.test_cli import crmio
 from tests.integration.test_import_pipeline import final_status_events
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +38,11 @@ async def test_cancel_a_running_import(
     job = await run_import(
         write_csv(make_leads(200_000, seed=21), tmp_path / "big.csv"), company=company, duplicates="update", wait=False
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (await applied(pool, company, job["id"]))[1] > 0:
-            break
-        await asyncio.sleep(0.05)
+
+    async def some_applied() -> bool:
+        return (await applied(pool, company, job["id"]))[1] > 0
+
+    await eventually(some_applied, 120, "the import applying its first rows", interval_s=0.05)
 
     asked = time.monotonic()
     done = await asyncio.to_thread(crmio, settings, "jobs", "cancel", job["id"], "--company", company, "--json")
@@ -54,8 +55,8 @@ async def test_cancel_a_running_import(
     assert 0 < ledger < 200_000, "the import should have been stopped midway"
     assert cancelled["processed_records"] == ledger
     assert cancelled["created_records"] == records  # a fresh company: every record is one this job created
-    await asyncio.sleep(3)
-    assert await applied(pool, company, job["id"]) == (records, ledger)  # nothing applied after the answer
+    await asyncio.sleep(3)  # an observation period, not a wait: nothing may be applied after the answer
+    assert await applied(pool, company, job["id"]) == (records, ledger)
     async with pool.acquire() as conn:
         row = await jobs.get_job(conn, company, job["id"])
     assert row["job_status"] == "cancelled" and row["processed_records"] == ledger
@@ -107,13 +108,12 @@ async def test_cancel_a_running_export(
         sort=["-email"],
         file_format="excel",
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    async def running() -> bool:
         async with pool.acquire() as conn:
-            row = await jobs.get_job(conn, company, job["id"])
-        if row["job_status"] == "running":
-            break
-        await asyncio.sleep(0.05)
+            return (await jobs.get_job(conn, company, job["id"]))["job_status"] == "running"
+
+    await eventually(running, 60, "the export starting to run", interval_s=0.05)
     cancelled = await control.cancel(settings, pool, kafka_producer, company, job["id"])
     assert cancelled["job_status"] == "cancelled"
 

@@ -16,8 +16,9 @@ from services.core.errors import FileTooLarge, JobStateError
 from services.core.settings import Settings
 from services.jobs import ledger_repository, limits, log_repository
 from services.jobs import repository as jobs
-from tests.integration.conftest import wait_for_job
+from tests.integration.conftest import ProgressChangelog, wait_for_job
 from tests.integration.test_cli import crmio
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +125,7 @@ async def test_stop_after_n_errors(pool: asyncpg.Pool, run_import: Any, tmp_path
         ledger = await ledger_repository.ledger_counts(conn, company, done["id"])
     assert done["processed_records"] == sum(ledger.values()) and done["error_records"] == ledger["failed"]
     assert len(await leads(pool, company)) == done["created_records"] == ledger["created"]
-    await asyncio.sleep(2)  # nothing applied after the stop
+    await asyncio.sleep(2)  # an observation period, not a wait: nothing may be applied after the stop
     assert len(await leads(pool, company)) == ledger["created"]
 
 
@@ -294,7 +295,12 @@ async def test_retry_failed_rows_with_a_corrected_mapping_and_with_a_fixed_file(
 
 
 async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes_exactly(
-    settings: Settings, pool: asyncpg.Pool, kafka_producer: Any, worker: Any, tmp_path: Path
+    settings: Settings,
+    pool: asyncpg.Pool,
+    kafka_producer: Any,
+    worker: Any,
+    progress_changelog: ProgressChangelog,
+    tmp_path: Path,
 ) -> None:
     """Half of a file's record events never reach the database (as when a batch is lost with a dying
     worker): once the job has been quiet for the stall time, a worker reads the file again and only the
@@ -376,7 +382,12 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
             break
         assert time.monotonic() < deadline, applied
         await asyncio.sleep(0.2)
-    await asyncio.sleep(1)  # the aggregator takes in the last results
+    # The aggregator has taken in the last results: a progress write after the backdating below would undo it.
+    await eventually(
+        lambda: progress_changelog.latest_if(job_id, processed=1000, total=2000),
+        30,
+        "the aggregator counting the 1,000 applied rows of 2,000",
+    )
     async with pool.acquire() as conn:
         row = await jobs.get_job(conn, company, job_id)
     assert row["job_status"] == "running" and row["total_records"] == 2000

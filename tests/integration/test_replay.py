@@ -18,7 +18,9 @@ from services.core.settings import Settings
 from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import, split_rows
 from tests.datagen import make_leads, write_csv
+from tests.integration.conftest import ProgressChangelog
 from tests.integration.test_import_pipeline import stored_state
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,13 +43,25 @@ async def snapshot(pool: asyncpg.Pool, company: str, job_id: str) -> dict[str, A
 
 
 async def test_redelivered_record_events_change_nothing(
-    tmp_path: Path, pool: asyncpg.Pool, run_import: Any, settings: Settings, kafka_producer: Any
+    tmp_path: Path,
+    pool: asyncpg.Pool,
+    run_import: Any,
+    settings: Settings,
+    kafka_producer: Any,
+    progress_changelog: ProgressChangelog,
 ) -> None:
     company = str(uuid.uuid4())
     leads = make_leads(3000, seed=5)
     job = await run_import(write_csv(leads, tmp_path / "leads.csv"), company=company, duplicates="update")
     assert job["job_status"] == "completed"
     before = await snapshot(pool, company, job["id"])
+    # The aggregator stores the job's progress once for each result it takes in: count from its final one.
+    await eventually(
+        lambda: progress_changelog.latest_if(job["id"], status="completed"),
+        30,
+        "the aggregator recording the job as completed",
+    )
+    stored = len(await progress_changelog.values(job["id"]))
 
     results_topic = settings.topic("import.results")
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
@@ -93,6 +107,7 @@ async def test_redelivered_record_events_change_nothing(
         assert len(sent) == 3000
 
         replayed: set[int] = set()
+        results = 0  # the job's replayed result events
         deadline = asyncio.get_running_loop().time() + 120
         while replayed != sent and asyncio.get_running_loop().time() < deadline:
             for records in (await consumer.getmany(timeout_ms=500)).values():
@@ -100,9 +115,14 @@ async def test_redelivered_record_events_change_nothing(
                     event = avro.decode("import_result", rec.value)
                     if event["job_id"] == job["id"] and event["kind"] == "batch":
                         replayed.update(event["replayed"])
+                        results += 1
                         assert set(event["replayed"]) == set(event["numbers"])
     finally:
         await consumer.stop()
     assert replayed == sent
-    await asyncio.sleep(1)  # let the aggregator fold the replayed results too
+    await eventually(  # the aggregator takes in the replayed results too (a finished job's: they change nothing)
+        lambda: progress_changelog.count_if_at_least(job["id"], stored + results),
+        30,
+        f"the aggregator taking in the {results} replayed results",
+    )
     assert await snapshot(pool, company, job["id"]) == before

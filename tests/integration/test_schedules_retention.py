@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from services.jobs import schedules
 from tests.integration.conftest import start_worker, stop_worker, wait_for_job
 from tests.integration.test_cli import crmio
 from tests.integration.test_job_control import lead_rows, leads, write
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,12 @@ async def test_a_schedule_fires_each_slot_exactly_once_with_two_workers(
         )
         assert made.returncode == 0, made.stderr
         schedule = orjson.loads(made.stdout)
-        await asyncio.sleep(11)
+
+        async def four_slots() -> list[asyncpg.Record] | None:
+            rows = await _jobs_of(pool, company, schedule["id"])
+            return rows if len(rows) >= 4 else None
+
+        await eventually(four_slots, 30, "the schedule firing four slots, one every 2 s", interval_s=0.25)
         paused = crmio(settings, "schedules", "pause", schedule["id"], "--company", company)
         assert paused.returncode == 0 and orjson.loads(paused.stdout)["is_active"] is False
     finally:
@@ -77,7 +82,7 @@ async def test_a_schedule_fires_each_slot_exactly_once_with_two_workers(
     for r in fired:
         done = await wait_for_job(pool, company, str(r["id"]), timeout_s=120)
         assert done["job_status"] == "completed" and done["total_records"] == 30
-    await asyncio.sleep(3)
+    await asyncio.sleep(3)  # an observation period (more than a slot and a scheduler tick), not a wait
     assert len(await _jobs_of(pool, company, schedule["id"])) == len(fired)  # paused: no more slots
     listed = orjson.loads(crmio(settings, "schedules", "list", "--company", company, "--json").stdout)
     assert [s["id"] for s in listed] == [schedule["id"]] and listed[0]["last_run_at"] is not None
@@ -101,15 +106,15 @@ async def test_a_schedule_imports_dropped_files(
     inbox.mkdir(parents=True, exist_ok=True)
     write(tmp_path / "leads.csv", lead_rows(200, tag="drop")).rename(inbox / "leads.csv")
     (inbox / "notes.txt.bak").write_text("not an import")
-    deadline = time.monotonic() + 30
-    while not (fired := await _jobs_of(pool, company, str(schedule["id"]))) and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+    fired = await eventually(
+        lambda: _jobs_of(pool, company, str(schedule["id"])), 30, "the schedule taking the dropped file", interval_s=0.5
+    )
     assert len(fired) == 1 and fired[0]["original_filename"] == "leads.csv"
     done = await wait_for_job(pool, company, str(fired[0]["id"]), timeout_s=120)
     assert done["job_status"] == "completed" and done["created_records"] == 200
     assert len(await leads(pool, company)) == 200
     assert sorted(p.name for p in inbox.iterdir()) == ["notes.txt.bak"]  # taken once, the other file left alone
-    await asyncio.sleep(4)
+    await asyncio.sleep(4)  # an observation period (two more slots find nothing to take), not a wait
     assert len(await _jobs_of(pool, company, str(schedule["id"]))) == 1
     async with pool.acquire() as conn:
         await schedules.delete_schedule(conn, company, str(schedule["id"]))

@@ -64,7 +64,7 @@ async def test_cancel_a_running_import_from_the_wizard(
     # Nothing is applied after the answer: the CRM holds exactly what the job's counters say, and stays so.
     written = await leads_count(pool, company)
     assert written == job["created_records"] < 150_000
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # an observation period, not a wait: the count must stay
     assert await leads_count(pool, company) == written
     assert f"{written:,} rows written" in summary
 
@@ -135,6 +135,7 @@ async def test_dashboard_follows_jobs_live_and_the_job_page_shows_logs(
     await page.get_by_text("No jobs match.").wait_for()
     failing = await submit_import(api, company, 10, "other.csv")  # completes: the failed filter must not show it
     await wait_final(api, company, failing["id"])
+    # An observation period, not a wait: the page drops the non-matching event without a trace to poll for.
     await asyncio.sleep(1)
     assert await page.locator("tr[data-job]").count() == 0
     await page.get_by_label("Status").select_option("completed")

@@ -137,13 +137,13 @@ async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: 
 async def kill_worker(settings: Settings, workers: Workers) -> None:
     workers.signal(workers.procs[0], signal.SIGKILL)
     workers.procs[0].wait()
-    await asyncio.sleep(1)
+    await asyncio.sleep(1)  # the fault's duration (the behaviour under test), not a wait
     await workers.start_async()
 
 
 async def kill_broker(settings: Settings, workers: Workers) -> None:
     await asyncio.to_thread(stack.kafka_stop, settings, kill=True)
-    await asyncio.sleep(3)
+    await asyncio.sleep(3)  # the fault's duration (the behaviour under test), not a wait
     await asyncio.to_thread(stack.kafka_start, settings)
 
 
