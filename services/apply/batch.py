@@ -310,7 +310,7 @@ async def apply_rows(
     cleaned: Cleaned,
 ) -> BatchResult | None:
     """Apply cleaned rows (in file order) in one transaction; rows already in the ledger are reported, not applied.
-    None when the job has ended (cancelled, or stopped by its error policy): nothing is applied and nothing reported.
+    None when the job is not running (ended, or not started): nothing is applied and nothing reported.
 
     Raises whatever the database raises: the caller retries transient errors and isolates rows
     that the database refuses.
@@ -321,7 +321,10 @@ async def apply_rows(
     async with conn.transaction():
         # Shared with other batches, exclusive against a cancel or an error-policy stop (jobs.end_job_now).
         job = await jobs.lock_for_apply(conn, uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id))
-        if job is None or job["job_status"] in ("cancelled", "failed"):
+        # Only a running import takes rows. A batch for a job that ended (cancelled, stopped by its
+        # error policy, completed) or never started is nobody's: a late redelivery, or an event forged
+        # by whoever can write to the topic, which must not add records to a finished import.
+        if job is None or job["job_status"] != "running":
             return None
         if job["phase"] == "validate" and not ctx.dry_run:  # an all-or-nothing import's validation pass
             ctx = replace(ctx, dry_run=True)

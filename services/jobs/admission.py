@@ -29,6 +29,9 @@ __all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request
 # pg_advisory_xact_lock key of the admission pass ("crmio" in ASCII).
 ADMISSION_LOCK = 0x63726D696F
 _PASS_SIZE = 500
+# Candidates of one company in a pass: more than any company's free slots, bounded so that one
+# company's queue costs a pass at most this many rows.
+_PER_COMPANY = 100
 _SEND_TIMEOUT_S = 10.0
 
 SendRequest = events.SendJobRequest
@@ -43,7 +46,7 @@ class Pending:
 def choose(
     pending: Sequence[Pending], running: Counter[str], limits: dict[str, CompanyLimits], global_cap: int
 ) -> list[str]:
-    """Ids of the pending jobs (given oldest first) that start now.
+    """Ids of the pending jobs (given in turns by company, see jobs.pending_for_admission) that start now.
 
     A company at its limit does not hold up the others; within a company, jobs start in order.
     """
@@ -76,7 +79,7 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
         queue = settings.topic_prefix
         pending = [
             Pending(str(r["id"]), str(r["company_id"]))
-            for r in await jobs.pending_for_admission(conn, queue, _PASS_SIZE)
+            for r in await jobs.pending_for_admission(conn, queue, _PASS_SIZE, _PER_COMPANY)
         ]
         if not pending:
             return []

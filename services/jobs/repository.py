@@ -216,13 +216,28 @@ async def expire_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
 # Admission and stalls (services.jobs.admission): every company's jobs of one queue.
 
 
-async def pending_for_admission(conn: asyncpg.Connection, queue: str, limit: int) -> list[asyncpg.Record]:
-    """(id, company_id) of the queue's oldest pending jobs."""
+async def pending_for_admission(
+    conn: asyncpg.Connection, queue: str, limit: int, per_company: int
+) -> list[asyncpg.Record]:
+    """(id, company_id) of the queue's pending jobs, company by company in turns: every company's
+    oldest job first (oldest company first), then every company's second, and so on, at most
+    ``per_company`` of one company. A company with thousands of jobs waiting takes one turn a round,
+    so it never pushes another company's job out of a pass; within a company, jobs keep their order."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT id, company_id FROM crm_import_export_jobs WHERE job_status = 'pending' AND queue = $1 "
-        "ORDER BY created_at, id LIMIT $2",
+        """
+        SELECT id, company_id FROM (
+            SELECT id, company_id, created_at,
+                   row_number() OVER (PARTITION BY company_id ORDER BY created_at, id) AS turn
+              FROM crm_import_export_jobs
+             WHERE job_status = 'pending' AND queue = $1
+        ) waiting
+         WHERE turn <= $3
+         ORDER BY turn, created_at, id
+         LIMIT $2
+        """,
         queue,
         limit,
+        per_company,
     )
     return rows
 
