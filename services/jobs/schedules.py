@@ -28,6 +28,7 @@ from croniter import croniter
 
 from schemas.models import get_model
 from services.core import storage
+from services.core.db import is_transient
 from services.core.errors import CrmioError, NotFound
 from services.core.settings import Settings
 from services.ingest.submit import IMPORT_EXTENSIONS
@@ -268,6 +269,14 @@ async def _fire_export(conn: asyncpg.Connection, settings: Settings, s: asyncpg.
     return [job_id]
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of a file name arrive as lone surrogates
+        return False
+    return True
+
+
 async def _fire_import(
     conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime, moved: list[tuple[Path, Path]]
 ) -> list[str]:
@@ -291,6 +300,13 @@ async def _fire_import(
     created = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         fmt = IMPORT_EXTENSIONS.get(path.suffix.lower())
+        if not path.name.isprintable() or not _utf8(path.name):
+            log.warning(
+                "schedule %s: %r has a name that is not printable UTF-8; rename it; left in the drop folder",
+                s["id"],
+                path.name,
+            )
+            continue
         job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}/{path.name}"))
         if fmt is None:
             log.warning(
@@ -327,7 +343,13 @@ async def _fire_import(
 
 
 async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None) -> list[str]:
-    """Fire every due slot once (see the module doc); returns the ids of the jobs created."""
+    """Fire every due slot once (see the module doc); returns the ids of the jobs created.
+
+    Each schedule fires in a savepoint of its own: one that fails for a reason of its own (a file
+    it cannot take, a definition that no longer fits) is rolled back alone, moved to its next slot
+    with the error kept on it, and the pass goes on with the other companies' schedules. A transient
+    error (the database or broker away) still ends the whole pass, to be tried again.
+    """
     now = now or dt.datetime.now(dt.UTC)
     created: list[str] = []
     moved: list[tuple[Path, Path]] = []
@@ -342,25 +364,54 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
             )
             for s in due:
                 slot = s["next_run_at"]
-                if s["job_definition"]["job_type"] == "export":
-                    ids = await _fire_export(conn, settings, s, slot)
-                else:
-                    ids = await _fire_import(conn, settings, s, slot, moved)
-                await conn.execute(
-                    "UPDATE crm_schedules SET last_run_at = $2, next_run_at = $3, last_job_ids = $4, updated_at = now() "
-                    "WHERE id = $1",
-                    s["id"],
-                    slot,
-                    next_run(s["cron"], s["timezone"], max(slot, now)),
-                    ids,
-                )
+                own: list[tuple[Path, Path]] = []
+                try:
+                    async with conn.transaction():  # a savepoint: this schedule alone
+                        if s["job_definition"]["job_type"] == "export":
+                            ids = await _fire_export(conn, settings, s, slot)
+                        else:
+                            ids = await _fire_import(conn, settings, s, slot, own)
+                        await conn.execute(
+                            "UPDATE crm_schedules SET last_run_at = $2, next_run_at = $3, last_job_ids = $4, "
+                            "failures = 0, updated_at = now() WHERE id = $1",
+                            s["id"],
+                            slot,
+                            next_run(s["cron"], s["timezone"], max(slot, now)),
+                            ids,
+                        )
+                except Exception as exc:  # noqa: BLE001 - classified right below
+                    _return_files(own)
+                    if is_transient(exc):
+                        raise
+                    await _skip_failed_slot(conn, s, slot, now, exc)
+                    continue
+                moved += own
                 log.info("schedule %s (%s) fired slot %s: %d job(s)", s["id"], s["name"], slot.isoformat(), len(ids))
                 created += ids
     except BaseException:
-        for target, source in moved:  # the jobs were not recorded: the files wait for the next slot
-            try:
-                os.replace(target, source)
-            except OSError:
-                log.exception("could not return %s to the drop folder", source)
+        _return_files(moved)  # the jobs were not recorded: the files wait for the next slot
         raise
     return created
+
+
+def _return_files(moved: list[tuple[Path, Path]]) -> None:
+    for target, source in moved:
+        try:
+            os.replace(target, source)
+        except OSError:
+            log.exception("could not return %s to the drop folder", source)
+
+
+async def _skip_failed_slot(
+    conn: asyncpg.Connection, s: asyncpg.Record, slot: dt.datetime, now: dt.datetime, exc: Exception
+) -> None:
+    message = exc.message if isinstance(exc, CrmioError) else f"{type(exc).__name__}: {exc}"
+    log.warning("schedule %s (%s) slot %s failed and is skipped: %s", s["id"], s["name"], slot.isoformat(), message)
+    await conn.execute(
+        "UPDATE crm_schedules SET last_run_at = $2, next_run_at = $3, last_error = $4, last_error_at = now(), "
+        "failures = failures + 1, updated_at = now() WHERE id = $1",
+        s["id"],
+        slot,
+        next_run(s["cron"], s["timezone"], max(slot, now)),
+        message[:2000],
+    )
