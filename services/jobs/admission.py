@@ -12,6 +12,8 @@ admission interval. A deployment (its topic prefix, the job's ``queue``) admits 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ __all__ = ["Pending", "choose", "run_admission", "confirm_start", "start_request
 
 # pg_advisory_xact_lock key of the admission pass ("crmio" in ASCII).
 ADMISSION_LOCK = 0x63726D696F
+log = logging.getLogger(__name__)
 _PASS_SIZE = 500
 # Candidates of one company in a pass: more than any company's free slots, bounded so that one
 # company's queue costs a pass at most this many rows.
@@ -92,10 +95,22 @@ async def run_admission(pool: asyncpg.Pool, settings: Settings, send_request: Se
         # heartbeat_at: a start request no worker runs (one dying as it took it) is sent again
         # once this is stall_resume_s old, like a run whose heartbeat stopped.
         order = {i: n for n, i in enumerate(chosen)}
+        started = []
         for row in sorted(rows, key=lambda r: order[str(r["id"])]):
+            request = start_request(row)
+            try:  # a job whose stored definition cannot be sent fails alone, not every pass after it
+                events.encode_job_request(request)
+            except (TypeError, ValueError, AttributeError) as exc:
+                message = f"the job could not be started: its definition does not fit the job request event ({exc})"
+                await jobs.finish_job(
+                    conn, str(row["company_id"]), str(row["id"]), "failed", None, message, dt.datetime.now(dt.UTC)
+                )
+                log.warning("admission: job %s failed alone: %s", row["id"], message)
+                continue
             # Acknowledged before the commit (see the module doc); no answer in time rolls the pass back.
-            await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
-        return [str(r["id"]) for r in rows]
+            await asyncio.wait_for(send_request(request), _SEND_TIMEOUT_S)
+            started.append(str(row["id"]))
+        return started
 
 
 async def confirm_start(pool: asyncpg.Pool, company_id: str, job_id: str) -> asyncpg.Record | None:

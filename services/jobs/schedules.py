@@ -26,7 +26,9 @@ from typing import Any
 import asyncpg
 from croniter import croniter
 
-from schemas.models import get_model
+from schemas.models import TargetModel, get_model
+from services.cleansing.cleaning import CleanOptions
+from services.cleansing.validation import validate_rules
 from services.core import storage
 from services.core.db import is_transient
 from services.core.errors import CrmioError, NotFound
@@ -144,17 +146,42 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
         duplicates = definition.get("duplicate_handling") or "skip"
         if duplicates not in ("skip", "update", "create_new"):
             raise ScheduleError(f"duplicate_handling {duplicates!r}: use skip, update or create_new")
+        # Checked now, not when a file arrives: a definition refused only at firing time made
+        # pending jobs that could not even be sent (issue 17).
+        mapping = _check_mapping(model, definition.get("mapping"))
+        rules = validate_rules(model, definition.get("validation_rules")) or None
+        template_id = definition.get("template_id")
+        if template_id is not None and not _id(str(template_id)):
+            raise ScheduleError(f"template_id {template_id!r} is not a template id (a UUID)")
+        options = policy_options(definition.get("options") or {})
+        CleanOptions(date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US")
         return {
             "job_type": "import",
             "target_model": model.name,
             "folder": folder,
-            "mapping": definition.get("mapping"),
-            "template_id": definition.get("template_id"),
+            "mapping": mapping,
+            "template_id": str(template_id) if template_id is not None else None,
             "duplicate_handling": duplicates,
-            "validation_rules": definition.get("validation_rules"),
-            "options": policy_options(definition.get("options") or {}),
+            "validation_rules": rules,
+            "options": options,
         }
     raise ScheduleError(f"job_type {kind!r}: a schedule runs an 'export' or an 'import' of dropped files")
+
+
+def _check_mapping(model: TargetModel, mapping: object) -> dict[str, str | None] | None:
+    """A schedule's column -> field mapping: text keys, field names (or null to skip a column) of the model."""
+    if mapping is None:
+        return None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(c, str) and (f is None or isinstance(f, str)) for c, f in mapping.items()
+    ):
+        raise ScheduleError('mapping must map column names to field names, e.g. {"E-mail": "email"}')
+    unknown = sorted({f for f in mapping.values() if f and f not in model.by_name})
+    if unknown:
+        raise ScheduleError(
+            f"mapping names no field {unknown} of {model.name} (fields: {', '.join(model.field_names)})"
+        )
+    return dict(mapping)
 
 
 def _no_unknown(definition: dict[str, Any], allowed: set[str]) -> None:

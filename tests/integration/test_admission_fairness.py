@@ -62,3 +62,31 @@ async def test_a_company_with_600_queued_jobs_and_busy_slots_does_not_hold_up_an
         }
         await conn.execute("DELETE FROM crm_import_export_jobs WHERE queue = $1", queue)
     assert states[late[1]] == "pending" and all(states[i] == "pending" for i in flooded)
+
+
+async def test_a_job_that_cannot_be_sent_fails_alone_and_the_pass_goes_on(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    queue = f"fair{uuid.uuid4().hex[:8]}"
+    own = settings.model_copy(update={"topic_prefix": queue})
+    poisoned, other = str(uuid.uuid4()), str(uuid.uuid4())
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    [bad] = await _jobs(pool, queue, poisoned, "pending", 1, start)
+    [good] = await _jobs(pool, queue, other, "pending", 1, start + dt.timedelta(seconds=1))
+    async with pool.acquire() as conn:  # stored before definitions were checked: a mapping the event cannot carry
+        await conn.execute(
+            "UPDATE crm_import_export_jobs SET field_mapping = '{\"Email\": 42}' WHERE id = $1", uuid.UUID(bad)
+        )
+    sent: list[events.JobRequest] = []
+
+    async def send(request: events.JobRequest) -> None:
+        sent.append(request)
+
+    started = await run_admission(pool, own, send)
+    async with pool.acquire() as conn:
+        failed = await conn.fetchrow(
+            "SELECT job_status, message FROM crm_import_export_jobs WHERE id = $1", uuid.UUID(bad)
+        )
+        await conn.execute("DELETE FROM crm_import_export_jobs WHERE queue = $1", queue)
+    assert started == [good] and [r["job_id"] for r in sent] == [good]
+    assert failed["job_status"] == "failed" and "could not be started" in failed["message"]

@@ -118,3 +118,24 @@ def test_schedule_definitions_are_checked() -> None:
         }
     )
     assert export["options"]["fields"][0] and export["file_format"] == "csv"
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"mapping": {"Email": 42}}, "mapping must map column names to field names"),
+        ({"mapping": {"Email": "emial"}}, "mapping names no field ['emial'] of lead"),
+        ({"validation_rules": {"email": {"regex": r"(a)\1"}}}, "uses a feature crmio does not run"),
+        ({"options": {"phone_region": "XX"}}, "phone_region must be a two-letter region code"),
+        ({"template_id": "nope"}, "is not a template id"),
+    ],
+)
+def test_an_import_schedule_is_checked_when_it_is_made_not_when_a_file_arrives(
+    change: dict[str, object], refusal: str
+) -> None:
+    from services.core.errors import CrmioError
+    from services.jobs.schedules import check_definition
+
+    with pytest.raises(CrmioError) as info:
+        check_definition({"job_type": "import", "target_model": "lead", **change})
+    assert refusal in str(info.value)
