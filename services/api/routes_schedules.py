@@ -34,6 +34,7 @@ async def create_schedule(body: ScheduleCreate, key: Caller, res: Res) -> Orjson
             timezone=body.timezone,
             job=body.job,
             queue=res.settings.topic_prefix,
+            min_interval_s=res.settings.schedule_min_interval_s,
         )
     return OrjsonResponse(schedules.schedule_document(row), 201)
 

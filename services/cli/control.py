@@ -102,6 +102,7 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
                     timezone=args.tz,
                     job=cli.json_arg(args.job, "job"),
                     queue=settings.topic_prefix,
+                    min_interval_s=settings.schedule_min_interval_s,
                 )
                 docs = schedules.schedule_document(row)
             else:

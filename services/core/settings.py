@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # A running import whose file was read whole but whose rows stopped arriving this long, or a job
     # whose runner's heartbeat is this old, is started again (services.jobs.admission.resume_stalled).
     stall_resume_s: float = 30.0
+    # The shortest time between two slots of a schedule: every slot is a job (issue 17).
+    schedule_min_interval_s: float = 60.0
     # Admitted jobs one worker runs at once (splits, exports, rollbacks), and how often each touches
     # its heartbeat.
     worker_job_slots: int = 2

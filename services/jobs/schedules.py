@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from schemas.models import TargetModel, get_model
 from services.cleansing.cleaning import CleanOptions
@@ -67,10 +67,15 @@ class ScheduleError(CrmioError):
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo:
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    # IANA names are short ("America/Argentina/ComodRivadavia" is among the longest): a long one is
+    # refused before it reaches the file system (a 5,000-character name raised OSError).
+    if len(name) > 64:
+        raise ScheduleError(f"unknown time zone {shown!r}; use an IANA name such as Europe/Berlin or UTC")
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ScheduleError(f"unknown time zone {shown!r}; use an IANA name such as Europe/Berlin or UTC") from None
 
 
 def _check_cron(expr: str) -> str:
@@ -89,11 +94,28 @@ def next_run(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
     local = after.astimezone(tz).replace(tzinfo=None)
     it = croniter(cron, local)
     for _ in range(1000):
-        candidate: dt.datetime = it.get_next(dt.datetime).replace(tzinfo=tz)
+        try:
+            candidate: dt.datetime = it.get_next(dt.datetime).replace(tzinfo=tz)
+        except CroniterBadDateError:  # e.g. "0 0 31 2 *": the 31st of February never comes
+            break
         at = candidate.astimezone(dt.UTC)
         if at > after:
             return at
-    raise ScheduleError(f"cron expression {cron!r} has no future run time")
+    raise ScheduleError(f"cron expression {cron!r} has no future run time (a date that never comes?)")
+
+
+def _check_interval(cron: str, timezone: str, first: dt.datetime, min_interval_s: float) -> None:
+    """Refuse a cron expression with two slots closer than ``min_interval_s`` (over its next 100 slots)."""
+    at = first
+    for _ in range(100):
+        following = next_run(cron, timezone, at)
+        gap = (following - at).total_seconds()
+        if gap < min_interval_s:
+            raise ScheduleError(
+                f"cron expression {cron!r} fires {gap:g} s apart at {at.isoformat()}; "
+                f"a schedule may fire at most every {min_interval_s:g} s"
+            )
+        at = following
 
 
 def drop_folder(settings: Settings, company_id: str, folder: str = "") -> Path:
@@ -199,15 +221,18 @@ async def create_schedule(
     timezone: str,
     job: dict[str, Any],
     queue: str,
+    min_interval_s: float,
     now: dt.datetime | None = None,
 ) -> asyncpg.Record:
-    """``queue``: the deployment (settings.topic_prefix) whose workers fire it."""
+    """``queue``: the deployment (settings.topic_prefix) whose workers fire it; ``min_interval_s``:
+    the shortest time allowed between two of its slots (settings.schedule_min_interval_s)."""
     if not name or len(name) > 200:
         raise ScheduleError("name the schedule (1 to 200 characters)")
     cron = _check_cron(cron)
     _zone(timezone)
     definition = check_definition(job)
     at = next_run(cron, timezone, now or dt.datetime.now(dt.UTC))
+    _check_interval(cron, timezone, at, min_interval_s)
     return await conn.fetchrow(
         """
         INSERT INTO crm_schedules (id, company_id, name, cron, timezone, job_definition, next_run_at, queue)

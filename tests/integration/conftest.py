@@ -41,6 +41,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "topic_prefix": f"t{RUN}",
             "app_id": f"crmio-test-{RUN}",
             "storage_dir": tmp_path_factory.mktemp("storage"),
+            "schedule_min_interval_s": 1.0,  # the schedule tests fire every 2 s
         }
     )
 
@@ -53,6 +54,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CRMIO_DATABASE_URL": settings.dsn(),
             "CRMIO_SYSTEM_DATABASE_URL": settings.system_dsn(),
             "CRMIO_TOPIC_PREFIX": settings.topic_prefix,
+            "CRMIO_SCHEDULE_MIN_INTERVAL_S": str(settings.schedule_min_interval_s),
             "CRMIO_APP_ID": settings.app_id,
             "CRMIO_STORAGE_DIR": str(settings.storage_dir),
             "CRMIO_STATE_DIR": str(settings.state_dir),

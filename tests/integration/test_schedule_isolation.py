@@ -19,7 +19,14 @@ EXPORT = {"job_type": "export", "target_model": "lead", "file_format": "csv"}
 
 async def _schedule(conn: asyncpg.Connection, company: str, job: dict[str, object], queue: str) -> uuid.UUID:
     row = await schedules.create_schedule(
-        conn, company, name=f"s{uuid.uuid4().hex[:6]}", cron="* * * * * *", timezone="UTC", job=job, queue=queue
+        conn,
+        company,
+        name=f"s{uuid.uuid4().hex[:6]}",
+        cron="* * * * * *",
+        timezone="UTC",
+        job=job,
+        queue=queue,
+        min_interval_s=1,
     )
     return uuid.UUID(str(row["id"]))
 

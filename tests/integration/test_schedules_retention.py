@@ -101,6 +101,7 @@ async def test_a_schedule_imports_dropped_files(
             timezone="UTC",
             job={"job_type": "import", "target_model": "lead", "folder": "inbox", "duplicate_handling": "update"},
             queue=settings.topic_prefix,
+            min_interval_s=1,
         )
     inbox = schedules.drop_folder(settings, company, "inbox")
     inbox.mkdir(parents=True, exist_ok=True)

@@ -139,3 +139,40 @@ def test_an_import_schedule_is_checked_when_it_is_made_not_when_a_file_arrives(
     with pytest.raises(CrmioError) as info:
         check_definition({"job_type": "import", "target_model": "lead", **change})
     assert refusal in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "refusal"),
+    [
+        ("0 0 31 2 *", "UTC", "has no future run time"),
+        ("* * * * *", "A" * 5000, "unknown time zone 'AAAA"),
+        ("* * * * * */2", "UTC", "fires 2 s apart"),
+        ("*/5 * * * *", "UTC", None),
+    ],
+)
+def test_a_schedule_that_never_fires_or_fires_too_often_is_refused_as_input(
+    cron: str, timezone: str, refusal: str | None
+) -> None:
+    import asyncio
+
+    from services.jobs.schedules import ScheduleError, create_schedule
+
+    class Conn:  # reached only when every check passed
+        async def fetchrow(self, *_: object) -> dict[str, str]:
+            return {"created": "yes"}
+
+    make = create_schedule(
+        Conn(),
+        "00000000-0000-4000-8000-000000000001",
+        name="s",
+        cron=cron,  # type: ignore[arg-type]
+        timezone=timezone,
+        job={"job_type": "export", "target_model": "lead"},
+        queue="q",
+        min_interval_s=60,
+    )
+    if refusal is None:
+        assert asyncio.run(make) == {"created": "yes"}
+        return
+    with pytest.raises(ScheduleError, match=refusal.replace("(", r"\(").replace("*", r"\*")):
+        asyncio.run(make)
