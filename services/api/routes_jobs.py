@@ -48,7 +48,8 @@ async def _job(res: ApiResources, company_id: str, job_id: str) -> Any:
         return await jobs.require_job(conn, company_id, job_id)
 
 
-async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResources) -> dict[str, Any]:
+async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResources, admin: bool) -> dict[str, Any]:
+    """``admin``: the caller's choices (mapping, value map) may become the company's remembered defaults."""
     settings = res.settings
     async with tenant(res.pool, company_id) as conn:
         upload = await uploads.get_upload(conn, company_id, str(body.upload_id))
@@ -110,8 +111,10 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResour
         rules=spec.rules,
         options=options,
         value_mapping=spec.value_mapping,
+        remember=admin,
     )
-    if spec.chosen:
+    # A member's one-off mapping never becomes the default later imports apply at full confidence.
+    if spec.chosen and admin:
         async with tenant(res.pool, company_id) as conn:
             await templates.remember_mapping(conn, company_id, spec.model.name, job["field_mapping"] or {})
     return job
@@ -142,7 +145,7 @@ async def _create_export(body: ExportJobRequest, company_id: str, res: ApiResour
 @router.post("", status_code=201, summary="Start an import of an upload, or an export")
 async def create_job(body: Annotated[JobRequest, Body()], key: Caller, res: Res) -> OrjsonResponse:
     if isinstance(body, ImportJobRequest):
-        job = await _create_import(body, key.company_id, res)
+        job = await _create_import(body, key.company_id, res, admin=key.role == "admin")
     else:
         job = await _create_export(body, key.company_id, res)
     row = await _job(res, key.company_id, str(job["id"]))

@@ -72,11 +72,13 @@ async def submit_import(
     options: dict[str, Any] | None = None,
     user_id: str | None = None,
     value_mapping: dict[str, dict[str, str | None]] | None = None,
+    remember: bool = True,
 ) -> dict[str, Any]:
     """Refuse a bad file, mapping or value map before a job exists; else create the job and request it. Returns the job.
 
     ``value_mapping`` ({choice field: {file value: picklist value or None}}) is remembered as the
-    company's first suggestion for those words next time.
+    company's first suggestion for those words next time, when ``remember`` (an admin's or operator's
+    job: a member's one-off choices never become the company's defaults).
     """
     company_id = str(uuid.UUID(company_id))
     display = display_name or path.name
@@ -137,7 +139,7 @@ async def submit_import(
     }
     async with tenant(pool, company_id) as conn:
         await jobs.insert_job(conn, job)
-        if value_mapping:
+        if value_mapping and remember:
             await remember_values(conn, company_id, target, value_mapping)
         row = await jobs.require_job(conn, company_id, job_id)
     now = int(time.time() * 1000)

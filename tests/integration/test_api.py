@@ -693,6 +693,24 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
     assert (await client.get(f"/api/v1/jobs/{job['id']}", headers=acme.auth())).json()["field_mapping"] == LEAD_MAPPING
 
 
+async def test_a_members_one_off_mapping_does_not_become_the_companys_default(
+    client: httpx.AsyncClient, acme: Company
+) -> None:
+    headers = ("Given", "Family", "Mail", "Quelle", "Umsatz")
+    mapping = {"Given": "first_name", "Family": "last_name", "Mail": "email"}
+    first = (await upload(client, acme, "a.csv", leads_csv(4, headers=headers), target_model="lead")).json()
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth("member"),
+        json={"job_type": "import", "upload_id": first["id"], "target_model": "lead", "mapping": mapping},
+    )
+    assert r.status_code == 201, r.text
+    await wait_final(client, acme, r.json()["id"])
+    second = (await upload(client, acme, "b.csv", leads_csv(4, headers=headers), target_model="lead")).json()
+    after = {s["column"]: s["field"] for s in second["suggested_mapping"]["lead"]}
+    assert after["Given"] is None and after["Family"] is None  # an admin's choice would be remembered
+
+
 async def test_mapping_memory_prefers_the_companys_earlier_choice(
     client: httpx.AsyncClient, acme: Company, globex: Company
 ) -> None:
