@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from services.api import (
     routes_control,
+    routes_docs,
     routes_events,
     routes_jobs,
     routes_ops,
@@ -24,6 +25,7 @@ from services.api import (
     routes_web,
 )
 from services.api.deps import ApiResources
+from services.api.guards import Guards
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
 from services.core.db import connect_pool
@@ -78,15 +80,19 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served by routes_docs from the swagger-ui-bundle package, not a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
         default_response_class=OrjsonResponse,
     )
     app.state.metrics = metrics
+    app.add_middleware(
+        Guards, max_json_bytes=settings.max_json_body_bytes, read_timeout_s=settings.request_read_timeout_s
+    )
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     install_error_handlers(app)
     for module in (
+        routes_docs,
         routes_ops,
         routes_uploads,
         routes_jobs,

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     api_page_size_max: int = 500
     # Server-sent events: how often a connection polls the job rows, and a keep-alive comment.
     sse_poll_interval_s: float = 0.5
+    # The largest JSON request body, and the longest wait for the next part of any request body.
+    max_json_body_bytes: int = 1_048_576
+    request_read_timeout_s: float = 30.0
     sse_keepalive_s: float = 15.0
     # How long /readyz and the metrics' Kafka queries wait for an answer.
     api_probe_timeout_s: float = 3.0

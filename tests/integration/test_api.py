@@ -93,7 +93,7 @@ class Server:
 @pytest.fixture(scope="session")
 def api_settings(settings: Settings) -> Settings:
     # A quick SSE poll, so even a short job shows its progress before its final status.
-    return settings.model_copy(update={"sse_poll_interval_s": 0.1})
+    return settings.model_copy(update={"sse_poll_interval_s": 0.1, "request_read_timeout_s": 2.0})
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -210,6 +210,76 @@ async def test_health_ready_docs_and_metrics(client: httpx.AsyncClient) -> None:
     assert 'crmio_jobs{job_status="completed",job_type="import"}' in text
     assert "crmio_records_per_second" in text
     assert 'crmio_http_request_duration_seconds_count{method="GET",route="/readyz",status="200"} 1.0' in text
+
+
+async def test_every_response_carries_the_security_headers_and_the_docs_come_from_the_package(
+    client: httpx.AsyncClient, acme: Company
+) -> None:
+    for path, headers in [
+        ("/healthz", {}),
+        ("/api/v1/jobs", acme.auth()),
+        ("/api/v1/jobs/nope", acme.auth()),
+        ("/api/openapi.json", {}),
+        ("/api/docs", {}),
+        ("/api/v1/jobs", {}),
+    ]:
+        r = await client.get(path, headers=headers)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert (
+            r.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        )
+    docs = await client.get("/api/docs")
+    assert "/api/docs/assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    assert "'sha256-" in docs.headers["content-security-policy"]
+    bundle = await client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert (await client.get("/api/docs/assets/..%2f..%2fsettings.py")).status_code == 404
+
+
+async def _raw(base_url: str, head: str, body: bytes = b"") -> bytes:
+    """Send a request by hand (a client that stops or overruns) and read what the server answers."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head.replace("HOST", host).encode() + body)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(65536), 30)
+    finally:
+        writer.close()
+
+
+async def test_a_json_body_past_the_limit_is_refused_before_it_is_parsed(base_url: str, acme: Company) -> None:
+    auth = acme.auth()["Authorization"]
+    # Declared too large: refused on the headers, before a byte of the body is read.
+    answer = await _raw(
+        base_url,
+        f"POST /api/v1/jobs HTTP/1.1\r\nHost: HOST\r\nAuthorization: {auth}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 45000000\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 413") and b"RequestTooLarge" in answer
+    assert b"larger than 1,048,576 bytes" in answer
+    # Sent without a length (chunked): counted as it arrives, refused once past the limit.
+    chunk = b"a" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
+    answer = await _raw(
+        base_url,
+        f"POST /api/v1/jobs HTTP/1.1\r\nHost: HOST\r\nAuthorization: {auth}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        body,
+    )
+    assert answer.startswith(b"HTTP/1.1 413") and b"RequestTooLarge" in answer
+
+
+async def test_a_body_that_stops_arriving_ends_in_408(base_url: str, acme: Company) -> None:
+    started = time.monotonic()
+    answer = await _raw(
+        base_url,
+        f"POST /api/v1/jobs HTTP/1.1\r\nHost: HOST\r\nAuthorization: "
+        f"{acme.auth()['Authorization']}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{",
+    )
+    assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
+    assert time.monotonic() - started < 20  # the timeout is 2 s here
 
 
 @pytest.mark.parametrize("auth", [None, "Bearer crmio_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer"])

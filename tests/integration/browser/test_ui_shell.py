@@ -52,3 +52,15 @@ async def test_a_member_key_cannot_change_templates_and_is_told_why(page, compan
     await page.get_by_role("link", name="Templates").click()
     await page.get_by_text("an admin key is needed to create or change them").wait_for()
     assert await page.get_by_role("link", name="+ New template").count() == 0
+
+
+async def test_the_api_docs_render_from_the_package_with_no_script_blocked(page) -> None:
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(page.url.split("/api")[0]) else None)
+    await page.goto("/api/docs")
+    await page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)  # rendered by its own start script
+    assert "crmio" in await page.locator(".swagger-ui .info .title").inner_text()
+    await page.get_by_text("/api/v1/uploads", exact=True).first.wait_for()
+    assert blocked == [] and outside == []

@@ -1,0 +1,146 @@
+"""What every HTTP response and request goes through: security headers, a JSON body limit, a body read timeout.
+
+ASGI middleware, so a refusal happens before a route reads or parses anything (a 45 MB JSON body
+was parsed whole; a client that sends its body a byte a minute held a request open forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.api.http import error_body
+
+__all__ = ["Guards", "SECURITY_HEADERS"]
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body read already, then whatever the connection says next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+# Every response carries these unless its route set its own (the web UI's files set a CSP of their own).
+SECURITY_HEADERS: dict[bytes, bytes] = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"no-referrer",
+    b"x-frame-options": b"DENY",
+    b"content-security-policy": b"default-src 'none'; frame-ancestors 'none'",
+}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+class Guards:
+    """Security headers on every response; JSON bodies up to ``max_json_bytes``; no body chunk waited for
+    longer than ``read_timeout_s``."""
+
+    def __init__(self, app: ASGIApp, *, max_json_bytes: int, read_timeout_s: float) -> None:
+        self.app, self.max_json_bytes, self.read_timeout_s = app, max_json_bytes, read_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        is_json = headers.get(b"content-type", b"").split(b";")[0].strip().lower().endswith(b"json")
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        if is_json:
+            # A JSON body is small by rule: read it whole here, bounded in size and time, then hand it on.
+            if declared > self.max_json_bytes:
+                await self._refuse(send_with_headers, _Refused(413, "RequestTooLarge", self._too_large()))
+                return
+            try:
+                body = await self._read_json_body(receive)
+            except _Refused as refused:
+                await self._refuse(send_with_headers, refused)
+                return
+            await self.app(scope, _replay(body, receive), send_with_headers)
+            return
+        timed_out = False
+
+        async def timed_receive() -> Message:
+            nonlocal timed_out
+            try:
+                return await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                timed_out = True  # the route sees the client gone and stops reading
+                return {"type": "http.disconnect"}
+
+        await self.app(scope, timed_receive, send_with_headers)
+        if timed_out and not started:
+            await self._refuse(send_with_headers, self._timeout())
+
+    async def _read_json_body(self, receive: Receive) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                raise self._timeout() from None
+            if message["type"] != "http.request":
+                return b"".join(parts)  # the client went away: the route sees an empty body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_json_bytes:
+                raise _Refused(413, "RequestTooLarge", self._too_large())
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+    def _timeout(self) -> _Refused:
+        return _Refused(
+            408, "RequestTimeout", f"the request body stopped arriving for {self.read_timeout_s:g} s; send it again"
+        )
+
+    def _too_large(self) -> str:
+        return (
+            f"the JSON body is larger than {self.max_json_bytes:,} bytes; send less, or upload a file "
+            "(POST /api/v1/uploads) for data"
+        )
+
+    @staticmethod
+    async def _refuse(send: Any, refused: _Refused) -> None:
+        body = orjson.dumps(error_body(refused.kind, refused.message))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": refused.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
