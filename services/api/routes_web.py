@@ -50,6 +50,8 @@ async def index() -> FileResponse:
 
 @router.get("/ui/{name:path}")
 async def static(name: str) -> FileResponse:
+    if "\x00" in name:  # the file system refuses the name (a 500 before): it names no file
+        raise NotFound(f"no UI file {name!r}")
     path = (WEB_DIR / name).resolve()
     # Only files inside web/ with a known type: no traversal (../), no directories, no stray files.
     if not path.is_relative_to(WEB_DIR.resolve()) or path.suffix not in _MEDIA or not path.is_file():

@@ -248,6 +248,11 @@ async def _raw(base_url: str, head: str, body: bytes = b"") -> bytes:
         writer.close()
 
 
+async def test_a_nul_byte_in_a_ui_path_is_a_404_not_a_500(client: httpx.AsyncClient) -> None:
+    r = await client.get("/ui/js/app%00.js")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
+
+
 async def test_a_json_body_past_the_limit_is_refused_before_it_is_parsed(base_url: str, acme: Company) -> None:
     auth = acme.auth()["Authorization"]
     # Declared too large: refused on the headers, before a byte of the body is read.

@@ -260,3 +260,12 @@ def test_display_name_in_errors(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as err:
         open_table(write(tmp_path, b""), "csv", display_name="My Leads.csv")
     assert err.value.file == "My Leads.csv"
+
+
+@pytest.mark.parametrize("name", ["zlib_codec", "base64", "rot13", "hex", "uu"])
+def test_a_codec_that_is_no_text_encoding_is_refused_as_input(name: str) -> None:
+    from services.core.errors import InputFileError
+    from services.ingest.readers.encoding import check_encoding
+
+    with pytest.raises(InputFileError, match="is not a text encoding"):
+        check_encoding(name, b"a,b\n", "leads.csv")

@@ -70,11 +70,17 @@ def detect_encoding(sample: bytes, *, at_eof: bool, file: str) -> str:
 def check_encoding(name: str, head: bytes, file: str) -> str:
     """Validate an explicitly chosen encoding; a UTF-8 BOM is still skipped when UTF-8 was chosen."""
     try:
-        canonical = codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):  # ValueError: a name with a NUL in it
         raise InputFileError(
             f"unknown text encoding {name!r}; choose one such as utf-8, utf-16 or cp1252", file=file
         ) from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib_codec, rot13: bytes or text transforms
+        raise InputFileError(
+            f"{name!r} is not a text encoding (it transforms bytes or text); choose one such as utf-8, utf-16 or cp1252",
+            file=file,
+        )
+    canonical = info.name
     if canonical == "utf-8" and head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     return canonical
