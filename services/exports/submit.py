@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas import events
-from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services.core.db import tenant
-from services.core.kafka_io import publish
 from services.core.settings import Settings
 from services.exports.query import ExportError
 from services.exports.runner import check_row_cap, export_spec
 from services.jobs import repository as jobs
+from services.jobs.announce import announce_job
 
 __all__ = ["submit_export"]
 
@@ -64,20 +61,5 @@ async def submit_export(
             check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))
         await jobs.insert_job(conn, job)
         row = await jobs.require_job(conn, company_id, job_id)
-    now = int(time.time() * 1000)
-    await publish(
-        producer,
-        settings,
-        JOB_REQUESTS,
-        job_id,
-        events.job_request(row, requested_at=now),
-    )
-    await publish(
-        producer,
-        settings,
-        JOB_STATUS,
-        job_id,
-        events.job_status(row, "pending", at=now),
-    )
-    assert row is not None
+    await announce_job(producer, settings, row)
     return jobs.job_document(row)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,21 +10,19 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas import events
 from schemas.models import get_model
-from schemas.topics import JOB_REQUESTS, JOB_STATUS
 from services.cleansing.cleaning import validate_rules
 from services.cleansing.job_values import job_cleaner
 from services.cleansing.picklist_store import remember_values
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import InputFileError
-from services.core.kafka_io import publish
 from services.core.settings import Settings
 from services.ingest.filetype import check_file
 from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import
 from services.jobs import repository as jobs
+from services.jobs.announce import announce_job
 from services.jobs.error_policy import policy_options
 from services.jobs.limits import check_file_size, company_limits
 
@@ -142,20 +139,5 @@ async def submit_import(
         if value_mapping and remember:
             await remember_values(conn, company_id, target, value_mapping)
         row = await jobs.require_job(conn, company_id, job_id)
-    now = int(time.time() * 1000)
-    await publish(
-        producer,
-        settings,
-        JOB_REQUESTS,
-        job_id,
-        events.job_request(row, requested_at=now),
-    )
-    await publish(
-        producer,
-        settings,
-        JOB_STATUS,
-        job_id,
-        events.job_status(row, "pending", at=now),
-    )
-    assert row is not None
+    await announce_job(producer, settings, row)
     return jobs.job_document(row)
