@@ -288,6 +288,9 @@ class PreparedJobRows:
     ctx: JobContext
     fields: tuple[str, ...]
     cleaned: Cleaned
+    # Set when the job's rows could not be prepared at all (a fault of ours, not of the data): the
+    # job is failed with this message instead of its batch being delivered again and again.
+    quarantined: str | None = None
 
 
 async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
@@ -313,7 +316,18 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
-        prepared.append(PreparedJobRows(ctx, fields, clean_rows(ctx, rows)))
+        try:
+            cleaned = clean_rows(ctx, rows)
+        except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
+            first, last = min(r.number for r in rows), max(r.number for r in rows)
+            message = (
+                f"rows {first}-{last} could not be cleansed ({type(exc).__name__}: {exc}); the import was stopped "
+                "so that it is not retried forever. Report it to your administrator with this message"
+            )
+            log.exception("job %s quarantined: %s", job_id, message)
+            prepared.append(PreparedJobRows(ctx, fields, [], quarantined=message))
+            continue
+        prepared.append(PreparedJobRows(ctx, fields, cleaned))
     return prepared
 
 
@@ -321,6 +335,9 @@ async def apply_prepared(res: WorkerResources, prepared: list[PreparedJobRows]) 
     """One transaction per job; returns one result event per job. Never raises for bad data."""
     results = []
     for p in prepared:
+        if p.quarantined is not None:
+            results.append(result_event(p.ctx.job_id, p.ctx.company_id, "failed", message=p.quarantined))
+            continue
         r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         if r is None:
             continue  # the job was cancelled: its remaining rows are dropped, unapplied
