@@ -59,6 +59,7 @@ BUILTIN: dict[str, tuple[BuiltinValue, ...]] = {
                 "nurturing",
                 "follow up",
                 "engaged",
+                "connected",
             ),
             "qualified": (
                 "sql",
@@ -72,6 +73,7 @@ BUILTIN: dict[str, tuple[BuiltinValue, ...]] = {
                 "negotiation",
                 "demo scheduled",
                 "meeting scheduled",
+                "open deal",
             ),
             "unqualified": (
                 "disqualified",
