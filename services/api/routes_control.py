@@ -1,24 +1,72 @@
-"""Job control beyond cancel: roll an import back, retry its failed rows, and the company's limits."""
+"""Job control beyond cancel: roll an import back, retry its failed rows, and the company's limits;
+who may control which job (``require_job_control``, also used by the cancel route).
+
+The role matrix (docs/reliability.md, "Roles"): an admin key may cancel, retry and roll back any job
+of its company; a member key may cancel and retry only the jobs its own key created (recorded as the
+job's ``created_by_user_id``; a retry belongs to whoever created the import it retries), never a
+rollback, and may not roll back at all. A job no key created (the CLI's, a schedule's, one made before
+keys were recorded) is the admins'.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import asyncpg
 from fastapi import APIRouter
 
 from services.api.bodies import RetryRequest, RollbackRequest
-from services.api.deps import Caller, Res, require_admin
-from services.api.http import OrjsonResponse
+from services.api.deps import ApiResources, Caller, Res, require_admin
+from services.api.http import Forbidden, OrjsonResponse
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound
 from services.ingest import uploads
-from services.jobs import control
+from services.jobs import control, keys
 from services.jobs import repository as jobs
 from services.jobs.limits import company_limits
 from services.jobs.queries import progress_document
 
-__all__ = ["router"]
+__all__ = ["router", "require_job_control"]
 
 router = APIRouter(tags=["job control"])
+
+# How far a retry's chain back to the import a key created is followed (a retry of a retry of ...).
+_MAX_RETRY_CHAIN = 20
+
+
+async def _creator(conn: asyncpg.Connection, company_id: str, row: asyncpg.Record) -> str | None:
+    """The key that created the job; a retry's creator is that of the import it retries (the first recorded)."""
+    for _ in range(_MAX_RETRY_CHAIN):
+        if row["created_by_user_id"] is not None:
+            return str(row["created_by_user_id"])
+        source = (row["options"] or {}).get("retry_of")
+        if row["job_type"] != "import" or not source:
+            return None
+        found = await jobs.get_job(conn, company_id, str(source))
+        if found is None:
+            return None
+        row = found
+    return None
+
+
+async def require_job_control(
+    res: ApiResources, key: keys.ApiKey, job_id: str, action: Literal["cancel", "retry"]
+) -> asyncpg.Record:
+    """The company's job (404 for another company's, for every role) if ``key`` may ``action`` it, else 403."""
+    async with tenant(res.pool, key.company_id) as conn:
+        row = await jobs.require_job(conn, key.company_id, job_id)
+        if key.role == "admin":
+            return row
+        if row["job_type"] == "rollback":
+            raise Forbidden(f"only an admin key may {action} a rollback")
+        creator = await _creator(conn, key.company_id, row)
+    if creator != key.id:
+        raise Forbidden(
+            f"a member key may {action} only the jobs it created itself; job {job_id} was created by "
+            f"{'another key' if creator else 'an operator or a schedule'}: ask an admin"
+        )
+    return row
 
 
 @router.post(
@@ -43,6 +91,7 @@ async def rollback(job_id: str, key: Caller, res: Res, body: RollbackRequest | N
 )
 async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = None) -> OrjsonResponse:
     body = body or RetryRequest()
+    await require_job_control(res, key, job_id, "retry")
     file = name = fmt = None
     if body.upload_id is not None:
         async with tenant(res.pool, key.company_id) as conn:

@@ -21,14 +21,15 @@ _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @router.get(
     "/api/v1/jobs/{job_id}/events",
     response_class=StreamingResponse,
-    summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends",
+    summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends "
+    "(or with a `revoked` event once the calling key is revoked)",
 )
 async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     async with tenant(res.pool, key.company_id) as conn:
         await jobs.require_job(conn, key.company_id, job_id)
     s = res.settings
     return StreamingResponse(
-        job_stream(res.pool, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+        job_stream(res.pool, key.id, key.company_id, job_id, s.sse_poll_interval_s, s.sse_keepalive_s),
         media_type="text/event-stream",
         headers=_HEADERS,
     )
@@ -37,12 +38,13 @@ async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
 @router.get(
     "/api/v1/events",
     response_class=StreamingResponse,
-    summary="SSE: `progress` / `final` events of every job of the company that changes while connected",
+    summary="SSE: `progress` / `final` events of every job of the company that changes while connected; "
+    "a `revoked` event ends it once the calling key is revoked",
 )
 async def company_events(key: Caller, res: Res) -> StreamingResponse:
     s = res.settings
     return StreamingResponse(
-        company_stream(res.pool, key.company_id, s.sse_poll_interval_s, s.sse_keepalive_s),
+        company_stream(res.pool, key.id, key.company_id, s.sse_poll_interval_s, s.sse_keepalive_s),
         media_type="text/event-stream",
         headers=_HEADERS,
     )

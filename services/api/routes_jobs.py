@@ -17,6 +17,7 @@ from services.api.deps import ApiResources, Caller, Res
 from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
+from services.api.routes_control import require_job_control
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound, TransientError
@@ -48,7 +49,9 @@ async def _job(res: ApiResources, company_id: str, job_id: str) -> Any:
         return await jobs.require_job(conn, company_id, job_id)
 
 
-async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResources, admin: bool) -> dict[str, Any]:
+async def _create_import(
+    body: ImportJobRequest, company_id: str, res: ApiResources, admin: bool, user_id: str | None = None
+) -> dict[str, Any]:
     """``admin``: the caller's choices (mapping, value map) may become the company's remembered defaults."""
     settings = res.settings
     async with tenant(res.pool, company_id) as conn:
@@ -112,6 +115,7 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResour
         options=options,
         value_mapping=spec.value_mapping,
         remember=admin,
+        user_id=user_id,  # the creating key: who may cancel or retry the job (routes_control)
     )
     # A member's one-off mapping never becomes the default later imports apply at full confidence.
     if spec.chosen and admin:
@@ -120,7 +124,9 @@ async def _create_import(body: ImportJobRequest, company_id: str, res: ApiResour
     return job
 
 
-async def _create_export(body: ExportJobRequest, company_id: str, res: ApiResources) -> dict[str, Any]:
+async def _create_export(
+    body: ExportJobRequest, company_id: str, res: ApiResources, user_id: str | None = None
+) -> dict[str, Any]:
     try:
         # Imported here: the exports package is optional for the rest of the API.
         from services.exports.submit import submit_export
@@ -137,7 +143,7 @@ async def _create_export(body: ExportJobRequest, company_id: str, res: ApiResour
         sort=body.sort,
         file_format=body.file_format,
         options=body.options or {},
-        user_id=None,
+        user_id=user_id,
     )
     return job
 
@@ -145,9 +151,9 @@ async def _create_export(body: ExportJobRequest, company_id: str, res: ApiResour
 @router.post("", status_code=201, summary="Start an import of an upload, or an export")
 async def create_job(body: Annotated[JobRequest, Body()], key: Caller, res: Res) -> OrjsonResponse:
     if isinstance(body, ImportJobRequest):
-        job = await _create_import(body, key.company_id, res, admin=key.role == "admin")
+        job = await _create_import(body, key.company_id, res, admin=key.role == "admin", user_id=key.id)
     else:
-        job = await _create_export(body, key.company_id, res)
+        job = await _create_export(body, key.company_id, res, user_id=key.id)
     row = await _job(res, key.company_id, str(job["id"]))
     return OrjsonResponse(progress_document(row), 201)
 
@@ -189,6 +195,7 @@ async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
 
 @router.post("/{job_id}/cancel", summary="Cancel a pending or running job; nothing is applied after the answer")
 async def cancel_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    await require_job_control(res, key, job_id, "cancel")  # members: only their own key's jobs
     await control.cancel(res.settings, res.pool, res.producer, key.company_id, job_id)
     return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
 

@@ -403,11 +403,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default: CRMIO_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: CRMIO_API_PORT, 8000)")
 
-    p = sub.add_parser("keys", help="manage API keys")
-    p.add_argument("action", choices=("create",))
-    p.add_argument("--company", required=True, help="company UUID the key belongs to")
-    p.add_argument("--role", required=True, choices=("admin", "member"))
-    p.add_argument("--label", help="what the key is for")
+    p = sub.add_parser("keys", help="manage API keys: create, list, revoke")
+    keys_sub = p.add_subparsers(dest="action", required=True, metavar="{create,list,revoke}")
+    k = keys_sub.add_parser("create", help="a new API key, printed once as the last line of stdout")
+    k.add_argument("--company", required=True, help="company UUID the key belongs to")
+    k.add_argument("--role", required=True, choices=("admin", "member"))
+    k.add_argument("--label", help="what the key is for")
+    k = keys_sub.add_parser("list", help="the company's keys: id, role, label, created, revoked (never a secret)")
+    k.add_argument("--company", required=True, help="company UUID")
+    k.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    k = keys_sub.add_parser("revoke", help="revoke a key (refused for the company's last live admin key)")
+    k.add_argument("key_id", help="the key's id (from keys list)")
+    k.add_argument("--company", required=True, help="company UUID the key belongs to")
 
     def job_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--company", help="company UUID (default: CRMIO_COMPANY_ID)")
