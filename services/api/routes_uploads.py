@@ -24,6 +24,7 @@ from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.value_scan import scan_values
 from services.jobs import templates
+from services.jobs.limits import company_limits
 
 __all__ = ["router"]
 
@@ -58,9 +59,12 @@ def _unlink(path: Path) -> None:
 )
 async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonResponse:
     settings = res.settings
+    async with tenant(res.pool, key.company_id) as conn:
+        limits = await company_limits(conn, settings, key.company_id)
     rel, path = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, "upload")
     try:
-        form = await receive_file(request, path, settings.max_file_bytes)
+        # The company's own limit, while the bytes arrive: never stored past it, then refused by the job.
+        form = await receive_file(request, path, min(settings.max_file_bytes, limits.max_file_bytes))
         assert form.filename is not None
         named_rel, named = await asyncio.to_thread(
             uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename

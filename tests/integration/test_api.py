@@ -248,6 +248,22 @@ async def _raw(base_url: str, head: str, body: bytes = b"") -> bytes:
         writer.close()
 
 
+async def test_the_companys_file_size_limit_holds_while_the_upload_arrives(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, api_settings: Settings
+) -> None:
+    from services.jobs.limits import set_company_limits
+
+    company = await new_company(pool)
+    async with pool.acquire() as conn:
+        await set_company_limits(conn, api_settings, company.id, {"max_file_bytes": 2_000})
+    r = await upload(client, company, "big.csv", leads_csv(400))
+    assert r.status_code == 413 and r.json()["error"]["type"] == "FileTooLarge", r.text
+    assert "larger than 2000 bytes" in r.json()["error"]["message"]
+    stored = api_settings.storage_dir / company.id
+    assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
+    assert (await upload(client, company, "small.csv", leads_csv(3))).status_code == 201
+
+
 async def test_a_nul_byte_in_a_ui_path_is_a_404_not_a_500(client: httpx.AsyncClient) -> None:
     r = await client.get("/ui/js/app%00.js")
     assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
