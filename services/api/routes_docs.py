@@ -1,5 +1,6 @@
-"""The OpenAPI page, Swagger UI served from the swagger-ui-bundle package: no CDN (it works offline, and
-nothing from another origin runs on the API's pages), and a CSP that lets only its own start script run."""
+"""The OpenAPI page: Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) served from the fastapi-offline
+package's files: no CDN (it works offline, and nothing from another origin runs on the API's pages), and
+a CSP that lets only its own start script run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-import swagger_ui_bundle
+import fastapi_offline
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
@@ -20,8 +21,8 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
-_SERVED = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
+_ASSETS = Path(fastapi_offline.__file__).with_name("static")
+_SERVED = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
 _INLINE = re.compile(r"<script>(.*?)</script>", re.S)
 
 
@@ -33,7 +34,7 @@ def _page() -> tuple[bytes, str]:
             title="crmio API",
             swagger_js_url="/api/docs/assets/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/api/docs/assets/favicon-32x32.png",
+            swagger_favicon_url="/api/docs/assets/favicon.png",
         ).body
     )
     hashes = " ".join(

@@ -310,7 +310,8 @@ async def apply_rows(
     cleaned: Cleaned,
 ) -> BatchResult | None:
     """Apply cleaned rows (in file order) in one transaction; rows already in the ledger are reported, not applied.
-    None when the job is not running (ended, or not started): nothing is applied and nothing reported.
+    None when the job was cancelled, failed or never started: nothing is applied and nothing reported.
+    For a completed job only rows the ledger holds are reported (as replayed); none is applied.
 
     Raises whatever the database raises: the caller retries transient errors and isolates rows
     that the database refuses.
@@ -321,11 +322,15 @@ async def apply_rows(
     async with conn.transaction():
         # Shared with other batches, exclusive against a cancel or an error-policy stop (jobs.end_job_now).
         job = await jobs.lock_for_apply(conn, uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id))
-        # Only a running import takes rows. A batch for a job that ended (cancelled, stopped by its
-        # error policy, completed) or never started is nobody's: a late redelivery, or an event forged
-        # by whoever can write to the topic, which must not add records to a finished import.
-        if job is None or job["job_status"] != "running":
+        # Only a running import takes rows; one not started yet has none (a batch for it is forged).
+        if job is None or job["job_status"] in ("cancelled", "failed", "pending"):
             return None
+        if job["job_status"] != "running":
+            # A completed import's batch is a late redelivery, reported again from the ledger, or an
+            # event forged by whoever can write to the topic: rows the ledger does not hold are never applied.
+            return _replayed_only(
+                await ledger_repository.applied_rows(conn, uuid.UUID(ctx.job_id), numbers, min(numbers), max(numbers))
+            )
         if job["phase"] == "validate" and not ctx.dry_run:  # an all-or-nothing import's validation pass
             ctx = replace(ctx, dry_run=True)
         # Locked before the ledger is read, so a batch applied by another transaction meanwhile
@@ -358,6 +363,14 @@ async def apply_rows(
     for n, rec in done.items():
         result.add(n, rec["outcome"])
         result.replayed.append(n)
+    return result
+
+
+def _replayed_only(applied: list[asyncpg.Record]) -> BatchResult:
+    result = BatchResult()
+    for rec in applied:
+        result.add(rec["record_number"], rec["outcome"])
+        result.replayed.append(rec["record_number"])
     return result
 
 
