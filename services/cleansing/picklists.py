@@ -260,7 +260,7 @@ def merge_company_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, Picklist]
         values[row["value"]] = Choice(
             row["value"],
             row["label"],
-            tuple(row.get("synonyms") or ()) or (base.synonyms if base and row.get("synonyms") is None else ()),
+            tuple(row.get("synonyms") or ()),  # a company row holds its value's whole list of synonyms
             bool(row.get("is_active", True)),
             base is not None,
             position if position is not None else (base.position if base else 1000 + len(values)),
