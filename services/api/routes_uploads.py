@@ -159,7 +159,6 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
             },
             settings,
         )
-        fields = await picklist_store.field_picklists(conn, key.company_id, spec.model)
         values_memory = await picklist_store.value_memory(conn, key.company_id)
     clean = cleaner.options
     path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
@@ -189,7 +188,7 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
         row["original_filename"],
         model=spec.model,
         mapping=doc["mapping"],
-        fields=fields,
+        fields=cleaner.picklists(),
         value_mapping=spec.value_mapping,
         memory=values_memory,
         sheet=sheet,

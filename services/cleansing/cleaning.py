@@ -785,7 +785,7 @@ class ChoiceCleaner(Cleaner):
 
     def __init__(self, field: Field, options: CleanOptions, policy: ValuePolicy | None = None) -> None:
         super().__init__(field, options)
-        self.policy = policy = policy or default_policy(TargetModel("", "", (), ()), field)
+        self.policy = policy = policy or default_policy("", field)
         shown = policy.picklist.values
         self.hint = (
             f"use one of: {', '.join(shown[:30])}{' ...' if len(shown) > 30 else ''}, add the value to the "
@@ -852,10 +852,10 @@ def cleaner_for(field: Field, options: CleanOptions = CleanOptions(), policy: Va
     return CLEANERS[field.type](field, options)
 
 
-def default_policy(model: TargetModel, field: Field, strict: bool = False) -> ValuePolicy:
+def default_policy(model_name: str, field: Field, strict: bool = False) -> ValuePolicy:
     """A choice field's built-in picklist (its own choices for a field without one); unknown words warn, or fail if strict."""
     builtin = builtin_picklists()
-    name = picklist_of(model.name, field.name) or next(
+    name = picklist_of(model_name, field.name) or next(
         (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None
     )
     picklist = builtin[name] if name else Picklist(field.name, [Choice(c, c) for c in field.choices])
@@ -1025,7 +1025,7 @@ class RecordCleaner:
         self._steps: dict[str, Step] = {}
         for f in model.fields:
             if f.type == "choice":
-                policy = (values or {}).get(f.name) or default_policy(model, f, strict)
+                policy = (values or {}).get(f.name) or default_policy(model.name, f, strict)
                 cleaner: Cleaner = self._choices.setdefault(f.name, ChoiceCleaner(f, options, policy))
             else:
                 cleaner = cleaner_for(f, options)
@@ -1034,6 +1034,10 @@ class RecordCleaner:
                 f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient, strict
             )
         self._keyers = _keyers_for(model)
+
+    def picklists(self) -> dict[str, Picklist]:
+        """Choice field -> the picklist its words go through (the company's, when the job's cleaner was built so)."""
+        return {name: c.policy.picklist for name, c in self._choices.items()}
 
     def added_values(self) -> list[tuple[str, str, str]]:
         """(picklist, value, label) of every value the job's unknown_values=add has added so far."""

@@ -196,7 +196,7 @@ def _cleaner(f: Field, options: CleanOptions) -> Cleaner:
 @lru_cache(maxsize=64)
 def _builtin_policy(model: TargetModel, name: str) -> ValuePolicy:
     # Building the built-in picklists costs more than judging a column: once per model and field.
-    return default_policy(model, model.by_name[name])
+    return default_policy(model.name, model.by_name[name])
 
 
 def _share(values: Sequence[str], test: Any) -> float:

@@ -28,8 +28,6 @@ __all__ = ["Senders", "JobSlots", "handle_request", "admit"]
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]  # kept for untyped callers
-
 
 @dataclass(frozen=True)
 class Senders:

@@ -36,7 +36,6 @@ __all__ = [
     "admit_jobs",
     "claim_stalled",
     "lock_for_apply",
-    "status_for_share",
     "active_rollback_of",
     "mark_rolled_back_by",
     "expired_jobs",
@@ -297,20 +296,11 @@ async def lock_for_apply(conn: asyncpg.Connection, job_id: uuid.UUID, company_id
     return row
 
 
-async def status_for_share(conn: asyncpg.Connection, job_id: Any, company_id: Any) -> str | None:
-    """The job's status, its row held FOR SHARE until the transaction ends."""
+async def job_status(conn: asyncpg.Connection, company_id: Any, job_id: Any, *, for_share: bool = False) -> str | None:
+    """The job's status now; ``for_share``: its row held FOR SHARE until the transaction ends."""
     status: str | None = await conn.fetchval(
-        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
-        job_id,
-        company_id,
-    )
-    return status
-
-
-async def job_status(conn: asyncpg.Connection, company_id: Any, job_id: Any) -> str | None:
-    """The job's status now (no lock)."""
-    status: str | None = await conn.fetchval(
-        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+        "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2"
+        + (" FOR SHARE" if for_share else ""),
         job_id,
         company_id,
     )

@@ -165,7 +165,7 @@ async def _revert_chunk(
         # The table's locks before the job row: two runs of one rollback then queue here, where the
         # job row (which each run's progress update writes) would make them deadlock.
         await _lock_model(conn, str(company), model, partitions)
-        status = await jobs.status_for_share(conn, rollback["id"], company)
+        status = await jobs.job_status(conn, company, rollback["id"], for_share=True)
         if status != "running":
             return None
         # Another run of this rollback (its request delivered again while this one still worked) may
