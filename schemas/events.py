@@ -19,7 +19,6 @@ __all__ = [
     "RecordBatch",
     "ImportResult",
     "JobStatus",
-    "Counters",
     "SendJobRequest",
     "SendImportResult",
     "SendJobStatus",
@@ -84,17 +83,6 @@ class ImportResult(TypedDict):
     errors: NotRequired[dict[str, str]]
     replayed: NotRequired[list[int]]
     at: int
-
-
-class Counters(TypedDict):
-    """A job's counters, as the aggregator and the job row keep them."""
-
-    processed: int
-    success: int
-    error: int
-    created: int
-    updated: int
-    skipped: int
 
 
 class JobStatus(TypedDict):
