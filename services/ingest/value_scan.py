@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,35 +42,30 @@ def scan_values(
     columns = {column: target for column, target in mapping.items() if target in fields}
     if not columns:
         return []
-    with open_table(
-        path, file_format, display_name=display_name, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits
-    ) as reader:
-        compiled = compile_mapping(reader.info.headers, columns)
-        counts: dict[str, Counter[str]] = {f: Counter() for f in compiled.fields}
-        overflow: set[str] = set()
-        rows, read_all = 0, True
-        for row in reader.rows():
-            if rows >= max_rows:
-                read_all = False
-                break
-            rows += 1
-            for name, cell in zip(compiled.fields, compiled.apply(row.cells)):
-                text = cell.strip() if isinstance(cell, str) else ("" if cell is None else str(cell))
-                if not text:
-                    continue
-                seen = counts[name]
-                if text in seen or len(seen) < max_distinct:
-                    seen[text] += 1
-                else:
-                    overflow.add(name)
+    stat = path.stat()
+    scan = _count_columns(
+        path,
+        stat.st_mtime_ns,
+        stat.st_size,
+        file_format,
+        display_name,
+        tuple(sorted(columns)),
+        sheet,
+        encoding,
+        delimiter,
+        limits,
+        max_rows,
+        max_distinct,
+    )
     by_field = {t: c for c, t in columns.items()}
     out = []
-    for name in compiled.fields:
+    for name in sorted(by_field, key=lambda f: scan.order.index(by_field[f])):
+        column = by_field[name]
         picklist = fields[name]
         chosen = {value_key(k): v for k, v in ((value_mapping or {}).get(name) or {}).items()}
         remembered = (memory or {}).get(picklist.name, {})
         items = []
-        for text, count in counts[name].most_common():
+        for text, count in scan.counts[column].most_common():
             suggestion = picklist.suggest(text, remembered)
             key = value_key(text)
             items.append(
@@ -89,13 +86,63 @@ def scan_values(
         out.append(
             {
                 "field": name,
-                "column": by_field[name],
+                "column": column,
                 "picklist": picklist.name,
                 "choices": [{"value": c.value, "label": c.label} for c in picklist.choices if c.active],
                 "distinct": len(items),
-                "rows_read": rows,
-                "complete": read_all and name not in overflow,
+                "rows_read": scan.rows,
+                "complete": scan.read_all and column not in scan.overflow,
                 "items": items,
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class _Scan:
+    order: tuple[str, ...]  # the columns in file order
+    counts: dict[str, Counter[str]]  # column -> distinct stripped values and their counts
+    rows: int
+    read_all: bool
+    overflow: frozenset[str]  # columns with more distinct values than were kept
+
+
+# The wizard previews again on every mapping change, and the file of an upload never changes: the
+# counts of a file's columns are read once (keyed by the file's size and modification time too).
+@lru_cache(maxsize=16)
+def _count_columns(
+    path: Path,
+    mtime_ns: int,
+    size: int,
+    file_format: FileFormat,
+    display_name: str,
+    columns: tuple[str, ...],
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    limits: ReaderLimits,
+    max_rows: int,
+    max_distinct: int,
+) -> _Scan:
+    with open_table(
+        path, file_format, display_name=display_name, sheet=sheet, encoding=encoding, delimiter=delimiter, limits=limits
+    ) as reader:
+        compiled = compile_mapping(reader.info.headers, {c: c for c in columns})
+        counts: dict[str, Counter[str]] = {c: Counter() for c in compiled.fields}
+        overflow: set[str] = set()
+        rows, read_all = 0, True
+        for row in reader.rows():
+            if rows >= max_rows:
+                read_all = False
+                break
+            rows += 1
+            for column, cell in zip(compiled.fields, compiled.apply(row.cells)):
+                text = cell.strip() if isinstance(cell, str) else ("" if cell is None else str(cell))
+                if not text:
+                    continue
+                seen = counts[column]
+                if text in seen or len(seen) < max_distinct:
+                    seen[text] += 1
+                else:
+                    overflow.add(column)
+    return _Scan(compiled.fields, counts, rows, read_all, frozenset(overflow))
