@@ -15,8 +15,9 @@ from pathlib import Path
 
 from schemas import avro
 from schemas.models import get_model
-from services.apply.pipeline import JobContexts, WorkerResources, apply_prepared, prepare_events
+from services.apply.pipeline import JobContexts, apply_prepared, prepare_events
 from services.core.db import connect_pool, migrate
+from services.core.runtime import Runtime
 from services.core.settings import Settings
 from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import, split_rows
@@ -73,7 +74,7 @@ async def main() -> None:
                 },
             )
         pool = await connect_pool(settings.dsn(), max_size=2)  # the service role, as a worker applies
-        res = WorkerResources(settings, pool, system)
+        res = Runtime(settings, pool, system)
         contexts = JobContexts(res)
         t4 = time.perf_counter()
         cpu4 = time.process_time()

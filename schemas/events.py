@@ -23,6 +23,7 @@ __all__ = [
     "SendImportResult",
     "SendJobStatus",
     "job_request",
+    "record_batch",
     "import_result",
     "job_status",
     "encode_job_request",
@@ -144,6 +145,28 @@ def job_request(job: Mapping[str, Any], *, requested_at: int, admitted: bool | N
     if admitted is not None:
         event["admitted"] = admitted
     return event
+
+
+def record_batch(
+    job_id: str,
+    company_id: str,
+    target_model: str,
+    fields: Iterable[str],
+    numbers: list[int],
+    columns: list[list[str]],
+    problems: Mapping[str, str] | None = None,
+) -> RecordBatch:
+    """A run of rows by column: ``columns[i][j]`` is field ``fields[i]`` of row ``numbers[j]``; ``problems``
+    names, by row number, rows the reader could not read whole (they fail with that message)."""
+    return RecordBatch(
+        job_id=job_id,
+        company_id=company_id,
+        target_model=target_model,
+        fields=list(fields),
+        numbers=numbers,
+        columns=columns,
+        problems=dict(problems or {}),
+    )
 
 
 def import_result(

@@ -1,4 +1,4 @@
-"""Faust codecs for crmio's Avro events (Confluent framing); registered as ``avro-<schema>``."""
+"""Faust codecs: crmio's Avro events (Confluent framing) as ``avro-<schema>``, and the job-progress table's values."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any, NamedTuple
 from faust.serializers import codecs
 
 from schemas import avro
+from schemas.progress import decode_job_progress, encode_job_progress
 
-__all__ = ["Undecodable", "codec_name", "register"]
+__all__ = ["Undecodable", "codec_name", "register", "JOB_PROGRESS"]
+
+JOB_PROGRESS = "job-progress"
 
 
 class Undecodable(NamedTuple):
@@ -34,6 +37,14 @@ class AvroCodec(codecs.Codec):
             return Undecodable(self.schema_name, f"{type(exc).__name__}: {exc}")
 
 
+class JobProgressCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return encode_job_progress(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return decode_job_progress(s)
+
+
 def codec_name(schema_name: str) -> str:
     return f"avro-{schema_name}"
 
@@ -41,3 +52,4 @@ def codec_name(schema_name: str) -> str:
 def register() -> None:
     for name in avro.LATEST:
         codecs.register(codec_name(name), AvroCodec(name))
+    codecs.register(JOB_PROGRESS, JobProgressCodec())

@@ -12,7 +12,7 @@ from faust.types import TP
 from services.apply import partition_order
 from services.apply.partition_order import Partition, PartitionOrder, Position
 from streams.app import app, settings
-from streams.resources import resources
+from streams.runtime import worker_runtime
 
 __all__ = ["Guard", "position"]
 
@@ -47,7 +47,7 @@ class Guard:
         (they are read again once the missing events before them are, or were handled already)."""
         positions = [position(e) for e in events]
         unknown = self.order.unknown(positions)
-        stored = await partition_order.stored_next((await resources()).system, unknown) if unknown else {}
+        stored = await partition_order.stored_next(worker_runtime.runtime.system, unknown) if unknown else {}
         admitted = self.order.decide(positions, stored)
         if not all(admitted):
             await self.reread_missing()
@@ -68,7 +68,7 @@ class Guard:
         if not assigned or app.rebalancing or app.in_recovery:
             return
         ends = await app.consumer.highwaters(*(TP(t, p) for t, p in assigned))
-        stored = await partition_order.stored_next((await resources()).system, assigned)
+        stored = await partition_order.stored_next(worker_runtime.runtime.system, assigned)
         due = self.order.stalled(stored, {(tp.topic, tp.partition): end for tp, end in ends.items()})
         if due:
             await self._seek(due, "events past the handled offset were not delivered")

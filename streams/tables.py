@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import faust
 
+from streams import codecs
 from streams.app import app, settings
 
 __all__ = ["job_progress"]
 
-# Values are plain dicts from services.aggregate.progress; reassign after every change (t[k] = v)
-# so the changelog sees it.
+# Values are schemas.progress.JobProgress; reassign after every change (t[k] = v) so the changelog sees it.
 job_progress = app.Table(
     "job-progress",
     default=None,
     partitions=settings.job_partitions,
-    schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+    schema=faust.Schema(key_type=str, key_serializer="json", value_serializer=codecs.JOB_PROGRESS),
 )

@@ -10,10 +10,13 @@ import datetime as dt
 from typing import Any
 
 from schemas import events
-from services.aggregate.progress import counters, fold, is_due, new_progress, ready_to_finish, status_event
-from services.apply.pipeline import WorkerResources, exact_when_complete, now_ms
+from schemas.progress import JobProgress, job_progress
+from services.aggregate.progress import counters, exact_counters, fold, is_due, ready_to_finish, status_event
+from services.apply.pipeline import now_ms
 from services.core.db import tenant, with_retry
 from services.core.errors import JobStateError
+from services.core.runtime import Runtime
+from services.jobs import ledger_repository
 from services.jobs import repository as jobs
 from services.jobs.admission import start_request
 from services.jobs.error_policy import breach, parse_policy
@@ -28,7 +31,7 @@ def _at(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
-async def _first_sight(res: WorkerResources, event: dict[str, Any]) -> dict[str, Any]:
+async def _first_sight(res: Runtime, event: events.ImportResult) -> JobProgress:
     job_id, company_id = event["job_id"], event["company_id"]
 
     async def load() -> Any:
@@ -36,7 +39,7 @@ async def _first_sight(res: WorkerResources, event: dict[str, Any]) -> dict[str,
             return await jobs.get_job(conn, company_id, job_id)
 
     job = await with_retry(load, what=f"loading job {job_id}")
-    p = new_progress(job_id, company_id)
+    p = job_progress(job_id, company_id)
     if job is None:
         p["status"], p["message"] = "failed", "unknown job"
     else:
@@ -49,9 +52,7 @@ async def _first_sight(res: WorkerResources, event: dict[str, Any]) -> dict[str,
     return p
 
 
-async def _report_cancel(
-    res: WorkerResources, progress: dict[str, Any], now: int
-) -> tuple[dict[str, Any], events.JobStatus | None]:
+async def _report_cancel(res: Runtime, progress: JobProgress, now: int) -> tuple[JobProgress, events.JobStatus | None]:
     """The cancel already set the job row and its exact counters: report them, after every earlier result."""
     job_id, company_id = progress["job_id"], progress["company_id"]
 
@@ -63,8 +64,8 @@ async def _report_cancel(
 
 
 async def _stop(
-    res: WorkerResources, progress: dict[str, Any], message: str, now: int
-) -> tuple[dict[str, Any], events.JobStatus | None]:
+    res: Runtime, progress: JobProgress, message: str, now: int
+) -> tuple[JobProgress, events.JobStatus | None]:
     """The error policy stops the job: ended like a cancel (nothing applied after it), status failed."""
     job_id, company_id = progress["job_id"], progress["company_id"]
 
@@ -76,7 +77,7 @@ async def _stop(
     return _report_ended(progress, await with_retry(stop, what=f"stopping job {job_id}"), now)
 
 
-def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[str, Any], events.JobStatus | None]:
+def _report_ended(progress: JobProgress, row: Any, now: int) -> tuple[JobProgress, events.JobStatus | None]:
     if row is None:
         return progress, None
     c = {
@@ -88,23 +89,19 @@ def _report_ended(progress: dict[str, Any], row: Any, now: int) -> tuple[dict[st
         "updated": row["updated_records"],
         "skipped": row["skipped_records"],
     }
-    p = {
-        **progress,
-        "status": row["job_status"],
-        "message": row["message"],
-        "completed_ms": now,
-        "reported_ms": now,
-        "job_type": row["job_type"],
-        "target_model": row["target_model"],
-    }
-    p.update({k: c[k] for k in ("processed", "created", "updated", "skipped")}, failed=c["error"])
+    p = progress.copy()
+    p["status"], p["message"] = row["job_status"], row["message"]
+    p["completed_ms"] = p["reported_ms"] = now
+    p["job_type"], p["target_model"] = row["job_type"], row["target_model"]
+    p["processed"], p["created"], p["updated"] = c["processed"], c["created"], c["updated"]
+    p["skipped"], p["failed"] = c["skipped"], c["error"]
     p["total"] = p["total"] if p["total"] is not None else c["total"]
     return p, status_event(p, now, c)
 
 
 async def _all_or_nothing_end(
-    res: WorkerResources, p: dict[str, Any], final: dict[str, int], now: int, send_request: SendRequest
-) -> tuple[dict[str, Any], events.JobStatus] | None:
+    res: Runtime, p: JobProgress, final: dict[str, int], now: int, send_request: SendRequest
+) -> tuple[JobProgress, events.JobStatus] | None:
     """The end of an all-or-nothing pass: start the apply pass, or fail the job (rolling back an apply pass).
     None when the job simply completes."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -120,14 +117,8 @@ async def _all_or_nothing_end(
         if row is None:
             return None
         await send_request(start_request(row))
-        fresh = {
-            **new_progress(job_id, company_id, p["job_type"], p["target_model"]),
-            "policy": p["policy"],
-            "phase": "apply",
-            "started_ms": p["started_ms"],
-            "reported_ms": now,
-            "message": row["message"],
-        }
+        fresh = job_progress(job_id, company_id, p["job_type"], p["target_model"], policy=p["policy"], phase="apply")
+        fresh["started_ms"], fresh["reported_ms"], fresh["message"] = p["started_ms"], now, row["message"]
         return fresh, status_event(fresh, now)
     if p["phase"] == "validate":
         message = (
@@ -152,7 +143,7 @@ async def _all_or_nothing_end(
     return await _finish(res, p, final, message, now)
 
 
-async def _fail(res: WorkerResources, p: dict[str, Any], now: int) -> tuple[dict[str, Any], events.JobStatus | None]:
+async def _fail(res: Runtime, p: JobProgress, now: int) -> tuple[JobProgress, events.JobStatus | None]:
     """The file was refused: end the job like a cancel (batches in flight finish first, none after), then
     roll back whatever its batches applied."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -179,7 +170,7 @@ async def _fail(res: WorkerResources, p: dict[str, Any], now: int) -> tuple[dict
     return _report_ended(p, row, now)
 
 
-async def _undo_partial(res: WorkerResources, p: dict[str, Any], final: dict[str, int]) -> str:
+async def _undo_partial(res: Runtime, p: JobProgress, final: dict[str, int]) -> str:
     """The file was refused part way (a row the reader cannot read, a limit): nothing of it may stay
     half-applied, so the rows applied before are rolled back by an automatic rollback job."""
     job_id, company_id = p["job_id"], p["company_id"]
@@ -202,12 +193,13 @@ async def _undo_partial(res: WorkerResources, p: dict[str, Any], final: dict[str
 
 
 async def _finish(
-    res: WorkerResources, p: dict[str, Any], final: dict[str, int], message: str | None, now: int
-) -> tuple[dict[str, Any], events.JobStatus]:
+    res: Runtime, p: JobProgress, final: dict[str, int], message: str | None, now: int
+) -> tuple[JobProgress, events.JobStatus]:
     job_id, company_id = p["job_id"], p["company_id"]
     p["completed_ms"] = now
     p["message"] = message
-    p.update({k: final[k] for k in ("processed", "created", "updated", "skipped")}, failed=final["error"])
+    p["processed"], p["created"], p["updated"] = final["processed"], final["created"], final["updated"]
+    p["skipped"], p["failed"] = final["skipped"], final["error"]
 
     async def write() -> None:
         async with tenant(res.pool, company_id) as conn:
@@ -218,13 +210,24 @@ async def _finish(
     return p, status_event(p, now, final)
 
 
+async def _exact_when_complete(res: Runtime, p: JobProgress) -> dict[str, int] | None:
+    """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
+
+    async def count() -> dict[str, int]:
+        async with tenant(res.pool, p["company_id"]) as conn:
+            return await ledger_repository.ledger_counts(conn, p["company_id"], p["job_id"])
+
+    c = exact_counters(await with_retry(count, what=f"counting job {p['job_id']}"), p["total"])
+    return c if c["processed"] >= (p["total"] or 0) else None
+
+
 async def aggregate_result(
-    res: WorkerResources,
-    progress: dict[str, Any] | None,
-    event: dict[str, Any],
+    res: Runtime,
+    progress: JobProgress | None,
+    event: events.ImportResult,
     interval_s: float,
     send_request: SendRequest,
-) -> tuple[dict[str, Any], events.JobStatus | None]:
+) -> tuple[JobProgress, events.JobStatus | None]:
     now = now_ms()
     first = progress is None
     if progress is None:
@@ -244,15 +247,15 @@ async def aggregate_result(
         await with_retry(run, what=f"updating job {job_id}")
 
     if first:
-        await write(lambda conn: jobs.mark_running(conn, company_id, job_id, _at(p["started_ms"])))
-    policy = parse_policy(p.get("policy"))
+        await write(lambda conn: jobs.mark_running(conn, company_id, job_id, _at(p["started_ms"] or now)))
+    policy = parse_policy(p["policy"])
     final: dict[str, int] | None = None
     if p["status"] == "failed":
         return await _fail(res, p, now)
     if ready_to_finish(p):
-        final = await exact_when_complete(res, p)
+        final = await _exact_when_complete(res, p)
         if final is not None:
-            if policy.mode == "all_or_nothing" and p.get("phase"):
+            if policy.mode == "all_or_nothing" and p["phase"]:
                 ended = await _all_or_nothing_end(res, p, final, now, send_request)
                 if ended is not None:
                     return ended

@@ -7,49 +7,30 @@ from the apply ledger (see ``exact_counters``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from schemas import events
+from schemas.progress import JobProgress, Outcome, job_progress
 
-__all__ = ["new_progress", "fold", "counters", "exact_counters", "status_event", "is_due", "ready_to_finish"]
-
-
-def new_progress(job_id: str, company_id: str, job_type: str = "import", target_model: str = "") -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "company_id": company_id,
-        "job_type": job_type,
-        "target_model": target_model,
-        "status": "running",
-        "total": None,
-        "processed": 0,
-        "created": 0,
-        "updated": 0,
-        "skipped": 0,
-        "failed": 0,
-        "started_ms": None,
-        "completed_ms": None,
-        "reported_ms": 0,
-        "message": None,
-    }
+__all__ = ["fold", "counters", "exact_counters", "status_event", "is_due", "ready_to_finish"]
 
 
-def fold(progress: dict[str, Any] | None, event: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """A new progress value with ``event`` (an ImportResult) counted in."""
-    p = dict(progress) if progress else new_progress(event["job_id"], event["company_id"])
+def fold(progress: JobProgress | None, event: events.ImportResult, now_ms: int) -> JobProgress:
+    """A new progress value with ``event`` counted in."""
+    p = progress.copy() if progress else job_progress(event["job_id"], event["company_id"])
     if p["status"] != "running":
         return p  # a late or replayed result for a finished job changes nothing
     if p["started_ms"] is None:
         p["started_ms"] = now_ms
     kind = event["kind"]
     if kind == "split_done":
-        p["total"] = event["total"]
+        p["total"] = event.get("total")
     elif kind == "failed":
         p["status"] = "failed"
         p["message"] = event.get("message")
     elif kind == "batch":
         cap = p["total"]
-        for outcome in event["outcomes"]:
+        for outcome in cast(list[Outcome], event.get("outcomes", [])):
             if cap is not None and p["processed"] >= cap:
                 break
             p["processed"] += 1
@@ -57,7 +38,7 @@ def fold(progress: dict[str, Any] | None, event: dict[str, Any], now_ms: int) ->
     return p
 
 
-def counters(p: dict[str, Any]) -> dict[str, int]:
+def counters(p: JobProgress) -> dict[str, int]:
     """The job row's counters from a progress value."""
     success = p["created"] + p["updated"] + p["skipped"]
     return {
@@ -85,16 +66,16 @@ def exact_counters(ledger: dict[str, int], total: int | None) -> dict[str, int]:
     }
 
 
-def ready_to_finish(p: dict[str, Any]) -> bool:
+def ready_to_finish(p: JobProgress) -> bool:
     """Every row has reported (as far as live counters know): time to recount from the ledger."""
     return p["status"] == "running" and p["total"] is not None and p["processed"] >= p["total"]
 
 
-def is_due(p: dict[str, Any], now_ms: int, interval_ms: int) -> bool:
+def is_due(p: JobProgress, now_ms: int, interval_ms: int) -> bool:
     return bool(now_ms - p["reported_ms"] >= interval_ms)
 
 
-def status_event(p: dict[str, Any], now_ms: int, c: dict[str, int] | None = None) -> events.JobStatus:
+def status_event(p: JobProgress, now_ms: int, c: dict[str, int] | None = None) -> events.JobStatus:
     """The status event of this progress (``c``: exact counters when known)."""
     return events.job_status(
         p,

@@ -1,34 +1,21 @@
-"""Request dependencies: the app's resources (settings, pool, producer) and the calling API key."""
+"""Request dependencies: the app's Runtime (settings, pools, Kafka clients) and the calling API key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-import asyncpg
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.http import Forbidden, Unauthorized
-from services.core.settings import Settings
+from services.core.runtime import Runtime
 from services.jobs import keys
 
-__all__ = ["ApiResources", "resources", "caller", "Caller", "Res", "require_admin"]
+__all__ = ["resources", "caller", "Caller", "Res", "require_admin"]
 
 
-@dataclass
-class ApiResources:
-    settings: Settings
-    pool: asyncpg.Pool  # the service role: every use scoped to the caller's company (services.core.db.tenant)
-    producer: AIOKafkaProducer
-    admin: AIOKafkaAdminClient
-    system: asyncpg.Pool  # the owner role: API-key lookup and company-less metrics only
-
-
-def resources(request: Request) -> ApiResources:
-    res: ApiResources = request.app.state.resources
+def resources(request: Request) -> Runtime:
+    res: Runtime = request.app.state.runtime
     return res
 
 
@@ -36,7 +23,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 async def caller(
-    res: Annotated[ApiResources, Depends(resources)],
+    res: Annotated[Runtime, Depends(resources)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> keys.ApiKey:
     """The API key of the request; 401 without one or with an unknown or revoked one."""
@@ -50,7 +37,7 @@ async def caller(
 
 
 Caller = Annotated[keys.ApiKey, Depends(caller)]
-Res = Annotated[ApiResources, Depends(resources)]
+Res = Annotated[Runtime, Depends(resources)]
 
 
 def require_admin(key: keys.ApiKey, what: str) -> None:

@@ -16,11 +16,12 @@ import asyncpg
 from fastapi import APIRouter
 
 from services.api.bodies import RetryRequest, RollbackRequest
-from services.api.deps import ApiResources, Caller, Res, require_admin
+from services.api.deps import Caller, Res, require_admin
 from services.api.http import Forbidden, OrjsonResponse
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound
+from services.core.runtime import Runtime
 from services.ingest import uploads
 from services.jobs import control, keys
 from services.jobs import repository as jobs
@@ -51,7 +52,7 @@ async def _creator(conn: asyncpg.Connection, company_id: str, row: asyncpg.Recor
 
 
 async def require_job_control(
-    res: ApiResources, key: keys.ApiKey, job_id: str, action: Literal["cancel", "retry"]
+    res: Runtime, key: keys.ApiKey, job_id: str, action: Literal["cancel", "retry"]
 ) -> asyncpg.Record:
     """The company's job (404 for another company's, for every role) if ``key`` may ``action`` it, else 403."""
     async with tenant(res.pool, key.company_id) as conn:
@@ -79,7 +80,7 @@ async def rollback(job_id: str, key: Caller, res: Res, body: RollbackRequest | N
         await jobs.require_job(conn, key.company_id, job_id)  # another company's job: 404 for every role
     require_admin(key, "roll back imports")
     job = await control.rollback(
-        res.settings, res.pool, res.producer, key.company_id, job_id, force=bool(body and body.force)
+        res.settings, res.pool, res.sender(), key.company_id, job_id, force=bool(body and body.force)
     )
     return OrjsonResponse(job, 202)
 
@@ -104,7 +105,7 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
     job = await control.retry(
         res.settings,
         res.pool,
-        res.producer,
+        res.sender(),
         key.company_id,
         job_id,
         mapping=mapping,

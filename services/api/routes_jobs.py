@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.models import get_model
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
-from services.api.deps import ApiResources, Caller, Res
+from services.api.deps import Caller, Res
 from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
@@ -21,6 +21,7 @@ from services.api.routes_control import require_job_control
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound, TransientError
+from services.core.runtime import Runtime
 from services.ingest import uploads
 from services.ingest.column_sniffing import sample_file
 from services.ingest.reader_limits import reader_limits
@@ -44,13 +45,13 @@ _EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
 _ERRORS_PAGE = 1000
 
 
-async def _job(res: ApiResources, company_id: str, job_id: str) -> Any:
+async def _job(res: Runtime, company_id: str, job_id: str) -> Any:
     async with tenant(res.pool, company_id) as conn:
         return await jobs.require_job(conn, company_id, job_id)
 
 
 async def _create_import(
-    body: ImportJobRequest, company_id: str, res: ApiResources, admin: bool, user_id: str | None = None
+    body: ImportJobRequest, company_id: str, res: Runtime, admin: bool, user_id: str | None = None
 ) -> dict[str, Any]:
     """``admin``: the caller's choices (mapping, value map) may become the company's remembered defaults."""
     settings = res.settings
@@ -103,7 +104,7 @@ async def _create_import(
     job = await submit_import(
         settings,
         res.pool,
-        res.producer,
+        res.sender(),
         company_id=company_id,
         path=path,
         model=spec.model.name,
@@ -125,7 +126,7 @@ async def _create_import(
 
 
 async def _create_export(
-    body: ExportJobRequest, company_id: str, res: ApiResources, user_id: str | None = None
+    body: ExportJobRequest, company_id: str, res: Runtime, user_id: str | None = None
 ) -> dict[str, Any]:
     try:
         # Imported here: the exports package is optional for the rest of the API.
@@ -135,7 +136,7 @@ async def _create_export(
     job: dict[str, Any] = await submit_export(
         res.settings,
         res.pool,
-        res.producer,
+        res.sender(),
         company_id=company_id,
         model=body.target_model,
         fields=body.fields,
@@ -196,7 +197,7 @@ async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
 @router.post("/{job_id}/cancel", summary="Cancel a pending or running job; nothing is applied after the answer")
 async def cancel_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     await require_job_control(res, key, job_id, "cancel")  # members: only their own key's jobs
-    await control.cancel(res.settings, res.pool, res.producer, key.company_id, job_id)
+    await control.cancel(res.settings, res.pool, res.sender(), key.company_id, job_id)
     return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
 
 

@@ -32,7 +32,7 @@ async def readyz(res: Res) -> OrjsonResponse:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; the body says which
         checks["postgres"] = f"{type(exc).__name__}: {exc}"
     try:
-        await asyncio.wait_for(res.admin.describe_cluster(), timeout)
+        await asyncio.wait_for(res.kafka_admin()[0].describe_cluster(), timeout)
         checks["kafka"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["kafka"] = f"{type(exc).__name__}: {exc}"
@@ -43,5 +43,5 @@ async def readyz(res: Res) -> OrjsonResponse:
 @router.get("/metrics", summary="Prometheus metrics (no company data: aggregates only)")
 async def metrics(request: Request, res: Res) -> Response:
     m = request.app.state.metrics
-    await m.refresh(res.settings, res.system, res.admin, request.app.state.offsets_consumer)
+    await m.refresh(res.settings, res.system, *res.kafka_admin())
     return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

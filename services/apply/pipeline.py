@@ -20,24 +20,21 @@ import asyncpg
 import orjson
 
 from schemas import events
-from services.aggregate.progress import exact_counters
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
 from services.core import storage
 from services.core.db import is_transient, tenant, with_retry
 from services.core.errors import CrmioError
-from services.core.settings import Settings
+from services.core.runtime import Runtime
 from services.ingest import uploads
 from services.ingest.filetype import check_file
 from services.ingest.split_process import split_in_child
-from services.jobs import ledger_repository
 from services.jobs import repository as jobs
 from services.jobs.error_policy import parse_policy, policy_options
 from services.jobs.limits import CompanyLimits, company_limits
 
 __all__ = [
-    "WorkerResources",
     "JobContexts",
     "record_request",
     "run_import_request",
@@ -49,7 +46,6 @@ __all__ = [
     "result_event",
     "job_from_request",
     "now_ms",
-    "exact_when_complete",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,13 +60,6 @@ UPLOAD_REF = "upload:"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass
-class WorkerResources:
-    settings: Settings
-    pool: asyncpg.Pool  # the service role: every use scoped to one company (services.core.db.tenant)
-    system: asyncpg.Pool  # the owner role: cross-company tasks only (admission, schedules, retention)
 
 
 def result_event(job_id: str, company_id: str, kind: events.ResultKind, **extra: Any) -> events.ImportResult:
@@ -106,7 +95,7 @@ def _options_and_values(options_json: str | None) -> dict[str, Any]:
 class JobContexts:
     """Per-job apply context (model, cleaner, duplicate mode), loaded once per worker from the job row."""
 
-    def __init__(self, res: WorkerResources, size: int = 256) -> None:
+    def __init__(self, res: Runtime, size: int = 256) -> None:
         self._res = res
         self._cache: OrderedDict[str, JobContext | None] = OrderedDict()
         self._size = size
@@ -141,7 +130,7 @@ class JobContexts:
         return ctx
 
 
-async def record_request(res: WorkerResources, req: dict[str, Any]) -> None:
+async def record_request(res: Runtime, req: dict[str, Any]) -> None:
     """Create the pending job row a request describes, unless it exists (the API and CLI create it first)."""
     company_id = req["company_id"]
 
@@ -163,7 +152,7 @@ async def record_request(res: WorkerResources, req: dict[str, Any]) -> None:
     await with_retry(insert, what=f"recording job {req['job_id']}")
 
 
-async def run_import_request(res: WorkerResources, req: dict[str, Any], send_result: SendResult) -> None:
+async def run_import_request(res: Runtime, req: dict[str, Any], send_result: SendResult) -> None:
     """Validate the job's file and mapping, then stream its rows out as record-batch events (from the split process)."""
     job_id, company_id = req["job_id"], req["company_id"]
 
@@ -239,9 +228,7 @@ def _rows_of(event: events.RecordBatch) -> list[SourceRow]:
     return rows
 
 
-async def _apply_job(
-    res: WorkerResources, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned
-) -> BatchResult | None:
+async def _apply_job(res: Runtime, ctx: JobContext, fields: tuple[str, ...], cleaned: Cleaned) -> BatchResult | None:
     async def whole() -> BatchResult | None:
         async with tenant(res.pool, ctx.company_id) as conn:
             return await apply_rows(conn, ctx, fields, cleaned)
@@ -275,7 +262,7 @@ async def _apply_job(
     return result
 
 
-async def _stop_job(res: WorkerResources, ctx: JobContext, message: str) -> None:
+async def _stop_job(res: Runtime, ctx: JobContext, message: str) -> None:
     async def stop() -> None:
         async with tenant(res.pool, ctx.company_id) as conn:
             await jobs.end_job_now(conn, ctx.company_id, ctx.job_id, "failed", message)
@@ -331,7 +318,7 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
     return prepared
 
 
-async def apply_prepared(res: WorkerResources, prepared: list[PreparedJobRows]) -> list[events.ImportResult]:
+async def apply_prepared(res: Runtime, prepared: list[PreparedJobRows]) -> list[events.ImportResult]:
     """One transaction per job; returns one result event per job. Never raises for bad data."""
     results = []
     for p in prepared:
@@ -363,7 +350,7 @@ class SequentialApplier:
     """Applies prepared batches one transaction at a time, in arrival order, while the caller
     prepares the next batch; ``on_done`` (send results, then acknowledge) runs after each commit."""
 
-    def __init__(self, res: WorkerResources) -> None:
+    def __init__(self, res: Runtime) -> None:
         self._res = res
         self._inflight: asyncio.Task[None] | None = None
 
@@ -395,7 +382,7 @@ class LaneApplier:
     database works on one lane the event loop prepares another.
     """
 
-    def __init__(self, res: WorkerResources, lanes: int) -> None:
+    def __init__(self, res: Runtime, lanes: int) -> None:
         self._lanes = [SequentialApplier(res) for _ in range(max(1, lanes))]
 
     def lane(self, partition: int) -> SequentialApplier:
@@ -408,15 +395,3 @@ class LaneApplier:
     def cancel(self) -> None:
         for lane in self._lanes:
             lane.cancel()
-
-
-async def exact_when_complete(res: WorkerResources, progress: dict[str, Any]) -> dict[str, int] | None:
-    """Exact counters when the ledger holds every row of the job, else None (results still in flight)."""
-
-    async def count() -> dict[str, int]:
-        async with tenant(res.pool, progress["company_id"]) as conn:
-            return await ledger_repository.ledger_counts(conn, progress["company_id"], progress["job_id"])
-
-    ledger = await with_retry(count, what=f"counting job {progress['job_id']}")
-    c = exact_counters(ledger, progress["total"])
-    return c if c["processed"] >= (progress["total"] or 0) else None

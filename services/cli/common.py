@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -15,9 +15,12 @@ from services.core.errors import CrmioError
 from services.core.settings import Settings
 from services.jobs import repository as jobs
 
+if TYPE_CHECKING:
+    from services.core.runtime import Runtime
+
 T = TypeVar("T")
 
-__all__ = ["print_json", "err", "json_arg", "company_of", "with_pool", "load_job", "follow", "summary", "exit_code"]
+__all__ = ["print_json", "err", "json_arg", "company_of", "with_runtime", "load_job", "follow", "summary", "exit_code"]
 
 
 def print_json(doc: Any) -> None:
@@ -45,15 +48,12 @@ def company_of(args: argparse.Namespace, settings: Settings) -> str:
     return company
 
 
-async def with_pool(settings: Settings, fn: Callable[[Any], Awaitable[T]], *, system: bool = False) -> T:
-    """``system``: the owner's pool, for operator commands across companies (limits, purge, keys)."""
-    from services.core.db import connect_pool
+async def with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]], *, kafka: bool = False) -> T:
+    """Run one command with the process's Runtime: small pools, and a Kafka producer when it sends events."""
+    from services.core.runtime import open_runtime
 
-    pool = await connect_pool(settings.system_dsn() if system else settings.dsn(), max_size=2)
-    try:
-        return await fn(pool)
-    finally:
-        await pool.close()
+    async with open_runtime(settings, producer=kafka, pool_size=(1, 2)) as runtime:
+        return await fn(runtime)
 
 
 async def load_job(pool: Any, company: str, job_id: str) -> dict[str, Any]:

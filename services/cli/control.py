@@ -7,11 +7,14 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import Settings
+
+if TYPE_CHECKING:
+    from services.core.runtime import Runtime
 
 __all__ = ["add_parsers", "HANDLERS"]
 
@@ -23,43 +26,39 @@ def _cli() -> Any:
 
 
 async def _rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from services.core.kafka_io import producer
     from services.jobs import control
 
     cli = _cli()
     company = cli.company_of(args, settings)
 
-    async def run(pool: Any) -> int:
-        async with producer(settings) as prod:
-            job = await control.rollback(settings, pool, prod, company, args.job, force=args.force)
-        return await _report(cli, pool, company, job, args)
+    async def run(rt: Runtime) -> int:
+        job = await control.rollback(settings, rt.pool, rt.sender(), company, args.job, force=args.force)
+        return await _report(cli, rt.pool, company, job, args)
 
-    return int(await cli.with_pool(settings, run))
+    return int(await cli.with_runtime(settings, run, kafka=True))
 
 
 async def _retry(args: argparse.Namespace, settings: Settings) -> int:
-    from services.core.kafka_io import producer
     from services.jobs import control
 
     cli = _cli()
     company = cli.company_of(args, settings)
     mapping = cli.json_arg(args.mapping, "mapping")
 
-    async def run(pool: Any) -> int:
-        async with producer(settings) as prod:
-            job = await control.retry(
-                settings,
-                pool,
-                prod,
-                company,
-                args.job,
-                mapping=mapping,
-                file=Path(args.file) if args.file else None,
-                file_format=args.format,
-            )
-        return await _report(cli, pool, company, job, args)
+    async def run(rt: Runtime) -> int:
+        job = await control.retry(
+            settings,
+            rt.pool,
+            rt.sender(),
+            company,
+            args.job,
+            mapping=mapping,
+            file=Path(args.file) if args.file else None,
+            file_format=args.format,
+        )
+        return await _report(cli, rt.pool, company, job, args)
 
-    return int(await cli.with_pool(settings, run))
+    return int(await cli.with_runtime(settings, run, kafka=True))
 
 
 async def _report(cli: Any, pool: Any, company: str, job: dict[str, Any], args: argparse.Namespace) -> int:
@@ -80,8 +79,8 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
     cli = _cli()
     company = cli.company_of(args, settings)
 
-    async def run(pool: Any) -> int:
-        async with tenant(pool, company) as conn:
+    async def run(rt: Runtime) -> int:
+        async with tenant(rt.pool, company) as conn:
             if args.action == "list":
                 docs: Any = [schedules.schedule_document(r) for r in await schedules.list_schedules(conn, company)]
                 if not args.json:
@@ -117,7 +116,7 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
         cli.print_json(docs)
         return 0
 
-    return int(await cli.with_pool(settings, run))
+    return int(await cli.with_runtime(settings, run))
 
 
 async def _limits(args: argparse.Namespace, settings: Settings) -> int:
@@ -128,8 +127,8 @@ async def _limits(args: argparse.Namespace, settings: Settings) -> int:
     values = {name: getattr(args, name) for name in limits.LIMIT_NAMES if getattr(args, name, None) is not None}
     values = {k: (None if v == 0 else v) for k, v in values.items()}  # 0 resets to the default
 
-    async def run(pool: Any) -> int:
-        async with pool.acquire() as conn:
+    async def run(rt: Runtime) -> int:
+        async with rt.system.acquire() as conn:
             if args.action == "set":
                 if not values:
                     raise CrmioError(
@@ -142,7 +141,7 @@ async def _limits(args: argparse.Namespace, settings: Settings) -> int:
         cli.print_json({"company_id": company, **lim.document()})
         return 0
 
-    return int(await cli.with_pool(settings, run, system=True))
+    return int(await cli.with_runtime(settings, run))
 
 
 async def _purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,8 +152,8 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
 
-    async def run(pool: Any) -> int:
-        summaries = await purge(pool, settings, now, [args.company] if args.company else None)
+    async def run(rt: Runtime) -> int:
+        summaries = await purge(rt.system, settings, now, [args.company] if args.company else None)
         if args.json:
             cli.print_json(summaries)
         else:
@@ -165,7 +164,7 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
                 )
         return 0
 
-    return int(await cli.with_pool(settings, run, system=True))
+    return int(await cli.with_runtime(settings, run))
 
 
 def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -14,16 +14,29 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from services.cli.common import company_of, err, exit_code, follow, json_arg, load_job, print_json, summary, with_pool
+from services.cli.common import (
+    company_of,
+    err,
+    exit_code,
+    follow,
+    json_arg,
+    load_job,
+    print_json,
+    summary,
+    with_runtime,
+)
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import PROJECT_ROOT, Settings, get_settings
 from services.jobs import log_repository
 from services.jobs import repository as jobs
+
+if TYPE_CHECKING:
+    from services.core.runtime import Runtime
 
 __all__ = ["main"]
 
@@ -95,7 +108,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from services.core.kafka_io import producer
     from services.ingest.submit import submit_import
 
     company = company_of(args, settings)
@@ -122,37 +134,36 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             "max_error_percent": args.max_error_percent,
         }
 
-    async def run(pool: Any) -> int:
+    async def run(rt: Runtime) -> int:
         mapping, rules = json_arg(args.mapping, "mapping"), json_arg(args.rules, "rules")
         values = json_arg(args.values, "values")
         if args.template:
             from services.core.errors import NotFound
             from services.jobs import templates
 
-            async with tenant(pool, company) as conn:
+            async with tenant(rt.pool, company) as conn:
                 template = await templates.get_template(conn, company, args.template)
             if template is None or template["template_type"] != "import" or template["target_model"] != args.model:
                 raise NotFound(f"no import template {args.template} for {args.model} in company {company}")
             mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
             rules = rules or template["validation_rules"] or None
             values = values or template["value_mapping"] or None
-        async with producer(settings) as prod:
-            job = await submit_import(
-                settings,
-                pool,
-                prod,
-                company_id=company,
-                path=Path(args.file),
-                model=args.model,
-                file_format=args.format,
-                mapping=mapping,
-                duplicates=args.duplicates,
-                rules=rules,
-                options=options,
-                value_mapping=values,
-            )
+        job = await submit_import(
+            settings,
+            rt.pool,
+            rt.sender(),
+            company_id=company,
+            path=Path(args.file),
+            model=args.model,
+            file_format=args.format,
+            mapping=mapping,
+            duplicates=args.duplicates,
+            rules=rules,
+            options=options,
+            value_mapping=values,
+        )
         if args.wait:
-            job = await follow(pool, company, job["id"], show=not args.quiet)
+            job = await follow(rt.pool, company, job["id"], show=not args.quiet)
         if args.json:
             print_json(job)
         elif args.wait:
@@ -161,7 +172,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
             print(job["id"])
         return exit_code(job)
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run, kafka=True)
 
 
 def _filter_arg(text: str) -> dict[str, Any]:
@@ -180,28 +191,26 @@ def _filter_arg(text: str) -> dict[str, Any]:
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from services.core.kafka_io import producer
     from services.exports import submit_export
 
     company = company_of(args, settings)
     options = {k: v for k, v in (("json_style", args.json_style), ("csv_bom", args.bom or None)) if v}
 
-    async def run(pool: Any) -> int:
-        async with producer(settings) as prod:
-            job = await submit_export(
-                settings,
-                pool,
-                prod,
-                company_id=company,
-                model=args.model,
-                fields=args.fields.split(",") if args.fields else None,
-                filters=[_filter_arg(f) for f in args.filter],
-                sort=args.sort.split(",") if args.sort else None,
-                file_format=args.format,
-                options=options,
-            )
+    async def run(rt: Runtime) -> int:
+        job = await submit_export(
+            settings,
+            rt.pool,
+            rt.sender(),
+            company_id=company,
+            model=args.model,
+            fields=args.fields.split(",") if args.fields else None,
+            filters=[_filter_arg(f) for f in args.filter],
+            sort=args.sort.split(",") if args.sort else None,
+            file_format=args.format,
+            options=options,
+        )
         if args.wait:
-            job = await follow(pool, company, job["id"], show=not args.quiet)
+            job = await follow(rt.pool, company, job["id"], show=not args.quiet)
             if job["job_status"] == "completed":
                 from services.core import storage
 
@@ -214,7 +223,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
             print(job["id"])
         return exit_code(job)
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run, kafka=True)
 
 
 async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,8 +231,8 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "cancel":
         return await _cancel(args, settings, company)
 
-    async def run(pool: Any) -> int:
-        async with tenant(pool, company) as conn:
+    async def run(rt: Runtime) -> int:
+        async with tenant(rt.pool, company) as conn:
             rows, total = await jobs.list_jobs(
                 conn,
                 company,
@@ -244,23 +253,21 @@ async def _jobs(args: argparse.Namespace, settings: Settings) -> int:
                 )
         return 0
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run)
 
 
 async def _cancel(args: argparse.Namespace, settings: Settings, company: str) -> int:
-    from services.core.kafka_io import producer
     from services.jobs import control
 
     if not args.job:
         raise CrmioError("jobs cancel needs the job id")
 
-    async def run(pool: Any) -> int:
-        async with producer(settings) as prod:
-            job = await control.cancel(settings, pool, prod, company, args.job)
+    async def run(rt: Runtime) -> int:
+        job = await control.cancel(settings, rt.pool, rt.sender(), company, args.job)
         print_json(job) if args.json else print(summary(job))
         return 0
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run, kafka=True)
 
 
 async def _templates(args: argparse.Namespace, settings: Settings) -> int:
@@ -269,8 +276,8 @@ async def _templates(args: argparse.Namespace, settings: Settings) -> int:
 
     company = company_of(args, settings)
 
-    async def run(pool: Any) -> int:
-        async with tenant(pool, company) as conn:
+    async def run(rt: Runtime) -> int:
+        async with tenant(rt.pool, company) as conn:
             if args.action == "list":
                 rows, total = await templates.list_templates(conn, company, search=args.search, limit=args.limit)
                 docs: Any = {"total": total, "templates": [templates.template_document(r) for r in rows]}
@@ -308,28 +315,30 @@ async def _templates(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{d['id']}  {d['template_type']:6} {d['target_model']:7} {state:8} {d['template_name']}")
         return 0
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run)
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
     company = company_of(args, settings)
 
-    async def run(pool: Any) -> int:
+    async def run(rt: Runtime) -> int:
         job = await (
-            follow(pool, company, args.job, show=not args.quiet) if args.wait else load_job(pool, company, args.job)
+            follow(rt.pool, company, args.job, show=not args.quiet)
+            if args.wait
+            else load_job(rt.pool, company, args.job)
         )
         print_json(job) if args.json else print(summary(job))
         return exit_code(job)
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run)
 
 
 async def _logs(args: argparse.Namespace, settings: Settings) -> int:
     company = company_of(args, settings)
 
-    async def run(pool: Any) -> int:
-        await load_job(pool, company, args.job)
-        async with tenant(pool, company) as conn:
+    async def run(rt: Runtime) -> int:
+        await load_job(rt.pool, company, args.job)
+        async with tenant(rt.pool, company) as conn:
             rows = await log_repository.list_logs(
                 conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset
             )
@@ -341,7 +350,7 @@ async def _logs(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{d['log_level']:7} {d['message']}")
         return 0
 
-    return await with_pool(settings, run)
+    return await with_runtime(settings, run)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.core.db import tenant
 from services.core.settings import Settings
+
+if TYPE_CHECKING:
+    from services.core.runtime import Runtime
 
 __all__ = ["add_parsers", "HANDLERS"]
 
@@ -37,8 +40,8 @@ async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
             f"'crmio picklists {args.action} lead_source podcast'"
         )
 
-    async def run(pool: Any) -> int:
-        async with tenant(pool, company) as conn:
+    async def run(rt: Runtime) -> int:
+        async with tenant(rt.pool, company) as conn:
             if args.action == "list":
                 picklists = await picklist_store.load_picklists(conn, company)
                 if args.picklist and args.picklist not in picklists:
@@ -67,7 +70,7 @@ async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{args.picklist}: {doc['value']} ({doc['label']}){'' if doc['active'] else ' retired'}")
         return 0
 
-    return int(await cli.with_pool(settings, run))
+    return int(await cli.with_runtime(settings, run))
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], Any]] = {

@@ -7,9 +7,12 @@ import argparse
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.core.settings import Settings
+
+if TYPE_CHECKING:
+    from services.core.runtime import Runtime
 
 __all__ = ["add_parsers", "HANDLERS"]
 
@@ -20,8 +23,8 @@ async def _results(args: argparse.Namespace, settings: Settings) -> int:
 
     company = cli.company_of(args, settings)
 
-    async def run(pool: Any) -> int:
-        result = await open_result(settings, pool, company, args.job, args.kind, args.format)
+    async def run(rt: Runtime) -> int:
+        result = await open_result(settings, rt.pool, company, args.job, args.kind, args.format)
         path = Path(args.output) if args.output else Path.cwd() / result.filename
         # Written beside the target and renamed: an interrupted run never leaves half a file under the name.
         partial = path.with_name(f".{path.name}.partial")
@@ -38,7 +41,7 @@ async def _results(args: argparse.Namespace, settings: Settings) -> int:
             print(path)
         return 0
 
-    return int(await cli.with_pool(settings, run))
+    return int(await cli.with_runtime(settings, run))
 
 
 def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 
 from schemas import events
-from services.apply.pipeline import WorkerResources
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import CrmioError
+from services.core.runtime import Runtime
 from services.exports.runner import run_export, run_files
 from services.jobs import repository as jobs
 
@@ -44,7 +44,7 @@ class ExportCancelled(CrmioError):
     """The export's job was cancelled while it ran: stop, remove the partial file, report it."""
 
 
-async def run_export_request(res: WorkerResources, req: dict[str, Any], send_status: SendStatus) -> None:
+async def run_export_request(res: Runtime, req: dict[str, Any], send_status: SendStatus) -> None:
     """Run an export job request; failures fail the job (with a final status event) and never raise."""
     job_id, company_id = req["job_id"], req["company_id"]
     try:
@@ -120,7 +120,7 @@ async def run_export_request(res: WorkerResources, req: dict[str, Any], send_sta
         log.info("export %s was already %s by another run; this run's file is removed", job_id, ended)
 
 
-def _remove_files(res: WorkerResources, company_id: str, job_id: str, keep: str | None = None) -> None:
+def _remove_files(res: Runtime, company_id: str, job_id: str, keep: str | None = None) -> None:
     kept = None if keep is None else storage.company_dir(res.settings.storage_dir, company_id) / keep
     for path in run_files(res.settings, company_id, job_id):
         if path != kept:
@@ -128,7 +128,7 @@ def _remove_files(res: WorkerResources, company_id: str, job_id: str, keep: str 
 
 
 async def _finish(
-    res: WorkerResources,
+    res: Runtime,
     job: asyncpg.Record,
     status: events.JobStatusKind,
     counters: dict[str, int],

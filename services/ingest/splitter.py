@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from schemas import events
 from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions, match_key
 from services.core.errors import ValidationRulesError
@@ -119,7 +120,7 @@ def split_rows(
     partitions: int,
     rows_per_event: int,
     only: frozenset[int] | None = None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, events.RecordBatch]]:
     """Yield (partition, record-batch event), rows in file order within each partition.
 
     ``only``: the row numbers to send (a retry of failed rows); they keep their numbers in the file.
@@ -129,17 +130,9 @@ def split_rows(
     apply = plan.compiled.apply
     runs = [_Run() for _ in range(partitions)]
 
-    def event(run: _Run) -> dict[str, Any]:
+    def event(run: _Run) -> events.RecordBatch:
         columns = [[v or "" for v in col] for col in zip(*run.rows)] if run.rows else [[] for _ in fields]
-        return {
-            "job_id": job_id,
-            "company_id": company_id,
-            "target_model": model.name,
-            "fields": list(fields),
-            "numbers": run.numbers,
-            "columns": columns,
-            "problems": run.problems,
-        }
+        return events.record_batch(job_id, company_id, model.name, fields, run.numbers, columns, run.problems)
 
     for raw in plan.reader.rows():
         if only is not None and raw.number not in only:

@@ -19,8 +19,9 @@ from typing import Any
 import asyncpg
 
 from schemas import events
-from services.apply.pipeline import WorkerResources, record_request, run_import_request
+from services.apply.pipeline import record_request, run_import_request
 from services.core.db import is_transient, with_retry
+from services.core.runtime import Runtime
 from services.jobs import repository as jobs
 from services.jobs.admission import confirm_start, run_admission
 
@@ -36,7 +37,7 @@ class Senders:
     status: events.SendJobStatus  # crm.jobs.status
 
 
-async def admit(res: WorkerResources, send: Senders) -> list[str]:
+async def admit(res: Runtime, send: Senders) -> list[str]:
     started = await with_retry(lambda: run_admission(res.system, res.settings, send.request), what="admitting jobs")
     if started:
         log.info("admitted %d job(s): %s", len(started), ", ".join(started))
@@ -102,7 +103,7 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
             await task
 
 
-async def handle_request(res: WorkerResources, req: dict[str, Any], send: Senders, slots: JobSlots) -> None:
+async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots: JobSlots) -> None:
     """A new request becomes a pending job and triggers an admission pass; a start request runs its job
     in one of the worker's job slots."""
     job_id, company_id = req["job_id"], req["company_id"]
@@ -123,7 +124,7 @@ async def handle_request(res: WorkerResources, req: dict[str, Any], send: Sender
     slots.start(run, f"{job['job_type']} {job_id}")
 
 
-async def _run_job(res: WorkerResources, job: asyncpg.Record, req: dict[str, Any], send: Senders) -> None:
+async def _run_job(res: Runtime, job: asyncpg.Record, req: dict[str, Any], send: Senders) -> None:
     # Each runner skips a job that has ended meanwhile, and reports a cancel that came before it started.
     # Imported here: exports and rollbacks pull in their writers only when a worker runs one.
     if job["job_type"] == "import":

@@ -22,8 +22,8 @@ from services.apply.pipeline import LaneApplier, prepare_events
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.ordering import Guard, position
-from streams.resources import job_contexts, resources
-from streams.topics import import_records, import_results
+from streams.runtime import worker_runtime
+from streams.topics import import_records
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ GUARD = Guard(import_records, replays=True)  # a replayed batch is harmless: the
 @app.agent(import_records)
 async def apply_import_records(stream: StreamT) -> None:
     GUARD.restart()
-    res = await resources()
+    res = worker_runtime.runtime
     lanes = LaneApplier(res, settings.apply_lanes)
     try:
         async for taken in stream.noack_take(settings.events_per_batch, within=settings.batch_within_s):
@@ -48,10 +48,9 @@ async def apply_import_records(stream: StreamT) -> None:
 
                 async def done(results: list[dict[str, Any]], acked: list[EventT] = lane_events) -> None:
                     await partition_order.advance(res.system, [position(e) for e in acked])
-                    # Sent now and acknowledged by the broker before the events are: not attached to an
-                    # event's commit, which a rebalance can hold back indefinitely (the job would never end).
-                    sent = [await import_results.send(key=r["job_id"].encode(), value=r, force=True) for r in results]
-                    await asyncio.gather(*sent)
+                    # Acknowledged by the broker before the events are (the job would never end otherwise).
+                    for result in results:
+                        await worker_runtime.senders.result(result)
                     for event in acked:
                         await stream.ack(event)
 
@@ -61,7 +60,7 @@ async def apply_import_records(stream: StreamT) -> None:
                         "dropping %d record events that are not Avro of their schema", len(lane_events) - len(values)
                     )
                 try:
-                    prepared = await prepare_events(await job_contexts(), values)
+                    prepared = await prepare_events(worker_runtime.job_contexts, values)
                 except Exception:  # noqa: BLE001 - not a record batch of ours: drop it, stay up
                     log.exception("dropping %d malformed record events", len(lane_events))
                     await lane.drain()  # in order: the partition's offset moves past them after what precedes

@@ -17,29 +17,14 @@ from faust import StreamT
 from services.apply import partition_order
 from services.core.db import is_transient
 from services.ingest import split_process
-from services.jobs.dispatch import JobSlots, Senders, admit, handle_request
+from services.jobs.dispatch import JobSlots, admit, handle_request
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.ordering import Guard, position
-from streams.resources import resources
-from streams.topics import import_results, job_requests, job_status
+from streams.runtime import worker_runtime
+from streams.topics import job_requests
 
 log = logging.getLogger(__name__)
-
-
-async def _send_request(event: dict[str, Any]) -> None:
-    # force: sent now and acknowledged before admission commits, not attached to the current event's ack.
-    await (await job_requests.send(key=event["job_id"].encode(), value=event, force=True))
-
-
-async def _send_result(event: dict[str, Any]) -> None:
-    # Not attached to the request's commit: 'split_done' must reach the aggregator whatever happens to
-    # the request's offset (a redelivered request is harmless; results are idempotent for the aggregator).
-    await (await import_results.send(key=event["job_id"].encode(), value=event, force=True))
-
-
-async def _send_status(event: dict[str, Any]) -> None:
-    await (await job_status.send(key=event["job_id"].encode(), value=event, force=True))
 
 
 def _timer_failed(what: str, exc: Exception) -> None:
@@ -50,7 +35,6 @@ def _timer_failed(what: str, exc: Exception) -> None:
         log.exception("%s failed", what)
 
 
-SENDERS = Senders(request=_send_request, result=_send_result, status=_send_status)
 GUARD = Guard(job_requests, replays=False)  # a start request handled twice would run its job twice
 
 
@@ -64,7 +48,7 @@ async def handle_job_requests(stream: StreamT) -> None:
             if not (await GUARD.admitted([event]))[0]:
                 continue
             await _handle(event.value, slots)
-            await partition_order.advance((await resources()).system, [position(event)])
+            await partition_order.advance(worker_runtime.runtime.system, [position(event)])
     finally:
         slots.cancel()  # their heartbeats stop: another worker starts those jobs again
 
@@ -74,7 +58,7 @@ async def _handle(request: dict[str, Any] | Undecodable, slots: JobSlots) -> Non
         log.error("dropped a job request that is not %s Avro (%s)", request.schema, request.error)
         return
     try:
-        await handle_request(await resources(), request, SENDERS, slots)
+        await handle_request(worker_runtime.runtime, request, worker_runtime.senders, slots)
     except Exception:  # noqa: BLE001 - a malformed request from another system; the agent stays up
         log.exception("job request %s could not be handled; dropped", request.get("job_id"))
 
@@ -82,7 +66,7 @@ async def _handle(request: dict[str, Any] | Undecodable, slots: JobSlots) -> Non
 @app.timer(interval=settings.admission_interval_s)
 async def admission_timer() -> None:
     try:
-        await admit(await resources(), SENDERS)
+        await admit(worker_runtime.runtime, worker_runtime.senders)
     except Exception as exc:  # noqa: BLE001 - the next tick tries again; a timer that raises stops the worker
         _timer_failed("admission pass", exc)
 
@@ -92,7 +76,7 @@ async def stalled_jobs_timer() -> None:
     from services.jobs.admission import resume_stalled
 
     try:
-        resumed = await resume_stalled((await resources()).system, settings, _send_request)
+        resumed = await resume_stalled(worker_runtime.runtime.system, settings, worker_runtime.senders.request)
         if resumed:
             log.warning("started %d stalled job(s) again: %s", len(resumed), ", ".join(resumed))
     except Exception as exc:  # noqa: BLE001
@@ -104,7 +88,7 @@ async def schedule_timer() -> None:
     from services.jobs.schedules import fire_due
 
     try:
-        await fire_due((await resources()).system, settings)
+        await fire_due(worker_runtime.runtime.system, settings)
     except Exception as exc:  # noqa: BLE001
         _timer_failed("firing due schedules", exc)
 
@@ -114,6 +98,6 @@ async def retention_timer() -> None:
     from services.jobs.retention import purge_if_due
 
     try:
-        await purge_if_due((await resources()).system, settings)
+        await purge_if_due(worker_runtime.runtime.system, settings)
     except Exception as exc:  # noqa: BLE001
         _timer_failed("retention purge", exc)

@@ -419,9 +419,9 @@ async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
     """A start request redelivered while its first run still works (a worker frozen past its session
     timeout): both runs write, the first to finish completes the job, the other removes its own file and
     reports nothing, so the job's file and its last status event stay those of the completed run."""
-    from services.apply.pipeline import WorkerResources
     from services.core.db import connect_pool
     from services.core.kafka_io import ensure_topics
+    from services.core.runtime import Runtime
     from services.exports import run_export_request
 
     own = settings.model_copy(update={"topic_prefix": f"x{uuid.uuid4().hex[:8]}"})  # no worker reads these topics
@@ -460,7 +460,7 @@ async def test_two_runs_of_one_export_leave_one_file_and_one_final_state(
         sent.append(event)
 
     try:
-        res = WorkerResources(own, app_pool, pool)
+        res = Runtime(own, app_pool, pool)
         req = {"job_id": job["id"], "company_id": company, "admitted": True}
         await asyncio.gather(run_export_request(res, req, send_status), run_export_request(res, req, send_status))
     finally:

@@ -502,8 +502,8 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
 ) -> None:
     """Its start request delivered again while the first run still works (a frozen worker, then the
     stall check): both runs revert chunks, each record once, no conflict is invented, one ending."""
-    from services.apply.pipeline import WorkerResources
     from services.core.db import connect_pool
+    from services.core.runtime import Runtime
     from services.jobs.rollback import create_rollback_job, run_rollback_request
 
     company = str(uuid.uuid4())
@@ -528,7 +528,7 @@ async def test_a_rollback_run_twice_at_once_reverts_each_record_once(
         sent.append(event)
 
     try:
-        res = WorkerResources(settings.model_copy(update={"rollback_chunk_rows": 500}), app_pool, pool)
+        res = Runtime(settings.model_copy(update={"rollback_chunk_rows": 500}), app_pool, pool)
         req = {"job_id": rollback_id, "company_id": company, "admitted": True}
         await asyncio.gather(run_rollback_request(res, req, send_status), run_rollback_request(res, req, send_status))
     finally:
