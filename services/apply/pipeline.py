@@ -304,7 +304,10 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
         try:
-            cleaned = clean_rows(ctx, rows)
+            # In a thread: a batch that is slow to cleanse (long cells, many rules) takes turns with the
+            # event loop for the GIL instead of holding the loop, so heartbeats, the database writes of
+            # the previous batch and the other lanes go on.
+            cleaned = await asyncio.to_thread(clean_rows, ctx, rows)
         except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
             first, last = min(r.number for r in rows), max(r.number for r in rows)
             message = (
