@@ -23,7 +23,7 @@ from services.core.db import tenant
 from services.core.errors import NotFound
 from services.core.runtime import Runtime
 from services.ingest import uploads
-from services.jobs import control, keys
+from services.jobs import control, keys, stored_files
 from services.jobs import repository as jobs
 from services.jobs.limits import company_limits
 from services.jobs.queries import progress_document
@@ -118,8 +118,14 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
     return OrjsonResponse(progress_document(row), 201)
 
 
-@router.get("/api/v1/limits", summary="The company's limits and retention (set by the operator: crmio limits set)")
+@router.get(
+    "/api/v1/limits",
+    summary="The company's limits and retention (set by the operator: crmio limits set), and its storage in use",
+)
 async def limits(key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         lim = await company_limits(conn, res.settings, key.company_id)
-    return OrjsonResponse({**lim.document(), "max_running_jobs_total": res.settings.max_running_jobs_total})
+        used = await stored_files.usage(conn, res.settings, key.company_id)
+    return OrjsonResponse(
+        {**lim.document(), "storage_used_bytes": used, "max_running_jobs_total": res.settings.max_running_jobs_total}
+    )

@@ -99,8 +99,8 @@ async def _create_import(
         )
     if upload["sheet"] and "sheet" not in options:
         options["sheet"] = upload["sheet"]  # the sheet chosen at upload, which the preview shows too
-    # submit_import checks file and mapping again and copies the upload to a file of the job's own:
-    # the job never depends on the upload's lifetime.
+    # submit_import checks file and mapping again; the job names the upload's stored file (no copy, so
+    # N jobs of one upload store it once), which retention keeps while a kept job or upload names it.
     job = await submit_import(
         settings,
         res.pool,

@@ -1,4 +1,5 @@
-"""Uploads: stream a file to storage, check its type by content, inspect it, suggest a mapping; preview an import."""
+"""Uploads: stream a file to storage (within the company's storage quota), check its type by content, inspect it,
+suggest a mapping; preview an import; delete an upload."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from schemas.models import MODELS
 from services.api.bodies import PreviewRequest
-from services.api.deps import Caller, Res
+from services.api.deps import Caller, Res, require_admin
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.multipart import receive_file
@@ -19,11 +20,11 @@ from services.cleansing import picklist_store
 from services.cleansing.job_values import job_cleaner
 from services.core import storage
 from services.core.db import tenant
-from services.core.errors import NotFound
+from services.core.errors import FileTooLarge, NotFound
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.value_scan import scan_values
-from services.jobs import templates
+from services.jobs import stored_files, templates
 from services.jobs.limits import company_limits
 
 __all__ = ["router"]
@@ -61,10 +62,26 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
     settings = res.settings
     async with tenant(res.pool, key.company_id) as conn:
         limits = await company_limits(conn, settings, key.company_id)
+        used = await stored_files.usage(conn, settings, key.company_id)
+    room = limits.max_storage_bytes - used
+    if room <= 0:  # before a byte is read
+        raise stored_files.quota_error(limits, key.company_id, used, "another upload")
     rel, path = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, "upload")
     try:
-        # The company's own limit, while the bytes arrive: never stored past it, then refused by the job.
-        form = await receive_file(request, path, min(settings.max_file_bytes, limits.max_file_bytes))
+        # The company's own limits, while the bytes arrive: never stored past its file size limit or
+        # the room left in its storage quota.
+        size_cap = min(settings.max_file_bytes, limits.max_file_bytes)
+        try:
+            form = await receive_file(request, path, min(size_cap, room))
+        except FileTooLarge as exc:
+            if room >= size_cap:
+                raise
+            raise stored_files.quota_error(
+                limits,
+                key.company_id,
+                used,
+                f"storing {exc.file or 'the upload'!r} (more than the {room:,} bytes left)",
+            ) from None
         assert form.filename is not None
         named_rel, named = await asyncio.to_thread(
             uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename
@@ -86,6 +103,9 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
         )
         async with tenant(res.pool, key.company_id) as conn:
             memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
+            # Counted again under the company's storage lock: concurrent uploads cannot all take the same room.
+            what = f"storing {form.filename!r} ({form.size_bytes:,} bytes)"
+            await stored_files.register(conn, settings, limits, key.company_id, rel, form.size_bytes, what)
             row = await uploads.insert_upload(
                 conn,
                 {
@@ -124,6 +144,21 @@ async def _upload(res: Any, company_id: str, upload_id: str) -> Any:
 @router.get("/{upload_id}", summary="An upload's description (format, headers, row estimate)")
 async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(uploads.upload_document(await _upload(res, key.company_id, upload_id)))
+
+
+@router.delete(
+    "/{upload_id}",
+    status_code=204,
+    summary="Delete an upload (admin); its file leaves the storage quota once no job made from it still names it",
+)
+async def delete_upload(upload_id: str, key: Caller, res: Res) -> Response:
+    async with tenant(res.pool, key.company_id) as conn:
+        if await uploads.get_upload(conn, key.company_id, upload_id) is None:
+            raise NotFound(f"no upload {upload_id}")
+        require_admin(key, "delete uploads")
+        gone = await uploads.delete_upload(conn, key.company_id, upload_id)
+    await asyncio.to_thread(storage.remove, res.settings.storage_dir, key.company_id, gone)
+    return Response(status_code=204)
 
 
 @router.post(

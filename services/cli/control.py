@@ -120,7 +120,7 @@ async def _schedules(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _limits(args: argparse.Namespace, settings: Settings) -> int:
-    from services.jobs import limits
+    from services.jobs import limits, stored_files
 
     cli = _cli()
     company = cli.company_of(args, settings)
@@ -138,7 +138,8 @@ async def _limits(args: argparse.Namespace, settings: Settings) -> int:
                 lim = await limits.set_company_limits(conn, settings, company, values)
             else:
                 lim = await limits.company_limits(conn, settings, company)
-        cli.print_json({"company_id": company, **lim.document()})
+            used = await stored_files.usage(conn, settings, company)
+        cli.print_json({"company_id": company, **lim.document(), "storage_used_bytes": used})
         return 0
 
     return int(await cli.with_runtime(settings, run))
@@ -205,6 +206,12 @@ def add_parsers(sub: Any, job_flags: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--max-rows", dest="max_rows", type=int)
     p.add_argument("--job-retention-days", dest="job_retention_days", type=int)
     p.add_argument("--file-retention-days", dest="file_retention_days", type=int)
+    p.add_argument(
+        "--max-storage-bytes",
+        dest="max_storage_bytes",
+        type=int,
+        help="bytes the company may keep in storage: uploads, job and export files (0: the default)",
+    )
     job_flags(p)
 
     p = sub.add_parser("purge", help="purge jobs, logs and files past their retention now (workers do it daily)")

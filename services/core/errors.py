@@ -18,6 +18,7 @@ __all__ = [
     "ValidationRulesError",
     "ValueMappingError",
     "LimitExceeded",
+    "StorageQuotaExceeded",
     "JobStateError",
     "NotFound",
     "TransientError",
@@ -109,6 +110,16 @@ class LimitExceeded(CrmioError):
     """A configured limit refuses the request; the message names the limit and its value."""
 
     http_status = 429
+
+
+class StorageQuotaExceeded(LimitExceeded):
+    """Storing a file would pass the company's storage quota (max_storage_bytes).
+
+    413, not 429 or 507: the same request cannot succeed until space is freed or the quota is raised,
+    and a 5xx invites clients to retry blindly. The message says what is in use and how to free space.
+    """
+
+    http_status = 413
 
 
 class JobStateError(CrmioError):

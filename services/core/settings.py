@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=2, validation_alias=AliasChoices("CRMIO_MAX_RUNNING_JOBS", "CRMIO_MAX_CONCURRENT_JOBS_PER_COMPANY")
     )
     max_running_jobs_total: int = 8
+    # Bytes a company may keep in storage (uploads, job files, export files; a file named by several
+    # jobs counts once); crm_company_settings may override (`crmio limits set --max-storage-bytes`).
+    max_storage_bytes: int = 20 * 1024 * 1024 * 1024
     # Retention: job rows (with their ledger) and, separately, logs, uploads and job files.
     job_retention_days: int = 90
     log_retention_days: int = 30
@@ -122,6 +125,14 @@ class Settings(BaseSettings):
     # The largest JSON request body, and the longest wait for the next part of any request body.
     max_json_body_bytes: int = 1_048_576
     request_read_timeout_s: float = 30.0
+    # Connections (issue 17; services/api/server.py, services/api/guards.py): a request's headers must all
+    # arrive within request_header_timeout_s of the connection opening (or of the previous response), or
+    # the connection gets a 408 and is closed; past api_max_connections connections or requests at once, new
+    # requests get a 503; one API key holds at most max_requests_per_key requests and open event streams
+    # at once (more get a 429 with Retry-After).
+    request_header_timeout_s: float = 10.0
+    api_max_connections: int = 1000
+    max_requests_per_key: int = 16
     sse_keepalive_s: float = 15.0
     # How long /readyz and the metrics' Kafka queries wait for an answer.
     api_probe_timeout_s: float = 3.0

@@ -13,7 +13,9 @@ from services.core.settings import Settings
 from services.exports.query import ExportError
 from services.exports.runner import check_row_cap, export_spec
 from services.jobs import repository as jobs
+from services.jobs import stored_files
 from services.jobs.announce import announce_job
+from services.jobs.limits import company_limits
 
 __all__ = ["submit_export"]
 
@@ -56,6 +58,10 @@ async def submit_export(
         "queue": settings.topic_prefix,
     }
     async with tenant(pool, company_id) as conn:
+        # An export writes a file: refused while the company's storage is full (its size counts once written).
+        used = await stored_files.usage(conn, settings, company_id)
+        limits = await company_limits(conn, settings, company_id)
+        stored_files.check_room(limits, company_id, used, 1, f"the file of an export of {spec.model.name} records")
         if spec.file_format in ("pdf", "excel"):
             # Refuse an over-limit export now; the runner checks again on its own snapshot.
             check_row_cap(settings, spec.file_format, await conn.fetchval(query.count_sql, *query.args))

@@ -18,6 +18,7 @@ from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, mapping
 from services.ingest.filetype import EXTENSIONS, check_file
 from services.ingest.mapping import check_mapping, compile_mapping, confident_mapping, suggest_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.jobs import stored_files
 from services.jobs.repository import _plain
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "suggestions",
     "insert_upload",
     "get_upload",
+    "delete_upload",
     "upload_document",
     "preview_records",
 ]
@@ -155,6 +157,17 @@ async def get_upload(conn: asyncpg.Connection, company_id: str, upload_id: str) 
     except ValueError:
         return None
     return await conn.fetchrow("SELECT * FROM crm_uploads WHERE company_id = $1 AND id = $2", company_id, uid)
+
+
+async def delete_upload(conn: asyncpg.Connection, company_id: str, upload_id: str) -> list[str]:
+    """Delete the upload's row; returns its file when no job still names it, for the caller to remove from
+    the disk after the transaction commits (jobs made from the upload keep reading it)."""
+    row = await conn.fetchrow(
+        "DELETE FROM crm_uploads WHERE company_id = $1 AND id = $2 RETURNING stored_path",
+        uuid.UUID(str(company_id)),
+        uuid.UUID(str(upload_id)),
+    )
+    return [] if row is None else await stored_files.release(conn, company_id, [row["stored_path"]])
 
 
 def upload_document(row: asyncpg.Record) -> dict[str, Any]:

@@ -27,7 +27,14 @@ __all__ = [
     "check_row_estimate",
 ]
 
-LIMIT_NAMES = ("max_running_jobs", "max_file_bytes", "max_rows", "job_retention_days", "file_retention_days")
+LIMIT_NAMES = (
+    "max_running_jobs",
+    "max_file_bytes",
+    "max_rows",
+    "job_retention_days",
+    "file_retention_days",
+    "max_storage_bytes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class CompanyLimits:
     max_rows: int
     job_retention_days: int
     file_retention_days: int  # logs, uploads and job files
+    max_storage_bytes: int  # the company's stored files together (services.jobs.stored_files)
 
     def document(self) -> dict[str, int]:
         return asdict(self)
@@ -49,6 +57,7 @@ def defaults(settings: Settings) -> CompanyLimits:
         max_rows=settings.max_rows,
         job_retention_days=settings.job_retention_days,
         file_retention_days=settings.log_retention_days,
+        max_storage_bytes=settings.max_storage_bytes,
     )
 
 

@@ -1,25 +1,27 @@
 """Retention: purge what is older than each company's retention, once a day, and record what went.
 
 - jobs (with their ledger and logs) finished more than ``job_retention_days`` ago;
-- logs, uploads and job files (import copies, export outputs) older than ``file_retention_days``;
+- logs, uploads and job files (import files, export outputs) older than ``file_retention_days``;
   a job whose file went keeps its row, with an empty file_path.
-Running jobs are never touched. Files are removed after the rows' transaction commits: a crash
-in between leaves an orphan file, never a row naming a missing file.
+Running jobs are never touched. A stored file is deleted only when no job or upload that is kept
+still names it (an upload and the imports made from it share one file; services.jobs.stored_files).
+Files are removed after the rows' transaction commits: a crash in between leaves an orphan file,
+never a row naming a missing file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from services.core import storage
 from services.core.settings import Settings
-from services.jobs import ledger_repository, log_repository
+from services.jobs import ledger_repository, log_repository, stored_files
 from services.jobs import repository as jobs
 from services.jobs.limits import limits_for
 
@@ -30,21 +32,23 @@ log = logging.getLogger(__name__)
 _DAY = dt.timedelta(days=1)
 
 
-def _stored(settings: Settings, company_id: str, rel: str) -> Path | None:
-    if not rel:
-        return None
-    path = storage.company_dir(settings.storage_dir, company_id) / rel
-    base = storage.company_dir(settings.storage_dir, company_id).resolve()
-    return path if base in path.resolve().parents and path.is_file() else None
+def _old_row_files(settings: Settings, company_id: str, cut: dt.datetime) -> list[str]:
+    """Row lists of retries older than ``cut`` (a retry reads its list only while it runs)."""
+    retries = storage.company_dir(settings.storage_dir, company_id) / "retries"
+    if not retries.is_dir():
+        return []
+    return [f"retries/{p.name}" for p in retries.iterdir() if p.is_file() and p.stat().st_mtime < cut.timestamp()]
 
 
 async def _purge_company(
     conn: asyncpg.Connection, settings: Settings, company: str, job_days: int, file_days: int, now: dt.datetime
-) -> tuple[dict[str, Any], list[Path]]:
+) -> tuple[dict[str, Any], list[str]]:
+    """Purge the rows in one transaction; returns the summary and the files no kept job or upload names any more."""
     cid = uuid.UUID(company)
     job_cut, file_cut = now - job_days * _DAY, now - file_days * _DAY
-    files: list[Path] = []
+    row_files = await asyncio.to_thread(_old_row_files, settings, company, file_cut)
     async with conn.transaction():
+        await stored_files.lock(conn, cid)  # no job may start naming a file while its last names go
         old = await jobs.expired_jobs(conn, cid, job_cut)
         old_ids = [r["id"] for r in old]
         logs = 0
@@ -58,26 +62,26 @@ async def _purge_company(
         uploads = await conn.fetch(
             "DELETE FROM crm_uploads WHERE company_id = $1 AND created_at < $2 RETURNING stored_path", cid, file_cut
         )
-        for rel in (
+        # A file goes only when nothing kept names it: an upload and the jobs made from it share one file.
+        files = await stored_files.release(
+            conn,
+            cid,
             [r["file_path"] for r in old if r["job_type"] != "rollback"]
             + [r["file_path"] for r in with_files]
             + [r["stored_path"] for r in uploads]
-        ):
-            path = _stored(settings, company, rel)
-            if path is not None:
-                files.append(path)
-        retries = storage.company_dir(settings.storage_dir, company) / "retries"
-        if retries.is_dir():  # row lists of retries: needed only while the retry runs
-            files += [p for p in retries.iterdir() if p.is_file() and p.stat().st_mtime < file_cut.timestamp()]
-        size = sum(p.stat().st_size for p in files)
+            + row_files,
+        )
+        found = await asyncio.to_thread(lambda: [storage.size_of(settings.storage_dir, company, f) for f in files])
+        sizes = [n for n in found if n is not None]
+        on_disk = len(sizes)
         summary = {
             "company_id": company,
             "as_of": now.isoformat(),
             "jobs_purged": len(old_ids),
             "logs_purged": logs,
             "uploads_purged": len(uploads),
-            "files_purged": len(files),
-            "bytes_purged": size,
+            "files_purged": on_disk,
+            "bytes_purged": sum(sizes),
         }
         await conn.execute(
             "INSERT INTO crm_retention_runs (company_id, as_of, jobs_purged, logs_purged, files_purged, bytes_purged, "
@@ -86,8 +90,8 @@ async def _purge_company(
             now,
             len(old_ids),
             logs,
-            len(files),
-            size,
+            on_disk,
+            sum(sizes),
             len(uploads),
         )
     return summary, files
@@ -108,8 +112,7 @@ async def purge(
             summary, files = await _purge_company(
                 conn, settings, company, lim.job_retention_days, lim.file_retention_days, now
             )
-        for path in files:
-            path.unlink(missing_ok=True)
+        await asyncio.to_thread(storage.remove, settings.storage_dir, company, files)
         if any(summary[k] for k in ("jobs_purged", "logs_purged", "files_purged", "uploads_purged")):
             log.info(
                 "retention purged for company %s: %d jobs, %d logs, %d uploads, %d files (%d bytes)",

@@ -98,6 +98,7 @@ async def submit_retry(
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     write_row_numbers(rows_path, failed)
     options["only_rows"] = rows_rel
+    # The first job's stored file is named by the retry, not copied; the row list counts in the quota.
     return await submit_import(
         settings,
         pool,
@@ -107,6 +108,7 @@ async def submit_retry(
         display_name=source["original_filename"] or path.name,
         mapping=mapping or {k: v for k, v in (source["field_mapping"] or {}).items() if v} or None,
         options=options,
+        row_file=rows_rel,
         **common,
     )
 

@@ -35,8 +35,9 @@ from services.core.errors import CrmioError, NotFound
 from services.core.settings import Settings
 from services.ingest.submit import IMPORT_EXTENSIONS
 from services.jobs import repository as jobs
-from services.jobs import templates
+from services.jobs import stored_files, templates
 from services.jobs.error_policy import policy_options
+from services.jobs.limits import company_limits
 
 __all__ = [
     "ScheduleError",
@@ -350,6 +351,7 @@ async def _fire_import(
         mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
         rules = rules or template["validation_rules"] or None
     created = []
+    limits = await company_limits(conn, settings, company)
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         fmt = IMPORT_EXTENSIONS.get(path.suffix.lower())
         if not path.name.isprintable() or not _utf8(path.name):
@@ -371,6 +373,11 @@ async def _fire_import(
         rel = f"imports/{job_id}{path.suffix.lower()}"
         target = storage.company_dir(settings.storage_dir, company) / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Counted in the company's storage quota once moved in; over it, the slot fails with the quota's
+        # message (the schedule's last_error) and the files wait in the folder for the next slot.
+        size = path.stat().st_size
+        what = f"taking the dropped file {path.name!r} ({size:,} bytes) into storage"
+        await stored_files.register(conn, settings, limits, company, rel, size, what)
         os.replace(path, target)
         moved.append((target, path))
         await jobs.insert_job(

@@ -40,6 +40,7 @@ API_ROUTES_WITH_ID = [
     ("POST", "/api/v1/schedules/{schedule}/pause"),
     ("POST", "/api/v1/schedules/{schedule}/resume"),
     ("DELETE", "/api/v1/schedules/{schedule}"),
+    ("DELETE", "/api/v1/uploads/{upload}"),
 ]
 ALL_ROUTES = [
     *API_ROUTES_WITH_ID,

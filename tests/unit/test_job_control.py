@@ -19,7 +19,14 @@ A, B = "a", "b"
 
 
 def _limits(n: int) -> CompanyLimits:
-    return CompanyLimits(max_running_jobs=n, max_file_bytes=1, max_rows=1, job_retention_days=1, file_retention_days=1)
+    return CompanyLimits(
+        max_running_jobs=n,
+        max_file_bytes=1,
+        max_rows=1,
+        job_retention_days=1,
+        file_retention_days=1,
+        max_storage_bytes=1,
+    )
 
 
 def test_admission_keeps_order_per_company_and_skips_full_companies() -> None:
