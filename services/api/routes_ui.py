@@ -1,20 +1,22 @@
 """Small read-only routes the web UI needs: who am I, the models' fields, re-inspecting an upload, export counts,
-the error summary of an import. Every one is scoped to the caller's company like the rest of the API."""
+the error summary of an import, what the caller's key may do with a job. Every one is scoped to the caller's
+company like the rest of the API."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from schemas.models import MODELS
 from services.api.bodies import Model
-from services.api.deps import Caller, Res
-from services.api.http import OrjsonResponse
+from services.api.deps import Caller, Res, require_admin
+from services.api.http import Forbidden, OrjsonResponse
+from services.api.routes_control import require_job_control
 from services.cleansing.validation import RULES
 from services.core import storage
 from services.core.db import tenant
@@ -164,3 +166,29 @@ async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
             ],
         }
     )
+
+
+@router.get(
+    "/jobs/{job_id}/actions",
+    summary="What the calling key's role lets it do with the job (cancel, retry, roll back), with the rule when "
+    "it may not; the job's state may still refuse an action (409: a finished job cannot be cancelled)",
+)
+async def job_actions(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
+    """The same rules the control routes apply (routes_control.require_job_control, require_admin), asked in
+    advance: the UI offers only what the key may do."""
+    async with tenant(res.pool, key.company_id) as conn:
+        row = await jobs.require_job(conn, key.company_id, job_id)  # another company's job: 404
+    actions: dict[str, dict[str, Any]] = {}
+    control: tuple[Literal["cancel", "retry"], ...] = ("cancel", "retry")
+    for action in control:
+        try:
+            await require_job_control(res, key, job_id, action)
+            actions[action] = {"allowed": True, "reason": None}
+        except Forbidden as refused:
+            actions[action] = {"allowed": False, "reason": refused.message}
+    try:
+        require_admin(key, "roll back imports")
+        actions["rollback"] = {"allowed": True, "reason": None}
+    except Forbidden as refused:
+        actions["rollback"] = {"allowed": False, "reason": refused.message}
+    return OrjsonResponse({"job_id": str(row["id"]), "role": key.role, "actions": actions})

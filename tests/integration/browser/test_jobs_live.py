@@ -1,5 +1,6 @@
 """Live views in Chromium: cancelling a running import from the wizard, and the job dashboard following jobs
-submitted through the API (they appear and change status without a reload); the job page with its logs."""
+submitted through the API (they appear and change status without a reload); the job page with its logs, offering
+cancel only to a key that may cancel the job."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.jobs import keys
 from tests.datagen import make_leads, write_csv
 from tests.integration.browser.conftest import shot, sign_in, through_values
 from tests.integration.test_api import LEAD_MAPPING, Company, leads_csv, upload, wait_final
@@ -167,3 +169,74 @@ async def test_dashboard_follows_jobs_live_and_the_job_page_shows_logs(
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Download the error report (CSV)").click()
     assert (await info.value).suggested_filename == "live-errors.csv"
+
+
+async def running_job(pool: asyncpg.Pool, company: Company, job_type: str, created_by: str | None) -> str:
+    """A job row that stays running while the page shows it (no request is sent for it, and with no heartbeat
+    no worker takes it for stalled)."""
+    job_id = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO crm_import_export_jobs (id, company_id, job_type, job_status, target_model, file_format, "
+            "file_path, started_at, created_by_user_id) VALUES ($1, $2, $3, 'running', 'lead', 'csv', 'x.csv', now(), $4)",
+            job_id,
+            company.id,
+            job_type,
+            created_by,
+        )
+    return job_id
+
+
+async def test_the_job_page_offers_cancel_only_to_a_key_that_may_cancel_the_job(
+    page: Any, company: Company, api: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    async with pool.acquire() as conn:
+        admin_key, member_key = await keys.verify_key(conn, company.admin), await keys.verify_key(conn, company.member)
+    assert admin_key is not None and member_key is not None
+    admins = await running_job(pool, company, "export", admin_key.id)
+    members = await running_job(pool, company, "export", member_key.id)
+    rollback = await running_job(pool, company, "rollback", None)
+    cancel = page.get_by_role("button", name="Cancel the job")
+    refused = page.get_by_test_id("cancel-not-allowed")
+
+    async def open_job(job_id: str) -> None:
+        await page.goto(f"/#/jobs/{job_id}")
+        # The details and the actions are drawn together, once the job and what the key may do are loaded.
+        await page.get_by_test_id("job-details").get_by_text(job_id, exact=True).wait_for()
+
+    try:
+        await sign_in(page, company.member)
+        await open_job(members)  # its own export: offered
+        assert await cancel.count() == 1 and await refused.count() == 0
+        rules = {
+            admins: "may cancel only the jobs it created itself",
+            rollback: "only an admin key may cancel a rollback",
+        }
+        for job_id, rule in rules.items():
+            await open_job(job_id)
+            assert await cancel.count() == 0
+            assert rule in await refused.inner_text()
+            # The page offers no more than the API allows: the member is refused there too.
+            r = await api.post(f"/api/v1/jobs/{job_id}/cancel", headers=company.auth("member"))
+            assert r.status_code == 403 and rule in r.json()["error"]["message"], r.text
+
+        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_label("API key").fill(company.admin)
+        await page.get_by_role("button", name="Sign in").click()
+        for job_id in (admins, members, rollback):
+            await open_job(job_id)
+            assert await cancel.count() == 1 and await refused.count() == 0
+
+        member_view = (await api.get(f"/api/v1/jobs/{rollback}/actions", headers=company.auth("member"))).json()
+        assert member_view["role"] == "member"
+        assert [member_view["actions"][a]["allowed"] for a in ("cancel", "retry", "rollback")] == [False] * 3
+        assert member_view["actions"]["rollback"]["reason"] == "only an admin key may roll back imports"
+        admin_view = (await api.get(f"/api/v1/jobs/{admins}/actions", headers=company.auth())).json()["actions"]
+        assert all(a == {"allowed": True, "reason": None} for a in admin_view.values())
+    finally:
+        # Running rows count against the deployment's running jobs: end them for the tests after this one.
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE crm_import_export_jobs SET job_status = 'cancelled', completed_at = now() WHERE id = ANY($1::uuid[])",
+                [admins, members, rollback],
+            )

@@ -19,6 +19,7 @@ UI_ROUTES = [
     ("POST", "/api/v1/uploads/{upload}/inspect"),
     ("POST", "/api/v1/exports/count"),
     ("GET", "/api/v1/jobs/{job}/error-summary"),
+    ("GET", "/api/v1/jobs/{job}/actions"),
 ]
 
 

@@ -1,4 +1,6 @@
 // The job dashboard (live over the company's event stream) and the job page (counters, timings, logs, cancel, downloads).
+// The job page offers cancel only when the signed-in key may cancel the job (GET /api/v1/jobs/{id}/actions: a member
+// key only the jobs it created, never a rollback); otherwise it says why.
 
 import { download, downloadResult, get, post, query, RESULT_FILES, watch } from "./api.js";
 import { field, fmt, h, replace, select, statusBadge, toast } from "./dom.js";
@@ -119,6 +121,7 @@ export function renderJob(main, jobId) {
   const logsBox = h("div", { "aria-live": "polite" });
   const levelSel = select([["", "all levels"], ["error", "errors"], ["warning", "warnings"], ["info", "information"]], "", { id: "log-level" });
   let job = null;
+  let allowed = null; // what the key's role lets it do with this job: { cancel: { allowed, reason }, ... }
   let logOffset = 0;
 
   replace(main, h("div", { class: "job-view" },
@@ -161,7 +164,10 @@ export function renderJob(main, jobId) {
 
   function drawActions() {
     const items = [];
-    if (!FINAL.has(job.job_status)) {
+    if (!FINAL.has(job.job_status) && allowed && !allowed.cancel.allowed) {
+      items.push(h("p", { class: "notice", "data-testid": "cancel-not-allowed" },
+        `This key cannot cancel the job: ${allowed.cancel.reason}.`));
+    } else if (!FINAL.has(job.job_status) && allowed) {
       const cancel = h("button", { type: "button", class: "danger" }, "Cancel the job");
       cancel.addEventListener("click", async () => {
         cancel.disabled = true;
@@ -244,7 +250,9 @@ export function renderJob(main, jobId) {
 
   (async () => {
     try {
-      update(await get(`/api/v1/jobs/${jobId}`));
+      const [doc, actions] = await Promise.all([get(`/api/v1/jobs/${jobId}`), get(`/api/v1/jobs/${jobId}/actions`)]);
+      allowed = actions.actions;
+      update(doc);
     } catch (err) {
       heading.textContent = "Job not available";
       showError(errors, err, "the job could not be loaded");
