@@ -3,8 +3,9 @@ who may control which job (``require_job_control``, also used by the cancel rout
 
 The role matrix (docs/reliability.md, "Roles"): an admin key may cancel, retry and roll back any job
 of its company; a member key may cancel and retry only the jobs its own key created (recorded as the
-job's ``created_by_user_id``; a retry belongs to whoever created the import it retries), never a
-rollback, and may not roll back at all. A job no key created (the CLI's, a schedule's, one made before
+job's ``created_by_user_id``, a retry's too; a retry that records no key, the CLI's or one made before
+retries recorded theirs, belongs to whoever created the import it retries), never a rollback, and may
+not roll back at all. A job no key created (the CLI's, a schedule's, one made before
 keys were recorded) is the admins'.
 """
 
@@ -37,7 +38,8 @@ _MAX_RETRY_CHAIN = 20
 
 
 async def _creator(conn: asyncpg.Connection, company_id: str, row: asyncpg.Record) -> str | None:
-    """The key that created the job; a retry's creator is that of the import it retries (the first recorded)."""
+    """The key that created the job; for a retry that records none, that of the import it retries (the first
+    recorded up the chain)."""
     for _ in range(_MAX_RETRY_CHAIN):
         if row["created_by_user_id"] is not None:
             return str(row["created_by_user_id"])
@@ -112,6 +114,7 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
         file=file,
         display_name=name,
         file_format=fmt,
+        user_id=key.id,  # the retry's creator: who may cancel or retry it in turn
     )
     async with tenant(res.pool, key.company_id) as conn:
         row = await jobs.get_job(conn, key.company_id, job["id"])

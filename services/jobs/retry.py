@@ -47,8 +47,12 @@ async def submit_retry(
     file: Path | None = None,
     display_name: str | None = None,
     file_format: str | None = None,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
-    """Start the retry of job ``job_id``'s failed rows; returns the new import job."""
+    """Start the retry of job ``job_id``'s failed rows; returns the new import job.
+
+    ``user_id``: the API key that asks for the retry, recorded as the new job's creator like a new
+    import's (None from the CLI, whose operators are no key)."""
     from services.ingest.submit import format_from_name, submit_import
 
     async with tenant(pool, company_id) as conn:
@@ -67,7 +71,7 @@ async def submit_retry(
         "model": source["target_model"],
         "duplicates": source["duplicate_handling"],
         "rules": source["validation_rules"],
-        "user_id": None,
+        "user_id": user_id,
         "value_mapping": source["value_mapping"],
     }
     if file is not None:
