@@ -1,18 +1,24 @@
-"""What every HTTP response and request goes through: security headers, a JSON body limit, a body read timeout.
+"""What every HTTP response and request goes through: security headers, a JSON body limit, a body read timeout,
+and a cap on the requests one API key holds at once.
 
 ASGI middleware, so a refusal happens before a route reads or parses anything (a 45 MB JSON body
-was parsed whole; a client that sends its body a byte a minute held a request open forever).
+was parsed whole; a client that sends its body a byte a minute held a request open forever; one key's
+hundreds of event streams held every connection of the process). The request headers' own deadline is
+the server's (services/api/server.py): this middleware runs once they are complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections import Counter
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.http import error_body
+from services.core.runtime import Runtime
 
 __all__ = ["Guards", "SECURITY_HEADERS"]
 
@@ -40,35 +46,84 @@ SECURITY_HEADERS: dict[bytes, bytes] = {
 }
 
 
+# Seconds a client refused for holding too many requests is told to wait (a slot frees when one ends).
+RETRY_AFTER_S = 1
+
+
+def _with_security_headers(send: Send) -> Send:
+    """A send that adds the security headers the response did not set itself."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return secured
+
+
 class _Refused(Exception):
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers
+
+
+def _credential(headers: dict[bytes, bytes]) -> bytes | None:
+    """A digest of the request's bearer credential (verified or not: that is services.api.deps' job)."""
+    scheme, _, value = headers.get(b"authorization", b"").strip().partition(b" ")
+    if scheme.lower() != b"bearer" or not value.strip():
+        return None
+    return hashlib.sha256(value.strip()).digest()
+
+
+def _per_key_limit(scope: Scope) -> int | None:
+    """The app's ``max_requests_per_key`` (from the settings its Runtime was opened with); None before its
+    lifespan opened one, when no key can be verified and no route that needs one answers anyway."""
+    runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+    return runtime.settings.max_requests_per_key if runtime is not None else None
 
 
 class Guards:
     """Security headers on every response; JSON bodies up to ``max_json_bytes``; no body chunk waited for
-    longer than ``read_timeout_s``."""
+    longer than ``read_timeout_s``; at most ``max_requests_per_key`` requests (event streams included, while
+    open) per bearer credential at once."""
 
     def __init__(self, app: ASGIApp, *, max_json_bytes: int, read_timeout_s: float) -> None:
         self.app, self.max_json_bytes, self.read_timeout_s = app, max_json_bytes, read_timeout_s
+        self.open_per_key: Counter[bytes] = Counter()  # a key's digest -> its requests in progress
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        key = _credential(headers)
+        limit = _per_key_limit(scope) if key is not None else None
+        if key is None or limit is None:
+            await self._guarded(scope, receive, send, headers)
+            return
+        if self.open_per_key[key] >= limit:
+            await self._refuse(_with_security_headers(send), self._too_many(limit))
+            return
+        self.open_per_key[key] += 1
+        try:
+            await self._guarded(scope, receive, send, headers)
+        finally:
+            self.open_per_key[key] -= 1
+            if self.open_per_key[key] <= 0:
+                del self.open_per_key[key]
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> None:
         is_json = headers.get(b"content-type", b"").split(b";")[0].strip().lower().endswith(b"json")
         started = False
 
+        secured = _with_security_headers(send)
+
         async def send_with_headers(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
+            started = started or message["type"] == "http.response.start"
+            await secured(message)
 
         try:
             declared = int(headers.get(b"content-length", b"0") or 0)
@@ -86,15 +141,21 @@ class Guards:
                 return
             await self.app(scope, _replay(body, receive), send_with_headers)
             return
-        timed_out = False
+        timed_out = body_done = False
 
         async def timed_receive() -> Message:
-            nonlocal timed_out
+            nonlocal timed_out, body_done
+            if body_done:
+                # The body is read: what comes next is the client leaving, which an event stream waits
+                # for as long as it is open (timing that out ended every stream after read_timeout_s).
+                return await receive()
             try:
-                return await asyncio.wait_for(receive(), self.read_timeout_s)
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
             except TimeoutError:
                 timed_out = True  # the route sees the client gone and stops reading
                 return {"type": "http.disconnect"}
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
 
         await self.app(scope, timed_receive, send_with_headers)
         if timed_out and not started:
@@ -123,6 +184,16 @@ class Guards:
             408, "RequestTimeout", f"the request body stopped arriving for {self.read_timeout_s:g} s; send it again"
         )
 
+    def _too_many(self, limit: int) -> _Refused:
+        return _Refused(
+            429,
+            "TooManyRequests",
+            f"this API key already has {limit} requests or event streams open, the most one key may hold at "
+            "once; close an event stream you no longer watch or wait for a request to finish, then send this "
+            "again (or use another key)",
+            ((b"retry-after", str(RETRY_AFTER_S).encode()),),
+        )
+
     def _too_large(self) -> str:
         return (
             f"the JSON body is larger than {self.max_json_bytes:,} bytes; send less, or upload a file "
@@ -140,6 +211,7 @@ class Guards:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
+                    *refused.headers,
                 ],
             }
         )

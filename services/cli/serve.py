@@ -14,23 +14,27 @@ from services.core.settings import Settings
 
 __all__ = ["cmd_api", "cmd_keys"]
 
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app did not start
+
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the HTTP API with uvicorn on --host/--port (default: CRMIO_API_HOST / CRMIO_API_PORT)."""
+    """Serve the HTTP API with uvicorn on --host/--port (default: CRMIO_API_HOST / CRMIO_API_PORT): request
+    headers within request_header_timeout_s, at most api_max_connections at once (services/api/server.py)."""
     import uvicorn
 
-    from services.api import create_app
+    from services.api import create_app, server_config
 
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.worker_log_level,
-        proxy_headers=True,
-        server_header=False,
+    server = uvicorn.Server(
+        server_config(create_app(settings), settings, host=host, port=port, log_level=settings.worker_log_level)
     )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # the lifespan failed (its error is logged): uvicorn.run's exit code
+        return STARTUP_FAILURE
     return 0
 
 
