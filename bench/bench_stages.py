@@ -48,6 +48,7 @@ async def main() -> None:
                 company_id=company,
                 partitions=settings.record_partitions,
                 rows_per_event=settings.rows_per_event,
+                max_event_bytes=settings.max_event_bytes,
             )
         ]
         plan.close()

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka.errors import MessageSizeTooLargeError
 
 from schemas import events
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
@@ -163,6 +164,11 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
     job, limits = await with_retry(load, what=f"loading job {job_id}")
     if job is None or job["job_status"] in jobs.FINAL_STATUSES:
         return  # replayed request of a finished job
+
+    async def ended() -> bool:
+        async with tenant(res.pool, company_id) as conn:
+            return await jobs.job_status(conn, company_id, job_id) in jobs.FINAL_STATUSES
+
     await send_result(result_event(job_id, company_id, "started"))
     settings = res.settings
 
@@ -203,17 +209,20 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
             return
         except Exception as exc:  # noqa: BLE001 - broker or process trouble: splitting again is harmless
             log.warning("import %s: split attempt %d failed: %r", job_id, attempt, exc)
-            if attempt == SPLIT_ATTEMPTS:
-                await send_result(
-                    result_event(
-                        job_id,
-                        company_id,
-                        "failed",
-                        message=f"could not read the file into the pipeline after {attempt} attempts: {exc}",
-                    )
+            if isinstance(exc, MessageSizeTooLargeError):  # the same events again would be refused again
+                message = (
+                    f"the broker refused a record event as too large ({exc}): set max_event_bytes below the "
+                    "broker's message.max.bytes, then retry the job"
                 )
-                return
-            await asyncio.sleep(min(2**attempt, 30))
+            elif attempt == SPLIT_ATTEMPTS:
+                message = f"could not read the file into the pipeline after {attempt} attempts: {exc}"
+            else:
+                await asyncio.sleep(min(2**attempt, 30))
+                if await with_retry(ended, what=f"loading job {job_id}"):
+                    return  # cancelled meanwhile: its slot goes to the next job now
+                continue
+            await send_result(result_event(job_id, company_id, "failed", message=message))
+            return
     await send_result(result_event(job_id, company_id, "split_done", total=total))
 
 

@@ -109,8 +109,11 @@ class Invalid(Exception):
         self.message, self.hint, self.level, self.kept, self.sticky = message, hint, level, kept, sticky
 
 
+_QUOTED = 60  # the characters of a value a message quotes
+
+
 def _quote(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+    return repr(text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "...")
 
 
 # --------------------------------------------------------------------------- cleaners per type
@@ -884,7 +887,7 @@ def _required_issue(name: str, raw: str | None, mapped: bool) -> Issue:
 
 
 def _too_long(name: str, raw: str, value: str, limit: int) -> Issue:
-    message = f"{_quote(value)} is {len(value)} characters long; {name} allows at most {limit}"
+    message = f"{_quote(value)} is {_length(value)} characters long; {name} allows at most {limit}"
     return Issue(name, raw, message, f"shorten it to {limit} characters", "error")
 
 
@@ -914,6 +917,38 @@ _CLEAN_MAX = {
 }
 
 
+def longest_value(field: Field) -> int | None:
+    """The longest cell (stripped) ``field`` can take: a longer one is refused whatever it holds. None: no bound."""
+    return max(_CLEAN_MAX.get(field.type, 0), field.max_length or 0) or None
+
+
+def cell_text(raw: str) -> str:
+    """A cell as its field's cleaner reads it: spaces, and invisible characters at its ends, stripped."""
+    text = raw.strip()
+    return text.strip(_INVISIBLE) if text and not text.isprintable() else text
+
+
+# A cell far longer than its field takes is cut before it travels (a row of 128 KiB cells would not
+# fit a Kafka message); the cut keeps the start and the length, so its refusal reads as before.
+_CUT = re.compile(r" … \[(\d+) characters in the file\]\Z")
+
+
+def cut_overlong(raw: str, longest: int) -> str:
+    """``raw``, or, when the field refuses it for its length whatever it holds, its start and a note of
+    its length: still refused, by a message that quotes the same start and gives the same length."""
+    keep = max(longest, _QUOTED)
+    text = cell_text(raw)
+    if len(text) <= 2 * keep:  # cut only what saves much; what it keeps is still too long
+        return raw
+    return f"{text[:keep]} … [{len(text)} characters in the file]"
+
+
+def _length(text: str) -> int:
+    """The length of a cell in the file: a cut one's (cut_overlong) is in its note."""
+    cut = _CUT.search(text)
+    return int(cut[1]) if cut else len(text)
+
+
 def _compile_step(
     field: Field, cleaner: Cleaner, checks: tuple[Check, ...], required: bool, lenient: bool, strict: bool
 ) -> Step:
@@ -924,7 +959,7 @@ def _compile_step(
     value a cleaner keeps only with a doubt (a phone number it cannot recognize) fails the row too.
     """
     name, limit = field.name, field.max_length
-    longest = max(_CLEAN_MAX.get(field.type, 0), limit or 0)
+    longest = longest_value(field) or 0
     # Plain text needs no call at all: on most rows most fields are text.
     clean = None if type(cleaner) is TextCleaner else cleaner.clean
     memo: dict[str, object] | None = {} if cleaner.repeats else None
@@ -960,7 +995,9 @@ def _compile_step(
             value: Any = text
         elif len(text) > longest:
             # Far longer than any value of its type: refused before a pattern sees it.
-            message = f"{_quote(text)} is {len(text)} characters long; no {field.type} value is longer than {longest}"
+            message = (
+                f"{_quote(text)} is {_length(text)} characters long; no {field.type} value is longer than {longest}"
+            )
             return refuse(issues, raw, message, f"put only the {field.type} in this cell")
         else:
             value = _MISSING if memo is None else memo.get(text, _MISSING)

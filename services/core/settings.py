@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # --- pipeline tuning -----------------------------------------------------------------
     # Rows carried by one record event (a run of consecutive rows bound for one partition).
     rows_per_event: int = 500
+    # ... and at most this many bytes of values: under the broker's message.max.bytes (1 MiB by default,
+    # on managed clusters too), whatever the rows hold (services.ingest.splitter).
+    max_event_bytes: int = 768 * 1024
     # Record events applied together in one PostgreSQL transaction.
     events_per_batch: int = 16
     batch_within_s: float = 0.2
@@ -88,9 +91,9 @@ class Settings(BaseSettings):
     stall_resume_s: float = 30.0
     # The shortest time between two slots of a schedule: every slot is a job (issue 17).
     schedule_min_interval_s: float = 60.0
-    # Admitted jobs one worker runs at once (splits, exports, rollbacks), and how often each touches
-    # its heartbeat.
-    worker_job_slots: int = 2
+    # Admitted jobs one worker runs at once (splits, exports, rollbacks; one company at most all but
+    # one of them, services.jobs.dispatch.JobSlots), and how often each touches its heartbeat.
+    worker_job_slots: int = 3
     job_heartbeat_s: float = 5.0
     # A record or job-request partition whose next event arrived after a gap is sought back to the gap,
     # and again this often while it stays open: a seek can be overtaken by messages already fetched; one

@@ -40,11 +40,14 @@ def _die_with_parent() -> None:
         pass  # not Linux: the child still ends when its split does
 
 
-def _pool() -> ProcessPoolExecutor:
+def _pool(settings: Settings) -> ProcessPoolExecutor:
+    """A split process for each of the worker's job slots: a company's split never waits behind another's."""
     global _executor
     if _executor is None:
         _executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent
+            max_workers=max(1, settings.worker_job_slots),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
         )
     return _executor
 
@@ -55,9 +58,9 @@ def _ready() -> bool:
     return True
 
 
-async def warm_up() -> None:
+async def warm_up(settings: Settings) -> None:
     """Start the split process ahead of the first job (spawning and importing take about a second)."""
-    await asyncio.get_running_loop().run_in_executor(_pool(), _ready)
+    await asyncio.get_running_loop().run_in_executor(_pool(settings), _ready)
 
 
 def shutdown() -> None:
@@ -88,7 +91,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
         enable_idempotence=True,
         linger_ms=5,
         max_request_size=4 * 1024 * 1024,
-        max_batch_size=1024 * 1024,
+        max_batch_size=settings.max_event_bytes,  # a batch of events the broker takes, or one event
     )
     await producer.start()
     topic = settings.topic(IMPORT_RECORDS.name)
@@ -104,6 +107,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
             company_id=job["company_id"],
             partitions=settings.record_partitions,
             rows_per_event=settings.rows_per_event,
+            max_event_bytes=settings.max_event_bytes,
             only=only,
         ):
             total += len(event["numbers"])
@@ -156,4 +160,4 @@ async def split_in_child(settings: Settings, job: dict[str, Any], path: Path) ->
     ``job`` holds id, company_id, target_model, file_format, display_name, field_mapping, options.
     Errors of the file (InputFileError and the like) come back as raised here.
     """
-    return await asyncio.get_running_loop().run_in_executor(_pool(), _split, settings, job, str(path))
+    return await asyncio.get_running_loop().run_in_executor(_pool(settings), _split, settings, job, str(path))

@@ -7,14 +7,14 @@ rows of one partition (see docs/architecture.md, "Runs of rows per event").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from schemas import events
 from schemas.models import TargetModel
-from services.cleansing.cleaning import CleanOptions, match_key
+from services.cleansing.cleaning import CleanOptions, cut_overlong, longest_value, match_key
 from services.core.errors import ValidationRulesError
 from services.core.routing import partition_for
 from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
@@ -109,6 +109,11 @@ class _Run:
     numbers: list[int] = field(default_factory=list)
     rows: list[list[str | None]] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
+    size: int = 0  # bytes its rows take in the event, at most
+
+
+# What a row adds to an event besides its text: the varints of its number and of each value's length.
+_ROW_OVERHEAD, _VALUE_OVERHEAD = 8, 3
 
 
 def split_rows(
@@ -119,14 +124,20 @@ def split_rows(
     company_id: str,
     partitions: int,
     rows_per_event: int,
+    max_event_bytes: int,
     only: frozenset[int] | None = None,
 ) -> Iterator[tuple[int, events.RecordBatch]]:
     """Yield (partition, record-batch event), rows in file order within each partition.
 
+    An event holds at most ``rows_per_event`` rows and ``max_event_bytes`` bytes of values, so the broker
+    takes it whatever the rows hold: a cell its field refuses for its length is cut first (cut_overlong),
+    and a row still too big for an event alone travels without its values, as a row error saying so.
     ``only``: the row numbers to send (a retry of failed rows); they keep their numbers in the file.
     """
     fields = plan.compiled.fields
     key_at = [fields.index(f) for f in model.match_fields if f in fields]
+    bounded = [(i, b) for i, f in enumerate(fields) if (b := longest_value(model.field(f))) is not None]
+    per_row = _ROW_OVERHEAD + _VALUE_OVERHEAD * len(fields)
     apply = plan.compiled.apply
     runs = [_Run() for _ in range(partitions)]
 
@@ -139,15 +150,45 @@ def split_rows(
             continue
         values = apply(raw.cells)
         key = match_key(model, {fields[i]: values[i] for i in key_at}) if key_at else None
+        for i, longest in bounded:
+            v = values[i]
+            if v is not None and len(v) > longest:
+                values[i] = cut_overlong(v, longest)
+        problem = raw.problem
+        size = per_row + _text_bytes(values) + (len(problem.encode()) if problem else 0)
+        if size > max_event_bytes:
+            problem = _too_big(fields, values, size, max_event_bytes)
+            values = [None] * len(fields)
+            size = per_row + len(problem.encode())
         p = partition_for(key, raw.number, partitions)
         run = runs[p]
+        if run.numbers and run.size + size > max_event_bytes:
+            yield p, event(run)
+            run = runs[p] = _Run()
         run.numbers.append(raw.number)
         run.rows.append(values)
-        if raw.problem:
-            run.problems[str(raw.number)] = raw.problem
+        run.size += size
+        if problem:
+            run.problems[str(raw.number)] = problem
         if len(run.numbers) >= rows_per_event:
             yield p, event(run)
             runs[p] = _Run()
     for p, run in enumerate(runs):
         if run.numbers:
             yield p, event(run)
+
+
+def _text_bytes(values: list[str | None]) -> int:
+    """The bytes of the row's values in UTF-8, or a bound of them: a short row's four bytes a character
+    at most cost less to bound than to encode, and 500 such rows still fit an event."""
+    chars = sum(map(len, filter(None, values)))
+    return chars * 4 if chars <= 256 else sum(len(v.encode()) for v in values if v)
+
+
+def _too_big(fields: Sequence[str], values: list[str | None], size: int, limit: int) -> str:
+    longest = max(range(len(fields)), key=lambda i: len(values[i] or ""))
+    return (
+        f"the row's values take {size} bytes, more than a record event carries ({limit}, the max_event_bytes "
+        f"setting), so none was imported; the longest is {fields[longest]} ({len(values[longest] or '')} "
+        "characters): shorten it"
+    )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,14 +47,43 @@ async def admit(res: Runtime, send: Senders) -> list[str]:
 
 class JobSlots:
     """The admitted jobs this worker runs in the background, at most ``size`` at once; the others wait
-    here (admission bounds how many can: max_running_jobs_total), so new requests are never held up."""
+    here (admission bounds how many can: max_running_jobs_total), so new requests are never held up.
+
+    One company holds at most ``size - 1`` of them (all, when there is one): another company's job never
+    waits for a slot behind a company that started first, only for one of its own.
+    """
 
     def __init__(self, size: int) -> None:
-        self.free = asyncio.Semaphore(max(1, size))
+        self.size = max(1, size)
+        self.per_company = max(1, self.size - 1)
+        self._held: Counter[str] = Counter()
+        self._waiting: list[asyncio.Future[None]] = []
         self._running: set[asyncio.Task[None]] = set()
 
+    def _fits(self, company_id: str) -> bool:
+        return self._held.total() < self.size and self._held[company_id] < self.per_company
+
+    @contextlib.asynccontextmanager
+    async def slot(self, company_id: str) -> AsyncIterator[None]:
+        """Holds one of the slots for ``company_id`` while the block runs."""
+        while not self._fits(company_id):
+            woken = asyncio.get_running_loop().create_future()
+            self._waiting.append(woken)
+            try:
+                await woken
+            finally:
+                self._waiting.remove(woken)
+        self._held[company_id] += 1
+        try:
+            yield
+        finally:  # no await here: a second cancel cannot keep the slot
+            self._held[company_id] -= 1
+            for woken in self._waiting:
+                if not woken.done():
+                    woken.set_result(None)
+
     def start(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        """Runs ``run`` in the background; ``run`` takes a slot (``free``) for its work."""
+        """Runs ``run`` in the background; ``run`` takes a slot (``slot``) for its work."""
 
         async def body() -> None:
             try:
@@ -118,7 +148,7 @@ async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots
 
     async def run() -> None:
         # The heartbeat starts at once: a job waiting here for a slot is this worker's, not stalled.
-        async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s), slots.free:
+        async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s), slots.slot(company_id):
             await _run_job(res, job, req, send)
 
     slots.start(run, f"{job['job_type']} {job_id}")

@@ -41,7 +41,7 @@ GUARD = Guard(job_requests, replays=False)  # a start request handled twice woul
 @app.agent(job_requests)
 async def handle_job_requests(stream: StreamT) -> None:
     GUARD.restart()
-    await split_process.warm_up()
+    await split_process.warm_up(settings)
     slots = JobSlots(settings.worker_job_slots)
     try:
         async for event in stream.events():  # each acknowledged when the next one is asked for

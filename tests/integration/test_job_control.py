@@ -357,6 +357,7 @@ async def test_an_import_whose_rows_stopped_arriving_is_read_again_and_completes
             company_id=company,
             partitions=settings.record_partitions,
             rows_per_event=100,
+            max_event_bytes=settings.max_event_bytes,
             only=frozenset(range(1, 1001)),
         ):
             await kafka_producer.send_and_wait(

@@ -90,7 +90,13 @@ async def test_events_behind_a_committed_offset_are_read_again_in_order(
     first_offsets: dict[int, int] = {}
     try:
         for partition, event in split_rows(
-            plan, model, job_id=job_id, company_id=company, partitions=own.record_partitions, rows_per_event=10
+            plan,
+            model,
+            job_id=job_id,
+            company_id=company,
+            partitions=own.record_partitions,
+            rows_per_event=10,
+            max_event_bytes=own.max_event_bytes,
         ):
             meta = await kafka_producer.send_and_wait(
                 records_topic,

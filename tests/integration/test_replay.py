@@ -94,6 +94,7 @@ async def test_redelivered_record_events_change_nothing(
                 company_id=company,
                 partitions=settings.record_partitions,
                 rows_per_event=500,
+                max_event_bytes=settings.max_event_bytes,
             ):
                 await kafka_producer.send_and_wait(
                     settings.topic("import.records"),

@@ -454,7 +454,12 @@ def test_a_job_without_mapping_maps_by_values_and_streams_every_row(tmp_path: Pa
             "Kontakt": "email",
             "Herkunftsweg": "lead_source",
         }
-        events = [e for _, e in split_rows(plan, LEAD, job_id="j", company_id="c", partitions=3, rows_per_event=100)]
+        events = [
+            e
+            for _, e in split_rows(
+                plan, LEAD, job_id="j", company_id="c", partitions=3, rows_per_event=100, max_event_bytes=2**20
+            )
+        ]
     finally:
         plan.close()
     numbers = sorted(n for e in events for n in e["numbers"])
