@@ -305,12 +305,19 @@ def schedule_document(row: asyncpg.Record) -> dict[str, Any]:
 
 async def _fire_export(conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime) -> list[str]:
     d = s["job_definition"]
+    company = str(s["company_id"])
+    # Checked like an export over the API: refused while the company's storage is full (the output's size
+    # counts once written); StorageQuotaExceeded fails the slot with the quota's message as last_error.
+    limits = await company_limits(conn, settings, company)
+    used = await stored_files.usage(conn, settings, company)
+    what = f"the file of the scheduled export {s['name']!r} of {d['target_model']} records"
+    stored_files.check_room(limits, company, used, 1, what)
     job_id = str(uuid.uuid5(_NAMESPACE, f"{s['id']}/{slot.isoformat()}"))
     await jobs.insert_job(
         conn,
         {
             "id": job_id,
-            "company_id": str(s["company_id"]),
+            "company_id": company,
             "job_type": "export",
             "target_model": d["target_model"],
             "file_format": d["file_format"],
@@ -337,19 +344,15 @@ async def _fire_import(
     lets the caller put them back if the transaction fails)."""
     d = s["job_definition"]
     company = str(s["company_id"])
+    mapping, rules = d.get("mapping"), d.get("validation_rules")
+    if d.get("template_id"):
+        # Before looking for files: a schedule whose template went says so at every slot, files or not.
+        template = await _import_template(conn, s)
+        mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
+        rules = rules or template["validation_rules"] or None
     folder = drop_folder(settings, company, d.get("folder") or "")
     if not folder.is_dir():
         return []
-    mapping, rules = d.get("mapping"), d.get("validation_rules")
-    if d.get("template_id"):
-        template = await templates.get_template(conn, company, d["template_id"])
-        if template is None or not template["is_active"]:
-            log.warning(
-                "schedule %s: template %s is gone or inactive; files wait in %s", s["id"], d["template_id"], folder
-            )
-            return []
-        mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
-        rules = rules or template["validation_rules"] or None
     created = []
     limits = await company_limits(conn, settings, company)
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
@@ -399,6 +402,42 @@ async def _fire_import(
         )
         created.append(job_id)
     return created
+
+
+async def _import_template(conn: asyncpg.Connection, s: asyncpg.Record) -> asyncpg.Record:
+    """The import template the schedule names; ScheduleError (the slot fails, its files wait) when it was
+    deleted or deactivated, or does not fit (an export template, another model), saying what to do."""
+    d = s["job_definition"]
+    tid = d["template_id"]
+    waiting = f"no file is imported and files dropped in drop/{d.get('folder') or ''} wait there"
+    # A schedule cannot be edited: the way out is a new one (and deleting this one).
+    recreate = (
+        "create a new schedule naming another import template of "
+        f"{d['target_model']} (GET /api/v1/templates) or its own mapping, then delete this one "
+        f"(DELETE /api/v1/schedules/{s['id']})"
+    )
+    template = await templates.get_template(conn, str(s["company_id"]), tid)
+    if template is None:
+        raise ScheduleError(
+            f"the import template {tid} this schedule names does not exist (deleted, or never created): {waiting}. "
+            f"To import them, {recreate}"
+        )
+    name = f"{template['template_name']!r} ({tid})"
+    if not template["is_active"]:
+        raise ScheduleError(
+            f"the import template {name} this schedule names is inactive: {waiting}. Activate it "
+            f"(PATCH /api/v1/templates/{tid} with is_active true), or {recreate}"
+        )
+    if template["template_type"] != "import":
+        raise ScheduleError(
+            f"the template {name} this schedule names is an export template: {waiting}. To import them, {recreate}"
+        )
+    if template["target_model"] != d["target_model"]:
+        raise ScheduleError(
+            f"the template {name} this schedule names is for {template['target_model']}, the schedule imports "
+            f"{d['target_model']}: {waiting}. To import them, {recreate}"
+        )
+    return template
 
 
 async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | None = None) -> list[str]:
