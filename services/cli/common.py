@@ -1,15 +1,16 @@
-"""What every `crmio` command shares: the company, JSON arguments and output, a database pool, following a job."""
+"""What every local `crmio` command shares: the company, JSON arguments, a database pool, following a job
+(output: services/cli/output.py, re-exported here)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from services.cli.output import JobBar, err, exit_code, is_final, print_json, summary
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import Settings
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["print_json", "err", "json_arg", "company_of", "with_runtime", "load_job", "follow", "summary", "exit_code"]
-
-
-def print_json(doc: Any) -> None:
-    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
-    sys.stdout.flush()
-
-
-def err(message: str) -> None:
-    print(f"crmio: {message}", file=sys.stderr)
 
 
 def json_arg(text: str | None, what: str) -> Any:
@@ -64,46 +56,10 @@ async def load_job(pool: Any, company: str, job_id: str) -> dict[str, Any]:
 
 async def follow(pool: Any, company: str, job_id: str, show: bool) -> dict[str, Any]:
     """Poll the job until it is final, drawing a progress bar on stderr."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("ok {task.fields[ok]}  errors {task.fields[err]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("pending", total=None, ok=0, err=0)
+    with JobBar(show) as bar:
         while True:
             job = await load_job(pool, company, job_id)
-            total = job["total_records"] or None
-            bar.update(
-                task,
-                description=job["job_status"],
-                completed=job["processed_records"],
-                total=total,
-                ok=job["success_records"],
-                err=job["error_records"],
-            )
-            if job["job_status"] in jobs.FINAL_STATUSES:
+            bar.update(job)
+            if is_final(job):
                 return job
             await asyncio.sleep(0.25)
-
-
-def summary(job: dict[str, Any]) -> str:
-    return (
-        f"job {job['id']}: {job['job_status']} - {job['total_records']} rows, {job['success_records']} ok "
-        f"({job['created_records']} created, {job['updated_records']} updated, {job['skipped_records']} skipped), "
-        f"{job['error_records']} errors"
-        + (f", {job['warning_records']} with warnings" if job.get("warning_records") else "")
-        + (f" - {job['message']}" if job.get("message") else "")
-    )
-
-
-def exit_code(job: dict[str, Any]) -> int:
-    return 0 if job["job_status"] in ("completed", "pending", "running") else 1

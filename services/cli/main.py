@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from services.cli.args import export_options, filter_arg, import_options
 from services.cli.common import (
     company_of,
     err,
@@ -29,6 +30,7 @@ from services.cli.common import (
     summary,
     with_runtime,
 )
+from services.cli.remote.config import remote_settings
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import PROJECT_ROOT, Settings, get_settings
@@ -111,28 +113,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     from services.ingest.submit import submit_import
 
     company = company_of(args, settings)
-    options = {
-        k: v
-        for k, v in (
-            ("date_order", args.date_order),
-            ("sheet", args.sheet),
-            ("encoding", args.encoding),
-            ("delimiter", args.delimiter),
-            ("dry_run", args.dry_run),
-            ("strict", args.strict),
-            ("accept_suggestions", args.accept_suggestions),
-            ("unknown_values", args.unknown_values),
-        )
-        if v
-    }
-    if args.all_or_nothing:
-        options["error_policy"] = {"mode": "all_or_nothing"}
-    elif args.max_errors is not None or args.max_error_percent is not None:
-        options["error_policy"] = {
-            "mode": "stop",
-            "max_errors": args.max_errors,
-            "max_error_percent": args.max_error_percent,
-        }
+    options = import_options(args)
 
     async def run(rt: Runtime) -> int:
         mapping, rules = json_arg(args.mapping, "mapping"), json_arg(args.rules, "rules")
@@ -175,26 +156,11 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return await with_runtime(settings, run, kafka=True)
 
 
-def _filter_arg(text: str) -> dict[str, Any]:
-    """`FIELD OP [VALUE]`, e.g. `status eq new`, `annual_revenue between 1000,5000`, `email empty`;
-    or the JSON object {"field": ..., "op": ..., "value": ...}. Lists (in, between) are comma-separated."""
-    if text.lstrip().startswith("{"):
-        return dict(json_arg(text, "filter"))
-    parts = text.split(None, 2)
-    if len(parts) < 2:
-        raise CrmioError(f"--filter {text!r}: write FIELD OP [VALUE], e.g. 'status eq new'")
-    field, op = parts[0], parts[1]
-    if len(parts) == 2:
-        return {"field": field, "op": op}
-    value: Any = parts[2].split(",") if op in ("in", "between") else parts[2]
-    return {"field": field, "op": op, "value": value}
-
-
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
     from services.exports import submit_export
 
     company = company_of(args, settings)
-    options = {k: v for k, v in (("json_style", args.json_style), ("csv_bom", args.bom or None)) if v}
+    options = export_options(args)
 
     async def run(rt: Runtime) -> int:
         job = await submit_export(
@@ -204,7 +170,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
             company_id=company,
             model=args.model,
             fields=args.fields.split(",") if args.fields else None,
-            filters=[_filter_arg(f) for f in args.filter],
+            filters=[filter_arg(f) for f in args.filter],
             sort=args.sort.split(",") if args.sort else None,
             file_format=args.format,
             options=options,
@@ -212,9 +178,9 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
         if args.wait:
             job = await follow(rt.pool, company, job["id"], show=not args.quiet)
             if job["job_status"] == "completed":
-                from services.core import storage
+                from services.cli.download import export_file
 
-                job["file_path"] = str(storage.company_dir(settings.storage_dir, company) / job["file_path"])
+                job["file_path"] = str(export_file(settings, company, job, args.output))
         if args.json:
             print_json(job)
         elif args.wait:
@@ -358,8 +324,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     log_path = settings.state_dir / "demo-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     crmio = [sys.executable, "-m", "services.cli.main"]
+    # Its own worker and import on this machine's database, even where the remote settings are set too.
+    env = {k: v for k, v in os.environ.items() if k not in ("CRMIO_API_URL", "CRMIO_API_KEY")}
     with log_path.open("ab") as log:
-        worker = subprocess.Popen([*crmio, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+        worker = subprocess.Popen([*crmio, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env)
     try:
         print(f"worker started (pid {worker.pid}, log {log_path}); importing {SAMPLE.name}", file=sys.stderr)
         done = subprocess.run(
@@ -378,13 +346,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             ],
             capture_output=True,
             text=True,
+            env=env,
         )
         sys.stderr.write(done.stderr)
         if done.returncode not in (0, 1):
             return done.returncode
         job = orjson.loads(done.stdout)
         print(summary(job))
-        subprocess.run([*crmio, "logs", job["id"], "--company", DEMO_COMPANY, "--level", "error"])
+        subprocess.run([*crmio, "logs", job["id"], "--company", DEMO_COMPANY, "--level", "error"], env=env)
         return 0 if job["job_status"] == "completed" else 1
     finally:
         worker.terminate()
@@ -419,11 +388,11 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--role", required=True, choices=("admin", "member"))
     k.add_argument("--label", help="what the key is for")
     k = keys_sub.add_parser("list", help="the company's keys: id, role, label, created, revoked (never a secret)")
-    k.add_argument("--company", required=True, help="company UUID")
+    k.add_argument("--company", help="company UUID (remotely: the key's own)")
     k.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     k = keys_sub.add_parser("revoke", help="revoke a key (refused for the company's last live admin key)")
     k.add_argument("key_id", help="the key's id (from keys list)")
-    k.add_argument("--company", required=True, help="company UUID the key belongs to")
+    k.add_argument("--company", help="company UUID the key belongs to (remotely: the key's own)")
 
     def job_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--company", help="company UUID (default: CRMIO_COMPANY_ID)")
@@ -493,6 +462,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json-style", choices=("array", "ndjson"), help="JSON exports: one array (default) or NDJSON")
     p.add_argument("--bom", action="store_true", help="CSV exports: start with a UTF-8 BOM (for Excel)")
     p.add_argument("--wait", action="store_true", help="follow the job to its end; prints the output file")
+    p.add_argument(
+        "--output",
+        help="with --wait: write the file here (a file or a folder); remotely the default is this directory",
+    )
     job_flags(p)
 
     p = sub.add_parser("jobs", help="list the company's jobs (newest first), or cancel one")
@@ -530,17 +503,20 @@ def _parser() -> argparse.ArgumentParser:
     job_flags(p)
 
     from services.cli.control import add_parsers
+    from services.cli.download import add_parsers as add_download_parsers
     from services.cli.picklists import add_parsers as add_picklist_parsers
     from services.cli.results import add_parsers as add_result_parsers
 
     add_parsers(sub, job_flags)
     add_result_parsers(sub, job_flags)
+    add_download_parsers(sub, job_flags)
     add_picklist_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     from services.cli.control import HANDLERS
+    from services.cli.download import HANDLERS as DOWNLOAD_HANDLERS
     from services.cli.picklists import HANDLERS as PICKLIST_HANDLERS
     from services.cli.results import HANDLERS as RESULT_HANDLERS
 
@@ -562,9 +538,16 @@ def main(argv: list[str] | None = None) -> None:
         **HANDLERS,
         **RESULT_HANDLERS,
         **PICKLIST_HANDLERS,
+        **DOWNLOAD_HANDLERS,
     }
     try:
-        code = handlers[args.command](args, settings)
+        remote = remote_settings()
+        if remote is None:
+            code = handlers[args.command](args, settings)
+        else:  # through the HTTP API; operator commands only with the local settings given too
+            from services.cli.remote.commands import dispatch
+
+            code = dispatch(args, settings, remote, handlers[args.command])
     except CrmioError as exc:
         err(exc.message if not str(exc) else str(exc))
         code = 2

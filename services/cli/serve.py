@@ -56,9 +56,11 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> Any:
         await pool.close()
 
 
-def _check_company(company: str) -> None:
+def _check_company(company: str | None, action: str) -> None:
     import uuid
 
+    if not company:
+        raise CrmioError(f"keys {action} needs --company UUID (the company the keys belong to)")
     try:
         uuid.UUID(company)
     except ValueError:
@@ -69,7 +71,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     """`keys create --company UUID --role admin|member [--label TEXT]`: the new key is the last line of stdout.
     `keys list --company UUID [--json]`: id, role, label, created, revoked (never a secret).
     `keys revoke KEY_ID --company UUID`: refused (exit 2) for the company's last live admin key."""
-    _check_company(args.company)
+    _check_company(args.company, args.action)
     if args.action == "create":
         key, record = asyncio.run(_keys(settings, args))
         print(f"created {args.role} key {record.id} for company {args.company}; it is shown only once", file=sys.stderr)
