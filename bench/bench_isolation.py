@@ -262,6 +262,7 @@ class Attack:
 
     name = ""
     what = ""
+    head_start_s = 0.0  # how long the attack runs before B's imports start
 
     def __init__(
         self,
@@ -410,6 +411,25 @@ class PaddedCells(Attack):
         await self.jobs_back_to_back(client, stop, body)
 
 
+class BigImports(Attack):
+    name = "big-imports"
+    what = "imports of a 300,000-row file, back to back: not an attack, a neighbour's legitimate bulk load"
+    head_start_s = 3.0  # B's imports start while A's rows are flowing
+
+    async def setup(self, client: httpx.AsyncClient) -> None:
+        self.rows = max(20_000, int(300_000 * self.scale))
+        path = _write(
+            self.workdir / "big.csv",
+            ["First Name", "Last Name", "E-mail", "Company"],
+            ([f"Bulk{i}", "Load", f"bulk{i}@a.example", f"Bulk Co {i % 977}"] for i in range(1, self.rows + 1)),
+        )
+        self.upload = await upload(client, self.tenant, path)
+
+    async def run(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        body = {"job_type": "import", "upload_id": self.upload["id"], "target_model": "lead"}
+        await self.jobs_back_to_back(client, stop, body)
+
+
 class PoisonSchedules(Attack):
     name = "poison-schedules"
     what = "two import schedules every second: a non-UTF-8 file name; a deleted template"
@@ -515,7 +535,7 @@ class PendingJobs(Attack):
 
 
 ATTACKS: dict[str, type[Attack]] = {
-    a.name: a for a in (RulePreview, RuleImport, PaddedCells, PoisonSchedules, PendingJobs)
+    a.name: a for a in (RulePreview, RuleImport, PaddedCells, BigImports, PoisonSchedules, PendingJobs)
 }
 
 
@@ -597,6 +617,7 @@ async def run_bench(rows: int, runs: int, in_flight: int, only: list[str]) -> tu
                     stop = asyncio.Event()
                     task = asyncio.create_task(attack.run(client, stop))
                     try:
+                        await asyncio.sleep(attack.head_start_s)
                         row = await _b_runs(client, url, b, files, name)
                     finally:
                         stop.set()

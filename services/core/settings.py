@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # ... and at most this many bytes of values: under the broker's message.max.bytes (1 MiB by default,
     # on managed clusters too), whatever the rows hold (services.ingest.splitter).
     max_event_bytes: int = 768 * 1024
+    # Rows an import's split may send ahead of the rows its job has applied: another company's rows wait
+    # behind at most these in the shared record partitions (services.ingest.split_process).
+    split_ahead_rows: int = 50_000
     # Record events applied together in one PostgreSQL transaction.
     events_per_batch: int = 16
     batch_within_s: float = 0.2

@@ -95,7 +95,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     )
     await producer.start()
     topic = settings.topic(IMPORT_RECORDS.name)
-    total = 0
+    total = applied = 0
     sent: list[asyncio.Future[Any]] = []
     db = await asyncpg.connect(settings.dsn())
     checked = time.monotonic()
@@ -119,9 +119,10 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
                     partition=partition,
                 )
             )
-            if time.monotonic() - checked >= 1.0:  # a cancelled job stops reading within a second
+            if total - applied > settings.split_ahead_rows or time.monotonic() - checked >= 1.0:
                 checked = time.monotonic()
-                if await _cancelled(db, job):
+                applied = await _applied_or_stop(db, job, total - settings.split_ahead_rows)
+                if applied < 0:
                     break
         await asyncio.gather(*sent)  # every event acknowledged by the broker, or the error
     finally:
@@ -131,12 +132,24 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     return total
 
 
-async def _cancelled(db: asyncpg.Connection, job: dict[str, Any]) -> bool:
-    """The job ended meanwhile (cancelled, or stopped by its error policy): stop reading."""
-    async with db.transaction():
-        await set_tenant(db, job["company_id"])
-        status = await jobs.job_status(db, uuid.UUID(job["company_id"]), uuid.UUID(job["id"]))
-    return status in ("cancelled", "failed")
+async def _applied_or_stop(db: asyncpg.Connection, job: dict[str, Any], at_least: int) -> int:
+    """The job's rows processed so far, once they are ``at_least``; -1 when the job ended meanwhile
+    (cancelled, or stopped by its error policy): stop reading.
+
+    A split runs at most ``split_ahead_rows`` ahead of its job's applied rows: the record partitions are
+    shared by every company, in order, so a file sent whole ahead of the apply would make every other
+    company's rows wait behind all of it.
+    """
+    company_id, job_id = uuid.UUID(job["company_id"]), uuid.UUID(job["id"])
+    while True:
+        async with db.transaction():
+            await set_tenant(db, job["company_id"])
+            status, processed = await jobs.status_and_processed(db, company_id, job_id)
+        if status in ("cancelled", "failed"):
+            return -1
+        if processed >= at_least:
+            return processed
+        await asyncio.sleep(0.1)
 
 
 def _only_rows(settings: Settings, job: dict[str, Any]) -> frozenset[int] | None:

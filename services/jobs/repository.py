@@ -296,6 +296,16 @@ async def lock_for_apply(conn: asyncpg.Connection, job_id: uuid.UUID, company_id
     return row
 
 
+async def status_and_processed(conn: asyncpg.Connection, company_id: Any, job_id: Any) -> tuple[str | None, int]:
+    """The job's status and the rows its aggregator has counted as processed so far."""
+    row = await conn.fetchrow(
+        "SELECT job_status, processed_records FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2",
+        job_id,
+        company_id,
+    )
+    return (row["job_status"], row["processed_records"] or 0) if row else (None, 0)
+
+
 async def job_status(conn: asyncpg.Connection, company_id: Any, job_id: Any, *, for_share: bool = False) -> str | None:
     """The job's status now; ``for_share``: its row held FOR SHARE until the transaction ends."""
     status: str | None = await conn.fetchval(
