@@ -289,6 +289,19 @@ def test_schedules_list_create_pause_delete(cli: Cli) -> None:
     assert cli.json("schedules", "list") == []
 
 
+def test_picklists_list_add_retire(cli: Cli) -> None:
+    (sources,) = cli.json("picklists", "list", "lead_source")
+    assert sources["name"] == "lead_source" and "podcast" not in [v["value"] for v in sources["values"]]
+    added = cli.ok("picklists", "add", "lead_source", "podcast", "--label", "Podcast", "--synonyms", "Podcasts,Pod")
+    assert added.strip() == "lead_source: podcast (Podcast)"
+    assert cli.json("picklists", "retire", "lead_source", "podcast")["active"] is False
+    assert (
+        "  podcast                  Podcast  (retired)  synonyms: Podcasts, Pod"
+        in cli.ok("picklists", "list").splitlines()
+    )
+    _one_line_refusal(cli("picklists", "list", "colour"), "no picklist 'colour'")
+
+
 def _one_line_refusal(done: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stdout, done.stderr)
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("crmio: "), done.stderr
