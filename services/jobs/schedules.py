@@ -28,11 +28,14 @@ from croniter import CroniterBadDateError, croniter
 
 from schemas.models import TargetModel, get_model
 from services.cleansing.cleaning import CleanOptions
+from services.cleansing.picklist_store import field_picklists
+from services.cleansing.picklists import check_value_mapping, value_policies
 from services.cleansing.validation import validate_rules
 from services.core import storage
 from services.core.db import is_transient
-from services.core.errors import CrmioError, NotFound
+from services.core.errors import CrmioError, InputFileError, NotFound, ValueMappingError
 from services.core.settings import Settings
+from services.ingest.readers.encoding import check_encoding
 from services.ingest.submit import IMPORT_EXTENSIONS
 from services.jobs import repository as jobs
 from services.jobs import stored_files, templates
@@ -178,6 +181,11 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
             raise ScheduleError(f"template_id {template_id!r} is not a template id (a UUID)")
         options = policy_options(definition.get("options") or {})
         CleanOptions(date_order=options.get("date_order") or "MDY", phone_region=options.get("phone_region") or "US")
+        if options.get("encoding") is not None:
+            try:  # the reader's own check, without a file (every dropped file's job failed on it)
+                check_encoding(str(options["encoding"]), b"", "")
+            except InputFileError as exc:
+                raise ScheduleError(f"options.encoding: {exc.message}") from None
         return {
             "job_type": "import",
             "target_model": model.name,
@@ -234,6 +242,8 @@ async def create_schedule(
     definition = check_definition(job)
     at = next_run(cron, timezone, now or dt.datetime.now(dt.UTC))
     _check_interval(cron, timezone, at, min_interval_s)
+    if definition["job_type"] == "import":
+        await _check_import_for_company(conn, str(company_id), definition)
     return await conn.fetchrow(
         """
         INSERT INTO crm_schedules (id, company_id, name, cron, timezone, job_definition, next_run_at, queue)
@@ -344,12 +354,11 @@ async def _fire_import(
     lets the caller put them back if the transaction fails)."""
     d = s["job_definition"]
     company = str(s["company_id"])
-    mapping, rules = d.get("mapping"), d.get("validation_rules")
-    if d.get("template_id"):
-        # Before looking for files: a schedule whose template went says so at every slot, files or not.
-        template = await _import_template(conn, s)
-        mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
-        rules = rules or template["validation_rules"] or None
+    # Before looking for files: a schedule whose template went, or whose value decisions no longer fit the
+    # company's picklists, says so at every slot, files or not.
+    template = await _import_template(conn, s) if d.get("template_id") else None
+    await _check_values(conn, company, d, template)
+    mapping, rules, values = _job_values(d, template)
     folder = drop_folder(settings, company, d.get("folder") or "")
     if not folder.is_dir():
         return []
@@ -395,6 +404,7 @@ async def _fire_import(
                 "original_filename": path.name,
                 "field_mapping": mapping,
                 "validation_rules": rules,
+                "value_mapping": values,
                 "duplicate_handling": d["duplicate_handling"],
                 "queue": settings.topic_prefix,
                 "options": {**d["options"], "schedule_id": str(s["id"]), "slot": slot.isoformat()},
@@ -402,6 +412,80 @@ async def _fire_import(
         )
         created.append(job_id)
     return created
+
+
+def _job_values(
+    d: dict[str, Any], template: asyncpg.Record | None
+) -> tuple[dict[str, str | None] | None, dict[str, Any] | None, dict[str, dict[str, str | None]] | None]:
+    """A scheduled import's field_mapping, validation_rules and value_mapping: the definition's own mapping and
+    rules, else its import template's; the template's value decisions (choice words -> picklist values) as an
+    import over the API (services.api.import_spec.resolve_spec) or `crmio import --template` takes them."""
+    mapping, rules, values = d.get("mapping"), d.get("validation_rules"), None
+    if template is not None:
+        mapping = mapping or {k: v for k, v in template["field_mapping"].items() if v} or None
+        rules = rules or template["validation_rules"] or None
+        values = {f: dict(pairs) for f, pairs in (template["value_mapping"] or {}).items()} or None
+    return mapping, rules, values
+
+
+def _unfit_template(template: asyncpg.Record | None, tid: str, model: str, named: str) -> tuple[str, bool] | None:
+    """Why ``template`` cannot serve an import of ``model`` ("the import template ... {named} is inactive"), and
+    whether activating it would do; None when it fits. Checked when a schedule is made and at each slot."""
+    if template is None:
+        return f"the import template {tid} {named} does not exist (deleted, or never created)", False
+    name = f"{template['template_name']!r} ({tid})"
+    if not template["is_active"]:
+        return f"the import template {name} {named} is inactive", True
+    if template["template_type"] != "import":
+        return f"the template {name} {named} is an export template", False
+    if template["target_model"] != model:
+        return f"the template {name} {named} is for {template['target_model']}, the schedule imports {model}", False
+    return None
+
+
+async def _check_import_for_company(conn: asyncpg.Connection, company_id: str, d: dict[str, Any]) -> None:
+    """What check_definition cannot see without the company: the import template the definition names (the
+    company's, active, an import template of its model) and its value decisions against the company's picklists.
+    ScheduleError (422) or ValueMappingError (422) says what to do; nothing is created."""
+    template = None
+    model = d["target_model"]
+    if d.get("template_id"):
+        tid = d["template_id"]
+        template = await templates.get_template(conn, company_id, tid)
+        unfit = _unfit_template(template, tid, model, "the job names")
+        if unfit is not None:
+            problem, inactive = unfit
+            choose = (
+                f"name an active import template of {model} (GET /api/v1/templates?template_type=import"
+                f"&target_model={model} lists the company's import templates), or leave template_id out and "
+                "give the job its own mapping"
+            )
+            activate = f"activate it (PATCH /api/v1/templates/{tid} with is_active true) or " if inactive else ""
+            raise ScheduleError(f"{problem}: {activate}{choose}")
+    await _check_values(conn, company_id, d, template)
+
+
+async def _check_values(
+    conn: asyncpg.Connection, company_id: str, d: dict[str, Any], template: asyncpg.Record | None
+) -> None:
+    """The job's value decisions checked against the company's picklists, as an import is checked before its job
+    exists (submit_import): options.unknown_values (ValueMappingError), then the template's value_mapping."""
+    options = d.get("options") or {}
+    values = template["value_mapping"] if template is not None else None
+    if options.get("unknown_values") is None and not values:
+        return  # nothing that a picklist could refuse
+    fields = await field_picklists(conn, company_id, get_model(d["target_model"]))
+    value_policies(fields, None, options.get("unknown_values"), strict=bool(options.get("strict")))
+    if template is not None and values:
+        tid = d["template_id"]
+        try:
+            check_value_mapping(values, fields)
+        except ValueMappingError as exc:
+            raise ScheduleError(
+                f"the value_mapping of the import template {template['template_name']!r} ({tid}) does not fit the "
+                f"company's picklists: {exc.message}. Change the template's value_mapping "
+                f"(PATCH /api/v1/templates/{tid}) or add the value to the picklist"
+            ) from None
 
 
 async def _import_template(conn: asyncpg.Connection, s: asyncpg.Record) -> asyncpg.Record:
@@ -417,26 +501,15 @@ async def _import_template(conn: asyncpg.Connection, s: asyncpg.Record) -> async
         f"(DELETE /api/v1/schedules/{s['id']})"
     )
     template = await templates.get_template(conn, str(s["company_id"]), tid)
-    if template is None:
-        raise ScheduleError(
-            f"the import template {tid} this schedule names does not exist (deleted, or never created): {waiting}. "
-            f"To import them, {recreate}"
-        )
-    name = f"{template['template_name']!r} ({tid})"
-    if not template["is_active"]:
-        raise ScheduleError(
-            f"the import template {name} this schedule names is inactive: {waiting}. Activate it "
-            f"(PATCH /api/v1/templates/{tid} with is_active true), or {recreate}"
-        )
-    if template["template_type"] != "import":
-        raise ScheduleError(
-            f"the template {name} this schedule names is an export template: {waiting}. To import them, {recreate}"
-        )
-    if template["target_model"] != d["target_model"]:
-        raise ScheduleError(
-            f"the template {name} this schedule names is for {template['target_model']}, the schedule imports "
-            f"{d['target_model']}: {waiting}. To import them, {recreate}"
-        )
+    unfit = _unfit_template(template, tid, d["target_model"], "this schedule names")
+    if unfit is not None:
+        problem, inactive = unfit
+        if inactive:
+            raise ScheduleError(
+                f"{problem}: {waiting}. Activate it (PATCH /api/v1/templates/{tid} with is_active true), or {recreate}"
+            )
+        raise ScheduleError(f"{problem}: {waiting}. To import them, {recreate}")
+    assert template is not None
     return template
 
 
