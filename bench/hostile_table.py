@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 
-from services.api import create_app
+from services.api import create_app, server_config
 from services.core.db import connect_pool, migrate
 from services.core.settings import Settings
 from services.jobs import keys
@@ -43,7 +43,9 @@ async def local_api() -> AsyncIterator[tuple[str, str]]:
             key, _ = await keys.create_key(conn, str(uuid.uuid4()), "admin", "bench.hostile_table")
     finally:
         await pool.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(
+        server_config(create_app(settings), settings, host="127.0.0.1", port=0, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 
-from services.api import create_app
+from services.api import create_app, server_config
 from services.core.settings import Settings
 from services.jobs import keys
 
@@ -68,8 +68,9 @@ class Server:
     """A uvicorn server in this event loop on a free port, with the app's real lifespan."""
 
     def __init__(self, settings: Settings) -> None:
+        # As `crmio api` serves it: the header deadline and the connection cap apply here too.
         self.server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            server_config(create_app(settings), settings, host="127.0.0.1", port=0, log_level="warning")
         )
         self.task: asyncio.Task[None] | None = None
 
