@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 import psutil
 
 from services.core.errors import StackError
-from services.core.settings import PROJECT_ROOT, Settings
+from services.core.settings import Settings
 
 __all__ = [
     "Dsn",
@@ -53,7 +53,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STACK_DIR = PROJECT_ROOT / "stack"
+STACK_DIR = Path(__file__).resolve().parent  # its Maven pom and log configs ship with the package
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 KAFKA_READY_LINE = "Kafka Server started"
 KAFKA_STOP_GRACE_S = 30.0

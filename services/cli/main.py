@@ -366,8 +366,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # --- parser ----------------------------------------------------------------------------------
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crmio")
+    except PackageNotFoundError:  # a checkout run without installing the project
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmio", description="crmio: CRM data import and export")
+    parser.add_argument("--version", action="version", version=f"crmio {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("stack", help="run the local Kafka broker and PostgreSQL")

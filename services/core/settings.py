@@ -12,6 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings", "get_settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# A checkout (pyproject.toml beside the packages) keeps its state in var/ as before; an installed package
+# (a wheel in a venv or an image) has no folder of its own to write in, so its state and files default to
+# the user's state directory. Deployments set CRMIO_STATE_DIR and CRMIO_STORAGE_DIR.
+_DEFAULT_STATE_DIR = (
+    PROJECT_ROOT / "var" if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.home() / ".local" / "state" / "crmio"
+)
 
 
 class Settings(BaseSettings):
@@ -25,9 +31,9 @@ class Settings(BaseSettings):
     # retention, API-key lookup, metrics, operator commands).
     system_database_url: SecretStr = SecretStr("postgresql://crmio:crmio@127.0.0.1:55432/crmio")
     # Where the local stack keeps its state (PostgreSQL cluster, Kafka data, logs, pid files).
-    state_dir: Path = PROJECT_ROOT / "var"
+    state_dir: Path = _DEFAULT_STATE_DIR
     # Uploaded and exported files live here, one folder per company.
-    storage_dir: Path = PROJECT_ROOT / "var" / "storage"
+    storage_dir: Path = _DEFAULT_STATE_DIR / "storage"
     # Resolved Kafka jars are cached here across clones.
     cache_dir: Path = Path.home() / ".cache" / "crmio"
     kafka_version: str = "3.9.1"
