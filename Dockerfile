@@ -1,37 +1,46 @@
-# crmio's application image: the worker, the API and the one-shot migration all run from it
-# (docker-compose.yml picks the command). Kafka and PostgreSQL come from their official images.
+# syntax=docker/dockerfile:1
+# crmio's application image, installed from the wheel: the worker, the API and the one-shot migration all run
+# from it (docker-compose.yml and the Helm chart pick the command). Kafka, PostgreSQL and MinIO come from their
+# official images.
+#   docker build -t crmio:0.1.0 .
+
+# --- 1. the wheel, built from pyproject.toml as `pip wheel .` builds it anywhere ------------------------------
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml LICENSE ./
+COPY services ./services
+COPY streams ./streams
+COPY schemas ./schemas
+COPY stack ./stack
+RUN pip wheel --no-deps --no-cache-dir --wheel-dir /wheels .
+
+# --- 2. the runtime: the wheel and its dependencies, no source tree --------------------------------------------
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /app
 
 # Fonts PDF exports embed: DejaVu Sans, and WenQuanYi Micro Hei for Chinese, Japanese and Korean text.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml ./
-RUN mkdir -p services streams schemas \
-    && touch services/__init__.py streams/__init__.py schemas/__init__.py \
-    && pip install . \
-    && pip uninstall -y crmio \
-    && rm -rf services streams schemas build ./*.egg-info
+# pip's cache stays in BuildKit's cache between builds, not in the image: a code change reinstalls the
+# dependencies from it without downloading them again.
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    --mount=type=cache,target=/root/.cache/pip \
+    pip install /wheels/crmio-*.whl \
+    && crmio --version
 
-COPY services ./services
-COPY streams ./streams
-COPY schemas ./schemas
-RUN pip install --no-deps . && rm -rf build ./*.egg-info
-
-# Never run as root; uploads and exports live on a volume shared by the API and the workers.
-RUN useradd --system --uid 10001 --home-dir /data --create-home crmio \
+# Never run as root (uid/gid 10001, as the Helm chart's securityContext says); uploads and exports live on a
+# volume shared by the API and the workers, state (Faust's data dir) beside it.
+RUN groupadd --system --gid 10001 crmio \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --create-home crmio \
     && mkdir -p /data/storage /data/state \
     && chown -R crmio:crmio /data
-USER crmio
+USER 10001:10001
+WORKDIR /data
 ENV CRMIO_STORAGE_DIR=/data/storage \
     CRMIO_STATE_DIR=/data/state
 VOLUME ["/data/storage"]

@@ -201,3 +201,19 @@ def test_a_missing_or_wrong_value_is_refused_naming_it(setting: str, message: st
     done = helm("template", "rel", str(CHART), "-f", str(VALUES["default"]), "--set", setting)
     assert done.returncode != 0
     assert message in done.stderr, done.stderr
+
+
+def test_docker_compose_runs_minio_three_workers_and_only_real_settings() -> None:
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    workers = [name for name, s in services.items() if s.get("command") == ["worker"]]
+    assert len(workers) == 3
+    assert {"minio", "minio-bucket", "migrate", "api"} <= set(services)
+    for name in (*workers, "api", "migrate"):
+        assert services[name]["depends_on"]["minio-bucket"] == {"condition": "service_completed_successfully"}
+    env = services["api"]["environment"]
+    assert env["CRMIO_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert env["CRMIO_S3_ACCESS_KEY_ID"] == services["minio"]["environment"]["MINIO_ROOT_USER"]
+    known = setting_names()
+    unknown = sorted(n for n in env if n not in known and not any(n.startswith(p) for p in PENDING))
+    assert not unknown, f"not settings of services/core/settings.py: {unknown}"
