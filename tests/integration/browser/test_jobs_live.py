@@ -128,6 +128,8 @@ async def test_dashboard_follows_jobs_live_and_the_job_page_shows_logs(
     assert export.status_code == 201, export.text
     await page.locator(f'tr[data-job="{export.json()["id"]}"][data-status="completed"]').wait_for(timeout=120_000)
     assert await page.locator("tr[data-job]").count() == 2
+    # Both came in live, on a list that had none: the pager counts them (it said "No jobs match." under them).
+    assert "1–2 of 2" in await page.locator(".pager").inner_text()
     await shot(page, "08-dashboard")
     await page.get_by_label("Type").select_option("export")
     await page.locator(f'tr[data-job="{job["id"]}"]').wait_for(state="detached")

@@ -66,20 +66,28 @@ export function renderList(main) {
       h("td", {}, fmt.time(job.created_at)));
   }
 
+  const shown = h("span", {});
   function drawCaption() {
     caption.textContent = `${fmt.int(total)} job${total === 1 ? "" : "s"}, newest first`;
+    // Kept true as live events add and remove rows, not only when a page loads.
+    const rows = tbody.children.length;
+    shown.textContent = total && rows ? `${fmt.int(offset + 1)}–${fmt.int(offset + rows)} of ${fmt.int(total)}` : "No jobs match.";
   }
 
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     showError(errors, null);
     try {
       const page = await get(`/api/v1/jobs${query({ job_type: typeSel.value, job_status: statusSel.value, target_model: modelSel.value, limit: PAGE, offset })}`);
+      // Filters changed quickly: an older load answering last would show the jobs of filters no longer chosen.
+      if (mine !== loads) return;
       total = page.total;
       replace(tbody, page.items.map(row));
       drawCaption();
       const prev = h("button", { type: "button", class: "secondary", disabled: offset === 0, onclick: () => { offset -= PAGE; load(); } }, "Newer jobs");
       const next = h("button", { type: "button", class: "secondary", disabled: offset + page.items.length >= page.total, onclick: () => { offset += PAGE; load(); } }, "Older jobs");
-      replace(pager, prev, h("span", {}, page.total ? `${fmt.int(offset + 1)}–${fmt.int(offset + page.items.length)} of ${fmt.int(page.total)}` : "No jobs match."), next);
+      replace(pager, prev, shown, next);
     } catch (err) {
       showError(errors, err, "the jobs could not be loaded");
     }
