@@ -6,7 +6,7 @@ SQL tables in ``schemas/migrations`` hold one column per field here (a test keep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from typing import Literal
 
@@ -39,6 +39,10 @@ class Field:
     # Header spellings (besides the name and label) that suggest this field when mapping.
     synonyms: tuple[str, ...] = ()
     label: str = ""
+    # A company's own field (services/fields): stored in the table's ``custom`` jsonb column, not a column of its own.
+    custom: bool = False
+    # The picklist a custom choice field draws on (built-in choice fields: schemas.picklists.FIELD_PICKLISTS).
+    picklist: str | None = None
 
     @property
     def title(self) -> str:
@@ -68,6 +72,19 @@ class TargetModel:
     @property
     def required_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.required)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The fields that are columns of the table (every field but a company's custom ones)."""
+        return tuple(f.name for f in self.fields if not f.custom)
+
+    @property
+    def custom_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.custom)
+
+    def with_custom(self, fields: tuple[Field, ...]) -> TargetModel:
+        """This model with a company's custom ``fields`` after its own."""
+        return replace(self, fields=(*(f for f in self.fields if not f.custom), *fields)) if fields else self
 
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "converted")

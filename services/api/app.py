@@ -11,6 +11,7 @@ from services.api import (
     routes_control,
     routes_docs,
     routes_events,
+    routes_fields,
     routes_jobs,
     routes_keys,
     routes_ops,
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         routes_web,
         routes_results,
         routes_picklists,
+        routes_fields,
     ):
         app.include_router(module.router)
     return app

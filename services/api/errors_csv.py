@@ -20,7 +20,8 @@ def error_columns(field_mapping: Mapping[str, str | None] | None, model_fields: 
     The model's order, because jsonb keeps no key order: the stored mapping cannot give the file's.
     """
     mapped = {f for f in (field_mapping or {}).values() if f}
-    return [*(f for f in model_fields if f in mapped), "error"]
+    # A field the model no longer has (a custom field retired since) keeps its column, last.
+    return [*(f for f in model_fields if f in mapped), *sorted(mapped - set(model_fields)), "error"]
 
 
 def error_row(columns: Sequence[str], record_data: Mapping[str, Any] | None, message: str) -> list[str]:

@@ -9,9 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from schemas.models import TargetModel, get_model
+from schemas.models import TargetModel
 from services.api.http import Unprocessable
 from services.core.errors import NotFound
+from services.fields.company_model import company_model
 from services.ingest.mapping import default_mapping
 from services.jobs import templates
 
@@ -64,7 +65,7 @@ async def resolve_spec(
         target_model = template["target_model"]
     if not target_model:
         raise Unprocessable("name the target_model (lead, contact or account) or an import template_id")
-    model = get_model(target_model)
+    model = await company_model(conn, company_id, target_model)  # with the company's custom fields
     if mapping is None and template is not None and template["field_mapping"]:
         mapping = dict(template["field_mapping"])
     if rules is None and template is not None and template["validation_rules"]:

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
-from schemas.models import get_model
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res
 from services.api.errors_csv import csv_lines, error_columns, error_row
@@ -22,6 +21,7 @@ from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound, TransientError
 from services.core.runtime import Runtime
+from services.fields.company_model import company_model
 from services.ingest import uploads
 from services.ingest.column_sniffing import sample_file
 from services.ingest.reader_limits import reader_limits
@@ -228,7 +228,9 @@ async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     row = await _job(res, key.company_id, job_id)
     if row["job_type"] != "import":
         raise NotFound(f"job {job_id} is an export; only imports have an errors file")
-    columns = error_columns(row["field_mapping"], get_model(row["target_model"]).field_names)
+    async with tenant(res.pool, key.company_id) as conn:
+        model = await company_model(conn, key.company_id, row["target_model"])
+    columns = error_columns(row["field_mapping"], model.field_names)
     company, jid = key.company_id, str(row["id"])
 
     async def lines() -> AsyncIterator[str]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from schemas.models import MODELS
+from schemas.models import MODELS, TargetModel
 from services.api.bodies import Model
 from services.api.deps import Caller, Res, require_admin
 from services.api.http import Forbidden, OrjsonResponse
@@ -22,6 +23,7 @@ from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound
 from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filters
+from services.fields.company_model import company_model
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
@@ -48,11 +50,12 @@ class CountRequest(_Strict):
     filters: list[dict[str, Any]] | None = None
 
 
-def models_document() -> dict[str, Any]:
-    """Every target model's fields (type, required, choices), the filter ops and the validation rules."""
+def models_document(models: Sequence[TargetModel] = tuple(MODELS.values())) -> dict[str, Any]:
+    """Every target model's fields (type, required, choices; a company's custom fields marked), the
+    filter ops and the validation rules."""
     return {
         "models": {
-            name: {
+            model.name: {
                 "fields": [
                     {
                         "name": f.name,
@@ -61,12 +64,13 @@ def models_document() -> dict[str, Any]:
                         "required": f.required,
                         "choices": list(f.choices),
                         "max_length": f.max_length,
+                        "custom": f.custom,
                     }
                     for f in model.fields
                 ],
                 "match_fields": list(model.match_fields),
             }
-            for name, model in MODELS.items()
+            for model in models
         },
         "pseudo_fields": list(PSEUDO_FIELDS),
         "filter_ops": list(OPS),
@@ -80,8 +84,10 @@ async def me(key: Caller) -> OrjsonResponse:
 
 
 @router.get("/models", summary="The target models' fields, the export filter ops and the validation rules")
-async def models(key: Caller) -> OrjsonResponse:
-    return OrjsonResponse(models_document())
+async def models(key: Caller, res: Res) -> OrjsonResponse:
+    async with tenant(res.pool, key.company_id) as conn:
+        company = [await company_model(conn, key.company_id, m) for m in MODELS]
+    return OrjsonResponse(models_document(company))
 
 
 def _inspect(
@@ -124,6 +130,7 @@ async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -
         if row is None:
             raise NotFound(f"no upload {upload_id}")
         memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in MODELS}
+        targets = [await company_model(conn, key.company_id, m) for m in MODELS]
     path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
     doc = await asyncio.to_thread(
         _inspect,
@@ -138,16 +145,16 @@ async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -
     if not doc["row_estimate_exact"]:
         doc["row_estimate"] = max(doc["row_estimate"], row["row_estimate"] or 0)  # the upload's estimate of the rest
     doc["upload_id"] = str(row["id"])
-    doc["suggested_mapping"] = uploads.suggestions(doc["headers"], memories)
+    doc["suggested_mapping"] = uploads.suggestions(doc["headers"], memories, targets)
     return OrjsonResponse(doc)
 
 
 @router.post("/exports/count", summary="How many of the company's records an export's filters match")
 async def export_count(body: CountRequest, key: Caller, res: Res) -> OrjsonResponse:
-    model = MODELS[body.target_model]
-    filters = check_filters(model, body.filters)
-    query = build_query(model, uuid.UUID(key.company_id), list(model.fields[:1]), filters, [])
     async with tenant(res.pool, key.company_id) as conn:
+        model = await company_model(conn, key.company_id, body.target_model)
+        filters = check_filters(model, body.filters)
+        query = build_query(model, uuid.UUID(key.company_id), list(model.fields[:1]), filters, [])
         count = await conn.fetchval(query.count_sql, *query.args)
     return OrjsonResponse({"target_model": model.name, "count": count})
 

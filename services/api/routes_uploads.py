@@ -21,6 +21,7 @@ from services.cleansing.job_values import job_cleaner
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import FileTooLarge, NotFound
+from services.fields.company_model import company_model
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.value_scan import scan_values
@@ -103,6 +104,7 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
         )
         async with tenant(res.pool, key.company_id) as conn:
             memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
+            targets = [await company_model(conn, key.company_id, m) for m in models]
             # Counted again under the company's storage lock: concurrent uploads cannot all take the same room.
             what = f"storing {form.filename!r} ({form.size_bytes:,} bytes)"
             await stored_files.register(conn, settings, limits, key.company_id, rel, form.size_bytes, what)
@@ -129,7 +131,7 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
         raise
     doc = uploads.upload_document(row)
     doc["rows"] = insp.rows
-    doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, models)
+    doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, targets)
     return OrjsonResponse(doc, 201)
 
 

@@ -8,10 +8,12 @@ records, so a replayed batch finds its rows there and changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
@@ -230,44 +232,83 @@ async def _fetch_existing(conn: asyncpg.Connection, ctx: JobContext, keys: list[
     if not keys:
         return {}
     table = ctx.model.table
-    cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.field_names))
+    cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.column_names, "custom"))
     records = await conn.fetch(
         f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) ORDER BY created_at, id",
         ctx.company_id,
         keys,
     )
     existing: dict[str, dict[str, Any]] = {}
+    custom_fields = ctx.model.custom_fields
     for rec in records:
-        existing.setdefault(rec["match_key"], dict(rec))
+        if rec["match_key"] not in existing:
+            values = dict(rec)  # "custom" stays whole too: an update's before-image restores it whole
+            for f in custom_fields:
+                values[f.name] = (rec["custom"] or {}).get(f.name)
+            existing[rec["match_key"]] = values
     if ctx.dry_run:  # rows this dry run created "virtually" in earlier batches count as stored
         for rec in await ledger_repository.dry_run_created(conn, uuid.UUID(ctx.job_id), keys):
             existing.setdefault(rec["match_key"], {"id": rec["record_id"], "version": 1})
     return existing
 
 
+def _custom_json(value: Any) -> Any:
+    """A custom field's value as its key in the ``custom`` jsonb holds it: dates as ISO text (a partial
+    one as its first day, beside date_precision), decimals as exact text, the rest as JSON has them."""
+    if value.__class__ is PartialDate:
+        return value.full().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _custom_patch(values: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
+    patch = {f: _custom_json(values[f]) for f in names if values.get(f) is not None}
+    return patch or None
+
+
 async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[str, ...], plan: Plan) -> None:
     table = ctx.model.table
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
+    by_name = ctx.model.by_name
+    # The job's fields that are columns, and its custom fields (keys of the "custom" jsonb column).
+    columns = [f for f in fields if f in by_name and not by_name[f].custom]
+    custom = [f for f in fields if f in by_name and by_name[f].custom]
     if plan.inserts and not ctx.dry_run:
-        columns = ("id", "company_id", "match_key", "date_precision", *fields)
         await copy_rows(
             conn,
             table,
-            columns=columns,
+            columns=("id", "company_id", "match_key", "date_precision", *columns, "custom"),
             records=[
-                (rid, company_id, v["match_key"], v["date_precision"], *[v.get(f) for f in fields])
+                (
+                    rid,
+                    company_id,
+                    v["match_key"],
+                    v["date_precision"],
+                    *[v.get(f) for f in columns],
+                    _custom_patch(v, custom),
+                )
                 for rid, v in plan.inserts.items()
             ],
         )
     if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
         # the planner pick a hash join over the company's whole table (500 us per updated row).
-        sets = ", ".join(f"{f} = ${i + 4}" for i, f in enumerate(fields))
+        sets = "".join(f"{f} = ${i + 5}, " for i, f in enumerate(columns))
         await conn.executemany(
-            f"UPDATE {table} SET {sets}, date_precision = $3, version = version + 1, updated_at = now() "
-            "WHERE id = $1 AND company_id = $2",
+            f"UPDATE {table} SET {sets}custom = CASE WHEN $4::jsonb IS NULL THEN custom "
+            "ELSE coalesce(custom, '{}'::jsonb) || $4::jsonb END, "
+            "date_precision = $3, version = version + 1, updated_at = now() WHERE id = $1 AND company_id = $2",
             [
-                (rid, company_id, values.get("date_precision"), *[values.get(f) for f in fields])
+                (
+                    rid,
+                    company_id,
+                    values.get("date_precision"),
+                    _custom_patch(values, custom),
+                    *[values.get(f) for f in columns],
+                )
                 for rid, values in plan.updates.items()
             ],
         )

@@ -193,6 +193,7 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
         "id": job_id,
         "company_id": company_id,
         "target_model": model.name,
+        "model": model,  # the company's, with its custom fields
         "file_format": fmt,
         "display_name": display,
         "field_mapping": job["field_mapping"],

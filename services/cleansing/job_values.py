@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from schemas.models import get_model
 from services.cleansing.cleaning import CleanOptions, RecordCleaner
 from services.cleansing.picklist_store import field_picklists, value_memory
 from services.cleansing.picklists import value_policies
 from services.core.settings import Settings
+from services.fields.company_model import model_and_rules
 
 __all__ = ["clean_options", "job_cleaner"]
 
@@ -32,7 +32,7 @@ async def job_cleaner(
     Raises ValidationRulesError or ValueMappingError for rules, options or value maps that do not
     fit; once the job has ``started`` (was checked), picklist changes since do not refuse it.
     """
-    model = get_model(job["target_model"])
+    model, field_rules = await model_and_rules(conn, company_id, job["target_model"])
     options = job.get("options") or {}
     fields = await field_picklists(conn, company_id, model)
     suggest = bool(options.get("accept_suggestions"))
@@ -47,4 +47,7 @@ async def job_cleaner(
         memory=memory,
         started=started,
     )
-    return RecordCleaner(model, job.get("validation_rules"), clean_options(options, settings), policies, strict)
+    # A custom field's own rules hold in every import; the job's rules for the same field add to them.
+    job_rules = job.get("validation_rules") or {}
+    rules = {f: {**field_rules.get(f, {}), **job_rules.get(f, {})} for f in {*field_rules, *job_rules}}
+    return RecordCleaner(model, rules or None, clean_options(options, settings), policies, strict)

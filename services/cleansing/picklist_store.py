@@ -8,12 +8,13 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel
-from schemas.picklists import BUILTIN, picklist_of
-from services.cleansing.picklists import Picklist, merge_company_rows, value_key
+from schemas.picklists import picklist_of
+from services.cleansing.picklists import Picklist, merge_company_rows, new_value_name, value_key
 from services.core.errors import NotFound, ValueMappingError
 
 __all__ = [
     "load_picklists",
+    "create_picklist",
     "field_picklists",
     "add_value",
     "update_value",
@@ -39,15 +40,18 @@ async def field_picklists(conn: asyncpg.Connection, company_id: str, model: Targ
     picklists = await load_picklists(conn, company_id)
     out: dict[str, Picklist] = {}
     for f in model.fields:
-        name = picklist_of(model.name, f.name)
+        name = f.picklist or picklist_of(model.name, f.name)
         if name is not None:
             out[f.name] = picklists[name]
     return out
 
 
-def _check_name(picklist: str) -> None:
-    if picklist not in BUILTIN:
-        raise NotFound(f"no picklist {picklist!r}; picklists: {', '.join(BUILTIN)}")
+async def _picklist(conn: asyncpg.Connection, company_id: str, picklist: str) -> Picklist:
+    """The company's picklist ``picklist``: a built-in one, or a custom choice field's."""
+    picklists = await load_picklists(conn, company_id)
+    if picklist not in picklists:
+        raise NotFound(f"no picklist {picklist!r}; picklists: {', '.join(picklists)}")
+    return picklists[picklist]
 
 
 def _clean_synonyms(synonyms: Iterable[str] | None) -> list[str] | None:
@@ -78,11 +82,10 @@ async def add_value(
     synonyms: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """A new value of the company's picklist; ValueMappingError if the name or a word is taken."""
-    _check_name(picklist)
+    current = await _picklist(conn, company_id, picklist)
     value = value.strip()
     if not value or len(value) > 40:
         raise ValueMappingError("a picklist value must be 1 to 40 characters (it is what records store)")
-    current = (await load_picklists(conn, company_id))[picklist]
     if any(c.value == value for c in current.choices):
         raise ValueMappingError(f"{value!r} is already a value of {picklist}; relabel or re-activate it instead")
     label = (label or value).strip()[:_MAX_LABEL]
@@ -114,8 +117,7 @@ async def update_value(
     active: bool | None = None,
 ) -> dict[str, Any]:
     """Relabel a value, set its synonyms, retire it (active=False) or bring it back; stored records keep the value."""
-    _check_name(picklist)
-    current = (await load_picklists(conn, company_id))[picklist]
+    current = await _picklist(conn, company_id, picklist)
     choice = current.choices_by_value().get(value)
     if choice is None:
         raise NotFound(f"no value {value!r} in the {picklist} picklist")
@@ -144,6 +146,14 @@ async def update_value(
     return (await load_picklists(conn, company_id))[picklist].choices_by_value()[value].document()
 
 
+async def create_picklist(conn: asyncpg.Connection, company_id: str, picklist: str, labels: list[str]) -> None:
+    """A company picklist of its own (a custom choice field's): one value per label, in their order."""
+    await conn.executemany(
+        "INSERT INTO crm_picklist_values (company_id, picklist, value, label, position) VALUES ($1, $2, $3, $4, $5)",
+        [(company_id, picklist, new_value_name(label), label, i) for i, label in enumerate(labels)],
+    )
+
+
 async def add_values_from_import(conn: asyncpg.Connection, company_id: str, added: list[tuple[str, str, str]]) -> None:
     """Values an import's unknown_values=add met, in its apply transaction: a value someone added meanwhile stays as is."""
     if not added:
@@ -162,7 +172,8 @@ async def remember_values(
     """Keep a job's value decisions as the company's first suggestions for the same words next time."""
     rows: list[tuple[str, str, str, str | None]] = []
     for field, pairs in value_mapping.items():
-        picklist = picklist_of(model.name, field)
+        f = model.by_name.get(field)
+        picklist = (f.picklist if f is not None else None) or picklist_of(model.name, field)
         if picklist is None:
             continue
         rows.extend(

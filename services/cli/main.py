@@ -515,6 +515,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from services.cli.control import add_parsers
     from services.cli.download import add_parsers as add_download_parsers
+    from services.cli.fields import add_parsers as add_field_parsers
     from services.cli.picklists import add_parsers as add_picklist_parsers
     from services.cli.results import add_parsers as add_result_parsers
 
@@ -522,12 +523,14 @@ def _parser() -> argparse.ArgumentParser:
     add_result_parsers(sub, job_flags)
     add_download_parsers(sub, job_flags)
     add_picklist_parsers(sub)
+    add_field_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     from services.cli.control import HANDLERS
     from services.cli.download import HANDLERS as DOWNLOAD_HANDLERS
+    from services.cli.fields import HANDLERS as FIELD_HANDLERS
     from services.cli.picklists import HANDLERS as PICKLIST_HANDLERS
     from services.cli.results import HANDLERS as RESULT_HANDLERS
 
@@ -549,6 +552,7 @@ def main(argv: list[str] | None = None) -> None:
         **HANDLERS,
         **RESULT_HANDLERS,
         **PICKLIST_HANDLERS,
+        **FIELD_HANDLERS,
         **DOWNLOAD_HANDLERS,
     }
     try:

@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "TransientError",
     "StackError",
+    "CustomFieldError",
 ]
 
 
@@ -96,6 +97,12 @@ class MappingError(CrmioError):
 
 class ValidationRulesError(CrmioError):
     """A job's validation_rules are malformed (unknown rule, bad regex): fix the rules."""
+
+    http_status = 422
+
+
+class CustomFieldError(CrmioError):
+    """A custom field definition is refused (a taken or malformed name, an unknown type): change the definition."""
 
     http_status = 422
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from schemas.models import Field, TargetModel
 from services.core.errors import CrmioError
+from services.fields.columns import value_sql
 
 __all__ = [
     "ExportError",
@@ -179,9 +180,11 @@ def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> An
     if kind == "date":
         if isinstance(value, str) and len(value) == 10:
             try:
-                return dt.date.fromisoformat(value)
+                day = dt.date.fromisoformat(value)
             except ValueError:
                 pass
+            else:  # a custom date is its ISO text (services.fields.columns)
+                return day.isoformat() if model.by_name[field].custom else day
         raise _bad(field, op, value, "a date written YYYY-MM-DD")
     if kind == "boolean":
         if isinstance(value, bool):
@@ -284,8 +287,12 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _condition(f: _Filter, args: list[Any]) -> str:
-    col = f'"{f.field}"'
+def _column(model: TargetModel, name: str) -> str:
+    """The SQL of a field (or pseudo-field) of the table aliased t."""
+    return f't."{name}"' if name in PSEUDO_FIELDS else value_sql(model.by_name[name])
+
+
+def _condition(f: _Filter, args: list[Any], col: str) -> str:
 
     def bind(value: Any) -> str:
         args.append(value)
@@ -317,26 +324,27 @@ def _condition(f: _Filter, args: list[Any]) -> str:
     return " AND ".join(parts)
 
 
-def _date_text(name: str) -> str:
-    """A date column as text: a date known to the year or the month (the record's date_precision,
-    migration 012) as "1990" / "2024-03", a full date as 2024-03-01 — each a form the import reads."""
-    col = f't."{name}"'
-    return (
-        f"CASE t.date_precision->>'{name}' WHEN 'year' THEN to_char({col}, 'YYYY') "
-        f"WHEN 'month' THEN to_char({col}, 'YYYY-MM') ELSE {col}::text END"
-    )
+def _date_text(field: Field) -> str:
+    """A date as text: a date known to the year or the month (the record's date_precision, migration
+    012) as "1990" / "2024-03", a full date as 2024-03-01 — each a form the import reads."""
+    col, name = value_sql(field), field.name
+    if field.custom:  # already its ISO text
+        year, month, full = f"left({col}, 4)", f"left({col}, 7)", col
+    else:
+        year, month, full = f"to_char({col}, 'YYYY')", f"to_char({col}, 'YYYY-MM')", f"{col}::text"
+    return f"CASE t.date_precision->>'{name}' WHEN 'year' THEN {year} WHEN 'month' THEN {month} ELSE {full} END"
 
 
 def _text(field: Field) -> str:
-    """A non-text column in PostgreSQL's text form, which the import cleaners read back."""
-    return _date_text(field.name) if field.type == "date" else f't."{field.name}"::text'
+    """A non-text field in PostgreSQL's text form, which the import cleaners read back."""
+    return _date_text(field) if field.type == "date" else f"{value_sql(field)}::text"
 
 
 def _select(field: Field) -> str:
     # PostgreSQL renders numbers, dates and booleans in the forms the import cleaners read.
     if field.type == "date":
-        return f'{_date_text(field.name)} AS "{field.name}"'
-    return f'"{field.name}"' if field.type in TEXT_TYPES else f'"{field.name}"::text'
+        return f'{_date_text(field)} AS "{field.name}"'
+    return f'{value_sql(field)} AS "{field.name}"' if field.type in TEXT_TYPES else f'{_text(field)} AS "{field.name}"'
 
 
 # services.exports.writers.neutralize in SQL: a cell a spreadsheet would run as a formula gets a
@@ -348,7 +356,7 @@ _NEUTRALIZE = (
 
 
 def _copy_columns(fields: Sequence[Field]) -> str:
-    values = [_NEUTRALIZE.format(v=f't."{f.name}"') if f.type in TEXT_TYPES else _text(f) for f in fields]
+    values = [_NEUTRALIZE.format(v=value_sql(f)) if f.type in TEXT_TYPES else _text(f) for f in fields]
     if len(values) == 1:
         # A lone empty cell must come out as "" (as csv writes it), not as a blank line that
         # readers skip: COPY quotes an empty string, never a NULL.
@@ -359,7 +367,7 @@ def _copy_columns(fields: Sequence[Field]) -> str:
 def _json_object(fields: Sequence[Field]) -> str:
     """One JSON object per row, typed as services.exports.json_writer writes it: decimals and dates
     as strings, integers and booleans as JSON numbers and booleans, empty as null."""
-    pairs = [f"'{f.name}', " + (_text(f) if f.type in ("decimal", "date") else f't."{f.name}"') for f in fields]
+    pairs = [f"'{f.name}', " + (_text(f) if f.type in ("decimal", "date") else value_sql(f)) for f in fields]
     return f"json_build_object({', '.join(pairs)})"
 
 
@@ -372,13 +380,15 @@ def build_query(
 ) -> ExportQuery:
     """SELECT (and COUNT) over the model's table for one company, filtered and sorted."""
     args: list[Any] = [company_id]
-    where = " AND ".join(["company_id = $1", *(f"({_condition(f, args)})" for f in filters)])
+    where = " AND ".join(["t.company_id = $1", *(f"({_condition(f, args, _column(model, f.field))})" for f in filters)])
     # Qualified: a bare name would sort by the output column of the same name, the ::text form.
-    order = ", ".join([*(f't."{name}" {"DESC" if desc else "ASC"} NULLS LAST' for name, desc in sort), "t.id"])
+    order = ", ".join(
+        [*(f"{_column(model, name)} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in sort), "t.id"]
+    )
     columns = ", ".join(_select(f) for f in fields)
     return ExportQuery(
         sql=f"SELECT {columns} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
-        count_sql=f"SELECT count(*) FROM {model.table} WHERE {where}",
+        count_sql=f"SELECT count(*) FROM {model.table} AS t WHERE {where}",
         args=tuple(args),
         json_copy_sql=f"SELECT {_json_object(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
         copy_sql=f"SELECT {_copy_columns(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",

@@ -20,7 +20,7 @@ import orjson
 
 from schemas.models import Field, TargetModel, get_model
 from services.core import storage
-from services.core.db import set_tenant
+from services.core.db import set_tenant, tenant
 from services.core.settings import Settings
 from services.exports.csv_writer import copy_csv
 from services.exports.formats import open_writer
@@ -36,6 +36,7 @@ from services.exports.query import (
 )
 from services.exports.writers import EXTENSIONS, ExportMeta
 from services.exports.xlsx_writer import MAX_DATA_ROWS
+from services.fields.company_model import company_model
 
 __all__ = ["ExportSpec", "export_spec", "check_row_cap", "run_export", "OPTION_KEYS"]
 
@@ -72,10 +73,11 @@ class ExportSpec:
         )
 
 
-def export_spec(model_name: str, file_format: str, options: Mapping[str, Any] | str | None) -> ExportSpec:
-    """Validate an export's model, format and options (fields, filters, sort, json_style, csv_bom, title)."""
+def export_spec(model_name: str | TargetModel, file_format: str, options: Mapping[str, Any] | str | None) -> ExportSpec:
+    """Validate an export's model (a company's, with its custom fields, or a name), format and options
+    (fields, filters, sort, json_style, csv_bom, title)."""
     try:
-        model = get_model(model_name)
+        model = model_name if isinstance(model_name, TargetModel) else get_model(model_name)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     if file_format not in EXTENSIONS:
@@ -203,7 +205,9 @@ async def run_export(
 ) -> tuple[str, int]:
     """Write the job's export file into the company's storage; returns (relative path, rows)."""
     company_id = str(job["company_id"])
-    spec = export_spec(job["target_model"], job["file_format"], job.get("options"))
+    async with tenant(pool, company_id) as conn:
+        model = await company_model(conn, company_id, job["target_model"])
+    spec = export_spec(model, job["file_format"], job.get("options"))
     query = spec.query(uuid.UUID(company_id))
     rel = run_file(str(job["id"]), spec.file_format)
     path = storage.company_dir(settings.storage_dir, company_id) / rel

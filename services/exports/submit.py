@@ -12,6 +12,7 @@ from services.core.db import tenant
 from services.core.settings import Settings
 from services.exports.query import ExportError
 from services.exports.runner import check_row_cap, export_spec
+from services.fields.company_model import company_model
 from services.jobs import repository as jobs
 from services.jobs import stored_files
 from services.jobs.announce import announce_job
@@ -42,7 +43,12 @@ async def submit_export(
         raise ExportError(f"give {', '.join(clash)} as their own arguments, not inside options")
     stored = {**extra, "fields": fields, "filters": filters or [], "sort": sort or []}
     # All of it: the worker validates the stored options again, so an unknown key must be refused here.
-    spec = export_spec(model, file_format, stored)
+    async with tenant(pool, company_id) as conn:
+        try:
+            target = await company_model(conn, company_id, model)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
+    spec = export_spec(target, file_format, stored)
     stored["fields"] = [f.name for f in spec.fields]  # None means every field: store them, in order
     query = spec.query(uuid.UUID(company_id))
     job_id = str(uuid.uuid4())

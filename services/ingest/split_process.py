@@ -22,7 +22,6 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from schemas import avro
-from schemas.models import get_model
 from schemas.topics import IMPORT_RECORDS
 from services.core.db import set_tenant
 from services.core.settings import Settings
@@ -74,7 +73,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
     from services.ingest.reader_limits import reader_limits
     from services.ingest.splitter import open_import, split_rows
 
-    model = get_model(job["target_model"])
+    model = job["model"]
     plan = open_import(
         path,
         job["file_format"],
@@ -170,7 +169,8 @@ def _split(settings: Settings, job: dict[str, Any], path: str) -> int:
 async def split_in_child(settings: Settings, job: dict[str, Any], path: Path) -> int:
     """Stream the job's file to crm.import.records from the split process; returns the row count.
 
-    ``job`` holds id, company_id, target_model, file_format, display_name, field_mapping, options.
+    ``job`` holds id, company_id, target_model, model (the company's TargetModel), file_format, display_name,
+    field_mapping, options.
     Errors of the file (InputFileError and the like) come back as raised here.
     """
     return await asyncio.get_running_loop().run_in_executor(_pool(settings), _split, settings, job, str(path))

@@ -18,6 +18,7 @@ from services.core import storage
 from services.core.db import tenant
 from services.core.errors import InputFileError
 from services.core.settings import Settings
+from services.fields.company_model import company_model
 from services.ingest.filetype import check_file
 from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import open_import
@@ -89,14 +90,15 @@ async def submit_import(
     display = display_name or path.name
     owned = [row_file] if row_file else []  # files stored for this job: removed unless the job is recorded
     try:
-        target = get_model(model)
-        rules = validate_rules(target, rules) if rules else None
+        get_model(model)  # ValueError names the models, before anything is read
         options = policy_options(options or {})
         value_mapping = value_mapping or None
         # A file crmio already keeps for the company (an upload, the first job's file of a retry) is named
         # by the new job, not copied: N jobs of one upload store it once.
         in_storage = await asyncio.to_thread(storage.relative_path, settings.storage_dir, company_id, path)
         async with tenant(pool, company_id) as conn:
+            target = await company_model(conn, company_id, model)  # with the company's custom fields
+            rules = validate_rules(target, rules) if rules else None
             limits = await company_limits(conn, settings, company_id)
             # Bad date_order, phone_region or value map are refused now, not per batch.
             await job_cleaner(

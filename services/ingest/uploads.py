@@ -115,15 +115,19 @@ def inspect_file(
 
 
 def suggestions(
-    headers: Sequence[str], memories: Mapping[str, Mapping[str, str]], models: Sequence[str] | None = None
+    headers: Sequence[str],
+    memories: Mapping[str, Mapping[str, str]],
+    models: Sequence[str | TargetModel] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per target model, one suggestion per header: the field and a confidence (0..1)."""
+    """Per target model (a name, or a company's model with its custom fields), one suggestion per
+    header: the field and a confidence (0..1)."""
+    targets = [m if isinstance(m, TargetModel) else MODELS[m] for m in (models or list(MODELS))]
     return {
-        name: [
+        model.name: [
             {"column": s.column, "field": s.field, "confidence": s.confidence}
-            for s in suggest_mapping(MODELS[name], headers, memories.get(name))
+            for s in suggest_mapping(model, headers, memories.get(model.name))
         ]
-        for name in (models or list(MODELS))
+        for model in targets
     }
 
 

@@ -190,7 +190,8 @@ async def _revert_chunk(
         if plan.restores:
             # date_precision with the dates: a before-image without it (written before migration 012)
             # restores NULL, all dates full, as they were then.
-            restored = ("match_key", "date_precision", *model.field_names)
+            # and custom whole (NULL in a before-image written before migration 016: it had none then).
+            restored = ("match_key", "date_precision", *model.column_names, "custom")
             cols = ", ".join(restored)
             values = ", ".join(f"r.{c}" for c in restored)
             await conn.executemany(

@@ -8,10 +8,11 @@ from typing import Any
 
 import asyncpg
 
-from schemas.models import get_model
+from schemas.models import TargetModel, get_model
 from services.cleansing.picklists import Picklist, check_value_mapping
 from services.cleansing.validation import validate_rules
 from services.core.errors import CrmioError, MappingError
+from services.fields.company_model import company_model
 from services.ingest.mapping import normalize_header
 from services.jobs.repository import _plain
 
@@ -56,13 +57,13 @@ def _uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-def check_template(values: Mapping[str, Any]) -> dict[str, Any]:
+def check_template(values: Mapping[str, Any], model: TargetModel | None = None) -> dict[str, Any]:
     """A template's mapping and rules checked against its model; the normalized values, or a 422 error.
 
     Import templates map source column -> field; export templates map field -> column title.
     Either way every named field must exist on the model.
     """
-    model = get_model(values["target_model"])
+    model = model or get_model(values["target_model"])  # the company's (with its custom fields), when given
     out = dict(values)
     mapping = values.get("field_mapping") or {}
     named = mapping.values() if values["template_type"] == "import" else mapping.keys()
@@ -80,8 +81,16 @@ def check_template(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def _model(conn: asyncpg.Connection, company_id: str, values: Mapping[str, Any]) -> TargetModel | None:
+    """The company's model the template names (None for a name that is no model: check_template refuses it)."""
+    try:
+        return await company_model(conn, company_id, str(values.get("target_model")))
+    except ValueError:
+        return None
+
+
 async def create_template(conn: asyncpg.Connection, company_id: str, values: Mapping[str, Any]) -> asyncpg.Record:
-    v = check_template(values)
+    v = check_template(values, await _model(conn, company_id, values))
     try:
         return await conn.fetchrow(
             f"""
@@ -155,7 +164,7 @@ async def update_template(
         if current is None:
             return None
         merged = {k: current[k] for k in _EDITABLE} | {k: v for k, v in changes.items() if k in _EDITABLE}
-        v = check_template(merged)
+        v = check_template(merged, await _model(conn, company_id, merged))
         try:
             return await conn.fetchrow(
                 f"""

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import avro
+from schemas.models import LEAD
 from schemas.topics import IMPORT_RECORDS
 from services.core.kafka_io import ensure_topics
 from services.core.settings import Settings
@@ -59,6 +60,7 @@ async def _job(pool: asyncpg.Pool, settings: Settings, company: str, path: Path)
         "id": job_id,
         "company_id": company,
         "target_model": "lead",
+        "model": LEAD,
         "file_format": "csv",
         "display_name": path.name,
         "field_mapping": None,

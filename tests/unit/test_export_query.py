@@ -24,7 +24,7 @@ def query(filters: list[dict], sort: list[str] | None = None, fields: list[str] 
 def test_company_scope_always_first_and_values_only_as_parameters() -> None:
     evil = "x'); DROP TABLE crm_leads; --"
     q = query([{"field": "email", "op": "contains", "value": evil}, {"field": "city", "op": "eq", "value": evil}])
-    assert "WHERE company_id = $1 AND " in q.sql and "WHERE company_id = $1 AND " in q.count_sql
+    assert "WHERE t.company_id = $1 AND " in q.sql and "WHERE t.company_id = $1 AND " in q.count_sql
     assert "DROP" not in q.sql and evil not in q.sql
     assert q.args == ("company-1", "%x'); DROP TABLE crm\\_leads; --%", evil)
 
@@ -37,7 +37,8 @@ def test_columns_in_requested_order_typed_columns_as_text() -> None:
         "WHEN 'month' THEN to_char(t.\"converted_date\", 'YYYY-MM') ELSE t.\"converted_date\"::text END"
     )
     assert q.sql.startswith(
-        f'SELECT "email", "annual_revenue"::text, "first_name", {converted} AS "converted_date" FROM crm_leads AS t '
+        'SELECT t."email" AS "email", t."annual_revenue"::text AS "annual_revenue", t."first_name" AS "first_name", '
+        f'{converted} AS "converted_date" FROM crm_leads AS t '
     )
     assert f'{converted} AS "converted_date"' in q.copy_sql and f"'converted_date', {converted}" in q.json_copy_sql
 
@@ -54,13 +55,13 @@ def test_each_op() -> None:
             {"field": "title", "op": "ne", "value": "CEO"},
         ]
     )
-    assert '("status" = ANY($2))' in q.sql
-    assert '("annual_revenue" >= $3 AND "annual_revenue" <= $4)' in q.sql
-    assert '("number_of_employees" >= $5)' in q.sql
-    assert '("converted_date" <= $6)' in q.sql
-    assert '(("phone" IS NULL OR "phone" = \'\'))' in q.sql
-    assert '(NOT ("website" IS NULL OR "website" = \'\'))' in q.sql
-    assert '("title" IS DISTINCT FROM $7)' in q.sql
+    assert '(t."status" = ANY($2))' in q.sql
+    assert '(t."annual_revenue" >= $3 AND t."annual_revenue" <= $4)' in q.sql
+    assert '(t."number_of_employees" >= $5)' in q.sql
+    assert '(t."converted_date" <= $6)' in q.sql
+    assert '((t."phone" IS NULL OR t."phone" = \'\'))' in q.sql
+    assert '(NOT (t."website" IS NULL OR t."website" = \'\'))' in q.sql
+    assert '(t."title" IS DISTINCT FROM $7)' in q.sql
     assert q.args[1:] == (["new", "contacted"], Decimal("1000"), Decimal("2000.5"), 10, dt.date(2024, 3, 1), "CEO")
 
 
@@ -75,7 +76,7 @@ def test_timestamp_pseudo_fields_and_whole_day_upper_bound() -> None:
             {"field": "updated_at", "op": "gte", "value": "2024-02-01T10:00:00+02:00"},
         ]
     )
-    assert '("created_at" >= $2 AND "created_at" < $3)' in q.sql
+    assert '(t."created_at" >= $2 AND t."created_at" < $3)' in q.sql
     utc = dt.UTC
     assert q.args[1:3] == (dt.datetime(2024, 1, 1, tzinfo=utc), dt.datetime(2024, 2, 1, tzinfo=utc))
     assert q.args[3] == dt.datetime(2024, 2, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=2)))

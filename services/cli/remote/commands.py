@@ -30,6 +30,7 @@ HANDLERS: dict[str, Handler] = {
     "templates": company.templates,
     "schedules": company.schedules,
     "picklists": company.picklists,
+    "fields": company.fields,
     "limits": company.limits,
     "keys": company.keys,
 }

@@ -102,6 +102,23 @@ def picklists(args: argparse.Namespace, remote: Remote) -> int:
     return 0
 
 
+def fields(args: argparse.Namespace, remote: Remote) -> int:
+    from services.cli.fields import by_name, create_spec, print_fields
+
+    api = remote.api
+    if args.action == "list":
+        params = {"retired": "true" if args.retired else "false"}
+        if args.target_model:
+            params["target_model"] = args.target_model
+        print_fields(api.call("GET", "/fields", params=params)["items"], args.json)
+    elif args.action == "retire":
+        doc = by_name(api.call("GET", "/fields")["items"], args.target_model, args.label)
+        print_fields(api.call("POST", f"/fields/{doc['id']}/retire"), args.json)
+    else:
+        print_fields(api.call("POST", "/fields", json=create_spec(args)), args.json)
+    return 0
+
+
 def _list_picklists(args: argparse.Namespace, items: list[dict[str, Any]]) -> int:
     names = [p["name"] for p in items]
     if args.picklist and args.picklist not in names:

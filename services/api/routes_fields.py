@@ -1,0 +1,63 @@
+"""Custom fields: a company's own fields on its leads, contacts and accounts — list, create, retire.
+
+Any key of the company reads them; only an admin key creates or retires one. A retired field's values
+stay on the records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from services.api.bodies import Model, _Strict
+from services.api.deps import Caller, Res, require_admin
+from services.api.http import OrjsonResponse
+from services.core.db import tenant
+from services.fields import manage
+from services.fields.definitions import FIELD_TYPES
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/fields", tags=["fields"])
+
+
+class CustomFieldCreate(_Strict):
+    target_model: Model
+    label: str = Field(min_length=1, max_length=255, description="what people read, e.g. Deal Stage")
+    name: str | None = Field(
+        None, description="the key records and files use (default: from the label, e.g. deal_stage)"
+    )
+    field_type: str = Field(description=" | ".join(FIELD_TYPES))
+    required: bool = False
+    max_length: int | None = Field(None, description="text types: the longest value (default: the type's)")
+    choices: list[str] | None = Field(None, description="choice fields: the values' labels, in order")
+    validation_rules: dict[str, Any] | None = Field(None, description="as a job's validation_rules for this field")
+
+
+@router.get("", summary="The company's custom fields (of one model; retired ones with retired=true)")
+async def list_fields(
+    key: Caller, res: Res, target_model: Model | None = None, retired: bool = False
+) -> OrjsonResponse:
+    async with tenant(res.pool, key.company_id) as conn:
+        items = await manage.list_field_documents(conn, key.company_id, target_model, retired=retired)
+    return OrjsonResponse({"items": items})
+
+
+@router.post("", status_code=201, summary="Create a custom field (admin)")
+async def create_field(body: CustomFieldCreate, key: Caller, res: Res) -> OrjsonResponse:
+    require_admin(key, "create custom fields")
+    async with tenant(res.pool, key.company_id) as conn:
+        doc = await manage.create_field(conn, key.company_id, body.model_dump(exclude_none=True))
+    await manage.build_index(res.system, key.company_id, doc)
+    return OrjsonResponse(doc, 201)
+
+
+@router.post("/{field_id}/retire", summary="Retire a custom field: no longer imported or exported; values stay (admin)")
+async def retire_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
+    require_admin(key, "retire custom fields")
+    async with tenant(res.pool, key.company_id) as conn:
+        doc = await manage.retire_field(conn, key.company_id, field_id)
+    return OrjsonResponse(doc)
