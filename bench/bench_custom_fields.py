@@ -1,0 +1,137 @@
+"""Import with 10 custom fields mapped, as a ratio to the same import without them (issue 18: no worse than 0.9x).
+
+One file: the 12 lead columns of tests/datagen.py and 10 more, one per custom field type. The same
+file is imported by a company that has the 10 fields (mapped: their values are cleansed, validated and
+stored in the records' custom jsonb) and by one that has none (the 10 columns unmapped), in turns, on one
+worker of the real path (job request -> worker -> Kafka -> PostgreSQL -> completed job). Median of 3
+pairs, min and max of the per-pair ratios.
+
+    .venv/bin/python -m bench.bench_custom_fields [--rows 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from services.core.db import connect_pool, migrate, tenant
+from services.core.kafka_io import ensure_topics, producer
+from services.core.settings import Settings
+from services.fields import manage
+from services.ingest.submit import submit_import
+from tests.datagen import HEADERS, make_leads
+from tests.integration.conftest import start_worker, stop_worker, wait_for_job
+
+BASE_MAPPING = {
+    "First Name": "first_name",
+    "Last Name": "last_name",
+    "E-mail": "email",
+    "Phone": "phone",
+    "Company Name": "company",
+    "Title": "title",
+    "Lead Source": "lead_source",
+    "Status": "status",
+    "Annual Revenue": "annual_revenue",
+    "City": "city",
+    "Country": "country",
+    "Website": "website",
+}
+# (header, field type, extra definition, value of row i)
+CUSTOM = [
+    ("Region", "text", {}, lambda i: ["North", "South", "East", "West"][i % 4]),
+    ("Seats", "number", {}, lambda i: str(i % 500)),
+    ("Contract Value", "decimal", {}, lambda i: f"{(i * 37) % 100000}.{i % 100:02d}"),
+    ("Renewal Date", "date", {}, lambda i: (dt.date(2025, 1, 1) + dt.timedelta(days=i % 700)).isoformat()),
+    ("Active", "boolean", {}, lambda i: "yes" if i % 3 else "no"),
+    (
+        "Deal Stage",
+        "choice",
+        {"choices": ["Prospecting", "Negotiation", "Closed Won"]},
+        lambda i: ["prospecting", "Negotiation", "closed won"][i % 3],
+    ),
+    ("Billing Email", "email", {}, lambda i: f"billing{i}@example.org"),
+    ("Portal", "url", {}, lambda i: f"https://portal.example.org/c/{i}"),
+    ("Support Line", "phone", {}, lambda i: f"+1 415 555 {i % 10000:04d}"),
+    ("Notes", "long_text", {}, lambda i: f"customer since {2000 + i % 25}; account notes line {i}"),
+]
+
+
+def write_file(rows: int, path: Path) -> Path:
+    lf = make_leads(rows, seed=11)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADERS + [h for h, *_ in CUSTOM])
+        for i, row in enumerate(lf.rows):
+            w.writerow(row + [value(i) for *_, value in CUSTOM])
+    return path
+
+
+async def one(settings: Settings, pool: asyncpg.Pool, path: Path, rows: int, custom: bool, index: bool = True) -> float:
+    company = str(uuid.uuid4())
+    mapping = dict(BASE_MAPPING)
+    if custom:
+        for header, kind, extra, _ in CUSTOM:
+            async with tenant(pool, company) as conn:
+                doc = await manage.create_field(
+                    conn, company, {"target_model": "lead", "label": header, "field_type": kind, **extra}
+                )
+            if index:
+                await manage.build_index(pool, company, doc)
+            mapping[header] = doc["name"]
+    async with producer(settings) as prod:
+        started = time.perf_counter()
+        job = await submit_import(settings, pool, prod, company_id=company, path=path, model="lead", mapping=mapping)
+        job = await wait_for_job(pool, company, job["id"], timeout_s=3600)
+        elapsed = time.perf_counter() - started
+    assert job["job_status"] == "completed" and job["processed_records"] == rows, job
+    return rows / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--no-index", action="store_true", help="create the fields without their indexes")
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        settings = Settings().model_copy(
+            update={"topic_prefix": f"cf{run}", "app_id": f"crmio-cf-{run}", "storage_dir": workdir / "storage"}
+        )
+        path = write_file(args.rows, workdir / "leads-custom.csv")
+        pool = await connect_pool(settings.system_dsn())
+        await migrate(pool)
+        await ensure_topics(settings)
+        worker = start_worker(settings, workdir / "worker.log")
+        without, with_custom = [], []
+        try:
+            for _ in range(args.pairs):
+                without.append(await one(settings, pool, path, args.rows, False))
+                with_custom.append(await one(settings, pool, path, args.rows, True, not args.no_index))
+                print(
+                    f"  without {without[-1]:,.0f} rows/s, with 10 custom fields {with_custom[-1]:,.0f} rows/s",
+                    flush=True,
+                )
+        finally:
+            stop_worker(worker)
+            await pool.close()
+    ratios = [w / b for w, b in zip(with_custom, without, strict=True)]
+    print(
+        f"{args.rows:,} rows, {args.pairs} pairs: without custom fields median {statistics.median(without):,.0f} rows/s; "
+        f"with 10 mapped median {statistics.median(with_custom):,.0f} rows/s; ratio median "
+        f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
