@@ -93,7 +93,7 @@ HELM_DIR="${HOME}/.cache/crmio/bin"
 
 install_helm() {
     # The Helm chart's test (tests/integration/test_deploy_manifests.py) renders and lints deploy/helm/crmio
-    # with helm, built from the Go module proxy (no binary download): about 5 minutes the first time on
+    # with helm, built from the Go module proxy (no binary download): 5-6 minutes the first time on
     # 2 cores, 30 s with Go's caches warm, nothing once the stamp matches.
     local stamp="$HELM_DIR/helm.version"
     if [ -x "$HELM_DIR/helm" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$HELM_VERSION" ]; then return; fi
