@@ -82,6 +82,10 @@ class TargetModel:
     def custom_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.custom)
 
+    def matching_on(self, field: str | None) -> TargetModel:
+        """This model with duplicates matched on ``field`` alone (external_id, as Salesforce's upsert), or as it is."""
+        return replace(self, match_fields=(field,)) if field and self.match_fields != (field,) else self
+
     def with_custom(self, fields: tuple[Field, ...]) -> TargetModel:
         """This model with a company's custom ``fields`` after its own."""
         return replace(self, fields=(*(f for f in self.fields if not f.custom), *fields)) if fields else self

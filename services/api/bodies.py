@@ -55,6 +55,11 @@ class ImportOptions(_Strict):
     accept_suggestions: bool | None = Field(
         default=None, description="take every column and value suggestion that is sure enough, without asking"
     )
+    match_on: Literal["external_id"] | None = Field(
+        default=None,
+        description="match duplicates on external_id (the id another system gave each record; every row needs "
+        "one) instead of the model's keys (email; website, then name for accounts)",
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

@@ -236,5 +236,6 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
         delimiter=opts.delimiter,
     )
     doc["value_mapping"] = spec.value_mapping or {}
+    doc["match_fields"] = list(cleaner.model.match_fields)  # what duplicates are matched on (match_on)
     doc["upload_id"] = str(row["id"])
     return OrjsonResponse(doc)

@@ -12,14 +12,15 @@ import datetime as dt
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
 
-from schemas.models import TargetModel
-from services.cleansing.cleaning import CleanedRecord, Issue, PartialDate, RecordCleaner
+from schemas.models import TargetModel, get_model
+from services.cleansing.cleaning import EXTERNAL_KEY, CleanedRecord, Issue, PartialDate, RecordCleaner, match_key
 from services.cleansing.picklist_store import add_values_from_import
 from services.core.db import copy_rows
 from services.core.routing import partition_for
@@ -92,6 +93,7 @@ class _Current:
 @dataclass(slots=True)
 class Plan:
     inserts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # id -> values (+ match_key)
+    keys: dict[uuid.UUID, str | None] = field(default_factory=dict)  # id of an insert -> the key the job matched it by
     updates: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # id -> merged values
     versions: dict[uuid.UUID, int] = field(default_factory=dict)  # id -> version after the batch
     # (number, outcome, record_id, before_image)
@@ -144,10 +146,31 @@ def _full_dates(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.full() if v.__class__ is PartialDate else v for k, v in values.items()}
 
 
+def _fail(plan: Plan, row: SourceRow, errs: list[Issue], issues: list[Issue]) -> None:
+    message = describe_issues(row.number, errs)
+    plan.ledger.append((row.number, "failed", None, None))
+    plan.logs.append((row.number, "error", message, _record_data(row, issues), errs[0].field))
+    plan.errors[row.number] = message
+
+
+def _external_id_taken(model: str, value: str, holder: uuid.UUID) -> Issue:
+    return Issue(
+        "external_id",
+        value,
+        f"{value!r} is already the external_id of another {model} (record {holder}); external ids are unique",
+        "give each record its own external id, or import with match_on external_id to update that record",
+        "error",
+    )
+
+
 def plan_batch(
     mode: DuplicateHandling,
     rows: list[tuple[SourceRow, CleanedRecord]],
     existing: dict[str, dict[str, Any]],
+    *,
+    taken: dict[str, uuid.UUID] | None = None,
+    stored_key: Callable[[dict[str, Any]], str | None] | None = None,
+    model_name: str = "record",
 ) -> Plan:
     """Decide every row's outcome, in row order.
 
@@ -155,6 +178,10 @@ def plan_batch(
     and field values). Rows earlier in the batch count as stored for later rows, so duplicates
     inside one file resolve exactly like duplicates of stored records. In update mode only
     non-empty values overwrite: an empty cell never erases stored data.
+
+    ``taken``: the external ids the rows give -> the record holding each (when the job maps external_id):
+    a row that would give a second record one fails. ``stored_key``: the key a new record stores in
+    match_key, when the job matches on another (external_id).
     """
     plan = Plan()
     state: dict[str, _Current] = {
@@ -167,10 +194,16 @@ def plan_batch(
             errs = [i for i in issues if i.level == "error"]
             if row.problem:
                 errs.insert(0, Issue("(row)", None, row.problem, "correct the row in the file", "error"))
-            message = describe_issues(row.number, errs)
-            plan.ledger.append((row.number, "failed", None, None))
-            plan.logs.append((row.number, "error", message, _record_data(row, issues), errs[0].field))
-            plan.errors[row.number] = message
+            _fail(plan, row, errs, issues)
+            continue
+        key = cleaned.match_key
+        cur = state.get(key) if key is not None else None
+        creates = cur is None or mode == "create_new"
+        given = cleaned.values.get("external_id") if taken is not None and (creates or mode == "update") else None
+        ext = str(given) if given is not None else None
+        holder = taken.get(ext) if taken is not None and ext is not None else None
+        if ext is not None and holder is not None and (creates or cur is None or holder != cur.id):
+            _fail(plan, row, [_external_id_taken(model_name, ext, holder)], issues)
             continue
         if issues:  # warnings only
             plan.logs.append(
@@ -182,21 +215,24 @@ def plan_batch(
                     issues[0].field,
                 )
             )
-        key = cleaned.match_key
-        cur = state.get(key) if key is not None else None
-        if cur is None or mode == "create_new":
+        if creates:
             rid = new_id()
             values = dict(cleaned.values)
-            values["match_key"] = key
+            values["match_key"] = key if stored_key is None else stored_key(values)
             values["date_precision"] = _precisions(values) or None
             plan.inserts[rid] = values
+            plan.keys[rid] = key
             plan.versions[rid] = 1
             if key is not None and key not in state:
                 state[key] = _Current(rid, values, 1, True)
+            if taken is not None and ext is not None:
+                taken[ext] = rid
             plan.ledger.append((row.number, "created", rid, None))
         elif mode == "skip":
+            assert cur is not None
             plan.ledger.append((row.number, "skipped", cur.id, None))
         else:
+            assert cur is not None
             before = dict(cur.values)
             if before.get("date_precision"):  # set by an earlier row of this batch: partial dates as dates
                 before = _full_dates(before)
@@ -205,9 +241,13 @@ def plan_batch(
             precision = _merged_precision(cur.values.get("date_precision"), changes)
             cur.values.update(changes)
             cur.values["date_precision"] = precision
+            if stored_key is not None:  # matched on another key: the model's own may have changed (a new e-mail)
+                cur.values["match_key"] = stored_key(cur.values)
             if not cur.new:
                 plan.updates[cur.id] = cur.values
                 plan.versions[cur.id] = cur.version + 1
+            if taken is not None and ext is not None:
+                taken[ext] = cur.id
             plan.ledger.append((row.number, "updated", cur.id, before))
     return plan
 
@@ -228,24 +268,53 @@ async def _lock_keys(conn: asyncpg.Connection, ctx: JobContext, keys: list[str])
     )
 
 
+def _by_external_id(ctx: JobContext) -> bool:
+    """The job matches duplicates on external_id (match_on), not on the model's keys."""
+    return ctx.model.match_fields == ("external_id",)
+
+
+async def _taken_external_ids(conn: asyncpg.Connection, ctx: JobContext, cleaned: Cleaned) -> dict[str, uuid.UUID]:
+    """The external ids the rows give -> the record holding each now."""
+    ids = sorted({str(v) for _, c in cleaned if (v := c.values.get("external_id")) is not None})
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT external_id, id FROM {ctx.model.table} WHERE company_id = $1 AND external_id = ANY($2::text[])",
+        ctx.company_id,
+        ids,
+    )
+    return {r["external_id"]: r["id"] for r in rows}
+
+
+def _stored_key(ctx: JobContext) -> Callable[[dict[str, Any]], str | None] | None:
+    """What a new record stores in match_key when the job matches on external_id: the model's own key."""
+    if not _by_external_id(ctx):
+        return None
+    own = get_model(ctx.model.name)
+    return lambda values: match_key(own, values)
+
+
 async def _fetch_existing(conn: asyncpg.Connection, ctx: JobContext, keys: list[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
     table = ctx.model.table
     cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.column_names, "custom"))
+    if _by_external_id(ctx):  # keys are "external_id:<the id>"; the column holds the id
+        where, args = "external_id = ANY($2::text[])", [k[len(EXTERNAL_KEY) :] for k in keys]
+    else:
+        where, args = "match_key = ANY($2::text[])", keys
     records = await conn.fetch(
-        f"SELECT {cols} FROM {table} WHERE company_id = $1 AND match_key = ANY($2::text[]) ORDER BY created_at, id",
-        ctx.company_id,
-        keys,
+        f"SELECT {cols} FROM {table} WHERE company_id = $1 AND {where} ORDER BY created_at, id", ctx.company_id, args
     )
     existing: dict[str, dict[str, Any]] = {}
     custom_fields = ctx.model.custom_fields
     for rec in records:
-        if rec["match_key"] not in existing:
+        key = EXTERNAL_KEY + rec["external_id"] if _by_external_id(ctx) else rec["match_key"]
+        if key not in existing:
             values = dict(rec)  # "custom" stays whole too: an update's before-image restores it whole
             for f in custom_fields:
                 values[f.name] = (rec["custom"] or {}).get(f.name)
-            existing[rec["match_key"]] = values
+            existing[key] = values
     if ctx.dry_run:  # rows this dry run created "virtually" in earlier batches count as stored
         for rec in await ledger_repository.dry_run_created(conn, uuid.UUID(ctx.job_id), keys):
             existing.setdefault(rec["match_key"], {"id": rec["record_id"], "version": 1})
@@ -296,10 +365,10 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
     if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
         # the planner pick a hash join over the company's whole table (500 us per updated row).
-        sets = "".join(f"{f} = ${i + 5}, " for i, f in enumerate(columns))
+        sets = "".join(f"{f} = ${i + 6}, " for i, f in enumerate(columns))
         await conn.executemany(
             f"UPDATE {table} SET {sets}custom = CASE WHEN $4::jsonb IS NULL THEN custom "
-            "ELSE coalesce(custom, '{}'::jsonb) || $4::jsonb END, "
+            "ELSE coalesce(custom, '{}'::jsonb) || $4::jsonb END, match_key = $5, "
             "date_precision = $3, version = version + 1, updated_at = now() WHERE id = $1 AND company_id = $2",
             [
                 (
@@ -307,6 +376,7 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                     company_id,
                     values.get("date_precision"),
                     _custom_patch(values, custom),
+                    values.get("match_key"),
                     *[values.get(f) for f in columns],
                 )
                 for rid, values in plan.updates.items()
@@ -323,7 +393,7 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                 rid,
                 before,
                 plan.versions.get(rid) if rid is not None and outcome != "skipped" else None,
-                plan.inserts[rid]["match_key"] if rid is not None and ctx.dry_run and outcome == "created" else None,
+                plan.keys[rid] if rid is not None and ctx.dry_run and outcome == "created" else None,
             )
             for n, outcome, rid, before in plan.ledger
         ],
@@ -381,7 +451,19 @@ async def apply_rows(
         done = {r["record_number"]: r for r in applied}
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
         existing = await _fetch_existing(conn, ctx, keys)
-        plan = plan_batch(ctx.duplicate_handling, fresh, existing)
+        taken = await _taken_external_ids(conn, ctx, fresh) if "external_id" in fields else None
+
+        def planned(rows: Cleaned) -> Plan:
+            return plan_batch(
+                ctx.duplicate_handling,
+                rows,
+                existing,
+                taken=dict(taken) if taken is not None else None,  # plan_batch adds the ids it gives
+                stored_key=_stored_key(ctx),
+                model_name=ctx.model.name,
+            )
+
+        plan = planned(fresh)
         if job["max_errors"] is not None and plan.errors:
             allowed = job["max_errors"] - await _failed_so_far(conn, ctx)
             if len(plan.errors) > allowed:
@@ -394,7 +476,7 @@ async def apply_rows(
                     "(errors.csv) and retry them, or roll back what was applied"
                 )
                 fresh = fresh[:cut]
-                plan = plan_batch(ctx.duplicate_handling, fresh, existing)
+                plan = planned(fresh)
         await _write_plan(conn, ctx, fields, plan)
         if not ctx.dry_run:
             # Values unknown_values=add met are in the picklist once the first record holding them commits.

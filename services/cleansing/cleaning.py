@@ -49,6 +49,7 @@ __all__ = [
     "validate_rules",
     "RecordCleaner",
     "match_key",
+    "EXTERNAL_KEY",
 ]
 
 
@@ -1128,8 +1129,16 @@ def _text_key(prefix: str) -> KeyFn:
     return key
 
 
+def _external_key(text: str) -> str | None:
+    # Another system's id, exactly as it wrote it (case included): what records store in external_id.
+    stripped = text.strip()
+    return EXTERNAL_KEY + stripped if stripped else None
+
+
 def _key_fn(field: Field) -> KeyFn:
     """Keys say their kind ("email:", "domain:", "<field>:") so keys of different kinds never collide."""
+    if field.name == "external_id":
+        return _external_key
     if field.type == "email":
         return _email_key
     if field.type == "url":
@@ -1157,6 +1166,9 @@ def _first_key(keyers: tuple[tuple[str, KeyFn], ...], raw: Mapping[str, Any]) ->
             if found is not None:
                 return found
     return None
+
+
+EXTERNAL_KEY = "external_id:"
 
 
 def match_key(model: TargetModel, raw: Mapping[str, str | None]) -> str | None:

@@ -10,10 +10,26 @@ import asyncpg
 from services.cleansing.cleaning import CleanOptions, RecordCleaner
 from services.cleansing.picklist_store import field_picklists, value_memory
 from services.cleansing.picklists import value_policies
+from services.core.errors import ValidationRulesError
 from services.core.settings import Settings
 from services.fields.company_model import model_and_rules
 
-__all__ = ["clean_options", "job_cleaner"]
+__all__ = ["clean_options", "job_cleaner", "match_on", "MATCH_ON"]
+
+
+MATCH_ON = ("external_id",)
+
+
+def match_on(options: Mapping[str, Any]) -> str | None:
+    """The field a job matches duplicates on instead of the model's (``options.match_on``); ValidationRulesError
+    names the choices."""
+    field = options.get("match_on")
+    if field is not None and field not in MATCH_ON:
+        raise ValidationRulesError(
+            f"match_on {field!r}: duplicates are matched on the model's own keys (email; website, then name), "
+            "or on external_id"
+        )
+    return field
 
 
 def clean_options(options: Mapping[str, Any], settings: Settings) -> CleanOptions:
@@ -34,6 +50,7 @@ async def job_cleaner(
     """
     model, field_rules = await model_and_rules(conn, company_id, job["target_model"])
     options = job.get("options") or {}
+    model = model.matching_on(match_on(options))
     fields = await field_picklists(conn, company_id, model)
     suggest = bool(options.get("accept_suggestions"))
     memory = await value_memory(conn, company_id) if suggest else None
@@ -50,4 +67,6 @@ async def job_cleaner(
     # A custom field's own rules hold in every import; the job's rules for the same field add to them.
     job_rules = job.get("validation_rules") or {}
     rules = {f: {**field_rules.get(f, {}), **job_rules.get(f, {})} for f in {*field_rules, *job_rules}}
+    if model.match_fields == ("external_id",):  # a row without one could only ever be created again
+        rules["external_id"] = {**rules.get("external_id", {}), "required": True}
     return RecordCleaner(model, rules or None, clean_options(options, settings), policies, strict)

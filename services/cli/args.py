@@ -24,6 +24,7 @@ def import_options(args: argparse.Namespace) -> dict[str, Any]:
             ("strict", args.strict),
             ("accept_suggestions", args.accept_suggestions),
             ("unknown_values", args.unknown_values),
+            ("match_on", getattr(args, "match", None)),
         )
         if v
     }

@@ -430,6 +430,12 @@ def _parser() -> argparse.ArgumentParser:
         "VALUE, leave it empty with a warning (default), or fail the row",
     )
     p.add_argument(
+        "--match",
+        choices=("external_id",),
+        help="match duplicates on external_id (the id another system gave each record; every row needs one) "
+        "instead of email, or website then name for accounts",
+    )
+    p.add_argument(
         "--accept-suggestions",
         action="store_true",
         help="take the suggested column map and value map (what the preview suggests) without asking",

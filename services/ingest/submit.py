@@ -16,7 +16,7 @@ from services.cleansing.job_values import job_cleaner
 from services.cleansing.picklist_store import remember_values
 from services.core import storage
 from services.core.db import tenant
-from services.core.errors import InputFileError
+from services.core.errors import InputFileError, MappingError
 from services.core.settings import Settings
 from services.fields.company_model import company_model
 from services.ingest.filetype import check_file
@@ -134,6 +134,11 @@ async def submit_import(
                 limits=reader_limits(settings, limits.max_rows),
             )
             plan.close()
+            if options.get("match_on") and options["match_on"] not in plan.mapping.values():
+                raise MappingError(
+                    f"the import matches duplicates on {options['match_on']}: map the file's column of ids to it",
+                    missing=[options["match_on"]],
+                )
             if shared is not None:
                 return fmt, plan.mapping, shared, size
             rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
