@@ -11,6 +11,7 @@ keys were recorded) is the admins'.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import asyncpg
@@ -101,7 +102,7 @@ async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = 
             upload = await uploads.get_upload(conn, key.company_id, str(body.upload_id))
         if upload is None:
             raise NotFound(f"no upload {body.upload_id}")
-        file = storage.resolve(res.settings.storage_dir, key.company_id, upload["stored_path"])
+        file = await asyncio.to_thread(storage.of(res.settings).file, key.company_id, upload["stored_path"])
         name, fmt = upload["original_filename"], upload["file_format"]
     mapping = {c: f for c, f in (body.mapping or {}).items() if f} or None
     job = await control.retry(

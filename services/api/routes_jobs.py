@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
 from services.api.deps import Caller, Res
@@ -17,6 +17,7 @@ from services.api.errors_csv import csv_lines, error_columns, error_row
 from services.api.http import OrjsonResponse
 from services.api.import_spec import resolve_spec
 from services.api.routes_control import require_job_control
+from services.api.stored_response import stored_response
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound, TransientError
@@ -60,7 +61,7 @@ async def _create_import(
         if upload is None:
             raise NotFound(f"no upload {body.upload_id}")
         same_sheet = body.options.sheet in (None, upload["sheet"])
-    path = storage.resolve(settings.storage_dir, company_id, upload["stored_path"])
+    path = await asyncio.to_thread(storage.of(settings).file, company_id, upload["stored_path"])
     samples = None
     if body.mapping is None and body.template_id is None and same_sheet:
         # Suggested from the values too, as the preview suggests them.
@@ -260,13 +261,13 @@ def _ascii(name: str) -> str:
 
 
 @router.get("/{job_id}/download", summary="The file of a completed export", response_class=FileResponse)
-async def download(job_id: str, key: Caller, res: Res) -> FileResponse:
+async def download(job_id: str, key: Caller, res: Res) -> Response:
     row = await _job(res, key.company_id, job_id)
     if row["job_type"] != "export" or row["job_status"] != "completed":
         raise NotFound(f"job {job_id} has no file to download: only a completed export has one")
-    path = storage.resolve(res.settings.storage_dir, key.company_id, row["file_path"])
+    stored = await asyncio.to_thread(storage.of(res.settings).file, key.company_id, row["file_path"])
     ext = _EXT.get(row["file_format"], "")
     name = row["original_filename"] or f"{row['target_model']}s-{str(row['id'])[:8]}{ext}"
-    return FileResponse(
-        path, media_type=_MEDIA.get(row["file_format"], "application/octet-stream"), filename=_ascii(name)
+    return stored_response(
+        stored, media_type=_MEDIA.get(row["file_format"], "application/octet-stream"), filename=_ascii(name)
     )

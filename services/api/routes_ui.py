@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -27,6 +26,7 @@ from services.fields.company_model import company_model
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.ingest.readers.source import Source
 from services.jobs import log_repository, templates
 from services.jobs import repository as jobs
 
@@ -91,7 +91,7 @@ async def models(key: Caller, res: Res) -> OrjsonResponse:
 
 
 def _inspect(
-    path: Path, fmt: FileFormat, name: str, body: InspectRequest, limits: ReaderLimits, rows: int, count_max: int
+    path: Source, fmt: FileFormat, name: str, body: InspectRequest, limits: ReaderLimits, rows: int, count_max: int
 ) -> dict[str, Any]:
     """Headers, the first ``rows`` rows and the row count (exact up to ``count_max``). Blocking: run in a thread."""
     with open_table(
@@ -131,7 +131,7 @@ async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -
             raise NotFound(f"no upload {upload_id}")
         memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in MODELS}
         targets = [await company_model(conn, key.company_id, m) for m in MODELS]
-    path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
+    path = await asyncio.to_thread(storage.of(settings).file, key.company_id, row["stored_path"])
     doc = await asyncio.to_thread(
         _inspect,
         path,

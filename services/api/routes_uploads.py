@@ -67,7 +67,10 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
     room = limits.max_storage_bytes - used
     if room <= 0:  # before a byte is read
         raise stored_files.quota_error(limits, key.company_id, used, "another upload")
-    rel, path = await asyncio.to_thread(uploads.new_upload_path, settings.storage_dir, key.company_id, "upload")
+    store = storage.of(settings)
+    # The upload arrives in a scratch file (the local folder's sits beside the files and is renamed in), is
+    # checked and inspected there, then stored (in parts, to object storage) before its row is recorded.
+    path, rel = await asyncio.to_thread(store.new_scratch), ""
     try:
         # The company's own limits, while the bytes arrive: never stored past its file size limit or
         # the room left in its storage quota.
@@ -84,11 +87,6 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
                 f"storing {exc.file or 'the upload'!r} (more than the {room:,} bytes left)",
             ) from None
         assert form.filename is not None
-        named_rel, named = await asyncio.to_thread(
-            uploads.new_upload_path, settings.storage_dir, key.company_id, form.filename
-        )
-        await asyncio.to_thread(path.rename, named)
-        rel, path = named_rel, named
         fmt = await asyncio.to_thread(uploads.accept_file, path, form.filename)
         model = form.fields.get("target_model")
         models = [model] if model in MODELS else list(MODELS)
@@ -102,6 +100,9 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
             count_rows_max=settings.upload_count_rows_max,
             sheet=form.fields.get("sheet") or None,
         )
+        rel = storage.generated_name("uploads", form.filename)
+        await asyncio.to_thread(store.put, key.company_id, rel, path, move=True)
+
         async with tenant(res.pool, key.company_id) as conn:
             memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
             targets = [await company_model(conn, key.company_id, m) for m in models]
@@ -127,8 +128,11 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
                 },
             )
     except BaseException:
-        await asyncio.to_thread(_unlink, path)  # a refused upload leaves nothing behind
+        if rel:  # a refused upload leaves nothing behind
+            await asyncio.to_thread(store.remove, key.company_id, [rel])
         raise
+    finally:
+        await asyncio.to_thread(_unlink, path)
     doc = uploads.upload_document(row)
     doc["rows"] = insp.rows
     doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, targets)
@@ -159,7 +163,7 @@ async def delete_upload(upload_id: str, key: Caller, res: Res) -> Response:
             raise NotFound(f"no upload {upload_id}")
         require_admin(key, "delete uploads")
         gone = await uploads.delete_upload(conn, key.company_id, upload_id)
-    await asyncio.to_thread(storage.remove, res.settings.storage_dir, key.company_id, gone)
+    await asyncio.to_thread(storage.of(res.settings).remove, key.company_id, gone)
     return Response(status_code=204)
 
 
@@ -198,7 +202,7 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
         )
         values_memory = await picklist_store.value_memory(conn, key.company_id)
     clean = cleaner.options
-    path = storage.resolve(settings.storage_dir, key.company_id, row["stored_path"])
+    path = await asyncio.to_thread(storage.of(settings).file, key.company_id, row["stored_path"])
     n = min(body.rows or settings.preview_rows, settings.preview_rows_max)
     sheet = opts.sheet or row["sheet"]
     doc = await asyncio.to_thread(

@@ -181,7 +181,7 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
         model = (await with_retry(build_cleaner, what=f"checking job {job_id}")).model
         parse_policy(job["options"].get("error_policy"))
         display = job["original_filename"] or job["file_path"]
-        path = storage.resolve(settings.storage_dir, company_id, job["file_path"])
+        path = await asyncio.to_thread(storage.of(settings).file, company_id, job["file_path"])
         fmt = await asyncio.to_thread(check_file, path, job["file_format"], display)
     except (CrmioError, ValueError) as exc:
         await send_result(result_event(job_id, company_id, "failed", message=str(exc)))

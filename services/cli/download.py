@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,18 +20,19 @@ _EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
 
 
 def export_file(settings: Settings, company: str, job: dict[str, Any], output: str | None) -> Path:
-    """The stored file of a completed export; with ``output`` (a file or a folder), a copy there."""
+    """The stored file of a completed export; with ``output`` (a file or a folder), a copy there. Without one,
+    the local folder's own file, or (object storage) a copy in this directory."""
     from services.core import storage
 
     if job["job_type"] != "export" or job["job_status"] != "completed":
         raise NotFound(f"job {job['id']} has no file to download: only a completed export has one")
-    stored = storage.resolve(settings.storage_dir, company, job["file_path"])
-    if output is None:
-        return stored
+    stored = storage.of(settings).file(company, job["file_path"])
+    if output is None and stored.path is not None:
+        return stored.path
     name = job["original_filename"] or f"{job['target_model']}s-{str(job['id'])[:8]}{_EXT.get(job['file_format'], '')}"
-    target = Path(output)
+    target = Path(output or ".")
     target = target / Path(name).name if target.is_dir() else target
-    shutil.copyfile(stored, target)
+    stored.storage.download(company, stored.rel, target)
     return target
 
 

@@ -16,6 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.core import storage
 from services.core.db import connect_pool
 from services.core.errors import StackError
 from services.core.kafka_io import producer as open_producer
@@ -69,6 +70,8 @@ async def open_runtime(
     A command-line process asks for (1, 2).
     """
     low, high = pool_size or (settings.db_pool_min, settings.db_pool_max)
+    # A bucket that is missing or refuses the credentials fails here, naming the setting, not on a first upload.
+    await asyncio.to_thread(storage.prepare, settings)
     async with AsyncExitStack() as stack:
         pool = await connect_pool(settings.dsn(), min_size=low, max_size=high)
         stack.push_async_callback(pool.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,34 @@ class Settings(BaseSettings):
     kafka_version: str = "3.9.1"
     kafka_heap: str = "-Xms256m -Xmx768m"
     stack_start_timeout_s: float = 120.0
+
+    # Where uploaded and exported files live (docs/architecture.md, Storage): "local", the folder above that every
+    # API process and worker shares; or "s3", one bucket of S3-compatible object storage (AWS S3, MinIO, Ceph,
+    # GCS interoperability; `crmio stack up --s3` runs S3Proxy locally), each process with a local folder of its own.
+    storage_backend: Literal["local", "s3"] = "local"
+    # None: AWS S3 itself (the region's endpoint); else the server's URL, e.g. http://127.0.0.1:9000.
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "crmio"
+    s3_region: str = "us-east-1"
+    # None: boto3's own chain (AWS_* variables, a profile, an instance or pod role).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # The bucket in the URL's path, not its host name: S3Proxy, MinIO and Ceph usually need it.
+    s3_path_style: bool = False
+    # Every key starts with it ("" or ending in "/"): several deployments or test sessions in one bucket.
+    s3_prefix: str = ""
+    # Files larger than the threshold go up in parts of this size (parallel; an aborted upload leaves nothing).
+    s3_multipart_threshold_bytes: int = 16 * 1024 * 1024
+    s3_multipart_part_bytes: int = 8 * 1024 * 1024
+    s3_connect_timeout_s: float = 5.0
+    s3_read_timeout_s: float = 60.0
+    s3_max_attempts: int = 3
+    # The local S3Proxy of `crmio stack up --s3` (Maven Central's org.gaul:s3proxy, Java 17).
+    s3proxy_version: str = "4.1.0"
+    s3proxy_heap: str = "-Xms64m -Xmx256m"
+    # Local scratch files with the s3 backend: uploads as they arrive, exports as they are written, a .xls, .ods
+    # or .xlsb spilled for its reader. Each is removed when done (and by retention when a process died).
+    scratch_dir: Path = Path(tempfile.gettempdir()) / "crmio-scratch"
 
     # --- Faust worker ---------------------------------------------------------------------
     app_id: str = "crmio"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -77,7 +78,7 @@ async def run_export_request(res: Runtime, req: dict[str, Any], send_status: Sen
         await _send(send_status, jobs.progress_status_event(job, "running", last, started_ms))
         rel, count = await run_export(res.pool, res.settings, job, report)
     except ExportCancelled as exc:
-        _remove_files(res, company_id, job_id)
+        await asyncio.to_thread(_remove_files, res, company_id, job_id)
         await _send(send_status, jobs.progress_status_event(job, "cancelled", last, started_ms, _ms(), exc.message))
         return
     except Exception as exc:  # noqa: BLE001 - every failure ends the job, never the agent
@@ -103,10 +104,10 @@ async def run_export_request(res: Runtime, req: dict[str, Any], send_status: Sen
         )
         return
     if ended is None:
-        _remove_files(res, company_id, job_id, keep=rel)  # partial files of runs that died
+        await asyncio.to_thread(_remove_files, res, company_id, job_id, keep=rel)  # files of other runs of the job
         await _send(send_status, jobs.progress_status_event(job, "completed", final, started_ms, _ms()))
     elif ended == "cancelled":  # between the last row and now: the cancel wins
-        _remove_files(res, company_id, job_id)
+        await asyncio.to_thread(_remove_files, res, company_id, job_id)
         await _send(
             send_status,
             jobs.progress_status_event(
@@ -116,15 +117,14 @@ async def run_export_request(res: Runtime, req: dict[str, Any], send_status: Sen
     else:
         # Finished by another run of this job (started again while this worker was frozen): only this
         # run's file goes, and nothing is reported, so the status topic keeps the job's real last state.
-        (storage.company_dir(res.settings.storage_dir, company_id) / rel).unlink(missing_ok=True)
+        await asyncio.to_thread(storage.of(res.settings).remove, company_id, [rel])
         log.info("export %s was already %s by another run; this run's file is removed", job_id, ended)
 
 
 def _remove_files(res: Runtime, company_id: str, job_id: str, keep: str | None = None) -> None:
-    kept = None if keep is None else storage.company_dir(res.settings.storage_dir, company_id) / keep
-    for path in run_files(res.settings, company_id, job_id):
-        if path != kept:
-            path.unlink(missing_ok=True)
+    """Every stored run's file of the export but ``keep``. Blocking: run in a thread."""
+    gone = [rel for rel in run_files(res.settings, company_id, job_id) if rel != keep]
+    storage.of(res.settings).remove(company_id, gone)
 
 
 async def _finish(
@@ -141,7 +141,9 @@ async def _finish(
             if await jobs.finish_job(
                 conn, str(job["company_id"]), str(job["id"]), status, None, message, dt.datetime.now(dt.UTC)
             ):
-                _remove_files(res, str(job["company_id"]), str(job["id"]))  # a failed export leaves no file
+                await asyncio.to_thread(
+                    _remove_files, res, str(job["company_id"]), str(job["id"])
+                )  # a failed export leaves no file
     except Exception:  # noqa: BLE001
         log.exception("export %s: could not mark the job %s", job["id"], status)
     await _send(send_status, jobs.progress_status_event(job, status, counters, started_ms, _ms(), message))

@@ -192,9 +192,9 @@ def run_file(job_id: str, file_format: str) -> str:
     return f"exports/{job_id}.{uuid.uuid4().hex[:12]}{EXTENSIONS[file_format]}"
 
 
-def run_files(settings: Settings, company_id: str, job_id: str) -> list[Path]:
-    """Every run's file of an export job, partial ones of runs that died included."""
-    return list((storage.company_dir(settings.storage_dir, company_id) / "exports").glob(f"{job_id}.*"))
+def run_files(settings: Settings, company_id: str, job_id: str) -> list[str]:
+    """Every stored run's file of an export job (a run stores its file once written whole)."""
+    return [f.rel for f in storage.of(settings).list(company_id, "exports") if f.rel.startswith(f"exports/{job_id}.")]
 
 
 async def run_export(
@@ -210,21 +210,27 @@ async def run_export(
     spec = export_spec(model, job["file_format"], job.get("options"))
     query = spec.query(uuid.UUID(company_id))
     rel = run_file(str(job["id"]), spec.file_format)
-    path = storage.company_dir(settings.storage_dir, company_id) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
+    store = storage.of(settings)
+    # Written to a local scratch file, then stored whole (in parts, to object storage): nobody ever reads
+    # half an export, and a run that dies leaves nothing under exports/.
+    path = await asyncio.to_thread(store.new_scratch, EXTENSIONS[spec.file_format])
     chunk = settings.export_chunk_rows
     interval = settings.status_interval_s
-    async with pool.acquire() as conn:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await set_tenant(conn, company_id)
-            # JIT compiles for ~0.5 s before the first row; a streaming scan gains nothing from it.
-            await conn.execute("SET LOCAL jit = off")
-            total = await conn.fetchval(query.count_sql, *query.args)
-            check_row_cap(settings, spec.file_format, total)
-            await report({"total": total, "processed": 0})
-            if spec.file_format in ("csv", "json"):
-                count = await _copy(conn, query, path, spec, total, report, interval)
-            else:
-                count = await _write_rows(conn, query, path, spec, total, report, interval, chunk)
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await set_tenant(conn, company_id)
+                # JIT compiles for ~0.5 s before the first row; a streaming scan gains nothing from it.
+                await conn.execute("SET LOCAL jit = off")
+                total = await conn.fetchval(query.count_sql, *query.args)
+                check_row_cap(settings, spec.file_format, total)
+                await report({"total": total, "processed": 0})
+                if spec.file_format in ("csv", "json"):
+                    count = await _copy(conn, query, path, spec, total, report, interval)
+                else:
+                    count = await _write_rows(conn, query, path, spec, total, report, interval, chunk)
+        await asyncio.to_thread(store.put, company_id, rel, path, move=True)
+    finally:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
     await report({"total": total, "processed": count})
     return rel, count

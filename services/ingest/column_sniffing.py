@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, islice
-from pathlib import Path
 from typing import Any
 
 from schemas.models import Field, FieldType, TargetModel
@@ -22,6 +21,7 @@ from services.cleansing.cleaning import Cleaner, CleanOptions, Invalid, cleaner_
 from services.cleansing.picklists import ValuePolicy
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
 from services.ingest.readers.base import RawRow
+from services.ingest.readers.source import Source
 
 __all__ = [
     "SAMPLE_ROWS",
@@ -92,7 +92,7 @@ def column_samples(headers: Sequence[str], rows: Iterable[RawRow]) -> dict[str, 
 
 
 def sample_file(
-    path: Path,
+    path: Source,
     file_format: FileFormat,
     display_name: str,
     *,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 
 from charset_normalizer import from_bytes
 
@@ -12,6 +11,7 @@ from services.ingest.readers.base import FileFormat
 from services.ingest.readers.encoding import bom_encoding
 from services.ingest.readers.package import OLE2_MAGIC, RAW_BIFF_BOF, ZIP_MAGIC, sniff_workbook
 from services.ingest.readers.refusals import encrypted
+from services.ingest.readers.source import Source, open_binary
 
 __all__ = ["detect_format", "check_file", "EXTENSIONS"]
 
@@ -44,7 +44,7 @@ _MARKUP = ("<!doctype", "<html", "<?xml", "<svg", "<head", "<body", "<script")
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r", "\f"}
 
 
-def _workbook(path: str | os.PathLike[str], display_name: str | None) -> tuple[FileFormat | None, str]:
+def _workbook(path: Source, display_name: str | None) -> tuple[FileFormat | None, str]:
     found = sniff_workbook(path, display_name)
     if found.kind in ("encrypted", "encrypted-ods"):
         # Refused here with the one remedy that works, rather than as a mismatch of formats.
@@ -68,9 +68,9 @@ def _utf16_without_bom(head: bytes) -> bool:
     return max(even, odd) >= pairs * 0.4 and min(even, odd) <= pairs * 0.05
 
 
-def _describe(path: str | os.PathLike[str], display_name: str | None = None) -> tuple[FileFormat | None, str]:
+def _describe(path: Source, display_name: str | None = None) -> tuple[FileFormat | None, str]:
     """The format the content is, or None and what the content looks like instead."""
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         head = f.read(_SAMPLE)
     if not head.strip():
         return None, "an empty file"
@@ -119,7 +119,7 @@ def _looks_like_json(text: str) -> bool:
     return not rest or rest[0] in ("{]" if text[0] == "[" else '"}')
 
 
-def detect_format(path: str | os.PathLike[str]) -> FileFormat | None:
+def detect_format(path: Source) -> FileFormat | None:
     """The supported format the file's content is, judged by content only; None if none."""
     try:
         return _describe(path)[0]
@@ -134,7 +134,7 @@ _KIND = {
 }
 
 
-def check_file(path: str | os.PathLike[str], declared: str, display_name: str) -> FileFormat:
+def check_file(path: Source, declared: str, display_name: str) -> FileFormat:
     """Refuse (UnsupportedFileType) unless the name's extension, ``declared`` and the content agree."""
     _, dot, ext = display_name.rpartition(".")
     by_name = EXTENSIONS.get(ext.lower()) if dot else None

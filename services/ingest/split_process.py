@@ -15,7 +15,6 @@ import signal
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,6 +24,7 @@ from schemas import avro
 from schemas.topics import IMPORT_RECORDS
 from services.core.db import set_tenant
 from services.core.settings import Settings
+from services.core.storage import StoredFile
 from services.jobs import repository as jobs
 
 __all__ = ["split_in_child", "warm_up", "shutdown"]
@@ -69,7 +69,7 @@ def shutdown() -> None:
         _executor = None
 
 
-async def _produce(settings: Settings, job: dict[str, Any], path: Path) -> int:
+async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) -> int:
     from services.ingest.reader_limits import reader_limits
     from services.ingest.splitter import open_import, split_rows
 
@@ -159,18 +159,21 @@ def _only_rows(settings: Settings, job: dict[str, Any]) -> frozenset[int] | None
     rel = (job["options"] or {}).get("only_rows")
     if not rel:
         return None
-    return read_row_numbers(storage.resolve(settings.storage_dir, job["company_id"], rel))
+    with storage.of(settings).local_copy(job["company_id"], rel) as rows:
+        return read_row_numbers(rows)
 
 
-def _split(settings: Settings, job: dict[str, Any], path: str) -> int:
-    return asyncio.run(_produce(settings, job, Path(path)))
+def _split(settings: Settings, job: dict[str, Any], path: StoredFile) -> int:
+    return asyncio.run(_produce(settings, job, path))
 
 
-async def split_in_child(settings: Settings, job: dict[str, Any], path: Path) -> int:
+async def split_in_child(settings: Settings, job: dict[str, Any], path: StoredFile) -> int:
     """Stream the job's file to crm.import.records from the split process; returns the row count.
 
     ``job`` holds id, company_id, target_model, model (the company's TargetModel), file_format, display_name,
     field_mapping, options.
     Errors of the file (InputFileError and the like) come back as raised here.
     """
-    return await asyncio.get_running_loop().run_in_executor(_pool(settings), _split, settings, job, str(path))
+    # The stored file travels by name (and its store by settings): the child reads it itself, a local file
+    # straight from the folder, an object through ranged GETs.
+    return await asyncio.get_running_loop().run_in_executor(_pool(settings), _split, settings, job, path)

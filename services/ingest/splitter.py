@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 from schemas import events
@@ -21,6 +20,7 @@ from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_ro
 from services.ingest.mapping import CompiledMapping, check_mapping, compile_mapping, default_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, SourceInfo, TableReader, open_table
 from services.ingest.readers.base import RawRow, ReaderBase
+from services.ingest.readers.source import Source
 
 __all__ = ["SplitPlan", "open_import", "split_rows"]
 
@@ -37,7 +37,7 @@ class SplitPlan:
 
 
 def open_import(
-    path: Path,
+    path: Source,
     file_format: str,
     model: TargetModel,
     *,

@@ -16,11 +16,13 @@ from services.cleansing.job_values import job_cleaner
 from services.cleansing.picklist_store import remember_values
 from services.core import storage
 from services.core.db import tenant
-from services.core.errors import InputFileError, MappingError
+from services.core.errors import InputFileError, MappingError, NotFound
 from services.core.settings import Settings
+from services.core.storage import StoredFile
 from services.fields.company_model import company_model
 from services.ingest.filetype import check_file
 from services.ingest.reader_limits import reader_limits
+from services.ingest.readers.source import size_of
 from services.ingest.splitter import open_import
 from services.jobs import repository as jobs
 from services.jobs import stored_files
@@ -61,7 +63,7 @@ async def submit_import(
     producer: AIOKafkaProducer,
     *,
     company_id: str,
-    path: Path,
+    path: Path | StoredFile,
     model: str,
     file_format: str | None = None,
     display_name: str | None = None,
@@ -89,13 +91,18 @@ async def submit_import(
     company_id = str(uuid.UUID(company_id))
     display = display_name or path.name
     owned = [row_file] if row_file else []  # files stored for this job: removed unless the job is recorded
+    store = storage.of(settings)
     try:
         get_model(model)  # ValueError names the models, before anything is read
         options = policy_options(options or {})
         value_mapping = value_mapping or None
         # A file crmio already keeps for the company (an upload, the first job's file of a retry) is named
         # by the new job, not copied: N jobs of one upload store it once.
-        in_storage = await asyncio.to_thread(storage.relative_path, settings.storage_dir, company_id, path)
+        if isinstance(path, StoredFile) and path.company_id != company_id:
+            raise NotFound(f"no stored file {path.rel!r} for this company")
+        in_storage = (
+            path.rel if isinstance(path, StoredFile) else await asyncio.to_thread(store.stored_rel, company_id, path)
+        )
         async with tenant(pool, company_id) as conn:
             target = await company_model(conn, company_id, model)  # with the company's custom fields
             rules = validate_rules(target, rules) if rules else None
@@ -113,13 +120,14 @@ async def submit_import(
                 settings,
             )
             registered = in_storage and await stored_files.is_registered(conn, company_id, in_storage)
-            shared = in_storage if registered else None
+            # A stored file is named whatever its record says: hold() below refuses one retention deleted.
+            shared = in_storage if registered or isinstance(path, StoredFile) else None
             used = 0 if shared else await stored_files.usage(conn, settings, company_id)
 
         def check_and_store() -> tuple[str, dict[str, str], str, int]:
             """File checks, mapping and (unless the file is stored already) the copy: blocking I/O, off the loop."""
             declared = file_format or format_from_name(display)
-            size = path.stat().st_size
+            size = size_of(path)
             check_file_size(limits, size, display)
             if shared is None:  # before the copy; checked again under the storage lock when it is recorded
                 stored_files.check_room(limits, company_id, used, size, f"storing {display!r} ({size:,} bytes)")
@@ -141,9 +149,10 @@ async def submit_import(
                 )
             if shared is not None:
                 return fmt, plan.mapping, shared, size
-            rel = storage.store_file(settings.storage_dir, company_id, path, suffix=Path(display).suffix)
+            assert isinstance(path, Path)  # a stored file is shared, never copied
+            rel = store.store_file(company_id, path, suffix=Path(display).suffix)
             owned.append(rel)
-            return fmt, plan.mapping, rel, storage.size_of(settings.storage_dir, company_id, rel) or 0
+            return fmt, plan.mapping, rel, store.size(company_id, rel) or 0
 
         fmt, chosen, rel, size = await asyncio.to_thread(check_and_store)
         job_id = str(uuid.uuid4())
@@ -163,7 +172,7 @@ async def submit_import(
             "queue": settings.topic_prefix,
             "value_mapping": value_mapping,
         }
-        rows_size = await asyncio.to_thread(storage.size_of, settings.storage_dir, company_id, row_file or "")
+        rows_size = await asyncio.to_thread(store.size, company_id, row_file) if row_file else None
         async with tenant(pool, company_id) as conn:
             if shared is None:
                 what = f"storing {display!r} ({size:,} bytes)"
@@ -178,7 +187,7 @@ async def submit_import(
                 await remember_values(conn, company_id, target, value_mapping)
             row = await jobs.require_job(conn, company_id, job_id)
     except BaseException:
-        await asyncio.to_thread(storage.remove, settings.storage_dir, company_id, owned)
+        await asyncio.to_thread(store.remove, company_id, owned)
         raise
     await announce_job(producer, settings, row)
     return jobs.job_document(row)

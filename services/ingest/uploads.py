@@ -12,18 +12,17 @@ import asyncpg
 
 from schemas.models import MODELS, TargetModel
 from services.cleansing.cleaning import CleanOptions, RecordCleaner
-from services.core import storage
 from services.core.errors import UnsupportedFileType
 from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, mapping_flags, peek_rows
 from services.ingest.filetype import EXTENSIONS, check_file
 from services.ingest.mapping import check_mapping, compile_mapping, confident_mapping, suggest_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.ingest.readers.source import Source, open_binary
 from services.jobs import stored_files
 from services.jobs.repository import _plain
 
 __all__ = [
     "Inspection",
-    "new_upload_path",
     "accept_file",
     "inspect_file",
     "suggestions",
@@ -33,8 +32,6 @@ __all__ = [
     "upload_document",
     "preview_records",
 ]
-
-_SUFFIX_MAX = 8
 
 
 @dataclass
@@ -48,17 +45,6 @@ class Inspection:
     rows: list[list[str | None]] = field(default_factory=list)
     row_estimate: int = 0
     row_estimate_exact: bool = True
-
-
-def new_upload_path(storage_dir: Path, company_id: str, display_name: str) -> tuple[str, Path]:
-    """A generated name in the company's uploads folder (the user's name only lends its extension)."""
-    suffix = Path(display_name).suffix.lower()
-    if not suffix.isascii() or len(suffix) > _SUFFIX_MAX or not suffix[1:].isalnum():
-        suffix = ""
-    rel = f"uploads/{uuid.uuid4().hex}{suffix}"
-    path = storage.company_dir(storage_dir, company_id) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return rel, path
 
 
 def accept_file(path: Path, display_name: str) -> FileFormat:
@@ -75,16 +61,16 @@ def accept_file(path: Path, display_name: str) -> FileFormat:
     return check_file(path, declared, display_name)
 
 
-def _count_lines(path: Path) -> int:
+def _count_lines(path: Source) -> int:
     lines = 0
-    with path.open("rb") as f:
+    with open_binary(path) as f:
         while chunk := f.read(1024 * 1024):
             lines += chunk.count(b"\n")
     return lines
 
 
 def inspect_file(
-    path: Path,
+    path: Source,
     file_format: FileFormat,
     display_name: str,
     *,
@@ -180,7 +166,7 @@ def upload_document(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def preview_records(
-    path: Path,
+    path: Source,
     file_format: FileFormat,
     display_name: str,
     *,

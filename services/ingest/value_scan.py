@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from schemas.models import TargetModel
 from services.cleansing.picklists import ACCEPT_CONFIDENCE, Picklist, value_key
 from services.ingest.mapping import compile_mapping
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
+from services.ingest.readers.source import Source, local_path, size_of
 
 __all__ = ["scan_values"]
 
 
 def scan_values(
-    path: Path,
+    path: Source,
     file_format: FileFormat,
     display_name: str,
     *,
@@ -42,11 +43,13 @@ def scan_values(
     columns = {column: target for column, target in mapping.items() if target in fields}
     if not columns:
         return []
-    stat = path.stat()
+    local = local_path(path)
+    # A stored object never changes under its name: its size is key enough.
+    mtime_ns = os.stat(local).st_mtime_ns if local is not None else 0
     scan = _count_columns(
-        path,
-        stat.st_mtime_ns,
-        stat.st_size,
+        path,  # type: ignore[arg-type]  # a path, or a StoredFile (frozen, so hashable)
+        mtime_ns,
+        size_of(path),
         file_format,
         display_name,
         tuple(sorted(columns)),
@@ -111,7 +114,7 @@ class _Scan:
 # counts of a file's columns are read once (keyed by the file's size and modification time too).
 @lru_cache(maxsize=16)
 def _count_columns(
-    path: Path,
+    path: Source,
     mtime_ns: int,
     size: int,
     file_format: FileFormat,

@@ -34,10 +34,7 @@ _DAY = dt.timedelta(days=1)
 
 def _old_row_files(settings: Settings, company_id: str, cut: dt.datetime) -> list[str]:
     """Row lists of retries older than ``cut`` (a retry reads its list only while it runs)."""
-    retries = storage.company_dir(settings.storage_dir, company_id) / "retries"
-    if not retries.is_dir():
-        return []
-    return [f"retries/{p.name}" for p in retries.iterdir() if p.is_file() and p.stat().st_mtime < cut.timestamp()]
+    return [f.rel for f in storage.of(settings).list(company_id, "retries") if f.modified < cut.timestamp()]
 
 
 async def _purge_company(
@@ -71,7 +68,8 @@ async def _purge_company(
             + [r["stored_path"] for r in uploads]
             + row_files,
         )
-        found = await asyncio.to_thread(lambda: [storage.size_of(settings.storage_dir, company, f) for f in files])
+        store = storage.of(settings)
+        found = await asyncio.to_thread(lambda: [store.size(company, f) for f in files])
         sizes = [n for n in found if n is not None]
         on_disk = len(sizes)
         summary = {
@@ -112,7 +110,7 @@ async def purge(
             summary, files = await _purge_company(
                 conn, settings, company, lim.job_retention_days, lim.file_retention_days, now
             )
-        await asyncio.to_thread(storage.remove, settings.storage_dir, company, files)
+        await asyncio.to_thread(storage.of(settings).remove, company, files)
         if any(summary[k] for k in ("jobs_purged", "logs_purged", "files_purged", "uploads_purged")):
             log.info(
                 "retention purged for company %s: %d jobs, %d logs, %d uploads, %d files (%d bytes)",

@@ -12,7 +12,6 @@ Two ways, both keeping the first job's model, duplicate handling, rules and opti
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from services.core import storage
 from services.core.db import tenant
 from services.core.errors import JobStateError
 from services.core.settings import Settings
-from services.ingest.readers import open_table
+from services.core.storage import StoredFile
+from services.ingest.readers import Source, open_table
 from services.ingest.row_numbers import write_row_numbers
 from services.jobs import ledger_repository
 from services.jobs import repository as jobs
@@ -44,7 +44,7 @@ async def submit_retry(
     job_id: str,
     *,
     mapping: dict[str, str] | None = None,
-    file: Path | None = None,
+    file: Path | StoredFile | None = None,
     display_name: str | None = None,
     file_format: str | None = None,
     user_id: str | None = None,
@@ -96,11 +96,12 @@ async def submit_retry(
         raise JobStateError(
             f"the file of job {job_id} was purged by retention; retry with the fixed errors.csv instead"
         )
-    path = storage.resolve(settings.storage_dir, company_id, source["file_path"])
+    store = storage.of(settings)
+    path = await asyncio.to_thread(store.file, company_id, source["file_path"])
     rows_rel = f"retries/{uuid.uuid4()}.rows"
-    rows_path = storage.company_dir(settings.storage_dir, company_id) / rows_rel
-    rows_path.parent.mkdir(parents=True, exist_ok=True)
-    write_row_numbers(rows_path, failed)
+    with store.scratch(".rows") as rows_path:
+        write_row_numbers(rows_path, failed)
+        await asyncio.to_thread(store.put, company_id, rows_rel, rows_path, move=True)
     options["only_rows"] = rows_rel
     # The first job's stored file is named by the retry, not copied; the row list counts in the quota.
     return await submit_import(
@@ -117,7 +118,7 @@ async def submit_retry(
     )
 
 
-def _is_error_file(settings: Settings, file: Path, fmt: str, name: str) -> bool:
+def _is_error_file(settings: Settings, file: Source, fmt: str, name: str) -> bool:
     from services.ingest.reader_limits import reader_limits
 
     with open_table(file, fmt, display_name=name, limits=reader_limits(settings)) as reader:  # type: ignore[arg-type]
@@ -129,7 +130,7 @@ async def _retry_error_file(
     pool: asyncpg.Pool,
     producer: AIOKafkaProducer,
     source: Any,
-    file: Path,
+    file: Source,
     fmt: str,
     name: str,
     failed: list[int],
@@ -141,10 +142,7 @@ async def _retry_error_file(
     from services.ingest.reader_limits import reader_limits
     from services.ingest.submit import submit_import
 
-    work = storage.company_dir(settings.storage_dir, common["company_id"]) / "retries"
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=work, suffix=".csv", delete=False) as tmp:
-        positioned = Path(tmp.name)
+    positioned = await asyncio.to_thread(storage.of(settings).new_scratch, ".csv")
     try:
         rows = await asyncio.to_thread(
             corrected.write_positioned,

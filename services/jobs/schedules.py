@@ -14,13 +14,13 @@ occurs twice (fall back) runs once, at its first occurrence.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import os
 import re
 import uuid
 import zoneinfo
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import asyncpg
@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A dropped file taken into storage: (company, its new path, its path in the drop folder).
+Moved = tuple[str, str, str]
 
 # Namespace of the job ids a schedule fires (uuid5 of schedule id, slot and file).
 _NAMESPACE = uuid.UUID("5d3c3f44-2f8e-4f61-9c55-0c6c1d1f5a10")
@@ -123,6 +126,8 @@ def _check_interval(cron: str, timezone: str, first: dt.datetime, min_interval_s
 
 
 def drop_folder(settings: Settings, company_id: str, folder: str = "") -> Path:
+    """The drop folder in the local folder's storage (with object storage it is the key prefix
+    ``<company>/drop/<folder>/`` of the bucket)."""
     return storage.company_dir(settings.storage_dir, company_id) / "drop" / folder
 
 
@@ -348,7 +353,7 @@ def _utf8(name: str) -> bool:
 
 
 async def _fire_import(
-    conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime, moved: list[tuple[Path, Path]]
+    conn: asyncpg.Connection, settings: Settings, s: asyncpg.Record, slot: dt.datetime, moved: list[Moved]
 ) -> list[str]:
     """One import job per file in the drop folder; each file moves into the company's storage (``moved``
     lets the caller put them back if the transaction fails)."""
@@ -359,12 +364,13 @@ async def _fire_import(
     template = await _import_template(conn, s) if d.get("template_id") else None
     await _check_values(conn, company, d, template)
     mapping, rules, values = _job_values(d, template)
-    folder = drop_folder(settings, company, d.get("folder") or "")
-    if not folder.is_dir():
+    store = storage.of(settings)
+    dropped = await asyncio.to_thread(store.list, company, "drop/" + (d.get("folder") or ""))
+    if not dropped:
         return []
     created = []
     limits = await company_limits(conn, settings, company)
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(PurePosixPath(f.rel) for f in dropped if not PurePosixPath(f.rel).name.startswith(".")):
         fmt = IMPORT_EXTENSIONS.get(path.suffix.lower())
         if not path.name.isprintable() or not _utf8(path.name):
             log.warning(
@@ -383,15 +389,13 @@ async def _fire_import(
             )
             continue
         rel = f"imports/{job_id}{path.suffix.lower()}"
-        target = storage.company_dir(settings.storage_dir, company) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Counted in the company's storage quota once moved in; over it, the slot fails with the quota's
         # message (the schedule's last_error) and the files wait in the folder for the next slot.
-        size = path.stat().st_size
+        size = next(f.size for f in dropped if f.rel == str(path))
         what = f"taking the dropped file {path.name!r} ({size:,} bytes) into storage"
         await stored_files.register(conn, settings, limits, company, rel, size, what)
-        os.replace(path, target)
-        moved.append((target, path))
+        await asyncio.to_thread(store.move, company, str(path), rel)
+        moved.append((company, rel, str(path)))
         await jobs.insert_job(
             conn,
             {
@@ -523,7 +527,7 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
     """
     now = now or dt.datetime.now(dt.UTC)
     created: list[str] = []
-    moved: list[tuple[Path, Path]] = []
+    moved: list[Moved] = []
     try:
         async with pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
@@ -535,7 +539,7 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
             )
             for s in due:
                 slot = s["next_run_at"]
-                own: list[tuple[Path, Path]] = []
+                own: list[Moved] = []
                 try:
                     async with conn.transaction():  # a savepoint: this schedule alone
                         if s["job_definition"]["job_type"] == "export":
@@ -551,7 +555,7 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
                             ids,
                         )
                 except Exception as exc:  # noqa: BLE001 - classified right below
-                    _return_files(own)
+                    await _return_files(settings, own)
                     if is_transient(exc):
                         raise
                     await _skip_failed_slot(conn, s, slot, now, exc)
@@ -560,17 +564,18 @@ async def fire_due(pool: asyncpg.Pool, settings: Settings, now: dt.datetime | No
                 log.info("schedule %s (%s) fired slot %s: %d job(s)", s["id"], s["name"], slot.isoformat(), len(ids))
                 created += ids
     except BaseException:
-        _return_files(moved)  # the jobs were not recorded: the files wait for the next slot
+        await _return_files(settings, moved)  # the jobs were not recorded: the files wait for the next slot
         raise
     return created
 
 
-def _return_files(moved: list[tuple[Path, Path]]) -> None:
-    for target, source in moved:
+async def _return_files(settings: Settings, moved: list[Moved]) -> None:
+    store = storage.of(settings)
+    for company, target, source in moved:
         try:
-            os.replace(target, source)
-        except OSError:
-            log.exception("could not return %s to the drop folder", source)
+            await asyncio.to_thread(store.move, company, target, source)
+        except Exception:  # noqa: BLE001 - the others are returned all the same
+            log.exception("could not return %s to the drop folder of company %s", source, company)
 
 
 async def _skip_failed_slot(

@@ -46,9 +46,8 @@ async def usage(conn: asyncpg.Connection, settings: Settings, company_id: Any) -
     ]
     if unmeasured:
         # A file that is not there (a job of another system naming a path it never stored) holds 0 bytes.
-        sizes = await asyncio.to_thread(
-            lambda: [storage.size_of(settings.storage_dir, str(cid), p) or 0 for p in unmeasured]
-        )
+        store = storage.of(settings)
+        sizes = await asyncio.to_thread(lambda: [store.size(str(cid), p) or 0 for p in unmeasured])
         await conn.executemany(
             "UPDATE crm_stored_files SET size_bytes = $3 WHERE company_id = $1 AND path = $2 AND size_bytes IS NULL",
             [(cid, path, size) for path, size in zip(unmeasured, sizes, strict=True)],

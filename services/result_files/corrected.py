@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.core.errors import InputFileError
-from services.ingest.readers import ReaderLimits, open_table
+from services.ingest.readers import ReaderLimits, Source, open_table
 from services.result_files.cells import neutralize
 from services.result_files.issues import ISSUE_COLUMNS
 
@@ -50,7 +50,7 @@ def restore_cell(text: str | None) -> str:
 
 
 def write_positioned(
-    path: Path, file_format: str, display_name: str, target: Path, *, failed: Collection[int], limits: ReaderLimits
+    path: Source, file_format: str, display_name: str, target: Path, *, failed: Collection[int], limits: ReaderLimits
 ) -> CorrectedRows:
     """Read the corrected error file ``path`` and write its error rows to ``target`` (UTF-8 CSV) at
     their original row numbers. Refuses (InputFileError) a row without a valid crmio_row, a number

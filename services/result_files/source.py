@@ -8,11 +8,10 @@ number in one forward pass: the error file asks for ascending numbers, chunk by 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from services.core import storage
-from services.core.errors import CrmioError
+from services.core.errors import CrmioError, InputFileError, NotFound
 from services.core.settings import Settings
 from services.ingest.readers import RawRow, ReaderLimits, TableReader, open_table
 
@@ -60,8 +59,8 @@ def open_job_source(settings: Settings, job: Any, limits: ReaderLimits) -> JobSo
     if not job["file_path"]:
         return None
     try:
-        path: Path = storage.resolve(settings.storage_dir, str(job["company_id"]), job["file_path"])
-    except CrmioError:
+        path = storage.of(settings).file(str(job["company_id"]), job["file_path"])
+    except (NotFound, InputFileError):  # purged (or a path that is none of the company's): no source
         return None
     options = job["options"] or {}
     reader = open_table(

@@ -10,6 +10,7 @@ import pytest
 
 from services.core import storage
 from services.core.errors import StorageQuotaExceeded
+from services.core.storage import local
 from services.jobs.limits import CompanyLimits
 from services.jobs.stored_files import check_room
 
@@ -60,7 +61,7 @@ def test_a_copy_that_fails_half_way_leaves_no_file(tmp_path: Path, monkeypatch: 
         dst.write(b"partial")  # type: ignore[attr-defined]
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(storage.shutil, "copyfileobj", broken)
+    monkeypatch.setattr(local.shutil, "copyfileobj", broken)
     with pytest.raises(OSError, match="No space left"):
         storage.store_file(tmp_path / "storage", COMPANY, source, suffix=".csv")
     assert not any(p.is_file() for p in (tmp_path / "storage").rglob("*"))

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 from services.core.errors import ConfigurationError, InputFileError, UnsupportedFileType
 from services.ingest.readers.base import FileFormat, RawRow, ReaderLimits, SourceInfo, TableReader
 from services.ingest.readers.package import sniff_workbook
 from services.ingest.readers.refusals import encrypted
+from services.ingest.readers.source import Source, local_file, name_of
 
-__all__ = ["FileFormat", "ReaderLimits", "SourceInfo", "RawRow", "TableReader", "open_table", "check_xml_safety"]
+__all__ = [
+    "FileFormat",
+    "ReaderLimits",
+    "SourceInfo",
+    "RawRow",
+    "TableReader",
+    "Source",
+    "open_table",
+    "check_xml_safety",
+]
 
 
 def check_xml_safety() -> None:
@@ -28,7 +36,7 @@ check_xml_safety()
 
 
 def open_table(
-    path: str | os.PathLike[str],
+    path: Source,
     file_format: FileFormat,
     *,
     display_name: str | None = None,
@@ -42,7 +50,7 @@ def open_table(
     ``display_name`` (the user's file name) is what error messages name. Excel picks the
     workbook kind (.xlsx, .xlsb, .xls, .ods) by content. Raises InputFileError (or a subclass) when the file cannot be read.
     """
-    name = display_name or os.path.basename(os.fspath(path))
+    name = display_name or name_of(path)
     if file_format == "csv":
         from services.ingest.readers.csv_reader import CsvReader
 
@@ -57,23 +65,11 @@ def open_table(
             from services.ingest.readers.xlsx_reader import XlsxReader
 
             return XlsxReader(path, display_name=name, sheet=sheet, limits=limits)
-        if found.kind == "xls":
-            from services.ingest.readers.held_reader import HeldReader
-            from services.ingest.readers.xls_reader import DamagedXls, XlsReader
-
-            try:
-                return XlsReader(path, display_name=name, sheet=sheet, limits=limits)
-            except DamagedXls as damaged:
-                # calamine reads some files xlrd cannot (e.g. a wrong shared-string count); when it
-                # cannot either, xlrd's refusal is the one reported.
-                try:
-                    return HeldReader(path, "xls", display_name=name, sheet=sheet, limits=limits)
-                except InputFileError:
-                    raise damaged from None
-        if found.kind in ("ods", "xlsb"):
-            from services.ingest.readers.held_reader import HeldReader
-
-            return HeldReader(path, found.kind, display_name=name, sheet=sheet, limits=limits)
+        if found.kind in ("xls", "ods", "xlsb"):
+            # Read whole by their libraries as they open: a stored object is spilled to a local scratch
+            # file for the opening only.
+            with local_file(path) as local:
+                return _held(local, found.kind, name, sheet, limits)
         if found.kind in ("encrypted", "encrypted-ods"):
             raise encrypted(name, "ods" if found.kind == "encrypted-ods" else "excel")
         raise UnsupportedFileType(
@@ -82,3 +78,21 @@ def open_table(
             file=name,
         )
     raise UnsupportedFileType(f"unsupported file format {file_format!r}; use csv, excel or json", file=name)
+
+
+def _held(path: str, kind: str, name: str, sheet: str | None, limits: ReaderLimits) -> TableReader:
+    from services.ingest.readers.held_reader import HeldReader
+
+    if kind != "xls":
+        return HeldReader(path, "ods" if kind == "ods" else "xlsb", display_name=name, sheet=sheet, limits=limits)
+    from services.ingest.readers.xls_reader import DamagedXls, XlsReader
+
+    try:
+        return XlsReader(path, display_name=name, sheet=sheet, limits=limits)
+    except DamagedXls as damaged:
+        # calamine reads some files xlrd cannot (e.g. a wrong shared-string count); when it
+        # cannot either, xlrd's refusal is the one reported.
+        try:
+            return HeldReader(path, "xls", display_name=name, sheet=sheet, limits=limits)
+        except InputFileError:
+            raise damaged from None

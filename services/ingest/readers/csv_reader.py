@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
@@ -26,6 +25,7 @@ from services.ingest.readers.encoding import (
     find_undecodable,
 )
 from services.ingest.readers.headers import fit_row, normalize_headers, too_many_rows
+from services.ingest.readers.source import Source, open_binary
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -77,7 +77,7 @@ class _NulGuard(io.RawIOBase):
     Checking bytes per read is far cheaper than checking each decoded line.
     """
 
-    def __init__(self, f: io.BufferedReader) -> None:
+    def __init__(self, f: BinaryIO) -> None:
         self._f, self._pos = f, 0
 
     def readable(self) -> bool:
@@ -97,7 +97,7 @@ class _NulGuard(io.RawIOBase):
 class _Prefix(io.RawIOBase):
     """The first ``limit`` bytes of a binary file (to re-parse the text before a bad byte)."""
 
-    def __init__(self, f: io.BufferedReader, limit: int) -> None:
+    def __init__(self, f: BinaryIO, limit: int) -> None:
         self._f, self._left = f, limit
 
     def readable(self) -> bool:
@@ -114,7 +114,7 @@ class _Prefix(io.RawIOBase):
 class CsvReader(ReaderBase):
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: Source,
         *,
         display_name: str,
         encoding: str | None = None,
@@ -122,7 +122,7 @@ class CsvReader(ReaderBase):
         limits: ReaderLimits = ReaderLimits(),
     ) -> None:
         self._path, self._name, self._limits = path, display_name, limits
-        self._binary = open(path, "rb")
+        self._binary = open_binary(path)
         self._text: io.TextIOWrapper | None = None
         try:
             sample = self._binary.read(SAMPLE_BYTES)
@@ -224,7 +224,7 @@ class CsvReader(ReaderBase):
 
     def _row_at(self, offset: int) -> int | None:
         """Data row holding byte ``offset``: re-parse the valid text before it (error path only)."""
-        with open(self._path, "rb") as f:
+        with open_binary(self._path) as f:
             text = io.TextIOWrapper(io.BufferedReader(_Prefix(f, offset)), encoding=self._encoding, newline="")
             with text:
                 last = ""

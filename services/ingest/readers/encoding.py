@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import codecs
-import os
 
 from charset_normalizer import from_bytes
 
 from services.core.errors import InputFileError
+from services.ingest.readers.source import Source, open_binary
 
 __all__ = ["SAMPLE_BYTES", "bom_encoding", "detect_encoding", "check_encoding", "find_undecodable"]
 
@@ -86,11 +86,11 @@ def check_encoding(name: str, head: bytes, file: str) -> str:
     return canonical
 
 
-def find_undecodable(path: str | os.PathLike[str], encoding: str) -> int | None:
+def find_undecodable(path: Source, encoding: str) -> int | None:
     """Byte offset of the first byte sequence that ``encoding`` cannot decode (error path only)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     consumed = 0
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         while True:
             chunk = f.read(1024 * 1024)
             pending = len(decoder.getstate()[0])

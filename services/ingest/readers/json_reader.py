@@ -20,7 +20,6 @@ from __future__ import annotations
 import codecs
 import io
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ import ijson
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.ingest.readers.headers import normalize_headers, too_many_rows
+from services.ingest.readers.source import Source, open_binary
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -141,11 +141,9 @@ def _flatten(number: int, pairs: list[tuple[str, Any]], limit: int) -> _Record:
 
 
 class JsonReader(ReaderBase):
-    def __init__(
-        self, path: str | os.PathLike[str], *, display_name: str, limits: ReaderLimits = ReaderLimits()
-    ) -> None:
+    def __init__(self, path: Source, *, display_name: str, limits: ReaderLimits = ReaderLimits()) -> None:
         self._name, self._limits = display_name, limits
-        self._f: BinaryIO = open(path, "rb")
+        self._f: BinaryIO = open_binary(path)
         try:
             first = self._first_byte()
             if first == b"[":

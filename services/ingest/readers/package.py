@@ -5,7 +5,6 @@ Shared by the reader dispatch and the upload check so both decide the same way.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import zipfile
@@ -15,6 +14,7 @@ from typing import Literal
 
 from services.core.errors import FileTooLarge
 from services.ingest.readers.ole2 import ENCRYPTED_PACKAGE, inspect_ole2
+from services.ingest.readers.source import Source, local_file, open_binary
 
 __all__ = ["Sniffed", "sniff_workbook", "ZIP_MAGIC", "OLE2_MAGIC", "RAW_BIFF_BOF"]
 
@@ -61,9 +61,9 @@ def _office_document(rels: bytes) -> str | None:
     return None
 
 
-def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
+def _sniff_zip(path: Source, file: str | None) -> Sniffed:
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_binary(path) as raw, zipfile.ZipFile(raw) as z:
             names = {n.replace("\\", "/").lower(): n for n in z.namelist()}
             if "mimetype" in names and _read_small(z, names["mimetype"], file).strip() == _ODS_MIME:
                 manifest = names.get("meta-inf/manifest.xml")
@@ -105,14 +105,15 @@ def _sniff_zip(path: str | os.PathLike[str], file: str | None) -> Sniffed:
         )
 
 
-def sniff_workbook(path: str | os.PathLike[str], file: str | None = None) -> Sniffed:
+def sniff_workbook(path: Source, file: str | None = None) -> Sniffed:
     """What workbook ``path`` holds; ``file`` (the user's name) is what a refusal names."""
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         magic = f.read(8)
     if magic.startswith(ZIP_MAGIC):
         return _sniff_zip(path, file)
     if magic == OLE2_MAGIC:
-        streams, xls_encrypted = inspect_ole2(path)
+        with local_file(path) as local:  # xlrd walks the OLE2 directory of a local file
+            streams, xls_encrypted = inspect_ole2(local)
         if xls_encrypted or (streams is not None and streams & ENCRYPTED_PACKAGE):
             return Sniffed("encrypted", "a password-protected Excel workbook")
         if streams is None or streams & {"workbook", "book"}:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 from services.core.errors import InputFileError
 from services.ingest.readers.base import RawRow, ReaderBase, ReaderLimits, SourceInfo
 from services.ingest.readers.headers import empty_sheet, extra_values_problem, normalize_headers, too_many_rows
+from services.ingest.readers.source import Source
 from services.ingest.readers.xlsx_book import SheetRef, read_book
 from services.ingest.readers.xlsx_sheet import CellIssue, SheetStream, column_letters
 from services.ingest.readers.xlsx_strings import SharedStrings, load_shared_strings
@@ -50,7 +50,7 @@ def _issue_text(kind: str, column: str) -> str:
 class XlsxReader(ReaderBase):
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: Source,
         *,
         display_name: str,
         sheet: str | None = None,

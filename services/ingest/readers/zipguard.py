@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 import zlib
 
 from services.core.errors import FileTooLarge, InputFileError
+from services.ingest.readers.source import Source, open_binary, size_of
 
 __all__ = ["GuardedZip", "Member", "MAX_RATIO", "RATIO_GRACE_BYTES"]
 
@@ -53,12 +53,15 @@ class Member:
 
 
 class GuardedZip:
-    def __init__(self, path: str | os.PathLike[str], *, name: str, max_uncompressed_bytes: int) -> None:
+    def __init__(self, path: Source, *, name: str, max_uncompressed_bytes: int) -> None:
         self.name, self.limit, self.spent = name, max_uncompressed_bytes, 0
-        self.archive_bytes = os.path.getsize(path)
+        self.archive_bytes = size_of(path)
+        # A stored object is read with seeks (its directory, then each part), never fetched whole.
+        self._file = open_binary(path)
         try:
-            self.zip = zipfile.ZipFile(path)
+            self.zip = zipfile.ZipFile(self._file)
         except (zipfile.BadZipFile, OSError) as exc:
+            self._file.close()
             raise InputFileError(f"the workbook is not a readable .xlsx (zip) file: {exc}", file=name) from None
         # Some writers store Windows paths (xl\\workbook.xml); the part names are the same.
         self._names = {n.replace("\\", "/").lower(): n for n in self.zip.namelist()}
@@ -100,3 +103,4 @@ class GuardedZip:
 
     def close(self) -> None:
         self.zip.close()
+        self._file.close()
