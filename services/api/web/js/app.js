@@ -9,6 +9,7 @@ import * as exportView from "./export.js";
 import * as templatesView from "./templates.js";
 import * as jobsView from "./jobs.js";
 import * as picklistsView from "./picklists.js";
+import * as fieldsView from "./fields.js";
 
 const main = document.getElementById("main");
 let cleanup = null;
@@ -22,6 +23,7 @@ const ROUTES = [
   [/^#\/jobs$/, "jobs", () => jobsView.renderList(main)],
   [/^#\/jobs\/([0-9a-f-]{36})$/, "jobs", (m) => jobsView.renderJob(main, m[1])],
   [/^#\/picklists$/, "picklists", () => picklistsView.render(main)],
+  [/^#\/fields$/, "fields", () => fieldsView.render(main)],
 ];
 
 function params() {

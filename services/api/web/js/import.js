@@ -1,8 +1,9 @@
 // The import wizard: File Selection -> Configuration -> Values -> Validation -> Processing -> Results.
 
-import { download, get, post, query, upload, watch } from "./api.js";
+import { download, get, post, query, session, upload, watch } from "./api.js";
 import { debounce, field, fmt, h, replace, select, statusBadge, toast } from "./dom.js";
 import { errorBox, showError } from "./errors.js";
+import { createForm } from "./fields.js";
 import { FINAL, MODEL_NAMES, fieldByName, modelFields, progressPanel, radios, rulesEditor } from "./widgets.js";
 
 const STEPS = ["File Selection", "Configuration", "Values", "Validation", "Processing", "Results"];
@@ -421,6 +422,7 @@ export function render(main, params) {
     });
 
     function drawMapping() {
+      const admin = session.me && session.me.role === "admin";
       const sugg = suggestionsFor(state.model);
       const fields = modelFields(state.model);
       const chosen = {};
@@ -442,11 +444,35 @@ export function render(main, params) {
           ? h("span", {}, h("meter", { min: 0, max: 1, value: s.confidence, "aria-hidden": "true" }), ` ${Math.round(s.confidence * 100)} % `,
             fieldByName(state.model, s.field).title)
           : h("span", { class: "muted" }, "no suggestion");
-        return h("tr", { class: twice ? "invalid" : target ? "mapped" : "unmapped", "data-column": column },
+        // A column with nowhere to go: an admin makes a field of the company's own for it, right here.
+        const creating = admin && !target && !(s && s.field)
+          ? h("button", { type: "button", class: "secondary small", "data-create-field": column,
+            "aria-label": `Create a custom field for ${column}` }, "Create a custom field")
+          : null;
+        const formRow = h("tr", { class: "create-field-row", hidden: true },
+          h("td", { colspan: 4 }, h("div", { class: "card" }, h("h4", {}, `A new ${state.model} field for “${column}”`))));
+        creating?.addEventListener("click", () => {
+          const form = createForm({
+            idPrefix: `cf-${i}`,
+            models: MODEL_NAMES.filter(([m]) => m === state.model),
+            defaults: { label: column, model: state.model, choices: [...new Set(samples[i])] },
+            onCreated: (doc) => {
+              state.mapping[column] = doc.name;
+              drawMapping();
+              refresh();
+              document.getElementById(`map-${i}`)?.focus();
+            },
+          });
+          formRow.querySelector(".card").append(form.el);
+          formRow.hidden = false;
+          creating.disabled = true;
+          form.focus();
+        });
+        return [h("tr", { class: twice ? "invalid" : target ? "mapped" : "unmapped", "data-column": column },
           h("th", { scope: "row" }, h("label", { for: `map-${i}` }, column)),
           h("td", { class: "samples" }, samples[i].length ? samples[i].join(" · ") : h("span", { class: "muted" }, "(empty)")),
           h("td", {}, sel, twice ? h("p", { class: "field-error" }, `✗ ${fieldByName(state.model, target).title} is chosen for ${chosen[target].length} columns; choose it once.`) : null),
-          h("td", {}, suggestion));
+          h("td", {}, suggestion, creating ? " " : null, creating)), formRow];
       }));
       checkNext();
     }
