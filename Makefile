@@ -1,7 +1,7 @@
 # crmio: the two commands README starts with are `make demo` and `make test`.
 PY := .venv/bin
 
-.PHONY: install python stack-up stack-down demo worker lint test test-faults test-unit bench
+.PHONY: install python stack-up s3-up stack-down demo worker lint test test-faults test-unit bench
 
 LINTED := services streams schemas stack bench tests
 # mypy --strict holds on these: schemas/ and every package of services/ (streams/ follows).
@@ -23,7 +23,10 @@ stack-up: install   ## start Kafka and PostgreSQL, apply migrations, create topi
 	$(PY)/crmio stack up
 	$(PY)/crmio migrate
 
-stack-down:         ## stop Kafka and PostgreSQL
+s3-up: stack-up     ## also S3Proxy, a local S3 API server (http://127.0.0.1:9000): the object storage tests run on it
+	$(PY)/crmio stack up --s3
+
+stack-down:         ## stop Kafka, PostgreSQL (and S3Proxy)
 	$(PY)/crmio stack down
 
 demo: stack-up      ## the whole system on local defaults with a demo import
@@ -32,7 +35,7 @@ demo: stack-up      ## the whole system on local defaults with a demo import
 worker: stack-up    ## one stream-processing worker in the foreground
 	$(PY)/crmio worker
 
-test: lint stack-up  ## every test: unit, integration and browser, then the fault suite, on the real Kafka and PostgreSQL
+test: lint s3-up  ## every test: unit, integration and browser, then the fault suite, on the real Kafka, PostgreSQL and S3Proxy
 	$(PY)/pytest -m "not faults"
 	$(PY)/python -m bench.fault_table --run
 

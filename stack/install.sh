@@ -109,9 +109,10 @@ install_helm() {
 
 resolve_kafka() {
     (cd "$REPO" && "$VENV/bin/python" -c '
-from stack import local as stack
+from stack import local as stack, s3proxy
 from services.core.settings import Settings
 print("[install] Kafka jars in", stack.resolve_kafka(Settings()))
+print("[install] S3Proxy jar in", s3proxy.resolve_s3proxy(Settings()))
 ')
 }
 

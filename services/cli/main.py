@@ -51,6 +51,7 @@ DEMO_COMPANY = "00000000-0000-4000-8000-00000000de30"
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     from stack import local as stack
+    from stack import s3proxy
 
     if args.action == "up":
         info = stack.up(settings)
@@ -59,13 +60,20 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
             f"postgres {info.database_url.rsplit('@', 1)[-1]}{'' if info.postgres_started else ' (already running)'}",
             file=sys.stderr,
         )
+        if args.s3:
+            started = s3proxy.start(settings)
+            print(
+                f"s3proxy  {s3proxy.config(settings).endpoint}{'' if started else ' (already running)'}",
+                file=sys.stderr,
+            )
     elif args.action == "down":
         stack.down(settings)
+        s3proxy.stop(settings)
     elif args.action == "status":
-        for name, state in stack.status(settings).items():
+        for name, state in {**stack.status(settings), "s3proxy": s3proxy.status(settings)}.items():
             print(f"{name:9}{state}")
     else:
-        print("\n".join(stack.env_lines(settings)))
+        print("\n".join(stack.env_lines(settings) + (s3proxy.env_lines(settings) if args.s3 else [])))
     return 0
 
 
@@ -383,6 +391,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stack", help="run the local Kafka broker and PostgreSQL")
     p.add_argument("action", choices=("up", "down", "status", "env"))
+    p.add_argument("--s3", action="store_true", help="also S3Proxy, a local S3 API server (up), and its settings (env)")
 
     sub.add_parser("migrate", help="apply SQL migrations and create Kafka topics")
     sub.add_parser("worker", help="run a stream-processing worker")

@@ -60,8 +60,23 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CRMIO_STATE_DIR": str(settings.state_dir),
             "CRMIO_WORKER_SESSION_TIMEOUT_S": str(settings.worker_session_timeout_s),
             "PYTHONUNBUFFERED": "1",
+            "CRMIO_STORAGE_BACKEND": settings.storage_backend,
+            "CRMIO_SCRATCH_DIR": str(settings.scratch_dir),
         }
     )
+    if settings.storage_backend == "s3":  # tests/integration/object_storage.py
+        secret = settings.s3_secret_access_key
+        env.update(
+            {
+                "CRMIO_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+                "CRMIO_S3_BUCKET": settings.s3_bucket,
+                "CRMIO_S3_REGION": settings.s3_region,
+                "CRMIO_S3_ACCESS_KEY_ID": settings.s3_access_key_id or "",
+                "CRMIO_S3_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else "",
+                "CRMIO_S3_PATH_STYLE": str(settings.s3_path_style).lower(),
+                "CRMIO_S3_PREFIX": settings.s3_prefix,
+            }
+        )
     return env
 
 
