@@ -35,6 +35,7 @@ from services.core import storage
 from services.core.db import is_transient
 from services.core.errors import CrmioError, InputFileError, NotFound, ValueMappingError
 from services.core.settings import Settings
+from services.fields.company_model import company_model
 from services.ingest.readers.encoding import check_encoding
 from services.ingest.submit import IMPORT_EXTENSIONS
 from services.jobs import repository as jobs
@@ -131,8 +132,11 @@ def drop_folder(settings: Settings, company_id: str, folder: str = "") -> Path:
     return storage.company_dir(settings.storage_dir, company_id) / "drop" / folder
 
 
-def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
-    """The job definition, checked and normalized; ScheduleError (or the export's own error) says what is wrong."""
+def check_definition(definition: dict[str, Any], model: TargetModel | None = None) -> dict[str, Any]:
+    """The job definition, checked and normalized; ScheduleError (or the export's own error) says what is wrong.
+
+    ``model``: the company's model the definition names (with its custom fields); by default the built-in one.
+    """
     if not isinstance(definition, dict):
         raise ScheduleError("job must be an object with job_type 'export' or 'import'")
     kind = definition.get("job_type")
@@ -147,7 +151,9 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
             "filters": definition.get("filters") or [],
             "sort": definition.get("sort") or [],
         }
-        spec = export_spec(str(definition.get("target_model")), str(definition.get("file_format", "csv")), options)
+        spec = export_spec(
+            model or str(definition.get("target_model")), str(definition.get("file_format", "csv")), options
+        )
         options["fields"] = [f.name for f in spec.fields]
         return {
             "job_type": "export",
@@ -168,7 +174,7 @@ def check_definition(definition: dict[str, Any]) -> dict[str, Any]:
         }
         _no_unknown(definition, allowed)
         try:
-            model = get_model(str(definition.get("target_model")))
+            model = model or get_model(str(definition.get("target_model")))
         except ValueError as exc:
             raise ScheduleError(str(exc)) from None
         folder = definition.get("folder") or ""
@@ -244,7 +250,11 @@ async def create_schedule(
         raise ScheduleError("name the schedule (1 to 200 characters)")
     cron = _check_cron(cron)
     _zone(timezone)
-    definition = check_definition(job)
+    try:
+        model: TargetModel | None = await company_model(conn, str(company_id), str((job or {}).get("target_model")))
+    except (ValueError, AttributeError):
+        model = None  # check_definition names what is wrong
+    definition = check_definition(job, model)
     at = next_run(cron, timezone, now or dt.datetime.now(dt.UTC))
     _check_interval(cron, timezone, at, min_interval_s)
     if definition["job_type"] == "import":

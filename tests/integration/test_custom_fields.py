@@ -221,6 +221,16 @@ async def test_another_company_sees_none_of_them(client: httpx.AsyncClient, pool
         },
     )
     assert r.status_code == 422 and "seats" in r.text, r.text
+    # A schedule maps and filters on the company's fields as an import or export does; another company's refused.
+    for company, status in ((acme, 201), (globex, 422)):
+        for job in (
+            {"job_type": "import", "target_model": "lead", "folder": "deals", "mapping": MAPPING},
+            {"job_type": "export", "target_model": "lead", "file_format": "csv", "sort": ["-seats"]},
+        ):
+            r = await client.post(
+                "/api/v1/schedules", headers=company.auth(), json={"name": "nightly", "cron": "0 3 * * *", "job": job}
+            )
+            assert r.status_code == status, (job["job_type"], r.text)
     # Its own field of the same name is its own.
     assert (await _create(client, globex, target_model="lead", label="Seats", field_type="text")).status_code == 201
 
