@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     s3proxy_version: str = "4.1.0"
     s3proxy_heap: str = "-Xms64m -Xmx256m"
     # Local scratch files with the s3 backend: uploads as they arrive, exports as they are written, a .xls, .ods
-    # or .xlsb spilled for its reader. Each is removed when done (and by retention when a process died).
+    # or .xlsb spilled for its reader. Each is removed when done; a dead process's are swept as processes start.
     scratch_dir: Path = Path(tempfile.gettempdir()) / "crmio-scratch"
 
     # --- Faust worker ---------------------------------------------------------------------
