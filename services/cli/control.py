@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.cli.output import report_job
 from services.core.db import tenant
 from services.core.errors import CrmioError
 from services.core.settings import Settings
@@ -64,13 +65,7 @@ async def _retry(args: argparse.Namespace, settings: Settings) -> int:
 async def _report(cli: Any, pool: Any, company: str, job: dict[str, Any], args: argparse.Namespace) -> int:
     if args.wait:
         job = await cli.follow(pool, company, job["id"], show=not args.quiet)
-    if args.json:
-        cli.print_json(job)
-    elif args.wait:
-        print(cli.summary(job))
-    else:
-        print(job["id"])
-    return int(cli.exit_code(job))
+    return report_job(job, as_json=args.json, waited=args.wait)
 
 
 async def _schedules(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,6 +30,7 @@ from services.cli.common import (
     summary,
     with_runtime,
 )
+from services.cli.output import report_job
 from services.cli.remote.config import remote_settings
 from services.core.db import tenant
 from services.core.errors import CrmioError
@@ -153,13 +154,7 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
         )
         if args.wait:
             job = await follow(rt.pool, company, job["id"], show=not args.quiet)
-        if args.json:
-            print_json(job)
-        elif args.wait:
-            print(summary(job))
-        else:
-            print(job["id"])
-        return exit_code(job)
+        return report_job(job, as_json=args.json, waited=args.wait)
 
     return await with_runtime(settings, run, kafka=True)
 

@@ -11,7 +11,7 @@ import orjson
 
 from services.jobs.repository import FINAL_STATUSES
 
-__all__ = ["print_json", "err", "summary", "exit_code", "is_final", "JobBar"]
+__all__ = ["print_json", "err", "summary", "exit_code", "is_final", "JobBar", "report_job"]
 
 
 def print_json(doc: Any) -> None:
@@ -35,6 +35,17 @@ def summary(job: Mapping[str, Any]) -> str:
 
 def exit_code(job: Mapping[str, Any]) -> int:
     return 0 if job["job_status"] in ("completed", "pending", "running") else 1
+
+
+def report_job(job: Mapping[str, Any], *, as_json: bool, waited: bool) -> int:
+    """A job a command made or followed: the document (--json), its summary once followed, or its id; the exit code."""
+    if as_json:
+        print_json(job)
+    elif waited:
+        print(summary(job))
+    else:
+        print(job["id"])
+    return exit_code(job)
 
 
 def is_final(job: Mapping[str, Any]) -> bool:

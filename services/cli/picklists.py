@@ -13,7 +13,7 @@ from services.core.settings import Settings
 if TYPE_CHECKING:
     from services.core.runtime import Runtime
 
-__all__ = ["add_parsers", "HANDLERS"]
+__all__ = ["add_parsers", "HANDLERS", "print_picklists"]
 
 
 def add_parsers(sub: Any) -> None:
@@ -25,6 +25,20 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--label", help="what people read (default: the value)")
     p.add_argument("--synonyms", help="comma-separated words files use for this value, e.g. 'Podcasts,Pod'")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def print_picklists(docs: list[dict[str, Any]], as_json: bool) -> None:
+    from services.cli.output import print_json
+
+    if as_json:
+        print_json(docs)
+        return
+    for doc in docs:
+        print(doc["name"])
+        for v in doc["values"]:
+            state = "" if v["active"] else "  (retired)"
+            words = f"  synonyms: {', '.join(v['synonyms'])}" if v["synonyms"] else ""
+            print(f"  {v['value']:<24} {v['label']}{state}{words}")
 
 
 async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,15 +61,7 @@ async def _picklists(args: argparse.Namespace, settings: Settings) -> int:
                 if args.picklist and args.picklist not in picklists:
                     raise CrmioError(f"no picklist {args.picklist!r}; picklists: {', '.join(picklists)}")
                 docs = [p.document() for n, p in picklists.items() if not args.picklist or n == args.picklist]
-                if args.json:
-                    cli.print_json(docs)
-                else:
-                    for doc in docs:
-                        print(doc["name"])
-                        for v in doc["values"]:
-                            state = "" if v["active"] else "  (retired)"
-                            words = f"  synonyms: {', '.join(v['synonyms'])}" if v["synonyms"] else ""
-                            print(f"  {v['value']:<24} {v['label']}{state}{words}")
+                print_picklists(docs, args.json)
                 return 0
             if args.action == "add":
                 doc = await picklist_store.add_value(conn, company, args.picklist, args.value, args.label, synonyms)

@@ -123,16 +123,9 @@ def _list_picklists(args: argparse.Namespace, items: list[dict[str, Any]]) -> in
     names = [p["name"] for p in items]
     if args.picklist and args.picklist not in names:
         raise CrmioError(f"no picklist {args.picklist!r}; picklists: {', '.join(names)}")
-    docs = [p for p in items if not args.picklist or p["name"] == args.picklist]
-    if args.json:
-        print_json(docs)
-        return 0
-    for doc in docs:
-        print(doc["name"])
-        for v in doc["values"]:
-            state = "" if v["active"] else "  (retired)"
-            words = f"  synonyms: {', '.join(v['synonyms'])}" if v["synonyms"] else ""
-            print(f"  {v['value']:<24} {v['label']}{state}{words}")
+    from services.cli.picklists import print_picklists
+
+    print_picklists([p for p in items if not args.picklist or p["name"] == args.picklist], args.json)
     return 0
 
 

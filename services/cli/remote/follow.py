@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from services.cli.output import JobBar, exit_code, is_final, print_json, summary
+from services.cli.output import JobBar, is_final, report_job
 from services.cli.remote.session import Remote
 
 __all__ = ["follow", "report"]
@@ -27,10 +27,4 @@ def report(remote: Remote, job: dict[str, Any], args: argparse.Namespace) -> int
     """A new job (import, rollback, retry): its id at once, or with --wait followed to its summary; --json: the job."""
     if args.wait:
         job = follow(remote, str(job["id"]), show=not args.quiet)
-    if args.json:
-        print_json(job)
-    elif args.wait:
-        print(summary(job))
-    else:
-        print(job["id"])
-    return exit_code(job)
+    return report_job(job, as_json=args.json, waited=args.wait)
