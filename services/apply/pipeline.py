@@ -181,7 +181,11 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
         model = (await with_retry(build_cleaner, what=f"checking job {job_id}")).model
         parse_policy(job["options"].get("error_policy"))
         display = job["original_filename"] or job["file_path"]
-        path = await asyncio.to_thread(storage.of(settings).file, company_id, job["file_path"])
+        path = await with_retry(  # object storage away: waited for a minute, then the job fails saying so
+            lambda: asyncio.to_thread(storage.of(settings).file, company_id, job["file_path"]),
+            what=f"finding the file of job {job_id}",
+            give_up_after_s=60,
+        )
         fmt = await asyncio.to_thread(check_file, path, job["file_format"], display)
     except (CrmioError, ValueError) as exc:
         await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
@@ -204,8 +208,14 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
         try:
             total = await split_in_child(settings, job_spec, path)
             break
-        except CrmioError as exc:  # the file itself: final
-            log.warning("import %s stopped while reading: %s", job_id, exc)
+        except CrmioError as exc:
+            if exc.retriable and attempt < SPLIT_ATTEMPTS:  # object storage away: reading again is harmless
+                log.warning("import %s: split attempt %d failed: %s", job_id, attempt, exc)
+                await asyncio.sleep(min(2**attempt, 30))
+                if await with_retry(ended, what=f"loading job {job_id}"):
+                    return
+                continue
+            log.warning("import %s stopped while reading: %s", job_id, exc)  # the file itself: final
             await send_result(result_event(job_id, company_id, "failed", message=str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - broker or process trouble: splitting again is harmless

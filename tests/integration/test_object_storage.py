@@ -27,7 +27,8 @@ from services.core.settings import Settings
 from services.jobs import retention
 from tests.datagen import expected, make_leads, write_csv, write_xlsx
 from tests.integration.conftest import RUN, start_worker, stop_worker, wait_for_job, worker_env
-from tests.integration.object_storage import keys, s3_settings
+from tests.integration.object_storage import client, keys, s3_settings
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -149,3 +150,66 @@ def test_a_process_started_on_a_missing_bucket_says_which_setting_to_fix(setting
     )
     assert done.returncode != 0
     assert "CRMIO_S3_BUCKET" in done.stderr and "does not exist" in done.stderr, done.stderr
+
+
+async def test_result_files_retries_and_drop_folders_work_on_object_storage(
+    deployment: Any, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    s3, url, processes = deployment
+    tenant = await new_tenant(pool, "object-storage-more")
+    leads = make_leads(500, seed=17)
+    assert leads.invalid
+    upload = _upload(url, tenant, write_csv(leads, tmp_path / "leads.csv"))
+    first = await wait_for_job(
+        pool,
+        tenant.id,
+        _job(url, tenant, {"job_type": "import", "upload_id": upload["id"], "target_model": "lead"}),
+    )
+    assert first["error_records"] == len(leads.invalid), first
+
+    # The error file re-reads the job's stored file from S3: every original column of each failed row.
+    r = httpx.get(
+        f"{url}/api/v1/jobs/{first['id']}/results", params={"kind": "errors"}, headers=tenant.auth, timeout=60
+    )
+    assert r.status_code == 200, r.text
+    errors = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert sorted({int(e["crmio_row"]) for e in errors}) == sorted(leads.invalid)
+    assert all(e["E-mail"] == leads.rows[int(e["crmio_row"]) - 1][2] for e in errors)
+
+    # A retry of the failed rows: its row list is an object, read by the worker's split process.
+    r = httpx.post(f"{url}/api/v1/jobs/{first['id']}/retry", headers=tenant.auth, timeout=60)
+    assert r.status_code == 201, r.text
+    retried = await wait_for_job(pool, tenant.id, r.json()["id"])
+    assert retried["job_status"] == "completed" and retried["total_records"] == len(leads.invalid), retried
+    assert any("/retries/" in k for k in keys(s3, tenant.id))
+
+    # A scheduled import takes an object dropped under the company's drop/inbox/ prefix.
+    dropped = write_csv(make_leads(200, seed=18, invalid_rate=0, dup_rate=0), tmp_path / "dropped.csv")
+    client(s3).upload_file(str(dropped), s3.s3_bucket, f"{s3.s3_prefix}{tenant.id}/drop/inbox/dropped.csv")
+    r = httpx.post(
+        f"{url}/api/v1/schedules",
+        headers=tenant.auth,
+        json={
+            "name": "inbox",
+            "cron": "* * * * * */2",
+            "job": {"job_type": "import", "target_model": "lead", "folder": "inbox", "duplicate_handling": "update"},
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+
+    async def fired() -> list[str]:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM crm_import_export_jobs WHERE company_id = $1 AND options->>'schedule_id' = $2",
+                uuid.UUID(tenant.id),
+                r.json()["id"],
+            )
+        return [str(row["id"]) for row in rows]
+
+    [scheduled] = await eventually(fired, 30, "the schedule taking the dropped object", interval_s=0.5)
+    done = await wait_for_job(pool, tenant.id, scheduled)
+    assert done["job_status"] == "completed" and done["created_records"] == 200, done
+    assert not any("/drop/" in k for k in keys(s3, tenant.id))  # moved, not copied
+    assert f"{s3.s3_prefix}{tenant.id}/{done['file_path']}" in keys(s3, tenant.id)
+    assert _local_files(processes) == []
