@@ -80,15 +80,7 @@ async def _stop(
 def _report_ended(progress: JobProgress, row: Any, now: int) -> tuple[JobProgress, events.JobStatus | None]:
     if row is None:
         return progress, None
-    c = {
-        "total": row["total_records"],
-        "processed": row["processed_records"],
-        "success": row["success_records"],
-        "error": row["error_records"],
-        "created": row["created_records"],
-        "updated": row["updated_records"],
-        "skipped": row["skipped_records"],
-    }
+    c = {"total": row["total_records"], **jobs.row_counters(row)}
     p = progress.copy()
     p["status"], p["message"] = row["job_status"], row["message"]
     p["completed_ms"] = p["reported_ms"] = now

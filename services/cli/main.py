@@ -184,13 +184,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
                 from services.cli.download import export_file
 
                 job["file_path"] = str(export_file(settings, company, job, args.output))
-        if args.json:
-            print_json(job)
-        elif args.wait:
-            print(summary(job) if job["job_status"] != "completed" else job["file_path"])
-        else:
-            print(job["id"])
-        return exit_code(job)
+        return report_job(job, as_json=args.json, waited=args.wait, file=job["file_path"])
 
     return await with_runtime(settings, run, kafka=True)
 

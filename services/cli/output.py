@@ -37,12 +37,13 @@ def exit_code(job: Mapping[str, Any]) -> int:
     return 0 if job["job_status"] in ("completed", "pending", "running") else 1
 
 
-def report_job(job: Mapping[str, Any], *, as_json: bool, waited: bool) -> int:
-    """A job a command made or followed: the document (--json), its summary once followed, or its id; the exit code."""
+def report_job(job: Mapping[str, Any], *, as_json: bool, waited: bool, file: str | None = None) -> int:
+    """A job a command made or followed: the document (--json), its summary once followed (or the ``file`` a
+    completed export was downloaded to), or its id; the exit code."""
     if as_json:
         print_json(job)
     elif waited:
-        print(summary(job))
+        print(file if file and job["job_status"] == "completed" else summary(job))
     else:
         print(job["id"])
     return exit_code(job)

@@ -18,6 +18,7 @@ from services.core.errors import NotFound
 from services.jobs import ledger_repository, log_repository
 
 __all__ = [
+    "row_counters",
     "JOB_COLUMNS",
     "JOB_STATUSES",
     "FINAL_STATUSES",
@@ -595,6 +596,18 @@ def _ms(value: dt.datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value is not None else None
 
 
+def row_counters(row: Any) -> dict[str, int]:
+    """The job row's six outcome counters, by the names status events and progress use."""
+    return {
+        "processed": row["processed_records"],
+        "success": row["success_records"],
+        "error": row["error_records"],
+        "created": row["created_records"],
+        "updated": row["updated_records"],
+        "skipped": row["skipped_records"],
+    }
+
+
 def status_event(row: asyncpg.Record) -> events.JobStatus:
     """The status event of a job from its row: for a job that ended without a worker reporting it
     (cancelled before it started)."""
@@ -603,14 +616,7 @@ def status_event(row: asyncpg.Record) -> events.JobStatus:
         row["job_status"],
         at=_now_ms(),
         total=row["total_records"],
-        counters={
-            "processed": row["processed_records"],
-            "success": row["success_records"],
-            "error": row["error_records"],
-            "created": row["created_records"],
-            "updated": row["updated_records"],
-            "skipped": row["skipped_records"],
-        },
+        counters=row_counters(row),
         started_ms=_ms(row["started_at"]),
         completed_ms=_ms(row["completed_at"]),
         message=row["message"],

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.cli.args import export_options, filter_arg, import_options
 from services.cli.common import json_arg
-from services.cli.output import exit_code, print_json, summary
+from services.cli.output import exit_code, print_json, report_job, summary
 from services.cli.remote.follow import follow, report
 from services.cli.remote.session import Remote
 from services.cli.remote.uploads import upload
@@ -64,13 +64,7 @@ def export_job(args: argparse.Namespace, remote: Remote) -> int:
         job = follow(remote, str(job["id"]), show=not args.quiet)
         if job["job_status"] == "completed":
             job["file_path"] = str(_fetch(remote, job, args.output))
-    if args.json:
-        print_json(job)
-    elif args.wait:
-        print(summary(job) if job["job_status"] != "completed" else job["file_path"])
-    else:
-        print(job["id"])
-    return exit_code(job)
+    return report_job(job, as_json=args.json, waited=args.wait, file=job.get("file_path"))
 
 
 def _fetch(remote: Remote, job: dict[str, Any], output: str | None) -> Path:
