@@ -30,7 +30,7 @@ from services.cli.common import (
     summary,
     with_runtime,
 )
-from services.cli.output import report_job
+from services.cli.output import print_logs, report_job
 from services.cli.remote.config import remote_settings
 from services.core.db import tenant
 from services.core.errors import CrmioError
@@ -305,12 +305,7 @@ async def _logs(args: argparse.Namespace, settings: Settings) -> int:
             rows = await log_repository.list_logs(
                 conn, company, args.job, level=args.level, limit=args.limit, offset=args.offset
             )
-        docs = [jobs.log_document(r) for r in rows]
-        if args.json:
-            print_json(docs)
-        else:
-            for d in docs:
-                print(f"{d['log_level']:7} {d['message']}")
+        print_logs([jobs.log_document(r) for r in rows], args.json)
         return 0
 
     return await with_runtime(settings, run)

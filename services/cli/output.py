@@ -11,7 +11,7 @@ import orjson
 
 from services.jobs.repository import FINAL_STATUSES
 
-__all__ = ["print_json", "err", "summary", "exit_code", "is_final", "JobBar", "report_job"]
+__all__ = ["print_json", "err", "summary", "exit_code", "is_final", "JobBar", "report_job", "print_logs"]
 
 
 def print_json(doc: Any) -> None:
@@ -47,6 +47,15 @@ def report_job(job: Mapping[str, Any], *, as_json: bool, waited: bool, file: str
     else:
         print(job["id"])
     return exit_code(job)
+
+
+def print_logs(docs: list[dict[str, Any]], as_json: bool) -> None:
+    """A job's log lines: level and message each, or the documents (--json)."""
+    if as_json:
+        print_json(docs)
+        return
+    for d in docs:
+        print(f"{d['log_level']:7} {d['message']}")
 
 
 def is_final(job: Mapping[str, Any]) -> bool:

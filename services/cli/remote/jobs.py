@@ -9,7 +9,7 @@ from typing import Any
 
 from services.cli.args import export_options, filter_arg, import_options
 from services.cli.common import json_arg
-from services.cli.output import exit_code, print_json, report_job, summary
+from services.cli.output import exit_code, print_json, print_logs, report_job, summary
 from services.cli.remote.follow import follow, report
 from services.cli.remote.session import Remote
 from services.cli.remote.uploads import upload
@@ -94,12 +94,7 @@ def status(args: argparse.Namespace, remote: Remote) -> int:
 
 def logs(args: argparse.Namespace, remote: Remote) -> int:
     params = {"level": args.level, "limit": args.limit, "offset": args.offset}
-    docs = remote.api.call("GET", f"/jobs/{args.job}/logs", params=params)["items"]
-    if args.json:
-        print_json(docs)
-    else:
-        for d in docs:
-            print(f"{d['log_level']:7} {d['message']}")
+    print_logs(remote.api.call("GET", f"/jobs/{args.job}/logs", params=params)["items"], args.json)
     return 0
 
 
