@@ -61,8 +61,8 @@ def test_the_xlsx_reader_reads_an_object_by_ranges_not_whole(tmp_path: Path, mon
     opened: list[object] = []
     original = stored.storage.open
 
-    def counting(company_id: str, rel: str):  # type: ignore[no-untyped-def]
-        f = original(company_id, rel)
+    def counting(company_id: str, rel: str, size: int | None = None):  # type: ignore[no-untyped-def]
+        f = original(company_id, rel, size=size)
         opened.append(f.raw)  # type: ignore[attr-defined]
         return f
 

@@ -58,7 +58,9 @@ class StoredFile:
         return PurePosixPath(self.rel).name
 
     def open(self) -> BinaryIO:
-        return self.path.open("rb") if self.path is not None else self.storage.open(self.company_id, self.rel)
+        if self.path is not None:
+            return self.path.open("rb")
+        return self.storage.open(self.company_id, self.rel, size=self.size)
 
     def local_path(self) -> contextlib.AbstractContextManager[Path]:
         return self.storage.local_copy(self.company_id, self.rel)
@@ -82,8 +84,8 @@ class Storage(ABC):
         """The stored file's size; None when there is none (or ``rel`` leaves the company's files)."""
 
     @abstractmethod
-    def open(self, company_id: str, rel: str) -> BinaryIO:
-        """A seekable binary reader of the stored file (NotFound when there is none)."""
+    def open(self, company_id: str, rel: str, *, size: int | None = None) -> BinaryIO:
+        """A seekable binary reader of the stored file (NotFound when there is none); ``size`` when known."""
 
     @abstractmethod
     def put(self, company_id: str, rel: str, source: Path, *, move: bool = False) -> int:

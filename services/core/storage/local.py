@@ -106,7 +106,7 @@ class LocalStorage(Storage):
     def size(self, company_id: str, rel: str) -> int | None:
         return size_of(self.root, company_id, rel)
 
-    def open(self, company_id: str, rel: str) -> BinaryIO:
+    def open(self, company_id: str, rel: str, *, size: int | None = None) -> BinaryIO:
         return resolve(self.root, company_id, rel).open("rb")
 
     def _target(self, company_id: str, rel: str) -> Path:

@@ -119,8 +119,8 @@ class S3Storage(Storage):
             return None
         return int(head["ContentLength"])
 
-    def open(self, company_id: str, rel: str) -> BinaryIO:
-        size = self.size(company_id, rel)
+    def open(self, company_id: str, rel: str, *, size: int | None = None) -> BinaryIO:
+        size = self.size(company_id, rel) if size is None else size
         if size is None:
             raise NotFound(f"no stored file {rel!r} for this company")
         key = self._key(company_id, rel)
