@@ -4,13 +4,18 @@ its split process (VmHWM).
 Runs the real path (file -> job request -> Faust worker -> Kafka -> PostgreSQL -> completed job)
 on the local stack, one fresh worker per file so the peak RSS (VmHWM) belongs to that file.
 
-    .venv/bin/python -m bench.bench_import [--rows 100000 1000000] [--formats csv excel] [--mode update] [--workers 1]
+Every figure is also a ratio to a reference measured in the same invocation, in turns with crmio's runs:
+bench/reference.py (a plain asyncpg COPY into a staging table and one INSERT ... ON CONFLICT merge of the
+same file), median of --runs, with min and max (issue 15: an absolute rows/s moves 2x with the machine).
+
+    .venv/bin/python -m bench.bench_import [--rows 100000] [--formats csv excel json] [--mode update] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 import uuid
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.reference import reference_upsert
 from services.core.db import connect_pool, migrate
 from services.core.kafka_io import ensure_topics, producer
 from services.core.settings import Settings
@@ -72,14 +78,19 @@ async def run_one(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--formats", nargs="+", default=["csv", "excel"], choices=sorted(WRITERS))
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--formats", nargs="+", default=["csv", "excel", "json"], choices=sorted(WRITERS))
     parser.add_argument("--mode", default="update", choices=("skip", "update", "create_new"))
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
+    parser.add_argument("--runs", type=int, default=3, help="runs of crmio and of the reference, in turns")
     args = parser.parse_args()
     base = Settings()
-    print(f"{args.workers} worker(s), duplicates={args.mode}", flush=True)
-    print(f"{'format':7} {'rows':>9} {'rows/s':>9} {'worker RSS':>11} {'split RSS':>10}  outcome", flush=True)
+    print(f"{args.workers} worker(s), duplicates={args.mode}; reference: bench/reference.py", flush=True)
+    print(
+        f"{'format':7} {'rows':>9} {'rows/s':>9} {'reference':>10} {'ratio':>6} {'worker RSS':>11} {'split RSS':>10}  outcome",
+        flush=True,
+    )
+    summary = []
     with tempfile.TemporaryDirectory(prefix="crmio-bench-") as tmp:
         workdir = Path(tmp)
         for rows in args.rows:
@@ -87,13 +98,24 @@ async def main() -> None:
             for fmt in args.formats:
                 write, suffix = WRITERS[fmt]
                 path = write(leads, workdir / f"leads-{rows}{suffix}")
-                rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir, args.workers)
+                ratios, rates, refs = [], [], []
+                for _ in range(args.runs):
+                    ref_s, _ = await reference_upsert(base.system_dsn(), path, fmt)
+                    rate, rss, child_rss, job = await run_one(base, path, rows, args.mode, workdir, args.workers)
+                    ref = rows / ref_s
+                    rates.append(rate), refs.append(ref), ratios.append(rate / ref)
+                    print(
+                        f"{fmt:7} {rows:>9} {rate:>9,.0f} {ref:>10,.0f} {rate / ref:>6.2f} {rss:>8.0f} MB {child_rss:>7.0f} MB  "
+                        f"{job['created_records']} created, {job['updated_records']} updated, {job['error_records']} errors",
+                        flush=True,
+                    )
                 path.unlink()
-                print(
-                    f"{fmt:7} {rows:>9} {rate:>9,.0f} {rss:>8.0f} MB {child_rss:>7.0f} MB  {job['created_records']} created, "
-                    f"{job['updated_records']} updated, {job['error_records']} errors",
-                    flush=True,
+                summary.append(
+                    f"{fmt:7} {rows:>9}: crmio {statistics.median(rates):,.0f} rows/s, reference "
+                    f"{statistics.median(refs):,.0f} rows/s; ratio median {statistics.median(ratios):.2f} "
+                    f"(min {min(ratios):.2f}, max {max(ratios):.2f}, {args.runs} runs)"
                 )
+    print("\n".join(["", *summary]), flush=True)
 
 
 if __name__ == "__main__":
