@@ -45,5 +45,5 @@ test-faults: stack-up  ## only the fault suite (kills the broker and PostgreSQL 
 test-unit: python   ## only the fast tier: no PostgreSQL, Kafka, Java or Chromium needed
 	$(PY)/pytest tests/unit
 
-bench: stack-up     ## import benchmark: rows/s and worker peak RSS at 100k and 1M rows
+bench: stack-up     ## import benchmark: rows/s as a ratio to a plain asyncpg upsert of the same file (bench/reference.py), csv, excel, json
 	$(PY)/python -m bench.bench_import
