@@ -113,6 +113,24 @@ async def test_the_api_and_two_workers_share_only_object_storage(
     assert int(r.headers["content-length"]) == len(r.content)
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert len(rows) == want["created"] == export["total_records"]
+    # The CLI of an operator's machine with its own folder: `crmio download` copies the object out.
+    got = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "crmio"),
+            "download",
+            export_id,
+            "--company",
+            tenant.id,
+            "--output",
+            str(tmp_path),
+        ],
+        env=worker_env(processes[0]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert got.returncode == 0, got.stderr
+    assert Path(got.stdout.strip()).read_bytes() == r.content
 
     # An upload deleted through the API takes its object with it at once.
     spare = _upload(url, tenant, write_csv(make_leads(10, seed=99), tmp_path / "spare.csv"))
