@@ -300,14 +300,12 @@ class PreparedJobRows:
     quarantined: str | None = None
 
 
-async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
-    """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
-    which needs no database state and so can run while the previous batch is being written."""
+def _rows_by_job(batches: list[events.RecordBatch]) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
+    """job id -> (company id, fields, rows in file order, each once)."""
     by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
     for event in batches:
         _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
         rows.extend(_rows_of(event))
-    prepared = []
     for job_id, (company_id, fields, rows) in by_job.items():
         if len({r.number for r in rows}) < len(rows):
             # The same event delivered twice in one take (after a rebalance): one copy of each row is
@@ -318,15 +316,22 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
                 if r.number not in seen:
                     seen.add(r.number)
                     unique.append(r)
-            rows = unique
+            by_job[job_id] = (company_id, fields, unique)
+    return by_job
+
+
+async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
+    """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
+    which needs no database state and so can run while the previous batch is being written.
+    Both in a thread: a large or slow batch takes turns with the event loop for the GIL instead of
+    holding the loop, so heartbeats, the database writes of the previous batch and the other lanes go on."""
+    prepared = []
+    for job_id, (company_id, fields, rows) in (await asyncio.to_thread(_rows_by_job, batches)).items():
         ctx = await contexts.get(company_id, job_id)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
         try:
-            # In a thread: a batch that is slow to cleanse (long cells, many rules) takes turns with the
-            # event loop for the GIL instead of holding the loop, so heartbeats, the database writes of
-            # the previous batch and the other lanes go on.
             cleaned = await asyncio.to_thread(clean_rows, ctx, rows)
         except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
             first, last = min(r.number for r in rows), max(r.number for r in rows)

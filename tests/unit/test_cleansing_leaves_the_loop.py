@@ -57,6 +57,9 @@ async def test_the_event_loop_keeps_ticking_while_a_large_batch_is_cleansed() ->
     done.set()
     await ticker
     assert len(prepared[0].cleaned) == n
-    # Cleansing took a while; the loop was never held for more than a fraction of it.
+    # Cleansing took a while and the loop kept running through it: a loop held by the cleansing ticks
+    # not at all meanwhile, and is held for all of it. (Gaps also come from a loaded machine: the
+    # bound is half the time, not a latency target.)
     assert took > 0.5, f"the batch cleansed in {took:.2f} s: too fast to show anything; make it larger"
-    assert max(gaps) < took / 4, f"the loop was held {max(gaps):.2f} s of the {took:.2f} s cleansing took"
+    assert len(gaps) >= 10, f"the loop ticked {len(gaps)} times in the {took:.2f} s cleansing took"
+    assert max(gaps) < took / 2, f"the loop was held {max(gaps):.2f} s of the {took:.2f} s cleansing took"
