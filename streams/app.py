@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import faust
 
+from services.core import logs
 from services.core.settings import get_settings
-from streams import codecs
+from streams import broker, codecs
 
 __all__ = ["app", "settings"]
 
@@ -14,14 +15,15 @@ codecs.register()
 
 app = faust.App(
     settings.app_id,
-    broker=f"kafka://{settings.kafka_bootstrap}",
+    broker=broker.broker_urls(settings),
+    broker_credentials=broker.credentials(settings),
     store=settings.worker_store,
     autodiscover=False,
     datadir=str(settings.state_dir / "faust" / settings.app_id),
     origin="streams",
     # Tables and their source topics share this partition count (co-partitioning).
     topic_partitions=settings.job_partitions,
-    topic_replication_factor=1,
+    topic_replication_factor=settings.kafka_replication_factor,
     topic_allow_declare=True,
     key_serializer="raw",
     value_serializer="raw",
@@ -39,4 +41,5 @@ app = faust.App(
     consumer_max_fetch_size=2 * 1024 * 1024,
     broker_session_timeout=settings.worker_session_timeout_s,
     broker_heartbeat_interval=settings.worker_session_timeout_s / 10,
+    logging_config=logs.logging_config(settings),  # CRMIO_LOG_FORMAT=json; None keeps Faust's own lines
 )

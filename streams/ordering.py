@@ -11,6 +11,7 @@ from faust.types import TP
 
 from services.apply import partition_order
 from services.apply.partition_order import Partition, PartitionOrder, Position
+from services.core import worker_metrics
 from streams.app import app, settings
 from streams.runtime import worker_runtime
 
@@ -60,6 +61,7 @@ class Guard:
         """Seek each partition with a missing event back to it (again, while the gap stays open)."""
         due = self.order.due_rereads(self._assigned())
         if due:
+            worker_metrics.stalled("partition_gap", len(due))
             await self._seek(due, "an event arrived after a gap")
 
     async def reread_stalled(self) -> None:
@@ -71,6 +73,7 @@ class Guard:
         stored = await partition_order.stored_next(worker_runtime.runtime.system, assigned)
         due = self.order.stalled(stored, {(tp.topic, tp.partition): end for tp, end in ends.items()})
         if due:
+            worker_metrics.stalled("partition_stalled", len(due))
             await self._seek(due, "events past the handled offset were not delivered")
 
     async def _seek(self, due: dict[Partition, int], why: str) -> None:

@@ -6,7 +6,7 @@ import gc
 import sys
 from pathlib import Path
 
-from streams import diagnostics, tables  # noqa: F401 - registers the tables and the SIGUSR1 state dump
+from streams import diagnostics, observability, tables  # noqa: F401 - tables, SIGUSR1 dump, HTTP server
 from streams.agents import import_records, import_results, job_requests  # noqa: F401 - registers the agents
 from streams.app import app, settings
 

@@ -24,9 +24,10 @@ from schemas import events
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
-from services.core import storage
+from services.core import storage, worker_metrics
 from services.core.db import is_transient, tenant, with_retry
 from services.core.errors import CrmioError
+from services.core.logs import log_context
 from services.core.runtime import Runtime
 from services.ingest import uploads
 from services.ingest.filetype import check_file
@@ -353,9 +354,12 @@ async def apply_prepared(res: Runtime, prepared: list[PreparedJobRows]) -> list[
         if p.quarantined is not None:
             results.append(result_event(p.ctx.job_id, p.ctx.company_id, "failed", message=p.quarantined))
             continue
-        r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
+        started = time.perf_counter()
+        with log_context(job_id=p.ctx.job_id, company_id=p.ctx.company_id):
+            r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         if r is None:
             continue  # the job was cancelled: its remaining rows are dropped, unapplied
+        worker_metrics.batch_applied(time.perf_counter() - started, r.numbers, r.outcomes, r.replayed)
         results.append(
             result_event(
                 p.ctx.job_id,

@@ -51,12 +51,16 @@ DEMO_COMPANY = "00000000-0000-4000-8000-00000000de30"
 
 
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from stack import cluster, s3proxy
     from stack import local as stack
-    from stack import s3proxy
 
+    if args.brokers is not None:
+        settings = settings.model_copy(update={"kafka_brokers": args.brokers})
+    several = settings.kafka_brokers > 1
     if args.action == "up":
-        info = stack.up(settings)
-        print(f"kafka    {info.kafka_bootstrap}{'' if info.kafka_started else ' (already running)'}", file=sys.stderr)
+        info = stack.up(settings, kafka_up=cluster.kafka_up if several else None)
+        brokers = cluster.bootstrap(settings) if several else info.kafka_bootstrap
+        print(f"kafka    {brokers}{'' if info.kafka_started else ' (already running)'}", file=sys.stderr)
         print(
             f"postgres {info.database_url.rsplit('@', 1)[-1]}{'' if info.postgres_started else ' (already running)'}",
             file=sys.stderr,
@@ -68,13 +72,20 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
     elif args.action == "down":
+        cluster.down(settings)
         stack.down(settings)
         s3proxy.stop(settings)
     elif args.action == "status":
-        for name, state in {**stack.status(settings), "s3proxy": s3proxy.status(settings)}.items():
+        nodes = cluster.status(settings)
+        states = {**stack.status(settings), **nodes, "s3proxy": s3proxy.status(settings)}
+        if nodes:  # the first node answers on the bootstrap port: not a broker of its own
+            del states["kafka"]
+        for name, state in states.items():
             print(f"{name:9}{state}")
     else:
-        print("\n".join(stack.env_lines(settings) + (s3proxy.env_lines(settings) if args.s3 else [])))
+        kafka = cluster.env_lines(settings) if several else stack.env_lines(settings)[:1]
+        lines = kafka + stack.env_lines(settings)[1:] + (s3proxy.env_lines(settings) if args.s3 else [])
+        print("\n".join(lines))
     return 0
 
 
@@ -376,6 +387,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="run the local Kafka broker and PostgreSQL")
     p.add_argument("action", choices=("up", "down", "status", "env"))
     p.add_argument("--s3", action="store_true", help="also S3Proxy, a local S3 API server (up), and its settings (env)")
+    p.add_argument(
+        "--brokers", type=int, choices=(1, 3), help="Kafka brokers: 1 (the default) or a KRaft cluster of 3 (up, env)"
+    )
 
     sub.add_parser("migrate", help="apply SQL migrations and create Kafka topics")
     sub.add_parser("worker", help="run a stream-processing worker")

@@ -26,6 +26,25 @@ class Settings(BaseSettings):
 
     # --- infrastructure -------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Every topic crmio creates (and Faust's changelog) gets these; a cluster of three brokers takes 3 and 2, so
+    # that acks=all survives one broker down. One broker: 1 and 1.
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
+    # How every Kafka client (Faust, producers, consumers, admin) connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT
+    # or SASL_SSL, the SASL mechanism and user, and TLS files (PEM): the CA that signed the brokers' certificates
+    # (unset: the system's CAs), a client certificate and key only where the brokers ask for one (mutual TLS).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
+    # Brokers `crmio stack up` runs locally (KRaft, each broker also a controller): 1, or 3 for a cluster
+    # (`--brokers 3`: ports bootstrap, +2, +4, controllers one above each), each with kafka_cluster_heap.
+    kafka_brokers: int = 1
+    kafka_cluster_heap: str = "-Xms128m -Xmx384m"
     # The service's role: row-level security scopes it to the company of each transaction.
     database_url: SecretStr = SecretStr("postgresql://crmio_app:crmio_app@127.0.0.1:55432/crmio")
     # The owner (BYPASSRLS): migrations and the cross-company tasks (admission, schedules,
@@ -82,6 +101,14 @@ class Settings(BaseSettings):
     worker_session_timeout_s: float = 60.0
     db_pool_min: int = 1
     db_pool_max: int = 6
+    # The worker's own HTTP server, /healthz, /readyz and Prometheus /metrics (streams/observability.py): off
+    # when unset; 0 takes a free port and logs it, so several workers on one machine never collide (tests,
+    # `make demo`); a fixed port where each worker has its own address (the Helm chart: 9102).
+    worker_http_port: int | None = None
+    worker_http_host: str = "127.0.0.1"
+    # "text": the usual lines; "json": one JSON object a line with job_id, company_id and partition where the
+    # work has them (services/core/logs.py), for the worker and the API.
+    log_format: Literal["text", "json"] = "text"
 
     # --- pipeline tuning -----------------------------------------------------------------
     # Rows carried by one record event (a run of consecutive rows bound for one partition).
@@ -177,6 +204,10 @@ class Settings(BaseSettings):
     sse_keepalive_s: float = 15.0
     # How long /readyz and the metrics' Kafka queries wait for an answer.
     api_probe_timeout_s: float = 3.0
+    # Idempotency-Key on creating POSTs (services/api/idempotency.py): how long a company's key is remembered,
+    # and how long a first request may stay unanswered before a repeat takes its key over (its process died).
+    idempotency_key_retention_s: float = 86_400.0
+    idempotency_in_progress_s: float = 300.0
 
     # --- exports ---
     # Rows a PDF export may hold; more is refused with a clear error (a PDF is read, not processed).

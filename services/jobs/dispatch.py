@@ -21,7 +21,9 @@ import asyncpg
 
 from schemas import events
 from services.apply.pipeline import record_request, run_import_request
+from services.core import worker_metrics
 from services.core.db import is_transient, with_retry
+from services.core.logs import log_context
 from services.core.runtime import Runtime
 from services.jobs import repository as jobs
 from services.jobs.admission import confirm_start, run_admission
@@ -149,7 +151,14 @@ async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots
     async def run() -> None:
         # The heartbeat starts at once: a job waiting here for a slot is this worker's, not stalled.
         async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s), slots.slot(company_id):
-            await _run_job(res, job, req, send)
+            worker_metrics.job_started()
+            try:
+                with log_context(job_id=job_id, company_id=company_id):
+                    log.info("running %s job %s", job["job_type"], job_id)
+                    await _run_job(res, job, req, send)
+                    log.info("%s job %s: this worker's run ended", job["job_type"], job_id)
+            finally:
+                worker_metrics.job_ended()
 
     slots.start(run, f"{job['job_type']} {job_id}")
 

@@ -19,6 +19,7 @@ from faust import EventT, StreamT
 
 from services.apply import partition_order
 from services.apply.pipeline import LaneApplier, prepare_events
+from services.core.logs import log_context
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.ordering import Guard, position
@@ -28,6 +29,12 @@ from streams.topics import import_records
 log = logging.getLogger(__name__)
 
 GUARD = Guard(import_records, replays=True)  # a replayed batch is harmless: the ledger ignores it
+
+
+def _partitions(events: list[EventT]) -> int | list[int]:
+    """The partition of a lane's events for log lines: one number, or the sorted list when a take held several."""
+    found = sorted({e.message.partition for e in events})
+    return found[0] if len(found) == 1 else found
 
 
 # Concurrency stays 1 (faust #606: more can commit past an in-flight batch); scale with partitions.
@@ -59,14 +66,16 @@ async def apply_import_records(stream: StreamT) -> None:
                     log.error(
                         "dropping %d record events that are not Avro of their schema", len(lane_events) - len(values)
                     )
-                try:
-                    prepared = await prepare_events(worker_runtime.job_contexts, values)
-                except Exception:  # noqa: BLE001 - not a record batch of ours: drop it, stay up
-                    log.exception("dropping %d malformed record events", len(lane_events))
-                    await lane.drain()  # in order: the partition's offset moves past them after what precedes
-                    await done([])
-                    continue
-                await lane.submit(prepared, done)
+                # The lane's apply task is created inside this block: its log lines carry these partitions too.
+                with log_context(partition=_partitions(lane_events)):
+                    try:
+                        prepared = await prepare_events(worker_runtime.job_contexts, values)
+                    except Exception:  # noqa: BLE001 - not a record batch of ours: drop it, stay up
+                        log.exception("dropping %d malformed record events", len(lane_events))
+                        await lane.drain()  # in order: the partition's offset moves past them after what precedes
+                        await done([])
+                        continue
+                    await lane.submit(prepared, done)
     except asyncio.CancelledError:
         lanes.cancel()  # unacknowledged: these batches are delivered again after a restart
         raise

@@ -7,6 +7,7 @@ import logging
 from faust import StreamT
 
 from services.aggregate.aggregation import aggregate_result
+from services.core.logs import log_context
 from streams.app import app, settings
 from streams.codecs import Undecodable
 from streams.runtime import worker_runtime
@@ -24,9 +25,10 @@ async def aggregate_import_results(stream: StreamT) -> None:
             continue
         job_id = event["job_id"]
         senders = worker_runtime.senders
-        progress, status = await aggregate_result(
-            worker_runtime.runtime, job_progress.get(job_id), event, settings.status_interval_s, senders.request
-        )
+        with log_context(job_id=job_id, company_id=event["company_id"]):
+            progress, status = await aggregate_result(
+                worker_runtime.runtime, job_progress.get(job_id), event, settings.status_interval_s, senders.request
+            )
         job_progress[job_id] = progress
         if status is not None:
             await senders.status(status)

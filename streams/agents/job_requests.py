@@ -15,7 +15,9 @@ from typing import Any
 from faust import StreamT
 
 from services.apply import partition_order
+from services.core import worker_metrics
 from services.core.db import is_transient
+from services.core.logs import log_context
 from services.ingest import split_process
 from services.jobs.dispatch import JobSlots, admit, handle_request
 from streams.app import app, settings
@@ -47,7 +49,10 @@ async def handle_job_requests(stream: StreamT) -> None:
         async for event in stream.events():  # each acknowledged when the next one is asked for
             if not (await GUARD.admitted([event]))[0]:
                 continue
-            await _handle(event.value, slots)
+            request = event.value
+            ids = request if isinstance(request, dict) else {}
+            with log_context(job_id=ids.get("job_id"), company_id=ids.get("company_id"), partition=position(event)[1]):
+                await _handle(request, slots)
             await partition_order.advance(worker_runtime.runtime.system, [position(event)])
     finally:
         slots.cancel()  # their heartbeats stop: another worker starts those jobs again
@@ -78,6 +83,7 @@ async def stalled_jobs_timer() -> None:
     try:
         resumed = await resume_stalled(worker_runtime.runtime.system, settings, worker_runtime.senders.request)
         if resumed:
+            worker_metrics.stalled("job_restarted", len(resumed))
             log.warning("started %d stalled job(s) again: %s", len(resumed), ", ".join(resumed))
     except Exception as exc:  # noqa: BLE001
         _timer_failed("resuming stalled jobs", exc)
