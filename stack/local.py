@@ -20,11 +20,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import psutil
@@ -437,11 +437,13 @@ def _kafka_pid(paths: _Paths) -> int | None:
     return pid if "kafka.Kafka" in cmdline and str(paths.kafka_props) in cmdline else None
 
 
-async def _kafka_answers(bootstrap: str, timeout: float) -> str | None:
-    """None when a metadata round trip succeeds, else why not."""
+async def _kafka_answers(bootstrap: str, timeout: float, options: Mapping[str, Any] | None = None) -> str | None:
+    """None when a metadata round trip succeeds, else why not (``options``: a secure cluster's client options)."""
     from aiokafka.admin import AIOKafkaAdminClient  # deferred: aiokafka is heavy to import
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(timeout * 1000)))
+    admin = AIOKafkaAdminClient(
+        **{**(options or {}), "bootstrap_servers": bootstrap}, request_timeout_ms=max(1000, int(timeout * 1000))
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout)
         meta = await asyncio.wait_for(admin.describe_cluster(), timeout)
@@ -453,10 +455,10 @@ async def _kafka_answers(bootstrap: str, timeout: float) -> str | None:
             await admin.close()
 
 
-def _wait_kafka_answers(bootstrap: str, deadline: float, what: str) -> None:
+def _wait_kafka_answers(bootstrap: str, deadline: float, what: str, options: Mapping[str, Any] | None = None) -> None:
     reason = "no attempt"
     while True:
-        reason = _run_async(lambda: _kafka_answers(bootstrap, min(5.0, max(1.0, _remaining(deadline)))))
+        reason = _run_async(lambda: _kafka_answers(bootstrap, min(5.0, max(1.0, _remaining(deadline))), options))
         if reason is None:
             return
         if _remaining(deadline) <= 0:
@@ -480,8 +482,18 @@ def _wait_log_line(paths: _Paths, pid: int, offset: int, deadline: float) -> Non
         time.sleep(0.2)
 
 
-def _kafka_format(settings: Settings, java: str, classpath: str, paths: _Paths) -> None:
-    """Format the data dir once; a restart after a stop or crash keeps it (and its topics)."""
+def _kafka_format(
+    settings: Settings,
+    java: str,
+    classpath: str,
+    paths: _Paths,
+    *,
+    cluster_id: str | None = None,
+    extra: Sequence[str] = (),
+) -> None:
+    """Format the data dir once; a restart after a stop or crash keeps it (and its topics).
+
+    A cluster's nodes share one ``cluster_id``; ``extra``: more format arguments (SCRAM users)."""
     if (paths.kafka_data / "meta.properties").exists():
         return
     shutil.rmtree(paths.kafka_data, ignore_errors=True)  # a half-formatted leftover
@@ -494,9 +506,10 @@ def _kafka_format(settings: Settings, java: str, classpath: str, paths: _Paths) 
         "kafka.tools.StorageTool",
         "format",
         "-t",
-        new_cluster_id(),
+        cluster_id or new_cluster_id(),
         "-c",
         str(paths.kafka_props),
+        *extra,
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=180)
     with open(paths.kafka_log, "a") as fh:
@@ -928,13 +941,15 @@ def postgres_stop(settings: Settings, *, mode: Literal["fast", "immediate"] = "f
 # ---------------------------------------------------------------------------------------------
 
 
-def up(settings: Settings) -> StackInfo:
-    """Start whatever is not running yet (both in parallel) and wait until both answer."""
+def up(settings: Settings, *, kafka_up: Callable[[Settings, float], bool] | None = None) -> StackInfo:
+    """Start whatever is not running yet (both in parallel) and wait until both answer.
+
+    ``kafka_up``: what starts Kafka instead of the one broker (stack/cluster.py's several)."""
     paths = _Paths(settings.state_dir)
     deadline = time.monotonic() + settings.stack_start_timeout_s
     with _flock(paths.lock):
         with ThreadPoolExecutor(2) as pool:
-            kafka = pool.submit(_kafka_up, settings, deadline)
+            kafka = pool.submit(kafka_up or _kafka_up, settings, deadline)
             postgres = pool.submit(_postgres_up, settings, deadline)
         errors = [str(f.exception()) for f in (kafka, postgres) if f.exception() is not None]
         if errors:

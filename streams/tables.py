@@ -14,5 +14,6 @@ job_progress = app.Table(
     "job-progress",
     default=None,
     partitions=settings.job_partitions,
+    extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
     schema=faust.Schema(key_type=str, key_serializer="json", value_serializer=codecs.JOB_PROGRESS),
 )

@@ -22,7 +22,8 @@ def _bind(spec: TopicSpec) -> TopicT:
         key_serializer="raw",
         value_serializer=codec_name(spec.schema),
         compacting=spec.compacted or None,
-        replicas=1,
+        replicas=settings.kafka_replication_factor,
+        config={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
     )
 
 

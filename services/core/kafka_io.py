@@ -14,9 +14,10 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from schemas import avro
 from schemas.topics import TOPICS, TopicSpec
 from services.core.errors import StackError
+from services.core.kafka_security import client_options
 from services.core.settings import Settings
 
-__all__ = ["ensure_topics", "producer", "publish", "partitions_of"]
+__all__ = ["ensure_topics", "producer", "publish", "partitions_of", "topic_configs"]
 
 
 def partitions_of(settings: Settings, spec: TopicSpec) -> int:
@@ -25,7 +26,7 @@ def partitions_of(settings: Settings, spec: TopicSpec) -> int:
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create crmio's topics that do not exist yet (compacted where declared); returns those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
     try:
         await admin.start()
     except KafkaConnectionError as exc:
@@ -39,8 +40,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
             NewTopic(
                 name=settings.topic(spec.name),
                 num_partitions=partitions_of(settings, spec),
-                replication_factor=1,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                replication_factor=settings.kafka_replication_factor,
+                topic_configs=topic_configs(settings, compacted=spec.compacted),
             )
             for spec in TOPICS
             if settings.topic(spec.name) not in existing
@@ -55,9 +56,17 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
+def topic_configs(settings: Settings, *, compacted: bool) -> dict[str, str]:
+    """A topic's configs: with acks=all, a write succeeds once min.insync.replicas replicas have it."""
+    configs = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+    if compacted:
+        configs["cleanup.policy"] = "compact"
+    return configs
+
+
 @asynccontextmanager
 async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    p = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     try:
         await asyncio.wait_for(p.start(), timeout=30)
     except (TimeoutError, KafkaConnectionError) as exc:

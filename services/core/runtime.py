@@ -20,6 +20,7 @@ from services.core import storage
 from services.core.db import connect_pool
 from services.core.errors import StackError
 from services.core.kafka_io import producer as open_producer
+from services.core.kafka_security import client_options
 from services.core.settings import Settings
 
 __all__ = ["Runtime", "open_runtime"]
@@ -47,7 +48,7 @@ class Runtime:
 
 
 async def _started_admin(settings: Settings) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
     try:
         await asyncio.wait_for(admin.start(), 30)
     except Exception as exc:
@@ -83,7 +84,7 @@ async def open_runtime(
         if admin:
             runtime.admin = await _started_admin(settings)
             stack.push_async_callback(runtime.admin.close)
-            runtime.offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+            runtime.offsets = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
             await runtime.offsets.start()
             stack.push_async_callback(runtime.offsets.stop)
         yield runtime

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import avro
 from schemas.topics import IMPORT_RECORDS
 from services.core.db import set_tenant
+from services.core.kafka_security import client_options
 from services.core.settings import Settings
 from services.core.storage import StoredFile
 from services.jobs import repository as jobs
@@ -85,7 +86,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
     )
     only = _only_rows(settings, job)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
