@@ -443,6 +443,18 @@ def _parser() -> argparse.ArgumentParser:
         "instead of email, or website then name for accounts",
     )
     p.add_argument(
+        "--account-match",
+        choices=("external_id", "domain", "name"),
+        help="contacts: link each contact to the account with this external_id, domain or name, read from the "
+        "columns mapped to account.<field> (default: the first of those the mapping gives)",
+    )
+    p.add_argument(
+        "--missing-accounts",
+        choices=("create", "warn"),
+        help="contacts: create an account the row names that does not exist from its account columns (default), "
+        "or import the contact without a link and warn",
+    )
+    p.add_argument(
         "--accept-suggestions",
         action="store_true",
         help="take the suggested column map and value map (what the preview suggests) without asking",
