@@ -18,6 +18,7 @@ from services.api import (
     routes_picklists,
     routes_results,
     routes_schedules,
+    routes_stats,
     routes_templates,
     routes_ui,
     routes_uploads,
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         routes_results,
         routes_picklists,
         routes_fields,
+        routes_stats,
     ):
         app.include_router(module.router)
     return app

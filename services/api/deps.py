@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.http import Forbidden, Unauthorized
+from services.core import logs
 from services.core.runtime import Runtime
 from services.jobs import keys
 
@@ -33,6 +34,7 @@ async def caller(
         key = await keys.verify_key(conn, credentials.credentials)
     if key is None:
         raise Unauthorized("the API key is unknown or revoked")
+    logs.bind(company_id=key.company_id)  # the request's log lines (CRMIO_LOG_FORMAT=json) name its company
     return key
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from services.core import logs
 from services.core.errors import CrmioError
 from services.core.settings import Settings
 
@@ -29,6 +30,8 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     server = uvicorn.Server(
         server_config(create_app(settings), settings, host=host, port=port, log_level=settings.worker_log_level)
     )
+    # After uvicorn's config set up its own logging: CRMIO_LOG_FORMAT=json sends its loggers through the JSON lines.
+    logs.configure(settings)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ import orjson
 
 from services.core.settings import Settings
 
-__all__ = ["JsonFormatter", "log_context", "logging_config", "configure"]
+__all__ = ["JsonFormatter", "log_context", "bind", "logging_config", "configure"]
 
 # Context variables follow asyncio tasks: a job's background run and each lane's apply task see the values set
 # where they were created, and a value set inside one task never leaks into another.
@@ -36,6 +36,12 @@ def log_context(**fields: Any) -> Iterator[None]:
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Sets fields for the rest of the current asyncio task (an API request's: each runs in a task of its own)."""
+    for name, value in fields.items():
+        _FIELDS[name].set(value)
 
 
 class JsonFormatter(logging.Formatter):

@@ -26,6 +26,7 @@ __all__ = [
     "delete_logs_before",
     "issue_page",
     "error_summary",
+    "errors_per_step",
 ]
 
 LOG_COLUMNS = ("job_id", "record_number", "log_level", "message", "record_data", "company_id", "field")
@@ -162,4 +163,24 @@ _ERROR_SUMMARY = """
 async def error_summary(conn: asyncpg.Connection, company_id: str, job_id: Any) -> list[asyncpg.Record]:
     """(field, rows, hint, example) per field the job's failed rows name, most rows first."""
     rows: list[asyncpg.Record] = await conn.fetch(_ERROR_SUMMARY, company_id, job_id)
+    return rows
+
+
+async def errors_per_step(
+    conn: asyncpg.Connection, company_id: str, job_ids: Sequence[Any], start: dt.datetime, step: dt.timedelta
+) -> list[asyncpg.Record]:
+    """(at, n): the error lines of these jobs of the company written since ``start``, per step of ``step`` (``at``
+    the step's start); the dashboard's error chart. Each job's error lines are found by its index entry."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT date_bin($4::interval, created_at, $3) AS at, count(*) AS n
+          FROM crm_import_export_logs
+         WHERE company_id = $1 AND job_id = ANY($2::uuid[]) AND log_level = 'error' AND created_at >= $3
+         GROUP BY 1
+        """,
+        company_id,
+        list(job_ids),
+        start,
+        step,
+    )
     return rows

@@ -45,6 +45,7 @@ __all__ = [
     "company_ids_with_jobs_or_uploads",
     "job_counts",
     "running_rates",
+    "jobs_in_window",
     "mark_running",
     "update_progress",
     "finish_job",
@@ -414,6 +415,32 @@ async def running_rates(conn: asyncpg.Connection) -> list[asyncpg.Record]:
                 SELECT job_type, coalesce(sum(processed_records / greatest(extract(epoch FROM now() - started_at), 0.001)), 0) AS r
                   FROM crm_import_export_jobs WHERE job_status = 'running' AND started_at IS NOT NULL GROUP BY 1
                 """
+    )
+    return rows
+
+
+async def jobs_in_window(
+    conn: asyncpg.Connection, company_id: str, start: dt.datetime, limit: int
+) -> list[asyncpg.Record]:
+    """The company's jobs that existed at some time since ``start`` (ended since, or not ended), most recently
+    changed first, at most ``limit``: the dashboard's charts (services.jobs.timeseries). Ending a job touches
+    ``updated_at``, so a job that ended before ``start`` is left out; a pending or running one never is."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """
+        SELECT * FROM (
+            SELECT id, job_type, job_status, created_at, started_at, completed_at, updated_at, total_records,
+                   processed_records
+              FROM crm_import_export_jobs WHERE company_id = $1 AND updated_at >= $2
+            UNION ALL
+            SELECT id, job_type, job_status, created_at, started_at, completed_at, updated_at, total_records,
+                   processed_records
+              FROM crm_import_export_jobs
+             WHERE company_id = $1 AND updated_at < $2 AND job_status IN ('pending', 'running')
+        ) j ORDER BY updated_at DESC LIMIT $3
+        """,
+        company_id,
+        start,
+        limit,
     )
     return rows
 
