@@ -4,6 +4,7 @@
 
 import { download, downloadResult, get, post, query, RESULT_FILES, watch } from "./api.js";
 import { field, fmt, h, replace, select, statusBadge, toast } from "./dom.js";
+import { activityCharts } from "./charts.js";
 import { showError } from "./errors.js";
 import { FINAL, MODEL_NAMES, clampPercent, progressPanel } from "./widgets.js";
 
@@ -108,15 +109,18 @@ export function renderList(main) {
     }
   }
 
+  const activity = activityCharts();
   replace(main, h("div", { class: "jobs-view" },
     h("h1", {}, "Jobs"),
+    activity.el,
+    h("h2", {}, "All jobs"),
     h("div", { class: "row filters-bar" }, field("Type", typeSel), field("Status", statusSel), field("Records", modelSel), live.el),
     errors,
     h("div", { class: "table-scroll" }, table),
     pager));
   load();
   const stop = watch("/api/v1/events", onEvent, { reconnect: true, onState: (s, err) => live.set(s, err) });
-  return stop;
+  return () => { stop(); activity.stop(); };
 }
 
 export function renderJob(main, jobId) {
