@@ -28,7 +28,6 @@ KUBE_VERSIONS = ("1.25", None)  # Chart.yaml's kubeVersion floor, and the newest
 # Names the chart sets before the settings exist: each takes effect once its work lands, until then the
 # typed settings ignore it (extra="ignore"). Once a name is a setting it is checked like the others.
 PENDING = {
-    "CRMIO_WORKER_HTTP_PORT": "issue 19 item 2 (observable workers)",
     "CRMIO_STORAGE_BACKEND": "issue 16 (object storage)",
     "CRMIO_S3_": "issue 16 (object storage)",
 }
@@ -124,6 +123,15 @@ def test_the_default_release_has_the_api_workers_autoscaled_on_lag_and_migration
     }
     assert hpa["maxReplicas"] <= int(kinds["ConfigMap", "rel-crmio"]["data"]["CRMIO_RECORD_PARTITIONS"])
     assert "replicas" not in kinds["Deployment", "rel-crmio-worker"]["spec"]  # the HPA owns the count
+    # Each worker serves /healthz, /readyz and /metrics on its pod's address (issue 19 item 2).
+    pod = kinds["Deployment", "rel-crmio-worker"]["spec"]["template"]
+    (worker,) = pod["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    assert env == {"CRMIO_WORKER_HTTP_PORT": "9102", "CRMIO_WORKER_HTTP_HOST": "0.0.0.0"}
+    assert worker["ports"] == [{"name": "http", "containerPort": 9102, "protocol": "TCP"}]
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9102"
 
     # The Job runs before install and upgrade, after the settings it reads (hooks too, lower weight).
     job = kinds["Job", "rel-crmio-migrate"]["metadata"]["annotations"]
