@@ -1,7 +1,9 @@
 """Avro contracts of every event, framed the Confluent way (magic 0, 4-byte schema id, Avro body).
 
-A static id -> schema map replaces a registry: every schema version ever written keeps its id
-here forever, so any consumer can read any event; readers resolve to the latest version.
+Without a schema registry, a static id -> schema map replaces one: every schema version ever written
+keeps its id here forever, so any consumer can read any event; readers resolve to the latest version.
+With one, a process installs a ``Framing`` whose ids are the registry's (services/core/schema_registry.py):
+this module only holds the schemas and the codec, never the I/O.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ import struct
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-__all__ = ["SCHEMA_IDS", "LATEST", "encode", "decode", "schema", "schema_id"]
+__all__ = [
+    "SCHEMA_IDS",
+    "LATEST",
+    "Framing",
+    "STATIC",
+    "encode",
+    "decode",
+    "schema",
+    "schema_id",
+    "schema_text",
+    "use",
+    "versions",
+]
 
 _DIR = Path(__file__).with_name("avro")
 
@@ -47,25 +61,64 @@ def schema_id(name: str) -> int:
     return LATEST[name]
 
 
+def schema_text(schema_id: int) -> str:
+    """The schema with this static id as compact JSON text, as a registry is given it."""
+    with (_DIR / f"{SCHEMA_IDS[schema_id]}.avsc").open("rb") as f:
+        return json.dumps(json.load(f), separators=(",", ":"))
+
+
+def versions(name: str) -> list[int]:
+    """Static ids of every version of schema ``name``, oldest first (the last is the latest)."""
+    return [sid for sid, file in sorted(SCHEMA_IDS.items()) if file.split(".v")[0] == name]
+
+
+class Framing(Protocol):
+    """Which id frames the latest version of a schema, and which writer schema an id in a frame names."""
+
+    def writer_id(self, name: str) -> int: ...
+
+    def writer_schema(self, schema_id: int) -> Any: ...
+
+
+class _StaticIds:
+    def writer_id(self, name: str) -> int:
+        return LATEST[name]
+
+    def writer_schema(self, schema_id: int) -> Any:
+        if schema_id not in SCHEMA_IDS:
+            raise ValueError(f"not a crmio Avro event (magic 0, schema id {schema_id})")
+        return schema(schema_id)
+
+
+STATIC: Framing = _StaticIds()
+_framing: Framing = STATIC
+
+
+def use(framing: Framing) -> Framing:
+    """Frame and read every event of this process with ``framing`` from now on; returns the one it replaces."""
+    global _framing
+    previous, _framing = _framing, framing
+    return previous
+
+
 def encode(name: str, record: Mapping[str, Any]) -> bytes:
     """Frame ``record`` with the latest version of schema ``name``."""
-    sid = LATEST[name]
     buf = io.BytesIO()
-    buf.write(_HEADER.pack(0, sid))
-    schemaless_writer(buf, schema(sid), record, strict_allow_default=True)
+    buf.write(_HEADER.pack(0, _framing.writer_id(name)))
+    schemaless_writer(buf, schema(LATEST[name]), record, strict_allow_default=True)
     return buf.getvalue()
 
 
 def decode(name: str, data: bytes) -> dict[str, Any]:
-    """Read an event written with any known version of ``name``, resolved to the latest version."""
+    """Read an event written with any version of ``name`` the framing knows, resolved to the latest version."""
     magic, sid = _HEADER.unpack_from(data)
-    if magic != 0 or sid not in SCHEMA_IDS:
+    if magic != 0:
         raise ValueError(f"not a crmio Avro event (magic {magic}, schema id {sid})")
-    writer = schema(sid)
-    latest = LATEST[name]
+    writer = _framing.writer_schema(sid)
+    reader = schema(LATEST[name])
     buf = io.BytesIO(data)
     buf.seek(_HEADER.size)
-    record = schemaless_reader(buf, writer) if sid == latest else schemaless_reader(buf, writer, schema(latest))
+    record = schemaless_reader(buf, writer) if writer is reader else schemaless_reader(buf, writer, reader)
     if not isinstance(record, dict):  # every crmio schema is a record
         raise ValueError(f"{name} event of schema id {sid} is not a record")
     return record

@@ -16,7 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.core import storage
+from services.core import schema_registry, storage
 from services.core.db import connect_pool
 from services.core.errors import StackError
 from services.core.kafka_io import producer as open_producer
@@ -73,6 +73,8 @@ async def open_runtime(
     low, high = pool_size or (settings.db_pool_min, settings.db_pool_max)
     # A bucket that is missing or refuses the credentials fails here, naming the setting, not on a first upload.
     await asyncio.to_thread(storage.prepare, settings)
+    # Before any event is framed or read: with a registry, its ids (registering crmio's schemas first).
+    await asyncio.to_thread(schema_registry.install, settings)
     async with AsyncExitStack() as stack:
         pool = await connect_pool(settings.dsn(), min_size=low, max_size=high)
         stack.push_async_callback(pool.close)

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     storage_dir: Path = _DEFAULT_STATE_DIR / "storage"
     # Resolved Kafka jars are cached here across clones.
     cache_dir: Path = Path.home() / ".cache" / "crmio"
+    # A Confluent-compatible schema registry (Confluent's, Apicurio's /apis/ccompat/v7, Karapace): when set, each
+    # process registers crmio's schemas under "<topic>-value" (FULL_TRANSITIVE) and frames events with the
+    # registry's ids (services/core/schema_registry.py); unset, the static ids of schemas/avro.py.
+    schema_registry_url: str | None = None
+    # "key:secret" where the registry asks for HTTP basic auth (Confluent Cloud: an API key and its secret).
+    schema_registry_basic_auth: SecretStr | None = None
+    schema_registry_timeout_s: float = 5.0
     kafka_version: str = "3.9.1"
     kafka_heap: str = "-Xms256m -Xmx768m"
     stack_start_timeout_s: float = 120.0

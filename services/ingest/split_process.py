@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import avro
 from schemas.topics import IMPORT_RECORDS
+from services.core import schema_registry
 from services.core.db import set_tenant
 from services.core.kafka_security import client_options
 from services.core.settings import Settings
@@ -85,6 +86,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
         limits=reader_limits(settings, job.get("max_rows")),
     )
     only = _only_rows(settings, job)
+    await asyncio.to_thread(schema_registry.install, settings)  # this child frames with its worker's ids
     producer = AIOKafkaProducer(
         **client_options(settings),
         acks="all",

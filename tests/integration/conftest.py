@@ -77,6 +77,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
                 "CRMIO_S3_PREFIX": settings.s3_prefix,
             }
         )
+    if settings.schema_registry_url:  # tests/integration/test_schema_registry.py
+        env["CRMIO_SCHEMA_REGISTRY_URL"] = settings.schema_registry_url
     return env
 
 
