@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from typing import Literal
 
-__all__ = ["FieldType", "Field", "TargetModel", "MODELS", "get_model", "SQL_TYPES"]
+__all__ = ["FieldType", "Field", "TargetModel", "MODELS", "get_model", "SQL_TYPES", "own_name"]
 
 FieldType = Literal["string", "text", "email", "phone", "url", "integer", "decimal", "date", "boolean", "choice"]
 
@@ -43,10 +43,18 @@ class Field:
     custom: bool = False
     # The picklist a custom choice field draws on (built-in choice fields: schemas.picklists.FIELD_PICKLISTS).
     picklist: str | None = None
+    # Set on a field of a linked record ("account" for a contact's "account.website"): mapped, cleansed and
+    # exported with the record, stored on the linked one (see TargetModel.with_related).
+    related: str | None = None
 
     @property
     def title(self) -> str:
         return self.label or self.name.replace("_", " ").title()
+
+
+def own_name(field: Field) -> str:
+    """The field's name on the record that stores it: "website" for a contact's "account.website"."""
+    return field.name.partition(".")[2] if field.related else field.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,9 @@ class TargetModel:
     # Fields whose normalized value is the duplicate-match key, in order of preference:
     # the first one with a value wins (Account: domain of website, else name).
     match_fields: tuple[str, ...]
+    # The records each record may link to: (model, column holding the linked record's id), a contact's
+    # ("account", "account_id"). The column is no field: read, written and kept in before-images with the record.
+    links: tuple[tuple[str, str], ...] = ()
     by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,17 +81,34 @@ class TargetModel:
         return tuple(f.name for f in self.fields)
 
     @property
+    def link_columns(self) -> tuple[str, ...]:
+        return tuple(column for _, column in self.links)
+
+    def link_column(self, linked: str) -> str:
+        """The column holding the id of the ``linked`` record ("account_id" for a contact's account)."""
+        return dict(self.links)[linked]
+
+    @property
+    def own_fields(self) -> tuple[Field, ...]:
+        """The model's own fields: built-in and custom, not those of linked records."""
+        return tuple(f for f in self.fields if f.related is None)
+
+    @property
+    def related_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.related is not None)
+
+    @property
     def required_fields(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.required)
+        return tuple(f.name for f in self.fields if f.required and f.related is None)
 
     @property
     def column_names(self) -> tuple[str, ...]:
-        """The fields that are columns of the table (every field but a company's custom ones)."""
-        return tuple(f.name for f in self.fields if not f.custom)
+        """The fields that are columns of the table (every own field but a company's custom ones)."""
+        return tuple(f.name for f in self.fields if not f.custom and f.related is None)
 
     @property
     def custom_fields(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if f.custom)
+        return tuple(f for f in self.fields if f.custom and f.related is None)
 
     def matching_on(self, field: str | None) -> TargetModel:
         """This model with duplicates matched on ``field`` alone (external_id, as Salesforce's upsert), or as it is."""
@@ -88,7 +116,26 @@ class TargetModel:
 
     def with_custom(self, fields: tuple[Field, ...]) -> TargetModel:
         """This model with a company's custom ``fields`` after its own."""
-        return replace(self, fields=(*(f for f in self.fields if not f.custom), *fields)) if fields else self
+        if not fields:
+            return self
+        built_in = (f for f in self.fields if not f.custom and f.related is None)
+        return replace(self, fields=(*built_in, *fields, *self.related_fields))
+
+    def with_related(self, linked: TargetModel) -> TargetModel:
+        """This model with the fields of ``linked`` (a contact's account) as "<linked>.<field>", after its own:
+        an import maps columns to them to link each record to a linked one, found or created from them."""
+        prefix = linked.name
+        related = tuple(
+            replace(
+                f,
+                name=f"{prefix}.{f.name}",
+                label=f"{prefix.title()} {f.title}",
+                required=False,  # needed only to create the linked record: checked then
+                related=prefix,
+            )
+            for f in linked.own_fields
+        )
+        return replace(self, fields=(*(f for f in self.fields if f.related != prefix), *related))
 
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "unqualified", "converted")
@@ -281,6 +328,7 @@ CONTACT = TargetModel(
         _EXTERNAL_ID,
     ),
     match_fields=("email",),
+    links=(("account", "account_id"),),
 )
 
 ACCOUNT = TargetModel(
@@ -311,6 +359,7 @@ ACCOUNT = TargetModel(
                 "url",
                 "homepage",
                 "domain",
+                "domain name",
                 "web",
                 "website url",
                 "company website",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.models import ACCOUNT_TYPES, LEAD_SOURCES, LEAD_STATUSES, MODELS
+from schemas.models import ACCOUNT_TYPES, LEAD_SOURCES, LEAD_STATUSES, MODELS, Field, own_name
 
-__all__ = ["BuiltinValue", "BUILTIN", "FIELD_PICKLISTS", "picklist_of", "choice_fields"]
+__all__ = ["BuiltinValue", "BUILTIN", "FIELD_PICKLISTS", "picklist_of", "field_picklist", "choice_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,12 @@ FIELD_PICKLISTS: dict[tuple[str, str], str] = {
 def picklist_of(model: str, field: str) -> str | None:
     """The picklist a model's choice field draws on, or None for other fields."""
     return FIELD_PICKLISTS.get((model, field))
+
+
+def field_picklist(model: str, field: Field) -> str | None:
+    """The picklist ``field`` of ``model`` draws on: a custom field's own, or the built-in one of the model that
+    stores it (the account's for a contact's "account.type")."""
+    return field.picklist or FIELD_PICKLISTS.get((field.related or model, own_name(field)))
 
 
 def choice_fields(model: str) -> tuple[str, ...]:

@@ -61,6 +61,17 @@ class ImportOptions(_Strict):
         "one) instead of the model's keys (email; website, then name for accounts)",
     )
 
+    account_match: Literal["external_id", "domain", "name"] | None = Field(
+        default=None,
+        description="contacts: link each contact to the account with this external_id, domain (account.website) or "
+        "name, from the columns mapped to account.<field> (default: the first of them the mapping gives)",
+    )
+    missing_accounts: Literal["create", "warn"] | None = Field(
+        default=None,
+        description="contacts: an account the row names that does not exist is created from the row's account "
+        "columns (create, the default), or the contact is imported without a link and a warning says so (warn)",
+    )
+
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 

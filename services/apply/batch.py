@@ -12,7 +12,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from typing import Any, Literal
 import asyncpg
 
 from schemas.models import TargetModel, get_model
+from services.apply.account_links import AccountLinks, LinkPlan, resolve_accounts
 from services.cleansing.cleaning import EXTERNAL_KEY, CleanedRecord, Issue, PartialDate, RecordCleaner, match_key
 from services.cleansing.picklist_store import add_values_from_import
 from services.core.db import copy_rows
@@ -57,6 +58,8 @@ class JobContext:
     partitions: int = 1
     # Validate and resolve duplicates for every row, write outcomes and logs, no CRM record.
     dry_run: bool = False
+    # A contacts import that links each contact to its account (services.apply.account_links).
+    links: AccountLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +301,10 @@ async def _fetch_existing(conn: asyncpg.Connection, ctx: JobContext, keys: list[
     if not keys:
         return {}
     table = ctx.model.table
-    cols = ", ".join(("id", "version", "match_key", "date_precision", *ctx.model.column_names, "custom"))
+    # Link columns too: an update's before-image keeps the contact's account, which a rollback restores.
+    cols = ", ".join(
+        ("id", "version", "match_key", "date_precision", *ctx.model.column_names, *ctx.model.link_columns, "custom")
+    )
     if _by_external_id(ctx):  # keys are "external_id:<the id>"; the column holds the id
         where, args = "external_id = ANY($2::text[])", [k[len(EXTERNAL_KEY) :] for k in keys]
     else:
@@ -338,30 +344,79 @@ def _custom_patch(values: dict[str, Any], names: list[str]) -> dict[str, Any] | 
     return patch or None
 
 
-async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[str, ...], plan: Plan) -> None:
+def _split_fields(model: TargetModel, fields: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Of the job's fields, those that are columns of the model's table and its custom fields (keys of the
+    "custom" jsonb column); a linked record's fields are neither."""
+    by_name = model.by_name
+    own = [by_name[f] for f in fields if f in by_name and by_name[f].related is None]
+    return [f.name for f in own if not f.custom], [f.name for f in own if f.custom]
+
+
+async def _insert_records(
+    conn: asyncpg.Connection,
+    table: str,
+    company_id: uuid.UUID,
+    columns: list[str],
+    custom: list[str],
+    inserts: dict[uuid.UUID, dict[str, Any]],
+) -> None:
+    await copy_rows(
+        conn,
+        table,
+        columns=("id", "company_id", "match_key", "date_precision", *columns, "custom"),
+        records=[
+            (
+                rid,
+                company_id,
+                v["match_key"],
+                v["date_precision"],
+                *[v.get(f) for f in columns],
+                _custom_patch(v, custom),
+            )
+            for rid, v in inserts.items()
+        ],
+    )
+
+
+def _accounts_created(plan: Plan, links: LinkPlan) -> dict[int, uuid.UUID]:
+    """Row number -> the account it creates: the first row, in file order, whose contact is created or updated
+    and links to each account the batch planned (an account only skipped or failed rows name is not created)."""
+    created: dict[int, uuid.UUID] = {}
+    seen: set[uuid.UUID] = set()
+    for n, outcome, _, _ in plan.ledger:
+        account = links.linked.get(n)
+        if account is not None and outcome in ("created", "updated") and account in links.new and account not in seen:
+            seen.add(account)
+            created[n] = account
+    return created
+
+
+async def _write_plan(
+    conn: asyncpg.Connection,
+    ctx: JobContext,
+    fields: tuple[str, ...],
+    plan: Plan,
+    links: LinkPlan | None = None,
+) -> None:
     table = ctx.model.table
     job_id, company_id = uuid.UUID(ctx.job_id), uuid.UUID(ctx.company_id)
-    by_name = ctx.model.by_name
-    # The job's fields that are columns, and its custom fields (keys of the "custom" jsonb column).
-    columns = [f for f in fields if f in by_name and not by_name[f].custom]
-    custom = [f for f in fields if f in by_name and by_name[f].custom]
+    columns, custom = _split_fields(ctx.model, fields)
+    accounts: dict[int, uuid.UUID] = {}
+    if ctx.links is not None and links is not None:
+        columns += [c for c in (ctx.links.column, ctx.links.name_field) if c not in columns]
+        accounts = _accounts_created(plan, links)
+        if accounts and not ctx.dry_run:
+            account_columns, account_custom = _split_fields(ctx.links.accounts, ctx.links.accounts.field_names)
+            await _insert_records(
+                conn,
+                ctx.links.accounts.table,
+                company_id,
+                account_columns,
+                account_custom,
+                {a: links.new[a] for a in accounts.values()},
+            )
     if plan.inserts and not ctx.dry_run:
-        await copy_rows(
-            conn,
-            table,
-            columns=("id", "company_id", "match_key", "date_precision", *columns, "custom"),
-            records=[
-                (
-                    rid,
-                    company_id,
-                    v["match_key"],
-                    v["date_precision"],
-                    *[v.get(f) for f in columns],
-                    _custom_patch(v, custom),
-                )
-                for rid, v in plan.inserts.items()
-            ],
-        )
+        await _insert_records(conn, table, company_id, columns, custom, plan.inserts)
     if plan.updates and fields and not ctx.dry_run:
         # One primary-key update per record, pipelined: a single UPDATE ... FROM unnest(...) let
         # the planner pick a hash join over the company's whole table (500 us per updated row).
@@ -382,9 +437,10 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                 for rid, values in plan.updates.items()
             ],
         )
+    linked = ctx.links is not None and not ctx.dry_run
     await ledger_repository.copy_ledger(
         conn,
-        [  # in the order of ledger_repository.LEDGER_COLUMNS
+        [  # in the order of ledger_repository.LEDGER_COLUMNS (+ LINKED_CREATED)
             (
                 job_id,
                 n,
@@ -394,9 +450,11 @@ async def _write_plan(conn: asyncpg.Connection, ctx: JobContext, fields: tuple[s
                 before,
                 plan.versions.get(rid) if rid is not None and outcome != "skipped" else None,
                 plan.keys[rid] if rid is not None and ctx.dry_run and outcome == "created" else None,
+                *((accounts.get(n),) if linked else ()),
             )
             for n, outcome, rid, before in plan.ledger
         ],
+        linked=linked,
     )
     if plan.logs:
         await log_repository.copy_logs(
@@ -452,6 +510,10 @@ async def apply_rows(
         fresh = [(row, c) for row, c in cleaned if row.number not in done]
         existing = await _fetch_existing(conn, ctx, keys)
         taken = await _taken_external_ids(conn, ctx, fresh) if "external_id" in fields else None
+        links = None
+        if ctx.links is not None:  # after the records' locks: every writer takes the account table's after its own
+            links = await resolve_accounts(conn, ctx.links, ctx.company_id, ctx.partitions, fresh, new_id)
+            fresh = links.rows
 
         def planned(rows: Cleaned) -> Plan:
             return plan_batch(
@@ -477,7 +539,7 @@ async def apply_rows(
                 )
                 fresh = fresh[:cut]
                 plan = planned(fresh)
-        await _write_plan(conn, ctx, fields, plan)
+        await _write_plan(conn, ctx, fields, plan, links)
         if not ctx.dry_run:
             # Values unknown_values=add met are in the picklist once the first record holding them commits.
             await add_values_from_import(conn, ctx.company_id, ctx.cleaner.added_values())

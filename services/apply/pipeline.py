@@ -21,6 +21,7 @@ import orjson
 from aiokafka.errors import MessageSizeTooLargeError
 
 from schemas import events
+from services.apply.account_links import AccountLinks, job_links
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
@@ -102,19 +103,24 @@ class JobContexts:
         self._cache: OrderedDict[str, JobContext | None] = OrderedDict()
         self._size = size
 
-    async def get(self, company_id: str, job_id: str) -> JobContext | None:
+    async def get(self, company_id: str, job_id: str, fields: tuple[str, ...] = ()) -> JobContext | None:
+        """``fields``: what the job's rows carry (every batch of a job carries the same), which says whether
+        it links contacts to accounts."""
         if job_id in self._cache:
             self._cache.move_to_end(job_id)
             return self._cache[job_id]
 
-        async def load() -> tuple[asyncpg.Record | None, RecordCleaner | None]:
+        async def load() -> tuple[asyncpg.Record | None, RecordCleaner | None, AccountLinks | None]:
             async with tenant(self._res.pool, company_id) as conn:
                 row = await jobs.get_job(conn, company_id, job_id)
                 if row is None:
-                    return None, None
-                return row, await job_cleaner(conn, company_id, row, self._res.settings, started=True)
+                    return None, None, None
+                cleaner = await job_cleaner(conn, company_id, row, self._res.settings, started=True)
+                # Checked when the job started (services.ingest.splitter): a link the mapping cannot make was refused.
+                links = await job_links(conn, company_id, cleaner.model, row["options"], fields)
+                return row, cleaner, links
 
-        row, cleaner = await with_retry(load, what=f"loading job {job_id}")
+        row, cleaner, links = await with_retry(load, what=f"loading job {job_id}")
         ctx = None
         if row is not None and cleaner is not None:
             ctx = JobContext(
@@ -125,6 +131,7 @@ class JobContexts:
                 cleaner=cleaner,
                 partitions=self._res.settings.record_partitions,
                 dry_run=bool(row["options"].get("dry_run")),
+                links=links,
             )
         self._cache[job_id] = ctx
         if len(self._cache) > self._size:
@@ -328,7 +335,7 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
     holding the loop, so heartbeats, the database writes of the previous batch and the other lanes go on."""
     prepared = []
     for job_id, (company_id, fields, rows) in (await asyncio.to_thread(_rows_by_job, batches)).items():
-        ctx = await contexts.get(company_id, job_id)
+        ctx = await contexts.get(company_id, job_id, fields)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue

@@ -13,7 +13,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata
 
 from schemas.models import Field, TargetModel
-from schemas.picklists import FIELD_PICKLISTS, picklist_of
+from schemas.picklists import FIELD_PICKLISTS, field_picklist
 from services.cleansing.picklists import (
     ACCEPT_CONFIDENCE,
     Choice,
@@ -859,7 +859,7 @@ def cleaner_for(field: Field, options: CleanOptions = CleanOptions(), policy: Va
 def default_policy(model_name: str, field: Field, strict: bool = False) -> ValuePolicy:
     """A choice field's built-in picklist (its own choices for a field without one); unknown words warn, or fail if strict."""
     builtin = builtin_picklists()
-    name = picklist_of(model_name, field.name) or next(
+    name = field_picklist(model_name, field) or next(
         (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None
     )
     picklist = builtin[name] if name else Picklist(field.name, [Choice(c, c) for c in field.choices])

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, cast
 
 import asyncpg
 
+from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions, RecordCleaner
 from services.cleansing.picklist_store import field_picklists, value_memory
 from services.cleansing.picklists import value_policies
-from services.core.errors import ValidationRulesError
+from services.core.errors import MappingError, ValidationRulesError
 from services.core.settings import Settings
 from services.fields.company_model import model_and_rules
 
-__all__ = ["clean_options", "job_cleaner", "match_on", "MATCH_ON"]
+__all__ = ["clean_options", "job_cleaner", "match_on", "MATCH_ON", "link_choice", "LINKED", "LINK_BY", "MISSING"]
 
 
 MATCH_ON = ("external_id",)
+LinkBy = Literal["external_id", "domain", "name"]
+Missing = Literal["create", "warn"]
+LINKED = "account"  # what a contacts import links each contact to (services.apply.account_links)
+LINK_BY: dict[str, str] = {"external_id": "external_id", "domain": "website", "name": "name"}  # key -> account field
+MISSING = ("create", "warn")
 
 
 def match_on(options: Mapping[str, Any]) -> str | None:
@@ -30,6 +36,44 @@ def match_on(options: Mapping[str, Any]) -> str | None:
             "or on external_id"
         )
     return field
+
+
+def _key_columns() -> str:
+    return ", ".join(f"{LINKED}.{f}" for f in LINK_BY.values())
+
+
+def link_choice(model: TargetModel, mapped: Iterable[str], options: Mapping[str, Any]) -> tuple[LinkBy, Missing] | None:
+    """How the job links its records to accounts, (account_match, missing_accounts), or None when it maps no
+    account column. MappingError or ValidationRulesError say what to map or choose."""
+    chosen, missing = options.get("account_match"), options.get("missing_accounts")
+    if chosen is not None and chosen not in LINK_BY:
+        raise ValidationRulesError(f"account_match {chosen!r}: link contacts to accounts by {', '.join(LINK_BY)}")
+    if missing is not None and missing not in MISSING:
+        raise ValidationRulesError(f"missing_accounts {missing!r}: choose create or warn")
+    targets = sorted({f for f in mapped if f.startswith(f"{LINKED}.")})
+    if not targets:
+        if chosen is not None or missing is not None:
+            raise MappingError(
+                "the import links contacts to accounts (account_match, missing_accounts) but maps no column to an "
+                f"account field: map the column that names each contact's account to one of {_key_columns()}"
+            )
+        return None
+    if LINKED not in dict(model.links):
+        raise MappingError(f"{model.name} records link to no account; map no column to {', '.join(targets)}")
+    if chosen is None:
+        chosen = next((by for by, f in LINK_BY.items() if f"{LINKED}.{f}" in targets), None)
+        if chosen is None:
+            raise MappingError(
+                f"columns are mapped to {', '.join(targets)}, but none says which account a contact belongs to: "
+                f"map the column that names it to one of {_key_columns()}"
+            )
+    elif f"{LINKED}.{LINK_BY[chosen]}" not in targets:
+        raise MappingError(
+            f"the import links contacts to accounts by {chosen}: map the file's column of it to "
+            f"{LINKED}.{LINK_BY[chosen]}",
+            missing=[f"{LINKED}.{LINK_BY[chosen]}"],
+        )
+    return cast(LinkBy, chosen), cast(Missing, missing or "create")
 
 
 def clean_options(options: Mapping[str, Any], settings: Settings) -> CleanOptions:

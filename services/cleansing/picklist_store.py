@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from schemas.models import TargetModel
-from schemas.picklists import picklist_of
+from schemas.picklists import field_picklist, picklist_of
 from services.cleansing.picklists import Picklist, merge_company_rows, new_value_name, value_key
 from services.core.errors import NotFound, ValueMappingError
 
@@ -40,7 +40,7 @@ async def field_picklists(conn: asyncpg.Connection, company_id: str, model: Targ
     picklists = await load_picklists(conn, company_id)
     out: dict[str, Picklist] = {}
     for f in model.fields:
-        name = f.picklist or picklist_of(model.name, f.name)
+        name = field_picklist(model.name, f)
         if name is not None:
             out[f.name] = picklists[name]
     return out
@@ -173,7 +173,7 @@ async def remember_values(
     rows: list[tuple[str, str, str, str | None]] = []
     for field, pairs in value_mapping.items():
         f = model.by_name.get(field)
-        picklist = (f.picklist if f is not None else None) or picklist_of(model.name, field)
+        picklist = field_picklist(model.name, f) if f is not None else picklist_of(model.name, field)
         if picklist is None:
             continue
         rows.extend(

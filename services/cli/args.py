@@ -25,6 +25,8 @@ def import_options(args: argparse.Namespace) -> dict[str, Any]:
             ("accept_suggestions", args.accept_suggestions),
             ("unknown_values", args.unknown_values),
             ("match_on", getattr(args, "match", None)),
+            ("account_match", getattr(args, "account_match", None)),
+            ("missing_accounts", getattr(args, "missing_accounts", None)),
         )
         if v
     }

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from schemas.models import Field, TargetModel
+from schemas.models import Field, TargetModel, get_model, own_name
 from services.core.errors import CrmioError
-from services.fields.columns import value_sql
+from services.fields.columns import link_alias, value_sql
 
 __all__ = [
     "ExportError",
@@ -92,8 +92,8 @@ class ExportQuery:
 
 def export_fields(model: TargetModel, fields: Sequence[str] | None) -> list[Field]:
     """The model fields to export, in the requested order (all of them when None)."""
-    if fields is None:
-        return list(model.fields)
+    if fields is None:  # a linked record's fields ("account.name") only when asked for
+        return list(model.own_fields)
     if not isinstance(fields, (list, tuple)) or not fields:
         raise ExportError("fields must be a non-empty list of field names")
     unknown = [f for f in fields if not isinstance(f, str) or f not in model.by_name]
@@ -327,12 +327,13 @@ def _condition(f: _Filter, args: list[Any], col: str) -> str:
 def _date_text(field: Field) -> str:
     """A date as text: a date known to the year or the month (the record's date_precision, migration
     012) as "1990" / "2024-03", a full date as 2024-03-01 — each a form the import reads."""
-    col, name = value_sql(field), field.name
+    col, name = value_sql(field), own_name(field)
+    precision = f"{link_alias(field.related)}.date_precision" if field.related else "t.date_precision"
     if field.custom:  # already its ISO text
         year, month, full = f"left({col}, 4)", f"left({col}, 7)", col
     else:
         year, month, full = f"to_char({col}, 'YYYY')", f"to_char({col}, 'YYYY-MM')", f"{col}::text"
-    return f"CASE t.date_precision->>'{name}' WHEN 'year' THEN {year} WHEN 'month' THEN {month} ELSE {full} END"
+    return f"CASE {precision}->>'{name}' WHEN 'year' THEN {year} WHEN 'month' THEN {month} ELSE {full} END"
 
 
 def _text(field: Field) -> str:
@@ -386,10 +387,29 @@ def build_query(
         [*(f"{_column(model, name)} {'DESC' if desc else 'ASC'} NULLS LAST" for name, desc in sort), "t.id"]
     )
     columns = ", ".join(_select(f) for f in fields)
+    used = [
+        model.by_name[name]
+        for name in (*(f.field for f in filters), *(name for name, _ in sort))
+        if name in model.by_name
+    ]
+    source = _from(model, {f.related for f in (*fields, *used) if f.related})
+    counted = _from(model, {f.related for f in used if f.related})
     return ExportQuery(
-        sql=f"SELECT {columns} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
-        count_sql=f"SELECT count(*) FROM {model.table} AS t WHERE {where}",
+        sql=f"SELECT {columns} FROM {source} WHERE {where} ORDER BY {order}",
+        count_sql=f"SELECT count(*) FROM {counted} WHERE {where}",
         args=tuple(args),
-        json_copy_sql=f"SELECT {_json_object(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
-        copy_sql=f"SELECT {_copy_columns(fields)} FROM {model.table} AS t WHERE {where} ORDER BY {order}",
+        json_copy_sql=f"SELECT {_json_object(fields)} FROM {source} WHERE {where} ORDER BY {order}",
+        copy_sql=f"SELECT {_copy_columns(fields)} FROM {source} WHERE {where} ORDER BY {order}",
     )
+
+
+def _from(model: TargetModel, linked: set[str]) -> str:
+    """The model's table as t, with each linked record's table the query reads joined by its link column
+    (a contact's account by account_id; no link, or a link to a deleted record, reads as empty)."""
+    joins = "".join(
+        f" LEFT JOIN {get_model(name).table} AS {link_alias(name)} ON {link_alias(name)}.id = t.{column} "
+        f"AND {link_alias(name)}.company_id = t.company_id"
+        for name, column in model.links
+        if name in linked
+    )
+    return f"{model.table} AS t{joins}"

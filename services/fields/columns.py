@@ -8,22 +8,31 @@ import uuid
 
 import asyncpg
 
-from schemas.models import Field, TargetModel
+from schemas.models import Field, TargetModel, own_name
 
-__all__ = ["value_sql", "create_index", "index_name"]
+__all__ = ["value_sql", "link_alias", "create_index", "index_name"]
 
 # A date is kept as its ISO text (YYYY-MM-DD): ordered as the dates are, and indexable (a text to
 # date cast is not immutable); numbers and booleans are cast, so they compare and sort as such.
 _CASTS = {"integer": "::bigint", "decimal": "::numeric", "boolean": "::boolean"}
 
 
+def link_alias(linked: str) -> str:
+    """The alias of a linked record's table joined to a query ("link_account" for a contact's account)."""
+    return f"link_{linked}"
+
+
 def value_sql(field: Field, alias: str = "t") -> str:
-    """The field's value in a query over its table (``alias``: the table's alias, or "" for none)."""
+    """The field's value in a query over its table (``alias``: the table's alias, or "" for none); a linked
+    record's field ("account.name") is read from that record's table, joined as link_alias(...)."""
+    if field.related:
+        alias = link_alias(field.related)
     at = f"{alias}." if alias else ""
+    name = own_name(field)
     if not field.custom:
-        return f'{at}"{field.name}"'
+        return f'{at}"{name}"'
     # The name is one of crm_custom_fields' (lower case letters, digits and _: its CHECK).
-    text = f"({at}custom->>'{field.name}')"
+    text = f"({at}custom->>'{name}')"
     cast = _CASTS.get(field.type)
     return f"({text}{cast})" if cast else text
 

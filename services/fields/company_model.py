@@ -1,4 +1,5 @@
-"""A company's model: the built-in fields of lead, contact or account, then the company's custom fields."""
+"""A company's model: the built-in fields of lead, contact or account, then the company's custom fields, then
+the fields of the records it links to (a contact's account, as "account.<field>")."""
 
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ from services.fields.definitions import to_field
 __all__ = ["company_model", "model_and_rules"]
 
 
-async def model_and_rules(
+async def _own_model(
     conn: asyncpg.Connection, company_id: str, name: str
 ) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
-    """The company's model called ``name`` (ValueError names the models) and its custom fields' own
-    validation rules, which every import of the model applies."""
     model = get_model(name)
     rows = await repository.list_fields(conn, company_id, model.name)
     if not rows:
@@ -28,6 +27,19 @@ async def model_and_rules(
     return model.with_custom(fields), {r["name"]: dict(r["validation_rules"]) for r in rows if r["validation_rules"]}
 
 
+async def model_and_rules(
+    conn: asyncpg.Connection, company_id: str, name: str
+) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
+    """The company's model called ``name`` (ValueError names the models) and its custom fields' own
+    validation rules, which every import of the model applies (a linked record's as "account.<field>")."""
+    model, rules = await _own_model(conn, company_id, name)
+    for linked_name, _ in model.links:
+        linked, linked_rules = await _own_model(conn, company_id, linked_name)
+        rules.update({f"{linked_name}.{field}": r for field, r in linked_rules.items()})
+        model = model.with_related(linked)
+    return model, rules
+
+
 async def company_model(conn: asyncpg.Connection, company_id: str, name: str) -> TargetModel:
-    """The company's model called ``name``: built-in fields, then its active custom fields."""
+    """The company's model called ``name``: built-in fields, its active custom fields, then linked records' fields."""
     return (await model_and_rules(conn, company_id, name))[0]

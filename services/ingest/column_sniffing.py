@@ -236,7 +236,8 @@ def sniff_column(
         return hits / total
 
     for kind, test in _KIND_TESTS.items():
-        fields = [f for f in model.fields if f.type == kind]
+        # Values say what a column is, not that it names a linked record's field ("account.website").
+        fields = [f for f in model.own_fields if f.type == kind]
         if not fields:
             continue
         cleaner = _cleaner(fields[0], options)
@@ -244,7 +245,7 @@ def sniff_column(
         if got >= KIND_SHARE:
             return ValueEvidence(kind, tuple(f.name for f in fields), got, _KIND_LABELS[kind])
     best: list[tuple[float, Field]] = []
-    for f in model.fields:
+    for f in model.own_fields:
         if f.type != "choice":
             continue
         policy = (policies or {}).get(f.name) or _builtin_policy(model, f.name)

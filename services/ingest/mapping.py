@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from schemas.header_words import HEADER_WORDS, LANGUAGES, NOT_A_FIELD
-from schemas.models import TargetModel
+from schemas.models import TargetModel, own_name
 from services.cleansing.cleaning import CleanOptions
 from services.cleansing.picklists import ValuePolicy
 from services.core.errors import MappingError
@@ -57,6 +57,9 @@ VALUES = 0.85
 # Dates say a column is a date, not which date ("Subscription Date" is no birthdate): suggested, never
 # mapped without a person confirming.
 VALUES_DATE = 0.7
+# A linked record's field ("Company Domain" -> account.website): mapping it links every record to an account,
+# found or created, so a person confirms it (or takes suggestions with --accept-suggestions).
+RELATED = 0.7
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -92,9 +95,15 @@ def _spellings(model: TargetModel) -> dict[str, dict[str, _Spelling]]:
     """Normalized spelling -> {field: (confidence, reason)} for every name, label, synonym and header word."""
     index: dict[str, dict[str, _Spelling]] = {}
     for f in model.fields:
-        names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")] + [(s, SYNONYM, "synonym") for s in f.synonyms]
+        if f.related:  # "Company Domain", "Account Industry": suggested, never mapped without a person confirming
+            own = (own_name(f).replace("_", " "), *f.synonyms)
+            owners = (f.related, "company", "organization")
+            names = [(f"{owner} {word}", RELATED, f"{f.related} column") for owner in owners for word in own]
+        else:
+            names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")]
+            names += [(s, SYNONYM, "synonym") for s in f.synonyms]
         languages: dict[str, list[str]] = {}  # a word several languages share ("Empresa") names them all
-        for lang, words in HEADER_WORDS.get(f.name, {}).items():
+        for lang, words in HEADER_WORDS.get(f.name, {}).items() if not f.related else ():
             for w in words:
                 languages.setdefault(normalize_header(w), []).append(LANGUAGES[lang])
         names.extend((w, SYNONYM, f"header ({', '.join(langs)})") for w, langs in languages.items())

@@ -14,6 +14,7 @@ from typing import Any, cast
 from schemas import events
 from schemas.models import TargetModel
 from services.cleansing.cleaning import CleanOptions, cut_overlong, longest_value, match_key
+from services.cleansing.job_values import link_choice
 from services.core.errors import ValidationRulesError
 from services.core.routing import partition_for
 from services.ingest.column_sniffing import SAMPLE_ROWS, column_samples, peek_rows
@@ -64,6 +65,7 @@ def open_import(
             sampled = _sampled(reader, model, options)
             reader, chosen = sampled, sampled.mapping
         check_mapping(model, headers, chosen)
+        link_choice(model, chosen.values(), options)  # a link to accounts the mapping cannot make is refused too
         return SplitPlan(reader, reader.info, chosen, compile_mapping(headers, chosen))
     except BaseException:
         reader.close()

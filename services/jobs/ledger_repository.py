@@ -17,6 +17,8 @@ from services.core.db import copy_rows
 
 __all__ = [
     "LEDGER_COLUMNS",
+    "LINKED_CREATED",
+    "linked_created",
     "ledger_counts",
     "delete_job_ledger",
     "delete_ledger_of_jobs",
@@ -43,6 +45,8 @@ LEDGER_COLUMNS = (
     "after_version",
     "match_key",
 )
+# The account a contacts import's row created (migration 018): written by imports that link accounts.
+LINKED_CREATED = "linked_created"
 
 
 async def ledger_counts(conn: asyncpg.Connection, company_id: str, job_id: str | uuid.UUID) -> dict[str, int]:
@@ -101,9 +105,10 @@ async def applied_rows(
     return rows
 
 
-async def copy_ledger(conn: asyncpg.Connection, records: Iterable[Sequence[Any]]) -> None:
-    """COPY ledger rows, one tuple per row in the order of LEDGER_COLUMNS."""
-    await copy_rows(conn, "crm_import_ledger", columns=LEDGER_COLUMNS, records=records)
+async def copy_ledger(conn: asyncpg.Connection, records: Iterable[Sequence[Any]], *, linked: bool = False) -> None:
+    """COPY ledger rows, one tuple per row in the order of LEDGER_COLUMNS, then LINKED_CREATED when ``linked``."""
+    columns = (*LEDGER_COLUMNS, LINKED_CREATED) if linked else LEDGER_COLUMNS
+    await copy_rows(conn, "crm_import_ledger", columns=columns, records=records)
 
 
 async def failed_count(conn: asyncpg.Connection, job_id: uuid.UUID) -> int:
@@ -156,6 +161,19 @@ async def count_to_roll_back(conn: asyncpg.Connection, source_id: uuid.UUID, com
 async def rollback_items_cursor(conn: asyncpg.Connection, source_id: uuid.UUID, company_id: Any) -> Any:
     """A cursor (in the caller's transaction) over those records, one row per record, by record id."""
     return await conn.cursor(_ITEMS_SQL, source_id, company_id)
+
+
+async def linked_created(conn: asyncpg.Connection, source_id: uuid.UUID, company_id: Any) -> list[uuid.UUID]:
+    """The accounts the import's rows created (a contacts import linking accounts), by id."""
+    return [
+        r["linked_created"]
+        for r in await conn.fetch(
+            "SELECT linked_created FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 "
+            "AND linked_created IS NOT NULL ORDER BY linked_created",
+            source_id,
+            company_id,
+        )
+    ]
 
 
 async def not_rolled_back(
@@ -231,6 +249,18 @@ async def failed_numbers(conn: asyncpg.Connection, company_id: str, job_id: uuid
         for r in await conn.fetch(
             "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2 AND outcome = 'failed' "
             "ORDER BY record_number",
+            job_id,
+            company_id,
+        )
+    ]
+
+
+async def recorded_numbers(conn: asyncpg.Connection, company_id: str, job_id: uuid.UUID) -> list[int]:
+    """Every row number the job's ledger holds (applied or failed), in index order."""
+    return [
+        r["record_number"]
+        for r in await conn.fetch(
+            "SELECT record_number FROM crm_import_ledger WHERE job_id = $1 AND company_id = $2",
             job_id,
             company_id,
         )

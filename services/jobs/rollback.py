@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from schemas import events
-from schemas.models import TargetModel, get_model
+from schemas.models import MODELS, TargetModel, get_model
 from services.core.db import set_tenant, tenant
 from services.core.errors import JobStateError
 from services.jobs import ledger_repository, log_repository
@@ -140,13 +140,33 @@ def _item(row: asyncpg.Record) -> LedgerItem:
     )
 
 
+def _linking(model: TargetModel) -> list[tuple[TargetModel, str]]:
+    """The models whose records link to ``model``'s, with their link column (contacts' account_id to accounts)."""
+    return [(m, column) for m in MODELS.values() for linked, column in m.links if linked == model.name]
+
+
 async def _lock_model(conn: asyncpg.Connection, company_id: str, model: TargetModel, partitions: int) -> None:
-    """Every partition lock of the company's table (services.apply.batch._lock_keys): no import writes it meanwhile."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) FROM generate_series(0, $2 - 1) AS b ORDER BY b",
-        f"{company_id}:{model.table}:",
-        partitions,
-    )
+    """Every partition lock of the company's table (services.apply.batch._lock_keys): no import writes it meanwhile.
+    Those of the tables linking to it first, in the order an import linking records takes them."""
+    for table in [*(m.table for m, _ in _linking(model)), model.table]:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || b::text, 0)) "
+            "FROM generate_series(0, $2 - 1) AS b ORDER BY b",
+            f"{company_id}:{table}:",
+            partitions,
+        )
+
+
+async def _delete_records(conn: asyncpg.Connection, company: Any, model: TargetModel, ids: list[uuid.UUID]) -> None:
+    """Delete records, and the links other records hold to them (a contact's account_id to an account removed)."""
+    for linking, column in _linking(model):
+        await conn.execute(
+            f"UPDATE {linking.table} SET {column} = NULL, version = version + 1, updated_at = now() "
+            f"WHERE company_id = $1 AND {column} = ANY($2::uuid[])",
+            company,
+            ids,
+        )
+    await conn.execute(f"DELETE FROM {model.table} WHERE company_id = $1 AND id = ANY($2::uuid[])", company, ids)
 
 
 async def _revert_chunk(
@@ -182,16 +202,13 @@ async def _revert_chunk(
         }
         plan = plan_rollback(items, current, force)
         if plan.deletes:
-            await conn.execute(
-                f"DELETE FROM {table} WHERE company_id = $1 AND id = ANY($2::uuid[])",
-                company,
-                [i.record_id for i in plan.deletes],
-            )
+            await _delete_records(conn, company, model, [i.record_id for i in plan.deletes])
         if plan.restores:
             # date_precision with the dates: a before-image without it (written before migration 012)
             # restores NULL, all dates full, as they were then.
             # and custom whole (NULL in a before-image written before migration 016: it had none then).
-            restored = ("match_key", "date_precision", *model.column_names, "custom")
+            # and the links (a contact's account_id; NULL in a before-image written before migration 018: none then).
+            restored = ("match_key", "date_precision", *model.column_names, *model.link_columns, "custom")
             cols = ", ".join(restored)
             values = ", ".join(f"r.{c}" for c in restored)
             await conn.executemany(
@@ -219,6 +236,62 @@ async def _revert_chunk(
                 ],
             )
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedRemoved:
+    removed: int
+    kept: int  # changed after the import, left alone (unless forced)
+
+
+async def _remove_linked_created(
+    pool: asyncpg.Pool, rollback: asyncpg.Record, source_id: uuid.UUID, force: bool, settings: Any
+) -> LinkedRemoved | None:
+    """Remove the accounts a contacts import created (its ledger's linked_created), once its contacts are
+    reverted: with the links other contacts hold to them since. An account changed after the import (its
+    version is no longer 1) is a conflict, kept unless forced. None when the rollback was cancelled."""
+    company = rollback["company_id"]
+    accounts = get_model("account")
+    removed = kept = 0
+    async with tenant(pool, str(company)) as conn:
+        created = await ledger_repository.linked_created(conn, source_id, company)
+    chunk = settings.rollback_chunk_rows
+    for start in range(0, len(created), chunk):
+        ids = created[start : start + chunk]
+        async with tenant(pool, str(company)) as conn, conn.transaction():
+            await _lock_model(conn, str(company), accounts, settings.record_partitions)
+            if await jobs.job_status(conn, company, rollback["id"], for_share=True) != "running":
+                return None
+            current = {
+                r["id"]: r["version"]
+                for r in await conn.fetch(
+                    "SELECT id, version FROM crm_accounts WHERE company_id = $1 AND id = ANY($2::uuid[]) FOR UPDATE",
+                    company,
+                    ids,
+                )
+            }
+            changed = [a for a, version in current.items() if version != 1 and not force]
+            gone = [a for a in current if a not in changed]
+            if gone:
+                await _delete_records(conn, company, accounts, gone)
+            if changed:
+                await log_repository.copy_logs(
+                    conn,
+                    columns=("job_id", "log_level", "message", "record_data", "company_id"),
+                    records=[
+                        (
+                            rollback["id"],
+                            "warning",
+                            f"account {a} the import created was changed after it (version {current[a]}); it was "
+                            "not removed. Roll back with force to remove it",
+                            {"record_id": str(a)},
+                            company,
+                        )
+                        for a in changed
+                    ],
+                )
+            removed, kept = removed + len(gone), kept + len(changed)
+    return LinkedRemoved(removed, kept)
 
 
 async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send) -> None:
@@ -265,6 +338,14 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
                     c["skipped"] += len(plan.gone)
                     await jobs.update_progress(conn, company_id, job_id, c)
                 await send_status(jobs.progress_status_event(job, "running", c, started_ms))
+        linked = await _remove_linked_created(pool, job, source_id, force, settings)
+        if linked is None:
+            await send_status(
+                jobs.progress_status_event(
+                    job, "cancelled", c, started_ms, int(time.time() * 1000), "cancelled on request"
+                )
+            )
+            return
     except Exception as exc:  # noqa: BLE001 - the job fails, the worker stays up; the next rollback resumes
         log.exception("rollback %s failed", job_id)
         message = f"the rollback stopped ({type(exc).__name__}: {exc}); rolling back again continues where it stopped"
@@ -275,6 +356,13 @@ async def run_rollback_request(res: Any, req: dict[str, Any], send_status: Send)
     message = (
         f"removed {removed:,} records the import created, restored {c['updated']:,} records it updated"
         + (f", {c['skipped']:,} created records were already deleted" if c["skipped"] else "")
+        + (f", removed {linked.removed:,} accounts it created" if linked.removed else "")
+        + (
+            f"; {linked.kept:,} accounts it created were changed after the import and kept (see the logs; roll back "
+            "with force to remove them)"
+            if linked.kept
+            else ""
+        )
         + (
             f"; {c['error']:,} records changed after the import were left alone (see the logs; roll back "
             "with force to overwrite them)"

@@ -17,7 +17,7 @@ class OneJob:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
 
-    async def get(self, company_id: str, job_id: str) -> JobContext:
+    async def get(self, company_id: str, job_id: str, fields: tuple[str, ...] = ()) -> JobContext:
         return self.ctx
 
 

@@ -26,7 +26,7 @@ class _Contexts:
             "good": JobContext("good", "c2", LEAD, "skip", RecordCleaner(LEAD)),
         }
 
-    async def get(self, company_id: str, job_id: str) -> JobContext | None:
+    async def get(self, company_id: str, job_id: str, fields: tuple[str, ...] = ()) -> JobContext | None:
         return self.ctx[job_id]
 
 
