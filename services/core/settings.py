@@ -103,9 +103,10 @@ class Settings(BaseSettings):
     job_partitions: int = 3
     worker_store: str = "memory://"
     worker_log_level: str = "info"
-    # How long the group waits for a silent worker before its partitions go to the others (Faust's
-    # default); heartbeats go at a tenth of it.
-    worker_session_timeout_s: float = 60.0
+    # How long the group waits for a silent worker before its partitions go to the others; heartbeats go at a
+    # tenth of it. A killed worker's rows stall about this long (docs/reliability.md): 6 s is the brokers' least
+    # (group.min.session.timeout.ms); Faust's 60 s stalled them a minute. The worker's loop is never held that long.
+    worker_session_timeout_s: float = 6.0
     db_pool_min: int = 1
     db_pool_max: int = 6
     # The worker's own HTTP server, /healthz, /readyz and Prometheus /metrics (streams/observability.py): off
@@ -158,15 +159,17 @@ class Settings(BaseSettings):
     admission_interval_s: float = 1.0
     schedule_interval_s: float = 1.0
     retention_check_interval_s: float = 600.0
-    # A running import whose file was read whole but whose rows stopped arriving this long, or a job
-    # whose runner's heartbeat is this old, is started again (services.jobs.admission.resume_stalled).
+    # A running import whose file was read whole but whose rows stopped arriving this long is started again
+    # (services.jobs.admission.resume_stalled); so is a job whose runner's heartbeat is runner_stale_s old: its
+    # worker died (SIGKILL, OOM), and the rows it had yet to read would otherwise wait (issue 16: 30 s before).
     stall_resume_s: float = 30.0
+    runner_stale_s: float = 5.0
     # The shortest time between two slots of a schedule: every slot is a job (issue 17).
     schedule_min_interval_s: float = 60.0
     # Admitted jobs one worker runs at once (splits, exports, rollbacks; one company at most all but
     # one of them, services.jobs.dispatch.JobSlots), and how often each touches its heartbeat.
     worker_job_slots: int = 3
-    job_heartbeat_s: float = 5.0
+    job_heartbeat_s: float = 1.0
     # A record or job-request partition whose next event arrived after a gap is sought back to the gap,
     # and again this often while it stays open: a seek can be overtaken by messages already fetched; one
     # whose log ends past its handled offset with nothing moving this long is read again from there

@@ -27,6 +27,7 @@ from services.core.db import set_tenant
 from services.core.kafka_security import client_options
 from services.core.settings import Settings
 from services.core.storage import StoredFile
+from services.jobs import ledger_repository
 from services.jobs import repository as jobs
 
 __all__ = ["split_in_child", "warm_up", "shutdown"]
@@ -97,11 +98,12 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
     )
     await producer.start()
     topic = settings.topic(IMPORT_RECORDS.name)
-    total = applied = 0
     sent: list[asyncio.Future[Any]] = []
     db = await asyncpg.connect(settings.dsn())
     checked = time.monotonic()
     try:
+        skip, total = await _recorded(db, job)
+        applied = 0
         for partition, event in split_rows(
             plan,
             model,
@@ -111,6 +113,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
             rows_per_event=settings.rows_per_event,
             max_event_bytes=settings.max_event_bytes,
             only=only,
+            skip=skip,
         ):
             total += len(event["numbers"])
             sent.append(
@@ -132,6 +135,25 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
         await producer.stop()
         await db.close()
     return total
+
+
+async def _recorded(db: asyncpg.Connection, job: dict[str, Any]) -> tuple[bytes, int]:
+    """The rows a run of this job whose worker died already recorded in the ledger (a bitmap by row number) and
+    their count: sent again, they would only be replays, and the rows behind them would wait while the ledger
+    turns them away (a split resumed at 45 % of 600k rows replayed 270k first). Only while the file was never
+    read whole: a job whose rows stopped arriving after that is read again in full (resume_stalled), which
+    also reports again any row whose result a dying worker never sent."""
+    company_id, job_id = job["company_id"], uuid.UUID(job["id"])
+    async with db.transaction():
+        await set_tenant(db, company_id)
+        row = await jobs.get_job(db, company_id, job["id"])
+        if row is None or row["total_records"]:
+            return b"", 0
+        numbers = await ledger_repository.recorded_numbers(db, company_id, job_id)
+    skip = bytearray(max(numbers, default=-1) + 1)
+    for n in numbers:
+        skip[n] = 1
+    return bytes(skip), len(numbers)
 
 
 async def _applied_or_stop(db: asyncpg.Connection, job: dict[str, Any], at_least: int) -> int:

@@ -128,6 +128,7 @@ def split_rows(
     rows_per_event: int,
     max_event_bytes: int,
     only: frozenset[int] | None = None,
+    skip: bytes = b"",
 ) -> Iterator[tuple[int, events.RecordBatch]]:
     """Yield (partition, record-batch event), rows in file order within each partition.
 
@@ -135,6 +136,7 @@ def split_rows(
     takes it whatever the rows hold: a cell its field refuses for its length is cut first (cut_overlong),
     and a row still too big for an event alone travels without its values, as a row error saying so.
     ``only``: the row numbers to send (a retry of failed rows); they keep their numbers in the file.
+    ``skip``: a row whose number indexes a non-zero byte is not sent (already in the job's ledger).
     """
     fields = plan.compiled.fields
     key_at = [fields.index(f) for f in model.match_fields if f in fields]
@@ -149,6 +151,8 @@ def split_rows(
 
     for raw in plan.reader.rows():
         if only is not None and raw.number not in only:
+            continue
+        if raw.number < len(skip) and skip[raw.number]:
             continue
         values = apply(raw.cells)
         key = match_key(model, {fields[i]: values[i] for i in key_at}) if key_at else None

@@ -131,7 +131,7 @@ async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: S
       replays, so only the missing ones are applied. Such a job's row has not changed for
       ``stall_resume_s`` (its live counters may even show every row: they count a redelivered batch
       twice, while the ledger misses the lost one).
-    - A job whose runner's heartbeat is that old: an export, a rollback, or an import still being
+    - A job whose runner's heartbeat is ``runner_stale_s`` old: an export, a rollback, or an import still being
       read. Runners work in the background of a worker (their start request is acknowledged when
       they start), so when a worker dies, this is what runs its jobs again. Admission sets the
       heartbeat too, so a start request that no runner took up counts the same.
@@ -139,7 +139,7 @@ async def resume_stalled(pool: asyncpg.Pool, settings: Settings, send_request: S
     Claiming a job (touching updated_at and heartbeat_at) makes one worker resume it per stall.
     """
     async with pool.acquire() as conn:
-        rows = await jobs.claim_stalled(conn, settings.topic_prefix, settings.stall_resume_s)
+        rows = await jobs.claim_stalled(conn, settings.topic_prefix, settings.stall_resume_s, settings.runner_stale_s)
     for row in rows:
         await asyncio.wait_for(send_request(start_request(row)), _SEND_TIMEOUT_S)
     return [str(r["id"]) for r in rows]

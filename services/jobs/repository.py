@@ -268,18 +268,22 @@ async def admit_jobs(conn: asyncpg.Connection, job_ids: list[uuid.UUID]) -> list
     return rows
 
 
-async def claim_stalled(conn: asyncpg.Connection, queue: str, stall_s: float) -> list[asyncpg.Record]:
-    """Claim the queue's running jobs that stopped moving for ``stall_s`` (see admission.resume_stalled)."""
+async def claim_stalled(
+    conn: asyncpg.Connection, queue: str, stall_s: float, runner_stale_s: float
+) -> list[asyncpg.Record]:
+    """Claim the queue's running jobs whose rows stopped moving for ``stall_s``, or whose runner's heartbeat is
+    ``runner_stale_s`` old (see admission.resume_stalled)."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """
         UPDATE crm_import_export_jobs SET updated_at = now(), heartbeat_at = now()
          WHERE queue = $1 AND job_status = 'running'
            AND ((job_type = 'import' AND total_records > 0 AND updated_at < now() - make_interval(secs => $2))
-             OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $2)))
+             OR ((job_type <> 'import' OR total_records = 0) AND heartbeat_at < now() - make_interval(secs => $3)))
         RETURNING *
         """,
         queue,
         stall_s,
+        runner_stale_s,
     )
     return rows
 

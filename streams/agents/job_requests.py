@@ -76,7 +76,7 @@ async def admission_timer() -> None:
         _timer_failed("admission pass", exc)
 
 
-@app.timer(interval=max(1.0, settings.stall_resume_s / 6))
+@app.timer(interval=max(1.0, min(settings.stall_resume_s, settings.runner_stale_s) / 5))
 async def stalled_jobs_timer() -> None:
     from services.jobs.admission import resume_stalled
 

@@ -1,5 +1,5 @@
 """Fault-suite fixtures: a topic namespace of its own (so no other worker of the session consumes it),
-killable worker subprocesses with a short session timeout, and the results file the table script reads."""
+killable worker subprocesses with the product's session timeout, and the results file the table script reads."""
 
 from __future__ import annotations
 
@@ -16,10 +16,24 @@ import pytest_asyncio
 
 from services.core.kafka_io import ensure_topics
 from services.core.settings import Settings
+from tests.datagen import LeadFile, make_leads, write_csv
 from tests.integration.conftest import start_worker, stop_worker
 
-SESSION_TIMEOUT_S = 8.0
+# The product's default, not a test's: the suite measures the stalls a deployment gets.
+SESSION_TIMEOUT_S = float(Settings.model_fields["worker_session_timeout_s"].default)
 RESULTS = Path(__file__).resolve().parents[3] / "var" / "reliability" / "faults.jsonl"
+ROWS = 200_000
+START_AT = 0.25  # the fault strikes once this share of the rows is applied
+
+
+@pytest.fixture(scope="module")
+def lead_file() -> LeadFile:
+    return make_leads(ROWS, seed=31, stored=2000)
+
+
+@pytest.fixture(scope="module")
+def lead_csv(lead_file: LeadFile, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_csv(lead_file, tmp_path_factory.mktemp("faults") / "leads.csv")
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +43,6 @@ def fault_settings(settings: Settings) -> Settings:
         update={
             "topic_prefix": f"f{run}",
             "app_id": f"crmio-faults-{run}",
-            "worker_session_timeout_s": SESSION_TIMEOUT_S,
         }
     )
 

@@ -27,24 +27,11 @@ from services.core.kafka_io import producer
 from services.core.settings import Settings
 from services.ingest.submit import submit_import
 from stack import local as stack
-from tests.datagen import LeadFile, expected, make_leads, write_csv
-from tests.integration.faults.conftest import RESULTS, SESSION_TIMEOUT_S, Workers
+from tests.datagen import LeadFile, expected
+from tests.integration.faults.conftest import RESULTS, ROWS, SESSION_TIMEOUT_S, START_AT, Workers
 from tests.integration.test_import_pipeline import seed, stored_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-
-ROWS = 200_000
-START_AT = 0.25  # the fault strikes once this share of the rows is applied
-
-
-@pytest.fixture(scope="module")
-def lead_file() -> LeadFile:
-    return make_leads(ROWS, seed=31, stored=2000)
-
-
-@pytest.fixture(scope="module")
-def lead_csv(lead_file: LeadFile, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_csv(lead_file, tmp_path_factory.mktemp("faults") / "leads.csv")
 
 
 async def _fresh_pool(settings: Settings) -> asyncpg.Pool:
