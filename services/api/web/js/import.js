@@ -27,7 +27,7 @@ export function render(main, params) {
     rules: {},
     duplicate: "skip",
     policy: { mode: "continue", max_errors: "", max_error_percent: "" },
-    options: { date_order: "", phone_region: "", strict: false },
+    options: { date_order: "", phone_region: "", strict: false, account_match: "", missing_accounts: "create" },
     valueMapping: {}, // {field: {file word: picklist value | null (leave empty)}}; a word not here follows the field's policy
     unknown: {}, // {field: "empty" | "add" | "fail" | "map:VALUE"}: what a word without a decision gets
     dryJob: null,
@@ -260,11 +260,20 @@ export function render(main, params) {
     return Object.keys(out).length ? out : null;
   }
 
+  /** Columns mapped to a linked record's field ("account.website"): the import links each contact to its account. */
+  function linksAccounts() {
+    return Object.values(state.mapping).some((f) => f && f.includes("."));
+  }
+
   function readOptions(dryRun) {
     const o = { ...state.corrections };
     if (state.options.date_order) o.date_order = state.options.date_order;
     if (state.options.phone_region) o.phone_region = state.options.phone_region.trim().toUpperCase();
     if (state.options.strict) o.strict = true;
+    if (linksAccounts()) {  // a contact's account columns: how each row finds its account, and what a missing one gets
+      if (state.options.account_match) o.account_match = state.options.account_match;
+      if (state.options.missing_accounts !== "create") o.missing_accounts = state.options.missing_accounts;
+    }
     const unknown = unknownBody();
     if (unknown) o.unknown_values = unknown;
     if (dryRun) o.dry_run = true;
@@ -384,6 +393,19 @@ export function render(main, params) {
     const strict = h("input", { type: "checkbox", id: "strict", checked: state.options.strict });
     strict.addEventListener("change", () => { state.options.strict = strict.checked; refresh(); });
 
+    // Accounts: shown once a column is mapped to one of the contact's account fields
+    const accountMatch = select([["", "the first mapped: external id, domain, then name"], ["external_id", "the account's external id"],
+      ["domain", "the account's domain (website)"], ["name", "the account's name"]], state.options.account_match, { id: "account-match" });
+    accountMatch.addEventListener("change", () => { state.options.account_match = accountMatch.value; refresh(); });
+    const missingAccounts = radios("An account that does not exist yet", "missing-accounts", [
+      ["create", "Create it", "from the row's account columns (its name is needed)"],
+      ["warn", "Do not link", "import the contact without an account, with a warning"],
+    ], state.options.missing_accounts, (v) => { state.options.missing_accounts = v; refresh(); });
+    const accountBox = h("fieldset", { class: "account-links", "data-testid": "account-links" }, h("legend", {}, "Accounts"),
+      h("p", { class: "hint" }, "Columns are mapped to the contact's account: each contact is linked to the account they name."),
+      field("Find each contact's account by", accountMatch), missingAccounts.el);
+    function drawAccountLinks() { accountBox.hidden = !linksAccounts(); }
+
     // Rules
     const rules = rulesEditor(state.model, state.rules, () => {
       try { state.rules = rules.value(); checkNext(); refresh(); } catch { /* shown by the editor */ }
@@ -422,6 +444,7 @@ export function render(main, params) {
     });
 
     function drawMapping() {
+      drawAccountLinks();
       const admin = session.me && session.me.role === "admin";
       const sugg = suggestionsFor(state.model);
       const fields = modelFields(state.model);
@@ -429,9 +452,14 @@ export function render(main, params) {
       for (const [c, f] of Object.entries(state.mapping)) if (f) (chosen[f] = chosen[f] || []).push(c);
       replace(mappingBody, headers.map((column, i) => {
         const s = sugg[column];
-        const options = [["", "— do not import —"], ...fields.map((f) => [f.name,
-          `${f.title}${f.required ? " *" : ""}${s && s.field === f.name ? ` (suggested, ${Math.round(s.confidence * 100)} %)` : ""}`])];
-        const sel = select(options, state.mapping[column] || "", { id: `map-${i}`, "data-column": column, class: "map-target" });
+        const label = (f) => `${f.title}${f.required ? " *" : ""}${s && s.field === f.name ? ` (suggested, ${Math.round(s.confidence * 100)} %)` : ""}`;
+        const own = fields.filter((f) => !f.name.includes("."));
+        const linked = fields.filter((f) => f.name.includes("."));
+        const sel = select([["", "— do not import —"], ...own.map((f) => [f.name, label(f)])], "",
+          { id: `map-${i}`, "data-column": column, class: "map-target" });
+        // A contact's account fields: mapping one links each contact to its account, found or created.
+        if (linked.length) sel.append(h("optgroup", { label: "The contact's account" }, linked.map((f) => h("option", { value: f.name }, label(f)))));
+        sel.value = state.mapping[column] || "";
         sel.addEventListener("change", () => {
           state.mapping[column] = sel.value || null;
           drawMapping();
@@ -548,6 +576,7 @@ export function render(main, params) {
         h("fieldset", {}, h("legend", {}, "Target"), field("Import into", modelSel), field("Template", templateSel,
           "A template fills in the mapping and the validation rules."), templateErrors),
         duplicates.el,
+        accountBox,
         policy.el,
         h("fieldset", {}, h("legend", {}, "Reading values"),
           field("Date order", dateOrder, "Which wins for dates such as 03/04/2024."),
