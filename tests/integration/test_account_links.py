@@ -5,15 +5,19 @@ Through the API, the real worker and PostgreSQL (a worker killed mid-job: tests/
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from services.core.settings import Settings
 from tests.integration.test_api import (  # noqa: F401 - fixtures shared with the API tests
     Company,
     api_settings,
@@ -23,6 +27,7 @@ from tests.integration.test_api import (  # noqa: F401 - fixtures shared with th
     upload,
     wait_final,
 )
+from tests.integration.test_cli import crmio
 
 pytestmark = pytest.mark.integration
 
@@ -296,3 +301,49 @@ async def test_an_export_of_contacts_reads_their_accounts_columns_filtered_and_s
     for row in table[1:]:  # the account's website as created from the first of its rows applied
         i = int(row[0][1 : row[0].index("@")])
         assert domain_of(i) in row[2].lower() and row[3] == "Retail"
+
+
+def test_the_cli_links_contacts_by_account_name_and_warns_for_missing_ones(
+    settings: Settings, worker: Any, tmp_path: Path
+) -> None:
+    company = str(uuid.uuid4())
+    accounts_file = tmp_path / "a.csv"
+    accounts_file.write_text("Name\nAcme\n")
+    base = ["import", "--company", company, "--wait", "--json"]
+    assert crmio(settings, *base[:1], str(accounts_file), *base[1:], "--model", "account").returncode == 0
+    path = tmp_path / "c.csv"
+    path.write_text("Email,First,Last,Company\na@x.example,A,A,ACME\nb@x.example,B,B,Umbrella\n")
+    mapping = {"Email": "email", "First": "first_name", "Last": "last_name", "Company": "account.name"}
+    out = crmio(
+        settings,
+        *base[:1],
+        str(path),
+        *base[1:],
+        "--model",
+        "contact",
+        "--mapping",
+        json.dumps(mapping),
+        "--account-match",
+        "name",
+        "--missing-accounts",
+        "warn",
+    )
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)
+    assert (job["created_records"], job["warning_records"]) == (2, 1), job
+    assert (job["options"]["account_match"], job["options"]["missing_accounts"]) == ("name", "warn")
+    rows = asyncio.run(_links(settings, company))
+    assert rows == {"a@x.example": "Acme", "b@x.example": None}
+
+
+async def _links(settings: Settings, company: str) -> dict[str, str | None]:
+    conn = await asyncpg.connect(settings.system_dsn())
+    try:
+        rows = await conn.fetch(
+            "SELECT c.email, a.name FROM crm_contacts c LEFT JOIN crm_accounts a ON a.id = c.account_id "
+            "WHERE c.company_id = $1",
+            uuid.UUID(company),
+        )
+    finally:
+        await conn.close()
+    return {r["email"]: r["name"] for r in rows}
