@@ -42,7 +42,7 @@ async def _on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
 
 def readiness() -> dict[str, Any]:
     """What /readyz reports: ready, and each condition."""
-    runtime_open = worker_runtime._runtime is not None
+    runtime_open = worker_runtime.is_open
     checks = {
         "runtime": "ok" if runtime_open else "the database pools and Kafka producer are not open yet",
         "group": "ok" if _assigned_once else "no partition assignment received from the consumer group yet",

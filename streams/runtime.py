@@ -65,6 +65,11 @@ class WorkerRuntime(Service):
             self._stack, self._runtime, self._contexts = None, None, None
 
     @property
+    def is_open(self) -> bool:
+        """The runtime is open: pools and producer usable (the worker's /readyz)."""
+        return self._runtime is not None
+
+    @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError(

@@ -16,7 +16,7 @@ import orjson
 
 from services.core.settings import Settings
 
-__all__ = ["JsonFormatter", "log_context", "bind", "logging_config", "configure"]
+__all__ = ["JsonFormatter", "log_context", "unbound", "bind", "logging_config", "configure"]
 
 # Context variables follow asyncio tasks: a job's background run and each lane's apply task see the values set
 # where they were created, and a value set inside one task never leaks into another.
@@ -31,6 +31,17 @@ _FIELDS: dict[str, ContextVar[Any]] = {
 def log_context(**fields: Any) -> Iterator[None]:
     """Log lines inside the block carry these fields (job_id, company_id, partition); None leaves a field as is."""
     tokens = [(_FIELDS[name], _FIELDS[name].set(value)) for name, value in fields.items() if value is not None]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+@contextmanager
+def unbound() -> Iterator[None]:
+    """Log lines inside the block carry none of the fields: work for many jobs started while handling one."""
+    tokens = [(var, var.set(None)) for var in _FIELDS.values()]
     try:
         yield
     finally:

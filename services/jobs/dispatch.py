@@ -23,7 +23,7 @@ from schemas import events
 from services.apply.pipeline import record_request, run_import_request
 from services.core import worker_metrics
 from services.core.db import is_transient, with_retry
-from services.core.logs import log_context
+from services.core.logs import log_context, unbound
 from services.core.runtime import Runtime
 from services.jobs import repository as jobs
 from services.jobs.admission import confirm_start, run_admission
@@ -141,7 +141,8 @@ async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots
     job_id, company_id = req["job_id"], req["company_id"]
     if not req.get("admitted"):
         await record_request(res, req)
-        await admit(res, send)
+        with unbound():  # the pass admits whichever jobs fit, this request's or others'
+            await admit(res, send)
         return
     job = await with_retry(lambda: confirm_start(res.system, company_id, job_id), what=f"starting job {job_id}")
     if job is None or job["job_status"] == "pending":
