@@ -24,6 +24,8 @@ from services.api import (
     routes_uploads,
     routes_web,
 )
+from services.api.contract import install_contract
+from services.api.correlation import CorrelationIds
 from services.api.guards import Guards
 from services.api.http import OrjsonResponse, install_error_handlers
 from services.api.metrics import LatencyMiddleware, Metrics
@@ -36,7 +38,10 @@ DESCRIPTION = """Import and export CRM Leads, Contacts and Accounts.
 
 Every `/api/v1` call needs `Authorization: Bearer <API key>` (create one with `crmio keys create`).
 A key belongs to one company: another company's jobs, uploads and templates answer 404.
-Errors answer `{"error": {"type", "message"}}`.
+Errors answer RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`, `detail` (what
+is wrong and what to do), `code`, `correlation_id` (also in the `X-Correlation-ID` header and the API's log;
+send your own as `X-Correlation-ID` or `X-Request-ID`), and `field` / `errors` naming what is at fault.
+Creating answers 201 with `Location`; the creating POSTs take an `Idempotency-Key` header (docs/api.md).
 """
 
 
@@ -65,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         Guards, max_json_bytes=settings.max_json_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )
     app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(CorrelationIds)  # outermost: the other middleware's refusals carry the id too
     install_error_handlers(app)
     for module in (
         routes_docs,
@@ -84,4 +90,5 @@ def create_app(settings: Settings) -> FastAPI:
         routes_stats,
     ):
         app.include_router(module.router)
+    install_contract(app)
     return app

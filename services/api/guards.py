@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections import Counter
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.http import error_body
+from services.api.correlation import new_correlation_id
+from services.api.problems import PROBLEM_MEDIA_TYPE, problem_bytes
 from services.core.runtime import Runtime
 
 __all__ = ["Guards", "SECURITY_HEADERS"]
+
+log = logging.getLogger("uvicorn.error.crmio")  # as services.api.http's: the API's log
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -104,7 +107,7 @@ class Guards:
             await self._guarded(scope, receive, send, headers)
             return
         if self.open_per_key[key] >= limit:
-            await self._refuse(_with_security_headers(send), self._too_many(limit))
+            await self._refuse(scope, _with_security_headers(send), self._too_many(limit))
             return
         self.open_per_key[key] += 1
         try:
@@ -132,12 +135,12 @@ class Guards:
         if is_json:
             # A JSON body is small by rule: read it whole here, bounded in size and time, then hand it on.
             if declared > self.max_json_bytes:
-                await self._refuse(send_with_headers, _Refused(413, "RequestTooLarge", self._too_large()))
+                await self._refuse(scope, send_with_headers, _Refused(413, "RequestTooLarge", self._too_large()))
                 return
             try:
                 body = await self._read_json_body(receive)
             except _Refused as refused:
-                await self._refuse(send_with_headers, refused)
+                await self._refuse(scope, send_with_headers, refused)
                 return
             await self.app(scope, _replay(body, receive), send_with_headers)
             return
@@ -159,7 +162,7 @@ class Guards:
 
         await self.app(scope, timed_receive, send_with_headers)
         if timed_out and not started:
-            await self._refuse(send_with_headers, self._timeout())
+            await self._refuse(scope, send_with_headers, self._timeout())
 
     async def _read_json_body(self, receive: Receive) -> bytes:
         parts: list[bytes] = []
@@ -201,14 +204,19 @@ class Guards:
         )
 
     @staticmethod
-    async def _refuse(send: Any, refused: _Refused) -> None:
-        body = orjson.dumps(error_body(refused.kind, refused.message))
+    async def _refuse(scope: Scope, send: Any, refused: _Refused) -> None:
+        # The correlation id of services.api.correlation, the outer middleware, which also sends it back.
+        cid = str(scope.get("state", {}).get("correlation_id") or new_correlation_id())
+        log.info(
+            "%s %s refused %d %s [correlation_id=%s]", scope["method"], scope["path"], refused.status, refused.kind, cid
+        )
+        body = problem_bytes(refused.status, refused.kind, refused.message, correlation_id=cid, instance=scope["path"])
         await send(
             {
                 "type": "http.response.start",
                 "status": refused.status,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                     *refused.headers,

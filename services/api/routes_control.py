@@ -15,11 +15,15 @@ import asyncio
 from typing import Literal
 
 import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from services.api.bodies import RetryRequest, RollbackRequest
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
-from services.api.http import Forbidden, OrjsonResponse
+from services.api.documents import Job, Limits
+from services.api.http import Forbidden, OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, json_fingerprint, once
 from services.core import storage
 from services.core.db import tenant
 from services.core.errors import NotFound
@@ -76,54 +80,87 @@ async def require_job_control(
 @router.post(
     "/api/v1/jobs/{job_id}/rollback",
     status_code=202,
+    response_model=Job,
+    responses=problems(403, 404, 409),
     summary="Roll back an import (admin): a rollback job removes what it created and restores what it updated",
 )
-async def rollback(job_id: str, key: Caller, res: Res, body: RollbackRequest | None = None) -> OrjsonResponse:
+async def rollback(
+    request: Request,
+    job_id: str,
+    key: Caller,
+    res: Res,
+    body: RollbackRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     async with tenant(res.pool, key.company_id) as conn:
         await jobs.require_job(conn, key.company_id, job_id)  # another company's job: 404 for every role
     require_admin(key, "roll back imports")
-    job = await control.rollback(
-        res.settings, res.pool, res.sender(), key.company_id, job_id, force=bool(body and body.force)
-    )
-    return OrjsonResponse(job, 202)
+
+    async def answer() -> Response:
+        job = await control.rollback(
+            res.settings, res.pool, res.sender(), key.company_id, job_id, force=bool(body and body.force)
+        )
+        return created(job, f"/api/v1/jobs/{job['id']}", 202)
+
+    async def fingerprint() -> str:
+        return json_fingerprint(body.model_dump(mode="json") if body else None)
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
 
 
 @router.post(
     "/api/v1/jobs/{job_id}/retry",
     status_code=201,
+    response_model=Job,
+    responses=problems(400, 403, 404, 409, 413, 415),
     summary="Import only the failed rows of a finished import again: with a corrected mapping, or a fixed file",
 )
-async def retry(job_id: str, key: Caller, res: Res, body: RetryRequest | None = None) -> OrjsonResponse:
-    body = body or RetryRequest()
+async def retry(
+    request: Request,
+    job_id: str,
+    key: Caller,
+    res: Res,
+    body: RetryRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    retry_body = body or RetryRequest()
     await require_job_control(res, key, job_id, "retry")
-    file = name = fmt = None
-    if body.upload_id is not None:
+
+    async def answer() -> Response:
+        file = name = fmt = None
+        if retry_body.upload_id is not None:
+            async with tenant(res.pool, key.company_id) as conn:
+                upload = await uploads.get_upload(conn, key.company_id, str(retry_body.upload_id))
+            if upload is None:
+                raise NotFound(f"no upload {retry_body.upload_id}")
+            file = await asyncio.to_thread(storage.of(res.settings).file, key.company_id, upload["stored_path"])
+            name, fmt = upload["original_filename"], upload["file_format"]
+        mapping = {c: f for c, f in (retry_body.mapping or {}).items() if f} or None
+        job = await control.retry(
+            res.settings,
+            res.pool,
+            res.sender(),
+            key.company_id,
+            job_id,
+            mapping=mapping,
+            file=file,
+            display_name=name,
+            file_format=fmt,
+            user_id=key.id,  # the retry's creator: who may cancel or retry it in turn
+        )
         async with tenant(res.pool, key.company_id) as conn:
-            upload = await uploads.get_upload(conn, key.company_id, str(body.upload_id))
-        if upload is None:
-            raise NotFound(f"no upload {body.upload_id}")
-        file = await asyncio.to_thread(storage.of(res.settings).file, key.company_id, upload["stored_path"])
-        name, fmt = upload["original_filename"], upload["file_format"]
-    mapping = {c: f for c, f in (body.mapping or {}).items() if f} or None
-    job = await control.retry(
-        res.settings,
-        res.pool,
-        res.sender(),
-        key.company_id,
-        job_id,
-        mapping=mapping,
-        file=file,
-        display_name=name,
-        file_format=fmt,
-        user_id=key.id,  # the retry's creator: who may cancel or retry it in turn
-    )
-    async with tenant(res.pool, key.company_id) as conn:
-        row = await jobs.get_job(conn, key.company_id, job["id"])
-    return OrjsonResponse(progress_document(row), 201)
+            row = await jobs.get_job(conn, key.company_id, job["id"])
+        return created(progress_document(row), f"/api/v1/jobs/{job['id']}")
+
+    async def fingerprint() -> str:
+        return json_fingerprint(retry_body.model_dump(mode="json"))
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
 
 
 @router.get(
     "/api/v1/limits",
+    response_model=Limits,
     summary="The company's limits and retention (set by the operator: crmio limits set), and its storage in use",
 )
 async def limits(key: Caller, res: Res) -> OrjsonResponse:

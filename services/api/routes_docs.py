@@ -1,4 +1,4 @@
-"""The OpenAPI page: Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) served from the fastapi-offline
+"""The problem types' descriptions (what a problem's `type`, /api/problems/<code>, points at), and the OpenAPI page: Swagger UI 5 (OpenAPI 3.1, which FastAPI writes) served from the fastapi-offline
 package's files: no CDN (it works offline, and nothing from another origin runs on the API's pages), and
 a CSP that lets only its own start script run."""
 
@@ -15,6 +15,8 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
+from services.api.http import OrjsonResponse
+from services.api.problems import known_problems, problem_type
 from services.core.errors import NotFound
 
 __all__ = ["router"]
@@ -59,3 +61,18 @@ async def asset(name: str) -> FileResponse:
     if name not in _SERVED:
         raise NotFound(f"no documentation asset {name!r}")
     return FileResponse(_ASSETS / name, media_type=_SERVED[name], headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/api/problems")
+async def problem_types() -> OrjsonResponse:
+    return OrjsonResponse(
+        {"items": [{"type": problem_type(c), "code": c, **p} for c, p in sorted(known_problems().items())]}
+    )
+
+
+@router.get("/api/problems/{code}")
+async def problem_type_description(code: str) -> OrjsonResponse:
+    known = known_problems()
+    if code not in known:
+        raise NotFound(f"no problem type {code!r}; GET /api/problems lists them")
+    return OrjsonResponse({"type": problem_type(code), "code": code, **known[code]})

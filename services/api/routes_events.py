@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from services.api.contract import problems
 from services.api.deps import Caller, Res
 from services.api.sse import company_stream, job_stream
 from services.core.db import tenant
@@ -16,11 +19,18 @@ router = APIRouter(tags=["events"])
 
 # No buffering by proxies (nginx honours X-Accel-Buffering), no caching of a live stream.
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A stream of server-sent events (`event:` progress | final | revoked, `data:` a job as JSON)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 @router.get(
     "/api/v1/jobs/{job_id}/events",
     response_class=StreamingResponse,
+    responses={**_SSE, **problems(404)},
     summary="SSE: `progress` events while the job runs, then one `final` event; the stream then ends "
     "(or with a `revoked` event once the calling key is revoked)",
 )
@@ -38,6 +48,7 @@ async def job_events(job_id: str, key: Caller, res: Res) -> StreamingResponse:
 @router.get(
     "/api/v1/events",
     response_class=StreamingResponse,
+    responses=_SSE,
     summary="SSE: `progress` / `final` events of every job of the company that changes while connected; "
     "a `revoked` event ends it once the calling key is revoked",
 )

@@ -9,12 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field
+from starlette.responses import Response
 
 from services.api.bodies import Model, _Strict
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
-from services.api.http import OrjsonResponse
+from services.api.documents import CustomField, CustomFieldList
+from services.api.http import OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, json_fingerprint, once
 from services.core.db import tenant
 from services.fields import manage
 from services.fields.definitions import FIELD_TYPES
@@ -37,7 +41,11 @@ class CustomFieldCreate(_Strict):
     validation_rules: dict[str, Any] | None = Field(None, description="as a job's validation_rules for this field")
 
 
-@router.get("", summary="The company's custom fields (of one model; retired ones with retired=true)")
+@router.get(
+    "",
+    response_model=CustomFieldList,
+    summary="The company's custom fields (of one model; retired ones with retired=true)",
+)
 async def list_fields(
     key: Caller, res: Res, target_model: Model | None = None, retired: bool = False
 ) -> OrjsonResponse:
@@ -46,16 +54,38 @@ async def list_fields(
     return OrjsonResponse({"items": items})
 
 
-@router.post("", status_code=201, summary="Create a custom field (admin)")
-async def create_field(body: CustomFieldCreate, key: Caller, res: Res) -> OrjsonResponse:
+@router.post(
+    "", status_code=201, response_model=CustomField, responses=problems(403), summary="Create a custom field (admin)"
+)
+async def create_field(
+    request: Request, body: CustomFieldCreate, key: Caller, res: Res, idempotency_key: IdempotencyKey = None
+) -> Response:
     require_admin(key, "create custom fields")
+
+    async def answer() -> Response:
+        async with tenant(res.pool, key.company_id) as conn:
+            doc = await manage.create_field(conn, key.company_id, body.model_dump(exclude_none=True))
+        await manage.build_index(res.system, key.company_id, doc)
+        return created(doc, f"/api/v1/fields/{doc['id']}")
+
+    async def fingerprint() -> str:
+        return json_fingerprint(body.model_dump(mode="json"))
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
+
+
+@router.get("/{field_id}", response_model=CustomField, responses=problems(404), summary="A custom field")
+async def get_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
-        doc = await manage.create_field(conn, key.company_id, body.model_dump(exclude_none=True))
-    await manage.build_index(res.system, key.company_id, doc)
-    return OrjsonResponse(doc, 201)
+        return OrjsonResponse(await manage.get_field_document(conn, key.company_id, field_id))
 
 
-@router.post("/{field_id}/retire", summary="Retire a custom field: no longer imported or exported; values stay (admin)")
+@router.post(
+    "/{field_id}/retire",
+    response_model=CustomField,
+    responses=problems(403, 404),
+    summary="Retire a custom field: no longer imported or exported; values stay (admin)",
+)
 async def retire_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "retire custom fields")
     async with tenant(res.pool, key.company_id) as conn:

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from services.api.bodies import ExportJobRequest, ImportJobRequest, JobRequest
+from services.api.contract import problems
 from services.api.deps import Caller, Res
+from services.api.documents import Job, JobPage, LogPage
 from services.api.errors_csv import csv_lines, error_columns, error_row
-from services.api.http import OrjsonResponse
+from services.api.http import OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, json_fingerprint, once
 from services.api.import_spec import resolve_spec
 from services.api.routes_control import require_job_control
 from services.api.stored_response import stored_response
@@ -43,6 +46,13 @@ _MEDIA = {
     "excel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 _EXT = {"csv": ".csv", "json": ".json", "pdf": ".pdf", "excel": ".xlsx"}
+# Text first: generators take the first media type they know for the parsed result (a text CSV, not bytes).
+_DOWNLOAD_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    _MEDIA["excel"]: {"schema": {"type": "string", "format": "binary"}},
+}
 _ERRORS_PAGE = 1000
 
 
@@ -150,17 +160,35 @@ async def _create_export(
     return job
 
 
-@router.post("", status_code=201, summary="Start an import of an upload, or an export")
-async def create_job(body: Annotated[JobRequest, Body()], key: Caller, res: Res) -> OrjsonResponse:
-    if isinstance(body, ImportJobRequest):
-        job = await _create_import(body, key.company_id, res, admin=key.role == "admin", user_id=key.id)
-    else:
-        job = await _create_export(body, key.company_id, res, user_id=key.id)
-    row = await _job(res, key.company_id, str(job["id"]))
-    return OrjsonResponse(progress_document(row), 201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=Job,
+    responses=problems(404, 413, 415, 400),
+    summary="Start an import of an upload, or an export",
+)
+async def create_job(
+    request: Request,
+    body: Annotated[JobRequest, Body()],
+    key: Caller,
+    res: Res,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def answer() -> Response:
+        if isinstance(body, ImportJobRequest):
+            job = await _create_import(body, key.company_id, res, admin=key.role == "admin", user_id=key.id)
+        else:
+            job = await _create_export(body, key.company_id, res, user_id=key.id)
+        row = await _job(res, key.company_id, str(job["id"]))
+        return created(progress_document(row), f"/api/v1/jobs/{row['id']}")
+
+    async def fingerprint() -> str:
+        return json_fingerprint(body.model_dump(mode="json"))
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
 
 
-@router.get("", summary="The company's jobs, newest first")
+@router.get("", response_model=JobPage, summary="The company's jobs, newest first")
 async def get_jobs(
     key: Caller,
     res: Res,
@@ -190,19 +218,26 @@ async def get_jobs(
     )
 
 
-@router.get("/{job_id}", summary="A job: blueprint fields, counters, rate and ETA")
+@router.get(
+    "/{job_id}", response_model=Job, responses=problems(404), summary="A job: blueprint fields, counters, rate and ETA"
+)
 async def get_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a pending or running job; nothing is applied after the answer")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=Job,
+    responses=problems(403, 404, 409),
+    summary="Cancel a pending or running job; nothing is applied after the answer",
+)
 async def cancel_job(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     await require_job_control(res, key, job_id, "cancel")  # members: only their own key's jobs
     await control.cancel(res.settings, res.pool, res.sender(), key.company_id, job_id)
     return OrjsonResponse(progress_document(await _job(res, key.company_id, job_id)))
 
 
-@router.get("/{job_id}/logs", summary="A job's logs, in record order")
+@router.get("/{job_id}/logs", response_model=LogPage, responses=problems(404), summary="A job's logs, in record order")
 async def get_logs(
     job_id: str,
     key: Caller,
@@ -224,6 +259,7 @@ async def get_logs(
     "/{job_id}/errors.csv",
     summary="The failed rows with an error column, ready to fix and import again",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **problems(404)},
 )
 async def errors_csv(job_id: str, key: Caller, res: Res) -> StreamingResponse:
     row = await _job(res, key.company_id, job_id)
@@ -260,7 +296,15 @@ def _ascii(name: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c in "-_. ") else "_" for c in name)[:100] or "file"
 
 
-@router.get("/{job_id}/download", summary="The file of a completed export", response_class=FileResponse)
+@router.get(
+    "/{job_id}/download",
+    summary="The file of a completed export (CSV, Excel, JSON or PDF as the export's file_format)",
+    response_class=FileResponse,
+    responses={
+        200: {"content": _DOWNLOAD_CONTENT},
+        **problems(404),
+    },
+)
 async def download(job_id: str, key: Caller, res: Res) -> Response:
     row = await _job(res, key.company_id, job_id)
     if row["job_type"] != "export" or row["job_status"] != "completed":

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
+from services.api.documents import ApiKey, ApiKeyList
 from services.api.http import OrjsonResponse
 from services.core.db import tenant
 from services.jobs import keys
@@ -20,7 +22,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/keys", tags=["API keys"])
 
 
-@router.get("", summary="The company's API keys, live and revoked (admin): id, role, label, created, revoked")
+@router.get(
+    "",
+    response_model=ApiKeyList,
+    responses=problems(403),
+    summary="The company's API keys, live and revoked (admin): id, role, label, created, revoked",
+)
 async def list_keys(key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "list API keys")
     async with tenant(res.pool, key.company_id) as conn:
@@ -30,6 +37,8 @@ async def list_keys(key: Caller, res: Res) -> OrjsonResponse:
 
 @router.delete(
     "/{key_id}",
+    response_model=ApiKey,
+    responses=problems(403, 404, 409),
     summary="Revoke one of the company's API keys (admin); 409 for its last live admin key, 404 for another's key",
 )
 async def revoke_key(key_id: str, key: Caller, res: Res) -> OrjsonResponse:

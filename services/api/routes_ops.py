@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.api.deps import Res
+from services.api.documents import Health, Readiness
 from services.api.http import OrjsonResponse
 
 __all__ = ["router"]
@@ -15,12 +16,17 @@ __all__ = ["router"]
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", response_model=Health, summary="The process is up")
 async def healthz() -> OrjsonResponse:
     return OrjsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Kafka and PostgreSQL are reachable")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"description": "Not ready: `checks` says which service failed", "model": Readiness}},
+    summary="Kafka and PostgreSQL are reachable",
+)
 async def readyz(res: Res) -> OrjsonResponse:
     timeout = res.settings.api_probe_timeout_s
     checks: dict[str, str] = {}
@@ -40,7 +46,12 @@ async def readyz(res: Res) -> OrjsonResponse:
     return OrjsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (no company data: aggregates only)")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    summary="Prometheus metrics (no company data: aggregates only)",
+)
 async def metrics(request: Request, res: Res) -> Response:
     m = request.app.state.metrics
     await m.refresh(res.settings, res.system, *res.kafka_admin())

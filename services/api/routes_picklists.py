@@ -6,12 +6,18 @@ values whatever happens to the picklist.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
 from pydantic import Field
+from starlette.responses import Response
 
 from services.api.bodies import _Strict
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
-from services.api.http import OrjsonResponse
+from services.api.documents import Picklist, PicklistList, PicklistValue
+from services.api.http import OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, json_fingerprint, once
 from services.cleansing import picklist_store
 from services.core.db import tenant
 from services.core.errors import NotFound
@@ -33,14 +39,18 @@ class PicklistValueUpdate(_Strict):
     active: bool | None = Field(None, description="false retires the value: imports no longer take it")
 
 
-@router.get("", summary="Every picklist of the company with its values (built-in and the company's own)")
+@router.get(
+    "",
+    response_model=PicklistList,
+    summary="Every picklist of the company with its values (built-in and the company's own)",
+)
 async def list_picklists(key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         picklists = await picklist_store.load_picklists(conn, key.company_id)
     return OrjsonResponse({"items": [p.document() for p in picklists.values()]})
 
 
-@router.get("/{picklist}", summary="One picklist with its values")
+@router.get("/{picklist}", response_model=Picklist, responses=problems(404), summary="One picklist with its values")
 async def get_picklist(picklist: str, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         picklists = await picklist_store.load_picklists(conn, key.company_id)
@@ -49,15 +59,40 @@ async def get_picklist(picklist: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(picklists[picklist].document())
 
 
-@router.post("/{picklist}/values", status_code=201, summary="Add a value (admin)")
-async def add_value(picklist: str, body: PicklistValueCreate, key: Caller, res: Res) -> OrjsonResponse:
+@router.post(
+    "/{picklist}/values",
+    status_code=201,
+    response_model=PicklistValue,
+    responses=problems(403, 404),
+    summary="Add a value (admin); Location is the picklist's URL, which lists it",
+)
+async def add_value(
+    request: Request,
+    picklist: str,
+    body: PicklistValueCreate,
+    key: Caller,
+    res: Res,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     require_admin(key, "change picklists")
-    async with tenant(res.pool, key.company_id) as conn:
-        doc = await picklist_store.add_value(conn, key.company_id, picklist, body.value, body.label, body.synonyms)
-    return OrjsonResponse(doc, 201)
+
+    async def answer() -> Response:
+        async with tenant(res.pool, key.company_id) as conn:
+            doc = await picklist_store.add_value(conn, key.company_id, picklist, body.value, body.label, body.synonyms)
+        return created(doc, f"/api/v1/picklists/{quote(picklist)}")
+
+    async def fingerprint() -> str:
+        return json_fingerprint(body.model_dump(mode="json"))
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
 
 
-@router.patch("/{picklist}/values/{value}", summary="Relabel a value, set its synonyms, retire or restore it (admin)")
+@router.patch(
+    "/{picklist}/values/{value}",
+    response_model=PicklistValue,
+    responses=problems(403, 404),
+    summary="Relabel a value, set its synonyms, retire or restore it (admin)",
+)
 async def update_value(picklist: str, value: str, body: PicklistValueUpdate, key: Caller, res: Res) -> OrjsonResponse:
     require_admin(key, "change picklists")
     async with tenant(res.pool, key.company_id) as conn:

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from services.api.contract import problems
 from services.api.deps import Caller, Res
 from services.result_files import open_result
 
@@ -32,6 +33,18 @@ def _ascii(name: str) -> str:
 @router.get(
     "/{job_id}/results",
     response_model=None,
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            }
+        },
+        **problems(404),
+    },
     summary="An import's result file: success (row, outcome, record id, match key) or errors (every "
     "original column of each failed or warned row, with row number, field, value, message and hint)",
 )

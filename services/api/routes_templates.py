@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.api.bodies import TemplateCreate, TemplateUpdate
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
-from services.api.http import OrjsonResponse
+from services.api.documents import Template, TemplatePage
+from services.api.http import OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, json_fingerprint, once
 from services.core.db import tenant
 from services.core.errors import NotFound
 from services.jobs import templates
@@ -22,7 +25,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
 
-@router.get("", summary="The company's templates by name")
+@router.get("", response_model=TemplatePage, summary="The company's templates by name")
 async def list_templates(
     key: Caller,
     res: Res,
@@ -50,15 +53,26 @@ async def list_templates(
     )
 
 
-@router.post("", status_code=201, summary="Create a template (admin)")
-async def create_template(body: TemplateCreate, key: Caller, res: Res) -> OrjsonResponse:
+@router.post(
+    "", status_code=201, response_model=Template, responses=problems(403, 409), summary="Create a template (admin)"
+)
+async def create_template(
+    request: Request, body: TemplateCreate, key: Caller, res: Res, idempotency_key: IdempotencyKey = None
+) -> Response:
     _admin(key)
-    async with tenant(res.pool, key.company_id) as conn:
-        row = await templates.create_template(conn, key.company_id, body.model_dump())
-    return OrjsonResponse(templates.template_document(row), 201)
+
+    async def answer() -> Response:
+        async with tenant(res.pool, key.company_id) as conn:
+            row = await templates.create_template(conn, key.company_id, body.model_dump())
+        return created(templates.template_document(row), f"/api/v1/templates/{row['id']}")
+
+    async def fingerprint() -> str:
+        return json_fingerprint(body.model_dump(mode="json"))
+
+    return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
 
 
-@router.get("/{template_id}", summary="A template")
+@router.get("/{template_id}", response_model=Template, responses=problems(404), summary="A template")
 async def get_template(template_id: str, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         row = await templates.get_template(conn, key.company_id, template_id)
@@ -67,7 +81,12 @@ async def get_template(template_id: str, key: Caller, res: Res) -> OrjsonRespons
     return OrjsonResponse(templates.template_document(row))
 
 
-@router.patch("/{template_id}", summary="Change a template's fields; is_active false deactivates it (admin)")
+@router.patch(
+    "/{template_id}",
+    response_model=Template,
+    responses=problems(403, 404, 409),
+    summary="Change a template's fields; is_active false deactivates it (admin)",
+)
 async def update_template(template_id: str, body: TemplateUpdate, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         # Existence first: another company's template is a 404 for every role.
@@ -80,7 +99,12 @@ async def update_template(template_id: str, body: TemplateUpdate, key: Caller, r
     return OrjsonResponse(templates.template_document(row))
 
 
-@router.delete("/{template_id}", status_code=204, summary="Delete a template (admin); jobs keep their own copy")
+@router.delete(
+    "/{template_id}",
+    status_code=204,
+    responses=problems(403, 404),
+    summary="Delete a template (admin); jobs keep their own copy",
+)
 async def delete_template(template_id: str, key: Caller, res: Res) -> Response:
     async with tenant(res.pool, key.company_id) as conn:
         if await templates.get_template(conn, key.company_id, template_id) is None:

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.models import MODELS, TargetModel
 from services.api.bodies import Model
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
+from services.api.documents import ErrorSummary, ExportCount, Inspection, JobActions, Me, ModelsDocument
 from services.api.http import Forbidden, OrjsonResponse
 from services.api.routes_control import require_job_control
 from services.cleansing.validation import RULES
@@ -78,12 +80,16 @@ def models_document(models: Sequence[TargetModel] = tuple(MODELS.values())) -> d
     }
 
 
-@router.get("/me", summary="The calling API key: its company, role and label")
+@router.get("/me", response_model=Me, summary="The calling API key: its company, role and label")
 async def me(key: Caller) -> OrjsonResponse:
     return OrjsonResponse({"company_id": key.company_id, "role": key.role, "label": key.label, "key_id": key.id})
 
 
-@router.get("/models", summary="The target models' fields, the export filter ops and the validation rules")
+@router.get(
+    "/models",
+    response_model=ModelsDocument,
+    summary="The target models' fields, the export filter ops and the validation rules",
+)
 async def models(key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         company = [await company_model(conn, key.company_id, m) for m in MODELS]
@@ -121,6 +127,8 @@ def _inspect(
 
 @router.post(
     "/uploads/{upload_id}/inspect",
+    response_model=Inspection,
+    responses=problems(400, 404, 413, 415),
     summary="Read an upload again with another sheet, encoding or delimiter: headers, first rows, suggestions",
 )
 async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -> OrjsonResponse:
@@ -149,7 +157,9 @@ async def inspect(upload_id: str, body: InspectRequest, key: Caller, res: Res) -
     return OrjsonResponse(doc)
 
 
-@router.post("/exports/count", summary="How many of the company's records an export's filters match")
+@router.post(
+    "/exports/count", response_model=ExportCount, summary="How many of the company's records an export's filters match"
+)
 async def export_count(body: CountRequest, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         model = await company_model(conn, key.company_id, body.target_model)
@@ -159,7 +169,12 @@ async def export_count(body: CountRequest, key: Caller, res: Res) -> OrjsonRespo
     return OrjsonResponse({"target_model": model.name, "count": count})
 
 
-@router.get("/jobs/{job_id}/error-summary", summary="An import's failed rows counted per field, with a hint per field")
+@router.get(
+    "/jobs/{job_id}/error-summary",
+    response_model=ErrorSummary,
+    responses=problems(404),
+    summary="An import's failed rows counted per field, with a hint per field",
+)
 async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
     async with tenant(res.pool, key.company_id) as conn:
         row = await jobs.require_job(conn, key.company_id, job_id)
@@ -177,6 +192,8 @@ async def error_summary(job_id: str, key: Caller, res: Res) -> OrjsonResponse:
 
 @router.get(
     "/jobs/{job_id}/actions",
+    response_model=JobActions,
+    responses=problems(404),
     summary="What the calling key's role lets it do with the job (cancel, retry, roll back), with the rule when "
     "it may not; the job's state may still refuse an action (409: a finished job cannot be cancelled)",
 )

@@ -12,8 +12,11 @@ from fastapi import APIRouter, Request, Response
 
 from schemas.models import MODELS
 from services.api.bodies import PreviewRequest
+from services.api.contract import problems
 from services.api.deps import Caller, Res, require_admin
-from services.api.http import OrjsonResponse
+from services.api.documents import Preview, Upload, UploadCreated
+from services.api.http import OrjsonResponse, created
+from services.api.idempotency import IdempotencyKey, once, upload_fingerprint
 from services.api.import_spec import resolve_spec
 from services.api.multipart import receive_file
 from services.cleansing import picklist_store
@@ -40,6 +43,8 @@ def _unlink(path: Path) -> None:
 @router.post(
     "",
     status_code=201,
+    response_model=UploadCreated,
+    responses=problems(400, 413, 415),
     summary="Upload a file (multipart field `file`; optional fields `target_model`, `sheet`)",
     openapi_extra={
         "requestBody": {
@@ -59,7 +64,7 @@ def _unlink(path: Path) -> None:
         }
     },
 )
-async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonResponse:
+async def create_upload(request: Request, key: Caller, res: Res, idempotency_key: IdempotencyKey = None) -> Response:
     settings = res.settings
     async with tenant(res.pool, key.company_id) as conn:
         limits = await company_limits(conn, settings, key.company_id)
@@ -86,57 +91,66 @@ async def create_upload(request: Request, key: Caller, res: Res) -> OrjsonRespon
                 used,
                 f"storing {exc.file or 'the upload'!r} (more than the {room:,} bytes left)",
             ) from None
-        assert form.filename is not None
-        fmt = await asyncio.to_thread(uploads.accept_file, path, form.filename)
-        model = form.fields.get("target_model")
-        models = [model] if model in MODELS else list(MODELS)
-        insp = await asyncio.to_thread(
-            uploads.inspect_file,
-            path,
-            fmt,
-            form.filename,
-            limits=reader_limits(settings),
-            preview_rows=settings.preview_rows,
-            count_rows_max=settings.upload_count_rows_max,
-            sheet=form.fields.get("sheet") or None,
-        )
-        rel = storage.generated_name("uploads", form.filename)
-        await asyncio.to_thread(store.put, key.company_id, rel, path, move=True)
+        filename = form.filename
+        assert filename is not None
 
-        async with tenant(res.pool, key.company_id) as conn:
-            memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
-            targets = [await company_model(conn, key.company_id, m) for m in models]
-            # Counted again under the company's storage lock: concurrent uploads cannot all take the same room.
-            what = f"storing {form.filename!r} ({form.size_bytes:,} bytes)"
-            await stored_files.register(conn, settings, limits, key.company_id, rel, form.size_bytes, what)
-            row = await uploads.insert_upload(
-                conn,
-                {
-                    "id": uuid.uuid4(),
-                    "company_id": key.company_id,
-                    "original_filename": form.filename,
-                    "stored_path": rel,
-                    "file_format": fmt,
-                    "size_bytes": form.size_bytes,
-                    "encoding": insp.encoding,
-                    "delimiter": insp.delimiter,
-                    "sheet": insp.sheet,
-                    "sheet_names": insp.sheet_names,
-                    "headers": insp.headers,
-                    "row_estimate": insp.row_estimate,
-                    "row_estimate_exact": insp.row_estimate_exact,
-                },
+        async def fingerprint() -> str:
+            return await asyncio.to_thread(upload_fingerprint, path, filename, form.fields)
+
+        async def answer() -> Response:
+            nonlocal rel
+            fmt = await asyncio.to_thread(uploads.accept_file, path, filename)
+            model = form.fields.get("target_model")
+            models = [model] if model in MODELS else list(MODELS)
+            insp = await asyncio.to_thread(
+                uploads.inspect_file,
+                path,
+                fmt,
+                filename,
+                limits=reader_limits(settings),
+                preview_rows=settings.preview_rows,
+                count_rows_max=settings.upload_count_rows_max,
+                sheet=form.fields.get("sheet") or None,
             )
+            rel = storage.generated_name("uploads", filename)
+            await asyncio.to_thread(store.put, key.company_id, rel, path, move=True)
+
+            async with tenant(res.pool, key.company_id) as conn:
+                memories = {m: await templates.mapping_memory(conn, key.company_id, m) for m in models}
+                targets = [await company_model(conn, key.company_id, m) for m in models]
+                # Counted again under the company's storage lock: concurrent uploads cannot all take the same room.
+                what = f"storing {filename!r} ({form.size_bytes:,} bytes)"
+                await stored_files.register(conn, settings, limits, key.company_id, rel, form.size_bytes, what)
+                row = await uploads.insert_upload(
+                    conn,
+                    {
+                        "id": uuid.uuid4(),
+                        "company_id": key.company_id,
+                        "original_filename": filename,
+                        "stored_path": rel,
+                        "file_format": fmt,
+                        "size_bytes": form.size_bytes,
+                        "encoding": insp.encoding,
+                        "delimiter": insp.delimiter,
+                        "sheet": insp.sheet,
+                        "sheet_names": insp.sheet_names,
+                        "headers": insp.headers,
+                        "row_estimate": insp.row_estimate,
+                        "row_estimate_exact": insp.row_estimate_exact,
+                    },
+                )
+            doc = uploads.upload_document(row)
+            doc["rows"] = insp.rows
+            doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, targets)
+            return created(doc, f"/api/v1/uploads/{row['id']}")
+
+        return await once(request, res, key.company_id, idempotency_key, fingerprint, answer)
     except BaseException:
         if rel:  # a refused upload leaves nothing behind
             await asyncio.to_thread(store.remove, key.company_id, [rel])
         raise
     finally:
         await asyncio.to_thread(_unlink, path)
-    doc = uploads.upload_document(row)
-    doc["rows"] = insp.rows
-    doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, targets)
-    return OrjsonResponse(doc, 201)
 
 
 async def _upload(res: Any, company_id: str, upload_id: str) -> Any:
@@ -147,7 +161,12 @@ async def _upload(res: Any, company_id: str, upload_id: str) -> Any:
     return row
 
 
-@router.get("/{upload_id}", summary="An upload's description (format, headers, row estimate)")
+@router.get(
+    "/{upload_id}",
+    response_model=Upload,
+    responses=problems(404),
+    summary="An upload's description (format, headers, row estimate)",
+)
 async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return OrjsonResponse(uploads.upload_document(await _upload(res, key.company_id, upload_id)))
 
@@ -155,6 +174,7 @@ async def get_upload(upload_id: str, key: Caller, res: Res) -> OrjsonResponse:
 @router.delete(
     "/{upload_id}",
     status_code=204,
+    responses=problems(403, 404),
     summary="Delete an upload (admin); its file leaves the storage quota once no job made from it still names it",
 )
 async def delete_upload(upload_id: str, key: Caller, res: Res) -> Response:
@@ -169,6 +189,8 @@ async def delete_upload(upload_id: str, key: Caller, res: Res) -> Response:
 
 @router.post(
     "/{upload_id}/preview",
+    response_model=Preview,
+    responses=problems(400, 404, 413, 415),
     summary="The first rows mapped, cleansed and validated, with issues per cell, "
     "and every distinct value of each choice column with a suggested picklist value",
 )

@@ -16,14 +16,14 @@ import logging
 from typing import Any
 
 import h11
-import orjson
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from services.api.correlation import CORRELATION_HEADER, new_correlation_id
 from services.api.guards import SECURITY_HEADERS
-from services.api.http import error_body
+from services.api.problems import PROBLEM_MEDIA_TYPE, problem_bytes
 from services.core.settings import Settings
 
 __all__ = ["ApiServerConfig", "HeaderDeadlineProtocol", "server_config"]
@@ -55,17 +55,18 @@ def server_config(app: ASGIApp, settings: Settings, *, host: str, port: int, log
     )
 
 
-def _timeout_response(timeout_s: float) -> bytes:
-    body = orjson.dumps(
-        error_body(
-            "RequestTimeout",
-            f"the request headers did not arrive within {timeout_s:g} s of the connection opening (or of the "
-            "previous response); send each request's headers at once",
-        )
+def _timeout_response(timeout_s: float, cid: str) -> bytes:
+    body = problem_bytes(
+        408,
+        "RequestTimeout",
+        f"the request headers did not arrive within {timeout_s:g} s of the connection opening (or of the "
+        "previous response); send each request's headers at once",
+        correlation_id=cid,
     )
     head = [
         b"HTTP/1.1 408 Request Timeout",
-        b"content-type: application/json",
+        b"content-type: " + PROBLEM_MEDIA_TYPE.encode(),
+        CORRELATION_HEADER.encode() + b": " + cid.encode(),
         b"content-length: " + str(len(body)).encode(),
         b"connection: close",
         *(name + b": " + value for name, value in SECURITY_HEADERS.items()),
@@ -128,9 +129,13 @@ class HeaderDeadlineProtocol(H11Protocol):
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        cid = new_correlation_id()  # no request was read: the 408 gets an id of its own, logged here
         log.info(
-            "%s sent no complete request headers within %g s; closing the connection", client, self.header_timeout_s
+            "%s sent no complete request headers within %g s; closing the connection [correlation_id=%s]",
+            client,
+            self.header_timeout_s,
+            cid,
         )
         if self.conn.our_state is h11.IDLE:
-            self.transport.write(_timeout_response(self.header_timeout_s))
+            self.transport.write(_timeout_response(self.header_timeout_s, cid))
         self.transport.close()

@@ -114,9 +114,13 @@ class ValueMappingError(CrmioError):
 
 
 class LimitExceeded(CrmioError):
-    """A configured limit refuses the request; the message names the limit and its value."""
+    """A configured limit refuses the request; the message names the limit and its value.
 
-    http_status = 429
+    413: what is over the limit is the request's content (a file's rows, bytes). 429 is kept for rate limits,
+    which the client waits out (Retry-After); waiting never brings a file under a limit.
+    """
+
+    http_status = 413
 
 
 class StorageQuotaExceeded(LimitExceeded):

@@ -15,7 +15,14 @@ from services.fields.columns import create_index
 from services.fields.company_model import company_model
 from services.fields.definitions import checked_definition, to_field
 
-__all__ = ["create_field", "build_index", "list_field_documents", "retire_field", "field_document"]
+__all__ = [
+    "create_field",
+    "build_index",
+    "list_field_documents",
+    "get_field_document",
+    "retire_field",
+    "field_document",
+]
 
 
 def field_document(row: Mapping[str, Any], choices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -75,6 +82,13 @@ async def list_field_documents(
     rows = await repository.list_fields(conn, company_id, model, retired=retired)
     choices = await _choices(conn, company_id) if any(r["picklist"] for r in rows) else {}
     return [field_document(r, choices.get(r["picklist"] or "")) for r in rows]
+
+
+async def get_field_document(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:
+    row = await repository.get_field(conn, company_id, field_id)
+    if row is None:
+        raise NotFound(f"no custom field {field_id} in this company")
+    return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))
 
 
 async def retire_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:

@@ -104,9 +104,24 @@ async def base_url(api_settings: Settings, pool: asyncpg.Pool, worker: Any) -> A
         yield url
 
 
+async def _answers_problems(response: httpx.Response) -> None:
+    """Every error answer the API tests see is a problem (RFC 9457) carrying the request's correlation id."""
+    if response.status_code >= 400:
+        await response.aread()
+        where = (response.request.method, response.request.url.path, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/problem+json", where
+        problem = response.json()
+        assert problem["status"] == response.status_code and problem["detail"] and problem["title"], where
+        assert problem["correlation_id"] == response.headers["x-correlation-id"], where
+
+
+# Every client of these tests checks every error answer (tests/unit/test_api_contract.py: the document says so).
+PROBLEM_HOOKS = {"response": [_answers_problems]}
+
+
 @pytest_asyncio.fixture(scope="session")
 async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as c:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, event_hooks=PROBLEM_HOOKS) as c:
         yield c
 
 
@@ -259,8 +274,8 @@ async def test_the_companys_file_size_limit_holds_while_the_upload_arrives(
     async with pool.acquire() as conn:
         await set_company_limits(conn, api_settings, company.id, {"max_file_bytes": 2_000})
     r = await upload(client, company, "big.csv", leads_csv(400))
-    assert r.status_code == 413 and r.json()["error"]["type"] == "FileTooLarge", r.text
-    assert "larger than 2000 bytes" in r.json()["error"]["message"]
+    assert r.status_code == 413 and r.json()["code"] == "FileTooLarge", r.text
+    assert "larger than 2000 bytes" in r.json()["detail"]
     stored = api_settings.storage_dir / company.id
     assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
     assert (await upload(client, company, "small.csv", leads_csv(3))).status_code == 201
@@ -268,7 +283,7 @@ async def test_the_companys_file_size_limit_holds_while_the_upload_arrives(
 
 async def test_a_nul_byte_in_a_ui_path_is_a_404_not_a_500(client: httpx.AsyncClient) -> None:
     r = await client.get("/ui/js/app%00.js")
-    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
+    assert r.status_code == 404 and r.json()["code"] == "NotFound"
 
 
 async def test_a_json_body_past_the_limit_is_refused_before_it_is_parsed(base_url: str, acme: Company) -> None:
@@ -280,6 +295,7 @@ async def test_a_json_body_past_the_limit_is_refused_before_it_is_parsed(base_ur
         "Content-Type: application/json\r\nContent-Length: 45000000\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 413") and b"RequestTooLarge" in answer
+    assert b"content-type: application/problem+json" in answer.lower() and b"x-correlation-id: " in answer.lower()
     assert b"larger than 1,048,576 bytes" in answer
     # Sent without a length (chunked): counted as it arrives, refused once past the limit.
     chunk = b"a" * 65536
@@ -302,6 +318,7 @@ async def test_a_body_that_stops_arriving_ends_in_408(base_url: str, acme: Compa
         "Content-Length: 100\r\n\r\n{",
     )
     assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
+    assert b"content-type: application/problem+json" in answer.lower()
     assert time.monotonic() - started < 20  # the timeout is 2 s here
 
 
@@ -312,7 +329,7 @@ async def test_every_api_route_answers_401_without_a_valid_key(client: httpx.Asy
     for method, path in ALL_ROUTES:
         r = await client.request(method, path.format(**ids), headers=headers, json={})
         assert r.status_code == 401, (method, path, r.status_code, r.text)
-        assert r.json()["error"]["type"] == "Unauthorized" and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["code"] == "Unauthorized" and r.headers["www-authenticate"] == "Bearer"
 
 
 async def test_a_revoked_key_is_refused(client: httpx.AsyncClient, pool: asyncpg.Pool, acme: Company) -> None:
@@ -330,41 +347,41 @@ async def test_a_revoked_key_is_refused(client: httpx.AsyncClient, pool: asyncpg
 async def test_upload_type_is_decided_by_content(client: httpx.AsyncClient, acme: Company) -> None:
     csv_as_xlsx = await upload(client, acme, "leads.xlsx", leads_csv(3))
     assert csv_as_xlsx.status_code == 415, csv_as_xlsx.text
-    err = csv_as_xlsx.json()["error"]
-    assert err["type"] == "UnsupportedFileType" and "leads.xlsx" in err["message"]
+    err = csv_as_xlsx.json()
+    assert err["code"] == "UnsupportedFileType" and "leads.xlsx" in err["detail"]
 
     exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(range(256)) * 8
     for name in ("leads.csv", "setup.exe"):
         r = await upload(client, acme, name, exe)
-        assert r.status_code == 415 and r.json()["error"]["type"] == "UnsupportedFileType", (name, r.text)
+        assert r.status_code == 415 and r.json()["code"] == "UnsupportedFileType", (name, r.text)
 
     pdf = await client.post(
         "/api/v1/uploads", headers=acme.auth(), files={"file": ("leads.csv", b"%PDF-1.7\n...", "text/csv")}
     )
-    assert pdf.status_code == 415 and "PDF" in pdf.json()["error"]["message"]
+    assert pdf.status_code == 415 and "PDF" in pdf.json()["detail"]
 
     not_multipart = await client.post("/api/v1/uploads", headers=acme.auth(), content=leads_csv(2))
-    assert not_multipart.status_code == 400 and not_multipart.json()["error"]["type"] == "BadRequest"
+    assert not_multipart.status_code == 400 and not_multipart.json()["code"] == "BadRequest"
     no_file = await client.post(
         "/api/v1/uploads",
         headers=acme.auth(),
         data={"target_model": "lead"},
         files={"other": ("x.csv", b"a,b\n1,2\n", "text/csv")},
     )
-    assert no_file.status_code == 400 and "'file'" in no_file.json()["error"]["message"]
+    assert no_file.status_code == 400 and "'file'" in no_file.json()["detail"]
 
 
 async def test_oversize_upload_is_413_and_leaves_no_file(
     api_settings: Settings, pool: asyncpg.Pool, acme: Company
 ) -> None:
     small = api_settings.model_copy(update={"max_file_bytes": 1000})
-    async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+    async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60, event_hooks=PROBLEM_HOOKS) as c:
         ok = await upload(c, acme, "small.csv", leads_csv(3))
         assert ok.status_code == 201, ok.text
         big = leads_csv(200)
         assert len(big) > 1000
         r = await upload(c, acme, "big.csv", big)
-        assert r.status_code == 413 and r.json()["error"]["type"] == "FileTooLarge", r.text
+        assert r.status_code == 413 and r.json()["code"] == "FileTooLarge", r.text
 
         # Without a Content-Length the limit is enforced while streaming.
         async def chunks() -> AsyncIterator[bytes]:
@@ -464,9 +481,9 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
     ):
         bad = await client.post(path, headers=acme.auth(), json=body)
         assert bad.status_code == 422, bad.text
-        err = bad.json()["error"]
-        assert err["type"] == "MappingError" and err["missing"] == ["first_name", "last_name"]
-        assert "first_name" in err["message"] and "last_name" in err["message"]
+        err = bad.json()
+        assert err["code"] == "MappingError" and err["missing"] == ["first_name", "last_name"]
+        assert "first_name" in err["detail"] and "last_name" in err["detail"]
     bad_rules = await client.post(
         "/api/v1/jobs",
         headers=acme.auth(),
@@ -478,9 +495,9 @@ async def test_upload_preview_import_job_logs_errors_csv_and_sse(client: httpx.A
             "validation_rules": {"shoe_size": {"required": True}},
         },
     )
-    assert bad_rules.status_code == 422 and bad_rules.json()["error"]["type"] == "ValidationRulesError"
+    assert bad_rules.status_code == 422 and bad_rules.json()["code"] == "ValidationRulesError"
     bad_body = await client.post("/api/v1/jobs", headers=acme.auth(), json={"job_type": "import", "upload_id": "nope"})
-    assert bad_body.status_code == 422 and bad_body.json()["error"]["type"] == "RequestValidationError"
+    assert bad_body.status_code == 422 and bad_body.json()["code"] == "RequestValidationError"
 
     # The import, watched live over SSE from the first moment.
     created = await client.post(
@@ -669,7 +686,7 @@ async def test_another_companys_objects_answer_404_on_every_route(
             r = await globex_request(client, globex, role, method, path.format(**ids), payload)
             assert r.status_code == 404, (method, path, role, r.status_code, r.text)
             body = r.text
-            assert r.json()["error"]["type"] == "NotFound" and "First1" not in body and "Vorname" not in body
+            assert r.json()["code"] == "NotFound" and "First1" not in body and "Vorname" not in body
     for body in (
         {"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": LEAD_MAPPING},
         {
@@ -708,19 +725,19 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
         "validation_rules": {"email": {"required": True}},
     }
     member = await client.post("/api/v1/templates", headers=acme.auth("member"), json=body)
-    assert member.status_code == 403 and member.json()["error"]["type"] == "Forbidden"
+    assert member.status_code == 403 and member.json()["code"] == "Forbidden"
     created = await client.post("/api/v1/templates", headers=acme.auth(), json=body)
     assert created.status_code == 201, created.text
     tpl = created.json()
     assert tpl["is_active"] and tpl["validation_rules"]["email"]["required"] is True
     dup = await client.post("/api/v1/templates", headers=acme.auth(), json=body)
-    assert dup.status_code == 409 and dup.json()["error"]["type"] == "TemplateNameTaken"
+    assert dup.status_code == 409 and dup.json()["code"] == "TemplateNameTaken"
     bad = await client.post(
         "/api/v1/templates",
         headers=acme.auth(),
         json={**body, "template_name": "x", "field_mapping": {"A": "shoe_size"}},
     )
-    assert bad.status_code == 422 and "shoe_size" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "shoe_size" in bad.json()["detail"]
     other = (
         await client.post(
             "/api/v1/templates",
@@ -750,7 +767,7 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
         headers=acme.auth(),
         json={"job_type": "import", "upload_id": up["id"], "template_id": other["id"]},
     )
-    assert export_tpl.status_code == 422 and "export template" in export_tpl.json()["error"]["message"]
+    assert export_tpl.status_code == 422 and "export template" in export_tpl.json()["detail"]
     job = (
         await client.post(
             "/api/v1/jobs",
@@ -774,7 +791,7 @@ async def test_templates_crud_and_use(client: httpx.AsyncClient, acme: Company) 
         headers=acme.auth(),
         json={"job_type": "import", "upload_id": up["id"], "template_id": tpl["id"]},
     )
-    assert refused.status_code == 422 and "inactive" in refused.json()["error"]["message"]
+    assert refused.status_code == 422 and "inactive" in refused.json()["detail"]
     renamed = await client.patch(
         f"/api/v1/templates/{tpl['id']}", headers=acme.auth(), json={"template_name": "Accounts out"}
     )
@@ -817,7 +834,7 @@ async def test_mapping_memory_prefers_the_companys_earlier_choice(
         headers=acme.auth(),
         json={"job_type": "import", "upload_id": first["id"], "target_model": "lead"},
     )
-    assert no_mapping.status_code == 422 and no_mapping.json()["error"]["missing"] == ["first_name", "last_name"]
+    assert no_mapping.status_code == 422 and no_mapping.json()["missing"] == ["first_name", "last_name"]
     job = (
         await client.post(
             "/api/v1/jobs",
@@ -905,7 +922,7 @@ async def test_export_job_and_download(client: httpx.AsyncClient, acme: Company,
         headers=acme.auth(),
         json={"job_type": "export", "target_model": "lead", "fields": ["shoe_size"], "file_format": "csv"},
     )
-    assert bad.status_code == 422 and "shoe_size" in bad.json()["error"]["message"], bad.text
+    assert bad.status_code == 422 and "shoe_size" in bad.json()["detail"], bad.text
     created = await client.post(
         "/api/v1/jobs",
         headers=acme.auth("member"),
@@ -964,7 +981,7 @@ async def test_out_of_range_and_nul_values_are_4xx_not_500(client: httpx.AsyncCl
                 headers=acme.auth(),
                 json={"job_type": "export", "target_model": "lead", "file_format": fmt, "filters": [flt]},
             )
-            assert r.status_code == 422 and r.json()["error"]["type"] == "ExportError", (fmt, flt, r.text)
+            assert r.status_code == 422 and r.json()["code"] == "ExportError", (fmt, flt, r.text)
 
 
 async def test_unknown_export_options_are_refused_before_a_job_exists(client: httpx.AsyncClient, acme: Company) -> None:
@@ -973,13 +990,13 @@ async def test_unknown_export_options_are_refused_before_a_job_exists(client: ht
         headers=acme.auth(),
         json={"job_type": "export", "target_model": "lead", "file_format": "csv", "options": {"colour": "red"}},
     )
-    assert r.status_code == 422 and "colour" in r.json()["error"]["message"], r.text
+    assert r.status_code == 422 and "colour" in r.json()["detail"], r.text
     assert (await client.get("/api/v1/jobs", headers=acme.auth(), params={"job_type": "export"})).json()["total"] == 0
 
 
 async def test_multipart_fields_cannot_grow_without_bound(api_settings: Settings, acme: Company) -> None:
     small = api_settings.model_copy(update={"max_file_bytes": 1000})
-    async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+    async with Server(small) as url, httpx.AsyncClient(base_url=url, timeout=60, event_hooks=PROBLEM_HOOKS) as c:
 
         async def chunks() -> AsyncIterator[bytes]:
             for i in range(40):  # each field under the per-field cap, together far over the request's
@@ -1012,7 +1029,7 @@ async def test_preview_reads_the_file_as_the_import_will(client: httpx.AsyncClie
         headers=acme.auth(),
         json={"target_model": "lead", "mapping": mapping, "options": {"delimiter": "|"}},
     )
-    assert wrong.status_code == 422 and wrong.json()["error"]["type"] == "MappingError", wrong.text
+    assert wrong.status_code == 422 and wrong.json()["code"] == "MappingError", wrong.text
 
 
 async def test_import_reads_the_sheet_chosen_at_upload(client: httpx.AsyncClient, acme: Company) -> None:
@@ -1084,7 +1101,7 @@ async def test_cancel_route(client: httpx.AsyncClient, pool: asyncpg.Pool) -> No
     assert (await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=other.auth())).status_code == 404
     assert (await wait_final(client, owner, job["id"]))["job_status"] == "completed"
     late = await client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=owner.auth())
-    assert late.status_code == 409 and late.json()["error"]["type"] == "JobNotCancellable"
+    assert late.status_code == 409 and late.json()["code"] == "JobNotCancellable"
 
 
 # --------------------------------------------------------------------------- job control
@@ -1120,13 +1137,13 @@ async def test_retry_rollback_limits_and_schedules_over_http(client: httpx.Async
     assert (retried["total_records"], retried["created_records"]) == (4, 4)
 
     refused = await client.post(f"/api/v1/jobs/{job['id']}/rollback", headers=acme.auth("member"), json={})
-    assert refused.status_code == 403 and "admin" in refused.json()["error"]["message"]
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
     rb = await client.post(f"/api/v1/jobs/{job['id']}/rollback", headers=acme.auth(), json={})
     assert rb.status_code == 202 and rb.json()["job_type"] == "rollback"
     rolled = await wait_final(client, acme, rb.json()["id"])
     assert rolled["job_status"] == "completed" and rolled["success_records"] == 36
     running = await client.post(f"/api/v1/jobs/{rb.json()['id']}/rollback", headers=acme.auth(), json={})
-    assert running.status_code == 409 and "only imports" in running.json()["error"]["message"]
+    assert running.status_code == 409 and "only imports" in running.json()["detail"]
 
     limits = (await client.get("/api/v1/limits", headers=acme.auth("member"))).json()
     assert limits["max_running_jobs"] == 2 and limits["job_retention_days"] == 90
@@ -1136,7 +1153,7 @@ async def test_retry_rollback_limits_and_schedules_over_http(client: httpx.Async
         headers=acme.auth(),
         json={"name": "x", "cron": "every day", "job": {"job_type": "export", "target_model": "lead"}},
     )
-    assert bad.status_code == 422 and "cron" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "cron" in bad.json()["detail"]
     member = await client.post(
         "/api/v1/schedules",
         headers=acme.auth("member"),

@@ -230,10 +230,10 @@ async def test_one_key_holds_at_most_n_requests_and_another_key_is_served(api_ur
         refused = await client.get("/api/v1/jobs", headers=a.auth())
         assert refused.status_code == 429, refused.text
         assert refused.headers["retry-after"] == "1"
-        error = refused.json()["error"]
-        assert error["type"] == "TooManyRequests"
-        assert f"already has {PER_KEY} requests or event streams open" in error["message"]
-        assert "close an event stream" in error["message"]
+        error = refused.json()
+        assert error["code"] == "TooManyRequests"
+        assert f"already has {PER_KEY} requests or event streams open" in error["detail"]
+        assert "close an event stream" in error["detail"]
         assert refused.headers["x-content-type-options"] == "nosniff"
         # The same company's other key, and another company's key, are served, streams included.
         assert (await client.get("/api/v1/jobs", headers=a.auth("member"))).status_code == 200

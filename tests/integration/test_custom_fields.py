@@ -257,7 +257,7 @@ async def test_definitions_are_checked_and_a_retired_field_keeps_its_values(
     assert member.status_code == 403
     region = (await _create(client, acme, target_model="lead", label="Region", field_type="text")).json()
     again = await _create(client, acme, target_model="lead", label="Region", field_type="text")
-    assert again.status_code == 422 and "already has a field 'region'" in again.json()["error"]["message"]
+    assert again.status_code == 422 and "already has a field 'region'" in again.json()["detail"]
 
     data = _csv([_row(i) for i in range(3)]).replace(b"Stage", b"Region")
     mapping = {**MAPPING, "Region": "region"}

@@ -74,10 +74,10 @@ async def leftovers(settings: Settings, pool: asyncpg.Pool, company: str) -> dic
 
 def assert_error_body(response: httpx.Response, status: int, kind: str, message: str, filename: str | None) -> None:
     assert response.status_code == status, (filename, response.status_code, response.text)
-    error = response.json()["error"]
-    assert error["type"] == kind and message_matches(message, error["message"]), (filename, error)
+    error = response.json()
+    assert error["code"] == kind and message_matches(message, error["detail"]), (filename, error)
     if filename is not None and kind not in ("BadRequest",):
-        assert error.get("file") == filename or filename in error["message"], error
+        assert error.get("file") == filename or filename in error["detail"], error
 
 
 async def upload(api: httpx.AsyncClient, company: Company, filename: str, data: bytes) -> httpx.Response:

@@ -71,7 +71,7 @@ async def test_keys_list_and_revoke_over_the_api(client: httpx.AsyncClient, pool
 
     # Admin only, and another company's key is not found.
     member = await client.get("/api/v1/keys", headers=acme.auth("member"))
-    assert member.status_code == 403 and "admin" in member.json()["error"]["message"]
+    assert member.status_code == 403 and "admin" in member.json()["detail"]
     spare_id = listed["spare"]["id"]
     assert (await client.delete(f"/api/v1/keys/{spare_id}", headers=acme.auth("member"))).status_code == 403
     other = await client.delete(f"/api/v1/keys/{spare_id}", headers=globex.auth())
@@ -93,7 +93,7 @@ async def test_the_last_live_admin_key_is_never_revoked(client: httpx.AsyncClien
     admin_id = (await key_ids(client, acme))["test admin"]["id"]
     refused = await client.delete(f"/api/v1/keys/{admin_id}", headers=acme.auth())
     assert refused.status_code == 409, refused.text
-    assert "last live admin key" in refused.json()["error"]["message"]
+    assert "last live admin key" in refused.json()["detail"]
     assert (await client.get("/api/v1/jobs", headers=acme.auth())).status_code == 200
 
     # With a second admin key, an admin may revoke the key it calls with (rotation); the new one then
@@ -231,7 +231,7 @@ async def test_a_member_controls_only_the_jobs_its_own_key_created(
     # An admin's export: a member may not cancel it; the admin may.
     export = await _job(client, acme, "admin", {"job_type": "export", "target_model": "lead"})
     refused = await client.post(f"/api/v1/jobs/{export['id']}/cancel", headers=acme.auth("member"))
-    assert refused.status_code == 403 and "only the jobs it created" in refused.json()["error"]["message"]
+    assert refused.status_code == 403 and "only the jobs it created" in refused.json()["detail"]
     other = await client.post(f"/api/v1/jobs/{export['id']}/cancel", headers=globex.auth("member"))
     assert other.status_code == 404  # another company's job: not found, for every role
 
@@ -240,9 +240,9 @@ async def test_a_member_controls_only_the_jobs_its_own_key_created(
     done = await wait_final(client, acme, imported["id"])
     assert done["error_records"] == 4
     retry = await client.post(f"/api/v1/jobs/{imported['id']}/retry", headers=acme.auth("member"), json={})
-    assert retry.status_code == 403 and "retry only the jobs it created" in retry.json()["error"]["message"]
+    assert retry.status_code == 403 and "retry only the jobs it created" in retry.json()["detail"]
     rollback = await client.post(f"/api/v1/jobs/{imported['id']}/rollback", headers=acme.auth("member"), json={})
-    assert rollback.status_code == 403 and "admin" in rollback.json()["error"]["message"]
+    assert rollback.status_code == 403 and "admin" in rollback.json()["detail"]
     rb = await client.post(f"/api/v1/jobs/{imported['id']}/rollback", headers=acme.auth(), json={})
     assert rb.status_code == 202, rb.text
     cancel_rb = await client.post(f"/api/v1/jobs/{rb.json()['id']}/cancel", headers=acme.auth("member"))

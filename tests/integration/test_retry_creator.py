@@ -57,7 +57,7 @@ async def test_a_retry_records_the_key_that_created_it(client: httpx.AsyncClient
     assert by_admin.status_code == 201, by_admin.text
     assert by_admin.json()["created_by_user_id"] == admin.id
     refused = await client.post(f"/api/v1/jobs/{by_admin.json()['id']}/cancel", headers=acme.auth("member"))
-    assert refused.status_code == 403 and "created by another key" in refused.json()["error"]["message"]
+    assert refused.status_code == 403 and "created by another key" in refused.json()["detail"]
 
     for job in (own.json(), by_admin.json()):
         done = await wait_final(client, acme, job["id"])

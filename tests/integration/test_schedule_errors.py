@@ -279,9 +279,9 @@ async def test_a_schedule_naming_a_template_it_cannot_use_is_refused_when_made(
     for template, refusal in cases:
         r = await _api_schedule(client, company, {"folder": "in", "template_id": template})
         assert r.status_code == 422, r.text
-        error = r.json()["error"]
-        assert error["type"] == "ScheduleError", error
-        assert refusal in error["message"] and IMPORTS in error["message"], error["message"]
+        error = r.json()
+        assert error["code"] == "ScheduleError", error
+        assert refusal in error["detail"] and IMPORTS in error["detail"], error["detail"]
     # `crmio schedules create` makes schedules through the same function: refused the same way.
     made = crmio(
         settings,
@@ -334,8 +334,8 @@ async def test_options_and_value_maps_that_failed_every_scheduled_job_are_refuse
     for job, kind, refusal in cases:
         r = await _api_schedule(client, company, {"folder": "in", **job})
         assert r.status_code == 422, r.text
-        error = r.json()["error"]
-        assert error["type"] == kind and refusal in error["message"], error
+        error = r.json()
+        assert error["code"] == kind and refusal in error["detail"], error
     assert (await client.get("/api/v1/schedules", headers=company.auth())).json()["items"] == []
 
 

@@ -91,9 +91,9 @@ async def job_files(pool: asyncpg.Pool, company: Company) -> set[str]:
 
 def assert_quota_error(response: httpx.Response, what: str, company: Company, used: int, quota: int) -> None:
     assert response.status_code == 413, response.text
-    error = response.json()["error"]
-    assert error["type"] == "StorageQuotaExceeded", error
-    message = error["message"]
+    error = response.json()
+    assert error["code"] == "StorageQuotaExceeded", error
+    message = error["detail"]
     assert what in message and f"{used:,} of {quota:,} bytes are in use (max_storage_bytes)" in message, message
     assert "DELETE /api/v1/uploads/ID" in message, message
     assert f"crmio limits set --company {company.id} --max-storage-bytes BYTES" in message, message

@@ -278,7 +278,7 @@ async def test_an_unknown_value_map_target_is_refused_before_a_job_exists(
         },
     )
     assert r.status_code == 422, r.text
-    assert "'website_form', which is not an active value of the lead_source picklist" in r.json()["error"]["message"]
+    assert "'website_form', which is not an active value of the lead_source picklist" in r.json()["detail"]
     r = await client.post(
         "/api/v1/jobs",
         headers=company.auth(),
@@ -291,7 +291,7 @@ async def test_an_unknown_value_map_target_is_refused_before_a_job_exists(
         },
     )
     assert r.status_code == 422, r.text
-    assert "'podcast' is not an active value of any picklist of this model" in r.json()["error"]["message"]
+    assert "'podcast' is not an active value of any picklist of this model" in r.json()["detail"]
     assert (await client.get("/api/v1/jobs", headers=company.auth())).json()["total"] == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import httpx
+import orjson
 import pytest
 
 from services.cli.remote import commands
@@ -21,30 +22,39 @@ def _error(status: int, body: bytes, headers: dict[str, str] | None = None) -> A
     return api_error(URL, "GET", "/api/v1/jobs", status, body, headers or {})
 
 
+def _problem(status: int, code: str, detail: str, **extra: str) -> bytes:
+    """A problem body as the API answers (services.api.problems)."""
+    return orjson.dumps(
+        {"type": f"/api/problems/{code}", "title": code, "status": status, "detail": detail, "code": code, **extra}
+    )
+
+
 def test_the_api_s_message_is_the_cli_s_message() -> None:
+    e = _error(409, _problem(409, "JobNotCancellable", "job 1 is already completed;\n only ..."))
+    assert str(e) == "job 1 is already completed; only ..." and e.status == 409 and e.kind == "JobNotCancellable"
+    # The body of APIs before problem details reads the same.
     e = _error(409, b'{"error": {"type": "JobNotCancellable", "message": "job 1 is already completed;\\n only ..."}}')
     assert str(e) == "job 1 is already completed; only ..." and e.status == 409
 
 
 def test_a_refused_key_names_the_setting_and_what_to_do() -> None:
-    e = _error(401, b'{"error": {"type": "Unauthorized", "message": "the API key is unknown or revoked"}}')
+    e = _error(401, _problem(401, "Unauthorized", "the API key is unknown or revoked"))
     assert str(e).startswith(f"the API at {URL} refused CRMIO_API_KEY (the API key is unknown or revoked)")
     assert "crmio keys create" in str(e)
 
 
 def test_an_answer_that_is_not_crmio_s_points_at_the_url() -> None:
     assert "is CRMIO_API_URL the address" in str(_error(502, b"<html>Bad gateway</html>"))
-    missing_route = _error(404, b'{"error": {"type": "HTTPError", "message": "Not Found"}}')
+    missing_route = _error(404, _problem(404, "HTTPError", "no route /api/v1/jobs in crmio's API"))
     assert "has no GET /api/v1/jobs" in str(missing_route)
-    assert str(_error(404, b'{"error": {"type": "NotFound", "message": "no job 7"}}')) == "no job 7"
+    assert str(_error(404, _problem(404, "NotFound", "no job 7"))) == "no job 7"
 
 
 def test_rate_limits_and_server_errors_say_when_and_where() -> None:
-    limited = _error(429, b'{"error": {"type": "TooMany", "message": "too many requests"}}', {"retry-after": "2"})
+    limited = _error(429, _problem(429, "TooManyRequests", "too many requests"), {"retry-after": "2"})
     assert str(limited) == "too many requests (retry after 2 s)"
-    assert str(_error(503, b'{"error": {"type": "TransientError", "message": "try again"}}')).endswith(
-        f"from the API at {URL})"
-    )
+    failed = _error(503, _problem(503, "TransientError", "try again", correlation_id="c0ffee"))
+    assert str(failed) == f"try again (HTTP 503 from the API at {URL}, correlation id c0ffee)"
 
 
 def test_the_client_turns_transport_failures_into_one_line() -> None:

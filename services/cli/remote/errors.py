@@ -1,4 +1,5 @@
-"""The API's answers as the CLI's one-line messages: its `{"error": {...}}` bodies, a refused key, an unreachable URL."""
+"""The API's answers as the CLI's one-line messages: its problem bodies (RFC 9457, and the `{"error": {...}}` of
+APIs before them), a refused key, an unreachable URL."""
 
 from __future__ import annotations
 
@@ -30,13 +31,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _error_of(body: bytes) -> dict[str, Any] | None:
+def _error_of(body: bytes) -> tuple[str, str, str | None] | None:
+    """(message, kind, correlation id) of a crmio error body, None for anything else (a proxy's page)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    return error if isinstance(error, dict) and isinstance(error.get("message"), str) else None
+    if not isinstance(doc, dict):
+        return None
+    if isinstance(doc.get("detail"), str) and isinstance(doc.get("status"), int):  # application/problem+json
+        return doc["detail"], str(doc.get("code") or doc.get("title") or ""), doc.get("correlation_id")
+    error: Any = doc.get("error")  # the body of crmio's API before problem details
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"], str(error.get("type") or ""), None
+    return None
 
 
 def api_error(base_url: str, method: str, path: str, status: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
@@ -48,7 +56,7 @@ def api_error(base_url: str, method: str, path: str, status: int, body: bytes, h
             "is CRMIO_API_URL the address crmio's API is served at (e.g. https://crmio.example.com)?",
             status,
         )
-    message, kind = _one_line(error["message"]), str(error.get("type") or "")
+    message, kind, correlation = _one_line(error[0]), error[1], error[2]
     if status == 401:
         return ApiError(
             f"the API at {base_url} refused CRMIO_API_KEY ({message}): set CRMIO_API_KEY to a live key of "
@@ -66,7 +74,9 @@ def api_error(base_url: str, method: str, path: str, status: int, body: bytes, h
     if status == 429 and headers.get("retry-after"):
         return ApiError(f"{message} (retry after {headers['retry-after']} s)", status, kind)
     if status >= 500:
-        return ApiError(f"{message} (HTTP {status} from the API at {base_url})", status, kind)
+        # The correlation id finds the failure in the API's log: worth quoting to the operator.
+        ref = f", correlation id {correlation}" if correlation else ""
+        return ApiError(f"{message} (HTTP {status} from the API at {base_url}{ref})", status, kind)
     return ApiError(message, status, kind)
 
 

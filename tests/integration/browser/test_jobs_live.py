@@ -220,7 +220,7 @@ async def test_the_job_page_offers_cancel_only_to_a_key_that_may_cancel_the_job(
             assert rule in await refused.inner_text()
             # The page offers no more than the API allows: the member is refused there too.
             r = await api.post(f"/api/v1/jobs/{job_id}/cancel", headers=company.auth("member"))
-            assert r.status_code == 403 and rule in r.json()["error"]["message"], r.text
+            assert r.status_code == 403 and rule in r.json()["detail"], r.text
 
         await page.get_by_role("button", name="Sign out").click()
         await page.get_by_label("API key").fill(company.admin)

@@ -35,7 +35,7 @@ async def test_the_page_and_its_files_are_served_with_a_strict_policy(api: httpx
     for path in ("/ui/../routes_web.py", "/ui/%2e%2e/routes_web.py", "/ui/js", "/ui/nothing.js", "/ui/js/../../app.py"):
         r = await api.get(path)
         assert r.status_code == 404, (path, r.status_code)
-        assert "__all__" not in r.text and r.json()["error"]["type"] in ("NotFound", "HTTPError")
+        assert "__all__" not in r.text and r.json()["code"] in ("NotFound", "HTTPError")
 
 
 @pytest.mark.parametrize("auth", [None, "Bearer crmio_not-a-real-key"])
@@ -45,7 +45,7 @@ async def test_every_ui_route_answers_401_without_a_valid_key(api: httpx.AsyncCl
     for method, path in UI_ROUTES:
         r = await api.request(method, path.format(**ids), headers=headers, json={"target_model": "lead"})
         assert r.status_code == 401, (method, path, r.status_code, r.text)
-        assert r.json()["error"]["type"] == "Unauthorized"
+        assert r.json()["code"] == "Unauthorized"
 
 
 async def test_me_and_models(api: httpx.AsyncClient, company: Company) -> None:
@@ -79,7 +79,7 @@ async def test_inspect_reads_an_upload_again_and_is_scoped(
     bad = await api.post(
         f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"encoding": "no-such-codec"}
     )
-    assert 400 <= bad.status_code < 500 and bad.json()["error"]["message"], bad.text
+    assert 400 <= bad.status_code < 500 and bad.json()["detail"], bad.text
     typo = await api.post(f"/api/v1/uploads/{up['id']}/inspect", headers=company.auth(), json={"sheeet": "x"})
     assert typo.status_code == 422
 
@@ -133,7 +133,7 @@ async def test_export_count_is_scoped_and_refuses_bad_filters(
         [{"field": "email", "op": "near"}],
     ):
         r = await count(company, bad)
-        assert r.status_code == 422 and r.json()["error"]["type"] == "ExportError", (bad, r.text)
+        assert r.status_code == 422 and r.json()["code"] == "ExportError", (bad, r.text)
     assert (
         await api.post("/api/v1/exports/count", headers=company.auth(), json={"target_model": "deal"})
     ).status_code == 422

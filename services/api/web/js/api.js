@@ -28,16 +28,20 @@ function headers(extra = {}) {
   return out;
 }
 
+/** The ApiError of an error answer's parsed body: a problem (RFC 9457: code, detail and the extension members
+ *  such as missing, field, errors, correlation_id), or null for a body that is none (a proxy's page). */
+function problemError(status, body) {
+  if (!body || typeof body.detail !== "string") return null;
+  const { type: _uri, title: _title, status: _status, detail, code, ...extra } = body;
+  return new ApiError(status, code || "HTTPError", detail, extra);
+}
+
 async function errorOf(response) {
   let body = null;
   try { body = await response.json(); } catch { /* not JSON: a proxy's page */ }
-  const err = body && body.error;
   if (response.status === 401) window.dispatchEvent(new CustomEvent("crmio:unauthorized"));
-  if (err) {
-    const { type, message, ...extra } = err;
-    return new ApiError(response.status, type, message, extra);
-  }
-  return new ApiError(response.status, "HTTPError", `the server answered ${response.status} ${response.statusText}`);
+  return problemError(response.status, body)
+    || new ApiError(response.status, "HTTPError", `the server answered ${response.status} ${response.statusText}`);
 }
 
 function networkError(cause) {
@@ -90,13 +94,7 @@ export function upload(file, fields, onProgress, { signal } = {}) {
       try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
       if (xhr.status >= 200 && xhr.status < 300) { resolve(body); return; }
       if (xhr.status === 401) window.dispatchEvent(new CustomEvent("crmio:unauthorized"));
-      const err = body && body.error;
-      if (err) {
-        const { type, message, ...extra } = err;
-        reject(new ApiError(xhr.status, type, message, extra));
-      } else {
-        reject(new ApiError(xhr.status, "HTTPError", `the server answered ${xhr.status}`));
-      }
+      reject(problemError(xhr.status, body) || new ApiError(xhr.status, "HTTPError", `the server answered ${xhr.status}`));
     };
     xhr.onerror = () => reject(networkError(new Error("the connection failed during the upload")));
     xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));

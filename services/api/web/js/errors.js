@@ -32,7 +32,7 @@ const ADVICE_BY_STATUS = {
   413: "The file or export is too large: split the file, or narrow the filters.",
   415: ADVICE_BY_TYPE.UnsupportedFileType,
   422: "Correct the value named in the message and try again.",
-  429: "Too many jobs are running; wait until one finishes and try again.",
+  429: "This API key has too many requests or live views open at once; close a tab that shows live progress, or wait a moment, then try again.",
   503: ADVICE_BY_TYPE.TransientError,
 };
 
@@ -50,7 +50,13 @@ export function errorBox(err, what) {
   return h("div", { class: "error-box", role: "alert", "data-error-type": (err && err.type) || "Error" },
     h("p", {}, h("strong", {}, "Error: "), what ? `${what}: ` : "", message),
     h("p", {}, h("strong", {}, "What to do: "), advice(err)),
-    err && err.type && err.type !== "Error" ? h("p", { class: "hint" }, `(${err.type}${err.status ? `, HTTP ${err.status}` : ""})`) : null);
+    err && err.type && err.type !== "Error" ? h("p", { class: "hint" }, `(${err.type}${err.status ? `, HTTP ${err.status}` : ""}${reference(err)})`) : null);
+}
+
+// The answer's correlation id: what an administrator looks for in the API's log.
+function reference(err) {
+  const id = err.extra && err.extra.correlation_id;
+  return id ? `, reference ${id}` : "";
 }
 
 /** Show err in container (replacing what it held); null clears it. */
