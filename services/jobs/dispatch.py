@@ -104,8 +104,12 @@ class JobSlots:
 
 
 @contextlib.asynccontextmanager
-async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIterator[None]:
-    """Touches the running job's heartbeat_at while the block runs."""
+async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float, *, then_s: float = 0.0) -> AsyncIterator[None]:
+    """Touches the running job's heartbeat_at while the block runs, and ``then_s`` ahead when it ends well.
+
+    An import whose split ended waits for its rows to be applied and counted, its total not recorded
+    until the aggregator reaches the split's last result: a heartbeat left to go stale would start it
+    again (runner_stale_s) although nothing died."""
     jid = uuid.UUID(job_id)
 
     async def beat() -> None:
@@ -133,6 +137,9 @@ async def heartbeat(pool: asyncpg.Pool, job_id: str, every_s: float) -> AsyncIte
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if then_s > 0:
+        with contextlib.suppress(Exception):  # the stalled-job check then only starts it again later
+            await asyncio.wait_for(jobs.hold_heartbeat(pool, jid, then_s), 2)
 
 
 async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots: JobSlots) -> None:
@@ -151,7 +158,8 @@ async def handle_request(res: Runtime, req: dict[str, Any], send: Senders, slots
 
     async def run() -> None:
         # The heartbeat starts at once: a job waiting here for a slot is this worker's, not stalled.
-        async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s), slots.slot(company_id):
+        then_s = res.settings.stall_resume_s - res.settings.runner_stale_s
+        async with heartbeat(res.system, job_id, res.settings.job_heartbeat_s, then_s=then_s), slots.slot(company_id):
             worker_metrics.job_started()
             try:
                 with log_context(job_id=job_id, company_id=company_id):

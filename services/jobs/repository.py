@@ -206,6 +206,16 @@ async def touch_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
     )
 
 
+async def hold_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID, seconds: float) -> None:
+    """A running job's runner ended well: the job is not stale before ``seconds`` from now."""
+    await pool.execute(
+        "UPDATE crm_import_export_jobs SET heartbeat_at = now() + make_interval(secs => $2) "
+        "WHERE id = $1 AND job_status = 'running'",
+        job_id,
+        seconds,
+    )
+
+
 async def expire_heartbeat(pool: asyncpg.Pool, job_id: uuid.UUID) -> None:
     """A running job's runner stops: any worker may start the job again at once."""
     await pool.execute(

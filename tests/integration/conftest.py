@@ -64,6 +64,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "CRMIO_SCRATCH_DIR": str(settings.scratch_dir),
         }
     )
+    env.update(_kafka_env(settings))
     if settings.storage_backend == "s3":  # tests/integration/object_storage.py
         secret = settings.s3_secret_access_key
         env.update(
@@ -79,6 +80,22 @@ def worker_env(settings: Settings) -> dict[str, str]:
         )
     if settings.schema_registry_url:  # tests/integration/test_schema_registry.py
         env["CRMIO_SCHEMA_REGISTRY_URL"] = settings.schema_registry_url
+    return env
+
+
+def _kafka_env(settings: Settings) -> dict[str, str]:
+    """How the worker reaches Kafka: a test's own cluster (tests/integration/kafka_cluster.py) may be secure."""
+    env = {
+        "CRMIO_KAFKA_REPLICATION_FACTOR": str(settings.kafka_replication_factor),
+        "CRMIO_KAFKA_MIN_INSYNC_REPLICAS": str(settings.kafka_min_insync_replicas),
+        "CRMIO_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "CRMIO_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+    }
+    if settings.kafka_sasl_username and settings.kafka_sasl_password:
+        env["CRMIO_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+        env["CRMIO_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile:
+        env["CRMIO_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)
     return env
 
 
