@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,6 +54,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 _CHUNK = 1024 * 1024
+
+log = logging.getLogger("uvicorn.error.crmio")  # as services.api.http's: the API's log
 
 
 class IdempotencyKeyReused(CrmioError):
@@ -135,6 +138,16 @@ async def once(
     stored_answer = repo.Answer(
         response.status_code, bytes(response.body), response.media_type, response.headers.get("location")
     )
-    async with tenant(res.pool, company_id) as conn:
-        await repo.complete(conn, company_id, key, stored_answer)
+    try:
+        async with tenant(res.pool, company_id) as conn:
+            await repo.complete(conn, company_id, key, stored_answer)
+    except Exception as exc:  # noqa: BLE001 - what was created stands, and the client gets its answer
+        log.warning(
+            "%s %s: the answer for Idempotency-Key %r was not stored (%s); a repeat is refused (409) for "
+            "idempotency_in_progress_s, then runs again",
+            method,
+            path,
+            key,
+            exc,
+        )
     return response

@@ -139,6 +139,7 @@ async def create_upload(request: Request, key: Caller, res: Res, idempotency_key
                         "row_estimate_exact": insp.row_estimate_exact,
                     },
                 )
+            rel = ""  # recorded: from here on the upload's row owns the file, whatever fails next
             doc = uploads.upload_document(row)
             doc["rows"] = insp.rows
             doc["suggested_mapping"] = uploads.suggestions(insp.headers, memories, targets)
