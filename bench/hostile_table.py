@@ -36,7 +36,7 @@ _EXCERPT = 150
 async def local_api() -> AsyncIterator[tuple[str, str]]:
     """An in-process API with the hostile limits, and an admin key of a new company."""
     settings = Settings().model_copy(update=dict(LIMITS))
-    pool = await connect_pool(settings.dsn(), max_size=2)
+    pool = await connect_pool(settings.system_dsn(), max_size=2)  # the owner: migrations, and keys name their company
     try:
         await migrate(pool)
         async with pool.acquire() as conn:
@@ -68,8 +68,8 @@ async def _file_row(client: httpx.AsyncClient, auth: dict[str, str], case: Case)
     body, ctype = multipart(case.filename, case.data)
     r = await client.post("/api/v1/uploads", headers={**auth, "Content-Type": ctype}, content=body)
     if r.status_code != 201:
-        error = r.json()["error"]
-        return str(r.status_code), error["type"], error["message"]
+        error = r.json()  # a problem (docs/api.md)
+        return str(r.status_code), error["code"], error["detail"]
     up = r.json()
     mapping = mapping_for(case, up["headers"])
     if case.expect.kind == "job_refused":
@@ -78,8 +78,8 @@ async def _file_row(client: httpx.AsyncClient, auth: dict[str, str], case: Case)
             headers=auth,
             json={"job_type": "import", "upload_id": up["id"], "target_model": "lead", "mapping": mapping},
         )
-        error = j.json().get("error", {})
-        return f"201, job {j.status_code}", error.get("type", ""), error.get("message", "")
+        error = j.json() if j.status_code >= 400 else {}
+        return f"201, job {j.status_code}", error.get("code", ""), error.get("detail", "")
     p = await client.post(
         f"/api/v1/uploads/{up['id']}/preview",
         headers=auth,
@@ -87,7 +87,7 @@ async def _file_row(client: httpx.AsyncClient, auth: dict[str, str], case: Case)
     )
     doc = p.json()
     if p.status_code != 200:
-        return f"201, preview {p.status_code}", doc["error"]["type"], doc["error"]["message"]
+        return f"201, preview {p.status_code}", doc["code"], doc["detail"]
     errors = [
         f"row {row['record_number']}: " + "; ".join(i["message"] for i in row["issues"] if i["level"] == "error")
         for row in doc["rows"]
@@ -105,7 +105,7 @@ async def _request_row(client: httpx.AsyncClient, auth: dict[str, str], case: Re
     doc = r.json()
     if r.status_code == 201:
         return "201", "accepted", f"stored under a generated name; original_filename {doc['original_filename']!r}"
-    return str(r.status_code), doc["error"]["type"], doc["error"]["message"]
+    return str(r.status_code), doc["code"], doc["detail"]
 
 
 async def run(url: str, key: str) -> list[tuple[str, str, str, str, str, bool]]:
