@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from services.api.correlation import CORRELATION_HEADER
 from services.api.problems import PROBLEM_MEDIA_TYPE, Problem
 
-__all__ = ["problems", "openapi_document", "install_contract"]
+__all__ = ["problems", "operation_id", "openapi_document", "install_contract"]
 
 _DESCRIPTIONS = {
     400: "The request is malformed (not a multipart upload, no file part, a bad header)",
@@ -33,6 +34,12 @@ _DESCRIPTIONS = {
 _EVERY_V1 = (401, 422, 429, 500, 503)
 _WITH_BODY = (408, 413)
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (create_upload, get_job): what a generated client calls the operation, instead
+    of FastAPI's name + path + method. Names are unique across the routes (tests/unit/test_api_contract.py)."""
+    return route.name
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

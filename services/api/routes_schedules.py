@@ -69,7 +69,7 @@ async def _set_active(schedule_id: str, key: Caller, res: Res, active: bool) -> 
 @router.post(
     "/{schedule_id}/pause", response_model=Schedule, responses=problems(403, 404), summary="Pause a schedule (admin)"
 )
-async def pause(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
+async def pause_schedule(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return await _set_active(schedule_id, key, res, False)
 
 
@@ -79,7 +79,7 @@ async def pause(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
     responses=problems(403, 404),
     summary="Resume a schedule from its next slot after now (admin)",
 )
-async def resume(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
+async def resume_schedule(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
     return await _set_active(schedule_id, key, res, True)
 
 
@@ -89,7 +89,7 @@ async def resume(schedule_id: str, key: Caller, res: Res) -> OrjsonResponse:
     responses=problems(403, 404),
     summary="Delete a schedule (admin); jobs it started stay",
 )
-async def delete(schedule_id: str, key: Caller, res: Res) -> Response:
+async def delete_schedule(schedule_id: str, key: Caller, res: Res) -> Response:
     async with tenant(res.pool, key.company_id) as conn:
         await schedules.get_schedule(conn, key.company_id, schedule_id)
         require_admin(key, "delete schedules")

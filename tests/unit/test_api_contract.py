@@ -46,6 +46,12 @@ def test_every_response_of_every_route_has_a_schema(document: dict[str, Any]) ->
     assert len(document["paths"]) >= 35
 
 
+def test_operation_ids_are_the_route_functions_names_and_unique(document: dict[str, Any]) -> None:
+    ids = [op["operationId"] for _, _, op in _operations(document)]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert document["paths"]["/api/v1/uploads"]["post"]["operationId"] == "create_upload"
+
+
 def test_every_error_response_is_a_problem(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert {"type", "title", "status", "detail", "code", "correlation_id"} <= set(schemas["Problem"]["required"])
