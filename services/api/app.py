@@ -24,7 +24,7 @@ from services.api import (
     routes_uploads,
     routes_web,
 )
-from services.api.contract import install_contract
+from services.api.contract import install_contract, operation_id
 from services.api.correlation import CorrelationIds
 from services.api.guards import Guards
 from services.api.http import OrjsonResponse, install_error_handlers
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         default_response_class=OrjsonResponse,
+        generate_unique_id_function=operation_id,
     )
     app.state.metrics = metrics
     app.add_middleware(
