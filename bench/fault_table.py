@@ -29,9 +29,10 @@ def table() -> str:
             elif r["outcome"] != "ok":
                 cells.append(f"**{r['outcome']}**")
             else:
-                gaps = r.get("gaps_read_again")
+                gaps, election = r.get("gaps_read_again"), r.get("leader_election_s")
                 cells.append(
                     f"ok: exact; longest stall {r['longest_stall_s']} s, job {r['total_s']} s"
+                    + (f"; leaders elected in {election} s" if election is not None else "")
                     + (f"; {gaps} partition gap(s) read again" if gaps else "")
                 )
         lines.append(f"| {fault} | " + " | ".join(cells) + " |")

@@ -1,46 +1,30 @@
-"""How the Faust app reaches Kafka: broker URLs, TLS/SASL credentials and an idempotent producer.
+"""How the Faust app reaches Kafka: broker URLs and the TLS/SASL credentials of every other client.
 
-Faust turns on idempotence only for exactly-once processing, which crmio does not use (its effects
-are made exactly-once by the apply ledger, docs/architecture.md); its producer sends with acks=all
-(``producer_acks`` -1) but without idempotence, so a retried send after a broker failover could write an
-event twice. The transport below is Faust's aiokafka transport with a producer that always asks for
-both, registered under the ``crmio`` URL scheme.
+Faust's producer sends with acks=all (``producer_acks`` -1, its default) but without idempotence, which
+Faust turns on only for exactly-once processing. Turning it on (a transport whose producer asked for it)
+was tried for issue 16: with one broker of three SIGKILLed during an import, the worker's producer never
+finished a flush again, so Faust committed no offset and sent no result (the job stalled for good); with
+acks=all alone the same run was exact with a 4.7 s stall. What the worker sends is safe to receive twice:
+results are recounted from the apply ledger, status events are compacted per job, the progress table keeps
+the last value, start requests are handled once (docs/architecture.md). The plain aiokafka producers (API,
+CLI, the split process) do send with idempotence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from faust.auth import SASLCredentials, SSLCredentials
-from faust.transport import drivers
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.auth import CredentialsT
 
 from services.core.kafka_security import ssl_context, uses_sasl
 from services.core.settings import Settings
 
-__all__ = ["Transport", "broker_urls", "credentials"]
-
-SCHEME = "crmio"
-
-
-class Producer(faust_aiokafka.Producer):
-    def _settings_extra(self) -> Mapping[str, Any]:
-        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
-
-
-class Transport(faust_aiokafka.Transport):
-    Producer = Producer
-
-
-drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
+__all__ = ["broker_urls", "credentials"]
 
 
 def broker_urls(settings: Settings) -> str:
     """Faust's broker setting: one URL per bootstrap server (a cluster lists several)."""
     servers = [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
-    return ";".join(f"{SCHEME}://{server}" for server in servers)
+    return ";".join(f"kafka://{server}" for server in servers)
 
 
 def credentials(settings: Settings) -> CredentialsT | None:

@@ -64,7 +64,7 @@ def test_sasl_ssl_with_scram_reaches_aiokafka_and_faust(tmp_path: Path) -> None:
         "crmio-worker",
     )
     assert creds.ssl_context is not None
-    assert broker.broker_urls(s) == "crmio://10.0.0.1:9093;crmio://10.0.0.2:9093"
+    assert broker.broker_urls(s) == "kafka://10.0.0.1:9093;kafka://10.0.0.2:9093"
     assert topic_configs(s, compacted=False) == {"min.insync.replicas": "2"}
 
 
