@@ -923,6 +923,42 @@ def _postgres_down(paths: _Paths, mode: Literal["fast", "immediate"]) -> None:
     )
 
 
+def superuser_sql(settings: Settings, statements: list[str], *, database: str = "postgres") -> None:
+    """Run ``statements`` as the server's superuser (the local socket): what crmio's roles may not do, for
+    benchmarks and operators (bench/bench_growth.py makes its own databases and checkpoints). Needs the server
+    this state dir runs."""
+    paths = _Paths(settings.state_dir)
+    port = parse_dsn(settings.system_dsn()).port
+    commands = [arg for statement in statements for arg in ("-c", statement)]
+    _pg_run(
+        _pg_bindir(paths.pg_data),
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(paths.pg_socket_dir(port)),
+            "-p",
+            str(port),
+            "-d",
+            database,
+            *commands,
+        ],
+        what=f"running {statements[0][:60]!r} as the superuser",
+        log_path=paths.pg_log,
+        timeout=600,
+    )
+
+
+def create_database(settings: Settings, name: str) -> None:
+    """Database ``name`` on the stack's server made afresh, owned by the system role: a benchmark's own,
+    apart from the dev database and the tests'."""
+    db, owner = _ident(name), _ident(parse_dsn(settings.system_dsn()).user)
+    superuser_sql(settings, [f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db} OWNER {owner}"])
+
+
 def postgres_start(settings: Settings) -> None:
     """Start (creating on first use) the local cluster, or check the server the DSN names."""
     with _flock(_Paths(settings.state_dir).lock):
