@@ -6,7 +6,7 @@ PY := .venv/bin
 LINTED := services streams schemas stack bench tests
 # mypy --strict holds on these: schemas/ and every package of services/ (streams/ follows).
 TYPED := schemas services/core services/cleansing services/aggregate services/cli services/ingest services/exports \
-         services/jobs services/apply services/api services/result_files
+         services/jobs services/apply services/api services/result_files services/records
 
 install:            ## venv, Python packages, PostgreSQL server (apt) and the Kafka jars (Maven), once
 	bash stack/install.sh

@@ -16,6 +16,7 @@ from services.api import (
     routes_keys,
     routes_ops,
     routes_picklists,
+    routes_records,
     routes_results,
     routes_schedules,
     routes_stats,
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         routes_picklists,
         routes_fields,
         routes_stats,
+        routes_records,
     ):
         app.include_router(module.router)
     install_contract(app)

@@ -52,6 +52,8 @@ __all__ = [
     "check_filters",
     "check_sort",
     "build_query",
+    "text_sql",
+    "like_pattern",
 ]
 
 OPS = ("eq", "ne", "contains", "in", "between", "gte", "lte", "empty", "not_empty")
@@ -282,7 +284,8 @@ def check_sort(model: TargetModel, sort: Any) -> list[tuple[str, bool]]:
     return keys
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """An ILIKE pattern matching ``text`` anywhere, its % and _ literal."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -308,7 +311,7 @@ def _condition(f: _Filter, args: list[Any], col: str) -> str:
     if f.op == "ne":
         return f"{col} IS DISTINCT FROM {bind(f.values[0])}"
     if f.op == "contains":
-        return f"{col} ILIKE {bind(_like(f.values[0]))}"
+        return f"{col} ILIKE {bind(like_pattern(f.values[0]))}"
     if f.op == "in":
         return f"{col} = ANY({bind(list(f.values))})"
     if f.op == "gte":
@@ -341,11 +344,14 @@ def _text(field: Field) -> str:
     return _date_text(field) if field.type == "date" else f"{value_sql(field)}::text"
 
 
+def text_sql(field: Field) -> str:
+    """The field's value as the text an export writes: PostgreSQL renders numbers, dates (to their
+    date_precision) and booleans in the forms the import cleaners read."""
+    return value_sql(field) if field.type in TEXT_TYPES else _text(field)
+
+
 def _select(field: Field) -> str:
-    # PostgreSQL renders numbers, dates and booleans in the forms the import cleaners read.
-    if field.type == "date":
-        return f'{_date_text(field)} AS "{field.name}"'
-    return f'{value_sql(field)} AS "{field.name}"' if field.type in TEXT_TYPES else f'{_text(field)} AS "{field.name}"'
+    return f'{text_sql(field)} AS "{field.name}"'
 
 
 # services.exports.writers.neutralize in SQL: a cell a spreadsheet would run as a formula gets a

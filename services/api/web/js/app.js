@@ -10,6 +10,7 @@ import * as templatesView from "./templates.js";
 import * as jobsView from "./jobs.js";
 import * as picklistsView from "./picklists.js";
 import * as fieldsView from "./fields.js";
+import * as recordsView from "./records.js";
 
 const main = document.getElementById("main");
 let cleanup = null;
@@ -24,6 +25,8 @@ const ROUTES = [
   [/^#\/jobs\/([0-9a-f-]{36})$/, "jobs", (m) => jobsView.renderJob(main, m[1])],
   [/^#\/picklists$/, "picklists", () => picklistsView.render(main)],
   [/^#\/fields$/, "fields", () => fieldsView.render(main)],
+  [/^#\/records$/, "records", (m, p) => recordsView.renderList(main, p)],
+  [/^#\/records\/(lead|contact|account)\/([0-9a-f-]{36})$/, "records", (m) => recordsView.renderRecord(main, m[1], m[2])],
 ];
 
 function params() {
