@@ -55,6 +55,7 @@ async def test_a_contact_found_in_records_links_to_its_account_which_lists_it(
         "() => document.querySelectorAll('[data-testid=records] tbody tr[data-record]').length === 1"
     )
     assert "Analytical Engines" in await rows.first.inner_text()
+    assert await page.get_by_role("status").filter(has_text="shown").inner_text() == "Contacts shown: 1"
     await shot(page, "10-records-search")
 
     await rows.first.get_by_role("link", name="Ada Lovelace").click()

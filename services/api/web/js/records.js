@@ -52,6 +52,8 @@ export function renderList(main, params) {
   const tbody = h("tbody");
   const caption = h("caption", {});
   const pager = h("div", { class: "pager" });
+  // Says how many rows a search left, without reading the whole table out at each keystroke.
+  const shown = h("p", { class: "visually-hidden", role: "status" });
   const table = h("table", { class: "records", "data-testid": "records" }, caption, thead, tbody);
   let afters = [null]; // the `after` of each page shown so far: the last is the current page's
   let loads = 0;
@@ -63,7 +65,8 @@ export function renderList(main, params) {
     h("form", { class: "row filters-bar", role: "search", onsubmit: (e) => { e.preventDefault(); restart(); } },
       field("Records", modelSel), searchField),
     errors,
-    h("div", { class: "table-scroll", "aria-live": "polite" }, table),
+    shown,
+    h("div", { class: "table-scroll" }, table),
     pager));
 
   function remember() {
@@ -93,6 +96,7 @@ export function renderList(main, params) {
           COLUMNS[m].map(([column]) => h("td", {}, cell(m, item, column)))))
         : [h("tr", {}, h("td", { colspan: COLUMNS[m].length + 1, class: "muted", "data-testid": "no-records" },
           q ? `No ${noun} match “${q}”.` : `No ${noun} yet: import some first.`))]);
+      shown.textContent = `${title} shown: ${page.items.length}${page.next_after ? " (more on older pages)" : ""}`;
       const newer = h("button", { type: "button", class: "secondary", disabled: afters.length === 1,
         onclick: () => { afters.pop(); load(); } }, "Newer records");
       const older = h("button", { type: "button", class: "secondary", disabled: !page.next_after,
