@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from schemas import avro
 from schemas.topics import TOPICS, TopicSpec
 from services.core.errors import StackError
-from services.core.kafka_security import client_options
+from services.core.kafka_security import client_options, unreachable
 from services.core.settings import Settings
 
 __all__ = ["ensure_topics", "producer", "publish", "partitions_of", "topic_configs"]
@@ -30,10 +30,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     try:
         await admin.start()
     except KafkaConnectionError as exc:
-        raise StackError(
-            f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with `crmio stack up` "
-            "or set CRMIO_KAFKA_BOOTSTRAP"
-        ) from exc
+        raise StackError(unreachable(settings)) from exc
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -71,9 +68,7 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
         await asyncio.wait_for(p.start(), timeout=30)
     except (TimeoutError, KafkaConnectionError) as exc:
         await p.stop()
-        raise StackError(
-            f"Kafka at {settings.kafka_bootstrap} is not reachable; start it with `crmio stack up`"
-        ) from exc
+        raise StackError(unreachable(settings)) from exc
     try:
         yield p
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 from services.core.errors import StackError
 from services.core.settings import Settings
 
-__all__ = ["client_options", "ssl_context", "uses_sasl", "uses_tls"]
+__all__ = ["client_options", "ssl_context", "unreachable", "uses_sasl", "uses_tls"]
 
 
 def uses_tls(settings: Settings) -> bool:
@@ -68,3 +68,17 @@ def client_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
         )
     return options
+
+
+def unreachable(settings: Settings) -> str:
+    """Why a client could not start, as far as crmio can tell: aiokafka reports a refused SASL login or TLS
+    handshake as a failed bootstrap, like a broker that is down (the broker's reason is in its log)."""
+    where = f"Kafka at {settings.kafka_bootstrap} is not reachable"
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return f"{where}; start it with `crmio stack up` or set CRMIO_KAFKA_BOOTSTRAP"
+    checks = ["CRMIO_KAFKA_SECURITY_PROTOCOL"]
+    if uses_sasl(settings):
+        checks += ["CRMIO_KAFKA_SASL_MECHANISM", "CRMIO_KAFKA_SASL_USERNAME", "CRMIO_KAFKA_SASL_PASSWORD"]
+    if uses_tls(settings):
+        checks += ["CRMIO_KAFKA_SSL_CAFILE"]
+    return f"{where} or refused this client's login or certificate; check CRMIO_KAFKA_BOOTSTRAP, {', '.join(checks)}"

@@ -20,7 +20,7 @@ from services.core import schema_registry, storage
 from services.core.db import connect_pool
 from services.core.errors import StackError
 from services.core.kafka_io import producer as open_producer
-from services.core.kafka_security import client_options
+from services.core.kafka_security import client_options, unreachable
 from services.core.settings import Settings
 
 __all__ = ["Runtime", "open_runtime"]
@@ -53,7 +53,7 @@ async def _started_admin(settings: Settings) -> AIOKafkaAdminClient:
         await asyncio.wait_for(admin.start(), 30)
     except Exception as exc:
         await admin.close()
-        raise StackError(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc})") from exc
+        raise StackError(f"{unreachable(settings)} ({exc})") from exc
     return admin
 
 

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
 from schemas.topics import IMPORT_RECORDS
+from services.core.errors import StackError
 from services.core.kafka_io import ensure_topics, producer
 from services.core.kafka_security import client_options
 from services.core.runtime import open_runtime
@@ -110,3 +111,5 @@ async def test_a_wrong_password_is_refused(secure: Settings, caplog: pytest.LogC
         await admin.start()
     await admin.close()
     assert "SaslAuthenticationFailed" in caplog.text  # each broker refused the credentials, not the connection
+    with pytest.raises(StackError, match="CRMIO_KAFKA_SASL_PASSWORD"):  # what crmio's commands say
+        await ensure_topics(wrong)

@@ -10,7 +10,7 @@ from faust.auth import SASLCredentials, SSLCredentials
 
 from services.core.errors import StackError
 from services.core.kafka_io import topic_configs
-from services.core.kafka_security import client_options
+from services.core.kafka_security import client_options, unreachable
 from services.core.settings import Settings
 from stack import cluster
 from streams import broker
@@ -82,6 +82,14 @@ def test_misconfigurations_name_the_setting(tmp_path: Path) -> None:
         client_options(Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "missing.pem"))
     with pytest.raises(StackError, match="CRMIO_KAFKA_SSL_KEYFILE"):
         client_options(Settings(kafka_security_protocol="SSL", kafka_ssl_certfile=_ca(tmp_path)))
+
+
+def test_an_unreachable_secure_cluster_names_the_settings_to_check(tmp_path: Path) -> None:
+    plain = unreachable(Settings(kafka_bootstrap="h:9092", kafka_security_protocol="PLAINTEXT"))
+    assert plain == "Kafka at h:9092 is not reachable; start it with `crmio stack up` or set CRMIO_KAFKA_BOOTSTRAP"
+    secure = unreachable(Settings(kafka_bootstrap="h:9093", kafka_security_protocol="SASL_SSL"))
+    assert "refused this client's login" in secure
+    assert "CRMIO_KAFKA_SASL_PASSWORD" in secure and "CRMIO_KAFKA_SSL_CAFILE" in secure
 
 
 def test_a_node_of_three(tmp_path: Path) -> None:
