@@ -65,7 +65,7 @@ def cluster_workers(three: Settings, tmp_path: Path) -> Iterator[Workers]:
     w.stop_all()
 
 
-async def _leaders_back(settings: Settings, dead: int, topics: list[str]) -> float:
+async def _leaders_back(settings: Settings, dead: int, topics: list[str], timeout_s: float = 60) -> float:
     """Seconds until no partition of ``topics`` is led by the dead node or leaderless (polled every 0.1 s)."""
     started = time.monotonic()
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=3000)
@@ -79,6 +79,7 @@ async def _leaders_back(settings: Settings, dead: int, topics: list[str]) -> flo
                     return time.monotonic() - started
             except Exception:  # noqa: BLE001 - the dead broker's connection fails while metadata moves
                 pass
+            assert time.monotonic() - started < timeout_s, f"partitions led by node {dead} had no new leader"
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
