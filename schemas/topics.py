@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["TopicSpec", "TOPICS", "JOB_REQUESTS", "IMPORT_RECORDS", "IMPORT_RESULTS", "JOB_STATUS"]
+__all__ = [
+    "TopicSpec",
+    "TOPICS",
+    "JOB_REQUESTS",
+    "IMPORT_RECORDS",
+    "IMPORT_RESULTS",
+    "JOB_STATUS",
+    "JOB_PROGRESS_TABLE",
+    "changelog_topic",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +41,13 @@ IMPORT_RESULTS = TopicSpec("import.results", "import_result", "job id", "jobs")
 JOB_STATUS = TopicSpec("jobs.status", "job_status", "job id", "jobs", compacted=True)
 
 TOPICS: tuple[TopicSpec, ...] = (JOB_REQUESTS, IMPORT_RECORDS, IMPORT_RESULTS, JOB_STATUS)
+
+# The aggregator's table (streams/tables.py), co-partitioned with IMPORT_RESULTS. Faust names its changelog
+# "<app id>-<table>-changelog"; crmio creates it with the topics (compacted), because on a cluster a broker may
+# not know yet a topic Faust creates while it starts: Faust then reads 0 partitions and its agent crashes
+# (PartitionsMismatch), seen on the local 3-broker cluster.
+JOB_PROGRESS_TABLE = "job-progress"
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"

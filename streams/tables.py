@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from schemas.topics import JOB_PROGRESS_TABLE
 from streams import codecs
 from streams.app import app, settings
 
@@ -11,7 +12,7 @@ __all__ = ["job_progress"]
 
 # Values are schemas.progress.JobProgress; reassign after every change (t[k] = v) so the changelog sees it.
 job_progress = app.Table(
-    "job-progress",
+    JOB_PROGRESS_TABLE,
     default=None,
     partitions=settings.job_partitions,
     extra_topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},

@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Literal
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata
 
-from schemas.models import Field, TargetModel
-from schemas.picklists import FIELD_PICKLISTS, field_picklist
+from schemas.models import Field, TargetModel, own_name
+from schemas.picklists import FIELD_PICKLISTS, picklist_of
 from services.cleansing.picklists import (
     ACCEPT_CONFIDENCE,
     Choice,
@@ -859,7 +859,8 @@ def cleaner_for(field: Field, options: CleanOptions = CleanOptions(), policy: Va
 def default_policy(model_name: str, field: Field, strict: bool = False) -> ValuePolicy:
     """A choice field's built-in picklist (its own choices for a field without one); unknown words warn, or fail if strict."""
     builtin = builtin_picklists()
-    name = field_picklist(model_name, field) or next(
+    # The built-in list only (a custom field's own list is the company's, loaded by the job's cleaner).
+    name = picklist_of(field.related or model_name, own_name(field)) or next(
         (p for (_, f), p in FIELD_PICKLISTS.items() if f == field.name and builtin[p].values == field.choices), None
     )
     picklist = builtin[name] if name else Picklist(field.name, [Choice(c, c) for c in field.choices])

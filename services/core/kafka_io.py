@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from schemas import avro
-from schemas.topics import TOPICS, TopicSpec
+from schemas.topics import JOB_PROGRESS_TABLE, TOPICS, TopicSpec, changelog_topic
 from services.core.errors import StackError
 from services.core.kafka_security import client_options, unreachable
 from services.core.settings import Settings
@@ -33,15 +33,18 @@ async def ensure_topics(settings: Settings) -> list[str]:
         raise StackError(unreachable(settings)) from exc
     try:
         existing = set(await admin.list_topics())
+        specs = [(settings.topic(spec.name), partitions_of(settings, spec), spec.compacted) for spec in TOPICS] + [
+            (changelog_topic(settings.app_id, JOB_PROGRESS_TABLE), settings.job_partitions, True)
+        ]
         wanted = [
             NewTopic(
-                name=settings.topic(spec.name),
-                num_partitions=partitions_of(settings, spec),
+                name=name,
+                num_partitions=partitions,
                 replication_factor=settings.kafka_replication_factor,
-                topic_configs=topic_configs(settings, compacted=spec.compacted),
+                topic_configs=topic_configs(settings, compacted=compacted),
             )
-            for spec in TOPICS
-            if settings.topic(spec.name) not in existing
+            for name, partitions, compacted in specs
+            if name not in existing
         ]
         if wanted:
             try:
