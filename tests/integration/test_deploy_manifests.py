@@ -23,7 +23,11 @@ from services.cli.main import _parser
 from services.core.settings import PROJECT_ROOT, Settings
 
 CHART = PROJECT_ROOT / "deploy" / "helm" / "crmio"
-VALUES = {"default": CHART / "ci" / "test-values.yaml", "s3": CHART / "ci" / "s3-values.yaml"}
+VALUES = {
+    "default": CHART / "ci" / "test-values.yaml",
+    "s3": CHART / "ci" / "s3-values.yaml",
+    "kafka-secure": CHART / "ci" / "kafka-secure-values.yaml",
+}
 KUBE_VERSIONS = ("1.25", None)  # Chart.yaml's kubeVersion floor, and the newest schemas shipped
 # Names the chart sets before the settings exist: each takes effect once its work lands, until then the
 # typed settings ignore it (extra="ignore"). Once a name is a setting it is checked like the others.
@@ -172,6 +176,41 @@ def test_the_s3_release_mounts_no_volume_and_reads_an_existing_secret() -> None:
     assert kinds["Deployment", "rel-crmio-worker"]["spec"]["replicas"] == 2
 
 
+def test_a_release_on_a_secured_kafka_cluster_gives_every_pod_its_settings_and_certificates() -> None:
+    docs = render(VALUES["kafka-secure"])
+    kinds = by_kind(docs)
+    data = kinds["ConfigMap", "rel-crmio"]["data"]
+    assert {k: v for k, v in data.items() if k.startswith("CRMIO_KAFKA_")} == {
+        "CRMIO_KAFKA_BOOTSTRAP": "kafka-0.kafka:9093,kafka-1.kafka:9093,kafka-2.kafka:9093",
+        "CRMIO_KAFKA_REPLICATION_FACTOR": "3",
+        "CRMIO_KAFKA_MIN_INSYNC_REPLICAS": "2",
+        "CRMIO_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "CRMIO_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "CRMIO_KAFKA_SASL_USERNAME": "crmio",
+        "CRMIO_KAFKA_SSL_CHECK_HOSTNAME": "true",
+        "CRMIO_KAFKA_SSL_CAFILE": "/etc/crmio/kafka-tls/ca.crt",
+        "CRMIO_KAFKA_SSL_CERTFILE": "/etc/crmio/kafka-tls/tls.crt",
+        "CRMIO_KAFKA_SSL_KEYFILE": "/etc/crmio/kafka-tls/tls.key",
+    }
+    assert "CRMIO_KAFKA_SASL_PASSWORD" not in data  # a secret: in the Secret only
+    assert kinds["Secret", "rel-crmio"]["stringData"]["CRMIO_KAFKA_SASL_PASSWORD"] == "not-a-real-password"
+    # The migration Job, the API and the workers all reach Kafka: each mounts the certificates where they point.
+    specs = pod_specs(docs)
+    assert set(specs) >= {"rel-crmio-api", "rel-crmio-worker", "rel-crmio-migrate"}
+    for name, spec in specs.items():
+        assert {"name": "kafka-tls", "secret": {"secretName": "crmio-kafka-tls"}} in spec["volumes"], name
+        (container,) = spec["containers"]
+        assert {"name": "kafka-tls", "mountPath": "/etc/crmio/kafka-tls", "readOnly": True} in container[
+            "volumeMounts"
+        ], name
+    # Without TLS nothing is mounted and nothing names a certificate; the default stays PLAINTEXT.
+    plain = by_kind(render(VALUES["default"]))
+    assert plain["ConfigMap", "rel-crmio"]["data"]["CRMIO_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert not any(
+        k.startswith(("CRMIO_KAFKA_SSL", "CRMIO_KAFKA_SASL")) for k in plain["ConfigMap", "rel-crmio"]["data"]
+    )
+
+
 @pytest.mark.parametrize("name", VALUES)
 def test_every_variable_the_chart_sets_is_a_crmio_setting(name: str) -> None:
     """A typo in a CRMIO_* name would be ignored silently by the typed settings (extra="ignore")."""
@@ -203,6 +242,8 @@ def test_every_container_runs_a_crmio_command(name: str) -> None:
         ("database.url=", "database.url: the service role's DSN"),
         ("storage.backend=nfs", 'storage.backend must be local or s3, not "nfs"'),
         ("config.MAX_ROWS=5", "config.MAX_ROWS: settings are CRMIO_* environment variables"),
+        ("kafka.securityProtocol=SASL", "kafka.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+        ("kafka.securityProtocol=SASL_SSL", "kafka.sasl.username: the SASL user crmio connects as"),
     ],
 )
 def test_a_missing_or_wrong_value_is_refused_naming_it(setting: str, message: str) -> None:

@@ -80,6 +80,24 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
 - name: storage
   mountPath: {{ .Values.storage.local.mountPath }}
 {{- end }}
+{{- include "crmio.kafkaTlsMount" . }}
+{{- end }}
+
+{{/* The Kafka TLS Secret (kafka.tls.secretName), read-only where CRMIO_KAFKA_SSL_* point. */}}
+{{- define "crmio.kafkaTlsMount" -}}
+{{- if .Values.kafka.tls.secretName }}
+- name: kafka-tls
+  mountPath: /etc/crmio/kafka-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "crmio.kafkaTlsVolume" -}}
+{{- with .Values.kafka.tls.secretName }}
+- name: kafka-tls
+  secret:
+    secretName: {{ . }}
+{{- end }}
 {{- end }}
 
 {{- define "crmio.volumes" -}}
@@ -92,6 +110,7 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
   persistentVolumeClaim:
     claimName: {{ include "crmio.storageClaim" . }}
 {{- end }}
+{{- include "crmio.kafkaTlsVolume" . }}
 {{- end }}
 
 {{- define "crmio.podSpecCommon" -}}
