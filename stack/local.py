@@ -815,24 +815,16 @@ def _role_script(owner: Dsn, app: Dsn) -> str:
     return "\n".join(lines)
 
 
+def _psql(paths: _Paths, port: int, database: str) -> list[str]:
+    """psql as the server's superuser over the local socket (peer authentication), stopping at the first error."""
+    socket = str(paths.pg_socket_dir(port))
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", socket, "-p", str(port), "-d", database]
+
+
 def _pg_ensure_role(bindir: Path, paths: _Paths, owner: Dsn, app: Dsn) -> None:
     _pg_run(
         bindir,
-        [
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(paths.pg_socket_dir(owner.port)),
-            "-p",
-            str(owner.port),
-            "-d",
-            "postgres",
-            "-f",
-            "-",
-        ],
+        [*_psql(paths, owner.port, "postgres"), "-f", "-"],
         what=f"creating roles {owner.user!r}, {app.user!r} and database {owner.database!r}",
         log_path=paths.pg_log,
         stdin=_role_script(owner, app),
@@ -932,20 +924,7 @@ def superuser_sql(settings: Settings, statements: list[str], *, database: str = 
     commands = [arg for statement in statements for arg in ("-c", statement)]
     _pg_run(
         _pg_bindir(paths.pg_data),
-        [
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(paths.pg_socket_dir(port)),
-            "-p",
-            str(port),
-            "-d",
-            database,
-            *commands,
-        ],
+        [*_psql(paths, port, database), *commands],
         what=f"running {statements[0][:60]!r} as the superuser",
         log_path=paths.pg_log,
         timeout=600,
