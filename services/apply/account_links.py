@@ -12,14 +12,19 @@ Accounts are resolved in the contacts' apply transaction (services.apply.batch),
 partition locks: the accounts a batch creates commit with its contacts and ledger rows, so a replayed or
 retried batch creates nothing twice, and two batches naming one new account create it once. Only rows
 whose contact is created or updated create or link an account (a skipped contact is left as it is); an
-account found is linked as it is (the row's account columns do not change it).
+account found is linked as it is (the row's account columns do not change it), unless this import created it:
+an account the import creates takes, field by field, the first value its rows give (complete_accounts), so
+its values do not depend on which partition's batch happened to create it; a row giving another value for a
+field the account already holds gets a warning naming both.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import asyncpg
@@ -30,7 +35,7 @@ from services.cleansing.job_values import LINK_BY, LINKED, LinkBy, Missing, link
 from services.core.routing import partition_for
 from services.fields.company_model import company_model
 
-__all__ = ["AccountLinks", "LinkPlan", "job_links", "resolve_accounts"]
+__all__ = ["AccountLinks", "AccountWrites", "LinkPlan", "complete_accounts", "job_links", "resolve_accounts"]
 
 # Accounts found by name as migration 018's index keys them: case and runs of white space ignored.
 _NAME_SQL = r"lower(regexp_replace(name, '\s+', ' ', 'g'))"
@@ -70,7 +75,12 @@ class LinkPlan:
 
     rows: list[tuple[Any, CleanedRecord]]
     linked: dict[int, uuid.UUID] = field(default_factory=dict)  # row number -> its account
-    new: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # account -> its values, to create
+    # Account -> the values of the first row naming it (which has what an account needs), to create it with.
+    new: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    # Row number -> its account values, for a row naming an account this import creates (here or earlier).
+    given: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # An account this import created in an earlier batch, unchanged since -> its stored values.
+    earlier: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
 def _key(by: LinkBy, value: object) -> str | None:
@@ -142,6 +152,7 @@ async def resolve_accounts(
     partitions: int,
     rows: list[tuple[Any, CleanedRecord]],
     new_id: Callable[[], uuid.UUID],
+    job_id: uuid.UUID,
 ) -> LinkPlan:
     """Each row's account, found or planned: the rows come back with ``links.column`` (and the account's name
     in ``links.name_field`` when the row gives none) among their values, or with an issue saying why not."""
@@ -162,6 +173,8 @@ async def resolve_accounts(
     own_keys = {match_key(links.accounts, {f: str(v) for f, v in values.items()}) for _, _, values in keyed}
     await _lock(conn, company_id, partitions, [*keys, *(k for k in own_keys if k is not None)])
     found = await _found(conn, links.by, company_id, keys)
+    if creating:
+        plan.earlier = await _created_by(conn, links.accounts, company_id, job_id, [r["id"] for r in found.values()])
     taken = (
         await _external_ids_taken(
             conn, company_id, sorted({str(v["external_id"]) for _, _, v in keyed if "external_id" in v})
@@ -191,9 +204,11 @@ async def resolve_accounts(
                 continue
             account_id, name = new_id(), values.get("name")
             planned[key] = (account_id, name)
-            plan.new[account_id] = _account_values(links.accounts, values)
+            plan.new[account_id] = values
             if "external_id" in values:
                 taken.add(str(values["external_id"]))
+        if account_id in plan.new or account_id in plan.earlier:
+            plan.given[row.number] = values
         linked = {**cleaned.values, links.column: account_id}
         if cleaned.values.get(links.name_field) is None and name is not None:
             linked[links.name_field] = name
@@ -202,10 +217,117 @@ async def resolve_accounts(
     return plan
 
 
+async def _created_by(
+    conn: asyncpg.Connection, accounts: TargetModel, company_id: str, job_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Of these accounts, those this import created (its ledger's linked_created) and nothing changed since
+    (version 1): id -> own field values (custom ones as the "custom" jsonb holds them), match_key, date_precision."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT a.id, a.match_key, a.date_precision, {', '.join(f'a.{c}' for c in accounts.column_names)}, a.custom "
+        "FROM crm_accounts a WHERE a.company_id = $1 AND a.id = ANY($2::uuid[]) AND a.version = 1 AND EXISTS "
+        "(SELECT 1 FROM crm_import_ledger l WHERE l.job_id = $3 AND l.company_id = $1 AND l.linked_created = a.id) "
+        "FOR UPDATE OF a",  # held to the commit: an accounts import changing one meanwhile waits for it
+        company_id,
+        ids,
+        job_id,
+    )
+    earlier = {}
+    for r in rows:
+        values = {c: r[c] for c in ("match_key", "date_precision", *accounts.column_names)}
+        values.update({f.name: (r["custom"] or {}).get(f.name) for f in accounts.custom_fields})
+        earlier[r["id"]] = values
+    return earlier
+
+
+@dataclass(slots=True)
+class AccountWrites:
+    """What a batch writes to the accounts its rows name, once their contacts' outcomes are known."""
+
+    created: dict[int, uuid.UUID] = field(default_factory=dict)  # row number -> the account its row creates
+    inserts: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # new account -> its values
+    updates: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)  # earlier account -> its values now
+    warnings: dict[int, list[Issue]] = field(default_factory=dict)  # row number -> values not applied
+
+
+def complete_accounts(links: AccountLinks, plan: LinkPlan, outcomes: Iterable[tuple[int, str]]) -> AccountWrites:
+    """The accounts this import creates, completed by the rows naming them, in file order: only rows whose
+    contact is created or updated count (an account only skipped or failed rows name is not created). The
+    first of them creates a new account; each field the account lacks takes the first value a row gives; a row
+    giving another value for a field the account holds gets a warning (its link key aside: it matched)."""
+    out = AccountWrites()
+    current: dict[uuid.UUID, dict[str, Any]] = {}
+    changed: set[uuid.UUID] = set()
+    key_field = LINK_BY[links.by]
+    for n, outcome in outcomes:
+        account = plan.linked.get(n)
+        if outcome not in ("created", "updated") or n not in plan.given or account is None:
+            continue
+        if account not in current:
+            if account in plan.new:
+                out.created[n] = account
+            current[account] = dict(plan.new.get(account) or plan.earlier[account])
+        values = current[account]
+        for f, v in plan.given[n].items():
+            held = values.get(f)
+            if held is None:
+                values[f] = v
+                changed.add(account)
+            elif f != key_field and not _same(held, v):
+                out.warnings.setdefault(n, []).append(_not_applied(values.get("name"), f, held, v))
+    for account, values in current.items():
+        if account in plan.new:
+            out.inserts[account] = _account_values(links.accounts, values)
+        elif account in changed:
+            out.updates[account] = _account_values(links.accounts, values)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
+
+
+def _same(held: Any, given: Any) -> bool:
+    """The value an account holds (a custom one as its jsonb has it) and a row's value are the same: numbers by
+    value, dates by day, text without case and runs of white space."""
+    a, b = _plain(held), _plain(given)
+    if isinstance(a, Decimal) != isinstance(b, Decimal):
+        try:
+            a, b = Decimal(str(a)), Decimal(str(b))
+        except InvalidOperation:
+            return False
+    if isinstance(a, str) and isinstance(b, str):
+        return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    return bool(a == b)
+
+
+def _not_applied(name: Any, f: str, held: Any, given: Any) -> Issue:
+    return Issue(
+        f"{LINKED}.{f}",
+        str(_plain(given)),
+        f"the account {name!r} already has the {f} {str(_plain(held))!r} (from an earlier row naming it); this "
+        f"row's {str(_plain(given))!r} was not applied to it",
+        "give every row of one account the same account values, or correct the account after the import",
+        "warning",
+    )
+
+
 def _account_values(accounts: TargetModel, values: dict[str, Any]) -> dict[str, Any]:
-    out = dict(values)
-    out["match_key"] = match_key(accounts, {f: v if isinstance(v, str) else str(v) for f, v in values.items()})
-    out["date_precision"] = {k: v.precision for k, v in values.items() if v.__class__ is PartialDate} or None
+    """An account's values with its match_key and date_precision (kept for a stored field, taken from the
+    value for a field given now)."""
+    own = {f: v for f, v in values.items() if f not in ("match_key", "date_precision")}
+    out = dict(own)
+    out["match_key"] = match_key(
+        accounts, {f: v if isinstance(v, str) else str(v) for f, v in own.items() if v is not None}
+    )
+    precision = dict(values.get("date_precision") or {})
+    precision.update({k: v.precision for k, v in own.items() if v.__class__ is PartialDate})
+    out["date_precision"] = precision or None
     return out
 
 

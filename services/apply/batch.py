@@ -20,7 +20,13 @@ from typing import Any, Literal
 import asyncpg
 
 from schemas.models import TargetModel, get_model
-from services.apply.account_links import AccountLinks, LinkPlan, resolve_accounts
+from services.apply.account_links import (
+    AccountLinks,
+    AccountWrites,
+    LinkPlan,
+    complete_accounts,
+    resolve_accounts,
+)
 from services.cleansing.cleaning import EXTERNAL_KEY, CleanedRecord, Issue, PartialDate, RecordCleaner, match_key
 from services.cleansing.picklist_store import add_values_from_import
 from services.core.db import copy_rows
@@ -378,17 +384,53 @@ async def _insert_records(
     )
 
 
-def _accounts_created(plan: Plan, links: LinkPlan) -> dict[int, uuid.UUID]:
-    """Row number -> the account it creates: the first row, in file order, whose contact is created or updated
-    and links to each account the batch planned (an account only skipped or failed rows name is not created)."""
-    created: dict[int, uuid.UUID] = {}
-    seen: set[uuid.UUID] = set()
-    for n, outcome, _, _ in plan.ledger:
-        account = links.linked.get(n)
-        if account is not None and outcome in ("created", "updated") and account in links.new and account not in seen:
-            seen.add(account)
-            created[n] = account
-    return created
+def _add_warnings(plan: Plan, rows: Cleaned, warnings: dict[int, list[Issue]]) -> None:
+    """Warnings found after planning join the row's warning log (one a row)."""
+    if not warnings:
+        return
+    at = {entry[0]: i for i, entry in enumerate(plan.logs) if entry[1] == "warning"}
+    for row, cleaned in rows:
+        extra = warnings.get(row.number)
+        if extra:
+            issues = [*cleaned.issues, *extra]
+            entry = (
+                row.number,
+                "warning",
+                describe_issues(row.number, issues),
+                _record_data(row, issues),
+                issues[0].field,
+            )
+            if row.number in at:
+                plan.logs[at[row.number]] = entry
+            else:
+                plan.logs.append(entry)
+
+
+async def _write_accounts(
+    conn: asyncpg.Connection, accounts: TargetModel, company_id: uuid.UUID, writes: AccountWrites
+) -> None:
+    """Create the accounts a batch's rows create; complete those the import created earlier (still version 1:
+    they remain the import's own, which its rollback removes)."""
+    columns, custom = _split_fields(accounts, accounts.field_names)
+    if writes.inserts:
+        await _insert_records(conn, accounts.table, company_id, columns, custom, writes.inserts)
+    if writes.updates:
+        sets = "".join(f"{f} = ${i + 6}, " for i, f in enumerate(columns))
+        await conn.executemany(
+            f"UPDATE {accounts.table} SET {sets}custom = coalesce(custom, '{{}}'::jsonb) || coalesce($4::jsonb, "
+            "'{}'::jsonb), match_key = $5, date_precision = $3, updated_at = now() WHERE id = $1 AND company_id = $2",
+            [
+                (
+                    aid,
+                    company_id,
+                    values["date_precision"],
+                    _custom_patch(values, custom),
+                    values["match_key"],
+                    *[values.get(f) for f in columns],
+                )
+                for aid, values in writes.updates.items()
+            ],
+        )
 
 
 async def _write_plan(
@@ -404,17 +446,11 @@ async def _write_plan(
     accounts: dict[int, uuid.UUID] = {}
     if ctx.links is not None and links is not None:
         columns += [c for c in (ctx.links.column, ctx.links.name_field) if c not in columns]
-        accounts = _accounts_created(plan, links)
-        if accounts and not ctx.dry_run:
-            account_columns, account_custom = _split_fields(ctx.links.accounts, ctx.links.accounts.field_names)
-            await _insert_records(
-                conn,
-                ctx.links.accounts.table,
-                company_id,
-                account_columns,
-                account_custom,
-                {a: links.new[a] for a in accounts.values()},
-            )
+        writes = complete_accounts(ctx.links, links, ((n, outcome) for n, outcome, _, _ in plan.ledger))
+        accounts = writes.created
+        _add_warnings(plan, links.rows, writes.warnings)
+        if not ctx.dry_run:
+            await _write_accounts(conn, ctx.links.accounts, company_id, writes)
     if plan.inserts and not ctx.dry_run:
         await _insert_records(conn, table, company_id, columns, custom, plan.inserts)
     if plan.updates and fields and not ctx.dry_run:
@@ -512,7 +548,9 @@ async def apply_rows(
         taken = await _taken_external_ids(conn, ctx, fresh) if "external_id" in fields else None
         links = None
         if ctx.links is not None:  # after the records' locks: every writer takes the account table's after its own
-            links = await resolve_accounts(conn, ctx.links, ctx.company_id, ctx.partitions, fresh, new_id)
+            links = await resolve_accounts(
+                conn, ctx.links, ctx.company_id, ctx.partitions, fresh, new_id, uuid.UUID(ctx.job_id)
+            )
             fresh = links.rows
 
         def planned(rows: Cleaned) -> Plan:

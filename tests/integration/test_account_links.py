@@ -347,3 +347,69 @@ async def _links(settings: Settings, company: str) -> dict[str, str | None]:
     finally:
         await conn.close()
     return {r["email"]: r["name"] for r in rows}
+
+
+async def test_an_account_the_import_creates_takes_every_value_its_rows_give_whichever_batch_creates_it(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """Rows naming one new account travel on every record partition, so which batch creates the account is up to
+    the scheduler: the account must end with each value some row gives, and a conflicting value is named."""
+    acme = await new_company(pool)
+    r = await client.post(
+        "/api/v1/fields",
+        headers=acme.auth(),
+        json={"target_model": "account", "label": "ARR", "field_type": "decimal"},
+    )
+    assert r.status_code == 201, r.text
+    rows, given = 600, {137: ("Manufacturing", "", ""), 300: ("Retail", "", ""), 402: ("", "+1 212 555 0100", "")}
+    given[555] = ("", "", "1200.50")
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Email", "First", "Last", "Company", "Industry", "Phone", "ARR"])
+    w.writerows(
+        [f"p{i}@analytical.example", "P", str(i), "Analytical Engines", *given.get(i, ("", "", ""))]
+        for i in range(rows)
+    )
+    mapping = {
+        "Email": "email",
+        "First": "first_name",
+        "Last": "last_name",
+        "Company": "account.name",
+        "Industry": "account.industry",
+        "Phone": "account.phone",
+        "ARR": "account.arr",
+    }
+    job = await import_file(client, acme, out.getvalue().encode(), mapping)
+    assert (job["created_records"], job["error_records"], job["warning_records"]) == (rows, 0, 1), job
+
+    async with pool.acquire() as conn:
+        made = await conn.fetch(
+            "SELECT id, industry, phone, custom, version FROM crm_accounts WHERE company_id = $1", uuid.UUID(acme.id)
+        )
+        linked = await conn.fetchval(
+            "SELECT count(*) FROM crm_contacts WHERE company_id = $1 AND account_id = $2",
+            uuid.UUID(acme.id),
+            made[0]["id"],
+        )
+    assert len(made) == 1 and linked == rows
+    account = made[0]
+    assert account["phone"] == "+12125550100" and account["custom"] == {"arr": "1200.50"}
+    assert account["version"] == 1  # still the import's own: its rollback removes it
+    kept, other, row = (
+        ("Manufacturing", "Retail", 301) if account["industry"] == "Manufacturing" else ("Retail", "Manufacturing", 138)
+    )
+    assert account["industry"] == kept
+    logs = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "warning"})
+    [warning] = logs.json()["items"]
+    assert warning["record_number"] == row, warning
+    assert (
+        f"the account 'Analytical Engines' already has the industry {kept!r} (from an earlier row naming it); "
+        f"this row's {other!r} was not applied to it"
+    ) in warning["message"], warning
+
+    rb = await client.post(f"/api/v1/jobs/{job['id']}/rollback", headers=acme.auth(), json={})
+    assert rb.status_code in (200, 201, 202), rb.text
+    done = await wait_final(client, acme, rb.json()["id"], timeout_s=600)
+    assert done["job_status"] == "completed" and "removed 1 accounts it created" in done["message"], done
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM crm_accounts WHERE company_id = $1", uuid.UUID(acme.id)) == 0

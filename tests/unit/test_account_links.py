@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
 import pytest
 
 from schemas.models import get_model, own_name
-from services.apply.account_links import _key
+from services.apply.account_links import AccountLinks, LinkPlan, _key, complete_accounts
 from services.cleansing.job_values import link_choice
 from services.core.errors import MappingError, ValidationRulesError
 from services.exports.query import build_query, check_filters, check_sort, export_fields
@@ -101,3 +104,63 @@ def test_an_export_of_contacts_joins_their_account_only_when_it_reads_its_fields
     assert 'link_account."name" AS "account.name"' in q.sql
     assert 'ORDER BY link_account."name" DESC NULLS LAST, t.id' in q.sql
     assert q.args == ("c", "Retail")
+
+
+def _plan(
+    given: dict[int, dict[str, object]], new: uuid.UUID | None, earlier: dict[uuid.UUID, dict[str, object]]
+) -> LinkPlan:
+    account = new or next(iter(earlier))
+    return LinkPlan(
+        rows=[],
+        linked=dict.fromkeys(given, account),
+        new={new: dict(given[min(given)])} if new else {},
+        given=given,
+        earlier=earlier,
+    )
+
+
+LINKS = AccountLinks("name", "create", get_model("account"), "account_id")
+
+
+def test_a_new_account_takes_the_first_value_each_field_gets_from_rows_whose_contact_is_written() -> None:
+    a = uuid.uuid4()
+    plan = _plan(
+        {
+            1: {"name": "Acme"},
+            2: {"name": "ACME ", "industry": "Retail"},  # the key, written otherwise: no warning
+            3: {"name": "Acme", "phone": "+12125550100"},  # skipped below: gives nothing
+            4: {"name": "Acme", "industry": "Banking", "annual_revenue": Decimal("10.0")},
+            5: {"name": "Acme", "industry": " retail", "annual_revenue": 10},  # the same values: nothing to say
+        },
+        a,
+        {},
+    )
+    writes = complete_accounts(
+        LINKS, plan, [(1, "created"), (2, "updated"), (3, "skipped"), (4, "created"), (5, "created")]
+    )
+    assert writes.created == {1: a} and not writes.updates
+    values = writes.inserts[a]
+    assert (values["industry"], values["annual_revenue"], values.get("phone")) == ("Retail", Decimal("10.0"), None)
+    assert values["match_key"] is not None and values["date_precision"] is None
+    assert list(writes.warnings) == [4]
+    [issue] = writes.warnings[4]
+    assert (issue.field, issue.level) == ("account.industry", "warning")
+    assert "already has the industry 'Retail' (from an earlier row naming it); this row's 'Banking'" in issue.message
+
+
+def test_an_account_created_by_an_earlier_batch_is_completed_only_where_it_is_empty() -> None:
+    a = uuid.uuid4()
+    stored = {"name": "Acme", "industry": None, "phone": "+1", "match_key": "name:acme", "date_precision": None}
+    plan = _plan({7: {"name": "Acme", "industry": "Retail"}}, None, {a: stored})
+    writes = complete_accounts(LINKS, plan, [(7, "created")])
+    assert not writes.created and not writes.inserts and not writes.warnings
+    assert (writes.updates[a]["industry"], writes.updates[a]["phone"]) == ("Retail", "+1")
+    # Nothing to add: nothing written.
+    plan = _plan({8: {"name": "Acme", "phone": "+1"}}, None, {a: stored})
+    assert not complete_accounts(LINKS, plan, [(8, "updated")]).updates
+
+
+def test_an_account_only_skipped_or_failed_rows_name_is_not_created() -> None:
+    plan = _plan({1: {"name": "Acme"}, 2: {"name": "Acme"}}, uuid.uuid4(), {})
+    writes = complete_accounts(LINKS, plan, [(1, "skipped"), (2, "failed")])
+    assert not writes.created and not writes.inserts
