@@ -204,24 +204,17 @@ _DESCRIPTION = Field(
     max_length=32000,
     synonyms=("notes", "note", "comments", "comment", "remarks", "details", "about"),
 )
-_EXTERNAL_ID = Field(
-    "external_id",
-    max_length=255,
-    synonyms=(
-        "id",
-        "external id",
-        "record id",
-        "crm id",
-        "customer id",
-        "organization id",
-        "organisation id",
-        "account id",
-        "lead id",
-        "contact id",
-        "user id",
-        "person id",
-    ),
-)
+
+
+def _external_id(*ids: str) -> Field:
+    """The id another system gave a record; ``ids`` are the headers that name this kind's id: another kind's
+    ("Account ID" in a contacts file) is the linked record's, never the record's own."""
+    return Field(
+        "external_id",
+        max_length=255,
+        synonyms=("id", "external id", "record id", "crm id", "customer id", *ids),
+    )
+
 
 LEAD = TargetModel(
     name="lead",
@@ -292,7 +285,7 @@ LEAD = TargetModel(
             synonyms=("converted on", "conversion date", "date converted", "converted at"),
         ),
         _DESCRIPTION,
-        _EXTERNAL_ID,
+        _external_id("lead id", "contact id", "person id", "user id"),
     ),
     match_fields=("email",),
 )
@@ -311,7 +304,15 @@ CONTACT = TargetModel(
         Field(
             "account",
             max_length=255,
-            synonyms=("account name", "company", "company name", "organization", "organisation", "employer"),
+            synonyms=(
+                "account name",
+                "company",
+                "company name",
+                "organization",
+                "organisation",
+                "employer",
+                "associated company",  # HubSpot's contacts export: the primary company's name
+            ),
         ),
         Field("birthdate", "date", max_length=None, synonyms=("birthday", "date of birth", "dob", "birth date")),
         Field(
@@ -325,7 +326,7 @@ CONTACT = TargetModel(
         Field("mailing_country", max_length=128, synonyms=("country", "nation")),
         Field("do_not_call", "boolean", max_length=None, synonyms=("dnc", "do not call")),
         _DESCRIPTION,
-        _EXTERNAL_ID,
+        _external_id("contact id", "person id", "user id", "lead id"),
     ),
     match_fields=("email",),
     links=(("account", "account_id"),),
@@ -404,7 +405,7 @@ ACCOUNT = TargetModel(
             ),
         ),
         _DESCRIPTION,
-        _EXTERNAL_ID,
+        _external_id("account id", "organization id", "organisation id", "company id"),
     ),
     match_fields=("website", "name"),
 )

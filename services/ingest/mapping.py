@@ -92,27 +92,76 @@ class _Spelling(NamedTuple):
 
 @lru_cache(maxsize=32)
 def _spellings(model: TargetModel) -> dict[str, dict[str, _Spelling]]:
-    """Normalized spelling -> {field: (confidence, reason)} for every name, label, synonym and header word."""
+    """Normalized spelling -> {field: (confidence, reason)} for every name, label, synonym and header word of
+    the model's own fields (a linked record's: _related_spellings)."""
     index: dict[str, dict[str, _Spelling]] = {}
     for f in model.fields:
-        if f.related:  # "Company Domain", "Account Industry": suggested, never mapped without a person confirming
-            own = (own_name(f).replace("_", " "), *f.synonyms)
-            owners = (f.related, "company", "organization")
-            names = [(f"{owner} {word}", RELATED, f"{f.related} column") for owner in owners for word in own]
-        else:
-            names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")]
-            names += [(s, SYNONYM, "synonym") for s in f.synonyms]
+        if f.related:
+            continue
+        names = [(f.name, EXACT, "header"), (f.title, EXACT, "header")]
+        names += [(s, SYNONYM, "synonym") for s in f.synonyms]
         languages: dict[str, list[str]] = {}  # a word several languages share ("Empresa") names them all
-        for lang, words in HEADER_WORDS.get(f.name, {}).items() if not f.related else ():
+        for lang, words in HEADER_WORDS.get(f.name, {}).items():
             for w in words:
                 languages.setdefault(normalize_header(w), []).append(LANGUAGES[lang])
         names.extend((w, SYNONYM, f"header ({', '.join(langs)})") for w, langs in languages.items())
-        for text, confidence, reason in names:
-            spelled = index.setdefault(normalize_header(text), {})
-            if confidence > spelled.get(f.name, _Spelling(0.0, "")).confidence:
-                spelled[f.name] = _Spelling(confidence, reason)
-    index.pop("", None)
+        _add(index, f.name, names)
     return index
+
+
+def _add(index: dict[str, dict[str, _Spelling]], name: str, names: Sequence[tuple[str, float, str]]) -> None:
+    for text, confidence, reason in names:
+        spelled = index.setdefault(normalize_header(text), {})
+        if confidence > spelled.get(name, _Spelling(0.0, "")).confidence:
+            spelled[name] = _Spelling(confidence, reason)
+    index.pop("", None)
+
+
+# What a linked account's column is qualified by, before or after the field's word ("Company Domain",
+# "Associated Company ID" as HubSpot exports it, "Firmen-Website", "Secteur de l'entreprise").
+_OWNERS = (
+    *("company", "organization", "organisation", "associated company"),
+    *("firma", "firmen", "unternehmen", "unternehmens", "entreprise", "société", "empresa", "compañía"),
+    *("companhia", "azienda", "bedrijf", "bedrijfs", "onderneming"),
+)
+_OWNED_BY = ("de l'entreprise", "de la société", "de la empresa", "da empresa", "dell'azienda", "van het bedrijf")
+
+
+class _RelatedWords(NamedTuple):
+    words: dict[str, dict[str, _Spelling]]  # a linked field's normalized word -> {field: spelling}
+    owners: tuple[str, ...]  # normalized qualifiers, either side of the word
+    owned_by: tuple[str, ...]  # normalized qualifiers after the word only
+
+
+@lru_cache(maxsize=32)
+def _related_words(model: TargetModel) -> _RelatedWords:
+    words: dict[str, dict[str, _Spelling]] = {}
+    related = []
+    for f in model.fields:
+        if not f.related:
+            continue
+        related.append(f.related)
+        own = own_name(f)
+        spelled = {own.replace("_", " "), *f.synonyms, *(w for ws in HEADER_WORDS.get(own, {}).values() for w in ws)}
+        _add(words, f.name, [(w, RELATED, f"{f.related} column") for w in spelled])
+    owners = {normalize_header(o) for o in (*related, *_OWNERS)}
+    return _RelatedWords(words, tuple(sorted(owners)), tuple(normalize_header(o) for o in _OWNED_BY))
+
+
+def _related(norm: str, model: TargetModel) -> dict[str, _Spelling]:
+    """A linked record's fields a normalized header names: one of the field's words (its name, synonyms and
+    headers in other languages) qualified by the linked record's name or a word for a company, either side.
+    Suggested at RELATED, never mapped without a person confirming, since mapping one links every record; only
+    exact spellings (a near spelling of a qualified name is too far from what a person wrote to guess)."""
+    index = _related_words(model)
+    if not index.words:
+        return {}
+    found: dict[str, _Spelling] = {}
+    rests = [norm[len(o) :] for o in index.owners if norm.startswith(o)]
+    rests += [norm[: -len(o)] for o in (*index.owners, *index.owned_by) if norm.endswith(o)]
+    for rest in rests:
+        found.update(index.words.get(rest, {}))
+    return found
 
 
 _NO_FIELD = frozenset(normalize_header(w) for w in NOT_A_FIELD)
@@ -185,7 +234,7 @@ def _candidates(
         if norm in _NO_FIELD:
             refused[pos] = "names no field"
             continue
-        matches = index.get(norm) or _fuzzy(norm, index)
+        matches = {**_related(norm, model), **index.get(norm, {})} or _fuzzy(norm, index)
         found = [_Candidate(False, s.confidence, pos, order[name], name, s.reason) for name, s in matches.items()]
         strong = remembered in order or any(c.confidence >= SYNONYM for c in found)
         values = None if strong or samples is None else samples.get(header)

@@ -164,3 +164,27 @@ def test_an_account_only_skipped_or_failed_rows_name_is_not_created() -> None:
     plan = _plan({1: {"name": "Acme"}, 2: {"name": "Acme"}}, uuid.uuid4(), {})
     writes = complete_accounts(LINKS, plan, [(1, "skipped"), (2, "failed")])
     assert not writes.created and not writes.inserts
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Associated Company ID", "account.external_id"),  # HubSpot's contacts export
+        ("Company Domain Name", "account.website"),  # HubSpot
+        ("Account: Billing City", "account.billing_city"),  # a Salesforce report
+        ("Account ID", "account.external_id"),  # Salesforce
+        ("Firmen-Website", "account.website"),
+        ("Branche des Unternehmens", None),  # a grammar this does not know: nothing rather than a guess
+        ("Unternehmen Branche", "account.industry"),
+        ("Secteur de l'entreprise", "account.industry"),
+        ("Sitio web de la empresa", "account.website"),
+        ("Azienda Settore", "account.industry"),
+        ("Associated Company", "account"),  # HubSpot: the primary company's name, the contact's own company text
+        ("Bedrijfs Website", "account.website"),
+    ],
+)
+def test_an_accounts_column_is_suggested_from_its_words_in_several_languages(header: str, field: str | None) -> None:
+    [suggestion] = suggest_mapping(CONTACT, [header])
+    assert suggestion.field == field, suggestion
+    if field is not None and field.startswith("account."):
+        assert suggestion.confidence == RELATED
