@@ -21,7 +21,7 @@ from services.apply import partition_order
 from services.apply.pipeline import LaneApplier, prepare_events
 from services.core.logs import log_context
 from streams.app import app, settings
-from streams.codecs import Undecodable
+from streams.codecs import Undecodable, decoded
 from streams.ordering import Guard, position
 from streams.runtime import worker_runtime
 from streams.topics import import_records
@@ -61,7 +61,8 @@ async def apply_import_records(stream: StreamT) -> None:
                     for event in acked:
                         await stream.ack(event)
 
-                values = [e.value for e in lane_events if not isinstance(e.value, Undecodable)]
+                read = [await decoded(e.value) for e in lane_events]
+                values = [v for v in read if not isinstance(v, Undecodable)]
                 if len(values) < len(lane_events):  # still acknowledged with the lane, in order
                     log.error(
                         "dropping %d record events that are not Avro of their schema", len(lane_events) - len(values)

@@ -9,7 +9,7 @@ from faust import StreamT
 from services.aggregate.aggregation import aggregate_result
 from services.core.logs import log_context
 from streams.app import app, settings
-from streams.codecs import Undecodable
+from streams.codecs import Undecodable, decoded
 from streams.runtime import worker_runtime
 from streams.tables import job_progress
 from streams.topics import import_results
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 @app.agent(import_results)
 async def aggregate_import_results(stream: StreamT) -> None:
-    async for event in stream:
+    async for value in stream:
+        event = await decoded(value)
         if isinstance(event, Undecodable):
             log.error("dropped a result event that is not %s Avro (%s)", event.schema, event.error)
             continue

@@ -21,7 +21,7 @@ from services.core.logs import log_context
 from services.ingest import split_process
 from services.jobs.dispatch import JobSlots, admit, handle_request
 from streams.app import app, settings
-from streams.codecs import Undecodable
+from streams.codecs import Undecodable, decoded
 from streams.ordering import Guard, position
 from streams.runtime import worker_runtime
 from streams.topics import job_requests
@@ -58,7 +58,8 @@ async def handle_job_requests(stream: StreamT) -> None:
         slots.cancel()  # their heartbeats stop: another worker starts those jobs again
 
 
-async def _handle(request: dict[str, Any] | Undecodable, slots: JobSlots) -> None:
+async def _handle(value: dict[str, Any] | Undecodable, slots: JobSlots) -> None:
+    request = await decoded(value)
     if isinstance(request, Undecodable):
         log.error("dropped a job request that is not %s Avro (%s)", request.schema, request.error)
         return

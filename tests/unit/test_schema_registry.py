@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -15,6 +16,7 @@ from schemas import avro
 from services.core import schema_registry
 from services.core.errors import ConfigurationError, TransientError
 from services.core.settings import Settings
+from streams.codecs import AvroCodec, Undecodable, decoded
 from tests.registry_server import RegistryServer
 from tests.unit.test_avro import SAMPLES
 
@@ -116,3 +118,37 @@ def test_basic_auth_is_sent_and_a_refusal_names_the_setting() -> None:
         schema_registry.install(_settings(server.url, schema_registry_basic_auth="key:secret"))
         assert int.from_bytes(avro.encode("record_batch", SAMPLES["record_batch"])[1:5], "big") >= 1001
     avro.use(avro.STATIC)
+
+
+async def test_an_event_the_registry_could_not_resolve_is_read_again_once_it_answers(registry: RegistryServer) -> None:
+    """A writer schema registered by a newer crmio while the registry is down: the agent's event is not dropped
+    (streams.codecs.decoded reads it again until the registry answers)."""
+    settings = _settings(registry.url)
+    framing = schema_registry.install(settings)
+    assert isinstance(framing, schema_registry.RegistryFraming)
+    v3 = json.loads(avro.schema_text(avro.LATEST["job_status"]))
+    v3["fields"].append({"name": "region", "type": ["null", "string"], "default": None})
+    client = schema_registry.RegistryClient(registry.url)
+    v3_id = client.register(schema_registry.subject(settings, "job_status"), json.dumps(v3))
+    client.close()
+    buf = io.BytesIO()
+    buf.write(b"\x00" + v3_id.to_bytes(4, "big"))
+    schemaless_writer(buf, parse_schema(v3), {**SAMPLES["job_status"], "region": "eu"})
+
+    with RegistryServer() as gone:
+        dead = gone.url
+    framing.client._http.base_url = dead  # the registry is down
+    value = AvroCodec("job_status")._loads(buf.getvalue())
+    assert isinstance(value, Undecodable) and value.transient and "not reachable" in value.error
+
+    async def registry_back() -> None:
+        await asyncio.sleep(0.5)
+        framing.client._http.base_url = registry.url
+
+    back = asyncio.create_task(registry_back())
+    assert await decoded(value, first_delay_s=0.05, max_delay_s=0.2) == SAMPLES["job_status"]
+    await back
+    # Not Avro at all is not transient: it stays an Undecodable the agent logs and drops.
+    garbage = AvroCodec("job_status")._loads(b"\x07garbage")
+    assert isinstance(garbage, Undecodable) and not garbage.transient
+    assert await decoded(garbage) is garbage
