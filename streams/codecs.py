@@ -33,7 +33,7 @@ class Undecodable(NamedTuple):
 
 async def decoded(value: Any, *, first_delay_s: float = 0.5, max_delay_s: float = 30.0) -> Any:
     """``value`` itself, or, for an event the registry's absence left unread, the event once the registry
-    answers (the agent waits: its partition's later events wait behind it, as they must); an Undecodable that
+    answers (the agent waits, and its later events behind it: a partition's must); an Undecodable that
     is not transient stays one."""
     delay = first_delay_s
     while isinstance(value, Undecodable) and value.transient:
