@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ import pytest
 
 from schemas.models import get_model, own_name
 from services.apply.account_links import AccountLinks, LinkPlan, _key, complete_accounts
+from services.cleansing.cleaning import PartialDate
 from services.cleansing.job_values import link_choice
 from services.core.errors import MappingError, ValidationRulesError
 from services.exports.query import build_query, check_filters, check_sort, export_fields
@@ -155,6 +157,20 @@ def test_an_account_created_by_an_earlier_batch_is_completed_only_where_it_is_em
     writes = complete_accounts(LINKS, plan, [(7, "created")])
     assert not writes.created and not writes.inserts and not writes.warnings
     assert (writes.updates[a]["industry"], writes.updates[a]["phone"]) == ("Retail", "+1")
+    # A stored partial date keeps its precision; a partial date given now brings its own.
+    founded = {**stored, "founded_date": dt.date(1990, 1, 1), "date_precision": {"founded_date": "year"}}
+    plan = _plan({9: {"name": "Acme", "founded_date": PartialDate(1991, precision="year")}}, None, {a: founded})
+    writes = complete_accounts(LINKS, plan, [(9, "created")])
+    assert not writes.updates and "founded_date" in writes.warnings[9][0].message  # 1990 held, 1991 not applied
+    plan = _plan({9: {"name": "Acme", "industry": "Retail"}}, None, {a: founded})
+    assert complete_accounts(LINKS, plan, [(9, "created")]).updates[a]["date_precision"] == {"founded_date": "year"}
+    new = uuid.uuid4()
+    plan = _plan(
+        {1: {"name": "New"}, 2: {"name": "New", "founded_date": PartialDate(2001, 5, precision="month")}}, new, {}
+    )
+    assert complete_accounts(LINKS, plan, [(1, "created"), (2, "created")]).inserts[new]["date_precision"] == {
+        "founded_date": "month"
+    }
     # Nothing to add: nothing written.
     plan = _plan({8: {"name": "Acme", "phone": "+1"}}, None, {a: stored})
     assert not complete_accounts(LINKS, plan, [(8, "updated")]).updates
