@@ -68,9 +68,8 @@ def test_schemas_are_registered_and_their_ids_frame_events(registry: RegistrySer
     again.client.close()
 
 
-def test_a_writer_schema_registered_later_is_fetched_by_id_once(registry: RegistryServer) -> None:
-    settings = _settings(registry.url)
-    framing = schema_registry.install(settings)
+def _newer_status_event(registry: RegistryServer, settings: Settings) -> tuple[int, bytes]:
+    """A job status event framed with a version another system registered after this process started."""
     v3 = json.loads(avro.schema_text(avro.LATEST["job_status"]))
     v3["fields"].append({"name": "region", "type": ["null", "string"], "default": None})
     client = schema_registry.RegistryClient(registry.url)
@@ -79,9 +78,16 @@ def test_a_writer_schema_registered_later_is_fetched_by_id_once(registry: Regist
     buf = io.BytesIO()
     buf.write(b"\x00" + v3_id.to_bytes(4, "big"))
     schemaless_writer(buf, parse_schema(v3), {**SAMPLES["job_status"], "region": "eu"})
+    return v3_id, buf.getvalue()
+
+
+def test_a_writer_schema_registered_later_is_fetched_by_id_once(registry: RegistryServer) -> None:
+    settings = _settings(registry.url)
+    framing = schema_registry.install(settings)
+    v3_id, event = _newer_status_event(registry, settings)
     before = registry.state.calls["GET /schemas/ids/{id}"]
     for _ in range(3):
-        assert avro.decode("job_status", buf.getvalue()) == SAMPLES["job_status"]  # resolved to our version
+        assert avro.decode("job_status", event) == SAMPLES["job_status"]  # resolved to our version
     assert registry.state.calls["GET /schemas/ids/{id}"] == before + 1
     assert framing.writer_id("job_status") != v3_id  # crmio still writes its own latest version
 
@@ -126,19 +132,12 @@ async def test_an_event_the_registry_could_not_resolve_is_read_again_once_it_ans
     settings = _settings(registry.url)
     framing = schema_registry.install(settings)
     assert isinstance(framing, schema_registry.RegistryFraming)
-    v3 = json.loads(avro.schema_text(avro.LATEST["job_status"]))
-    v3["fields"].append({"name": "region", "type": ["null", "string"], "default": None})
-    client = schema_registry.RegistryClient(registry.url)
-    v3_id = client.register(schema_registry.subject(settings, "job_status"), json.dumps(v3))
-    client.close()
-    buf = io.BytesIO()
-    buf.write(b"\x00" + v3_id.to_bytes(4, "big"))
-    schemaless_writer(buf, parse_schema(v3), {**SAMPLES["job_status"], "region": "eu"})
+    v3_id, event = _newer_status_event(registry, settings)
 
     with RegistryServer() as gone:
         dead = gone.url
     framing.client._http.base_url = dead  # the registry is down
-    value = AvroCodec("job_status")._loads(buf.getvalue())
+    value = AvroCodec("job_status")._loads(event)
     assert isinstance(value, Undecodable) and value.transient and "not reachable" in value.error
 
     async def registry_back() -> None:
