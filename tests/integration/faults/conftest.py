@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +71,19 @@ class Workers:
 
     def signal(self, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.kill(proc.pid, sig)
+
+    def diagnose(self, lines: int = 60) -> str:
+        """What a stalled run's workers were doing: each live one dumps its consumer, agents and tasks
+        (streams.diagnostics, SIGUSR1), then the tail of every worker's log, for the failure message."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(2)  # the dump is written by the worker's loop; this test cannot poll for it
+        parts = []
+        for log in sorted(self.logs.glob("worker*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name} (last {len(tail)} lines) ---\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     def stop_all(self) -> None:
         for proc in self.procs:

@@ -94,7 +94,7 @@ async def test_contacts_with_their_accounts_survive_a_killed_worker(
         struck = time.monotonic()
         await kill_worker(settings, workers)
         result["fault_s"] = round(time.monotonic() - struck, 1)
-        row = await _wait_final(settings, company, job["id"])
+        row = await _wait_final(settings, company, job["id"], workers=workers)
         result.update(longest_stall_s=round(await sampler.stop(), 1), total_s=round(time.monotonic() - started, 1))
 
         written = ROWS - BEFORE if mode == "skip" else ROWS

@@ -97,7 +97,9 @@ class _Sampler:
         return longest
 
 
-async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: float = 400) -> asyncpg.Record:
+async def _wait_final(
+    settings: Settings, company: str, job_id: str, timeout_s: float = 400, workers: Workers | None = None
+) -> asyncpg.Record:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -115,7 +117,8 @@ async def _wait_final(settings: Settings, company: str, job_id: str, timeout_s: 
         except (TimeoutError, OSError, asyncpg.PostgresError):
             pass
         await asyncio.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
+    detail = f"\n{await asyncio.to_thread(workers.diagnose)}" if workers is not None else ""
+    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s{detail}")
 
 
 # --- the faults: each returns when the fault is over (healed) ---------------------------------------
@@ -197,7 +200,7 @@ async def test_import_survives(
         struck = time.monotonic()
         await FAULTS[fault](settings, workers)
         healed = time.monotonic()
-        row = await _wait_final(settings, company, job["id"])
+        row = await _wait_final(settings, company, job["id"], workers=workers)
         result.update(
             fault_s=round(healed - struck, 1),
             longest_stall_s=round(await sampler.stop(), 1),
@@ -303,7 +306,7 @@ async def test_an_export_survives_its_worker_being_killed(fault_topics: Settings
             assert time.monotonic() < deadline, f"the export did not get going ({processed} rows)"
             await asyncio.sleep(0.1)
         await kill_worker(settings, workers)
-        row = await _wait_final(settings, company, job["id"], timeout_s=300)
+        row = await _wait_final(settings, company, job["id"], timeout_s=300, workers=workers)
         assert row["job_status"] == "completed", dict(row)
         assert row["processed_records"] == row["total_records"] == 100_000
         path = storage.resolve(settings.storage_dir, company, row["file_path"])
