@@ -75,7 +75,7 @@ def write_file(rows: int, path: Path) -> Path:
     return path
 
 
-async def one(settings: Settings, pool: asyncpg.Pool, path: Path, rows: int, custom: bool, index: bool = True) -> float:
+async def one(settings: Settings, pool: asyncpg.Pool, path: Path, rows: int, custom: bool) -> float:
     company = str(uuid.uuid4())
     mapping = dict(BASE_MAPPING)
     if custom:
@@ -84,8 +84,6 @@ async def one(settings: Settings, pool: asyncpg.Pool, path: Path, rows: int, cus
                 doc = await manage.create_field(
                     conn, company, {"target_model": "lead", "label": header, "field_type": kind, **extra}
                 )
-            if index:
-                await manage.build_index(pool, company, doc)
             mapping[header] = doc["name"]
     async with producer(settings) as prod:
         started = time.perf_counter()
@@ -100,7 +98,6 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--no-index", action="store_true", help="create the fields without their indexes")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +114,7 @@ async def main() -> None:
         try:
             for _ in range(args.pairs):
                 without.append(await one(settings, pool, path, args.rows, False))
-                with_custom.append(await one(settings, pool, path, args.rows, True, not args.no_index))
+                with_custom.append(await one(settings, pool, path, args.rows, True))
                 print(
                     f"  without {without[-1]:,.0f} rows/s, with 10 custom fields {with_custom[-1]:,.0f} rows/s",
                     flush=True,

@@ -65,7 +65,6 @@ async def create_field(
     async def answer() -> Response:
         async with tenant(res.pool, key.company_id) as conn:
             doc = await manage.create_field(conn, key.company_id, body.model_dump(exclude_none=True))
-        await manage.build_index(res.system, key.company_id, doc)
         return created(doc, f"/api/v1/fields/{doc['id']}")
 
     async def fingerprint() -> str:

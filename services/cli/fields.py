@@ -107,7 +107,6 @@ async def _fields(args: argparse.Namespace, settings: Settings) -> int:
                 print_fields(await manage.retire_field(conn, company, doc["id"]), args.json)
                 return 0
             doc = await manage.create_field(conn, company, create_spec(args))
-        await manage.build_index(rt.system, company, doc)
         print_fields(doc, args.json)
         return 0
 

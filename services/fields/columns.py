@@ -1,19 +1,18 @@
 """A field's value in SQL: a built-in field's column, or a custom field's key of the ``custom`` jsonb
-column cast to its type, the same expression in the exports' filters and sorts as in its index."""
+column cast to its type, as the exports' filters and sorts read it.
+
+A custom field has no index of its own: an index partial on one company costs every company's inserts
+(PostgreSQL tests each index's predicate on every row written), and an export reads its company's rows
+by (company_id, id) fast enough without one; bench/bench_index_cost.py has the figures."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
+from schemas.models import Field, own_name
 
-import asyncpg
+__all__ = ["value_sql", "link_alias"]
 
-from schemas.models import Field, TargetModel, own_name
-
-__all__ = ["value_sql", "link_alias", "create_index", "index_name"]
-
-# A date is kept as its ISO text (YYYY-MM-DD): ordered as the dates are, and indexable (a text to
-# date cast is not immutable); numbers and booleans are cast, so they compare and sort as such.
+# A date is kept as its ISO text (YYYY-MM-DD), which sorts as the dates do; numbers and booleans are
+# cast, so they compare and sort as such.
 _CASTS = {"integer": "::bigint", "decimal": "::numeric", "boolean": "::boolean"}
 
 
@@ -35,20 +34,3 @@ def value_sql(field: Field, alias: str = "t") -> str:
     text = f"({at}custom->>'{name}')"
     cast = _CASTS.get(field.type)
     return f"({text}{cast})" if cast else text
-
-
-def index_name(model: TargetModel, company_id: str, field: Field) -> str:
-    digest = hashlib.sha256(f"{company_id}:{model.table}:{field.name}".encode()).hexdigest()[:24]
-    return f"cf_{model.table}_{digest}"
-
-
-async def create_index(system: asyncpg.Pool, model: TargetModel, company_id: str, field: Field) -> None:
-    """The field's expression index, partial on its company: its exports filter and sort by index.
-
-    Built CONCURRENTLY (the company's imports go on meanwhile), by the tables' owner (the system pool)."""
-    company = uuid.UUID(str(company_id))  # a UUID, so the literal below is safe
-    async with system.acquire() as conn:
-        await conn.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index_name(model, str(company), field)} "
-            f"ON {model.table} (({value_sql(field, '')})) WHERE company_id = '{company}'"
-        )

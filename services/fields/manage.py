@@ -11,13 +11,11 @@ from schemas.models import get_model
 from services.cleansing.picklist_store import create_picklist, load_picklists
 from services.core.errors import CustomFieldError, NotFound
 from services.fields import repository
-from services.fields.columns import create_index
 from services.fields.company_model import company_model
-from services.fields.definitions import checked_definition, to_field
+from services.fields.definitions import checked_definition
 
 __all__ = [
     "create_field",
-    "build_index",
     "list_field_documents",
     "get_field_document",
     "retire_field",
@@ -50,8 +48,7 @@ async def _choices(conn: asyncpg.Connection, company_id: str) -> dict[str, list[
 
 
 async def create_field(conn: asyncpg.Connection, company_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Store a new custom field (and a choice field's picklist) on the company's connection; then, once
-    that has committed, ``build_index`` (an index built concurrently waits for every older transaction)."""
+    """Store a new custom field (and a choice field's picklist) on the company's connection."""
     try:
         model = await company_model(conn, company_id, str(spec.get("target_model")))
     except ValueError as exc:
@@ -67,11 +64,6 @@ async def create_field(conn: asyncpg.Connection, company_id: str, spec: Mapping[
         if labels:
             await create_picklist(conn, company_id, row["picklist"], labels)
     return field_document(stored, (await _choices(conn, company_id)).get(row["picklist"] or ""))
-
-
-async def build_index(system: asyncpg.Pool, company_id: str, doc: Mapping[str, Any]) -> None:
-    """The expression index of a field ``create_field`` made (its document), so exports filter and sort on it."""
-    await create_index(system, get_model(doc["target_model"]), company_id, to_field(doc))
 
 
 async def list_field_documents(

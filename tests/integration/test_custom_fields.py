@@ -195,9 +195,17 @@ async def test_a_company_imports_exports_and_rolls_back_its_own_fields(
     assert await _stored(pool, acme) == {}
 
 
+async def _indexes(pool: asyncpg.Pool) -> list[str]:
+    async with pool.acquire() as conn:
+        return sorted(r[0] for r in await conn.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'crm_leads'"))
+
+
 async def test_another_company_sees_none_of_them(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     acme, globex = await new_company(pool), await new_company(pool)
+    indexes = await _indexes(pool)
     await _three_fields(client, acme)
+    # Nor pays for them: an index of one company's field would be tested on every row any company writes.
+    assert await _indexes(pool) == indexes
     assert (await client.get("/api/v1/fields", headers=globex.auth())).json() == {"items": []}
     models = (await client.get("/api/v1/models", headers=globex.auth())).json()["models"]
     assert not any(f["custom"] for m in models.values() for f in m["fields"])
