@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # Rows an import's split may send ahead of the rows its job has applied: another company's rows wait
     # behind at most these in the shared record partitions (services.ingest.split_process).
     split_ahead_rows: int = 50_000
+    # Seconds a split waits for the broker to acknowledge what it sent before it gives up and the worker splits
+    # again with a new producer: longer than the client's own request timeout (40 s), so a broker's error comes
+    # first; it bounds a producer that stops sending for good (services.ingest.split_process).
+    split_ack_timeout_s: float = 90.0
     # Record events applied together in one PostgreSQL transaction.
     events_per_batch: int = 16
     batch_within_s: float = 0.2

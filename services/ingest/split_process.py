@@ -9,13 +9,15 @@ its worker dies (PR_SET_PDEATHSIG), and a re-split after a crash is harmless (th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import multiprocessing
 import signal
 import time
 import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -30,7 +32,9 @@ from services.core.storage import StoredFile
 from services.jobs import ledger_repository
 from services.jobs import repository as jobs
 
-__all__ = ["split_in_child", "warm_up", "shutdown"]
+__all__ = ["split_in_child", "warm_up", "shutdown", "SplitStalled"]
+
+T = TypeVar("T")
 
 _executor: ProcessPoolExecutor | None = None
 
@@ -117,24 +121,48 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
         ):
             total += len(event["numbers"])
             sent.append(
-                await producer.send(
-                    topic,
-                    avro.encode(IMPORT_RECORDS.schema, event),
-                    key=f"{job['id']}:{partition}".encode(),
-                    partition=partition,
+                await _acknowledged(
+                    producer.send(
+                        topic,
+                        avro.encode(IMPORT_RECORDS.schema, event),
+                        key=f"{job['id']}:{partition}".encode(),
+                        partition=partition,
+                    ),
+                    settings,
                 )
             )
             if total - applied > settings.split_ahead_rows or time.monotonic() - checked >= 1.0:
                 checked = time.monotonic()
+                # Rows the broker never took are never applied: waiting for them would wait for good.
+                await _acknowledged(asyncio.gather(*sent), settings)
+                sent.clear()
                 applied = await _applied_or_stop(db, job, total - settings.split_ahead_rows)
                 if applied < 0:
                     break
-        await asyncio.gather(*sent)  # every event acknowledged by the broker, or the error
+        await _acknowledged(asyncio.gather(*sent), settings)  # every event acknowledged by the broker, or the error
     finally:
         plan.close()
-        await producer.stop()
+        # Stopping flushes what is pending: a producer that stopped sending would never stop either.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(producer.stop(), settings.split_ack_timeout_s)
         await db.close()
     return total
+
+
+class SplitStalled(Exception):
+    """The broker did not acknowledge a split's events in time; the worker splits the file again."""
+
+
+async def _acknowledged(step: Awaitable[T], settings: Settings) -> T:
+    """``step`` within split_ack_timeout_s. An idempotent producer that lost its sequence with a broker that
+    went away can stop sending for good (aio-libs/aiokafka#1017); the split then fails and is run again, with
+    a new producer, skipping the rows the ledger holds, instead of the job waiting forever."""
+    try:
+        return await asyncio.wait_for(step, settings.split_ack_timeout_s)
+    except TimeoutError:
+        raise SplitStalled(
+            f"the broker acknowledged no event of the split for {settings.split_ack_timeout_s:g} s"
+        ) from None
 
 
 async def _recorded(db: asyncpg.Connection, job: dict[str, Any]) -> tuple[bytes, int]:
