@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 
 from schemas.models import TargetModel, get_model
 from services.apply.account_links import (
@@ -68,7 +69,7 @@ class JobContext:
     links: AccountLinks | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to build, once per row read
 class SourceRow:
     number: int
     raw: dict[str, str | None]  # target field -> raw value from the file
@@ -112,13 +113,18 @@ class Plan:
     errors: dict[int, str] = field(default_factory=dict)
 
 
+# Version 7 and the RFC 4122 variant, in place; 74 random bits fill the rest below the time.
+_V7 = (0x7 << 76) | (0b10 << 62)
+
+
 def new_id() -> uuid.UUID:
     """A time-ordered UUID (version 7 layout): new records land at the right edge of the
-    primary-key index instead of on random pages."""
-    ms = time.time_ns() // 1_000_000
-    rand = _random.getrandbits(80)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return uuid.UUID(int=value)
+    primary-key index instead of on random pages. asyncpg's own UUID (a uuid.UUID, built in C from
+    its 16 bytes): half the cost of uuid.UUID(int=...) per record, and COPY writes its bytes as they are."""
+    rand = _random.getrandbits(74)
+    value = (time.time_ns() // 1_000_000) << 80 | _V7 | (rand >> 62) << 64 | (rand & 0x3FFFFFFFFFFFFFFF)
+    made: uuid.UUID = PgUUID(value.to_bytes(16, "big"))
+    return made
 
 
 def describe_issues(number: int, issues: list[Issue]) -> str:

@@ -248,11 +248,13 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
 def _rows_of(event: events.RecordBatch) -> list[SourceRow]:
     fields = event["fields"]
     problems = event.get("problems") or {}
-    rows = []
-    for number, *values in zip(event["numbers"], *event["columns"]):
-        rows.append(SourceRow(number, dict(zip(fields, values)), problems.get(str(number))))
     if not fields:  # a file mapped to nothing still has rows
-        rows = [SourceRow(n, {}, problems.get(str(n))) for n in event["numbers"]]
+        return [SourceRow(n, {}, problems.get(str(n))) for n in event["numbers"]]
+    rows = [
+        SourceRow(number, dict(zip(fields, values))) for number, *values in zip(event["numbers"], *event["columns"])
+    ]
+    for row in rows if problems else ():
+        row.problem = problems.get(str(row.number))
     return rows
 
 
