@@ -24,15 +24,12 @@ from typing import Any
 
 import asyncpg
 
+from bench.bench_stages import split_leads, start_import
 from schemas import avro
-from schemas.models import get_model
 from services.apply.pipeline import JobContexts, apply_prepared, prepare_events
 from services.core.db import connect_pool, migrate
 from services.core.runtime import Runtime
 from services.core.settings import Settings
-from services.ingest.reader_limits import reader_limits
-from services.ingest.splitter import open_import, split_rows
-from services.jobs import repository as jobs
 from tests.datagen import make_leads, write_csv
 
 SPENT: collections.Counter[str] = collections.Counter()
@@ -51,9 +48,16 @@ def _label(query: str) -> str:
     return f"{head} … {table}" if table else head
 
 
-def _timed(method: Callable[..., Awaitable[Any]], label: Callable[..., str]) -> Callable[..., Awaitable[Any]]:
-    async def run(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
-        pid = self.get_server_pid()
+def _timed(
+    method: Callable[..., Awaitable[Any]],
+    label: Callable[..., str],
+    connection: Callable[[Any], asyncpg.Connection] = lambda self: self,
+) -> Callable[..., Awaitable[Any]]:
+    """``method`` counting its backend's CPU under ``label(*args)``; ``connection`` finds the backend's
+    connection from the object the method is called on."""
+
+    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        pid = connection(self).get_server_pid()
         before = _cpu_ns(pid)
         try:
             return await method(self, *args, **kwargs)
@@ -69,41 +73,14 @@ def _instrument() -> None:
         setattr(conn, name, _timed(getattr(conn, name), lambda q, *a, **k: _label(q)))
     conn.copy_records_to_table = _timed(conn.copy_records_to_table, lambda table, **k: f"COPY … {table}")
     tx = asyncpg.transaction.Transaction
-    tx.__aexit__ = _timed_exit(tx.__aexit__)
-
-
-def _timed_exit(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def run(self: Any, *args: Any) -> Any:
-        pid = self._connection.get_server_pid()
-        before = _cpu_ns(pid)
-        try:
-            return await method(self, *args)
-        finally:
-            SPENT["COMMIT"] += _cpu_ns(pid) - before
-
-    return run
+    tx.__aexit__ = _timed(tx.__aexit__, lambda *a: "COMMIT", lambda t: t._connection)
 
 
 async def _apply(
     res: Runtime, contexts: JobContexts, settings: Settings, mode: str, encoded: list[bytes], job_id: str, company: str
 ) -> float:
     """One import job of the company applies the events (rewritten to the job); returns the wall seconds."""
-    async with res.system.acquire() as conn:
-        await jobs.insert_job(
-            conn,
-            {
-                "id": job_id,
-                "company_id": company,
-                "job_type": "import",
-                "target_model": "lead",
-                "file_format": "csv",
-                "file_path": "x",
-                "duplicate_handling": mode,
-                "options": {},
-                "queue": settings.topic_prefix,
-            },
-        )
-        await conn.execute("UPDATE crm_import_export_jobs SET job_status = 'running' WHERE id = $1", uuid.UUID(job_id))
+    await start_import(res.system, settings, job_id, company, mode)
     decoded = [{**avro.decode("record_batch", b), "job_id": job_id} for b in encoded]
     started = time.perf_counter()
     step = settings.events_per_batch
@@ -121,26 +98,10 @@ async def main() -> None:
     )
     args = parser.parse_args()
     settings = Settings()
-    model = get_model("lead")
+    job_id, company = str(uuid.uuid4()), str(uuid.uuid4())
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(make_leads(args.rows, seed=1), Path(tmp) / "leads.csv")
-        plan = open_import(
-            path, "csv", model, display_name="leads.csv", mapping=None, options={}, limits=reader_limits(settings)
-        )
-        job_id, company = str(uuid.uuid4()), str(uuid.uuid4())
-        encoded = [
-            avro.encode("record_batch", e)
-            for _, e in split_rows(
-                plan,
-                model,
-                job_id=job_id,
-                company_id=company,
-                partitions=settings.record_partitions,
-                rows_per_event=settings.rows_per_event,
-                max_event_bytes=settings.max_event_bytes,
-            )
-        ]
-        plan.close()
+        encoded = [avro.encode("record_batch", e) for e in split_leads(settings, path, job_id, company)]
     system = await connect_pool(settings.system_dsn(), max_size=1)
     await migrate(system)
     pool = await connect_pool(settings.dsn(), max_size=1)  # the service role, as a worker applies
