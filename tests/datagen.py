@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-__all__ = ["HEADERS", "LeadFile", "make_leads", "write_csv", "write_xlsx", "write_json", "expected"]
+__all__ = ["HEADERS", "LeadFile", "make_leads", "iter_leads", "write_csv", "write_xlsx", "write_json", "expected"]
 
 HEADERS = [
     "First Name",
@@ -63,50 +64,64 @@ def make_leads(
     stored: int = 0,
 ) -> LeadFile:
     """``n`` data rows; ``stored`` records are to be stored before the import (see LeadFile.stored)."""
-    rng = random.Random(seed)
     lf = LeadFile(rows=[])
     lf.stored = {f"stored{i}.{seed}@example.com": f"Stored title {i}" for i in range(stored)}
-    stored_emails = list(lf.stored)
+    rates = {"dup_rate": dup_rate, "invalid_rate": invalid_rate, "stored_rate": stored_rate}
+    lf.rows.extend(iter_leads(n, seed=seed, stored=list(lf.stored), invalid=lf.invalid, **rates))
+    return lf
+
+
+def iter_leads(
+    n: int,
+    *,
+    seed: int = 7,
+    dup_rate: float = 0.05,
+    invalid_rate: float = 0.02,
+    stored_rate: float = 0.03,
+    stored: Sequence[str] = (),
+    invalid: set[int] | None = None,
+) -> Iterator[list[str]]:
+    """The rows of make_leads one at a time, for files bigger than memory; the numbers of the rows made
+    invalid are added to ``invalid``, and ``stored`` are the emails of the records stored before."""
+    rng = random.Random(seed)
     seen: list[str] = []
     for number in range(1, n + 1):
         r = rng.random()
         first, last = f"First{number}", f"Last{number}"
         if r < invalid_rate:
-            lf.invalid.add(number)
+            if invalid is not None:
+                invalid.add(number)
             if number % 2:
                 email, last = f"lead{number}.{seed}@example.com", ""
             else:
                 email = f"lead{number}.{seed}@"
         elif r < invalid_rate + dup_rate and seen:
             email = _vary(rng.choice(seen), rng)
-        elif r < invalid_rate + dup_rate + stored_rate and stored_emails:
-            email = _vary(rng.choice(stored_emails), rng)
+        elif r < invalid_rate + dup_rate + stored_rate and stored:
+            email = _vary(rng.choice(stored), rng)
         else:
             email = f"lead{number}.{seed}@example.com"
             seen.append(email)
-        lf.rows.append(
-            [
-                first,
-                last,
-                email,
-                rng.choice(
-                    [
-                        f"+1 415 555 {number % 10000:04d}",
-                        f"(212) 555-{number % 10000:04d}",
-                        f"+44 20 7946 {number % 10000:04d}",
-                    ]
-                ),
-                f"Company {number % 997}",
-                f"Title {number}",
-                rng.choice(_SOURCES),
-                rng.choice(_STATUSES),
-                rng.choice(["", f"${number * 13:,}.50", str(number * 100)]),
-                rng.choice(_CITIES),
-                "Country",
-                f"https://www.company{number % 997}.example",
-            ]
-        )
-    return lf
+        yield [
+            first,
+            last,
+            email,
+            rng.choice(
+                [
+                    f"+1 415 555 {number % 10000:04d}",
+                    f"(212) 555-{number % 10000:04d}",
+                    f"+44 20 7946 {number % 10000:04d}",
+                ]
+            ),
+            f"Company {number % 997}",
+            f"Title {number}",
+            rng.choice(_SOURCES),
+            rng.choice(_STATUSES),
+            rng.choice(["", f"${number * 13:,}.50", str(number * 100)]),
+            rng.choice(_CITIES),
+            "Country",
+            f"https://www.company{number % 997}.example",
+        ]
 
 
 def expected(lf: LeadFile, mode: str) -> tuple[Counter[tuple[str, str]], dict[str, int]]:
@@ -129,18 +144,25 @@ def expected(lf: LeadFile, mode: str) -> tuple[Counter[tuple[str, str]], dict[st
     return Counter((e, t) for e, titles in records.items() for t in titles), counts
 
 
-def write_csv(lf: LeadFile, path: Path) -> Path:
+Rows = LeadFile | Iterable[list[str]]  # a writer takes a LeadFile or rows one at a time (iter_leads)
+
+
+def _rows(lf: Rows) -> Iterable[list[str]]:
+    return lf.rows if isinstance(lf, LeadFile) else lf
+
+
+def write_csv(lf: Rows, path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(HEADERS)
-        w.writerows(lf.rows)
+        w.writerows(_rows(lf))
     return path
 
 
-def write_json(lf: LeadFile, path: Path) -> Path:
+def write_json(lf: Rows, path: Path) -> Path:
     with path.open("wb") as f:
         f.write(b"[\n")
-        for i, row in enumerate(lf.rows):
+        for i, row in enumerate(_rows(lf)):
             if i:
                 f.write(b",\n")
             f.write(orjson.dumps(dict(zip(HEADERS, row))))
@@ -148,13 +170,13 @@ def write_json(lf: LeadFile, path: Path) -> Path:
     return path
 
 
-def write_xlsx(lf: LeadFile, path: Path) -> Path:
+def write_xlsx(lf: Rows, path: Path) -> Path:
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Leads")
     ws.append(HEADERS)
-    for row in lf.rows:
+    for row in _rows(lf):
         ws.append(row)
     wb.save(path)
     return path

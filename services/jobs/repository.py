@@ -298,14 +298,19 @@ async def claim_stalled(
     return rows
 
 
-# The apply transaction and the rollback: the job row locked FOR SHARE, against a cancel's FOR UPDATE.
+# The apply transaction and the rollback lock the job row FOR KEY SHARE: shared among themselves, exclusive
+# against the FOR UPDATE of a cancel, an error-policy stop or a phase switch (end_job_now, begin_apply_phase).
+# Not FOR SHARE: that also conflicts with a plain UPDATE of the row, so the heartbeat, the live counters and
+# the stalled-job check queued behind every apply transaction in flight; with two workers' transactions
+# overlapping they waited for half a minute, the runner's heartbeat went stale and the job was started again
+# and again while it ran (bench_import --workers 2: six restarts of one 1M-row import).
 
 
 async def lock_for_apply(conn: asyncpg.Connection, job_id: uuid.UUID, company_id: uuid.UUID) -> asyncpg.Record | None:
-    """(job_status, phase, max_errors) of an import, its row held FOR SHARE until the transaction ends."""
+    """(job_status, phase, max_errors) of an import, its row held FOR KEY SHARE until the transaction ends."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT job_status, options->>'phase' AS phase, (options->'error_policy'->>'max_errors')::int AS max_errors "
-        "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR SHARE",
+        "FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2 FOR KEY SHARE",
         job_id,
         company_id,
     )
@@ -323,10 +328,10 @@ async def status_and_processed(conn: asyncpg.Connection, company_id: Any, job_id
 
 
 async def job_status(conn: asyncpg.Connection, company_id: Any, job_id: Any, *, for_share: bool = False) -> str | None:
-    """The job's status now; ``for_share``: its row held FOR SHARE until the transaction ends."""
+    """The job's status now; ``for_share``: its row held FOR KEY SHARE until the transaction ends."""
     status: str | None = await conn.fetchval(
         "SELECT job_status FROM crm_import_export_jobs WHERE id = $1 AND company_id = $2"
-        + (" FOR SHARE" if for_share else ""),
+        + (" FOR KEY SHARE" if for_share else ""),
         job_id,
         company_id,
     )
@@ -545,7 +550,7 @@ async def end_job_now(
 ) -> tuple[asyncpg.Record | None, bool]:
     """End a pending or running job (cancelled, or failed by its error policy): (the job, whether this call ended it).
 
-    The row lock waits for apply transactions in flight (they hold the row FOR SHARE), and every
+    The row lock waits for apply transactions in flight (they hold the row FOR KEY SHARE), and every
     later one sees the final status and applies nothing: once this commits, nothing more is applied.
     The counters are recounted from the ledger under that lock, so they show exactly what was.
     """

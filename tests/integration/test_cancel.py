@@ -124,3 +124,37 @@ async def test_cancel_a_running_export(
     assert row["job_status"] == "cancelled" and row["file_path"] == ""
     exports = storage.company_dir(settings.storage_dir, company) / "exports"
     assert not exports.exists() or not any(exports.iterdir())  # the partial file is removed
+
+
+async def test_apply_lock_holds_back_a_cancel_but_not_the_heartbeat_counters_or_stall_check(pool: asyncpg.Pool) -> None:
+    """An apply transaction's lock on its job row excludes a cancel (nothing applied after it answers), but
+    not the plain updates of the row: under FOR SHARE the heartbeat queued behind every apply transaction in
+    flight until it went stale and the running job was started again (two workers, one 1M-row import)."""
+    company, job_id, queue = uuid.uuid4(), uuid.uuid4(), f"locks-{uuid.uuid4().hex[:8]}"
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO crm_import_export_jobs (id, company_id, job_type, job_status, target_model, file_format,"
+            " file_path, queue, total_records, updated_at, heartbeat_at)"
+            " VALUES ($1, $2, 'import', 'running', 'lead', 'csv', 'x.csv', $3, 10, now() - interval '1 hour', now())",
+            job_id,
+            company,
+            queue,
+        )
+    counters = {"total": 10, "processed": 4, "success": 4, "error": 0, "created": 4, "updated": 0, "skipped": 0}
+    async with pool.acquire() as held, held.transaction():
+        assert (await jobs.lock_for_apply(held, job_id, company))["job_status"] == "running"
+        await asyncio.wait_for(jobs.touch_heartbeat(pool, job_id), 5)
+        async with pool.acquire() as conn:
+            await asyncio.wait_for(jobs.update_progress(conn, str(company), str(job_id), counters), 5)
+            claimed = await asyncio.wait_for(jobs.claim_stalled(conn, queue, 30.0, 5.0), 5)
+        assert [r["id"] for r in claimed] == []  # its counters just moved: not stalled
+
+        async def cancel() -> tuple[asyncpg.Record | None, bool]:
+            async with pool.acquire() as conn:
+                return await jobs.end_job_now(conn, str(company), str(job_id), "cancelled", "cancelled on request")
+
+        cancelling = asyncio.create_task(cancel())
+        await asyncio.sleep(1)
+        assert not cancelling.done(), "a cancel must wait for the apply transaction in flight"
+    row, changed = await asyncio.wait_for(cancelling, 10)
+    assert changed and row is not None and row["job_status"] == "cancelled"

@@ -72,16 +72,21 @@ class Workers:
     def signal(self, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.kill(proc.pid, sig)
 
-    def diagnose(self, lines: int = 60) -> str:
+    def diagnose(self, lines: int = 60, about: str | None = None) -> str:
         """What a stalled run's workers were doing: each live one dumps its consumer, agents and tasks
-        (streams.diagnostics, SIGUSR1), then the tail of every worker's log, for the failure message."""
+        (streams.diagnostics, SIGUSR1), then the tail of every worker's log (and its lines naming ``about``,
+        a job id), for the failure message."""
         for proc in self.procs:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGUSR1)
         time.sleep(2)  # the dump is written by the worker's loop; this test cannot poll for it
         parts = []
         for log in sorted(self.logs.glob("worker*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            text = log.read_text(errors="replace").splitlines()
+            if about:
+                named = [line for line in text if about in line][-lines:]
+                parts.append(f"--- {log.name} (last {len(named)} lines naming {about}) ---\n" + "\n".join(named))
+            tail = text[-lines:]
             parts.append(f"--- {log.name} (last {len(tail)} lines) ---\n" + "\n".join(tail))
         return "\n".join(parts)
 
