@@ -45,5 +45,7 @@ test-faults: stack-up  ## only the fault suite (kills the broker and PostgreSQL 
 test-unit: python   ## only the fast tier: no PostgreSQL, Kafka, Java or Chromium needed
 	$(PY)/pytest tests/unit
 
-bench: stack-up     ## import benchmark: rows/s as a ratio to a plain asyncpg upsert of the same file (bench/reference.py), csv, excel, json
-	$(PY)/python -m bench.bench_import
+bench: stack-up     ## issue 15's figures (over an hour): 1M-row csv, xlsx, json as ratios to a plain asyncpg upsert (bench/reference.py), the grown database, a 10M-row csv's rows/s and RSS
+	$(PY)/python -m bench.bench_import --rows 1000000
+	$(PY)/python -m bench.bench_growth
+	$(PY)/python -m bench.bench_import --rows 10000000 --formats csv --runs 1
