@@ -66,8 +66,17 @@ def make_leads(
     """``n`` data rows; ``stored`` records are to be stored before the import (see LeadFile.stored)."""
     lf = LeadFile(rows=[])
     lf.stored = {f"stored{i}.{seed}@example.com": f"Stored title {i}" for i in range(stored)}
-    rates = {"dup_rate": dup_rate, "invalid_rate": invalid_rate, "stored_rate": stored_rate}
-    lf.rows.extend(iter_leads(n, seed=seed, stored=list(lf.stored), invalid=lf.invalid, **rates))
+    lf.rows.extend(
+        iter_leads(
+            n,
+            seed=seed,
+            dup_rate=dup_rate,
+            invalid_rate=invalid_rate,
+            stored_rate=stored_rate,
+            stored=list(lf.stored),
+            invalid=lf.invalid,
+        )
+    )
     return lf
 
 

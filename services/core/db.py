@@ -21,7 +21,6 @@ __all__ = [
     "tenant",
     "set_tenant",
     "copy_rows",
-    "stage_rows",
     "migrate",
     "is_transient",
     "with_retry",
@@ -89,31 +88,21 @@ async def tenant(pool: asyncpg.Pool, company_id: Any) -> AsyncIterator[asyncpg.C
         yield conn
 
 
-async def stage_rows(
-    conn: asyncpg.Connection, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]
-) -> str:
-    """COPY rows into the connection's temporary table shaped like ``table`` (emptied at commit); returns its
-    name. The caller's statement reads it, then empties it (``DELETE FROM``) for the next rows of the same
-    transaction."""
-    stage = f"crmio_stage_{table}"
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    await conn.copy_records_to_table(stage, columns=list(columns), records=records)
-    return stage
-
-
 async def copy_rows(
     conn: asyncpg.Connection, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]
 ) -> None:
     """COPY rows into a tenant table inside a transaction.
 
     PostgreSQL refuses COPY FROM into a table under row-level security, so the rows are copied
-    into a temporary table of the same shape (stage_rows), then inserted with one statement, which
-    the table's policy checks row by row. Binary COPY stays the transport: several times faster than
-    INSERT ... VALUES for large batches.
+    into the connection's temporary table of the same shape (emptied at commit), then inserted with one
+    statement, which the table's policy checks row by row. Binary COPY stays the transport: several times
+    faster than INSERT ... VALUES for large batches.
     """
-    stage = await stage_rows(conn, table, columns=columns, records=records)
+    stage = f"crmio_stage_{table}"
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table(stage, columns=list(columns), records=records)
     cols = ", ".join(columns)
     await conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}; DELETE FROM {stage}")
 
