@@ -85,9 +85,10 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     parser.add_argument("--runs", type=int, default=3, help="runs of crmio and of the reference, in turns")
     args = parser.parse_args()
-    # A 10M-row csv is 1.7 GB, past the default company file limit (1 GiB): raised as an operator would, for the
-    # bench and the workers it starts (they take this environment).
+    # A 10M-row csv is 1.7 GB and 10M rows, past the default limits (1 GiB a file, 5M rows): raised as an operator
+    # would, for the bench and the workers it starts (they take this environment).
     os.environ.setdefault("CRMIO_MAX_FILE_BYTES", str(8 * 1024**3))
+    os.environ.setdefault("CRMIO_MAX_ROWS", str(max(args.rows)))
     base = Settings()
     print(f"{args.workers} worker(s), duplicates={args.mode}; reference: bench/reference.py", flush=True)
     print(

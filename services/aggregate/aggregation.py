@@ -22,7 +22,7 @@ from services.jobs.admission import start_request
 from services.jobs.error_policy import breach, parse_policy
 from services.jobs.rollback import create_rollback_job
 
-__all__ = ["aggregate_result"]
+__all__ = ["aggregate_result", "report_progress"]
 
 SendRequest = events.SendJobRequest
 
@@ -260,7 +260,17 @@ async def aggregate_result(
         return await _finish(res, p, final, p["message"], now)
     # The total becoming known is always written: the stalled-import check relies on it.
     if first or event["kind"] == "split_done" or is_due(p, now, int(interval_s * 1000)):
-        await write(lambda conn: jobs.update_progress(conn, company_id, job_id, counters(p)))
-        p["reported_ms"] = now
-        return p, status_event(p, now)
-    return p, None
+        return p, await report_progress(res, p, now)
+    return p, None  # folded, not reported yet: see TrailingReports
+
+
+async def report_progress(res: Runtime, p: JobProgress, now: int) -> events.JobStatus:
+    """Write a running job's live counters to its row; the status event that tells them."""
+
+    async def write() -> None:
+        async with tenant(res.pool, p["company_id"]) as conn:
+            await jobs.update_progress(conn, p["company_id"], p["job_id"], counters(p))
+
+    await with_retry(write, what=f"updating job {p['job_id']}")
+    p["reported_ms"] = now
+    return status_event(p, now)

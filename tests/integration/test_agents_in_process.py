@@ -175,3 +175,45 @@ async def test_job_requests_agent_admits_and_runs_a_job_and_survives_malformed_r
             "the export completed",
         )
     assert done[-1]["total_records"] == 0  # a new company has no leads
+
+
+async def test_progress_left_unreported_by_a_burst_of_results_is_written_when_due(
+    runtime: tuple[Runtime, Sent], pool: asyncpg.Pool
+) -> None:
+    """Results arriving within the status interval after a report are only counted; with none after them, the
+    timer writes them. Without it the row stayed behind for good, and a split waiting for its processed rows
+    waited forever."""
+    import asyncio
+
+    from streams.agents.import_results import aggregate_import_results, report_trailing_progress
+
+    rt, sent = runtime
+    company, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await _running_import(pool, company, job_id)
+
+    def batch(first: int) -> events.ImportResult:
+        numbers = range(first, first + 500)
+        return events.import_result(job_id, company, "batch", at=0, numbers=numbers, outcomes=["created"] * 500)
+
+    async def processed() -> int:
+        async with pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT processed_records FROM crm_import_export_jobs WHERE id = $1", uuid.UUID(job_id)
+                )
+            )
+
+    async with aggregate_import_results.test_context() as agent:
+        await agent.put(batch(1), key=job_id.encode(), partition=0)
+        await eventually(lambda: sent.statuses, 20, "the first result's status sent")
+        await agent.put(batch(501), key=job_id.encode(), partition=0)  # within the interval: counted, not written
+        await agent.put(batch(1001), key=job_id.encode(), partition=0)
+        await report_trailing_progress()  # not due yet: nothing written
+        assert await processed() == 500
+        await asyncio.sleep(rt.settings.status_interval_s)
+        await report_trailing_progress()
+        assert await processed() == 1500
+        assert sent.statuses[-1]["processed_records"] == 1500
+        statuses = len(sent.statuses)
+        await report_trailing_progress()  # reported once, not at every tick
+        assert len(sent.statuses) == statuses
