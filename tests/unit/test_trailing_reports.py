@@ -38,5 +38,11 @@ def test_reported_or_ended_progress_is_let_go() -> None:
     trailing.after_result(_progress("b", reported_ms=0), reported=False)
     trailing.after_result(_progress("b", reported_ms=0, status="completed"), reported=False)
     trailing.after_result(_progress("c", reported_ms=0), reported=False)
-    trailing.clear()  # a rebalance: another worker may own these jobs now
+    assert [p["job_id"] for p in trailing.take_due(10_000, 500)] == ["c"]
+
+
+def test_a_rebalance_forgets_what_is_held() -> None:
+    trailing = TrailingReports()
+    trailing.after_result(_progress("a", reported_ms=0), reported=False)
+    trailing.clear()  # another worker may own this job now
     assert trailing.take_due(10_000, 500) == []
