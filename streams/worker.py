@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 
+from services.core import collector
 from streams import diagnostics, observability, tables  # noqa: F401 - tables, SIGUSR1 dump, HTTP server
 from streams.agents import import_records, import_results, job_requests  # noqa: F401 - registers the agents
 from streams.app import app, settings
@@ -15,10 +15,7 @@ __all__ = ["app", "run"]
 
 def run() -> None:
     """Run a Faust worker in this process until it is stopped (SIGTERM/SIGINT)."""
-    # Record batches allocate millions of short-lived containers; the default thresholds run a
-    # collection every 700 of them. Everything imported so far lives for the whole process.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    collector.for_row_streams()
     Path(app.conf.datadir).mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     sys.argv = [sys.argv[0], "worker", "--loglevel", settings.worker_log_level, "--without-web"]
     app.main()

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import avro
 from schemas.topics import IMPORT_RECORDS
-from services.core import schema_registry
+from services.core import collector, schema_registry
 from services.core.db import set_tenant
 from services.core.kafka_security import client_options
 from services.core.settings import Settings
@@ -39,7 +39,8 @@ T = TypeVar("T")
 _executor: ProcessPoolExecutor | None = None
 
 
-def _die_with_parent() -> None:
+def _start_child() -> None:
+    collector.for_row_streams()
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -53,7 +54,7 @@ def _pool(settings: Settings) -> ProcessPoolExecutor:
         _executor = ProcessPoolExecutor(
             max_workers=max(1, settings.worker_job_slots),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
+            initializer=_start_child,
         )
     return _executor
 
