@@ -21,6 +21,8 @@ import orjson
 from aiokafka.errors import MessageSizeTooLargeError
 
 from schemas import events
+from schemas.models import get_model
+from services.apply import statistics
 from services.apply.account_links import AccountLinks, job_links
 from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
@@ -368,6 +370,8 @@ async def apply_prepared(res: Runtime, prepared: list[PreparedJobRows]) -> list[
             r = await _apply_job(res, p.ctx, p.fields, p.cleaned)
         if r is None:
             continue  # the job was cancelled: its remaining rows are dropped, unapplied
+        if not p.ctx.dry_run:
+            statistics.fresh.applied(res.system, _written_tables(p.ctx), p.ctx.company_id, len(r.numbers))
         worker_metrics.batch_applied(time.perf_counter() - started, r.numbers, r.outcomes, r.replayed)
         results.append(
             result_event(
@@ -385,6 +389,11 @@ async def apply_prepared(res: Runtime, prepared: list[PreparedJobRows]) -> list[
             # Reported like a cancel: the aggregator reads the job's final state after every earlier result.
             results.append(result_event(p.ctx.job_id, p.ctx.company_id, "cancelled", message=r.stop))
     return results
+
+
+def _written_tables(ctx: JobContext) -> tuple[str, ...]:
+    """The tables a job's batches write records to: its model's, and the accounts its links create."""
+    return (ctx.model.table, get_model("account").table) if ctx.links is not None else (ctx.model.table,)
 
 
 class SequentialApplier:
