@@ -6,7 +6,7 @@ estimated at about one row, so the duplicate lookup (``company_id = $1 AND match
 services/apply/batch.py) is planned as a scan of the company's whole part of the match index with the keys as
 a filter: every batch of a big import reads all the rows the import wrote before it. Measured on a table of
 10M leads: 335 ms a lookup of 4,000 keys once the importing company held 540,000 rows (a 1M-row import ran
-at two thirds of its rate, and slower the bigger the file), against 2-60 ms with the keys as the index
+at two thirds of its rate, and slower the bigger the file), against 33-60 ms with the keys as the index
 condition, which is what the plan becomes once ``company_id`` is analyzed.
 
 So a worker analyzes that one column (a 30,000-row sample: about 0.3 s on 10M rows) each time the rows it
