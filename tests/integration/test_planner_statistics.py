@@ -1,10 +1,14 @@
 """A company an import grows is in the planner's statistics before its lookups need it (services/apply/
 statistics.py): without them a new company is estimated at one row, and each batch's duplicate lookup
-scanned every row the import had written before it."""
+scanned every row the import had written before it. With a true estimate PostgreSQL takes the lookup's keys
+as the index condition once the company is big enough for that to pay (docs/benchmarks.md: 335 -> 33-60 ms a
+lookup at 540k rows); which plan is cheaper for the 25,000 rows here is its call, so the test checks the
+estimate it plans with."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
@@ -18,8 +22,13 @@ from tests.datagen import make_leads, write_csv
 
 pytestmark = pytest.mark.integration
 
-# The duplicate lookup's shape (services/apply/batch.py _fetch_existing).
-LOOKUP = "SELECT id FROM crm_leads WHERE company_id = $1 AND match_key = ANY($2::text[]) ORDER BY created_at, id"
+
+async def _estimated_rows(conn: asyncpg.Connection, company: str) -> int:
+    plan = await conn.fetchval(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM crm_leads WHERE company_id = $1", uuid.UUID(company)
+    )
+    plan = json.loads(plan) if isinstance(plan, str) else plan  # the pool's json codec may have read it
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 async def _in_statistics(conn: asyncpg.Connection, company: str) -> bool:
@@ -29,7 +38,7 @@ async def _in_statistics(conn: asyncpg.Connection, company: str) -> bool:
     return values is not None and company in values
 
 
-async def test_an_import_puts_its_company_in_the_statistics_and_lookups_probe_the_keys(
+async def test_an_import_puts_its_company_in_the_planners_statistics(
     tmp_path: Path, pool: asyncpg.Pool, run_import: Any
 ) -> None:
     company = str(uuid.uuid4())
@@ -41,6 +50,7 @@ async def test_an_import_puts_its_company_in_the_statistics_and_lookups_probe_th
     try:
         async with pool.acquire() as conn:
             assert not await _in_statistics(conn, company)
+            assert await _estimated_rows(conn, company) < FIRST_ANALYZE_ROWS // 2
         job = await run_import(path, company=company, duplicates="update")
         assert job["job_status"] == "completed", job
         deadline = time.monotonic() + 60
@@ -48,14 +58,8 @@ async def test_an_import_puts_its_company_in_the_statistics_and_lookups_probe_th
             while not await _in_statistics(conn, company):
                 assert time.monotonic() < deadline, "the worker never analyzed crm_leads (company_id)"
                 await asyncio.sleep(0.5)
-            keys = await conn.fetch(
-                "SELECT match_key FROM crm_leads WHERE company_id = $1 ORDER BY id LIMIT 4000", uuid.UUID(company)
-            )
-            plan = "\n".join(
-                r[0] for r in await conn.fetch(f"EXPLAIN {LOOKUP}", uuid.UUID(company), [k[0] for k in keys])
-            )
+            estimated = await _estimated_rows(conn, company)
     finally:
         async with pool.acquire() as conn:
             await conn.execute("ALTER TABLE crm_leads RESET (autovacuum_enabled)")
-    # The keys are the index condition, not a filter over the company's rows.
-    assert any("Index Cond" in line and "match_key = ANY" in line for line in plan.splitlines()), plan
+    assert FIRST_ANALYZE_ROWS // 2 <= estimated <= 2 * rows, estimated
