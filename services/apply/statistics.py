@@ -51,14 +51,14 @@ class FreshStatistics:
         self._applied[(table, company_id)] = (applied, due)
         return crossed
 
-    def applied(self, system: asyncpg.Pool, tables: tuple[str, ...], company_id: str, rows: int) -> None:
+    def applied(self, owner_dsn: str, tables: tuple[str, ...], company_id: str, rows: int) -> None:
         for table in tables:
             if self.crossed(table, company_id, rows) and table not in self._running:
-                self._running[table] = asyncio.create_task(self._analyze(system, table))
+                self._running[table] = asyncio.create_task(self._analyze(owner_dsn, table))
 
-    async def _analyze(self, system: asyncpg.Pool, table: str) -> None:
+    async def _analyze(self, owner_dsn: str, table: str) -> None:
         try:
-            await analyze_company_column(system, table)
+            await analyze_company_column(owner_dsn, table)
         finally:
             self._running.pop(table, None)
 
@@ -67,11 +67,16 @@ class FreshStatistics:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
 
 
-async def analyze_company_column(system: asyncpg.Pool, table: str) -> None:
-    """ANALYZE ``table``'s company_id; a failure is logged, never raised (the statistics only guide plans)."""
+async def analyze_company_column(owner_dsn: str, table: str) -> None:
+    """ANALYZE ``table``'s company_id as the tables' owner, on a connection of its own (on a big table it takes
+    seconds, which the worker's pools keep for the apply); a failure is logged, never raised (the statistics
+    only guide plans)."""
     try:
-        async with system.acquire() as conn:
+        conn = await asyncpg.connect(owner_dsn, timeout=30)
+        try:
             await conn.execute(f"ANALYZE {table} (company_id)")
+        finally:
+            await conn.close()
         log.info("analyzed %s (company_id): an import has grown a company's part of it", table)
     except asyncio.CancelledError:
         raise

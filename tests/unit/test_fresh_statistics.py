@@ -31,19 +31,19 @@ async def test_one_analyze_of_a_table_at_a_time(monkeypatch: Any) -> None:
     started: list[str] = []
     release = asyncio.Event()
 
-    async def analyze(system: Any, table: str) -> None:
+    async def analyze(owner_dsn: str, table: str) -> None:
         started.append(table)
         await release.wait()
 
     monkeypatch.setattr(statistics, "analyze_company_column", analyze)
     fresh = FreshStatistics(first=10)
-    fresh.applied(None, ("crm_contacts", "crm_accounts"), "c1", 10)  # type: ignore[arg-type]
-    fresh.applied(None, ("crm_contacts",), "c2", 10)  # type: ignore[arg-type]  # crm_contacts is being analyzed
+    fresh.applied("dsn", ("crm_contacts", "crm_accounts"), "c1", 10)
+    fresh.applied("dsn", ("crm_contacts",), "c2", 10)  # crm_contacts is being analyzed
     await asyncio.sleep(0)
     assert sorted(started) == ["crm_accounts", "crm_contacts"]
     release.set()
     await fresh.wait()
-    fresh.applied(None, ("crm_contacts",), "c3", 10)  # type: ignore[arg-type]
+    fresh.applied("dsn", ("crm_contacts",), "c3", 10)
     await asyncio.sleep(0)
     assert started.count("crm_contacts") == 2
     release.set()
