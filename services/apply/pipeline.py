@@ -371,9 +371,7 @@ async def apply_prepared(res: Runtime, prepared: list[PreparedJobRows]) -> list[
         if r is None:
             continue  # the job was cancelled: its remaining rows are dropped, unapplied
         if not p.ctx.dry_run:
-            statistics.fresh.applied(
-                res.settings.system_dsn(), _written_tables(p.ctx), p.ctx.company_id, len(r.numbers)
-            )
+            statistics.fresh.applied(res, _written_tables(p.ctx), p.ctx.company_id, len(r.numbers))
         worker_metrics.batch_applied(time.perf_counter() - started, r.numbers, r.outcomes, r.replayed)
         results.append(
             result_event(

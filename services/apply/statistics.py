@@ -21,6 +21,8 @@ import logging
 
 import asyncpg
 
+from services.core.runtime import Runtime
+
 __all__ = ["FreshStatistics", "FIRST_ANALYZE_ROWS", "analyze_company_column", "fresh"]
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,10 @@ class FreshStatistics:
         self._applied[(table, company_id)] = (applied, due)
         return crossed
 
-    def applied(self, owner_dsn: str, tables: tuple[str, ...], company_id: str, rows: int) -> None:
+    def applied(self, res: Runtime, tables: tuple[str, ...], company_id: str, rows: int) -> None:
         for table in tables:
             if self.crossed(table, company_id, rows) and table not in self._running:
-                self._running[table] = asyncio.create_task(self._analyze(owner_dsn, table))
+                self._running[table] = asyncio.create_task(self._analyze(res.settings.system_dsn(), table))
 
     async def _analyze(self, owner_dsn: str, table: str) -> None:
         try:

@@ -8,6 +8,10 @@ from typing import Any
 
 from services.apply import statistics
 from services.apply.statistics import FreshStatistics
+from services.core.runtime import Runtime
+from services.core.settings import Settings
+
+_RUNTIME = Runtime(Settings(), None, None)  # type: ignore[arg-type]  # no pool is used: ANALYZE is replaced
 
 
 def test_thresholds_are_crossed_once_each_and_grow_tenfold() -> None:
@@ -37,13 +41,13 @@ async def test_one_analyze_of_a_table_at_a_time(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(statistics, "analyze_company_column", analyze)
     fresh = FreshStatistics(first=10)
-    fresh.applied("dsn", ("crm_contacts", "crm_accounts"), "c1", 10)
-    fresh.applied("dsn", ("crm_contacts",), "c2", 10)  # crm_contacts is being analyzed
+    fresh.applied(_RUNTIME, ("crm_contacts", "crm_accounts"), "c1", 10)
+    fresh.applied(_RUNTIME, ("crm_contacts",), "c2", 10)  # crm_contacts is being analyzed
     await asyncio.sleep(0)
     assert sorted(started) == ["crm_accounts", "crm_contacts"]
     release.set()
     await fresh.wait()
-    fresh.applied("dsn", ("crm_contacts",), "c3", 10)
+    fresh.applied(_RUNTIME, ("crm_contacts",), "c3", 10)
     await asyncio.sleep(0)
     assert started.count("crm_contacts") == 2
     release.set()
