@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.apply.statistics import FIRST_ANALYZE_ROWS
+from services.apply.statistics import FIRST_ANALYZE_ROWS, analyze_company_column
+from services.core.settings import Settings
 from tests.datagen import make_leads, write_csv
 
 pytestmark = pytest.mark.integration
@@ -63,3 +65,20 @@ async def test_an_import_puts_its_company_in_the_planners_statistics(
         async with pool.acquire() as conn:
             await conn.execute("ALTER TABLE crm_leads RESET (autovacuum_enabled)")
     assert FIRST_ANALYZE_ROWS // 2 <= estimated <= 2 * rows, estimated
+
+
+async def test_an_analyze_the_role_may_not_run_is_a_warning_that_says_why(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The service role does not own the tables: PostgreSQL skips the table with a warning, not an error.
+    with caplog.at_level(logging.INFO, logger="services.apply.statistics"):
+        await analyze_company_column(settings.dsn(), "crm_leads")
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "could not analyze crm_leads (company_id)" in record.getMessage()
+    assert "only table or database owner can analyze it" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="services.apply.statistics"):
+        await analyze_company_column(settings.system_dsn(), "crm_leads")
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and "analyzed crm_leads" in record.getMessage()
