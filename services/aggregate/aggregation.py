@@ -230,16 +230,8 @@ async def aggregate_result(
         return progress, None  # a late or replayed result for a finished job: nothing to report
     p = fold(progress, event, now)
     job_id, company_id = p["job_id"], p["company_id"]
-
-    async def write(op: Any) -> None:
-        async def run() -> None:
-            async with tenant(res.pool, company_id) as conn:
-                await op(conn)
-
-        await with_retry(run, what=f"updating job {job_id}")
-
     if first:
-        await write(lambda conn: jobs.mark_running(conn, company_id, job_id, _at(p["started_ms"] or now)))
+        await _update_job(res, p, lambda conn: jobs.mark_running(conn, company_id, job_id, _at(p["started_ms"] or now)))
     policy = parse_policy(p["policy"])
     final: dict[str, int] | None = None
     if p["status"] == "failed":
@@ -266,11 +258,16 @@ async def aggregate_result(
 
 async def report_progress(res: Runtime, p: JobProgress, now: int) -> events.JobStatus:
     """Write a running job's live counters to its row; the status event that tells them."""
-
-    async def write() -> None:
-        async with tenant(res.pool, p["company_id"]) as conn:
-            await jobs.update_progress(conn, p["company_id"], p["job_id"], counters(p))
-
-    await with_retry(write, what=f"updating job {p['job_id']}")
+    await _update_job(res, p, lambda conn: jobs.update_progress(conn, p["company_id"], p["job_id"], counters(p)))
     p["reported_ms"] = now
     return status_event(p, now)
+
+
+async def _update_job(res: Runtime, p: JobProgress, op: Any) -> None:
+    """``op(conn)`` on the job's row, in its company's transaction, retried while the database restarts."""
+
+    async def run() -> None:
+        async with tenant(res.pool, p["company_id"]) as conn:
+            await op(conn)
+
+    await with_retry(run, what=f"updating job {p['job_id']}")
