@@ -1,12 +1,16 @@
-"""Import with 10 custom fields mapped, as a ratio to the same import without them (issue 18: no worse than 0.9x).
+"""Import with 10 custom fields mapped against the same import without them (issue 18: the import ratio no
+worse than 0.9x).
 
 One file: the 12 lead columns of tests/datagen.py and 10 more, one per custom field type. The same
 file is imported by a company that has the 10 fields (mapped: their values are cleansed, validated and
 stored in the records' custom jsonb) and by one that has none (the 10 columns unmapped), in turns, on one
-worker of the real path (job request -> worker -> Kafka -> PostgreSQL -> completed job). Median of 3
-pairs, min and max of the per-pair ratios.
+worker of the real path (job request -> worker -> Kafka -> PostgreSQL -> completed job). Before each, the
+reference of issue 15 (bench/reference.py) upserts the same file: the 12 lead columns, and with the fields
+also the 10 values cast to their types into the same jsonb. Prints the rates, each import ratio (crmio /
+reference), the ratio with over without, and crmio's plain rows/s with over without: median of 3 pairs,
+min and max of the per-pair figures.
 
-    .venv/bin/python -m bench.bench_custom_fields [--rows 100000]
+    .venv/bin/python -m bench.bench_custom_fields [--rows 100000] [--pairs 3]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.reference import reference_upsert
 from services.core.db import connect_pool, migrate, tenant
 from services.core.kafka_io import ensure_topics, producer
 from services.core.settings import Settings
@@ -63,6 +68,26 @@ CUSTOM = [
     ("Support Line", "phone", {}, lambda i: f"+1 415 555 {i % 10000:04d}"),
     ("Notes", "long_text", {}, lambda i: f"customer since {2000 + i % 25}; account notes line {i}"),
 ]
+
+
+# What the reference (bench/reference.py) stores of a custom column: the cast a plain script would write.
+_CAST = {
+    "number": "CASE WHEN {c} ~ '^-?[0-9]{{1,18}}$' THEN {c}::bigint END",
+    "decimal": "CASE WHEN {c} ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN {c}::numeric END",
+    "date": "CASE WHEN {c} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' THEN {c}::date END",
+    "boolean": "CASE lower(btrim({c})) WHEN 'yes' THEN true WHEN 'true' THEN true WHEN 'no' THEN false "
+    "WHEN 'false' THEN false END",
+    "email": "lower(btrim({c}))",
+    "choice": "lower(btrim({c}))",
+}
+
+
+def reference_custom() -> dict[str, str]:
+    """jsonb key -> SQL over the staging row, for each custom column (after the 12 of tests/datagen.py)."""
+    return {
+        header.lower().replace(" ", "_"): _CAST.get(kind, "{c}").format(c=f"s.c{len(HEADERS) + i}")
+        for i, (header, kind, *_) in enumerate(CUSTOM)
+    }
 
 
 def write_file(rows: int, path: Path) -> Path:
@@ -110,24 +135,40 @@ async def main() -> None:
         await migrate(pool)
         await ensure_topics(settings)
         worker = start_worker(settings, workdir / "worker.log")
-        without, with_custom = [], []
+        # rows/s: crmio and the reference, without and with the 10 custom fields
+        rates: dict[str, list[float]] = {"without": [], "with": [], "ref without": [], "ref with": []}
+        dsn, extra = settings.system_dsn(), len(CUSTOM)
         try:
             for _ in range(args.pairs):
-                without.append(await one(settings, pool, path, args.rows, False))
-                with_custom.append(await one(settings, pool, path, args.rows, True))
+                for custom in (False, True):
+                    name = "with" if custom else "without"
+                    ref_s, _ = await reference_upsert(
+                        dsn, path, "csv", extra=extra, custom=reference_custom() if custom else None
+                    )
+                    rates[f"ref {name}"].append(args.rows / ref_s)
+                    rates[name].append(await one(settings, pool, path, args.rows, custom))
                 print(
-                    f"  without {without[-1]:,.0f} rows/s, with 10 custom fields {with_custom[-1]:,.0f} rows/s",
+                    "  " + ", ".join(f"{name} {values[-1]:,.0f}" for name, values in rates.items()) + " rows/s",
                     flush=True,
                 )
         finally:
             stop_worker(worker)
             await pool.close()
-    ratios = [w / b for w, b in zip(with_custom, without, strict=True)]
-    print(
-        f"{args.rows:,} rows, {args.pairs} pairs: without custom fields median {statistics.median(without):,.0f} rows/s; "
-        f"with 10 mapped median {statistics.median(with_custom):,.0f} rows/s; ratio median "
-        f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
-    )
+    plain = [w / b for w, b in zip(rates["with"], rates["without"], strict=True)]
+    ratio = {
+        name: [c / r for c, r in zip(rates[name], rates[f"ref {name}"], strict=True)] for name in ("without", "with")
+    }
+    of_ratios = [w / b for w, b in zip(ratio["with"], ratio["without"], strict=True)]
+    print(f"{args.rows:,} rows, {args.pairs} pairs, median (min-max):")
+    for name, values in rates.items():
+        print(f"  {name:12} {statistics.median(values):9,.0f} rows/s")
+    for label, values in (
+        ("import ratio without custom fields (crmio / reference)", ratio["without"]),
+        ("import ratio with 10 mapped (crmio / reference)", ratio["with"]),
+        ("import ratio with / without", of_ratios),
+        ("crmio rows/s with / without", plain),
+    ):
+        print(f"  {label:56} {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,17 @@ the file's shape, then one INSERT ... ON CONFLICT merge by the match key (the e-
 trimmed) into a table shaped like crm_leads. Types are cast (a number that is not one becomes NULL);
 nothing else is checked, logged or reported, and there is no Kafka. Duplicates in the file: the last
 row of a key wins (update mode).
+
+A csv file with ``extra`` columns after those of tests/datagen.py's leads (bench_custom_fields) is staged
+whole; ``custom`` (jsonb key -> SQL over the staging row) stores them in crm_leads' ``custom`` jsonb (keys
+of NULL values left out), merged into a stored record's. Without it they are staged and left unused.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import asyncpg
@@ -21,7 +26,6 @@ from tests.datagen import HEADERS
 
 __all__ = ["reference_upsert"]
 
-_STAGE = [f"c{i}" for i in range(len(HEADERS))]  # the file's columns, as text
 # crm_leads column <- SQL over the staging row (s)
 _TARGET = {
     "first_name": "s.c0",
@@ -40,6 +44,12 @@ _TARGET = {
 }
 
 
+def _merge(schema: str, column: str) -> str:
+    if column == "custom":  # the file's keys over the stored record's others
+        return f"custom = coalesce({schema}.leads.custom, '{{}}'::jsonb) || EXCLUDED.custom"
+    return f"{column} = coalesce(EXCLUDED.{column}, {schema}.leads.{column})"
+
+
 def _rows(path: Path, fmt: str) -> list[tuple[str | None, ...]]:
     if fmt == "excel":
         from python_calamine import CalamineWorkbook
@@ -50,8 +60,15 @@ def _rows(path: Path, fmt: str) -> list[tuple[str | None, ...]]:
     return [tuple(d.get(h) for h in HEADERS) for d in docs]
 
 
-async def reference_upsert(dsn: str, path: Path, fmt: str) -> tuple[float, int]:
+async def reference_upsert(
+    dsn: str, path: Path, fmt: str, *, extra: int = 0, custom: Mapping[str, str] | None = None
+) -> tuple[float, int]:
     """Upsert the file into a fresh reference table; (seconds, rows in the table after)."""
+    stage = [f"c{i}" for i in range(len(HEADERS) + extra)]  # the file's columns, as text
+    target = dict(_TARGET)
+    if custom:
+        pairs = ", ".join(f"'{key}', {sql}" for key, sql in custom.items())
+        target["custom"] = f"jsonb_strip_nulls(jsonb_build_object({pairs}))"
     conn = await asyncpg.connect(dsn)
     schema = f"bench_ref_{uuid.uuid4().hex[:8]}"
     try:
@@ -64,23 +81,23 @@ async def reference_upsert(dsn: str, path: Path, fmt: str) -> tuple[float, int]:
         started = time.perf_counter()
         async with conn.transaction():
             await conn.execute(
-                f"CREATE TEMP TABLE stage (n bigserial, {', '.join(f'{c} text' for c in _STAGE)}) ON COMMIT DROP"
+                f"CREATE TEMP TABLE stage (n bigserial, {', '.join(f'{c} text' for c in stage)}) ON COMMIT DROP"
             )
             if fmt == "csv":
-                await conn.copy_to_table("stage", source=str(path), columns=_STAGE, format="csv", header=True)
+                await conn.copy_to_table("stage", source=str(path), columns=stage, format="csv", header=True)
             else:
-                await conn.copy_records_to_table("stage", records=_rows(path, fmt), columns=_STAGE)
-            cols = ", ".join(_TARGET)
+                await conn.copy_records_to_table("stage", records=_rows(path, fmt), columns=stage)
+            cols = ", ".join(target)
             await conn.execute(
                 f"""
                 INSERT INTO {schema}.leads (id, company_id, match_key, {cols})
-                SELECT gen_random_uuid(), $1, k, {", ".join(f"t.{c}" for c in _TARGET)}
+                SELECT gen_random_uuid(), $1, k, {", ".join(f"t.{c}" for c in target)}
                   FROM (SELECT DISTINCT ON (coalesce(k, n::text)) k,
-                               {", ".join(f"{sql} AS {c}" for c, sql in _TARGET.items())}
+                               {", ".join(f"{sql} AS {c}" for c, sql in target.items())}
                           FROM (SELECT *, 'email:' || lower(btrim(c2)) AS k FROM stage) AS s
                          ORDER BY coalesce(k, n::text), n DESC) AS t
                 ON CONFLICT (company_id, match_key) DO UPDATE SET
-                  {", ".join(f"{c} = coalesce(EXCLUDED.{c}, {schema}.leads.{c})" for c in _TARGET)},
+                  {", ".join(_merge(schema, c) for c in target)},
                   version = {schema}.leads.version + 1, updated_at = now()
                 """,
                 company,
