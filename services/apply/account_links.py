@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,8 +37,9 @@ from services.fields.company_model import company_model
 
 __all__ = ["AccountLinks", "AccountWrites", "LinkPlan", "complete_accounts", "job_links", "resolve_accounts"]
 
-# Accounts found by name as migration 018's index keys them: case and runs of white space ignored.
-_NAME_SQL = r"lower(regexp_replace(name, '\s+', ' ', 'g'))"
+# Accounts found by name as migration 023's index keys them: case and runs of white space ignored in every
+# script (ICU's root collation, as Python's str.lower and str.split, whatever the database's locale).
+_NAME_SQL = r"""lower(regexp_replace(name COLLATE "und-x-icu", '\s+', ' ', 'g'))"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,8 @@ class LinkPlan:
 
     rows: list[tuple[Any, CleanedRecord]]
     linked: dict[int, uuid.UUID] = field(default_factory=dict)  # row number -> its account
-    # Account -> the values of the first row naming it (which has what an account needs), to create it with.
+    # Account -> the values of the first row naming it (checked to have what an account needs); the account is
+    # created with those of the first row whose contact is created or updated (complete_accounts).
     new: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     # Row number -> its account values, for a row naming an account this import creates (here or earlier).
     given: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -153,12 +155,15 @@ async def resolve_accounts(
     rows: list[tuple[Any, CleanedRecord]],
     new_id: Callable[[], uuid.UUID],
     job_id: uuid.UUID,
+    skipped: Container[str] = (),
 ) -> LinkPlan:
     """Each row's account, found or planned: the rows come back with ``links.column`` (and the account's name
-    in ``links.name_field`` when the row gives none) among their values, or with an issue saying why not."""
+    in ``links.name_field`` when the row gives none) among their values, or with an issue saying why not.
+    ``skipped``: match keys of contacts the import leaves as they are (stored ones, in skip mode): their rows'
+    account columns are neither looked up nor judged."""
     keyed: list[tuple[int, str | None, dict[str, Any]]] = []
     for i, (row, cleaned) in enumerate(rows):
-        if row.problem or not cleaned.ok:
+        if row.problem or not cleaned.ok or cleaned.match_key in skipped:
             continue
         values = _values(cleaned)
         if values:
@@ -267,7 +272,9 @@ def complete_accounts(links: AccountLinks, plan: LinkPlan, outcomes: Iterable[tu
         if account not in current:
             if account in plan.new:
                 out.created[n] = account
-            current[account] = dict(plan.new.get(account) or plan.earlier[account])
+            # A new account starts empty: the rows that count fill it (not the row that planned it, which
+            # may be skipped or fail); earlier ones hold what they were created with.
+            current[account] = {} if account in plan.new else dict(plan.earlier[account])
         values = current[account]
         for f, v in plan.given[n].items():
             held = values.get(f)
@@ -278,6 +285,10 @@ def complete_accounts(links: AccountLinks, plan: LinkPlan, outcomes: Iterable[tu
                 out.warnings.setdefault(n, []).append(_not_applied(values.get("name"), f, held, v))
     for account, values in current.items():
         if account in plan.new:
+            # What an account needs that no counting row gave: from the row that planned it (checked to have it).
+            for f in links.accounts.required_fields:
+                if values.get(f) is None and plan.new[account].get(f) is not None:
+                    values[f] = plan.new[account][f]
             out.inserts[account] = _account_values(links.accounts, values)
         elif account in changed:
             out.updates[account] = _account_values(links.accounts, values)

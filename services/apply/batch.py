@@ -578,7 +578,14 @@ async def apply_rows(
         links = None
         if ctx.links is not None:  # after the records' locks: every writer takes the account table's after its own
             links = await resolve_accounts(
-                conn, ctx.links, ctx.company_id, ctx.partitions, fresh, new_id, uuid.UUID(ctx.job_id)
+                conn,
+                ctx.links,
+                ctx.company_id,
+                ctx.partitions,
+                fresh,
+                new_id,
+                uuid.UUID(ctx.job_id),
+                skipped=existing if ctx.duplicate_handling == "skip" else (),
             )
             fresh = links.rows
 

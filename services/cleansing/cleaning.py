@@ -1038,7 +1038,8 @@ class RecordCleaner:
     ``values``: per choice field, the company's picklist and the job's value decisions (default: the
     built-in picklists, unknown words left out with a warning). ``strict``: a value an optional
     field cannot take fails the row (by default it is left out with a warning). Required fields,
-    the duplicate-match fields and the job's validation_rules always fail the row.
+    the duplicate-match fields and the job's validation_rules always fail the row. ``field_rules``: the
+    rules the company's custom fields carry, checked as well as the job's ``rules`` for the same field.
     """
 
     __slots__ = ("model", "rules", "options", "strict", "required", "_required_order", "_steps", "_keyers", "_choices")
@@ -1050,15 +1051,22 @@ class RecordCleaner:
         options: CleanOptions = CleanOptions(),
         values: Mapping[str, ValuePolicy] | None = None,
         strict: bool = False,
+        field_rules: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.options = options
         self.strict = strict
         self.rules = validate_rules(model, rules)
-        self.required: frozenset[str] = frozenset(model.required_fields) | required_by_rules(self.rules)
+        # A custom field's own rules are checked beside the job's, never replaced by them: a job may only add.
+        own = validate_rules(model, field_rules)
+        self.required: frozenset[str] = (
+            frozenset(model.required_fields) | required_by_rules(self.rules) | required_by_rules(own)
+        )
         # Model order, so the issues of a row come out the same in every process.
         self._required_order = tuple(f.name for f in model.fields if f.name in self.required)
-        checks = compile_checks(model, self.rules)
+        checks = compile_checks(model, own)
+        for name, extra in compile_checks(model, self.rules).items():
+            checks[name] = checks.get(name, ()) + extra
         strict_fields = self.required | frozenset(model.match_fields)
         self._choices: dict[str, ChoiceCleaner] = {}
         self._steps: dict[str, Step] = {}
@@ -1163,7 +1171,11 @@ def _first_key(keyers: tuple[tuple[str, KeyFn], ...], raw: Mapping[str, Any]) ->
     for name, key in keyers:
         text = raw.get(name)
         if text:
-            found = key(text if text.__class__ is str else text_form(text))
+            if text.__class__ is not str:
+                text = text_form(text)
+            elif not text.isprintable():  # as the field's value: a zero-width space or BOM copied along is no part
+                text = text.strip().strip(_INVISIBLE)
+            found = key(text)
             if found is not None:
                 return found
     return None

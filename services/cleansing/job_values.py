@@ -108,9 +108,9 @@ async def job_cleaner(
         memory=memory,
         started=started,
     )
-    # A custom field's own rules hold in every import; the job's rules for the same field add to them.
-    job_rules = job.get("validation_rules") or {}
-    rules = {f: {**field_rules.get(f, {}), **job_rules.get(f, {})} for f in {*field_rules, *job_rules}}
+    rules = dict(job.get("validation_rules") or {})
     if model.match_fields == ("external_id",):  # a row without one could only ever be created again
         rules["external_id"] = {**rules.get("external_id", {}), "required": True}
-    return RecordCleaner(model, rules or None, clean_options(options, settings), policies, strict)
+    return RecordCleaner(
+        model, rules or None, clean_options(options, settings), policies, strict, field_rules=field_rules or None
+    )

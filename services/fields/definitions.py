@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,11 +42,19 @@ def picklist_name(model: str, name: str) -> str:
     return f"{model}.{name}"
 
 
+def _name_from(label: str) -> str:
+    """A field's name from its label: its ASCII letters and digits ("Région" -> region), or, for a label written
+    without any ("Регион", "日本語", an emoji), f_ and a digest of the label, so two such labels get two names."""
+    name = new_value_name(label)
+    if not name.isascii() or not any(c.isascii() and c.isalnum() for c in unicodedata.normalize("NFKD", label)):
+        return "f_" + hashlib.sha256(label.encode()).hexdigest()[:12]
+    return name if name[:1].isalpha() else f"f_{name}"[:40]
+
+
 def _name(spec: Mapping[str, Any], label: str) -> str:
     name = spec.get("name")
     if name is None:
-        name = new_value_name(label)
-        name = name if name[:1].isalpha() else f"f_{name}"[:40]
+        name = _name_from(label)
     if not isinstance(name, str) or not name[:1].isascii() or not name[:1].isalpha() or name != name.lower():
         raise CustomFieldError(f"field name {name!r}: start with a letter; use lower case letters, digits and _")
     if len(name) > 40 or not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
@@ -60,6 +70,10 @@ def checked_definition(model: TargetModel, spec: Mapping[str, Any]) -> tuple[dic
         raise CustomFieldError("label: give the field a name people read, 1 to 255 characters")
     label = label.strip()
     name = _name(spec, label)
+    if name in model.link_columns:  # a contact's account_id holds its account's id, not a value of its own
+        raise CustomFieldError(
+            f"{model.name} already has {name!r}: the column linking it to its account; choose another name"
+        )
     if name in RESERVED or name in model.by_name:
         taken = "a built-in field" if name in model.by_name and not model.by_name[name].custom else "taken"
         raise CustomFieldError(

@@ -201,7 +201,7 @@ async def test_accounts_are_found_by_external_id_or_by_name_and_a_missing_one_on
     await import_file(
         client,
         acme,
-        b"Id,Name\nACC-1,Acme  Corp\nACC-2,Globex\n",
+        "Id,Name\nACC-1,Acme  Corp\nACC-2,Globex\nACC-3,Électricité de France\n".encode(),
         {"Id": "external_id", "Name": "name"},
         target_model="account",
     )
@@ -226,19 +226,21 @@ async def test_accounts_are_found_by_external_id_or_by_name_and_a_missing_one_on
     logs = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "warning"})
     warned = [item["message"] for item in logs.json()["items"]]
     assert len(warned) == 1 and "no account has the external_id 'ACC-404'" in warned[0], warned
-    assert len(await accounts(pool, acme)) == 2  # warn creates nothing
+    assert len(await accounts(pool, acme)) == 3  # warn creates nothing
 
-    # By name: case and runs of white space do not matter; a new name without the columns to create it fails.
+    # By name: case (of every script, whatever the database's locale) and runs of white space do not matter.
     by_name = {"Email": "email", "First": "first_name", "Last": "last_name", "Company": "account.name"}
     job = await import_file(
         client,
         acme,
-        b"Email,First,Last,Company\ne@x.example,E,E,acme corp\nf@x.example,F,F,GLOBEX\ng@x.example,G,G,Initech\n",
+        "Email,First,Last,Company\ne@x.example,E,E,acme corp\nf@x.example,F,F,GLOBEX\ng@x.example,G,G,Initech\n"
+        "i@x.example,I,I,ÉLECTRICITÉ  DE FRANCE\n".encode(),
         by_name,
     )
-    assert (job["created_records"], job["error_records"]) == (3, 0), job
+    assert (job["created_records"], job["error_records"]) == (4, 0), job
     links = {p["email"]: p["account_id"] for p in await contacts(pool, acme)}
     assert (links["e@x.example"], links["f@x.example"]) == (stored["Acme  Corp"], stored["Globex"])
+    assert links["i@x.example"] == stored["Électricité de France"]
     initech = [r for r in (await accounts(pool, acme)).values() if r["name"] == "Initech"]
     assert len(initech) == 1 and links["g@x.example"] == initech[0]["id"]
 
@@ -250,6 +252,26 @@ async def test_accounts_are_found_by_external_id_or_by_name_and_a_missing_one_on
     message = logs.json()["items"][0]["message"]
     assert "no account has the external_id 'ACC-9' and the row gives no name to create it" in message, message
     assert "account.name" in message
+
+
+async def test_a_skipped_contact_neither_fails_for_its_account_nor_gives_a_new_account_its_values(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    acme = await new_company(pool)
+    plain = {"Email": "email", "First": "first_name", "Last": "last_name"}
+    await import_file(client, acme, b"Email,First,Last\nold@x.example,O,O\n", plain)
+    mapping = {**plain, "Company": "account.name", "Domain": "account.website", "Industry": "account.industry"}
+    data = (
+        b"Email,First,Last,Company,Domain,Industry\n"
+        b"old@x.example,O,O,,newco.example,Retail\n"  # stored: skipped, though its account would lack a name
+        b"new@x.example,N,N,Newco,newco.example,Banking\n"
+    )
+    job = await import_file(client, acme, data, mapping, duplicate_handling="skip")
+    assert (job["created_records"], job["skipped_records"], job["error_records"]) == (1, 1, 0), job
+    [account] = (await accounts(pool, acme)).values()
+    assert (account["name"], account["industry"]) == ("Newco", "Banking")
+    links = {p["email"]: p["account_id"] for p in await contacts(pool, acme)}
+    assert links == {"old@x.example": None, "new@x.example": account["id"]}
 
 
 async def test_a_link_the_mapping_cannot_make_is_refused_before_any_row(

@@ -150,6 +150,23 @@ def test_a_new_account_takes_the_first_value_each_field_gets_from_rows_whose_con
     assert "already has the industry 'Retail' (from an earlier row naming it); this row's 'Banking'" in issue.message
 
 
+def test_a_new_account_takes_its_values_from_the_first_row_written_not_from_a_skipped_row_that_planned_it() -> None:
+    a = uuid.uuid4()
+    plan = _plan(
+        {
+            1: {"name": "Acme", "website": "acme.com", "industry": "Retail"},  # planned it; its contact is skipped
+            2: {"website": "acme.com", "industry": "Banking"},  # created: its values, the name from row 1
+        },
+        a,
+        {},
+    )
+    links = AccountLinks("domain", "create", get_model("account"), "account_id")
+    writes = complete_accounts(links, plan, [(1, "skipped"), (2, "created")])
+    assert writes.created == {2: a} and not writes.warnings
+    values = writes.inserts[a]
+    assert (values["name"], values["industry"], values["website"]) == ("Acme", "Banking", "acme.com")
+
+
 def test_an_account_created_by_an_earlier_batch_is_completed_only_where_it_is_empty() -> None:
     a = uuid.uuid4()
     stored = {"name": "Acme", "industry": None, "phone": "+1", "match_key": "name:acme", "date_precision": None}

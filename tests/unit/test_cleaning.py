@@ -671,6 +671,34 @@ def test_all_rule_violations_of_a_field_are_reported() -> None:
     assert "title" not in record.values
 
 
+def test_a_fields_own_rules_hold_beside_the_jobs_which_only_add() -> None:
+    own = {"number_of_employees": {"min": 0, "max": 100}, "title": {"allowed": ["CEO", "CTO"]}}
+    base = {"first_name": "J", "last_name": "D"}
+    # A job's looser bound for the same field does not lift the field's own.
+    loose = RecordCleaner(LEAD, {"number_of_employees": {"max": 1_000_000}}, field_rules=own)
+    [issue] = loose.clean({**base, "number_of_employees": "5000"}).issues
+    assert issue.message == "5000 is above the maximum 100 set for number_of_employees"
+    # Its tighter ones, and rules of other kinds, apply too.
+    tight = RecordCleaner(
+        LEAD,
+        {"number_of_employees": {"min": 10}, "title": {"allowed": ["CEO"]}, "email": {"required": True}},
+        field_rules={**own, "phone": {"required": True}},
+    )
+    assert tight.required >= {"email", "phone"}
+    record = tight.clean({**base, "email": "j@x.io", "phone": "+12125550100", "number_of_employees": "5"})
+    assert [i.message for i in record.issues] == ["5 is below the minimum 10 set for number_of_employees"]
+    record = tight.clean({**base, "email": "j@x.io", "phone": "+12125550100", "title": "CTO"})
+    assert [i.message for i in record.issues] == ["'CTO' is not an allowed value for title"]
+    assert tight.clean({**base, "email": "j@x.io", "phone": "+12125550100", "number_of_employees": "50"}).ok
+
+
+def test_match_keys_leave_out_the_invisible_characters_the_value_leaves_out() -> None:
+    for raw in ("A1\u200b", "\ufeffA1", " A1\u200b "):
+        record = RecordCleaner(LEAD.matching_on("external_id")).clean({"last_name": "D", "external_id": raw})
+        assert (record.values["external_id"], record.match_key) == ("A1", "external_id:A1")
+    assert match_key(LEAD, {"email": "\ufeffJ@X.io"}) == match_key(LEAD, {"email": "j@x.io"}) == "email:j@x.io"
+
+
 def test_validate_rules_normalizes() -> None:
     rules = validate_rules(
         LEAD,

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from schemas.models import LEAD
+from schemas.models import LEAD, get_model
 from services.core.errors import CustomFieldError
 from services.exports.query import build_query, check_filters, check_sort
 from services.fields.columns import value_sql
@@ -56,6 +56,16 @@ def test_a_definition_that_cannot_work_is_refused_saying_why(spec: dict[str, obj
 def test_a_name_comes_from_the_label_when_not_given() -> None:
     assert _field(label="Subscription Date (UTC)", field_type="date")["name"] == "subscription_date_utc"
     assert _field(label="2nd Phone", field_type="phone")["name"] == "f_2nd_phone"
+    assert _field(label="Région", field_type="text")["name"] == "region"
+    # A label without a Latin letter or digit gets a name of its own, not a refusal or one name for all.
+    names = {_field(label=label, field_type="text")["name"] for label in ("Регион", "日本語", "🚀", "🎉")}
+    assert len(names) == 4 and all(n.startswith("f_") and n.isascii() and len(n) <= 40 for n in names)
+
+
+def test_the_column_linking_a_contact_to_its_account_is_no_custom_field_name() -> None:
+    with pytest.raises(CustomFieldError, match="the column linking it to its account"):
+        checked_definition(get_model("contact"), {"label": "Account ID", "field_type": "text"})
+    assert checked_definition(LEAD, {"label": "Account ID", "field_type": "text"})[0]["name"] == "account_id"
 
 
 def test_custom_fields_are_filtered_sorted_and_selected_by_their_key_cast_to_their_type() -> None:
