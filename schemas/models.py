@@ -43,6 +43,9 @@ class Field:
     custom: bool = False
     # The picklist a custom choice field draws on (built-in choice fields: schemas.picklists.FIELD_PICKLISTS).
     picklist: str | None = None
+    # Values the company retired from the field's picklist: no longer taken from files, still held by records
+    # (an export may filter on them). ``choices`` are the active ones.
+    retired: tuple[str, ...] = ()
     # Set on a field of a linked record ("account" for a contact's "account.website"): mapped, cleansed and
     # exported with the record, stored on the linked one (see TargetModel.with_related).
     related: str | None = None

@@ -149,7 +149,7 @@ def _value(model: TargetModel, field: str, kind: str, op: str, value: Any) -> An
         if not isinstance(value, str) or "\x00" in value:  # PostgreSQL text cannot hold NUL
             raise _bad(field, op, value, "text")
         f = model.by_name[field]
-        if kind == "choice" and op in ("eq", "ne", "in") and value not in f.choices:
+        if kind == "choice" and op in ("eq", "ne", "in") and value not in f.choices and value not in f.retired:
             raise _bad(field, op, value, f"one of {', '.join(f.choices)}")
         return value
     if kind == "integer":

@@ -3,12 +3,16 @@ the fields of the records it links to (a contact's account, as "account.<field>"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 
 from schemas.models import TargetModel, get_model
+from schemas.picklists import field_picklist
 from services.cleansing.picklist_store import load_picklists
+from services.cleansing.picklists import Picklist
 from services.fields import repository
 from services.fields.definitions import to_field
 
@@ -20,11 +24,23 @@ async def _own_model(
 ) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
     model = get_model(name)
     rows = await repository.list_fields(conn, company_id, model.name)
-    if not rows:
-        return model, {}
-    picklists = await load_picklists(conn, company_id) if any(r["picklist"] for r in rows) else {}
-    fields = tuple(to_field(r, picklists[r["picklist"]].values if r["picklist"] in picklists else ()) for r in rows)
-    return model.with_custom(fields), {r["name"]: dict(r["validation_rules"]) for r in rows if r["validation_rules"]}
+    model = model.with_custom(tuple(to_field(r) for r in rows))
+    return _with_company_choices(model, await load_picklists(conn, company_id)), {
+        r["name"]: dict(r["validation_rules"]) for r in rows if r["validation_rules"]
+    }
+
+
+def _with_company_choices(model: TargetModel, picklists: Mapping[str, Picklist]) -> TargetModel:
+    """Every choice field with its company picklist's values: those the company added to a built-in one too,
+    active as ``choices``, retired ones apart."""
+    fields = []
+    for f in model.fields:
+        picklist = picklists.get(field_picklist(model.name, f) or "") if f.type == "choice" else None
+        if picklist is not None:
+            retired = tuple(c.value for c in picklist.choices if not c.active)
+            f = replace(f, choices=picklist.values, retired=retired)
+        fields.append(f)
+    return replace(model, fields=tuple(fields))
 
 
 async def model_and_rules(

@@ -291,6 +291,49 @@ async def test_definitions_are_checked_and_a_retired_field_keeps_its_values(
     assert r.status_code == 422 and "region" in r.text
 
 
+async def test_exports_filter_on_the_values_a_company_added_or_retired(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    acme = await new_company(pool)
+    await _three_fields(client, acme)
+    added = await client.post(
+        "/api/v1/picklists/lead_source/values", headers=acme.auth(), json={"value": "expo_2026", "label": "Expo 2026"}
+    )
+    assert added.status_code == 201, added.text
+    data = b"First,Last,Mail,Stage,Source\nA,A,a@x.example,Negotiation,Expo 2026\nB,B,b@x.example,Closed Won,Web\n"
+    up = await upload(client, acme, "s.csv", data)
+    mapping = {
+        "First": "first_name",
+        "Last": "last_name",
+        "Mail": "email",
+        "Stage": "deal_stage",
+        "Source": "lead_source",
+    }
+    r = await client.post(
+        "/api/v1/jobs",
+        headers=acme.auth(),
+        json={"job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": mapping},
+    )
+    assert (await wait_final(client, acme, r.json()["id"]))["created_records"] == 2
+    gone = await client.patch(
+        "/api/v1/picklists/lead.deal_stage/values/negotiation", headers=acme.auth(), json={"active": False}
+    )
+    assert gone.status_code == 200, gone.text
+
+    async def count(field: str, value: str) -> httpx.Response:
+        return await client.post(
+            "/api/v1/exports/count",
+            headers=acme.auth(),
+            json={"target_model": "lead", "filters": [{"field": field, "op": "eq", "value": value}]},
+        )
+
+    # A value the company added to a built-in picklist, and one it retired that records still hold.
+    assert (await count("lead_source", "expo_2026")).json()["count"] == 1
+    assert (await count("deal_stage", "negotiation")).json()["count"] == 1
+    wrong = await count("deal_stage", "won")
+    assert wrong.status_code == 422 and "one of prospecting, closed_won" in wrong.text, wrong.text
+
+
 def test_the_cli_creates_lists_and_retires_fields(settings: Settings) -> None:
     company = str(uuid.uuid4())
     made = crmio(
