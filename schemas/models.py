@@ -6,6 +6,7 @@ SQL tables in ``schemas/migrations`` hold one column per field here (a test keep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from dataclasses import field as dc_field
 from typing import Literal
@@ -71,6 +72,9 @@ class TargetModel:
     # The records each record may link to: (model, column holding the linked record's id), a contact's
     # ("account", "account_id"). The column is no field: read, written and kept in before-images with the record.
     links: tuple[tuple[str, str], ...] = ()
+    # A company's retired custom fields: no fields of the model, but a file, template or export naming one is
+    # told so (unknown()), not that the field never was.
+    retired_fields: tuple[str, ...] = ()
     by_name: dict[str, Field] = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +82,15 @@ class TargetModel:
 
     def field(self, name: str) -> Field:
         return self.by_name[name]
+
+    def unknown(self, names: Iterable[object]) -> str:
+        """Names that are no field of the model, quoted for a message; a retired custom field says so."""
+        return ", ".join(
+            f"{n!r} (a custom field the company retired: restore it with crmio fields restore, or leave it out)"
+            if n in self.retired_fields
+            else repr(n)
+            for n in names
+        )
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -90,3 +90,16 @@ async def retire_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResp
     async with tenant(res.pool, key.company_id) as conn:
         doc = await manage.retire_field(conn, key.company_id, field_id)
     return OrjsonResponse(doc)
+
+
+@router.post(
+    "/{field_id}/restore",
+    response_model=CustomField,
+    responses=problems(403, 404),
+    summary="Restore a retired custom field, with the values records kept (admin)",
+)
+async def restore_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
+    require_admin(key, "restore custom fields")
+    async with tenant(res.pool, key.company_id) as conn:
+        doc = await manage.restore_field(conn, key.company_id, field_id)
+    return OrjsonResponse(doc)

@@ -397,6 +397,7 @@ _GROUPED_COMMA_DECIMAL = re.compile(r"[0-9]{1,3}([. '\u00a0\u202f])[0-9]{3}(?:\1
 _COMMA_DECIMAL = re.compile(r"[0-9]*,[0-9]+")
 _CENT = Decimal("0.01")
 _DECIMAL_LIMIT = Decimal(10) ** 16  # numeric(18,2)
+_CUSTOM_DECIMAL_LIMIT = Decimal(10) ** 38  # as many whole digits as a numeric column is ever declared with
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 
 
@@ -445,7 +446,8 @@ _NUMBER_HINT = (
 
 
 class DecimalCleaner(Cleaner):
-    """Money and other amounts as Decimal with 2 places: thousands separators, currency, (negatives), 1.200,50."""
+    """Amounts as Decimal: thousands separators, currency, (negatives), 1.200,50. A built-in field (a numeric(18,2)
+    column: money) keeps 2 places; a custom one (jsonb text: a rate, a probability) keeps every digit given."""
 
     __slots__ = ()
     repeats = True
@@ -454,6 +456,14 @@ class DecimalCleaner(Cleaner):
         plain = _amount(text)
         if plain is None:
             raise Invalid(f"{_quote(text)} is not a number", _NUMBER_HINT)
+        if self.field.custom:
+            exact = Decimal(plain)
+            if abs(exact) >= _CUSTOM_DECIMAL_LIMIT:
+                raise Invalid(
+                    f"{_quote(text)} is too large for {self.field.name}",
+                    "use at most 38 digits before the decimal point",
+                )
+            return exact
         dot = plain.find(".")
         # Exactly two places already, or none: build the 2-place Decimal without a quantize.
         if dot == -1:

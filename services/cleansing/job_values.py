@@ -92,7 +92,9 @@ async def job_cleaner(
     Raises ValidationRulesError or ValueMappingError for rules, options or value maps that do not
     fit; once the job has ``started`` (was checked), picklist changes since do not refuse it.
     """
-    model, field_rules = await model_and_rules(conn, company_id, job["target_model"])
+    # Started: the custom fields it started with, though one was retired since (every worker reads the same).
+    as_of = job.get("started_at") if started else None
+    model, field_rules = await model_and_rules(conn, company_id, job["target_model"], as_of)
     options = job.get("options") or {}
     model = model.matching_on(match_on(options))
     fields = await field_picklists(conn, company_id, model)

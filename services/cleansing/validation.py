@@ -175,7 +175,8 @@ def validate_rules(model: TargetModel, rules: Mapping[str, Any] | None) -> dict[
     for name, spec in rules.items():
         if name not in model.by_name:
             raise ValidationRulesError(
-                f"validation_rules names unknown field {name!r} of {model.name}; fields are: {', '.join(model.field_names)}"
+                f"validation_rules names unknown field {model.unknown([name])} of {model.name}; "
+                f"fields are: {', '.join(model.field_names)}"
             )
         out[name] = _normalize_field(model, name, spec)
     return out

@@ -1,4 +1,4 @@
-"""`crmio fields`: a company's custom fields — list them, create one, retire one (its values stay)."""
+"""`crmio fields`: a company's custom fields — list them, create one, retire one (its values stay), restore one."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ __all__ = ["add_parsers", "HANDLERS", "create_spec", "print_fields", "by_name"]
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("fields", help="a company's custom fields: list, create, retire")
-    p.add_argument("action", choices=("list", "create", "retire"))
+    p = sub.add_parser("fields", help="a company's custom fields: list, create, retire, restore")
+    p.add_argument("action", choices=("list", "create", "retire", "restore"))
     p.add_argument("target_model", nargs="?", choices=("lead", "contact", "account"), help="list: all when left out")
     p.add_argument(
-        "label", nargs="?", help="create: the label people read, e.g. 'Deal Stage'; retire: the field's name"
+        "label", nargs="?", help="create: the label people read, e.g. 'Deal Stage'; retire, restore: the field's name"
     )
     p.add_argument(
         "--type",
@@ -63,17 +63,20 @@ def create_spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def by_name(docs: list[dict[str, Any]], model: str | None, name: str | None) -> dict[str, Any]:
-    """The field ``retire`` names (by model and name)."""
+def by_name(docs: list[dict[str, Any]], model: str | None, name: str | None, action: str = "retire") -> dict[str, Any]:
+    """The field ``retire`` (an active one) or ``restore`` (a retired one) names, by model and name, of ``docs``
+    (the company's fields, retired ones too)."""
     if not (model and name):
         raise CrmioError(
-            "crmio fields retire needs the model and the field's name, e.g. 'crmio fields retire lead deal_stage'"
+            f"crmio fields {action} needs the model and the field's name, e.g. 'crmio fields {action} lead deal_stage'"
         )
+    retired = action == "restore"
     for doc in docs:
-        if doc["target_model"] == model and doc["name"] == name:
+        if doc["target_model"] == model and doc["name"] == name and doc["retired"] == retired:
             return doc
-    names = ", ".join(d["name"] for d in docs if d["target_model"] == model) or "none"
-    raise CrmioError(f"{model} has no active custom field {name!r} (its custom fields: {names})")
+    state = "retired" if retired else "active"
+    names = ", ".join(d["name"] for d in docs if d["target_model"] == model and d["retired"] == retired) or "none"
+    raise CrmioError(f"{model} has no {state} custom field {name!r} (its {state} custom fields: {names})")
 
 
 def print_fields(docs: list[dict[str, Any]] | dict[str, Any], as_json: bool) -> None:
@@ -102,9 +105,11 @@ async def _fields(args: argparse.Namespace, settings: Settings) -> int:
                     await manage.list_field_documents(conn, company, args.target_model, retired=args.retired), args.json
                 )
                 return 0
-            if args.action == "retire":
-                doc = by_name(await manage.list_field_documents(conn, company), args.target_model, args.label)
-                print_fields(await manage.retire_field(conn, company, doc["id"]), args.json)
+            if args.action in ("retire", "restore"):
+                docs = await manage.list_field_documents(conn, company, retired=True)
+                doc = by_name(docs, args.target_model, args.label, args.action)
+                change = manage.retire_field if args.action == "retire" else manage.restore_field
+                print_fields(await change(conn, company, doc["id"]), args.json)
                 return 0
             doc = await manage.create_field(conn, company, create_spec(args))
         print_fields(doc, args.json)

@@ -101,7 +101,7 @@ def export_fields(model: TargetModel, fields: Sequence[str] | None) -> list[Fiel
     unknown = [f for f in fields if not isinstance(f, str) or f not in model.by_name]
     if unknown:
         raise ExportError(
-            f"unknown {model.name} field(s) {', '.join(map(repr, unknown))}; choose from {', '.join(model.field_names)}",
+            f"unknown {model.name} field(s) {model.unknown(unknown)}; choose from {', '.join(model.field_names)}",
             field=str(unknown[0]),
         )
     twice = sorted({f for f in fields if fields.count(f) > 1})
@@ -117,7 +117,8 @@ def _field_type(model: TargetModel, name: Any, what: str) -> str:
         if name in model.by_name:
             return model.by_name[name].type
     raise ExportError(
-        f"{what}: unknown {model.name} field {name!r}; choose from {', '.join(model.field_names + PSEUDO_FIELDS)}",
+        f"{what}: unknown {model.name} field {model.unknown([name])}; choose from "
+        f"{', '.join(model.field_names + PSEUDO_FIELDS)}",
         field=str(name),
     )
 

@@ -3,6 +3,7 @@ the fields of the records it links to (a contact's account, as "account.<field>"
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -20,13 +21,17 @@ __all__ = ["company_model", "model_and_rules"]
 
 
 async def _own_model(
-    conn: asyncpg.Connection, company_id: str, name: str
+    conn: asyncpg.Connection, company_id: str, name: str, as_of: dt.datetime | None = None
 ) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
     model = get_model(name)
-    rows = await repository.list_fields(conn, company_id, model.name)
-    model = model.with_custom(tuple(to_field(r) for r in rows))
+    rows = await repository.list_fields(conn, company_id, model.name, retired=True)
+    active = [r for r in rows if r["retired_at"] is None or (as_of is not None and r["retired_at"] > as_of)]
+    model = replace(
+        model.with_custom(tuple(to_field(r) for r in active)),
+        retired_fields=tuple(r["name"] for r in rows if r not in active),
+    )
     return _with_company_choices(model, await load_picklists(conn, company_id)), {
-        r["name"]: dict(r["validation_rules"]) for r in rows if r["validation_rules"]
+        r["name"]: dict(r["validation_rules"]) for r in active if r["validation_rules"]
     }
 
 
@@ -44,13 +49,14 @@ def _with_company_choices(model: TargetModel, picklists: Mapping[str, Picklist])
 
 
 async def model_and_rules(
-    conn: asyncpg.Connection, company_id: str, name: str
+    conn: asyncpg.Connection, company_id: str, name: str, as_of: dt.datetime | None = None
 ) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
     """The company's model called ``name`` (ValueError names the models) and its custom fields' own
-    validation rules, which every import of the model applies (a linked record's as "account.<field>")."""
-    model, rules = await _own_model(conn, company_id, name)
+    validation rules, which every import of the model applies (a linked record's as "account.<field>").
+    ``as_of``: a running job's start; a field retired since is still the job's, whichever worker asks."""
+    model, rules = await _own_model(conn, company_id, name, as_of)
     for linked_name, _ in model.links:
-        linked, linked_rules = await _own_model(conn, company_id, linked_name)
+        linked, linked_rules = await _own_model(conn, company_id, linked_name, as_of)
         rules.update({f"{linked_name}.{field}": r for field, r in linked_rules.items()})
         model = model.with_related(linked)
     return model, rules

@@ -1,4 +1,4 @@
-"""Create, list and retire a company's custom fields (the API's and the CLI's one way to do it)."""
+"""Create, list, retire and restore a company's custom fields (the API's and the CLI's one way to do it)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ __all__ = [
     "list_field_documents",
     "get_field_document",
     "retire_field",
+    "restore_field",
     "field_document",
 ]
 
@@ -86,6 +87,14 @@ async def get_field_document(conn: asyncpg.Connection, company_id: str, field_id
 async def retire_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:
     """Retire a field: no longer imported, mapped or exported; the values records hold stay."""
     row = await repository.retire_field(conn, company_id, field_id)
+    if row is None:
+        raise NotFound(f"no custom field {field_id} in this company")
+    return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))
+
+
+async def restore_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:
+    """Restore a retired field: imported, mapped and exported again, with the values records kept."""
+    row = await repository.restore_field(conn, company_id, field_id)
     if row is None:
         raise NotFound(f"no custom field {field_id} in this company")
     return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))

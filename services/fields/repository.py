@@ -65,3 +65,12 @@ async def retire_field(conn: asyncpg.Connection, company_id: str, field_id: Any)
         uuid.UUID(str(company_id)),
         field_id,
     )
+
+
+async def restore_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> asyncpg.Record | None:
+    """Bring a retired field back, with the values records kept; None when the company has no such field."""
+    return await conn.fetchrow(
+        f"UPDATE crm_custom_fields SET retired_at = NULL WHERE company_id = $1 AND id = $2 RETURNING {_COLUMNS}",
+        uuid.UUID(str(company_id)),
+        field_id,
+    )

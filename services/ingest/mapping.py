@@ -357,7 +357,9 @@ def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[s
     unknown_fields = sorted({f for f in targets.values() if f not in model.by_name})
     if unknown_fields:
         problems.append(
-            f"{model.name} has no field {_listing(unknown_fields)} (fields: {', '.join(model.field_names)})"
+            f"{model.name} has no field {model.unknown(unknown_fields[:20])}"
+            f"{f' and {len(unknown_fields) - 20} more' if len(unknown_fields) > 20 else ''} "
+            f"(fields: {', '.join(model.field_names)})"
         )
     by_field: dict[str, list[str]] = {}
     for column, target in targets.items():

@@ -70,7 +70,7 @@ def check_template(values: Mapping[str, Any], model: TargetModel | None = None) 
     unknown = sorted({f for f in named if f and f not in model.by_name})
     if unknown:
         raise MappingError(
-            f"{model.name} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(model.field_names)})"
+            f"{model.name} has no field {model.unknown(unknown)} (fields: {', '.join(model.field_names)})"
         )
     out["field_mapping"] = dict(mapping)
     out["validation_rules"] = validate_rules(model, values.get("validation_rules") or None)
@@ -164,7 +164,10 @@ async def update_template(
         if current is None:
             return None
         merged = {k: current[k] for k in _EDITABLE} | {k: v for k, v in changes.items() if k in _EDITABLE}
-        v = check_template(merged, await _model(conn, company_id, merged))
+        # A rename or (de)activation keeps what was checked: a template mapping a field retired since can
+        # still be switched off.
+        checked = any(k in changes for k in _EDITABLE if k not in ("template_name", "is_active"))
+        v = check_template(merged, await _model(conn, company_id, merged)) if checked else merged
         try:
             return await conn.fetchrow(
                 f"""

@@ -17,6 +17,8 @@ import httpx
 import openpyxl
 import orjson
 
+from services.cleansing.job_values import job_cleaner
+from services.core.db import tenant
 from services.core.settings import Settings
 from tests.integration.test_api import (  # noqa: F401 - fixtures shared with the API tests
     Company,
@@ -264,6 +266,18 @@ async def test_definitions_are_checked_and_a_retired_field_keeps_its_values(
     )
     assert member.status_code == 403
     region = (await _create(client, acme, target_model="lead", label="Region", field_type="text")).json()
+    made = await client.post(
+        "/api/v1/templates",
+        headers=acme.auth(),
+        json={
+            "template_name": "regions",
+            "target_model": "lead",
+            "template_type": "import",
+            "field_mapping": {"Region": "region", "Mail": "email", "First": "first_name", "Last": "last_name"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    template = made.json()
     again = await _create(client, acme, target_model="lead", label="Region", field_type="text")
     assert again.status_code == 422 and "already has a field 'region'" in again.json()["detail"]
 
@@ -288,7 +302,22 @@ async def test_definitions_are_checked_and_a_retired_field_keeps_its_values(
         headers=acme.auth(),
         json={"job_type": "import", "upload_id": up.json()["id"], "target_model": "lead", "mapping": mapping},
     )
-    assert r.status_code == 422 and "region" in r.text
+    assert r.status_code == 422 and "'region' (a custom field the company retired: restore it" in r.text, r.text
+    export = {"job_type": "export", "target_model": "lead", "file_format": "csv", "fields": ["region"]}
+    r = await client.post("/api/v1/jobs", headers=acme.auth(), json=export)
+    assert r.status_code == 422 and "'region' (a custom field the company retired" in r.text, r.text
+    # A template mapping it can still be switched off; restored, the field and the values records kept are back.
+    assert (
+        await client.patch(f"/api/v1/templates/{template['id']}", headers=acme.auth(), json={"is_active": False})
+    ).status_code == 200
+    member = await client.post(f"/api/v1/fields/{region['id']}/restore", headers=acme.auth("member"))
+    assert member.status_code == 403
+    back = await client.post(f"/api/v1/fields/{region['id']}/restore", headers=acme.auth())
+    assert back.status_code == 200 and not back.json()["retired"]
+    rows = list(
+        csv.DictReader(io.StringIO((await _export(client, acme, "csv", fields=["region"])).decode("utf-8-sig")))
+    )
+    assert sorted(r["region"] for r in rows) == sorted(w.strip() for w in STAGE_WORDS[:3])
 
 
 async def test_exports_filter_on_the_values_a_company_added_or_retired(
@@ -334,6 +363,24 @@ async def test_exports_filter_on_the_values_a_company_added_or_retired(
     assert wrong.status_code == 422 and "one of prospecting, closed_won" in wrong.text, wrong.text
 
 
+async def test_a_running_import_keeps_the_fields_it_started_with_on_every_worker(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    acme = await new_company(pool)
+    seats = next(f for f in await _three_fields(client, acme) if f["name"] == "seats")
+    async with pool.acquire() as conn:
+        started = await conn.fetchval("SELECT now()")
+    assert (await client.post(f"/api/v1/fields/{seats['id']}/retire", headers=acme.auth())).status_code == 200
+    job = {"target_model": "lead", "started_at": started, "options": {}}
+    async with tenant(pool, acme.id) as conn:
+        # A worker loading the running job's context after the retire (a rebalance, a second worker) ...
+        running = await job_cleaner(conn, acme.id, job, Settings(), started=True)
+        # ... and a job starting now.
+        starting = await job_cleaner(conn, acme.id, job, Settings())
+    assert "seats" in running.model.by_name and running.clean({"last_name": "L", "seats": "-1"}).issues
+    assert "seats" not in starting.model.by_name and starting.model.retired_fields == ("seats",)
+
+
 def test_the_cli_creates_lists_and_retires_fields(settings: Settings) -> None:
     company = str(uuid.uuid4())
     made = crmio(
@@ -358,3 +405,8 @@ def test_the_cli_creates_lists_and_retires_fields(settings: Settings) -> None:
     gone = crmio(settings, "fields", "retire", "contact", "lead_owner", "--company", company)
     assert gone.returncode == 0 and "(retired)" in gone.stdout
     assert crmio(settings, "fields", "list", "--company", company).stdout.strip() == ""
+    back = crmio(settings, "fields", "restore", "contact", "lead_owner", "--company", company)
+    assert back.returncode == 0 and "lead_owner" in back.stdout and "(retired)" not in back.stdout, back.stderr
+    assert "lead_owner" in crmio(settings, "fields", "list", "--company", company).stdout
+    again = crmio(settings, "fields", "restore", "contact", "lead_owner", "--company", company)
+    assert again.returncode == 2 and "no retired custom field 'lead_owner'" in again.stderr

@@ -361,6 +361,14 @@ def test_decimal_refused(text: str) -> None:
     assert "1,200.50" in exc.hint
 
 
+def test_a_custom_decimal_keeps_every_digit_given() -> None:
+    rate = Field("rate", "decimal", max_length=None, custom=True)
+    for text, expected in [("0.125", "0.125"), ("12.3456", "12.3456"), ("1.234,5678", "1234.5678"), ("7", "7")]:
+        assert format(clean_value(rate, text), "f") == expected
+    assert format(clean_value(REVENUE, "0.125"), "f") == "0.13"  # a built-in one is a numeric(18,2) column
+    assert "at most 38 digits" in refused(rate, "1" + "0" * 38).hint
+
+
 def test_decimal_out_of_numeric_18_2_range() -> None:
     assert clean_value(REVENUE, "9999999999999999.99") == Decimal("9999999999999999.99")
     exc = refused(REVENUE, "10000000000000000")

@@ -111,9 +111,10 @@ def fields(args: argparse.Namespace, remote: Remote) -> int:
         if args.target_model:
             params["target_model"] = args.target_model
         print_fields(api.call("GET", "/fields", params=params)["items"], args.json)
-    elif args.action == "retire":
-        doc = by_name(api.call("GET", "/fields")["items"], args.target_model, args.label)
-        print_fields(api.call("POST", f"/fields/{doc['id']}/retire"), args.json)
+    elif args.action in ("retire", "restore"):
+        docs = api.call("GET", "/fields", params={"retired": "true"})["items"]
+        doc = by_name(docs, args.target_model, args.label, args.action)
+        print_fields(api.call("POST", f"/fields/{doc['id']}/{args.action}"), args.json)
     else:
         print_fields(api.call("POST", "/fields", json=create_spec(args)), args.json)
     return 0

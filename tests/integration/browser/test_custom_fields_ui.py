@@ -1,5 +1,5 @@
 """Custom fields in Chromium (issue 18): a column with nowhere to go becomes a field of the company's own from the
-wizard's mapping step, the import stores its values, and the Fields page lists and retires it."""
+wizard's mapping step, the import stores its values, and the Fields page lists, retires and restores it."""
 
 from __future__ import annotations
 
@@ -78,6 +78,14 @@ async def test_a_custom_field_is_created_from_the_mapping_step_and_listed_on_the
             "SELECT count(*) FROM crm_leads WHERE company_id = $1 AND custom ? 'support_tier'", uuid.UUID(company.id)
         )
     assert kept == 12
+
+    # Shown again with the retired ones, it is restored from its row.
+    await page.get_by_label("Show retired fields").check()
+    row = page.get_by_test_id("fields").locator('tr[data-field="support_tier"]')
+    await row.get_by_role("button", name="Restore Support Tier").click()
+    await page.get_by_text("Restored “Support Tier”, with the values records kept.").wait_for()
+    [field] = (await api.get("/api/v1/fields", headers=company.auth())).json()["items"]
+    assert field["name"] == "support_tier" and not field["retired"]
 
 
 async def test_a_member_sees_the_fields_read_only(page: Any, company: Company, api: httpx.AsyncClient) -> None:

@@ -1,5 +1,6 @@
 // Custom fields: the company's own fields on leads, contacts and accounts — list them; an admin creates one
-// (also from the import wizard's mapping step, for a column that has nowhere to go) or retires one (its values stay).
+// (also from the import wizard's mapping step, for a column that has nowhere to go), retires one (its values stay)
+// or restores a retired one.
 
 import { get, post, session } from "./api.js";
 import { field, h, replace, select, toast } from "./dom.js";
@@ -102,6 +103,22 @@ export function render(main) {
         }
       });
       actions.push(retire);
+    }
+    if (admin && f.retired) {
+      const restore = h("button", { type: "button", class: "small", "aria-label": `Restore ${f.label}` }, "Restore");
+      restore.addEventListener("click", async () => {
+        restore.disabled = true;
+        try {
+          await post(`/api/v1/fields/${f.id}/restore`, {});
+          await reloadModels();
+          toast(`Restored “${f.label}”, with the values records kept.`);
+          load();
+        } catch (err) {
+          showError(errors, err, "the field could not be restored");
+          restore.disabled = false;
+        }
+      });
+      actions.push(restore);
     }
     return h("tr", { "data-field": f.name, "data-model": f.target_model, class: f.retired ? "retired" : "active" },
       h("th", { scope: "row" }, f.label),
