@@ -25,6 +25,7 @@ from services.core.db import tenant
 from services.core.errors import NotFound
 from services.exports.query import OPS, PSEUDO_FIELDS, build_query, check_filters
 from services.fields.company_model import company_model
+from services.fields.definitions import CREATED_AS
 from services.ingest import uploads
 from services.ingest.reader_limits import reader_limits
 from services.ingest.readers import FileFormat, ReaderLimits, open_table
@@ -53,8 +54,8 @@ class CountRequest(_Strict):
 
 
 def models_document(models: Sequence[TargetModel] = tuple(MODELS.values())) -> dict[str, Any]:
-    """Every target model's fields (type, required, choices; a company's custom fields marked), the
-    filter ops and the validation rules."""
+    """Every target model's fields (type, required, choices; a company's custom fields marked, with the type
+    they were created as), the filter ops and the validation rules."""
     return {
         "models": {
             model.name: {
@@ -67,6 +68,8 @@ def models_document(models: Sequence[TargetModel] = tuple(MODELS.values())) -> d
                         "choices": list(f.choices),
                         "max_length": f.max_length,
                         "custom": f.custom,
+                        # A custom field's type as the company created it ("number"; its "type" is "integer").
+                        **({"field_type": CREATED_AS[f.type]} if f.custom else {}),
                     }
                     for f in model.fields
                 ],

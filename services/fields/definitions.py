@@ -14,7 +14,7 @@ from services.cleansing.picklists import new_value_name
 from services.cleansing.validation import validate_rules
 from services.core.errors import CustomFieldError, ValidationRulesError
 
-__all__ = ["FIELD_TYPES", "RESERVED", "checked_definition", "to_field", "picklist_name"]
+__all__ = ["CREATED_AS", "FIELD_TYPES", "RESERVED", "checked_definition", "to_field", "picklist_name"]
 
 # The type people choose -> the built-in field type that cleans, stores and exports it, and its
 # longest value (the same as the built-in fields of that type).
@@ -30,6 +30,8 @@ FIELD_TYPES: dict[str, tuple[FieldType, int | None]] = {
     "url": ("url", 255),
     "choice": ("choice", 40),
 }
+# The built-in field type -> the type people chose (one each), as the API describes a custom field.
+CREATED_AS: dict[str, str] = {ftype: kind for kind, (ftype, _) in FIELD_TYPES.items()}
 # Columns every record table has besides its fields, and the exports' pseudo-fields.
 RESERVED = frozenset(
     {"id", "company_id", "match_key", "date_precision", "version", "created_at", "updated_at", "custom"}

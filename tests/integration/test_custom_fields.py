@@ -212,7 +212,11 @@ async def test_another_company_sees_none_of_them(client: httpx.AsyncClient, pool
     models = (await client.get("/api/v1/models", headers=globex.auth())).json()["models"]
     assert not any(f["custom"] for m in models.values() for f in m["fields"])
     mine = (await client.get("/api/v1/models", headers=acme.auth())).json()["models"]["lead"]["fields"]
-    assert [f["name"] for f in mine if f["custom"]] == ["deal_stage", "subscription_date", "seats"]
+    assert [(f["name"], f["type"], f["field_type"]) for f in mine if f["custom"]] == [
+        ("deal_stage", "choice", "choice"),
+        ("subscription_date", "date", "date"),
+        ("seats", "integer", "number"),  # cleaned and stored as the built-in integer type; created as a number
+    ]
     up = await upload(client, globex, "custom.csv", _csv([_row(1)]))
     r = await client.post(
         "/api/v1/jobs",
