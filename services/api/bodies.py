@@ -89,6 +89,9 @@ class PreviewRequest(_Strict):
         '{"lead_source": {"Google Ads": "advertisement", "Podcast": null}}; see the preview\'s "values"',
     )
     options: ImportOptions = ImportOptions()
+    duplicate_handling: Literal["skip", "update", "create_new"] | None = Field(
+        None, description="the import's mode: update may leave required fields unmapped (only new records need them)"
+    )
     rows: int | None = Field(None, ge=1, description="rows to preview (default preview_rows, at most preview_rows_max)")
 
 

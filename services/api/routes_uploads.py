@@ -220,6 +220,7 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
                 "validation_rules": spec.rules,
                 "options": opts.as_dict(),
                 "value_mapping": spec.value_mapping,
+                "duplicate_handling": body.duplicate_handling,
             },
             settings,
         )
@@ -244,6 +245,7 @@ async def preview(upload_id: str, body: PreviewRequest, key: Caller, res: Res) -
         encoding=opts.encoding,
         delimiter=opts.delimiter,
         cleaner=cleaner,
+        required=body.duplicate_handling != "update",
     )
     doc["values"] = await asyncio.to_thread(
         scan_values,

@@ -138,7 +138,7 @@ async def _lock(conn: asyncpg.Connection, company_id: str, partitions: int, keys
 
 
 def _with_issue(cleaned: CleanedRecord, issue: Issue) -> CleanedRecord:
-    return CleanedRecord(cleaned.values, [*cleaned.issues, issue], cleaned.match_key)
+    return CleanedRecord(cleaned.values, [*cleaned.issues, issue], cleaned.match_key, cleaned.needs)
 
 
 def _values(cleaned: CleanedRecord) -> dict[str, Any]:
@@ -217,7 +217,7 @@ async def resolve_accounts(
         linked = {**cleaned.values, links.column: account_id}
         if cleaned.values.get(links.name_field) is None and name is not None:
             linked[links.name_field] = name
-        plan.rows[i] = (row, CleanedRecord(linked, cleaned.issues, cleaned.match_key))
+        plan.rows[i] = (row, CleanedRecord(linked, cleaned.issues, cleaned.match_key, cleaned.needs))
         plan.linked[row.number] = account_id
     return plan
 

@@ -168,6 +168,16 @@ def _fail(plan: Plan, row: SourceRow, errs: list[Issue], issues: list[Issue]) ->
     plan.errors[row.number] = message
 
 
+def _needed_to_create(model: str, name: str, row: SourceRow) -> Issue:
+    return Issue(
+        name,
+        row.raw.get(name),
+        f"{name} is required to create a {model}, and this row matches no stored {model} to update",
+        f"fill in {name}, or correct the row's match key so that it names a stored {model}",
+        "error",
+    )
+
+
 def _external_id_taken(model: str, value: str, holder: uuid.UUID) -> Issue:
     return Issue(
         "external_id",
@@ -205,15 +215,17 @@ def plan_batch(
     }
     for row, cleaned in rows:
         issues = cleaned.issues
-        if row.problem or not cleaned.ok:
-            errs = [i for i in issues if i.level == "error"]
-            if row.problem:
-                errs.insert(0, Issue("(row)", None, row.problem, "correct the row in the file", "error"))
-            _fail(plan, row, errs, issues)
-            continue
         key = cleaned.match_key
         cur = state.get(key) if key is not None else None
         creates = cur is None or mode == "create_new"
+        # An update import's required fields the row leaves empty: needed only if it creates a record.
+        needs = [_needed_to_create(model_name, name, row) for name in cleaned.needs] if creates else []
+        if row.problem or not cleaned.ok or needs:
+            errs = [i for i in issues if i.level == "error"] + needs
+            if row.problem:
+                errs.insert(0, Issue("(row)", None, row.problem, "correct the row in the file", "error"))
+            _fail(plan, row, errs, [*issues, *needs])
+            continue
         given = cleaned.values.get("external_id") if taken is not None and (creates or mode == "update") else None
         ext = str(given) if given is not None else None
         holder = taken.get(ext) if taken is not None and ext is not None else None

@@ -212,6 +212,7 @@ async def run_import_request(res: Runtime, req: dict[str, Any], send_result: Sen
         "display_name": display,
         "field_mapping": job["field_mapping"],
         "options": job["options"],
+        "duplicate_handling": job["duplicate_handling"],
         "max_rows": limits.max_rows,
     }
     for attempt in range(1, SPLIT_ATTEMPTS + 1):

@@ -84,6 +84,9 @@ class CleanedRecord:
     values: dict[str, object]
     issues: list[Issue]
     match_key: str | None
+    # Required fields the row leaves empty in an update import: only a record the row would create needs them
+    # (the plan fails the row then); a record it updates keeps its stored values.
+    needs: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -1050,9 +1053,22 @@ class RecordCleaner:
     field cannot take fails the row (by default it is left out with a warning). Required fields,
     the duplicate-match fields and the job's validation_rules always fail the row. ``field_rules``: the
     rules the company's custom fields carry, checked as well as the job's ``rules`` for the same field.
+    ``required_to_create``: an update import's, where the model's required fields are needed only by a row
+    that creates a record (CleanedRecord.needs); a required rule of the job still holds for every row.
     """
 
-    __slots__ = ("model", "rules", "options", "strict", "required", "_required_order", "_steps", "_keyers", "_choices")
+    __slots__ = (
+        "model",
+        "rules",
+        "options",
+        "strict",
+        "required",
+        "_required_order",
+        "_needs_order",
+        "_steps",
+        "_keyers",
+        "_choices",
+    )
 
     def __init__(
         self,
@@ -1062,6 +1078,7 @@ class RecordCleaner:
         values: Mapping[str, ValuePolicy] | None = None,
         strict: bool = False,
         field_rules: Mapping[str, Any] | None = None,
+        required_to_create: bool = False,
     ) -> None:
         self.model = model
         self.options = options
@@ -1072,8 +1089,11 @@ class RecordCleaner:
         self.required: frozenset[str] = (
             frozenset(model.required_fields) | required_by_rules(self.rules) | required_by_rules(own)
         )
+        by_field = frozenset(model.required_fields) | required_by_rules(own)
+        create_only = by_field - required_by_rules(self.rules) if required_to_create else frozenset()
         # Model order, so the issues of a row come out the same in every process.
-        self._required_order = tuple(f.name for f in model.fields if f.name in self.required)
+        self._required_order = tuple(f.name for f in model.fields if f.name in self.required - create_only)
+        self._needs_order = tuple(f.name for f in model.fields if f.name in create_only)
         checks = compile_checks(model, own)
         for name, extra in compile_checks(model, self.rules).items():
             checks[name] = checks.get(name, ()) + extra
@@ -1087,9 +1107,8 @@ class RecordCleaner:
             else:
                 cleaner = cleaner_for(f, options)
             lenient = not strict and f.name not in strict_fields
-            self._steps[f.name] = _compile_step(
-                f, cleaner, checks.get(f.name, ()), f.name in self.required, lenient, strict
-            )
+            required = f.name in self.required and f.name not in create_only
+            self._steps[f.name] = _compile_step(f, cleaner, checks.get(f.name, ()), required, lenient, strict)
         self._keyers = _keyers_for(model)
 
     def picklists(self) -> dict[str, Picklist]:
@@ -1116,7 +1135,8 @@ class RecordCleaner:
         for name in self._required_order:
             if name not in raw:
                 issues.append(_required_issue(name, None, False))
-        return CleanedRecord(values, issues, _first_key(self._keyers, raw))
+        needs = tuple(n for n in self._needs_order if values.get(n) is None) if self._needs_order else ()
+        return CleanedRecord(values, issues, _first_key(self._keyers, raw), needs)
 
 
 # --------------------------------------------------------------------------- match keys

@@ -114,5 +114,11 @@ async def job_cleaner(
     if model.match_fields == ("external_id",):  # a row without one could only ever be created again
         rules["external_id"] = {**rules.get("external_id", {}), "required": True}
     return RecordCleaner(
-        model, rules or None, clean_options(options, settings), policies, strict, field_rules=field_rules or None
+        model,
+        rules or None,
+        clean_options(options, settings),
+        policies,
+        strict,
+        field_rules=field_rules or None,
+        required_to_create=job.get("duplicate_handling") == "update",
     )

@@ -342,8 +342,12 @@ class _Columns:
         return self.exact.get(column) or self.folded.get(column.strip().casefold(), [])
 
 
-def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[str, str | None]) -> None:
-    """Refuse an unusable mapping with one MappingError naming every problem; ``missing`` lists unmapped required fields."""
+def check_mapping(
+    model: TargetModel, headers: Sequence[str], mapping: Mapping[str, str | None], *, required: bool = True
+) -> None:
+    """Refuse an unusable mapping with one MappingError naming every problem; ``missing`` lists unmapped required
+    fields. ``required`` False (an update import): a required field may be left unmapped; only a row that would
+    create a record needs it (RecordCleaner's required_to_create)."""
     targets = _targets(mapping)
     problems: list[str] = []
     columns = _Columns(headers)
@@ -367,7 +371,7 @@ def check_mapping(model: TargetModel, headers: Sequence[str], mapping: Mapping[s
     for target, mapped in by_field.items():
         if len(mapped) > 1:
             problems.append(f"columns {_listing(mapped)} are all mapped to {target}; map one column per field")
-    missing = [name for name in model.required_fields if name not in by_field]
+    missing = [name for name in model.required_fields if name not in by_field] if required else []
     if missing:
         problems.append(
             f"required {'field' if len(missing) == 1 else 'fields'} {', '.join(missing)} not mapped; map a column to each"

@@ -90,6 +90,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
         mapping=job["field_mapping"],
         options=job["options"],
         limits=reader_limits(settings, job.get("max_rows")),
+        required=job.get("duplicate_handling") != "update",
     )
     only = _only_rows(settings, job)
     await asyncio.to_thread(schema_registry.install, settings)  # this child frames with its worker's ids

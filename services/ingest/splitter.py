@@ -46,8 +46,10 @@ def open_import(
     mapping: dict[str, str] | None,
     options: dict[str, Any],
     limits: ReaderLimits,
+    required: bool = True,
 ) -> SplitPlan:
-    """Open the file and settle the mapping; refuses (MappingError, InputFileError) before any row is sent."""
+    """Open the file and settle the mapping; refuses (MappingError, InputFileError) before any row is sent.
+    ``required`` False: an update import's mapping may leave required fields out (check_mapping)."""
     reader = open_table(
         path,
         cast(FileFormat, file_format),  # open_table refuses any other format
@@ -64,7 +66,7 @@ def open_import(
         else:
             sampled = _sampled(reader, model, options)
             reader, chosen = sampled, sampled.mapping
-        check_mapping(model, headers, chosen)
+        check_mapping(model, headers, chosen, required=required)
         link_choice(model, chosen.values(), options)  # a link to accounts the mapping cannot make is refused too
         return SplitPlan(reader, reader.info, chosen, compile_mapping(headers, chosen))
     except BaseException:

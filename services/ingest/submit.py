@@ -140,6 +140,7 @@ async def submit_import(
                 mapping=mapping,
                 options=options,
                 limits=reader_limits(settings, limits.max_rows),
+                required=duplicates != "update",
             )
             plan.close()
             if options.get("match_on") and options["match_on"] not in plan.mapping.values():

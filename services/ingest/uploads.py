@@ -181,8 +181,10 @@ def preview_records(
     encoding: str | None = None,
     delimiter: str | None = None,
     cleaner: RecordCleaner | None = None,
+    required: bool = True,
 ) -> dict[str, Any]:
     """The first ``rows`` rows mapped, cleansed and validated, with every issue per cell. Blocking: run in a thread.
+    ``required`` False (an update import): required fields may be left unmapped (check_mapping).
 
     The file is read as the import reads it (``sheet``, ``encoding``, ``delimiter``).
     Without a ``mapping`` the confident suggestions (with the company's ``memory``) are used.
@@ -200,7 +202,7 @@ def preview_records(
         suggested = suggest_mapping(model, headers, memory, samples, options=options)
         if mapping is None:
             mapping = confident_mapping(suggested)
-        check_mapping(model, headers, mapping)
+        check_mapping(model, headers, mapping, required=required)
         compiled = compile_mapping(headers, mapping)
         out: list[dict[str, Any]] = []
         for row in file_rows:

@@ -113,6 +113,42 @@ async def test_an_update_by_external_id_changes_only_the_records_it_names(
     assert len(await _records(pool, acme)) == 1000
 
 
+async def test_an_update_file_needs_only_the_id_and_what_changes(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    acme = await new_company(pool)
+    await _done(client, acme, await _import(client, acme, [_row(i) for i in range(5)]))
+    before = await _records(pool, acme)
+    # The other system's export of what changed: ids and titles only (first and last name, required, left out).
+    partial = {"Id": "external_id", "Title": "title"}
+    data = b"Id,Title\nSF-00001,Director\nSF-00003,Owner\nSF-09999,Intern\n"
+    up = await upload(client, acme, "changes.csv", data)
+    body = {"job_type": "import", "upload_id": up.json()["id"], "target_model": "contact", "mapping": partial}
+    update = {**body, "duplicate_handling": "update", "options": {"match_on": "external_id"}}
+    job = await _done(client, acme, await client.post("/api/v1/jobs", headers=acme.auth(), json=update))
+    assert (job["updated_records"], job["created_records"], job["error_records"]) == (2, 0, 1), job
+    after = await _records(pool, acme)
+    assert (after["SF-00001"]["title"], after["SF-00003"]["title"]) == ("Director", "Owner")
+    assert after["SF-00001"]["first_name"] == before["SF-00001"]["first_name"] == "F1"  # kept
+    assert "SF-09999" not in after
+    logs = await client.get(f"/api/v1/jobs/{job['id']}/logs", headers=acme.auth(), params={"level": "error"})
+    [error] = logs.json()["items"]
+    assert (
+        "row 3: first_name: first_name is required to create a contact, and this row matches no stored"
+        in (error["message"])
+    )
+    # An empty cell of a required column keeps the stored value too; a row it would create still fails.
+    rows = [_row(2, First="", Title="Chair"), _row(7, First="")]
+    job = await _done(
+        client,
+        acme,
+        await _import(client, acme, rows, duplicate_handling="update", options={"match_on": "external_id"}),
+    )
+    assert (job["updated_records"], job["created_records"], job["error_records"]) == (1, 0, 1), job
+    assert (await _records(pool, acme))["SF-00002"]["first_name"] == "F2"
+    # A mode that creates every row it does not skip still needs them mapped.
+    skip = await client.post("/api/v1/jobs", headers=acme.auth(), json={**body, "duplicate_handling": "skip"})
+    assert skip.status_code == 422 and "required fields first_name, last_name not mapped" in skip.text, skip.text
+
+
 async def test_match_on_external_id_needs_the_id_in_the_mapping_and_in_every_row(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:

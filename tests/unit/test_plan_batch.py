@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from schemas.models import LEAD
 from services.apply.batch import SourceRow, plan_batch
-from services.cleansing.cleaning import CleanedRecord, Issue
+from services.cleansing.cleaning import CleanedRecord, Issue, RecordCleaner
 
 
 def row(n: int, email: str | None, title: str | None = None, *, error: bool = False) -> tuple[SourceRow, CleanedRecord]:
@@ -76,3 +77,25 @@ def test_row_problem_from_the_reader_fails_the_row() -> None:
 def test_rows_without_a_key_are_never_duplicates() -> None:
     plan = plan_batch("skip", [row(1, None), row(2, None)], {})
     assert [o for _, o, _, _ in plan.ledger] == ["created", "created"]
+
+
+def test_an_update_import_needs_the_required_fields_only_for_a_row_that_creates() -> None:
+    stored_id = uuid.uuid4()
+    existing = {"email:a@x.io": {"id": stored_id, "version": 1, "email": "a@x.io", "first_name": "Ann"}}
+    cleaner = RecordCleaner(LEAD, required_to_create=True)
+    rows = []
+    for n, raw in enumerate([{"email": "a@x.io", "title": "CTO"}, {"email": "b@x.io", "title": "CEO"}], start=1):
+        cleaned = cleaner.clean(raw)
+        assert cleaned.ok and cleaned.needs == ("first_name", "last_name")
+        rows.append((SourceRow(n, dict(raw)), cleaned))
+    plan = plan_batch("update", rows, existing, model_name="lead")
+    assert [(n, o) for n, o, _, _ in plan.ledger] == [(1, "updated"), (2, "failed")]
+    assert plan.updates[stored_id]["first_name"] == "Ann"
+    assert plan.errors[2].startswith(
+        "row 2: first_name: first_name is required to create a lead, and this row matches no stored lead to update"
+    )
+    assert "last_name: last_name is required to create a lead" in plan.errors[2]
+    # Without it (every other mode), a row without them fails whatever it matches; a job's required rule too.
+    assert not RecordCleaner(LEAD).clean({"email": "a@x.io"}).ok
+    ruled = RecordCleaner(LEAD, {"first_name": {"required": True}}, required_to_create=True).clean({"email": "a@x.io"})
+    assert not ruled.ok and ruled.needs == ("last_name",)

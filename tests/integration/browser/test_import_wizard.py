@@ -84,6 +84,15 @@ async def test_csv_wizard_maps_validates_imports_and_reports_errors(
     await preview.get_by_role("alert").wait_for()  # the preview says which fields are missing
     assert "first_name" in await preview.inner_text()
     await shot(page, "02-import-mapping-incomplete")
+    # An update needs it only for rows that create a record: Next is open, the field marked so; back to skip, not.
+    await page.get_by_label("Update").check()
+    await required.locator('li.optional[data-field="first_name"]').wait_for()
+    assert await next_button.is_enabled()
+    assert "only rows that create a record need" in await page.locator("#next-hint").inner_text()
+    await page.get_by_test_id("preview").wait_for()  # the preview takes the partial mapping
+    await page.get_by_label("Skip").check()
+    await required.locator('li.missing[data-field="first_name"]').wait_for()
+    assert await next_button.is_disabled()
 
     # The mapping changed by hand: every German header chosen, "Mail" kept from its suggestion.
     assert await page.locator('select.map-target[data-column="Mail"]').input_value() == "email"

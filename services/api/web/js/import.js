@@ -362,7 +362,7 @@ export function render(main, params) {
       ["skip", "Skip", "keep the stored record, ignore the row"],
       ["update", "Update", "fill the stored record with the row's non-empty values"],
       ["create_new", "Create new", "always create a new record"],
-    ], state.duplicate, (v) => { state.duplicate = v; });
+    ], state.duplicate, (v) => { state.duplicate = v; checkNext(); refresh(); });
     const maxErrors = h("input", { type: "number", min: 1, step: 1, id: "max-errors", value: state.policy.max_errors, inputmode: "numeric" });
     const maxPercent = h("input", { type: "number", min: 0, max: 99.99, step: "any", id: "max-error-percent", value: state.policy.max_error_percent });
     const limits = h("div", { class: "row policy-limits" },
@@ -509,11 +509,16 @@ export function render(main, params) {
       const fields = modelFields(state.model);
       const chosen = {};
       for (const [c, f] of Object.entries(state.mapping)) if (f) (chosen[f] = chosen[f] || []).push(c);
-      const required = fields.filter((f) => f.required || (state.rules[f.name] && state.rules[f.name].required));
-      const missing = required.filter((f) => !chosen[f.name]);
+      const byRule = (f) => state.rules[f.name] && state.rules[f.name].required;
+      const required = fields.filter((f) => f.required || byRule(f));
+      // An update import needs the model's required fields only for rows that create a record.
+      const forNewOnly = (f) => state.duplicate === "update" && !byRule(f);
+      const missing = required.filter((f) => !chosen[f.name] && !forNewOnly(f));
       replace(requiredList, required.map((f) => chosen[f.name]
         ? h("li", { class: "ok", "data-field": f.name }, h("span", { "aria-hidden": "true" }, "✓ "), `${f.title} – mapped from “${chosen[f.name][0]}”`)
-        : h("li", { class: "missing", "data-field": f.name }, h("span", { "aria-hidden": "true" }, "✗ "), `${f.title} – required, not mapped yet: choose a column for it`)));
+        : forNewOnly(f)
+          ? h("li", { class: "optional", "data-field": f.name }, h("span", { "aria-hidden": "true" }, "○ "), `${f.title} – not mapped: rows that match no stored record fail (a new record needs it)`)
+          : h("li", { class: "missing", "data-field": f.name }, h("span", { "aria-hidden": "true" }, "✗ "), `${f.title} – required, not mapped yet: choose a column for it`)));
       const duplicates = Object.values(chosen).some((cs) => cs.length > 1);
       const noLimit = state.policy.mode === "stop" && state.policy.max_errors === "" && state.policy.max_error_percent === "";
       nextButton.disabled = missing.length > 0 || duplicates || noLimit;
@@ -521,7 +526,8 @@ export function render(main, params) {
         ? `Map the required fields first: ${missing.map((f) => f.title).join(", ")}.`
         : duplicates ? "Choose each field for one column only."
           : noLimit ? "“Stop” needs a number of errors or a percentage to stop at."
-            : "Every required field is mapped.";
+            : required.some((f) => !chosen[f.name]) ? "Ready to update: only rows that create a record need the fields marked ○."
+              : "Every required field is mapped.";
     }
 
     let previewCall = 0;
@@ -533,6 +539,7 @@ export function render(main, params) {
           target_model: state.model, mapping: state.mapping,
           validation_rules: Object.keys(state.rules).length ? state.rules : null,
           value_mapping: valueMappingBody(), options: readOptions(false), rows: PREVIEW_ROWS,
+          duplicate_handling: state.duplicate,
         });
         if (call === previewCall) drawPreview(doc);
       } catch (err) {
