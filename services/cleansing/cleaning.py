@@ -1135,8 +1135,8 @@ class RecordCleaner:
         for name in self._required_order:
             if name not in raw:
                 issues.append(_required_issue(name, None, False))
-        needs = tuple(n for n in self._needs_order if values.get(n) is None) if self._needs_order else ()
-        return CleanedRecord(values, issues, _first_key(self._keyers, raw), needs)
+        needs = [n for n in self._needs_order if values.get(n) is None] if self._needs_order else None
+        return CleanedRecord(values, issues, _first_key(self._keyers, raw), tuple(needs) if needs else ())
 
 
 # --------------------------------------------------------------------------- match keys
