@@ -79,6 +79,12 @@ async def get_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonRespons
         return OrjsonResponse(await manage.get_field_document(conn, key.company_id, field_id))
 
 
+async def _set_retired(field_id: uuid.UUID, key: Caller, res: Res, retired: bool) -> OrjsonResponse:
+    require_admin(key, f"{'retire' if retired else 'restore'} custom fields")
+    async with tenant(res.pool, key.company_id) as conn:
+        return OrjsonResponse(await manage.set_retired(conn, key.company_id, field_id, retired))
+
+
 @router.post(
     "/{field_id}/retire",
     response_model=CustomField,
@@ -86,10 +92,7 @@ async def get_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonRespons
     summary="Retire a custom field: no longer imported or exported; values stay (admin)",
 )
 async def retire_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
-    require_admin(key, "retire custom fields")
-    async with tenant(res.pool, key.company_id) as conn:
-        doc = await manage.retire_field(conn, key.company_id, field_id)
-    return OrjsonResponse(doc)
+    return await _set_retired(field_id, key, res, True)
 
 
 @router.post(
@@ -99,7 +102,4 @@ async def retire_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResp
     summary="Restore a retired custom field, with the values records kept (admin)",
 )
 async def restore_field(field_id: uuid.UUID, key: Caller, res: Res) -> OrjsonResponse:
-    require_admin(key, "restore custom fields")
-    async with tenant(res.pool, key.company_id) as conn:
-        doc = await manage.restore_field(conn, key.company_id, field_id)
-    return OrjsonResponse(doc)
+    return await _set_retired(field_id, key, res, False)

@@ -1086,11 +1086,9 @@ class RecordCleaner:
         self.rules = validate_rules(model, rules)
         # A custom field's own rules are checked beside the job's, never replaced by them: a job may only add.
         own = validate_rules(model, field_rules)
-        self.required: frozenset[str] = (
-            frozenset(model.required_fields) | required_by_rules(self.rules) | required_by_rules(own)
-        )
-        by_field = frozenset(model.required_fields) | required_by_rules(own)
-        create_only = by_field - required_by_rules(self.rules) if required_to_create else frozenset()
+        by_field, by_job = frozenset(model.required_fields) | required_by_rules(own), required_by_rules(self.rules)
+        self.required: frozenset[str] = by_field | by_job
+        create_only = by_field - by_job if required_to_create else frozenset()
         # Model order, so the issues of a row come out the same in every process.
         self._required_order = tuple(f.name for f in model.fields if f.name in self.required - create_only)
         self._needs_order = tuple(f.name for f in model.fields if f.name in create_only)

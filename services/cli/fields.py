@@ -108,8 +108,7 @@ async def _fields(args: argparse.Namespace, settings: Settings) -> int:
             if args.action in ("retire", "restore"):
                 docs = await manage.list_field_documents(conn, company, retired=True)
                 doc = by_name(docs, args.target_model, args.label, args.action)
-                change = manage.retire_field if args.action == "retire" else manage.restore_field
-                print_fields(await change(conn, company, doc["id"]), args.json)
+                print_fields(await manage.set_retired(conn, company, doc["id"], args.action == "retire"), args.json)
                 return 0
             doc = await manage.create_field(conn, company, create_spec(args))
         print_fields(doc, args.json)

@@ -21,16 +21,21 @@ __all__ = ["company_model", "model_and_rules"]
 
 
 async def _own_model(
-    conn: asyncpg.Connection, company_id: str, name: str, as_of: dt.datetime | None = None
+    conn: asyncpg.Connection,
+    company_id: str,
+    name: str,
+    picklists: Mapping[str, Picklist],
+    as_of: dt.datetime | None = None,
 ) -> tuple[TargetModel, dict[str, dict[str, Any]]]:
     model = get_model(name)
     rows = await repository.list_fields(conn, company_id, model.name, retired=True)
     active = [r for r in rows if r["retired_at"] is None or (as_of is not None and r["retired_at"] > as_of)]
+    live = {r["name"] for r in active}
     model = replace(
         model.with_custom(tuple(to_field(r) for r in active)),
-        retired_fields=tuple(r["name"] for r in rows if r not in active),
+        retired_fields=tuple(r["name"] for r in rows if r["name"] not in live),
     )
-    return _with_company_choices(model, await load_picklists(conn, company_id)), {
+    return _with_company_choices(model, picklists), {
         r["name"]: dict(r["validation_rules"]) for r in active if r["validation_rules"]
     }
 
@@ -54,9 +59,10 @@ async def model_and_rules(
     """The company's model called ``name`` (ValueError names the models) and its custom fields' own
     validation rules, which every import of the model applies (a linked record's as "account.<field>").
     ``as_of``: a running job's start; a field retired since is still the job's, whichever worker asks."""
-    model, rules = await _own_model(conn, company_id, name, as_of)
+    picklists = await load_picklists(conn, company_id)  # once for the model and the ones it links
+    model, rules = await _own_model(conn, company_id, name, picklists, as_of)
     for linked_name, _ in model.links:
-        linked, linked_rules = await _own_model(conn, company_id, linked_name, as_of)
+        linked, linked_rules = await _own_model(conn, company_id, linked_name, picklists, as_of)
         rules.update({f"{linked_name}.{field}": r for field, r in linked_rules.items()})
         model = model.with_related(linked)
     return model, rules

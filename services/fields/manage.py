@@ -18,8 +18,7 @@ __all__ = [
     "create_field",
     "list_field_documents",
     "get_field_document",
-    "retire_field",
-    "restore_field",
+    "set_retired",
     "field_document",
 ]
 
@@ -84,17 +83,10 @@ async def get_field_document(conn: asyncpg.Connection, company_id: str, field_id
     return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))
 
 
-async def retire_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:
-    """Retire a field: no longer imported, mapped or exported; the values records hold stay."""
-    row = await repository.retire_field(conn, company_id, field_id)
-    if row is None:
-        raise NotFound(f"no custom field {field_id} in this company")
-    return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))
-
-
-async def restore_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> dict[str, Any]:
-    """Restore a retired field: imported, mapped and exported again, with the values records kept."""
-    row = await repository.restore_field(conn, company_id, field_id)
+async def set_retired(conn: asyncpg.Connection, company_id: str, field_id: Any, retired: bool) -> dict[str, Any]:
+    """Retire a field (no longer imported, mapped or exported; the values records hold stay) or restore it
+    (all of that again, with the values records kept)."""
+    row = await repository.set_retired(conn, company_id, field_id, retired)
     if row is None:
         raise NotFound(f"no custom field {field_id} in this company")
     return field_document(row, (await _choices(conn, company_id)).get(row["picklist"] or ""))

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["list_fields", "get_field", "insert_field", "retire_field"]
+__all__ = ["list_fields", "get_field", "insert_field", "set_retired"]
 
 _COLUMNS = (
     "id, company_id, target_model, name, label, field_type, required, max_length, picklist, validation_rules, "
@@ -57,20 +57,13 @@ async def insert_field(conn: asyncpg.Connection, company_id: str, row: dict[str,
     )
 
 
-async def retire_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> asyncpg.Record | None:
-    """Retire the field (its stored values stay); None when the company has no such field."""
+async def set_retired(conn: asyncpg.Connection, company_id: str, field_id: Any, retired: bool) -> asyncpg.Record | None:
+    """Retire the field (its stored values stay; a second retire keeps the first date) or bring it back; None when
+    the company has no such field."""
     return await conn.fetchrow(
-        f"UPDATE crm_custom_fields SET retired_at = coalesce(retired_at, now()) WHERE company_id = $1 AND id = $2 "
-        f"RETURNING {_COLUMNS}",
+        "UPDATE crm_custom_fields SET retired_at = CASE WHEN $3 THEN coalesce(retired_at, now()) END "
+        f"WHERE company_id = $1 AND id = $2 RETURNING {_COLUMNS}",
         uuid.UUID(str(company_id)),
         field_id,
-    )
-
-
-async def restore_field(conn: asyncpg.Connection, company_id: str, field_id: Any) -> asyncpg.Record | None:
-    """Bring a retired field back, with the values records kept; None when the company has no such field."""
-    return await conn.fetchrow(
-        f"UPDATE crm_custom_fields SET retired_at = NULL WHERE company_id = $1 AND id = $2 RETURNING {_COLUMNS}",
-        uuid.UUID(str(company_id)),
-        field_id,
+        retired,
     )

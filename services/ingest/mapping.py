@@ -310,8 +310,8 @@ def confident_mapping(suggestions: Sequence[Suggestion], at_least: float = DEFAU
     return {s.column: s.field for s in suggestions if s.field is not None and s.confidence >= at_least}
 
 
-def _listing(names: Sequence[str], limit: int = 20) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+def _listing(names: Sequence[str], limit: int = 20, quoted: Callable[[Sequence[str]], str] | None = None) -> str:
+    shown = quoted(names[:limit]) if quoted else ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
@@ -361,8 +361,7 @@ def check_mapping(
     unknown_fields = sorted({f for f in targets.values() if f not in model.by_name})
     if unknown_fields:
         problems.append(
-            f"{model.name} has no field {model.unknown(unknown_fields[:20])}"
-            f"{f' and {len(unknown_fields) - 20} more' if len(unknown_fields) > 20 else ''} "
+            f"{model.name} has no field {_listing(unknown_fields, quoted=model.unknown)} "
             f"(fields: {', '.join(model.field_names)})"
         )
     by_field: dict[str, list[str]] = {}
