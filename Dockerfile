@@ -4,7 +4,20 @@
 # official images.
 #   docker build -t crmio:0.1.0 .
 
-# --- 1. the wheel, built from pyproject.toml as `pip wheel .` builds it anywhere ------------------------------
+# --- 1. crmio_native (native/): the compiled data plane, a wheel built by maturin with rustup's Rust -----------
+FROM python:3.11-slim AS native
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && curl --proto '=https' --tlsv1.2 -sSf -o /tmp/rustup-init \
+       https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init \
+    && chmod +x /tmp/rustup-init && /tmp/rustup-init -y -q --profile minimal && rm /tmp/rustup-init
+ENV PATH=/root/.cargo/bin:$PATH
+WORKDIR /src
+COPY native ./
+RUN pip wheel --no-deps --no-cache-dir --wheel-dir /wheels .
+
+# --- 2. the wheel, built from pyproject.toml as `pip wheel .` builds it anywhere ------------------------------
 FROM python:3.11-slim AS wheel
 WORKDIR /src
 COPY pyproject.toml LICENSE ./
@@ -14,7 +27,7 @@ COPY schemas ./schemas
 COPY stack ./stack
 RUN pip wheel --no-deps --no-cache-dir --wheel-dir /wheels .
 
-# --- 2. the runtime: the wheel and its dependencies, no source tree --------------------------------------------
+# --- 3. the runtime: the two wheels and their dependencies, no source tree --------------------------------------------
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,8 +42,9 @@ RUN apt-get update \
 # pip's cache stays in BuildKit's cache between builds, not in the image: a code change reinstalls the
 # dependencies from it without downloading them again.
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    --mount=type=bind,from=native,source=/wheels,target=/native \
     --mount=type=cache,target=/root/.cache/pip \
-    pip install /wheels/crmio-*.whl \
+    pip install /native/crmio_native-*.whl /wheels/crmio-*.whl \
     && crmio --version
 
 # Never run as root (uid/gid 10001, as the Helm chart's securityContext says); uploads and exports live on a

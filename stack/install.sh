@@ -78,6 +78,7 @@ install_venv() {
         say "creating $VENV"
         "$py" -m venv "$VENV"
     fi
+    install_native
     # Reinstall only when pyproject.toml changed since the last successful install.
     local stamp="$VENV/.crmio-pyproject.sha256" want
     want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
@@ -86,6 +87,33 @@ install_venv() {
         (cd "$REPO" && "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]')
         echo "$want" >"$stamp"
     fi
+}
+
+have_cargo() {
+    [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    command -v cargo >/dev/null
+}
+
+install_native() {
+    # crmio_native (native/): the compiled data plane, Rust built by maturin into the venv. Rebuilt only when
+    # its sources changed; cargo fetches its crates from crates.io. A machine without Rust gets rustup's
+    # minimal stable toolchain in ~/.cargo first.
+    local stamp="$VENV/.crmio-native.sha256" want
+    want="$(cd "$REPO/native" && cat Cargo.toml pyproject.toml crmio_native.pyi src/*.rs | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && "$VENV/bin/python" -c 'import crmio_native' 2>/dev/null; then
+        return
+    fi
+    if ! have_cargo; then
+        say "cargo not found: installing Rust (rustup, minimal profile) into ~/.cargo"
+        local init; init="$(mktemp)"
+        curl --proto '=https' --tlsv1.2 -sSf -o "$init" \
+            https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init
+        chmod +x "$init" && "$init" -y -q --profile minimal && rm -f "$init"
+        have_cargo || { say "cargo still missing after rustup: install Rust (https://rustup.rs), then run this again"; exit 1; }
+    fi
+    say "pip install ./native (cargo build --release: about 20 s)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "$REPO/native"
+    echo "$want" >"$stamp"
 }
 
 HELM_VERSION="v4.3.2"

@@ -9,6 +9,7 @@ checkout (var/, build/, the editable install) can stand in for what the wheel la
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,11 @@ def package_files() -> list[str]:
 
 
 def _step(cmd: list[str], cwd: Path, what: str, timeout: float) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    # cargo where rustup puts it (stack/install.sh), whether or not the shell's profile added it to PATH
+    path = f"{Path.home() / '.cargo' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, "PATH": path}
+    )
     assert done.returncode == 0, f"{what} failed ({' '.join(cmd)}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
@@ -86,8 +91,23 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         300,
     )
     (wheel,) = (work / "dist").glob("crmio-*.whl")
+    # Its dependency crmio-native (native/) is not on PyPI: its wheel is built from the tree (cargo), as the image's is.
+    native = work / "native"
+    shutil.copytree(PROJECT_ROOT / "native", native, ignore=shutil.ignore_patterns("target"))
+    _step(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(native)],
+        work,
+        "pip wheel ./native",
+        600,
+    )
+    (native_wheel,) = (work / "dist").glob("crmio_native-*.whl")
     _step([sys.executable, "-m", "venv", str(work / "venv")], work, "python -m venv", 120)
-    _step([str(work / "venv" / "bin" / "pip"), "install", "-q", str(wheel)], work, "pip install of the wheel", 600)
+    _step(
+        [str(work / "venv" / "bin" / "pip"), "install", "-q", str(native_wheel), str(wheel)],
+        work,
+        "pip install of the wheels",
+        600,
+    )
     elsewhere = work / "elsewhere"
     elsewhere.mkdir()
     yield Installed(wheel, work / "venv", elsewhere)
@@ -188,19 +208,24 @@ def test_the_image_installs_the_wheel_and_no_source_tree() -> None:
         if c.cmd == "FROM":
             stages.append([])
         stages[-1].append(c)
-    build, runtime = stages
+    native, build, runtime = stages
+    assert native[0].value[-2:] == ("AS", "native")
+    assert {v for c in native if c.cmd == "COPY" for v in c.value[:-1]} == {"native"}
+    assert any(c.cmd == "RUN" and c.value[0].startswith("pip wheel --no-deps") for c in native)
     assert build[0].value[-2:] == ("AS", "wheel")
     copied = {v for c in build if c.cmd == "COPY" for v in c.value[:-1]}
     assert copied == {"pyproject.toml", "LICENSE", *PACKAGES}
     assert any(c.cmd == "RUN" and c.value[0].startswith("pip wheel --no-deps") for c in build)
 
     assert not [c for c in runtime if c.cmd in ("COPY", "ADD")], "the runtime stage copies nothing but the wheel"
-    (install,) = [c for c in runtime if c.cmd == "RUN" and "pip install /wheels/crmio-" in c.value[0]]
+    (install,) = [c for c in runtime if c.cmd == "RUN" and "pip install /native/crmio_native-" in c.value[0]]
+    assert "/wheels/crmio-" in install.value[0]
     assert "--mount=type=bind,from=wheel,source=/wheels,target=/wheels" in install.flags
+    assert "--mount=type=bind,from=native,source=/wheels,target=/native" in install.flags
     assert [c.value for c in runtime if c.cmd == "ENTRYPOINT"] == [("crmio",)]
     values = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "crmio" / "values.yaml").read_text())
     uid, gid = values["podSecurityContext"]["runAsUser"], values["podSecurityContext"]["runAsGroup"]
     assert [c.value for c in runtime if c.cmd == "USER"] == [(f"{uid}:{gid}",)]
     lines = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
     ignored = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-    assert not copied & ignored
+    assert not (copied | {"native"}) & ignored
