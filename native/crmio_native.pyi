@@ -1,5 +1,26 @@
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 def encode_record_batch(record: Mapping[str, Any], header: bytes) -> bytes: ...
 def decode_record_batch(data: bytes, offset: int) -> dict[str, Any]: ...
+
+class Splitter:
+    def __init__(
+        self,
+        header: bytes,
+        job_id: str,
+        company_id: str,
+        target_model: str,
+        fields: list[str],
+        indexes: list[int],
+        keys: list[tuple[int, str]],
+        bounded: list[tuple[int, int]],
+        partitions: int,
+        rows_per_event: int,
+        max_event_bytes: int,
+        key_of: Callable[[dict[str, str | None]], str | None],
+        cut: Callable[[str, int], str],
+        too_big: Callable[[Sequence[str], list[str | None], int, int], str],
+    ) -> None: ...
+    def add(self, rows: list[Any]) -> list[tuple[int, int, bytes]]: ...
+    def finish(self) -> list[tuple[int, int, bytes]]: ...

@@ -113,14 +113,24 @@ def use(framing: Framing) -> Framing:
 
 def encode(name: str, record: Mapping[str, Any]) -> bytes:
     """Frame ``record`` with the latest version of schema ``name``."""
-    header = _HEADER.pack(0, _framing.writer_id(name))
-    native = _NATIVE.get(SCHEMA_IDS[LATEST[name]])
+    frame = header(name)
+    native = _NATIVE.get(latest_version(name))
     if native is not None and type(record) is dict:
-        return native[0](record, header)
+        return native[0](record, frame)
     buf = io.BytesIO()
-    buf.write(header)
+    buf.write(frame)
     schemaless_writer(buf, schema(LATEST[name]), record, strict_allow_default=True)
     return buf.getvalue()
+
+
+def header(name: str) -> bytes:
+    """The frame an event of the latest version of ``name`` starts with (magic byte, schema id)."""
+    return _HEADER.pack(0, _framing.writer_id(name))
+
+
+def latest_version(name: str) -> str:
+    """The file name of the latest version of schema ``name`` ("record_batch.v1")."""
+    return SCHEMA_IDS[LATEST[name]]
 
 
 def decode(name: str, data: bytes) -> dict[str, Any]:
@@ -130,7 +140,7 @@ def decode(name: str, data: bytes) -> dict[str, Any]:
         raise ValueError(f"not a crmio Avro event (magic {magic}, schema id {sid})")
     writer = _framing.writer_schema(sid)
     reader = schema(LATEST[name])
-    native = _NATIVE.get(SCHEMA_IDS[LATEST[name]])
+    native = _NATIVE.get(latest_version(name))
     if native is not None and (writer is reader or _same(writer, reader)):
         return native[1](data, _HEADER.size)
     buf = io.BytesIO(data)

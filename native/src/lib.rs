@@ -128,18 +128,29 @@ fn decode_record_batch<'py>(py: Python<'py>, data: &[u8], offset: usize) -> PyRe
 
 // ------------------------------------------------------------------------------------------------ writing
 
+/// An Avro long (zig-zag varint) appended to ``buf``.
+pub(crate) fn put_long(buf: &mut Vec<u8>, value: i64) {
+    let mut n = ((value << 1) ^ (value >> 63)) as u64;
+    while n >= 0x80 {
+        buf.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// An Avro string appended to ``buf``.
+pub(crate) fn put_str(buf: &mut Vec<u8>, text: &str) {
+    put_long(buf, text.len() as i64);
+    buf.extend_from_slice(text.as_bytes());
+}
+
 struct Writer {
     buf: Vec<u8>,
 }
 
 impl Writer {
     fn long(&mut self, value: i64) {
-        let mut n = ((value << 1) ^ (value >> 63)) as u64;
-        while n >= 0x80 {
-            self.buf.push((n as u8 & 0x7f) | 0x80);
-            n >>= 7;
-        }
-        self.buf.push(n as u8);
+        put_long(&mut self.buf, value);
     }
 
     fn string(&mut self, value: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
@@ -260,9 +271,12 @@ fn encode_record_batch<'py>(
     Ok(PyBytes::new(py, &w.buf))
 }
 
+mod splitter;
+
 #[pymodule]
 fn crmio_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_record_batch, m)?)?;
     m.add_function(wrap_pyfunction!(decode_record_batch, m)?)?;
+    m.add_class::<splitter::Splitter>()?;
     Ok(())
 }

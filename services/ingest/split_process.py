@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from schemas import avro
 from schemas.topics import IMPORT_RECORDS
 from services.core import collector, schema_registry
 from services.core.db import set_tenant
@@ -79,7 +78,7 @@ def shutdown() -> None:
 
 async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) -> int:
     from services.ingest.reader_limits import reader_limits
-    from services.ingest.splitter import open_import, split_rows
+    from services.ingest.splitter import open_import, split_events
 
     model = job["model"]
     plan = open_import(
@@ -110,7 +109,7 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
     try:
         skip, total = await _recorded(db, job)
         applied = 0
-        for partition, event in split_rows(
+        for partition, rows, data in split_events(
             plan,
             model,
             job_id=job["id"],
@@ -121,12 +120,12 @@ async def _produce(settings: Settings, job: dict[str, Any], path: StoredFile) ->
             only=only,
             skip=skip,
         ):
-            total += len(event["numbers"])
+            total += rows
             sent.append(
                 await _acknowledged(
                     producer.send(
                         topic,
-                        avro.encode(IMPORT_RECORDS.schema, event),
+                        data,
                         key=f"{job['id']}:{partition}".encode(),
                         partition=partition,
                     ),
