@@ -65,7 +65,16 @@ def _cpu(procs: Iterable[psutil.Process], reaped_by: Iterable[psutil.Process] = 
 
 
 def _postmaster() -> list[psutil.Process]:
-    return [p for p in _postgres() if p.ppid() not in {q.pid for q in _postgres()}]
+    servers = _postgres()
+    pids = {q.pid for q in servers}
+    found = []
+    for p in servers:
+        try:
+            if p.ppid() not in pids:
+                found.append(p)
+        except psutil.Error:  # a backend that ended meanwhile, not the postmaster
+            pass
+    return found
 
 
 def _postgres() -> list[psutil.Process]:
