@@ -111,3 +111,26 @@ def test_the_same_events_as_the_python_split(
         expected = _python(plan_of, model, **args)
         assert expected, "the file split into no event"
         assert _native(plan_of, model, **args) == expected, kw
+
+
+def test_cells_as_a_tuple_split_as_a_list() -> None:
+    from dataclasses import replace
+
+    import crmio_native
+
+    from services.cleansing.cleaning import cut_overlong, match_key
+    from services.ingest.readers.base import RawRow
+    from services.ingest.splitter import _too_big
+
+    def splitter() -> crmio_native.Splitter:
+        return crmio_native.Splitter(
+            avro.header("record_batch"), "j", "c", "lead", ["email", "last_name"], [1, 0], [(0, "email")], [],
+            3, 2, 100_000, lambda raw: match_key(LEAD, raw), cut_overlong, _too_big,
+        )  # fmt: skip
+
+    rows = [RawRow(n, [f"Last{n}", f" Lead{n}@X.io "], None) for n in range(1, 8)] + [RawRow(8, ["only"], "short")]
+    as_lists, as_tuples = splitter(), splitter()
+    listed = as_lists.add(rows) + as_lists.finish()
+    tupled = as_tuples.add([replace(r, cells=tuple(r.cells)) for r in rows]) + as_tuples.finish()
+    assert listed == tupled
+    assert sum(n for _, n, _ in listed) == 8
