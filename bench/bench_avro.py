@@ -10,27 +10,18 @@ each codec, in turns, and prints µs a row: median of the rounds, with min and m
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import crmio_native
-from fastavro import schemaless_reader, schemaless_writer
 
 from schemas import avro, events
+from tests.avro_reference import fastavro_decode, fastavro_encode
 from tests.datagen import HEADERS, make_leads
 
-SCHEMA = avro.schema(avro.schema_id("record_batch"))
-HEADER = b"\x00\x00\x00\x00\x02"
-
-
-def _fastavro_encode(event: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    buf.write(HEADER)
-    schemaless_writer(buf, SCHEMA, event, strict_allow_default=True)
-    return buf.getvalue()
+HEADER = avro.header("record_batch")
 
 
 def _timed(step: Callable[[Any], Any], items: list[Any], rows: int) -> float:
@@ -60,9 +51,12 @@ def main() -> None:
         for i in range(0, len(rows), 500)
         if (chunk := rows[i : i + 500])
     ]
-    encoded = [_fastavro_encode(b) for b in batches]
+    encoded = [fastavro_encode("record_batch", b) for b in batches]
     codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-        "fastavro": (_fastavro_encode, lambda data: schemaless_reader(io.BytesIO(data[len(HEADER) :]), SCHEMA)),
+        "fastavro": (
+            lambda event: fastavro_encode("record_batch", event),
+            lambda data: fastavro_decode("record_batch", data),
+        ),
         "crmio_native": (
             lambda event: crmio_native.encode_record_batch(event, HEADER),
             lambda data: crmio_native.decode_record_batch(data, len(HEADER)),

@@ -10,30 +10,21 @@ in all three. Prints µs a row: median of the rounds, with min and max.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fastavro import schemaless_writer
-
 from schemas import avro
 from schemas.models import get_model
 from services.core.settings import Settings
 from services.ingest.reader_limits import reader_limits
 from services.ingest.splitter import SplitPlan, open_import, split_events, split_rows
+from tests.avro_reference import fastavro_encode
 from tests.datagen import make_leads, write_csv
 
 JOB, COMPANY = "0b1e6c2a-3f4d-4e5f-8a9b-0c1d2e3f4a5b", "7c8d9e0f-1a2b-4c3d-9e4f-5a6b7c8d9e0f"
-
-
-def _fastavro(event: dict[str, object]) -> bytes:
-    buf = io.BytesIO()
-    buf.write(avro.header("record_batch"))
-    schemaless_writer(buf, avro.schema(avro.schema_id("record_batch")), event, strict_allow_default=True)
-    return buf.getvalue()
 
 
 def main() -> None:
@@ -50,7 +41,9 @@ def main() -> None:
         "max_event_bytes": settings.max_event_bytes,
     }
     ways: dict[str, Callable[[SplitPlan], int]] = {
-        "split_rows + fastavro": lambda plan: sum(len(_fastavro(dict(e))) for _, e in split_rows(plan, model, **kw)),
+        "split_rows + fastavro": lambda plan: sum(
+            len(fastavro_encode("record_batch", e)) for _, e in split_rows(plan, model, **kw)
+        ),
         "split_rows + compiled codec": lambda plan: sum(
             len(avro.encode("record_batch", e)) for _, e in split_rows(plan, model, **kw)
         ),

@@ -3,29 +3,24 @@ the same bytes written, the same values read, and refusals where fastavro refuse
 
 from __future__ import annotations
 
-import io
 import random
 from typing import Any
 
 import crmio_native
 import pytest
-from fastavro import schemaless_reader, schemaless_writer
 
 from schemas import avro, events
+from tests.avro_reference import fastavro_decode, fastavro_encode
 
-SCHEMA = avro.schema(avro.schema_id("record_batch"))
-HEADER = b"\x00\x00\x00\x00\x02"
+HEADER = avro.header("record_batch")
 
 
 def _fastavro(record: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    buf.write(HEADER)
-    schemaless_writer(buf, SCHEMA, record, strict_allow_default=True)
-    return buf.getvalue()
+    return fastavro_encode("record_batch", record)
 
 
 def _read(data: bytes) -> Any:
-    return schemaless_reader(io.BytesIO(data[len(HEADER) :]), SCHEMA)
+    return fastavro_decode("record_batch", data)
 
 
 _PIECES = ["", "a", "Jane", " ", "é", "Ω", "日本", "😀", "\x00", "\u200b", "x" * 130, "ü" * 70, "\r\n", '"']

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastavro import schemaless_writer
 
 from schemas import avro
 from schemas.models import ACCOUNT, CONTACT, LEAD, TargetModel
 from services.ingest.readers import ReaderLimits
 from services.ingest.splitter import open_import, split_events, split_rows
+from tests.avro_reference import fastavro_encode
 
 _PIECES = [
     "a", "B", "jane", "@", ".", " ", "\t", "\x1c", "\x0b", "\u200b", "\ufeff", "\xa0", "é", "Ä", "İ", "ß", "Σ",
@@ -49,13 +49,7 @@ def _file(tmp_path: Path, rng: random.Random, header: list[str], rows: int) -> P
 def _python(plan_of: Any, model: TargetModel, **kw: Any) -> list[tuple[int, int, bytes]]:
     plan = plan_of()
     try:
-        out = []
-        for p, e in split_rows(plan, model, **kw):
-            buf = io.BytesIO()
-            buf.write(avro.header("record_batch"))
-            schemaless_writer(buf, avro.schema(avro.schema_id("record_batch")), dict(e), strict_allow_default=True)
-            out.append((p, len(e["numbers"]), buf.getvalue()))
-        return out
+        return [(p, len(e["numbers"]), fastavro_encode("record_batch", e)) for p, e in split_rows(plan, model, **kw)]
     finally:
         plan.close()
 
