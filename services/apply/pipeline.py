@@ -333,39 +333,19 @@ def _rows_by_job(batches: list[events.RecordBatch]) -> dict[str, tuple[str, tupl
     return by_job
 
 
-# Cleansing gives the event loop its turn this often: a database answer, a heartbeat or the other lane waits at
-# most about this long.
-CLEAN_TURN_S = 0.005
-_TURN_ROWS = 64  # rows cleansed between looks at the clock
-
-
-async def _clean_in_turns(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
-    """clean_rows on the event loop, giving it a turn every CLEAN_TURN_S. In a thread instead, the loop and the
-    thread took turns at the GIL in 5 ms slices, and every database answer of the lanes' transactions waited for
-    one: 0.34-0.36 of the reference against 0.37-0.39 this way (docs/benchmarks.md, "The compiled data plane")."""
-    cleaned: Cleaned = []
-    turn_ends = time.perf_counter() + CLEAN_TURN_S
-    for start in range(0, len(rows), _TURN_ROWS):
-        cleaned += clean_rows(ctx, rows[start : start + _TURN_ROWS])
-        if time.perf_counter() >= turn_ends:
-            await asyncio.sleep(0)
-            turn_ends = time.perf_counter() + CLEAN_TURN_S
-    return cleaned
-
-
 async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
     """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
-    which needs no database state and so can run while the previous batch is being written
-    (the cleansing in turns with the event loop, so heartbeats, the database writes of the previous batch and
-    the other lanes go on)."""
+    which needs no database state and so can run while the previous batch is being written.
+    Both in a thread: a large or slow batch takes turns with the event loop for the GIL instead of
+    holding the loop, so heartbeats, the database writes of the previous batch and the other lanes go on."""
     prepared = []
-    for job_id, (company_id, fields, rows) in _rows_by_job(batches).items():
+    for job_id, (company_id, fields, rows) in (await asyncio.to_thread(_rows_by_job, batches)).items():
         ctx = await contexts.get(company_id, job_id, fields)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
         try:
-            cleaned = await _clean_in_turns(ctx, rows)
+            cleaned = await asyncio.to_thread(clean_rows, ctx, rows)
         except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
             first, last = min(r.number for r in rows), max(r.number for r in rows)
             message = (
