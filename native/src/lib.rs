@@ -158,8 +158,7 @@ impl Writer {
             .downcast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("record_batch {what}: expected str, got {}", type_name(value))))?
             .to_str()?; // UTF-8 kept by the str itself when it is ASCII; UnicodeEncodeError for a lone surrogate
-        self.long(text.len() as i64);
-        self.buf.extend_from_slice(text.as_bytes());
+        put_str(&mut self.buf, text);
         Ok(())
     }
 
@@ -180,27 +179,38 @@ impl Writer {
     }
 }
 
-/// A list or tuple, read without copying (the events hold lists).
-enum Sequence<'a, 'py> {
+/// A list or tuple, read without copying (the events and the readers' rows hold lists).
+pub(crate) enum Sequence<'a, 'py> {
     List(&'a Bound<'py, PyList>),
     Tuple(&'a Bound<'py, PyTuple>),
 }
 
 impl<'a, 'py> Sequence<'a, 'py> {
-    fn of(value: &'a Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+    pub(crate) fn of(value: &'a Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
         if let Ok(list) = value.downcast::<PyList>() {
             Ok(Sequence::List(list))
         } else if let Ok(tuple) = value.downcast::<PyTuple>() {
             Ok(Sequence::Tuple(tuple))
         } else {
-            Err(PyTypeError::new_err(format!("record_batch {what}: expected a list, got {}", type_name(value))))
+            Err(PyTypeError::new_err(format!("{what}: expected a list, got {}", type_name(value))))
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Sequence::List(l) => l.len(),
             Sequence::Tuple(t) => t.len(),
+        }
+    }
+
+    /// Item ``i``, or None past the end.
+    pub(crate) fn get(&self, i: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if i >= self.len() {
+            return Ok(None);
+        }
+        match self {
+            Sequence::List(l) => l.get_item(i).map(Some),
+            Sequence::Tuple(t) => t.get_item(i).map(Some),
         }
     }
 

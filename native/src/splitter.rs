@@ -7,9 +7,9 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
-use crate::{put_long, put_str};
+use crate::{put_long, put_str, Sequence};
 
 /// How a match field's key is made, where it can be made here: every other kind asks Python.
 #[derive(Clone, Copy, PartialEq)]
@@ -166,23 +166,11 @@ impl Splitter {
         mut problem: Option<String>,
         out: &mut Vec<(u32, usize, Py<PyBytes>)>,
     ) -> PyResult<()> {
-        let list = cells.downcast::<PyList>().ok();
-        let tuple = cells.downcast::<PyTuple>().ok();
-        let size_of_cells = match (list, tuple) {
-            (Some(l), _) => l.len(),
-            (_, Some(t)) => t.len(),
-            _ => return Err(PyTypeError::new_err("a read row's cells must be a list or a tuple")),
-        };
+        let cells = Sequence::of(cells, "a read row's cells")?;
         // The mapped values, as Python strs (None for an empty or missing cell): kept as they are unless cut.
         let mut values: Vec<Option<Bound<'_, PyString>>> = Vec::with_capacity(self.width);
         for &i in &self.indexes {
-            let value = if i >= size_of_cells {
-                py.None().into_bound(py)
-            } else if let Some(l) = list {
-                l.get_item(i)?
-            } else {
-                tuple.map_or_else(|| Ok(py.None().into_bound(py)), |t| t.get_item(i))?
-            };
+            let value = cells.get(i)?.unwrap_or_else(|| py.None().into_bound(py));
             values.push(if value.is_none() {
                 None
             } else {

@@ -49,6 +49,7 @@ __all__ = [
     "validate_rules",
     "RecordCleaner",
     "match_key",
+    "key_kind",
     "EXTERNAL_KEY",
 ]
 
@@ -1181,6 +1182,13 @@ def _key_fn(field: Field) -> KeyFn:
     if field.type == "url":
         return _domain_key
     return _text_key(field.name + ":")
+
+
+def key_kind(field: Field) -> str:
+    """How the compiled splitter (native/src/splitter.rs) makes the field's key of an ASCII value itself: "email"
+    or "external"; "python": it asks match_key."""
+    kinds: dict[KeyFn, str] = {_email_key: "email", _external_key: "external"}
+    return kinds.get(_key_fn(field), "python")
 
 
 _KEYERS: dict[int, tuple[TargetModel, tuple[tuple[str, KeyFn], ...]]] = {}

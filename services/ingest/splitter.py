@@ -14,8 +14,8 @@ from typing import Any, cast
 import crmio_native
 
 from schemas import avro, events
-from schemas.models import Field, TargetModel
-from services.cleansing.cleaning import CleanOptions, cut_overlong, longest_value, match_key
+from schemas.models import TargetModel
+from services.cleansing.cleaning import CleanOptions, cut_overlong, key_kind, longest_value, match_key
 from services.cleansing.job_values import link_choice
 from services.core.errors import ValidationRulesError
 from services.core.routing import partition_for
@@ -222,7 +222,7 @@ def split_events(
         model.name,
         list(fields),
         list(plan.compiled.indexes),
-        [(fields.index(f), _key_kind(by_name[f])) for f in model.match_fields if f in fields],
+        [(fields.index(f), key_kind(by_name[f])) for f in model.match_fields if f in fields],
         [(i, b) for i, f in enumerate(fields) if (b := longest_value(model.field(f))) is not None],
         partitions,
         rows_per_event,
@@ -243,13 +243,6 @@ def split_events(
             chunk = []
     yield from splitter.add(chunk)
     yield from splitter.finish()
-
-
-def _key_kind(f: Field) -> str:
-    """How the compiled splitter makes a match field's key itself (cleaning._key_fn); "python": it asks match_key."""
-    if f.name == "external_id":
-        return "external"
-    return "email" if f.type == "email" else "python"
 
 
 def _text_bytes(values: list[str | None]) -> int:
