@@ -1,5 +1,7 @@
 # crmio: the two commands README starts with are `make demo` and `make test`.
 PY := .venv/bin
+# install.sh's rustup puts cargo in ~/.cargo/bin, which a fresh shell may not have on its PATH yet.
+CARGO := $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 
 .PHONY: install python stack-up s3-up stack-down demo worker lint test test-faults test-unit bench
 
@@ -14,10 +16,11 @@ install:            ## venv, Python packages, PostgreSQL server (apt) and the Ka
 python:             ## only the venv and the Python packages (the fast tier needs nothing else)
 	bash stack/install.sh --python-only
 
-lint: python        ## ruff (lint and format) over the tree, mypy --strict on the typed packages
+lint: python        ## ruff (lint and format) over the tree, mypy --strict on the typed packages; rustfmt, clippy on native/
 	$(PY)/ruff check $(LINTED)
 	$(PY)/ruff format --check $(LINTED)
 	$(PY)/mypy --strict $(TYPED)
+	cd native && $(CARGO) fmt --check && $(CARGO) clippy --release --quiet -- -D warnings
 
 stack-up: install   ## start Kafka and PostgreSQL, apply migrations, create topics
 	$(PY)/crmio stack up

@@ -99,16 +99,16 @@ install_native() {
     # its sources changed; cargo fetches its crates from crates.io. A machine without Rust gets rustup's
     # minimal stable toolchain in ~/.cargo first.
     local stamp="$VENV/.crmio-native.sha256" want
-    want="$(cd "$REPO/native" && cat Cargo.toml pyproject.toml crmio_native.pyi src/*.rs | sha256sum | cut -d' ' -f1)"
+    want="$(cd "$REPO/native" && cat Cargo.toml Cargo.lock pyproject.toml crmio_native.pyi src/*.rs | sha256sum | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && "$VENV/bin/python" -c 'import crmio_native' 2>/dev/null; then
         return
     fi
     if ! have_cargo; then
-        say "cargo not found: installing Rust (rustup, minimal profile) into ~/.cargo"
+        say "cargo not found: installing Rust (rustup, minimal profile with rustfmt and clippy for make lint) into ~/.cargo"
         local init; init="$(mktemp)"
         curl --proto '=https' --tlsv1.2 -sSf -o "$init" \
             https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init
-        chmod +x "$init" && "$init" -y -q --profile minimal && rm -f "$init"
+        chmod +x "$init" && "$init" -y -q --profile minimal -c rustfmt -c clippy && rm -f "$init"
         have_cargo || { say "cargo still missing after rustup: install Rust (https://rustup.rs), then run this again"; exit 1; }
     fi
     say "pip install ./native (cargo build --release: about 20 s)"

@@ -241,12 +241,8 @@ fn encode_record_batch<'py>(
     };
     let known = FIELDS.iter().filter(|name| record.contains(**name).unwrap_or(false)).count();
     if known != record.len() {
-        let extra: Vec<String> = record
-            .keys()
-            .iter()
-            .map(|k| k.to_string())
-            .filter(|k| !FIELDS.contains(&k.as_str()))
-            .collect();
+        let extra: Vec<String> =
+            record.keys().iter().map(|k| k.to_string()).filter(|k| !FIELDS.contains(&k.as_str())).collect();
         return Err(PyValueError::new_err(format!("record_batch event has fields its schema does not: {extra:?}")));
     }
     let mut w = Writer { buf: Vec::with_capacity(header.len() + 256) };
@@ -259,9 +255,7 @@ fn encode_record_batch<'py>(
         w.long(v.extract::<i64>()?);
         Ok(())
     })?;
-    w.array(&required("columns")?, "columns", |w, column| {
-        w.array(column, "columns", |w, v| w.string(v, "columns"))
-    })?;
+    w.array(&required("columns")?, "columns", |w, column| w.array(column, "columns", |w, v| w.string(v, "columns")))?;
     match field("problems")? {
         None => w.long(0),
         Some(problems) => {
@@ -281,6 +275,7 @@ fn encode_record_batch<'py>(
     Ok(PyBytes::new(py, &w.buf))
 }
 
+mod cleaner;
 mod splitter;
 
 #[pymodule]
@@ -288,5 +283,9 @@ fn crmio_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_record_batch, m)?)?;
     m.add_function(wrap_pyfunction!(decode_record_batch, m)?)?;
     m.add_class::<splitter::Splitter>()?;
+    m.add_class::<cleaner::PhoneFast>()?;
+    m.add_class::<cleaner::RowCleaner>()?;
+    m.add_function(wrap_pyfunction!(cleaner::clean_email, m)?)?;
+    m.add_function(wrap_pyfunction!(cleaner::clean_money, m)?)?;
     Ok(())
 }

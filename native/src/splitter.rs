@@ -41,9 +41,9 @@ pub struct Splitter {
     per_row: usize,
     runs: Vec<Run>,
     fields: Py<PyList>,
-    key_of: PyObject,   // (dict of the key fields' values) -> str | None: cleaning.match_key for the model
-    cut: PyObject,      // (value, longest) -> str: cleaning.cut_overlong
-    too_big: PyObject,  // (fields, values, size, limit) -> str: splitter._too_big
+    key_of: PyObject, // (dict of the key fields' values) -> str | None: cleaning.match_key for the model
+    cut: PyObject,    // (value, longest) -> str: cleaning.cut_overlong
+    too_big: PyObject, // (fields, values, size, limit) -> str: splitter._too_big
 }
 
 // What a row adds to an event besides its text: the varints of its number and of each value's length
@@ -175,7 +175,10 @@ impl Splitter {
                 None
             } else {
                 Some(value.downcast_into::<PyString>().map_err(|e| {
-                    PyTypeError::new_err(format!("a read row's cell must be str or None, got {}", e.into_inner().get_type()))
+                    PyTypeError::new_err(format!(
+                        "a read row's cell must be str or None, got {}",
+                        e.into_inner().get_type()
+                    ))
                 })?)
             });
         }

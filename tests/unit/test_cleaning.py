@@ -22,6 +22,9 @@ from services.cleansing.cleaning import (
 )
 from services.core.errors import ValidationRulesError
 
+# Every case runs through the compiled fast paths and through the Python cleaners alone.
+pytestmark = pytest.mark.usefixtures("both_cleaners")
+
 MDY = CleanOptions(date_order="MDY")
 DMY = CleanOptions(date_order="DMY")
 

@@ -21,6 +21,9 @@ from services.cleansing.cleaning import (
 from services.cleansing.validation import text_form
 from services.exports.writers import render_value
 
+# Every case runs through the compiled fast paths and through the Python cleaners alone.
+pytestmark = pytest.mark.usefixtures("both_cleaners")
+
 ACCOUNT = get_model("account")
 FOUNDED = ACCOUNT.by_name["founded_date"]
 MDY = CleanOptions(date_order="MDY")
