@@ -12,7 +12,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -142,16 +142,21 @@ def _record_data(row: SourceRow, issues: list[Issue]) -> dict[str, Any]:
     }
 
 
-def _precisions(values: dict[str, Any]) -> dict[str, str]:
-    """Date fields holding a year or a month: field -> "year" | "month" (the record's date_precision)."""
-    return {k: v.precision for k, v in values.items() if v.__class__ is PartialDate}
+def _precisions(values: dict[str, Any], dates: Collection[str] | None = None) -> dict[str, str]:
+    """Date fields holding a year or a month: field -> "year" | "month" (the record's date_precision).
+    ``dates``: the fields that can hold a date (None: any); most imports map none, and skip the look."""
+    if dates is None:
+        return {k: v.precision for k, v in values.items() if v.__class__ is PartialDate}
+    return {k: v.precision for k in dates if (v := values.get(k)).__class__ is PartialDate}
 
 
-def _merged_precision(stored: dict[str, str] | None, changes: dict[str, Any]) -> dict[str, str] | None:
+def _merged_precision(
+    stored: dict[str, str] | None, changes: dict[str, Any], dates: Collection[str] | None = None
+) -> dict[str, str] | None:
     """A record's date_precision after an update: a field given a new value takes that value's
     precision (a full date removes the field's entry); other fields keep theirs. None when all are full."""
     merged = {k: p for k, p in stored.items() if k not in changes} if stored else {}
-    merged.update(_precisions(changes))
+    merged.update(_precisions(changes, dates))
     return merged or None
 
 
@@ -196,6 +201,7 @@ def plan_batch(
     taken: dict[str, uuid.UUID] | None = None,
     stored_key: Callable[[dict[str, Any]], str | None] | None = None,
     model_name: str = "record",
+    date_fields: Collection[str] | None = None,
 ) -> Plan:
     """Decide every row's outcome, in row order.
 
@@ -206,7 +212,8 @@ def plan_batch(
 
     ``taken``: the external ids the rows give -> the record holding each (when the job maps external_id):
     a row that would give a second record one fails. ``stored_key``: the key a new record stores in
-    match_key, when the job matches on another (external_id).
+    match_key, when the job matches on another (external_id). ``date_fields``: the rows' fields of type date
+    (None: any field may hold one).
     """
     plan = Plan()
     state: dict[str, _Current] = {
@@ -246,7 +253,7 @@ def plan_batch(
             rid = new_id()
             values = dict(cleaned.values)
             values["match_key"] = key if stored_key is None else stored_key(values)
-            values["date_precision"] = _precisions(values) or None
+            values["date_precision"] = _precisions(values, date_fields) or None
             plan.inserts[rid] = values
             plan.keys[rid] = key
             plan.versions[rid] = 1
@@ -265,7 +272,7 @@ def plan_batch(
                 before = _full_dates(before)
             before["version"] = plan.versions.get(cur.id, cur.version)
             changes = {k: v for k, v in cleaned.values.items() if v is not None}
-            precision = _merged_precision(cur.values.get("date_precision"), changes)
+            precision = _merged_precision(cur.values.get("date_precision"), changes, date_fields)
             cur.values.update(changes)
             cur.values["date_precision"] = precision
             if stored_key is not None:  # matched on another key: the model's own may have changed (a new e-mail)
@@ -601,6 +608,9 @@ async def apply_rows(
             )
             fresh = links.rows
 
+        by_name = ctx.model.by_name
+        dates = [f for f in fields if f not in by_name or by_name[f].type == "date"]
+
         def planned(rows: Cleaned) -> Plan:
             return plan_batch(
                 ctx.duplicate_handling,
@@ -609,6 +619,7 @@ async def apply_rows(
                 taken=dict(taken) if taken is not None else None,  # plan_batch adds the ids it gives
                 stored_key=_stored_key(ctx),
                 model_name=ctx.model.name,
+                date_fields=dates,
             )
 
         plan = planned(fresh)
