@@ -1,5 +1,7 @@
 """Cost of cleaning a typical 12-field lead row (µs/row, rows/s), and of the splitter's match key.
 
+The cleaner's Python steps alone and with native/src/cleaner.rs's fast paths, 5 rounds in turns.
+
 Run: .venv/bin/python bench/bench_cleaning.py [rows]
 """
 
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from schemas.models import LEAD
+from services.cleansing import cleaning
 from services.cleansing.cleaning import CleanOptions, RecordCleaner, match_key
 
 __all__ = ["lead_rows", "main"]
@@ -100,16 +103,37 @@ def _per_row_us(
     return statistics.median(passes)
 
 
+def _cleaner(compiled: bool) -> RecordCleaner:
+    cleaning.COMPILED = compiled  # read as the cleaner is built (its row step) and by its cleaners per value
+    return RecordCleaner(LEAD, {"email": {"required": True}}, CleanOptions(date_order="MDY", phone_region="US"))
+
+
+def _clean_us(compiled: bool, rows: list[dict[str, str | None]]) -> float:
+    cleaner = _cleaner(compiled)
+    return _per_row_us(cleaner.clean, rows, 3)
+
+
 def main(argv: list[str]) -> None:
     count = int(argv[1]) if len(argv) > 1 else 20_000
     rows = lead_rows(count)
-    cleaner = RecordCleaner(LEAD, {"email": {"required": True}}, CleanOptions(date_order="MDY", phone_region="US"))
-    failed = sum(not cleaner.clean(r).ok for r in rows)
-    clean_us = _per_row_us(cleaner.clean, rows, 7)
+    failed = sum(not _cleaner(True).clean(r).ok for r in rows)
+    python_us, compiled_us = [], []
+    for _ in range(5):  # in turns, so both meet the same machine
+        python_us.append(_clean_us(False, rows))
+        compiled_us.append(_clean_us(True, rows))
+    ratios = [c / p for c, p in zip(compiled_us, python_us, strict=True)]
     key_rows = [{"email": r["email"]} for r in rows]
     key_us = _per_row_us(lambda r: match_key(LEAD, r), key_rows, 7)
     print(f"rows: {count} distinct 12-field lead rows ({failed} with errors), Python {sys.version.split()[0]}")
-    print(f"RecordCleaner.clean: {clean_us:.2f} µs/row  ({1e6 / clean_us:,.0f} rows/s on one core)")
+    for name, runs in (("Python", python_us), ("compiled", compiled_us)):
+        us = statistics.median(runs)
+        print(
+            f"RecordCleaner.clean, {name + ':':9} {us:.2f} µs/row ({min(runs):.2f}-{max(runs):.2f}; "
+            f"{1e6 / us:,.0f} rows/s on one core)"
+        )
+    print(
+        f"compiled / Python, same round: median {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+    )
     print(f"match_key (lead):    {key_us:.2f} µs/row")
 
 
