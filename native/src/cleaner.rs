@@ -114,16 +114,19 @@ pub struct PhoneFast {
 impl PhoneFast {
     /// Whether `national` is a valid number of `code`; None when only Python can tell.
     fn valid(&self, py: Python<'_>, code: u32, national: &str) -> PyResult<Option<bool>> {
-        let mut cache = self.patterns.lock().map_err(|_| PyValueError::new_err("phone patterns poisoned"))?;
-        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(code) {
+        let lock = || self.patterns.lock().map_err(|_| PyValueError::new_err("phone patterns poisoned"));
+        if !lock()?.contains_key(&code) {
+            // Not under the lock: Python code may hand the GIL to another thread, which could then wait for
+            // the lock forever while holding the GIL.
             let (main, rest): (Option<String>, Option<String>) = self.patterns_of.call1(py, (code,))?.extract(py)?;
             let compile = |p: Option<String>| p.map(|p| full_match(&p).ok_or(())).transpose();
-            slot.insert(match (compile(main), compile(rest)) {
+            let built = match (compile(main), compile(rest)) {
                 (Ok(main), Ok(rest)) => Some((main, rest)),
                 _ => None,
-            });
+            };
+            lock()?.entry(code).or_insert(built);
         }
-        Ok(cache[&code].as_ref().map(|(main, rest)| {
+        Ok(lock()?[&code].as_ref().map(|(main, rest)| {
             let hit = |re: &Option<Regex>| re.as_ref().is_some_and(|re| re.is_match(national.as_bytes()));
             hit(main) || hit(rest)
         }))

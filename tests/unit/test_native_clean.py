@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import random
 import string
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import phonenumbers
 import pytest
+from crmio_native import PhoneFast
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from schemas.models import LEAD, Field, TargetModel
@@ -224,3 +227,25 @@ def test_records_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
             assert [type(v) for v in got.values.values()] == [type(v) for v in want.values.values()], row
             assert list(got.values) == list(want.values), row  # the row's order
         assert compiled.added_values() == python.added_values()
+
+
+def test_phone_patterns_are_built_outside_the_lock_so_threads_cannot_deadlock() -> None:
+    """A region's patterns come from Python, which may hand the GIL to another thread: one holding the patterns'
+    lock meanwhile would leave the other waiting for it with the GIL held, both stuck for good."""
+    built = []
+
+    def patterns_of(code: int) -> tuple[str | None, str | None]:
+        time.sleep(0.05)  # gives the GIL away, as a long pattern build may
+        built.append(code)
+        return cleaning._pattern_texts(code)
+
+    phone = PhoneFast(1, "1", list(phonenumbers.COUNTRY_CODE_TO_REGION_CODE), patterns_of)
+    results: list[str | None] = []
+    threads = [threading.Thread(target=lambda: results.append(phone.clean("+44 20 7946 0958"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads), "cleaning threads deadlocked on the phone patterns"
+    assert results == ["+442079460958"] * 4
+    assert set(built) == {44}
