@@ -276,6 +276,7 @@ fn encode_record_batch<'py>(
 }
 
 mod cleaner;
+mod copy;
 mod splitter;
 
 #[pymodule]
@@ -284,6 +285,7 @@ fn crmio_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_record_batch, m)?)?;
     m.add_class::<splitter::Splitter>()?;
     m.add_class::<cleaner::PhoneFast>()?;
+    m.add_class::<copy::CopyEncoder>()?;
     m.add_class::<cleaner::RowCleaner>()?;
     m.add_function(wrap_pyfunction!(cleaner::clean_email, m)?)?;
     m.add_function(wrap_pyfunction!(cleaner::clean_money, m)?)?;
