@@ -50,3 +50,11 @@ class RowCleaner:
 class CopyEncoder:
     def __init__(self, types: list[str], jsonb: Callable[[Any], bytes]) -> None: ...
     def encode(self, rows: list[Sequence[Any]]) -> bytes | None: ...
+    def encode_mapped(
+        self,
+        ids: list[Any],
+        constant: tuple[Any, ...],
+        values: list[dict[str, Any]],
+        names: list[str],
+        extra: list[tuple[Any, ...]] | None = None,
+    ) -> bytes | None: ...

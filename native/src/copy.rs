@@ -10,7 +10,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::Sequence;
 
@@ -213,6 +213,9 @@ impl CopyEncoder {
             .iter()
             .map(|t| Kind::of(t).ok_or_else(|| PyValueError::new_err(format!("no binary COPY writer for type {t}"))))
             .collect::<PyResult<Vec<Kind>>>()?;
+        if kinds.len() > 1600 {
+            return Err(PyValueError::new_err("a table has at most 1,600 columns"));
+        }
         let import = |module: &str, name: &str| -> PyResult<Py<PyType>> {
             Ok(py.import(module)?.getattr(name)?.downcast_into::<PyType>()?.unbind())
         };
@@ -228,29 +231,88 @@ impl CopyEncoder {
     /// The whole COPY ... FROM STDIN (FORMAT binary) stream of ``rows`` (lists or tuples, one value a column), or
     /// None when a value is one to leave to asyncpg. A row of the wrong length is a ValueError.
     fn encode<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut buf: Vec<u8> = Vec::with_capacity(64 + rows.len() * (8 + 24 * self.kinds.len()));
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.extend_from_slice(&[0; 8]); // flags, header extension length
-        let width = i16::try_from(self.kinds.len()).map_err(|_| PyValueError::new_err("too many columns"))?;
+        let mut out = self.start(rows.len());
         for row in rows.iter() {
             let row = Sequence::of(&row, "COPY row")?;
-            if row.len() != self.kinds.len() {
-                return Err(PyValueError::new_err(format!(
-                    "a COPY row of {} values for {} columns",
-                    row.len(),
-                    self.kinds.len()
-                )));
-            }
-            buf.extend_from_slice(&width.to_be_bytes());
+            self.check_width(row.len())?;
+            out.extend_from_slice(&(self.kinds.len() as i16).to_be_bytes());
             for (i, kind) in self.kinds.iter().enumerate() {
-                let value = row.get(i)?.expect("checked length");
-                if self.put(py, &mut buf, *kind, &value).is_err() {
+                if self.put(py, &mut out, *kind, &row.get(i)?.expect("checked width")).is_err() {
                     return Ok(None);
                 }
             }
         }
-        buf.extend_from_slice(&(-1i16).to_be_bytes());
-        Ok(Some(PyBytes::new(py, &buf)))
+        Ok(Some(self.finish(py, out)))
+    }
+
+    /// As ``encode``, of rows the caller holds as dicts (the plan's records), without building a tuple a row:
+    /// row i is ``ids[i]``, then ``constant``'s values, then ``values[i].get(name)`` for each of ``names``, then
+    /// ``extra[i]``'s values (when given).
+    #[pyo3(signature = (ids, constant, values, names, extra=None))]
+    fn encode_mapped<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyList>,
+        constant: &Bound<'py, PyTuple>,
+        values: &Bound<'py, PyList>,
+        names: Vec<Bound<'py, PyString>>,
+        extra: Option<&Bound<'py, PyList>>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if ids.len() != values.len() || extra.is_some_and(|e| e.len() != ids.len()) {
+            return Err(PyValueError::new_err("ids, values and extra of different lengths"));
+        }
+        let mut out = self.start(ids.len());
+        for (i, (id, record)) in ids.iter().zip(values.iter()).enumerate() {
+            let record = record.downcast::<PyDict>()?;
+            let more = match extra {
+                Some(e) => Some(e.get_item(i)?.downcast_into::<PyTuple>()?),
+                None => None,
+            };
+            self.check_width(1 + constant.len() + names.len() + more.as_ref().map_or(0, |m| m.len()))?;
+            out.extend_from_slice(&(self.kinds.len() as i16).to_be_bytes());
+            let mut kinds = self.kinds.iter();
+            let mut put =
+                |value: &Bound<'py, PyAny>| self.put(py, &mut out, *kinds.next().expect("checked width"), value);
+            let mut written = put(&id);
+            for value in constant.iter() {
+                written = written.and_then(|()| put(&value));
+            }
+            for name in &names {
+                let value = record.get_item(name)?.unwrap_or_else(|| py.None().into_bound(py));
+                written = written.and_then(|()| put(&value));
+            }
+            for value in more.iter().flat_map(|m| m.iter()) {
+                written = written.and_then(|()| put(&value));
+            }
+            if written.is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.finish(py, out)))
+    }
+}
+
+impl CopyEncoder {
+    fn start(&self, rows: usize) -> Vec<u8> {
+        let mut out: Vec<u8> = Vec::with_capacity(64 + rows * (8 + 24 * self.kinds.len()));
+        out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        out.extend_from_slice(&[0; 8]); // flags, header extension length
+        out
+    }
+
+    fn check_width(&self, values: usize) -> PyResult<()> {
+        if values != self.kinds.len() {
+            return Err(PyValueError::new_err(format!(
+                "a COPY row of {values} values for {} columns",
+                self.kinds.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn finish<'py>(&self, py: Python<'py>, mut out: Vec<u8>) -> Bound<'py, PyBytes> {
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        PyBytes::new(py, &out)
     }
 }
 

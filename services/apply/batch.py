@@ -30,7 +30,7 @@ from services.apply.account_links import (
 )
 from services.cleansing.cleaning import EXTERNAL_KEY, CleanedRecord, Issue, PartialDate, RecordCleaner, match_key
 from services.cleansing.picklist_store import add_values_from_import
-from services.core.db import copy_rows
+from services.core.db import MappedRows, copy_rows
 from services.core.routing import partition_for
 from services.jobs import ledger_repository, log_repository
 from services.jobs import repository as jobs
@@ -400,21 +400,15 @@ async def _insert_records(
     custom: list[str],
     inserts: dict[uuid.UUID, dict[str, Any]],
 ) -> None:
+    names = ["match_key", "date_precision", *columns]
+    values = list(inserts.values())
+    # Without custom fields the column is left to its default (NULL), as a None patch would leave it.
+    patches = [(_custom_patch(v, custom),) for v in values] if custom else None
     await copy_rows(
         conn,
         table,
-        columns=("id", "company_id", "match_key", "date_precision", *columns, "custom"),
-        records=[
-            (
-                rid,
-                company_id,
-                v["match_key"],
-                v["date_precision"],
-                *[v.get(f) for f in columns],
-                _custom_patch(v, custom),
-            )
-            for rid, v in inserts.items()
-        ],
+        columns=("id", "company_id", *names, *(("custom",) if custom else ())),
+        records=MappedRows(list(inserts), (company_id,), values, names, patches),
     )
 
 

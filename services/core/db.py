@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ __all__ = [
     "tenant",
     "set_tenant",
     "copy_rows",
+    "MappedRows",
     "migrate",
     "is_transient",
     "with_retry",
@@ -89,8 +91,30 @@ async def tenant(pool: asyncpg.Pool, company_id: Any) -> AsyncIterator[asyncpg.C
         yield conn
 
 
+@dataclass(frozen=True, slots=True)
+class MappedRows:
+    """Rows a caller holds as dicts (a plan's records), for copy_rows: row i is ``ids[i]``, then ``constant``'s
+    values, then ``values[i].get(name)`` for each of ``names``, then ``extra[i]``'s values (when given)."""
+
+    ids: list[Any]
+    constant: tuple[Any, ...]
+    values: list[dict[str, Any]]
+    names: list[str]
+    extra: list[tuple[Any, ...]] | None = None
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        extra = self.extra if self.extra is not None else [()] * len(self.ids)
+        return [
+            (i, *self.constant, *[v.get(n) for n in self.names], *e) for i, v, e in zip(self.ids, self.values, extra)
+        ]
+
+
 async def copy_rows(
-    conn: asyncpg.Connection, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]
+    conn: asyncpg.Connection,
+    table: str,
+    *,
+    columns: Sequence[str],
+    records: Iterable[Sequence[Any]] | MappedRows,
 ) -> None:
     """COPY rows into a tenant table inside a transaction.
 
@@ -104,10 +128,16 @@ async def copy_rows(
     await conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    rows = records if isinstance(records, list) else list(records)
+    mapped = records if isinstance(records, MappedRows) else None
+    rows = [] if mapped is not None else records if isinstance(records, list) else list(records)
     encoder = await _copy_encoder(conn, table, tuple(columns))
-    payload = encoder.encode(rows) if encoder is not None else None
+    payload = None
+    if encoder is not None and mapped is not None:
+        payload = encoder.encode_mapped(mapped.ids, mapped.constant, mapped.values, mapped.names, mapped.extra)
+    elif encoder is not None:
+        payload = encoder.encode(rows)
     if payload is None:
+        rows = mapped.tuples() if mapped is not None else rows
         await conn.copy_records_to_table(stage, columns=list(columns), records=rows)
     else:
         # A memoryview, as bytes would be taken for a file's path.

@@ -16,7 +16,7 @@ import pytest_asyncio
 from services.apply.batch import new_id
 from services.cleansing.cleaning import PartialDate
 from services.core import db
-from services.core.db import _copy_encoder, copy_rows, set_tenant
+from services.core.db import MappedRows, _copy_encoder, copy_rows, set_tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -152,6 +152,7 @@ async def test_ledger_rows_are_stored_as_asyncpg_stores_them(conn: asyncpg.Conne
     }
 
 
+@pytest.mark.parametrize("held", ["tuples", "dicts"])
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -164,15 +165,18 @@ async def test_ledger_rows_are_stored_as_asyncpg_stores_them(conn: asyncpg.Conne
     ],
 )
 async def test_values_it_declines_reach_asyncpg_as_they_are(
-    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, column: str, value: Any
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, column: str, value: Any, held: str
 ) -> None:
     company = uuid.uuid4()
     await set_tenant(conn, company)
     row = dict(zip(LEAD_COLUMNS, lead_rows(company)[1]))
     row[column] = value
-    records = [tuple(row.values())]
+    names = list(LEAD_COLUMNS[2:])
+    records: list[tuple[Any, ...]] | MappedRows = [tuple(row.values())]
+    if held == "dicts":  # as a plan's records reach copy_rows
+        records = MappedRows([row["id"]], (company,), [{n: row[n] for n in names}], names)
     encoder = await _copy_encoder(conn, "crm_leads", LEAD_COLUMNS)
-    assert encoder is not None and encoder.encode(records) is None
+    assert encoder is not None and encoder.encode([tuple(row.values())]) is None
 
     async def outcome() -> tuple[str, Any]:
         try:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from crmio_native import CopyEncoder
 
-from services.core.db import _jsonb_encode
+from services.core.db import MappedRows, _jsonb_encode
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 TRAILER = b"\xff\xff"
@@ -70,3 +70,20 @@ def test_a_type_without_a_writer_is_named() -> None:
 def test_a_row_of_the_wrong_width_is_an_error() -> None:
     with pytest.raises(ValueError, match="2 values for 3 columns"):
         CopyEncoder(["text", "text", "text"], _jsonb_encode).encode([("a", "b")])
+
+
+def test_mapped_rows_are_written_as_their_tuples() -> None:
+    enc = CopyEncoder(["uuid", "uuid", "text", "int8", "jsonb", "text"], _jsonb_encode)
+    company = uuid.UUID(int=7)
+    values: list[dict[str, Any]] = [
+        {"name": "Anna", "size": 3, "meta": {"a": [1, 2]}},
+        {"size": None},  # a name a record does not hold is NULL
+        {"name": "李", "meta": None, "unused": object()},
+    ]
+    rows = MappedRows([uuid.UUID(int=i) for i in range(3)], (company,), values, ["name", "size", "meta"], [("x",)] * 3)
+    payload = enc.encode_mapped(rows.ids, rows.constant, rows.values, rows.names, rows.extra)
+    assert payload is not None and payload == enc.encode(rows.tuples())
+    values[1]["size"] = "three"  # a value it would have to judge: declined, as encode declines it
+    assert enc.encode_mapped(rows.ids, rows.constant, rows.values, rows.names, rows.extra) is None
+    with pytest.raises(ValueError, match="5 values for 6 columns"):
+        enc.encode_mapped(rows.ids, rows.constant, rows.values, rows.names)
