@@ -128,16 +128,16 @@ async def copy_rows(
     await conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    mapped = records if isinstance(records, MappedRows) else None
-    rows = [] if mapped is not None else records if isinstance(records, list) else list(records)
     encoder = await _copy_encoder(conn, table, tuple(columns))
     payload = None
-    if encoder is not None and mapped is not None:
-        payload = encoder.encode_mapped(mapped.ids, mapped.constant, mapped.values, mapped.names, mapped.extra)
-    elif encoder is not None:
-        payload = encoder.encode(rows)
+    if isinstance(records, MappedRows):
+        if encoder is not None:
+            payload = encoder.encode_mapped(records.ids, records.constant, records.values, records.names, records.extra)
+        rows = records.tuples() if payload is None else []
+    else:
+        rows = records if isinstance(records, list) else list(records)
+        payload = encoder.encode(rows) if encoder is not None else None
     if payload is None:
-        rows = mapped.tuples() if mapped is not None else rows
         await conn.copy_records_to_table(stage, columns=list(columns), records=rows)
     else:
         # A memoryview, as bytes would be taken for a file's path.
