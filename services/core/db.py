@@ -102,7 +102,7 @@ class MappedRows:
     names: list[str]
     extra: list[tuple[Any, ...]] | None = None
 
-    def tuples(self) -> list[tuple[Any, ...]]:
+    def tuples(self) -> list[Sequence[Any]]:
         extra = self.extra if self.extra is not None else [()] * len(self.ids)
         return [
             (i, *self.constant, *[v.get(n) for n in self.names], *e) for i, v, e in zip(self.ids, self.values, extra)
@@ -129,7 +129,8 @@ async def copy_rows(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     encoder = await _copy_encoder(conn, table, tuple(columns))
-    payload = None
+    payload: bytes | None = None
+    rows: list[Sequence[Any]]
     if isinstance(records, MappedRows):
         if encoder is not None:
             payload = encoder.encode_mapped(records.ids, records.constant, records.values, records.names, records.extra)
