@@ -24,7 +24,7 @@ from schemas import events
 from schemas.models import get_model
 from services.apply import statistics
 from services.apply.account_links import AccountLinks, job_links
-from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
+from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
 from services.core import storage, worker_metrics
@@ -314,38 +314,77 @@ class PreparedJobRows:
 
 
 def _rows_by_job(batches: list[events.RecordBatch]) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
-    """job id -> (company id, fields, rows in file order, each once)."""
+    """job id -> (company id, fields, rows in file order)."""
     by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
     for event in batches:
         _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
         rows.extend(_rows_of(event))
-    for job_id, (company_id, fields, rows) in by_job.items():
-        if len({r.number for r in rows}) < len(rows):
-            # The same event delivered twice in one take (after a rebalance): one copy of each row is
-            # enough, and two in one transaction would make the database refuse the whole batch.
-            seen: set[int] = set()
-            unique = []
-            for r in rows:
-                if r.number not in seen:
-                    seen.add(r.number)
-                    unique.append(r)
-            by_job[job_id] = (company_id, fields, unique)
     return by_job
+
+
+def _once_each(
+    company_id: str, fields: tuple[str, ...], rows: list[SourceRow]
+) -> tuple[str, tuple[str, ...], list[SourceRow]]:
+    if len({r.number for r in rows}) < len(rows):
+        # The same event delivered twice in one take (after a rebalance): one copy of each row is
+        # enough, and two in one transaction would make the database refuse the whole batch.
+        seen: set[int] = set()
+        unique = []
+        for r in rows:
+            if r.number not in seen:
+                seen.add(r.number)
+                unique.append(r)
+        return company_id, fields, unique
+    return company_id, fields, rows
+
+
+# Longest the event loop is given to turning events into rows or cleansing them before it serves its other work.
+_SLICE_S = 0.002
+
+
+async def _rows_by_job_in_turns(
+    batches: list[events.RecordBatch],
+) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
+    """_rows_by_job, giving the loop back between events once a slice is used."""
+    by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
+    turn = time.perf_counter() + _SLICE_S
+    for i in range(len(batches)):
+        for job_id, (company_id, fields, rows) in _rows_by_job(batches[i : i + 1]).items():
+            by_job.setdefault(job_id, (company_id, fields, []))[2].extend(rows)
+        if time.perf_counter() > turn:
+            await asyncio.sleep(0)
+            turn = time.perf_counter() + _SLICE_S
+    return {job_id: _once_each(*entry) for job_id, entry in by_job.items()}
+
+
+async def _clean_in_turns(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
+    """clean_rows, giving the loop back once a slice is used (checked every 32 rows)."""
+    clean = ctx.cleaner.clean
+    cleaned: Cleaned = []
+    turn = time.perf_counter() + _SLICE_S
+    for start in range(0, len(rows), 32):
+        cleaned.extend([(row, clean(row.raw)) for row in rows[start : start + 32]])
+        if time.perf_counter() > turn:
+            await asyncio.sleep(0)
+            turn = time.perf_counter() + _SLICE_S
+    return cleaned
 
 
 async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch]) -> list[PreparedJobRows]:
     """Group record-batch events per job (file order kept) and cleanse their rows: the CPU part,
     which needs no database state and so can run while the previous batch is being written.
-    Both in a thread: a large or slow batch takes turns with the event loop for the GIL instead of
-    holding the loop, so heartbeats, the database writes of the previous batch and the other lanes go on."""
+    On the event loop, in slices of a few milliseconds: a large or slow batch takes turns with the loop's other
+    work (heartbeats, the database writes of the previous batch, the other lanes) instead of holding it. Not in a
+    thread: a thread would take turns for the GIL, and the loop lost up to the 5 ms switch interval each time it
+    gave the GIL up for a socket write (a fifth of its time in a 1M-row import, docs/benchmarks.md)."""
     prepared = []
-    for job_id, (company_id, fields, rows) in (await asyncio.to_thread(_rows_by_job, batches)).items():
+    for job_id, (company_id, fields, rows) in (await _rows_by_job_in_turns(batches)).items():
         ctx = await contexts.get(company_id, job_id, fields)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
         try:
-            cleaned = await asyncio.to_thread(clean_rows, ctx, rows)
+            cleaned = await _clean_in_turns(ctx, rows)
         except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
             first, last = min(r.number for r in rows), max(r.number for r in rows)
             message = (
