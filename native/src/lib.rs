@@ -277,6 +277,7 @@ fn encode_record_batch<'py>(
 
 mod cleaner;
 mod copy;
+mod ids;
 mod splitter;
 
 #[pymodule]
@@ -286,6 +287,7 @@ fn crmio_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<splitter::Splitter>()?;
     m.add_class::<cleaner::PhoneFast>()?;
     m.add_class::<copy::CopyEncoder>()?;
+    m.add_function(wrap_pyfunction!(ids::uuid7s, m)?)?;
     m.add_class::<cleaner::RowCleaner>()?;
     m.add_function(wrap_pyfunction!(cleaner::clean_email, m)?)?;
     m.add_function(wrap_pyfunction!(cleaner::clean_money, m)?)?;

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import asyncpg
 from asyncpg.pgproto.pgproto import UUID as PgUUID
+from crmio_native import uuid7s
 
 from schemas.models import TargetModel, get_model
 from services.apply.account_links import (
@@ -113,18 +114,17 @@ class Plan:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-# Version 7 and the RFC 4122 variant, in place; 74 random bits fill the rest below the time.
-_V7 = (0x7 << 76) | (0b10 << 62)
+def new_ids(n: int) -> list[uuid.UUID]:
+    """``n`` time-ordered UUIDs (version 7 layout: the millisecond, then 74 random bits): new records land at the
+    right edge of the primary-key index instead of on random pages. asyncpg's own UUID (a uuid.UUID, built in C
+    from its 16 bytes), which COPY writes as it is; made in compiled code (native/src/ids.rs), 0.1 µs an id
+    where Python's bit operations took 0.9."""
+    made: list[uuid.UUID] = uuid7s(time.time_ns() // 1_000_000, _random.randbytes(10 * n), PgUUID)
+    return made
 
 
 def new_id() -> uuid.UUID:
-    """A time-ordered UUID (version 7 layout): new records land at the right edge of the
-    primary-key index instead of on random pages. asyncpg's own UUID (a uuid.UUID, built in C from
-    its 16 bytes): half the cost of uuid.UUID(int=...) per record, and COPY writes its bytes as they are."""
-    rand = _random.getrandbits(74)
-    value = (time.time_ns() // 1_000_000) << 80 | _V7 | (rand >> 62) << 64 | (rand & 0x3FFFFFFFFFFFFFFF)
-    made: uuid.UUID = PgUUID(value.to_bytes(16, "big"))
-    return made
+    return new_ids(1)[0]
 
 
 def describe_issues(number: int, issues: list[Issue]) -> str:
@@ -216,6 +216,7 @@ def plan_batch(
     (None: any field may hold one).
     """
     plan = Plan()
+    ids: list[uuid.UUID] = []
     state: dict[str, _Current] = {
         key: _Current(rec["id"], {k: v for k, v in rec.items() if k not in ("id", "version")}, rec["version"], False)
         for key, rec in existing.items()
@@ -250,7 +251,9 @@ def plan_batch(
                 )
             )
         if creates:
-            rid = new_id()
+            if not ids:  # made a few hundred at a time: most batches create most of their rows
+                ids = new_ids(min(len(rows), 512))
+            rid = ids.pop()
             values = dict(cleaned.values)
             values["match_key"] = key if stored_key is None else stored_key(values)
             values["date_precision"] = _precisions(values, date_fields) or None

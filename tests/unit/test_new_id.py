@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from services.apply.batch import new_id
+from services.apply.batch import new_id, new_ids
 
 
 def test_ids_are_version_7_and_carry_the_time() -> None:
@@ -31,3 +31,16 @@ def test_an_id_is_a_uuid_to_every_reader() -> None:
     same = uuid.UUID(str(rid))
     assert rid == same and hash(rid) == hash(same) and {same: 1}[rid] == 1
     assert str(rid) == str(same) and rid.bytes == same.bytes
+
+
+def test_ids_made_together_are_version_7_distinct_and_of_their_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_ids(5_000)
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 5_000
+    assert all((i.version, i.variant) == (7, uuid.RFC_4122) and before <= i.int >> 80 <= after for i in ids)
+    # 74 random bits: no bit of them is the same in every id
+    varying = 0
+    for i in ids:
+        varying |= i.int ^ ids[0].int
+    assert varying & ((1 << 80) - 1) == ((0xFFF << 64) | ((1 << 62) - 1)) & ((1 << 80) - 1)
