@@ -24,24 +24,6 @@ from services.apply.batch import new_id
 from services.core.db import MappedRows, _copy_encoder, _init_connection
 from services.core.settings import Settings
 
-FIELDS = [
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company",
-    "title",
-    "lead_source",
-    "status",
-    "industry",
-    "annual_revenue",
-    "number_of_employees",
-    "website",
-    "city",
-    "country",
-    "converted_date",
-    "description",
-]
 LEDGER = ["job_id", "record_number", "company_id", "outcome", "record_id", "before_image", "after_version"]
 
 
@@ -83,7 +65,7 @@ async def main() -> None:
     await conn.execute("CREATE TEMP TABLE ledger (LIKE crm_import_ledger INCLUDING DEFAULTS)")
     company, job = uuid.uuid4(), uuid.uuid4()
     inserts = records(args.rows)
-    names = ["match_key", "date_precision", *FIELDS]
+    names = list(next(iter(inserts.values())))  # the lead's fields, match_key and date_precision
     columns = ["id", "company_id", *names]
     mapped = MappedRows(list(inserts), (company,), list(inserts.values()), names)
     ledger = [(job, n, company, "created", rid, None, 1) for n, rid in enumerate(inserts, 1)]

@@ -358,12 +358,13 @@ async def _rows_by_job_in_turns(
 
 
 async def _clean_in_turns(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
-    """clean_rows, giving the loop back once a slice is used (checked every 32 rows)."""
+    """clean_rows, giving the loop back once a slice is used (checked every 8 rows: a row with long cells may take
+    a few milliseconds)."""
     clean = ctx.cleaner.clean
     cleaned: Cleaned = []
     turn = time.perf_counter() + _SLICE_S
-    for start in range(0, len(rows), 32):
-        cleaned.extend([(row, clean(row.raw)) for row in rows[start : start + 32]])
+    for start in range(0, len(rows), 8):
+        cleaned.extend([(row, clean(row.raw)) for row in rows[start : start + 8]])
         if time.perf_counter() > turn:
             await asyncio.sleep(0)
             turn = time.perf_counter() + _SLICE_S
