@@ -313,61 +313,55 @@ class PreparedJobRows:
     quarantined: str | None = None
 
 
-def _rows_by_job(batches: list[events.RecordBatch]) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
-    """job id -> (company id, fields, rows in file order)."""
-    by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
-    for event in batches:
-        _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
-        rows.extend(_rows_of(event))
-    return by_job
-
-
-def _once_each(
-    company_id: str, fields: tuple[str, ...], rows: list[SourceRow]
-) -> tuple[str, tuple[str, ...], list[SourceRow]]:
-    if len({r.number for r in rows}) < len(rows):
-        # The same event delivered twice in one take (after a rebalance): one copy of each row is
-        # enough, and two in one transaction would make the database refuse the whole batch.
-        seen: set[int] = set()
-        unique = []
-        for r in rows:
-            if r.number not in seen:
-                seen.add(r.number)
-                unique.append(r)
-        return company_id, fields, unique
-    return company_id, fields, rows
-
-
 # Longest the event loop is given to turning events into rows or cleansing them before it serves its other work.
 _SLICE_S = 0.002
 
 
-async def _rows_by_job_in_turns(
-    batches: list[events.RecordBatch],
-) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
-    """_rows_by_job, giving the loop back between events once a slice is used."""
-    by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
-    turn = time.perf_counter() + _SLICE_S
-    for i in range(len(batches)):
-        for job_id, (company_id, fields, rows) in _rows_by_job(batches[i : i + 1]).items():
-            by_job.setdefault(job_id, (company_id, fields, []))[2].extend(rows)
-        if time.perf_counter() > turn:
+class _Slices:
+    """Gives the event loop back once a slice of _SLICE_S has been used since the last time."""
+
+    def __init__(self) -> None:
+        self._until = time.perf_counter() + _SLICE_S
+
+    async def pause(self) -> None:
+        if time.perf_counter() > self._until:
             await asyncio.sleep(0)
-            turn = time.perf_counter() + _SLICE_S
-    return {job_id: _once_each(*entry) for job_id, entry in by_job.items()}
+            self._until = time.perf_counter() + _SLICE_S
 
 
-async def _clean_in_turns(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
-    """clean_rows, giving the loop back once a slice is used (checked every 8 rows: a row with long cells may take
-    a few milliseconds)."""
+async def _rows_by_job(batches: list[events.RecordBatch]) -> dict[str, tuple[str, tuple[str, ...], list[SourceRow]]]:
+    """job id -> (company id, fields, rows in file order, each once)."""
+    by_job: dict[str, tuple[str, tuple[str, ...], list[SourceRow]]] = {}
+    slices = _Slices()
+    for event in batches:
+        _, _, rows = by_job.setdefault(event["job_id"], (event["company_id"], tuple(event["fields"]), []))
+        rows.extend(_rows_of(event))
+        await slices.pause()
+    return {job_id: (company_id, fields, _once_each(rows)) for job_id, (company_id, fields, rows) in by_job.items()}
+
+
+def _once_each(rows: list[SourceRow]) -> list[SourceRow]:
+    if len({r.number for r in rows}) == len(rows):
+        return rows
+    # The same event delivered twice in one take (after a rebalance): one copy of each row is
+    # enough, and two in one transaction would make the database refuse the whole batch.
+    seen: set[int] = set()
+    unique = []
+    for r in rows:
+        if r.number not in seen:
+            seen.add(r.number)
+            unique.append(r)
+    return unique
+
+
+async def _clean(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
+    """batch.clean_rows, 8 rows at a time between pauses (a row of long cells may take a few milliseconds)."""
     clean = ctx.cleaner.clean
     cleaned: Cleaned = []
-    turn = time.perf_counter() + _SLICE_S
+    slices = _Slices()
     for start in range(0, len(rows), 8):
         cleaned.extend([(row, clean(row.raw)) for row in rows[start : start + 8]])
-        if time.perf_counter() > turn:
-            await asyncio.sleep(0)
-            turn = time.perf_counter() + _SLICE_S
+        await slices.pause()
     return cleaned
 
 
@@ -379,13 +373,13 @@ async def prepare_events(contexts: JobContexts, batches: list[events.RecordBatch
     thread: a thread would take turns for the GIL, and the loop lost up to the 5 ms switch interval each time it
     gave the GIL up for a socket write (a fifth of its time in a 1M-row import, docs/benchmarks.md)."""
     prepared = []
-    for job_id, (company_id, fields, rows) in (await _rows_by_job_in_turns(batches)).items():
+    for job_id, (company_id, fields, rows) in (await _rows_by_job(batches)).items():
         ctx = await contexts.get(company_id, job_id, fields)
         if ctx is None:
             log.warning("dropping %d rows of unknown job %s (company %s)", len(rows), job_id, company_id)
             continue
         try:
-            cleaned = await _clean_in_turns(ctx, rows)
+            cleaned = await _clean(ctx, rows)
         except Exception as exc:  # noqa: BLE001 - one job's poison must not stop the others' rows
             first, last = min(r.number for r in rows), max(r.number for r in rows)
             message = (
