@@ -25,7 +25,7 @@ from schemas import events
 from schemas.models import get_model
 from services.apply import statistics
 from services.apply.account_links import AccountLinks, job_links
-from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, record_failures
+from services.apply.batch import BatchResult, Cleaned, JobContext, SourceRow, apply_rows, clean_rows, record_failures
 from services.cleansing.cleaning import RecordCleaner
 from services.cleansing.job_values import job_cleaner
 from services.core import storage, worker_metrics
@@ -355,12 +355,11 @@ def _once_each(rows: list[SourceRow]) -> list[SourceRow]:
 
 
 async def _clean(ctx: JobContext, rows: list[SourceRow]) -> Cleaned:
-    """batch.clean_rows, 8 rows at a time between pauses (a row of long cells may take a few milliseconds)."""
-    clean = ctx.cleaner.clean
+    """clean_rows, 8 rows at a time between pauses (a row of long cells may take a few milliseconds)."""
     cleaned: Cleaned = []
     slices = _Slices()
     for start in range(0, len(rows), 8):
-        cleaned.extend([(row, clean(row.raw)) for row in rows[start : start + 8]])
+        cleaned.extend(clean_rows(ctx, rows[start : start + 8]))
         await slices.pause()
     return cleaned
 
